@@ -1,0 +1,87 @@
+// The atproto data model as a C++ value: null, booleans, 64-bit integers,
+// UTF-8 strings, byte strings, arrays, maps with string keys, and CID links.
+// (Floats are not part of atproto's data model.)
+//
+// Maps keep their keys in DAG-CBOR canonical order (shorter first, then
+// bytewise), so iteration order is the order in which they are encoded and
+// a map cannot hold a key twice.
+#pragma once
+
+#include <concepts>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "atcr/bytes.h"
+#include "atcr/data/cid.h"
+
+namespace atcr {
+
+// DAG-CBOR map key order: length first, then bytewise.
+struct CanonicalKeyLess {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const {
+    return a.size() != b.size() ? a.size() < b.size() : a < b;
+  }
+};
+
+class Value {
+ public:
+  using Array = std::vector<Value>;
+  using Map = std::map<std::string, Value, CanonicalKeyLess>;
+
+  enum class Kind { kNull, kBool, kInteger, kString, kBytes, kArray, kMap, kLink };
+
+  Value() : v_(nullptr) {}
+  Value(std::nullptr_t) : v_(nullptr) {}
+  Value(bool b) : v_(b) {}
+  template <std::integral T>
+    requires(!std::same_as<T, bool>)
+  Value(T i) : v_(static_cast<std::int64_t>(i)) {}
+  Value(const char* s) : v_(std::string(s)) {}
+  Value(std::string_view s) : v_(std::string(s)) {}
+  Value(std::string s) : v_(std::move(s)) {}
+  Value(Bytes b) : v_(std::move(b)) {}
+  Value(Array a) : v_(std::move(a)) {}
+  Value(Map m) : v_(std::move(m)) {}
+  Value(Cid c) : v_(c) {}
+
+  Kind kind() const { return static_cast<Kind>(v_.index()); }
+  bool is_null() const { return kind() == Kind::kNull; }
+  bool is_bool() const { return kind() == Kind::kBool; }
+  bool is_integer() const { return kind() == Kind::kInteger; }
+  bool is_string() const { return kind() == Kind::kString; }
+  bool is_bytes() const { return kind() == Kind::kBytes; }
+  bool is_array() const { return kind() == Kind::kArray; }
+  bool is_map() const { return kind() == Kind::kMap; }
+  bool is_link() const { return kind() == Kind::kLink; }
+
+  // Typed access. Each throws ParseError naming the expected and the actual
+  // kind, so decoding a record of the wrong shape reports what was wrong.
+  bool as_bool() const;
+  std::int64_t as_integer() const;
+  const std::string& as_string() const;
+  const Bytes& as_bytes() const;
+  const Array& as_array() const;
+  const Map& as_map() const;
+  const Cid& as_link() const;
+  Array& as_array();
+  Map& as_map();
+
+  // Map lookups. find() returns nullptr when absent (or not a map);
+  // at() throws ParseError naming the missing key.
+  const Value* find(std::string_view key) const;
+  const Value& at(std::string_view key) const;
+
+  friend bool operator==(const Value&, const Value&) = default;
+
+ private:
+  std::variant<std::nullptr_t, bool, std::int64_t, std::string, Bytes, Array, Map, Cid> v_;
+};
+
+const char* kind_name(Value::Kind kind);
+
+}  // namespace atcr
