@@ -85,6 +85,7 @@ Bytes decode_with(std::string_view text, const std::array<int8_t, 256>& rev,
 }  // namespace
 
 std::string encode(BytesView data) { return encode_with(data, kStandard, true); }
+std::string encode_unpadded(BytesView data) { return encode_with(data, kStandard, false); }
 Bytes decode(std::string_view text) { return decode_with(text, kStandardRev, true, "base64"); }
 std::string encode_url(BytesView data) { return encode_with(data, kUrl, false); }
 Bytes decode_url(std::string_view text) { return decode_with(text, kUrlRev, false, "base64url"); }

@@ -19,6 +19,10 @@ constexpr std::size_t kDefaultMaxDepth = 64;
 // Parses atproto JSON into a Value. Throws ParseError.
 Value parse(std::string_view text, std::size_t max_depth = kDefaultMaxDepth);
 
+// parse() for a record or data-model document: the top level must be an
+// object.
+Value parse_record(std::string_view text, std::size_t max_depth = kDefaultMaxDepth);
+
 // Serialises a Value as atproto JSON (compact).
 std::string serialize(const Value& value);
 

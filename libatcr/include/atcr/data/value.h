@@ -79,6 +79,9 @@ class Value {
   friend bool operator==(const Value&, const Value&) = default;
 
  private:
+  template <class T>
+  const T& get(Kind want) const;
+
   std::variant<std::nullptr_t, bool, std::int64_t, std::string, Bytes, Array, Map, Cid> v_;
 };
 

@@ -11,6 +11,8 @@ namespace atcr::base64 {
 
 // Standard alphabet with '=' padding.
 std::string encode(BytesView data);
+// Standard alphabet without padding (atproto JSON `$bytes`).
+std::string encode_unpadded(BytesView data);
 // Standard alphabet; padding optional. Rejects characters outside the
 // alphabet, misplaced padding and non-zero trailing bits.
 Bytes decode(std::string_view text);
