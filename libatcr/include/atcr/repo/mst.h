@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "atcr/data/cid.h"
-#include "atcr/repo/block_store.h"
+#include "atcr/data/block_store.h"
 
 namespace atcr::mst {
 

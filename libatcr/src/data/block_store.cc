@@ -1,4 +1,4 @@
-#include "atcr/repo/block_store.h"
+#include "atcr/data/block_store.h"
 
 namespace atcr {
 
