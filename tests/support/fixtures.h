@@ -1,6 +1,10 @@
 // Helpers for reading the atproto interop fixtures under tests/fixtures.
 #pragma once
 
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -35,6 +39,22 @@ inline std::vector<std::string> fixture_lines(const std::string& relative) {
     out.push_back(line);
   }
   return out;
+}
+
+// Parses a JSON fixture file into a RapidJSON document.
+inline rapidjson::Document json_fixture(const std::string& relative) {
+  rapidjson::Document doc;
+  doc.Parse(read_fixture(relative).c_str());
+  if (doc.HasParseError()) throw std::runtime_error("fixture is not JSON: " + relative);
+  return doc;
+}
+
+// Re-serialises a JSON fragment of a fixture (e.g. a case's "json" member).
+inline std::string to_json_text(const rapidjson::Value& v) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  v.Accept(w);
+  return std::string(buf.GetString(), buf.GetSize());
 }
 
 }  // namespace atcr::test
