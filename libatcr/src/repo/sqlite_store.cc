@@ -30,9 +30,11 @@ CREATE TABLE IF NOT EXISTS block (
 // One connection; SQLite statements are not thread-safe, so every use of
 // them holds `mu`.
 struct SqliteRepoStorage::Impl {
-  explicit Impl(const std::string& path) : db(path) { db.exec(kSchema); }
+  explicit Impl(const std::string& path) : db(path) {}
 
   sqlite::Database db;
+  // Initialised after `db` and before the statements, which need the tables.
+  bool schema_ready = (db.exec(kSchema), true);
   std::mutex mu;
   sqlite::Statement select_head{db, "SELECT id, head, rev FROM repo WHERE did = ?1"};
   sqlite::Statement select_block{
