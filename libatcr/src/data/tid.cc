@@ -32,9 +32,15 @@ std::uint32_t checked_clock_id(std::uint32_t clock_id) {
 }  // namespace
 
 Tid Tid::parse(std::string_view text) {
-  // The syntax check gives the better message and also enforces the top bit.
+  // The syntax check gives the better message. Its regex lets the value use
+  // all 64 bits, so the top bit needs its own check.
   syntax::validate_tid(text);
-  return Tid(base32::decode_sortable(text));
+  std::uint64_t value = base32::decode_sortable(text);
+  if (value & kTopBit) {
+    throw ParseError("TID \"" + std::string(text) +
+                     "\": top bit is set (the first character must be 2-7, a or b)");
+  }
+  return Tid(value);
 }
 
 Tid Tid::from_parts(std::uint64_t micros, std::uint32_t clock_id) {
