@@ -8,6 +8,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/obj_mac.h>
+#include <openssl/params.h>
 #include <openssl/param_build.h>
 #include <secp256k1.h>
 #include <sys/stat.h>
@@ -74,7 +75,7 @@ using BnCtxPtr = std::unique_ptr<BN_CTX, Deleter<BN_CTX_free>>;
 using PointPtr = std::unique_ptr<EC_POINT, Deleter<EC_POINT_free>>;
 using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, Deleter<ECDSA_SIG_free>>;
 using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, Deleter<OSSL_PARAM_BLD_free>>;
-using ParamsPtr = std::unique_ptr<OSSL_PARAM, Deleter<OSSL_PARAM_clear_free>>;
+using ParamsPtr = std::unique_ptr<OSSL_PARAM, Deleter<OSSL_PARAM_free>>;
 
 // OpenSSL keeps a per-thread error queue. Every failure path drops it, so a
 // rejected signature cannot leave stale errors for unrelated code to find.
@@ -385,8 +386,8 @@ PrivateKey PrivateKey::from_bytes(KeyType type, BytesView secret) {
 }
 
 PrivateKey PrivateKey::generate(KeyType type) {
-  // Rejection sampling keeps the scalar uniform; a retry is astronomically
-  // rare on both curves (n is within 2^-32 of 2^256).
+  // Rejection sampling keeps the scalar uniform. A retry is needed with
+  // probability below 2^-32 (P-256) or 2^-127 (secp256k1).
   for (;;) {
     Bytes candidate = random_bytes(kSecretSize);
     bool ok = secret_in_range(type, candidate.data());
