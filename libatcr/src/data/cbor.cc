@@ -228,14 +228,18 @@ void encode_value(Writer& w, const Value& v) {
 }  // namespace
 
 void Writer::head(std::uint8_t major, std::uint64_t arg) {
+  // Assemble the whole head (1 to 9 bytes) and append it at once.
+  std::uint8_t buf[9];
+  std::size_t n = 0;
   std::uint8_t m = static_cast<std::uint8_t>(major << 5);
   if (arg < 24) {
-    out_.push_back(static_cast<std::uint8_t>(m | arg));
-    return;
+    buf[n++] = static_cast<std::uint8_t>(m | arg);
+  } else {
+    int width = arg <= 0xff ? 1 : arg <= 0xffff ? 2 : arg <= 0xffffffff ? 4 : 8;
+    buf[n++] = static_cast<std::uint8_t>(m | (width == 1 ? 24 : width == 2 ? 25 : width == 4 ? 26 : 27));
+    for (int i = width - 1; i >= 0; --i) buf[n++] = static_cast<std::uint8_t>(arg >> (8 * i));
   }
-  int n = arg <= 0xff ? 1 : arg <= 0xffff ? 2 : arg <= 0xffffffff ? 4 : 8;
-  out_.push_back(static_cast<std::uint8_t>(m | (n == 1 ? 24 : n == 2 ? 25 : n == 4 ? 26 : 27)));
-  for (int i = n - 1; i >= 0; --i) out_.push_back(static_cast<std::uint8_t>(arg >> (8 * i)));
+  out_.insert(out_.end(), buf, buf + n);
 }
 
 void Writer::null() { out_.push_back(0xf6); }

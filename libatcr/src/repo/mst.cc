@@ -16,10 +16,10 @@
 #include <bit>
 #include <iterator>
 
+#include "atcr/crypto/sha256.h"
 #include "atcr/data/cbor.h"
 #include "atcr/data/value.h"
 #include "atcr/error.h"
-#include "mst_hash.h"
 
 namespace atcr::mst {
 
@@ -41,7 +41,7 @@ bool is_key_char(char c) {
 }  // namespace
 
 int key_height(std::string_view key) {
-  Sha256Digest digest = internal::sha256(as_bytes(key));
+  Sha256Digest digest = sha256(as_bytes(key));
   int zero_bits = 0;
   for (std::uint8_t b : digest) {
     zero_bits += std::countl_zero(b);
@@ -66,7 +66,7 @@ bool is_valid_key(std::string_view key) {
 }
 
 const Cid& empty_root_cid() {
-  static const Cid cid = internal::dag_cbor_cid(kEmptyNodeBytes);
+  static const Cid cid = Cid::compute(Codec::kDagCbor, kEmptyNodeBytes);
   return cid;
 }
 
@@ -344,7 +344,7 @@ struct Tree::Impl {
       fail(n, "an MST node must have a blessed dag-cbor CID");
     std::optional<Bytes> block = source->get(cid);
     if (!block) throw NotFoundError(describe(n) + " is not in the block store");
-    if (internal::dag_cbor_cid(*block) != cid) fail(n, "block does not hash to its CID");
+    if (Cid::compute(Codec::kDagCbor, *block) != cid) fail(n, "block does not hash to its CID");
     Value v;
     try {
       v = cbor::decode(*block, kMaxNodeCborDepth);
@@ -383,7 +383,7 @@ struct Tree::Impl {
       n.block.clear();
       n.block.reserve(16 + n.items.size() * 100);
       encode_node(n, n.block);
-      n.cid = internal::dag_cbor_cid(n.block);
+      n.cid = Cid::compute(Codec::kDagCbor, n.block);
     }
     return *n.cid;
   }
@@ -649,7 +649,7 @@ struct Tree::Impl {
       }
       scratch.clear();
       encode_node(n, scratch);
-      if (internal::dag_cbor_cid(scratch) != *n.cid) fail(n, "does not re-encode to its CID");
+      if (Cid::compute(Codec::kDagCbor, scratch) != *n.cid) fail(n, "does not re-encode to its CID");
     }
     for (std::size_t i = 0; i <= n.items.size(); ++i) {
       NodePtr& child = gap(n, i);
