@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# setup-deps.sh - install, with apt, everything needed to build and test atcr
+# on Debian 12. Idempotent: when every package is already installed it does
+# not touch apt at all (a dpkg-query check, well under a second).
+#
+# Must run as root when something is missing. Env knobs:
+#   ATCR_SKIP_APT=1   never call apt (just report what is missing)
+set -euo pipefail
+
+log() { echo "[setup-deps] $*" >&2; }
+die() { echo "[setup-deps] ERROR: $*" >&2; exit 1; }
+
+PACKAGES=(
+  # build
+  meson ninja-build pkg-config g++ cmake
+  # clang + its runtime: libFuzzer, ASan/UBSan with clang
+  clang libclang-rt-14-dev
+  # libraries (pkg-config / headers)
+  libcurl4-openssl-dev libcpp-httplib-dev libssl-dev libsqlite3-dev
+  rapidjson-dev libtomlplusplus-dev libfmt-dev libsecp256k1-dev doctest-dev
+  # tests and tooling: python3 runs test drivers; node/npm bootstrap
+  # scripts/node-tools.sh (which fetches Node 22 from the npm registry)
+  python3 nodejs npm curl ca-certificates
+)
+
+installed() {
+  [ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null)" = "ii " ]
+}
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  installed "$p" && continue
+  # Some machines carry a nodejs build (e.g. NodeSource) that bundles npm and
+  # conflicts with Debian's npm package: a working `npm` is good enough.
+  if [ "$p" = npm ] && command -v npm >/dev/null 2>&1; then continue; fi
+  missing+=("$p")
+done
+
+if ((${#missing[@]} == 0)); then
+  log "all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+log "missing: ${missing[*]}"
+[ "${ATCR_SKIP_APT:-0}" = 1 ] && die "ATCR_SKIP_APT=1 and packages are missing"
+[ "$(id -u)" = 0 ] || die "not root: install them with: apt-get install ${missing[*]}"
+
+export DEBIAN_FRONTEND=noninteractive
+t0=$(date +%s)
+log "apt-get update"
+apt-get update -qq >/dev/null || die "apt-get update failed"
+log "apt-get install ${missing[*]}"
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+  || die "apt-get install failed"
+
+for p in "${missing[@]}"; do
+  installed "$p" || { [ "$p" = npm ] && command -v npm >/dev/null; } \
+    || die "package $p still not installed"
+done
+log "installed ${#missing[@]} package(s) in $(($(date +%s) - t0))s"
