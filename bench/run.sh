@@ -31,14 +31,14 @@ export ATCR_BENCH_RECORD="$REPO_ROOT/bench/record-1k.json"
 
 status=0
 if [ -x "$ATCR_BENCH" ]; then
-  log "running $ATCR_BENCH $*"
+  log "running $ATCR_BENCH${*:+ $*}"
   "$ATCR_BENCH" "$@" >"$OUT/atcr.jsonl" || { log "atcr_bench failed (exit $?)"; status=1; }
 else
   log "$ATCR_BENCH was not built (bench/meson.build must define it); reference only"
   : >"$OUT/atcr.jsonl"
   status=1
 fi
-log "running bench/ref-bench.mjs $* under $("$ATCR_NODE" -v)"
+log "running bench/ref-bench.mjs${*:+ $*} under node $("$ATCR_NODE" -v)"
 "$ATCR_NODE" bench/ref-bench.mjs "$@" >"$OUT/ref.jsonl" || { log "ref-bench.mjs failed (exit $?)"; status=1; }
 
 python3 - "$OUT/atcr.jsonl" "$OUT/ref.jsonl" <<'PY'
