@@ -152,7 +152,7 @@ class Reader {
   Value map(std::uint64_t count, std::size_t depth) {
     check_count(count, 2, "map");
     Value::Map entries;
-    const std::string* previous = nullptr;
+    entries.reserve(static_cast<std::size_t>(count));
     for (std::uint64_t i = 0; i < count; ++i) {
       std::size_t key_at = pos_;
       auto [major, len] = head();
@@ -160,13 +160,13 @@ class Reader {
       BytesView kb = take(len, "map key");
       if (!is_valid_utf8(kb)) fail_at(key_at, "map key is not valid UTF-8");
       std::string key = to_string(kb);
-      if (previous && !CanonicalKeyLess{}(*previous, key)) {
-        fail_at(key_at, *previous == key ? "duplicate map key \"" + key + "\""
-                                         : "map keys are not in canonical order at \"" + key + "\"");
+      if (!entries.empty() && !CanonicalKeyLess{}(std::prev(entries.end())->first, key)) {
+        const std::string& previous = std::prev(entries.end())->first;
+        fail_at(key_at, previous == key ? "duplicate map key \"" + key + "\""
+                                        : "map keys are not in canonical order at \"" + key + "\"");
       }
-      // Keys arrive sorted, so each insert goes at the end.
-      auto it = entries.emplace_hint(entries.end(), std::move(key), item(depth + 1));
-      previous = &it->first;
+      // Keys arrive sorted, so each insert appends.
+      entries.emplace_hint(entries.end(), std::move(key), item(depth + 1));
     }
     return Value(std::move(entries));
   }

@@ -3,35 +3,27 @@
 // (Floats are not part of atproto's data model.)
 //
 // Maps keep their keys in DAG-CBOR canonical order (shorter first, then
-// bytewise), so iteration order is the order in which they are encoded and
-// a map cannot hold a key twice.
+// bytewise; see canonical_map.h), so iteration order is the order in which
+// they are encoded and a map cannot hold a key twice.
 #pragma once
 
 #include <concepts>
 #include <cstdint>
-#include <map>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
 
 #include "atcr/bytes.h"
+#include "atcr/data/canonical_map.h"
 #include "atcr/data/cid.h"
 
 namespace atcr {
 
-// DAG-CBOR map key order: length first, then bytewise.
-struct CanonicalKeyLess {
-  using is_transparent = void;
-  bool operator()(std::string_view a, std::string_view b) const {
-    return a.size() != b.size() ? a.size() < b.size() : a < b;
-  }
-};
-
 class Value {
  public:
   using Array = std::vector<Value>;
-  using Map = std::map<std::string, Value, CanonicalKeyLess>;
+  using Map = CanonicalMap<Value>;
 
   enum class Kind { kNull, kBool, kInteger, kString, kBytes, kArray, kMap, kLink };
 
