@@ -1,12 +1,18 @@
 // Identity resolution: handle -> DID -> DID document -> PDS and keys.
+//
+// Resolver is the interface identity-dependent code (service auth, the
+// appview) takes; DirectoryResolver is the real one: did:plc from a PLC
+// directory, did:web over HTTPS, handles by DNS and HTTPS, all cached.
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "atcr/error.h"
 #include "atcr/identity/did_document.h"
 
 namespace atcr::identity {
