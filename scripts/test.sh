@@ -4,12 +4,14 @@
 #      the interop suite; exports ATCR_NODE and NODE_PATH for it)
 #   2. build/      : meson setup + compile (default options: debugoptimized)
 #   3. build-asan/ : ASan+UBSan build, `meson test --suite unit`
-#   4. build/      : `meson test` over all suites (unit, interop, ...)
+#   4. build-fuzz/ : clang + libFuzzer, `meson test --suite fuzz` (bounded runs)
+#   5. build/      : `meson test` over all suites (unit, interop, ...)
 # The full-suite summary comes last, followed by one plain line
 # `tests: N passed, M failed[, K skipped]` counted from its test log.
 # Exits non-zero if any step or test failed (later steps still run after a
 # test failure, so one run shows everything).
-# Env knobs: ATCR_TEST_SKIP_ASAN=1 skips step 3; MESON_TEST_ARGS="..." extra
+# Env knobs: ATCR_TEST_SKIP_ASAN=1 skips step 3, ATCR_TEST_SKIP_FUZZ=1 step 4
+# (ATCR_FUZZ_SECONDS sets each fuzz target's time); MESON_TEST_ARGS="..." extra
 # arguments for both `meson test` runs (e.g. "--repeat 3").
 set -euo pipefail
 LOG_TAG=test
@@ -42,6 +44,20 @@ if [ "${ATCR_TEST_SKIP_ASAN:-0}" != 1 ]; then
   fi
 else
   log "ATCR_TEST_SKIP_ASAN=1: skipping the sanitizer build"
+fi
+
+if [ "${ATCR_TEST_SKIP_FUZZ:-0}" != 1 ]; then
+  log "build: build-fuzz/ (clang, libFuzzer + ASan/UBSan; fuzz suite, ${ATCR_FUZZ_SECONDS:-20} s per target)"
+  CXX=clang++ meson_setup build-fuzz -Dfuzz=true -Dtests=false -Dbench=false \
+    -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz_seconds="${ATCR_FUZZ_SECONDS:-20}"
+  if meson compile -C build-fuzz -j "$JOBS"; then
+    meson test -C build-fuzz --suite fuzz --print-errorlogs --num-processes "$JOBS" \
+      || failed+=("fuzz suite (build-fuzz/meson-logs/testlog.txt)")
+  else
+    failed+=("compile of build-fuzz/")
+  fi
+else
+  log "ATCR_TEST_SKIP_FUZZ=1: skipping the fuzz build"
 fi
 
 log "test: all suites in build/"
