@@ -38,7 +38,7 @@ const std::string& Value::as_string() const { return get<std::string>(Kind::kStr
 const Bytes& Value::as_bytes() const { return get<Bytes>(Kind::kBytes); }
 const Value::Array& Value::as_array() const { return get<Array>(Kind::kArray); }
 const Value::Map& Value::as_map() const { return get<Map>(Kind::kMap); }
-const Cid& Value::as_link() const { return get<Cid>(Kind::kLink); }
+const Cid& Value::as_link() const { return get<LinkBox>(Kind::kLink).get(); }
 
 // The mutable accessors reuse the checked const ones.
 Value::Array& Value::as_array() { return const_cast<Array&>(std::as_const(*this).as_array()); }

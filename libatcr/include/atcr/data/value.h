@@ -8,6 +8,7 @@
 #pragma once
 
 #include <concepts>
+#include <memory>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -39,7 +40,7 @@ class Value {
   Value(Bytes b) : v_(std::move(b)) {}
   Value(Array a) : v_(std::move(a)) {}
   Value(Map m) : v_(std::move(m)) {}
-  Value(Cid c) : v_(c) {}
+  Value(Cid c) : v_(LinkBox(c)) {}
 
   Kind kind() const { return static_cast<Kind>(v_.index()); }
   bool is_null() const { return kind() == Kind::kNull; }
@@ -71,10 +72,31 @@ class Value {
   friend bool operator==(const Value&, const Value&) = default;
 
  private:
+  // A CID is up to 84 bytes inline; holding it directly would make every
+  // Value that large and every move of one (array growth, map inserts) copy
+  // it. Links are few in real records, so they live on the heap instead and
+  // a Value stays 40 bytes.
+  class LinkBox {
+   public:
+    explicit LinkBox(const Cid& c) : p_(std::make_unique<Cid>(c)) {}
+    LinkBox(const LinkBox& o) : p_(std::make_unique<Cid>(*o.p_)) {}
+    LinkBox(LinkBox&&) noexcept = default;
+    LinkBox& operator=(const LinkBox& o) {
+      p_ = std::make_unique<Cid>(*o.p_);
+      return *this;
+    }
+    LinkBox& operator=(LinkBox&&) noexcept = default;
+    const Cid& get() const { return *p_; }
+    friend bool operator==(const LinkBox& a, const LinkBox& b) { return *a.p_ == *b.p_; }
+
+   private:
+    std::unique_ptr<Cid> p_;
+  };
+
   template <class T>
   const T& get(Kind want) const;
 
-  std::variant<std::nullptr_t, bool, std::int64_t, std::string, Bytes, Array, Map, Cid> v_;
+  std::variant<std::nullptr_t, bool, std::int64_t, std::string, Bytes, Array, Map, LinkBox> v_;
 };
 
 const char* kind_name(Value::Kind kind);
