@@ -1,5 +1,6 @@
 #include "atcr/data/cbor.h"
 
+#include <cstring>
 #include <limits>
 #include <string>
 
@@ -52,7 +53,21 @@ std::size_t utf8_sequence_length(const std::uint8_t* s, std::size_t avail) {
 }
 
 bool is_valid_utf8(BytesView b) {
-  for (std::size_t i = 0; i < b.size();) {
+  std::size_t i = 0;
+  while (i < b.size()) {
+    // Keys, DIDs, digests and most text are ASCII: skip 8 bytes at a time
+    // while no byte has its high bit set.
+    while (i + 8 <= b.size()) {
+      std::uint64_t chunk;
+      std::memcpy(&chunk, b.data() + i, 8);
+      if (chunk & 0x8080808080808080ULL) break;
+      i += 8;
+    }
+    if (i == b.size()) break;
+    if (b[i] < 0x80) {
+      ++i;
+      continue;
+    }
     std::size_t n = utf8_sequence_length(b.data() + i, b.size() - i);
     if (n == 0) return false;
     i += n;
