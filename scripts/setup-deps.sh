@@ -17,7 +17,7 @@ PACKAGES=(
   clang libclang-rt-14-dev
   # libraries (pkg-config / headers)
   libcurl4-openssl-dev libcpp-httplib-dev libssl-dev libsqlite3-dev
-  rapidjson-dev libtomlplusplus-dev libfmt-dev libsecp256k1-dev doctest-dev
+  rapidjson-dev libtinyxml2-dev libtomlplusplus-dev libfmt-dev libsecp256k1-dev doctest-dev
   # tests and tooling: python3 runs test drivers; node/npm bootstrap
   # scripts/node-tools.sh (which fetches Node 22 from the npm registry)
   python3 nodejs npm curl ca-certificates
