@@ -1,0 +1,188 @@
+// An HTTP server for XRPC methods and plain routes, on cpp-httplib.
+//
+//   XrpcServer server({.port = 8080});
+//   server.query("io.atcr.hold.getQuota", [&](const ServerRequest& req) {
+//     auto claims = verifier.verify(req.bearer_token(), "io.atcr.hold.getQuota");
+//     return ServerResponse::json(quota_of(claims.iss));
+//   });
+//   server.route("GET", "/.well-known/did.json", serve_did_document);
+//   server.start();
+//   ...
+//   server.stop();  // in-flight requests finish first
+//
+// Handlers run on a pool of threads, concurrently. They answer with a
+// ServerResponse or throw: an XrpcError becomes {"error", "message"} with its
+// status (ServiceAuthError gives 401); any other exception becomes a 500
+// InternalServerError whose detail goes to the log, never to the client.
+//
+// XRPC semantics (as the TypeScript reference server):
+//   - queries answer GET (and HEAD), procedures POST; another HTTP method on a
+//     registered NSID is 400 InvalidRequest "Incorrect HTTP method";
+//   - an unregistered but valid NSID is 501 MethodNotImplemented, an invalid
+//     one 400 InvalidRequest;
+//   - GET /xrpc/_health answers {"version": ...};
+//   - a request body over ServerOptions::max_body_bytes is refused with 413
+//     PayloadTooLarge before it is read.
+//
+// Each connection carries one request: httplib 0.11 cannot close a
+// connection from a handler, and keep-alive would let the unread body of a
+// refused request be parsed as the next request (see server.cc).
+//
+// httplib stays out of this header: requests and responses are our own small
+// structs. The cost is one copy of each response body into httplib, and
+// request bodies are buffered whole (up to max_body_bytes); a streaming route
+// kind can be added next to route() when blob uploads need one.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "atcr/bytes.h"
+#include "atcr/data/value.h"
+#include "atcr/net/http_client.h"
+#include "atcr/xrpc/error.h"
+
+namespace atcr::xrpc {
+
+struct ServerRequest {
+  std::string method;  // "GET", "HEAD", "POST", ...
+  std::string path;    // without the query string
+  // The NSID for XRPC methods; empty for plain routes.
+  std::string nsid;
+  // Decoded query parameters in order; a key repeats for array parameters.
+  std::vector<std::pair<std::string, std::string>> params;
+  net::Headers headers;  // names lowercased
+  // Valid during the handler call only (it points into the server's buffer).
+  std::string_view body;
+  // Plain routes: the pattern's capture groups (path_params[0] is the first).
+  std::vector<std::string> path_params;
+  std::string remote_addr;
+
+  // The first header with this (case-insensitive) name, or "".
+  std::string header(std::string_view name) const;
+  // The bare media type: "application/json" for "Application/JSON; charset=utf-8".
+  std::string content_type() const;
+
+  std::optional<std::string> param(std::string_view name) const;
+  std::vector<std::string> param_all(std::string_view name) const;
+  // These throw InvalidRequest (400) naming the parameter when it is
+  // missing or malformed, so handlers need no error plumbing of their own.
+  std::string required_param(std::string_view name) const;
+  std::optional<std::int64_t> int_param(std::string_view name, std::int64_t min,
+                                        std::int64_t max) const;
+  bool bool_param(std::string_view name, bool fallback) const;  // "true" / "false"
+
+  // The body as atproto JSON; InvalidRequest unless it is a JSON object sent
+  // as application/json.
+  Value json() const;
+  // The token of "Authorization: Bearer <token>"; "" when there is no
+  // Authorization header; AuthRequired (401) for any other scheme.
+  std::string bearer_token() const;
+};
+
+struct ServerResponse {
+  int status = 200;
+  net::Headers headers;
+  std::string content_type;  // "" sends none (an empty body needs none)
+  std::string body;
+
+  static ServerResponse json(const Value& value, int status = 200);
+  // Already-serialised JSON.
+  static ServerResponse json_text(std::string json, int status = 200);
+  static ServerResponse bytes(BytesView data, std::string content_type, int status = 200);
+  static ServerResponse text(std::string text, std::string content_type = "text/plain; charset=utf-8",
+                             int status = 200);
+  static ServerResponse empty(int status = 200);
+  // {"error": error, "message": message}, the XRPC error body.
+  static ServerResponse error(int status, std::string_view error, std::string_view message);
+
+  ServerResponse& header(std::string name, std::string value) {
+    headers.emplace_back(std::move(name), std::move(value));
+    return *this;
+  }
+};
+
+using Handler = std::function<ServerResponse(const ServerRequest&)>;
+
+// One line per request, for the log.
+struct RequestLog {
+  std::string method;
+  std::string path;  // without the query string (it may carry secrets)
+  std::string nsid;  // XRPC requests only
+  int status = 0;
+  std::chrono::microseconds latency{0};
+  std::string remote_addr;
+  // For 500s from a handler's exception: what it said. Logged, not sent.
+  std::string internal_error;
+};
+using Logger = std::function<void(const RequestLog&)>;
+
+// "GET /xrpc/com.example.foo 200 1.234ms 127.0.0.1" (+ " error: ...") on stderr.
+Logger stderr_logger();
+
+struct ServerOptions {
+  // Loopback by default; serving other hosts is a deliberate choice.
+  std::string host = "127.0.0.1";
+  int port = 0;  // 0: an ephemeral port, see XrpcServer::port()
+  std::size_t max_body_bytes = 16 * 1024 * 1024;
+  std::size_t threads = 16;
+  std::chrono::seconds read_timeout{30};
+  std::chrono::seconds write_timeout{30};
+  // How long a new connection may stay silent before it is dropped. Each
+  // connection carries one request (no keep-alive; see server.cc), so
+  // stop() waits at most this long beyond the slowest in-flight request.
+  std::chrono::seconds idle_timeout{5};
+  // Reported by /xrpc/_health.
+  std::string version = "0.1.0";
+  Logger logger = stderr_logger();  // nullptr: no logging
+};
+
+class XrpcServer {
+ public:
+  explicit XrpcServer(ServerOptions options = {});
+  ~XrpcServer();  // stop()
+  XrpcServer(const XrpcServer&) = delete;
+  XrpcServer& operator=(const XrpcServer&) = delete;
+
+  // Registration happens before start(); afterwards it throws
+  // std::logic_error (the route tables are read without locks). Each throws
+  // ParseError for an invalid NSID and std::logic_error for a duplicate.
+  void query(std::string_view nsid, Handler handler);      // GET and HEAD
+  void procedure(std::string_view nsid, Handler handler);  // POST
+  // An XRPC method on another HTTP method (e.g. ATCR's PUT uploadPart).
+  void method(std::string_view http_method, std::string_view nsid, Handler handler);
+  // A plain HTTP route: `pattern` is an ECMAScript regex that must match the
+  // whole path, e.g. "/v2/(.+)/blobs/(sha256:[0-9a-f]{64})". Routes are
+  // tried in registration order. A GET route also answers HEAD. A path that
+  // matches some route but not the method gets 405 with an Allow header; a
+  // path no route matches gets 404 NotFound. Paths under /xrpc/ are XRPC's.
+  // A bad pattern throws std::regex_error.
+  void route(std::string_view http_method, std::string_view pattern, Handler handler);
+
+  // Binds and starts serving on background threads. Throws atcr::Error if
+  // the address cannot be bound. Once per server, even after a failure
+  // (std::logic_error otherwise): make a new server to try again.
+  void start();
+  // Stops accepting, lets in-flight requests finish, then returns.
+  // Idempotent. Not from a handler: it waits for the handler's own thread.
+  void stop();
+  bool running() const;
+
+  // The bound port (useful with port 0); 0 before start().
+  int port() const;
+  // "http://127.0.0.1:<port>"
+  std::string url() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace atcr::xrpc
