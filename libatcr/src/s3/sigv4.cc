@@ -7,6 +7,7 @@
 #include "atcr/crypto/sha256.h"
 #include "atcr/encoding/hex.h"
 #include "atcr/error.h"
+#include "atcr/net/http_client.h"
 
 namespace atcr::s3 {
 
@@ -96,22 +97,19 @@ void check(const CanonicalRequest& r, const SigningContext& ctx) {
 
 }  // namespace
 
+// SigV4's encoding is RFC 3986's (net::url_encode); paths keep their
+// slashes, so each segment is encoded on its own.
 std::string uri_encode(std::string_view text, bool keep_slash) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
+  if (!keep_slash) return net::url_encode(text);
   std::string out;
   out.reserve(text.size());
-  for (unsigned char c : text) {
-    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-                      c == '_' || c == '.' || c == '~';
-    if (unreserved || (keep_slash && c == '/')) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
+  for (std::size_t start = 0;;) {
+    std::size_t slash = text.find('/', start);
+    out += net::url_encode(text.substr(start, slash == std::string_view::npos ? slash : slash - start));
+    if (slash == std::string_view::npos) return out;
+    out += '/';
+    start = slash + 1;
   }
-  return out;
 }
 
 std::string amz_date(TimePoint t) {
