@@ -39,6 +39,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -92,6 +93,14 @@ struct ServerResponse {
   net::Headers headers;
   std::string content_type;  // "" sends none (an empty body needs none)
   std::string body;
+  // Set by streamed() and file(); `body` is then unused.
+  std::function<void(const std::function<bool(BytesView)>& write)> stream;
+  std::optional<std::uint64_t> stream_length;
+  std::string file_path;
+  std::uint64_t file_offset = 0;
+  // HEAD: no body is ever sent, but Content-Length is kept (stream_length,
+  // the file length, the body's size, or a handler's own Content-Length
+  // header on an empty body), so HEAD can report a blob's size unread.
 
   static ServerResponse json(const Value& value, int status = 200);
   // Already-serialised JSON.
@@ -100,6 +109,16 @@ struct ServerResponse {
   static ServerResponse text(std::string text, std::string content_type = "text/plain; charset=utf-8",
                              int status = 200);
   static ServerResponse empty(int status = 200);
+  // A body produced while it is sent: `stream` is called once with a writer
+  // that returns false when the client has gone (stop writing then).
+  // `length` becomes Content-Length; nullopt sends it chunked.
+  static ServerResponse streamed(std::optional<std::uint64_t> length, std::string content_type,
+                                 std::function<void(const std::function<bool(BytesView)>& write)> stream,
+                                 int status = 200);
+  // `length` bytes of the file at `path` from `offset`. The file is opened
+  // when the response is sent; if it is gone by then the connection drops.
+  static ServerResponse file(std::string path, std::uint64_t offset, std::uint64_t length,
+                             std::string content_type, int status = 200);
   // {"error": error, "message": message}, the XRPC error body.
   static ServerResponse error(int status, std::string_view error, std::string_view message);
 
@@ -110,6 +129,45 @@ struct ServerResponse {
 };
 
 using Handler = std::function<ServerResponse(const ServerRequest&)>;
+
+// A request body read as it arrives, for streaming handlers (blob uploads
+// of any size). ServerRequest::body is empty for those.
+class BodyReader {
+ public:
+  virtual ~BodyReader() = default;
+  // Fills a prefix of `buffer` and returns how many bytes it wrote; 0 once
+  // the body is exhausted. Throws atcr::Error if the client disconnects or
+  // sends nothing for ServerOptions::read_timeout.
+  virtual std::size_t read(std::span<std::uint8_t> buffer) = 0;
+  // The declared Content-Length; nullopt for a chunked body.
+  virtual std::optional<std::uint64_t> content_length() const = 0;
+};
+
+// A handler that reads the body itself. If it answers without reading the
+// body to its end, the server closes the connection after the response
+// (the unread rest must never be parsed as the next request).
+using StreamHandler = std::function<ServerResponse(const ServerRequest&, BodyReader&)>;
+
+// One side of an accepted WebSocket (an XRPC subscription).
+class WebSocket {
+ public:
+  virtual ~WebSocket() = default;
+  // Each sends one message; false once the peer is gone, the socket was
+  // closed, or the server is stopping. Safe from one thread at a time.
+  virtual bool send_binary(BytesView message) = 0;
+  virtual bool send_text(std::string_view message) = 0;
+  // Sends a close frame (1000 normal, 1008 policy violation, 1011 error).
+  virtual void close(std::uint16_t code = 1000, std::string_view reason = {}) = 0;
+  // True once the peer closed, the connection broke, or XrpcServer::stop()
+  // began: a handler's loop ends when this turns true.
+  virtual bool closed() const = 0;
+  // Blocks until closed() or `timeout` passes; returns closed().
+  virtual bool wait_closed(std::chrono::milliseconds timeout) = 0;
+};
+
+// Runs on its own thread for the life of the socket; the socket is closed
+// (1000) when it returns, or 1011 if it throws.
+using SocketHandler = std::function<void(const ServerRequest&, WebSocket&)>;
 
 // One line per request, for the log.
 struct RequestLog {
@@ -165,6 +223,15 @@ class XrpcServer {
   // path no route matches gets 404 NotFound. Paths under /xrpc/ are XRPC's.
   // A bad pattern throws std::regex_error.
   void route(std::string_view http_method, std::string_view pattern, Handler handler);
+  // The same with a handler that streams the request body (no
+  // max_body_bytes limit applies: the handler enforces its own).
+  void stream_route(std::string_view http_method, std::string_view pattern, StreamHandler handler);
+  void stream_method(std::string_view http_method, std::string_view nsid, StreamHandler handler);
+  // An XRPC subscription: GET /xrpc/<nsid> upgraded to a WebSocket. A plain
+  // GET without the upgrade is answered 426. Errors the handler wants the
+  // client to see go as frames (atproto event streams send an error frame,
+  // then close).
+  void subscription(std::string_view nsid, SocketHandler handler);
 
   // Binds and starts serving on background threads. Throws atcr::Error if
   // the address cannot be bound. Once per server, even after a failure
