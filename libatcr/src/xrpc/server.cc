@@ -451,3 +451,17 @@ std::string XrpcServer::url() const {
 }
 
 }  // namespace atcr::xrpc
+
+// TEMPORARY: declared for the Beast-based server that replaces this file;
+// they refuse until it lands.
+namespace atcr::xrpc {
+void XrpcServer::stream_route(std::string_view, std::string_view, StreamHandler) {
+  throw std::logic_error("XrpcServer::stream_route: not implemented yet");
+}
+void XrpcServer::stream_method(std::string_view, std::string_view, StreamHandler) {
+  throw std::logic_error("XrpcServer::stream_method: not implemented yet");
+}
+void XrpcServer::subscription(std::string_view, SocketHandler) {
+  throw std::logic_error("XrpcServer::subscription: not implemented yet");
+}
+}  // namespace atcr::xrpc

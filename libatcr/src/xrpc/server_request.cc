@@ -148,3 +148,29 @@ ServerResponse ServerResponse::error(int status, std::string_view error, std::st
 }
 
 }  // namespace atcr::xrpc
+
+namespace atcr::xrpc {
+
+ServerResponse ServerResponse::streamed(std::optional<std::uint64_t> length, std::string content_type,
+                                        std::function<void(const std::function<bool(BytesView)>& write)> stream,
+                                        int status) {
+  ServerResponse r;
+  r.status = status;
+  r.content_type = std::move(content_type);
+  r.stream = std::move(stream);
+  r.stream_length = length;
+  return r;
+}
+
+ServerResponse ServerResponse::file(std::string path, std::uint64_t offset, std::uint64_t length,
+                                    std::string content_type, int status) {
+  ServerResponse r;
+  r.status = status;
+  r.content_type = std::move(content_type);
+  r.file_path = std::move(path);
+  r.file_offset = offset;
+  r.stream_length = length;
+  return r;
+}
+
+}  // namespace atcr::xrpc
