@@ -43,4 +43,15 @@ class StorageError : public Error {
   using Error::Error;
 };
 
+// A configuration setting is missing or invalid. key() names it ("" for a
+// file that cannot be read or parsed); the message says what and where.
+class ConfigError : public Error {
+ public:
+  ConfigError(std::string key, const std::string& message) : Error(message), key_(std::move(key)) {}
+  const std::string& key() const { return key_; }
+
+ private:
+  std::string key_;
+};
+
 }  // namespace atcr

@@ -1,0 +1,84 @@
+// The hold's configuration: built-in defaults, then a TOML file, then the
+// environment (HOLD_<SECTION>_<NAME>, e.g. HOLD_SERVER_PUBLIC_URL, plus the
+// usual AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, S3_BUCKET and
+// S3_ENDPOINT).
+//
+// Only three things must be set: where blobs go (storage credentials and
+// bucket, or driver = "filesystem"), server.public_url and
+// registration.owner_did. Everything else has a default a small hold can run
+// with. `atcr-hold config init` writes template() to a file: every option,
+// its default, its help and the environment variables that override it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "atcr/error.h"
+#include "atcr/s3/client.h"
+
+namespace atcr::hold {
+
+struct HoldConfig {
+  struct Server {
+    std::string public_url;  // "https://hold.example.com": the did:web and every URL handed out
+    std::string host = "127.0.0.1";
+    int port = 8080;
+    bool is_public = false;  // [server] public: anyone may pull
+    std::filesystem::path data_dir = "/var/lib/atcr-hold";
+    std::chrono::seconds shutdown_grace{30};
+  } server;
+
+  struct Registration {
+    std::string owner_did;
+    bool allow_all_crew = false;
+    bool enable_bluesky_posts = false;
+    std::string region;
+    std::string provider;
+  } registration;
+
+  struct Identity {
+    std::string did_method = "web";  // "web" | "plc"
+    std::string did;                 // adopt an existing did:plc
+    std::string plc_url = "https://plc.directory";
+    std::string handle;  // default: public_url's host
+  } identity;
+
+  struct Storage {
+    std::string driver = "s3";  // "s3" | "filesystem"
+    std::filesystem::path path;  // filesystem root; default <data_dir>/blobs
+    s3::S3Config s3;
+    bool presign = true;  // false: blob bytes go through the hold
+    std::chrono::seconds presign_expiry{15 * 60};
+  } storage;
+
+  struct Uploads {
+    std::chrono::seconds session_ttl{24 * 3600};
+    std::uint64_t max_part_bytes = 5ULL << 30;  // a proxied uploadPart body
+  } uploads;
+
+  struct Quota {
+    bool enabled = false;
+    std::map<std::string, std::uint64_t> tiers;  // name -> bytes
+    std::string default_tier = "deckhand";
+  } quota;
+
+  struct Log {
+    std::string level = "info";  // "debug" | "info" | "warn" | "error"
+  } log;
+
+  // Reads an environment variable; nullopt when unset.
+  using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
+
+  // Throws atcr::ConfigError naming the key for anything missing or invalid.
+  // `env` defaults to the process environment.
+  static HoldConfig load(const std::optional<std::filesystem::path>& file, EnvLookup env = {});
+  // The commented TOML written by `atcr-hold config init`.
+  static std::string template_toml();
+};
+
+}  // namespace atcr::hold

@@ -1,0 +1,202 @@
+#include "atcr/hold/config.h"
+
+#include <fmt/core.h>
+
+#include <vector>
+
+#include "atcr/data/syntax.h"
+#include "util/settings.h"
+
+namespace atcr::hold {
+
+namespace {
+
+using settings::Kind;
+using settings::Option;
+
+constexpr std::string_view kEnvPrefix = "HOLD_";
+
+const std::vector<Option>& schema() {
+  static const std::vector<Option> options = {
+      // [server]
+      {"server.public_url", Kind::kString, "",
+       "The URL clients reach this hold at, e.g. \"https://hold.example.com\".\n"
+       "The hold's did:web is derived from it (did:web:hold.example.com).",
+       true, {"HOLD_PUBLIC_URL"}},
+      {"server.host", Kind::kString, "127.0.0.1",
+       "Address to listen on. Loopback by default: put a TLS proxy in front\n"
+       "(see docs/hold.md for a Caddyfile), or set 0.0.0.0 deliberately."},
+      {"server.port", Kind::kInt, "8080", "Port to listen on."},
+      {"server.public", Kind::kBool, "false",
+       "Let anyone pull blobs without authentication. Pushing always needs\n"
+       "the captain or a crew member with blob:write.",
+       false, {"HOLD_PUBLIC"}},
+      {"server.data_dir", Kind::kString, "/var/lib/atcr-hold",
+       "Where the hold keeps its keys, its repo (SQLite) and upload state."},
+      {"server.shutdown_grace", Kind::kDuration, "30s",
+       "On SIGTERM, how long in-flight requests may take to finish."},
+      // [registration]
+      {"registration.owner_did", Kind::kString, "",
+       "DID of the hold's owner (the captain): always allowed to push, and\n"
+       "the first crew member.",
+       true, {"HOLD_OWNER"}},
+      {"registration.allow_all_crew", Kind::kBool, "false",
+       "Let any authenticated user join the crew (io.atcr.hold.requestCrew)\n"
+       "and push.",
+       false, {"HOLD_ALLOW_ALL_CREW"}},
+      {"registration.enable_bluesky_posts", Kind::kBool, "false",
+       "Record in the captain record that pushes may be announced on Bluesky.",
+       false, {"HOLD_BLUESKY_POSTS_ENABLED"}},
+      {"registration.region", Kind::kString, "", "Shown in the captain record (e.g. the S3 region)."},
+      {"registration.provider", Kind::kString, "", "Shown in the captain record (e.g. \"fly.io\", \"aws\")."},
+      // [identity]
+      {"identity.did_method", Kind::kString, "web",
+       "\"web\": did:web from server.public_url. \"plc\": a did:plc registered\n"
+       "with identity.plc_url (a rotation key is generated under data_dir).",
+       false, {}, {"web", "plc"}},
+      {"identity.did", Kind::kString, "",
+       "did:plc only: adopt this existing DID instead of creating one (its\n"
+       "rotation key must be in data_dir)."},
+      {"identity.plc_url", Kind::kString, "https://plc.directory", "The PLC directory (did:plc only)."},
+      {"identity.handle", Kind::kString, "", "The hold's handle. Default: server.public_url's host."},
+      // [storage]
+      {"storage.driver", Kind::kString, "s3", "Where blobs live.", false, {"STORAGE_DRIVER"},
+       {"s3", "filesystem"}},
+      {"storage.path", Kind::kString, "", "filesystem driver: the blob root. Default: <data_dir>/blobs."},
+      {"storage.endpoint", Kind::kString, "",
+       "s3 driver: the S3 endpoint, e.g. \"https://s3.us-east-1.amazonaws.com\"\n"
+       "or \"http://127.0.0.1:7480\".",
+       false, {"S3_ENDPOINT"}},
+      {"storage.bucket", Kind::kString, "", "s3 driver: the bucket.", false, {"S3_BUCKET"}},
+      {"storage.region", Kind::kString, "us-east-1", "s3 driver: the region.", false, {"AWS_REGION"}},
+      {"storage.access_key_id", Kind::kString, "", "s3 driver: credentials.", false, {"AWS_ACCESS_KEY_ID"}},
+      {"storage.secret_access_key", Kind::kString, "", "s3 driver: credentials.", false,
+       {"AWS_SECRET_ACCESS_KEY"}},
+      {"storage.path_style", Kind::kBool, "true",
+       "s3 driver: address the bucket as <endpoint>/<bucket> (most S3-compatible\n"
+       "servers) instead of <bucket>.<endpoint-host> (AWS virtual hosts)."},
+      {"storage.pull_zone", Kind::kString, "",
+       "s3 driver: a CDN base URL swapped into presigned download URLs."},
+      {"storage.disable_presigned_urls", Kind::kBool, "false",
+       "s3 driver: send blob bytes through the hold instead of handing out\n"
+       "presigned S3 URLs (when clients cannot reach the bucket).",
+       false, {"DISABLE_PRESIGNED_URLS"}},
+      {"storage.presign_expiry", Kind::kDuration, "15m", "How long a presigned URL stays valid."},
+      // [uploads]
+      {"uploads.session_ttl", Kind::kDuration, "24h",
+       "Unfinished uploads older than this are aborted and their data removed."},
+      {"uploads.max_part_size", Kind::kBytes, "5GiB", "The largest part accepted through the hold."},
+      // [quota]
+      {"quota.enabled", Kind::kBool, "false",
+       "Enforce per-user storage quotas (checked when a manifest is pushed).\n"
+       "The owner is never limited."},
+      {"quota.tiers", Kind::kSizeMap, "deckhand = \"5GB\", bosun = \"50GB\", quartermaster = \"100GB\"",
+       "Tier name = quota. A crew record's tier picks one."},
+      {"quota.default_tier", Kind::kString, "deckhand", "The tier of crew members without one."},
+      // [log]
+      {"log.level", Kind::kString, "info", "Log verbosity. SIGUSR1 toggles debug for 30 minutes.", false, {},
+       {"debug", "info", "warn", "error"}},
+  };
+  return options;
+}
+
+[[noreturn]] void invalid(const std::string& key, const std::string& message) {
+  throw ConfigError(key, fmt::format("{}: {}", key, message));
+}
+
+// http(s)://host[:port] with no path, query or credentials: the value is
+// turned into a did:web and into URLs handed to clients.
+void check_base_url(const std::string& key, const std::string& url) {
+  auto scheme_end = url.find("://");
+  if (scheme_end == std::string::npos) invalid(key, fmt::format("'{}' is not an http(s) URL", url));
+  std::string scheme = url.substr(0, scheme_end);
+  if (scheme != "http" && scheme != "https")
+    invalid(key, fmt::format("'{}': the scheme must be http or https", url));
+  std::string rest = url.substr(scheme_end + 3);
+  if (!rest.empty() && rest.back() == '/') rest.pop_back();
+  if (rest.empty()) invalid(key, fmt::format("'{}' has no host", url));
+  if (rest.find_first_of("/?#@ ") != std::string::npos)
+    invalid(key, fmt::format("'{}' must be scheme://host[:port] only (no path, query or user)", url));
+}
+
+std::string without_trailing_slash(std::string url) {
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  return url;
+}
+
+}  // namespace
+
+HoldConfig HoldConfig::load(const std::optional<std::filesystem::path>& file, EnvLookup env) {
+  settings::Settings s =
+      settings::load(schema(), kEnvPrefix, file, env ? settings::EnvLookup(env) : settings::process_env());
+  HoldConfig c;
+
+  c.server.public_url = without_trailing_slash(s.str("server.public_url"));
+  check_base_url("server.public_url", c.server.public_url);
+  c.server.host = s.str("server.host");
+  std::int64_t port = s.integer("server.port");
+  if (port < 0 || port > 65535) invalid("server.port", fmt::format("{} is not a port (0-65535)", port));
+  c.server.port = static_cast<int>(port);
+  c.server.is_public = s.boolean("server.public");
+  c.server.data_dir = s.str("server.data_dir");
+  if (c.server.data_dir.empty()) invalid("server.data_dir", "must not be empty");
+  c.server.shutdown_grace = s.duration("server.shutdown_grace");
+
+  c.registration.owner_did = s.str("registration.owner_did");
+  if (!syntax::is_valid_did(c.registration.owner_did))
+    invalid("registration.owner_did", fmt::format("'{}' is not a DID", c.registration.owner_did));
+  c.registration.allow_all_crew = s.boolean("registration.allow_all_crew");
+  c.registration.enable_bluesky_posts = s.boolean("registration.enable_bluesky_posts");
+  c.registration.region = s.str("registration.region");
+  c.registration.provider = s.str("registration.provider");
+
+  c.identity.did_method = s.str("identity.did_method");
+  c.identity.did = s.str("identity.did");
+  if (!c.identity.did.empty() && !c.identity.did.starts_with("did:plc:"))
+    invalid("identity.did", "only a did:plc can be adopted (a did:web follows server.public_url)");
+  c.identity.plc_url = without_trailing_slash(s.str("identity.plc_url"));
+  c.identity.handle = s.str("identity.handle");
+
+  c.storage.driver = s.str("storage.driver");
+  c.storage.path = s.str("storage.path");
+  if (c.storage.path.empty()) c.storage.path = c.server.data_dir / "blobs";
+  s3::S3Config& s3 = c.storage.s3;
+  s3.endpoint = without_trailing_slash(s.str("storage.endpoint"));
+  s3.bucket = s.str("storage.bucket");
+  s3.region = s.str("storage.region");
+  s3.credentials.access_key_id = s.str("storage.access_key_id");
+  s3.credentials.secret_access_key = s.str("storage.secret_access_key");
+  s3.path_style = s.boolean("storage.path_style");
+  s3.pull_zone = without_trailing_slash(s.str("storage.pull_zone"));
+  if (c.storage.driver == "s3") {
+    for (const char* key : {"storage.endpoint", "storage.bucket", "storage.access_key_id",
+                            "storage.secret_access_key"}) {
+      if (s.str(key).empty()) invalid(key, "must be set when storage.driver = \"s3\"");
+    }
+    check_base_url("storage.endpoint", s3.endpoint);
+    if (!s3.pull_zone.empty()) check_base_url("storage.pull_zone", s3.pull_zone);
+  }
+  c.storage.presign = c.storage.driver == "s3" && !s.boolean("storage.disable_presigned_urls");
+  c.storage.presign_expiry = s.duration("storage.presign_expiry");
+  if (c.storage.presign_expiry.count() < 1 || c.storage.presign_expiry > std::chrono::hours(24 * 7))
+    invalid("storage.presign_expiry", "must be between 1s and 7d (S3's limit)");
+
+  c.uploads.session_ttl = s.duration("uploads.session_ttl");
+  c.uploads.max_part_bytes = s.bytes("uploads.max_part_size");
+  if (c.uploads.max_part_bytes == 0) invalid("uploads.max_part_size", "must be positive");
+
+  c.quota.enabled = s.boolean("quota.enabled");
+  c.quota.tiers = s.size_map("quota.tiers");
+  c.quota.default_tier = s.str("quota.default_tier");
+  if (c.quota.enabled && !c.quota.tiers.contains(c.quota.default_tier))
+    invalid("quota.default_tier", fmt::format("'{}' is not one of quota.tiers", c.quota.default_tier));
+
+  c.log.level = s.str("log.level");
+  return c;
+}
+
+std::string HoldConfig::template_toml() {
+  return settings::render_template(schema(), kEnvPrefix, "atcr-hold configuration");
+}
+
+}  // namespace atcr::hold

@@ -1,0 +1,332 @@
+#include "util/settings.h"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdlib>
+#include <limits>
+#include <toml++/toml.h>
+
+namespace atcr::settings {
+
+namespace {
+
+std::string env_name(std::string_view prefix, std::string_view key) {
+  std::string name(prefix);
+  for (char c : key) name += (c == '.') ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return name;
+}
+
+std::string trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return std::string(s);
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Splits "15m" into 15 and "m"; throws when there is no leading number.
+std::pair<std::uint64_t, std::string> number_and_unit(std::string_view text, std::string_view what) {
+  std::string t = trim(text);
+  std::uint64_t n = 0;
+  auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), n);
+  if (ec != std::errc() || end == t.data())
+    throw ParseError(fmt::format("'{}' is not a {}", text, what));
+  return {n, lower(trim(std::string_view(end, t.data() + t.size() - end)))};
+}
+
+std::uint64_t checked_multiply(std::uint64_t n, std::uint64_t unit, std::string_view text) {
+  if (unit != 0 && n > std::numeric_limits<std::uint64_t>::max() / unit)
+    throw ParseError(fmt::format("'{}' is too large", text));
+  return n * unit;
+}
+
+Value parse_text(const Option& option, const std::string& text) {
+  switch (option.kind) {
+    case Kind::kString:
+      return text;
+    case Kind::kBool: {
+      std::string t = lower(trim(text));
+      if (t == "true" || t == "1" || t == "yes") return true;
+      if (t == "false" || t == "0" || t == "no" || t.empty()) return false;
+      throw ParseError(fmt::format("'{}' is not a boolean (true or false)", text));
+    }
+    case Kind::kInt: {
+      std::string t = trim(text);
+      std::int64_t n = 0;
+      auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), n);
+      if (ec != std::errc() || end != t.data() + t.size() || t.empty())
+        throw ParseError(fmt::format("'{}' is not an integer", text));
+      return n;
+    }
+    case Kind::kBytes:
+      return parse_bytes(text);
+    case Kind::kDuration:
+      return parse_duration(text);
+    case Kind::kSizeMap:
+      break;
+  }
+  throw ParseError("a table of sizes cannot be given as text");
+}
+
+// A TOML node as the option's kind. Numbers and booleans may be given
+// natively or as strings ("5GB", "15m").
+Value parse_node(const Option& option, const toml::node& node) {
+  if (option.kind == Kind::kSizeMap) {
+    const toml::table* table = node.as_table();
+    if (!table) throw ParseError("expected a table of name = size");
+    std::map<std::string, std::uint64_t> sizes;
+    for (const auto& [name, value] : *table) {
+      std::string tier(name.str());
+      if (auto n = value.value<std::int64_t>(); n && value.is_integer()) {
+        if (*n < 0) throw ParseError(fmt::format("{}: a size cannot be negative", tier));
+        sizes[tier] = static_cast<std::uint64_t>(*n);
+      } else if (auto s = value.value<std::string>()) {
+        try {
+          sizes[tier] = parse_bytes(*s);
+        } catch (const ParseError& e) {
+          throw ParseError(fmt::format("{}: {}", tier, e.what()));
+        }
+      } else {
+        throw ParseError(fmt::format("{}: expected a size such as \"5GB\"", tier));
+      }
+    }
+    return sizes;
+  }
+  if (auto s = node.as_string()) return parse_text(option, s->get());
+  if (auto b = node.as_boolean()) {
+    if (option.kind != Kind::kBool) throw ParseError("a boolean is not allowed here");
+    return b->get();
+  }
+  if (auto i = node.as_integer()) {
+    std::int64_t n = i->get();
+    switch (option.kind) {
+      case Kind::kInt:
+        return n;
+      case Kind::kBytes:
+        if (n < 0) throw ParseError("a size cannot be negative");
+        return static_cast<std::uint64_t>(n);
+      case Kind::kDuration:
+        if (n < 0) throw ParseError("a duration cannot be negative");
+        return std::chrono::seconds(n);
+      default:
+        throw ParseError("an integer is not allowed here");
+    }
+  }
+  throw ParseError("unsupported TOML value (expected a string, boolean or integer)");
+}
+
+void check_choices(const Option& option, const Value& value) {
+  if (option.choices.empty()) return;
+  const auto* s = std::get_if<std::string>(&value);
+  if (s && std::find(option.choices.begin(), option.choices.end(), *s) == option.choices.end()) {
+    std::string allowed;
+    for (const auto& c : option.choices) allowed += (allowed.empty() ? "" : ", ") + ("\"" + c + "\"");
+    throw ParseError(fmt::format("'{}' is not one of {}", *s, allowed));
+  }
+}
+
+const Option* find_option(const std::vector<Option>& schema, std::string_view key) {
+  for (const auto& o : schema)
+    if (o.key == key) return &o;
+  return nullptr;
+}
+
+// Visits every leaf of the file's table as (dotted key, node).
+void flatten(const toml::table& table, const std::string& prefix, const std::vector<Option>& schema,
+             const std::function<void(const Option&, const toml::node&)>& visit,
+             const std::filesystem::path& file) {
+  for (const auto& [name, node] : table) {
+    std::string key = prefix.empty() ? std::string(name.str()) : prefix + "." + std::string(name.str());
+    if (const Option* option = find_option(schema, key)) {
+      visit(*option, node);
+    } else if (const toml::table* sub = node.as_table()) {
+      flatten(*sub, key, schema, visit, file);
+    } else {
+      throw ConfigError(key, fmt::format("{}: unknown setting '{}'", file.string(), key));
+    }
+  }
+}
+
+bool is_empty(const Value& value) {
+  if (const auto* s = std::get_if<std::string>(&value)) return s->empty();
+  return false;
+}
+
+std::string toml_default(const Option& option) {
+  switch (option.kind) {
+    case Kind::kBool:
+    case Kind::kInt:
+      return option.default_value.empty() ? "0" : option.default_value;
+    case Kind::kSizeMap:
+      return "{ " + option.default_value + " }";
+    default: {
+      std::string quoted = "\"";
+      for (char c : option.default_value) {
+        if (c == '"' || c == '\\') quoted += '\\';
+        quoted += c;
+      }
+      return quoted + "\"";
+    }
+  }
+}
+
+}  // namespace
+
+EnvLookup process_env() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    const char* v = std::getenv(name.c_str());
+    if (!v) return std::nullopt;
+    return std::string(v);
+  };
+}
+
+std::uint64_t parse_bytes(std::string_view text) {
+  auto [n, unit] = number_and_unit(text, "size (e.g. 512MB, 5GB, 1GiB)");
+  static const std::pair<const char*, std::uint64_t> kUnits[] = {
+      {"", 1},         {"b", 1},
+      {"kb", 1000ULL}, {"mb", 1000ULL * 1000},  {"gb", 1000ULL * 1000 * 1000},  {"tb", 1000ULL * 1000 * 1000 * 1000},
+      {"pb", 1000ULL * 1000 * 1000 * 1000 * 1000},
+      {"kib", 1ULL << 10}, {"mib", 1ULL << 20}, {"gib", 1ULL << 30}, {"tib", 1ULL << 40}, {"pib", 1ULL << 50},
+  };
+  for (const auto& [name, factor] : kUnits)
+    if (unit == name) return checked_multiply(n, factor, text);
+  throw ParseError(fmt::format("'{}': unknown size unit '{}' (B, KB, MB, GB, TB, PB, KiB, MiB, GiB, TiB)", text, unit));
+}
+
+std::chrono::seconds parse_duration(std::string_view text) {
+  auto [n, unit] = number_and_unit(text, "duration (e.g. 90s, 15m, 24h, 7d)");
+  static const std::pair<const char*, std::uint64_t> kUnits[] = {
+      {"", 1}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400},
+  };
+  for (const auto& [name, factor] : kUnits) {
+    if (unit != name) continue;
+    std::uint64_t seconds = checked_multiply(n, factor, text);
+    if (seconds > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+      throw ParseError(fmt::format("'{}' is too large", text));
+    return std::chrono::seconds(static_cast<std::int64_t>(seconds));
+  }
+  throw ParseError(fmt::format("'{}': unknown duration unit '{}' (s, m, h, d)", text, unit));
+}
+
+const Settings::Entry& Settings::entry(std::string_view key) const {
+  auto it = entries_.find(key);
+  if (it == entries_.end()) throw std::logic_error(fmt::format("settings: no option '{}'", key));
+  return it->second;
+}
+
+const std::string& Settings::str(std::string_view key) const { return std::get<std::string>(entry(key).value); }
+bool Settings::boolean(std::string_view key) const { return std::get<bool>(entry(key).value); }
+std::int64_t Settings::integer(std::string_view key) const { return std::get<std::int64_t>(entry(key).value); }
+std::uint64_t Settings::bytes(std::string_view key) const { return std::get<std::uint64_t>(entry(key).value); }
+std::chrono::seconds Settings::duration(std::string_view key) const {
+  return std::get<std::chrono::seconds>(entry(key).value);
+}
+const std::map<std::string, std::uint64_t>& Settings::size_map(std::string_view key) const {
+  return std::get<std::map<std::string, std::uint64_t>>(entry(key).value);
+}
+const std::string& Settings::source(std::string_view key) const { return entry(key).source; }
+
+Settings load(const std::vector<Option>& schema, std::string_view env_prefix,
+              const std::optional<std::filesystem::path>& file, const EnvLookup& env) {
+  Settings settings;
+  auto set = [&](const Option& option, const auto& parse, const std::string& source) {
+    try {
+      Value value = parse();
+      check_choices(option, value);
+      settings.entries_[option.key] = Settings::Entry{std::move(value), source};
+    } catch (const ParseError& e) {
+      throw ConfigError(option.key, fmt::format("{} (from {}): {}", option.key, source, e.what()));
+    }
+  };
+
+  for (const auto& option : schema) {
+    if (option.kind == Kind::kSizeMap) {
+      set(option, [&] { return parse_node(option, *toml::parse("x = { " + option.default_value + " }")["x"].node()); },
+          "default");
+    } else {
+      set(option, [&] { return parse_text(option, option.default_value); }, "default");
+    }
+  }
+
+  if (file) {
+    toml::table table;
+    try {
+      table = toml::parse_file(file->string());
+    } catch (const toml::parse_error& e) {
+      const auto& where = e.source().begin;
+      throw ConfigError("", fmt::format("{}:{}:{}: {}", file->string(), where.line, where.column, e.description()));
+    }
+    flatten(table, "", schema,
+            [&](const Option& option, const toml::node& node) {
+              set(option, [&] { return parse_node(option, node); }, "file " + file->string());
+            },
+            *file);
+  }
+
+  for (const auto& option : schema) {
+    if (option.kind == Kind::kSizeMap) continue;
+    std::vector<std::string> names{env_name(env_prefix, option.key)};
+    names.insert(names.end(), option.env_aliases.begin(), option.env_aliases.end());
+    for (const auto& name : names) {
+      auto value = env(name);
+      if (!value) continue;
+      set(option, [&] { return parse_text(option, *value); }, "env " + name);
+      break;
+    }
+  }
+
+  for (const auto& option : schema) {
+    if (option.required && is_empty(settings.entries_[option.key].value))
+      throw ConfigError(option.key, fmt::format("{} must be set (in the config file, or ${})", option.key,
+                                                env_name(env_prefix, option.key)));
+  }
+  return settings;
+}
+
+std::string render_template(const std::vector<Option>& schema, std::string_view env_prefix,
+                            std::string_view title) {
+  std::string out;
+  for (std::string_view line : {title}) out += fmt::format("# {}\n", line);
+  out +=
+      "#\n# Every setting is shown at its default. Values resolve in layers:\n"
+      "# built-in defaults, then this file, then environment variables.\n";
+  std::string section;
+  for (const auto& option : schema) {
+    auto dot = option.key.rfind('.');
+    std::string opt_section = dot == std::string::npos ? "" : option.key.substr(0, dot);
+    std::string name = dot == std::string::npos ? option.key : option.key.substr(dot + 1);
+    if (opt_section != section) {
+      section = opt_section;
+      out += fmt::format("\n[{}]\n", section);
+    }
+    out += "\n";
+    std::string_view help = option.help;
+    while (!help.empty()) {
+      auto nl = help.find('\n');
+      out += fmt::format("# {}\n", help.substr(0, nl));
+      help = nl == std::string_view::npos ? std::string_view{} : help.substr(nl + 1);
+    }
+    if (!option.choices.empty()) {
+      std::string allowed;
+      for (const auto& c : option.choices) allowed += (allowed.empty() ? "" : ", ") + c;
+      out += fmt::format("# One of: {}.\n", allowed);
+    }
+    if (option.kind != Kind::kSizeMap) {
+      std::string vars = env_name(env_prefix, option.key);
+      for (const auto& alias : option.env_aliases) vars += ", " + alias;
+      out += fmt::format("# Environment: {}\n", vars);
+    }
+    std::string value = toml_default(option);
+    if (option.required) out += fmt::format("# REQUIRED\n#{} = {}\n", name, value);
+    else out += fmt::format("{} = {}\n", name, value);
+  }
+  return out;
+}
+
+}  // namespace atcr::settings

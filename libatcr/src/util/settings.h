@@ -1,0 +1,110 @@
+// Internal: layered configuration from one declarative schema.
+//
+// A program describes its options once (key, kind, default, help); from
+// that table come the commented TOML template (`config init`), loading and
+// validation of a TOML file, environment overrides and error messages that
+// name the key. Values resolve in layers, each overriding the one before:
+//
+//   defaults -> TOML file -> environment
+//
+// An option "server.public_url" is read from the environment as
+// <PREFIX>SERVER_PUBLIC_URL (dots become '_', upper case), then from any
+// aliases it lists (AWS_REGION, ...). Deriving names from the schema, not
+// splitting variable names on '_', is what lets keys themselves contain '_'.
+//
+// Unknown keys in the file are errors, not warnings: a typo in a security
+// setting ("pubic = false") must not silently fall back to a default.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "atcr/error.h"
+
+namespace atcr::settings {
+
+enum class Kind {
+  kString,
+  kBool,
+  kInt,
+  kBytes,     // 1048576, "512MB", "5 GB", "1GiB" (KB = 1000, KiB = 1024)
+  kDuration,  // seconds as an integer, or "90s", "15m", "24h", "7d"
+  kSizeMap,   // a TOML table of name = size (quota tiers); not from the env
+};
+
+struct Option {
+  Option(std::string key, Kind kind, std::string default_value, std::string help, bool required = false,
+         std::vector<std::string> env_aliases = {}, std::vector<std::string> choices = {})
+      : key(std::move(key)),
+        kind(kind),
+        default_value(std::move(default_value)),
+        help(std::move(help)),
+        required(required),
+        env_aliases(std::move(env_aliases)),
+        choices(std::move(choices)) {}
+
+  std::string key;  // "section.name"
+  Kind kind = Kind::kString;
+  std::string default_value;  // as it would be written in TOML, unquoted
+  std::string help;           // comment lines for the template ('\n' separated)
+  bool required = false;      // must be non-empty after all layers
+  std::vector<std::string> env_aliases;
+  std::vector<std::string> choices;  // kString: the allowed values, if limited
+};
+
+// Errors are atcr::ConfigError: the message names the key and where the
+// value came from.
+
+using Value = std::variant<std::string, bool, std::int64_t, std::uint64_t, std::chrono::seconds,
+                           std::map<std::string, std::uint64_t>>;
+
+// Reads an environment variable; nullopt when unset. Replaceable for tests.
+using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
+EnvLookup process_env();
+
+class Settings {
+ public:
+  const std::string& str(std::string_view key) const;
+  bool boolean(std::string_view key) const;
+  std::int64_t integer(std::string_view key) const;
+  std::uint64_t bytes(std::string_view key) const;
+  std::chrono::seconds duration(std::string_view key) const;
+  const std::map<std::string, std::uint64_t>& size_map(std::string_view key) const;
+  // "default", "file", or "env NAME": for `config show` and error messages.
+  const std::string& source(std::string_view key) const;
+
+ private:
+  friend Settings load(const std::vector<Option>&, std::string_view,
+                       const std::optional<std::filesystem::path>&, const EnvLookup&);
+  struct Entry {
+    Value value;
+    std::string source;
+  };
+  const Entry& entry(std::string_view key) const;
+  std::map<std::string, Entry, std::less<>> entries_;
+};
+
+// Throws atcr::ConfigError for an unreadable or malformed file, an unknown key, a
+// value of the wrong kind or out of its choices, or a missing required one.
+Settings load(const std::vector<Option>& schema, std::string_view env_prefix,
+              const std::optional<std::filesystem::path>& file, const EnvLookup& env);
+
+// A TOML file with every option at its default, each preceded by its help
+// and the environment variables that override it. Required options are
+// written commented-out so an unedited file fails loudly at load.
+std::string render_template(const std::vector<Option>& schema, std::string_view env_prefix,
+                            std::string_view title);
+
+// Parsers behind kBytes and kDuration (exposed for tests).
+std::uint64_t parse_bytes(std::string_view text);           // throws ParseError
+std::chrono::seconds parse_duration(std::string_view text);  // throws ParseError
+
+}  // namespace atcr::settings
