@@ -4,6 +4,7 @@
 #include "atcr/data/syntax.h"
 #include "atcr/error.h"
 #include "atcr/hold/crew.h"
+#include "atcr/hold/quota.h"
 
 using namespace atcr;
 using namespace atcr::hold;
@@ -135,4 +136,35 @@ TEST_CASE("datetime: records carry RFC 3339 UTC with milliseconds") {
   CHECK(format_datetime(system_clock::time_point(milliseconds(0))) == "1970-01-01T00:00:00.000Z");
   CHECK(format_datetime(system_clock::time_point(milliseconds(1760443200123))) == "2025-10-14T12:00:00.123Z");
   CHECK(syntax::is_valid_datetime(now_datetime()));
+}
+
+TEST_CASE("hold quota: usage counts each digest once per user and follows record removal") {
+  Usage usage;
+  usage.add({kAlice, "sha256:aa", 100});
+  usage.add({kAlice, "sha256:aa", 100});  // a second image sharing the layer
+  usage.add({kAlice, "sha256:bb", 50});
+  usage.add({kOwner, "sha256:aa", 100});
+  CHECK(usage.of(kAlice).total_bytes == 150);
+  CHECK(usage.of(kAlice).unique_blobs == 2);
+  CHECK(usage.added_by(kAlice, {{kAlice, "sha256:aa", 100}, {kAlice, "sha256:cc", 7}, {kAlice, "sha256:cc", 7}}) ==
+        7);
+  usage.remove({kAlice, "sha256:aa", 100});
+  CHECK(usage.of(kAlice).total_bytes == 150);  // still referenced once
+  usage.remove({kAlice, "sha256:aa", 100});
+  CHECK(usage.of(kAlice).total_bytes == 50);
+  CHECK(usage.of("did:plc:nobody").total_bytes == 0);
+}
+
+TEST_CASE("hold quota: limits by tier, with the owner unlimited and a fallback tier") {
+  HoldConfig::Quota q;
+  q.tiers = {{"deckhand", 5}, {"bosun", 50}};
+  q.default_tier = "deckhand";
+  CHECK_FALSE(limit_for(q, false, "bosun").bytes.has_value());  // quotas off
+  q.enabled = true;
+  CHECK(limit_for(q, false, "bosun").bytes == 50u);
+  CHECK(limit_for(q, false, "").bytes == 5u);
+  CHECK(limit_for(q, false, "admiral").tier == "deckhand");
+  CHECK_FALSE(limit_for(q, true, "").bytes.has_value());
+  CHECK(format_size(5'000'000'000ULL) == "5.0 GB");
+  CHECK(format_size(999) == "999 B");
 }
