@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <string>
+#include <utility>
 
 #include "atcr/data/car.h"
 #include "atcr/data/cbor.h"
@@ -44,6 +46,28 @@ int main(int argc, char** argv) {
     Cid cid = Cid::compute(Codec::kDagCbor, cbor);
     write(root / "fuzz_cid", name, cid.bytes());
     write(root / "fuzz_cid", name + "-text", as_bytes(cid.to_string()));
+  }
+  // OCI manifests: the first byte picks fuzz_manifest's Content-Type
+  // (0 = none, 1 = OCI manifest, 2 = OCI index, 3 = Docker v2, 4 = Docker list).
+  const std::string d1 = "sha256:" + std::string(64, 'a');
+  const std::string d2 = "sha256:" + std::string(64, 'b');
+  const std::pair<char, std::string> manifests[] = {
+      {1, R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")" +
+              d1 + R"(","size":7023},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":")" + d2 +
+              R"(","size":32654,"annotations":{"a":"b"}}],"subject":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":")" +
+              d1 + R"(","size":1},"artifactType":"application/vnd.example","annotations":{"k":"v"}})"},
+      {2, R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":")" +
+              d1 + R"(","size":7143,"platform":{"architecture":"amd64","os":"windows","os.version":"10.0","os.features":["win32k"],"variant":"v2"}}]})"},
+      {3, R"({"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":7023,"digest":")" +
+              d1 + R"("},"layers":[{"mediaType":"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip","size":1,"digest":")" + d2 +
+              R"(","urls":["https://example.com/layer"]}]})"},
+      {4, R"({"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","size":7143,"digest":")" +
+              d2 + R"(","platform":{"architecture":"arm","os":"linux","variant":"v7"}}]})"},
+      {0, R"({"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":")" + d1 + R"(","size":2}})"},
+  };
+  for (const auto& [type, body] : manifests) {
+    std::string input = std::string(1, type) + body;
+    write(root / "fuzz_manifest", "seed" + std::to_string(i++), as_bytes(input));
   }
   for (int n : {0, 1, 5, 40, 300}) {
     BlockMap store;
