@@ -1,12 +1,8 @@
 #include "atcr/pds/embedded_pds.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
+#include <algorithm>
 #include <cctype>
-#include <fstream>
 #include <mutex>
-#include <sstream>
 
 #include "atcr/data/car.h"
 #include "atcr/data/datetime.h"
