@@ -255,6 +255,12 @@ TEST_CASE("manifest: size limit and encoding") {
   // Invalid UTF-8 in a string, and a NUL byte.
   CHECK(problem(replace(oci_manifest(), "value1", "val\xff")) != "");
   CHECK(problem(replace(oci_manifest(), "value1", std::string("va\0l", 4))) != "");
+  // An escaped lone surrogate decodes to bytes that are not UTF-8: refused
+  // in kept strings (records must be valid UTF-8), fine in ignored fields.
+  CHECK(problem(replace(oci_manifest(), "value1", "\\udc00")).find("surrogate") != std::string::npos);
+  CHECK(problem(replace(oci_manifest(), "com.example.key1", "\\udfff")).find("surrogate") != std::string::npos);
+  CHECK(problem(replace(oci_manifest(), "value1", "\\ud83d\\ude00")) == "");
+  CHECK(problem(replace(oci_manifest(), "\"schemaVersion\":2,", "\"schemaVersion\":2,\"x\":\"\\udc00\",")) == "");
   // Deep nesting in an ignored field does not blow the stack.
   std::string deep = replace(oci_manifest(), "\"schemaVersion\":2,",
                              "\"schemaVersion\":2,\"x\":" + std::string(100000, '[') + std::string(100000, ']') + ",");

@@ -79,6 +79,11 @@ TEST_CASE("errors: error_body is the distribution-spec JSON shape") {
   // Hostile text is escaped, never breaks the JSON.
   Value b3 = json::parse(error_body(ErrorCode::kNameInvalid, "\"}\n\x01"));
   CHECK(b3.at("errors").as_array()[0].at("message").as_string() == "\"}\n\x01");
+  // Invalid UTF-8 quoted from hostile input is replaced, keeping the body valid.
+  Value b4 = json::parse(error_body(ErrorCode::kDigestInvalid, "bad \xff\xfe digest \xc3\xa9"));
+  CHECK(b4.at("errors").as_array()[0].at("message").as_string() == "bad ?? digest ??");
+  Value b5 = json::parse(error_body(ErrorCode::kDigestInvalid, "ok \xc3\xa9"));
+  CHECK(b5.at("errors").as_array()[0].at("message").as_string() == "ok \xc3\xa9");
 }
 
 TEST_CASE("media types: manifest and index classification") {

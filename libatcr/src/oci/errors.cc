@@ -1,5 +1,9 @@
 #include "atcr/oci/errors.h"
 
+#include <rapidjson/encodings.h>
+#include <rapidjson/stream.h>
+#include <rapidjson/stringbuffer.h>
+
 #include <array>
 
 #include "atcr/data/json.h"
@@ -46,9 +50,27 @@ const CodeInfo& info(ErrorCode code) noexcept {
   return kCodes.back();  // unreachable for valid enumerators
 }
 
+// Messages may quote hostile input (a digest, a name); the body must stay
+// valid UTF-8 JSON, so text that is not UTF-8 has its non-ASCII bytes
+// replaced. RapidJSON's validator reads at most up to the terminating NUL
+// of the copy.
+std::string utf8_text(std::string_view s) {
+  std::string copy(s);
+  rapidjson::StringStream in(copy.c_str());
+  rapidjson::StringBuffer sink;
+  while (in.Tell() < copy.size()) {
+    if (!rapidjson::UTF8<>::Validate(in, sink)) {
+      for (char& c : copy)
+        if (static_cast<unsigned char>(c) >= 0x80) c = '?';
+      return copy;
+    }
+  }
+  return copy;
+}
+
 Value error_entry(ErrorCode code, std::string_view message, const Value& detail) {
   Value::Map entry{{"code", Value(code_name(code))},
-                   {"message", Value(message.empty() ? default_message(code) : message)}};
+                   {"message", Value(utf8_text(message.empty() ? default_message(code) : message))}};
   if (!detail.is_null()) entry.emplace("detail", detail);
   return Value(std::move(entry));
 }

@@ -24,8 +24,38 @@ using Json = rapidjson::Value;
 
 std::string_view text(const Json& j) { return {j.GetString(), j.GetStringLength()}; }
 
+// RapidJSON validates the UTF-8 of the input, but decodes an escaped lone
+// low surrogate ("\udc00") into the bytes ED B0 80, which are not UTF-8. A
+// validated input cannot contain ED A0..BF itself, so that pair only ever
+// comes from such an escape. Strings kept from a manifest go into records
+// (DAG-CBOR text must be valid UTF-8), so they are checked here.
+bool has_surrogate(std::string_view s) {
+  for (std::size_t i = 0; i + 1 < s.size(); ++i)
+    if (static_cast<unsigned char>(s[i]) == 0xED && static_cast<unsigned char>(s[i + 1]) >= 0xA0) return true;
+  return false;
+}
+
+std::string join(const std::string& path, std::string_view key);
+
+// The string's text, refused if it decodes to invalid UTF-8.
+std::string kept(const Json& j, const std::string& path) {
+  std::string_view s = text(j);
+  if (has_surrogate(s)) invalid(path, "contains an unpaired UTF-16 surrogate escape");
+  return std::string(s);
+}
+
+// For error paths and messages: a hostile key or value shown as printable
+// ASCII, truncated, so messages stay short, valid UTF-8 and free of
+// control bytes.
+std::string printable(std::string_view s, std::size_t limit) {
+  std::string out(s.substr(0, limit));
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
+  return out;
+}
+
 std::string join(const std::string& path, std::string_view key) {
-  return path.empty() ? std::string(key) : path + "." + std::string(key);
+  return path.empty() ? printable(key, 100) : path + "." + printable(key, 100);
 }
 
 // Refuses an object that names a key twice: JSON leaves the meaning open,
@@ -52,13 +82,13 @@ std::string string_field(const Json& obj, const char* key, const std::string& pa
     return {};
   }
   if (!v->IsString()) invalid(join(path, key), "must be a string");
-  return std::string(text(*v));
+  return kept(*v, join(path, key));
 }
 
 std::string media_type_field(const Json& obj, const char* key, const std::string& path, bool required) {
   std::string type = string_field(obj, key, path, required);
   if (member(obj, key) && !media_type::is_valid_media_type(type))
-    invalid(join(path, key), fmt::format("'{}' is not a valid media type", type.substr(0, 140)));
+    invalid(join(path, key), fmt::format("'{}' is not a valid media type", printable(type, 140)));
   return type;
 }
 
@@ -68,7 +98,7 @@ std::vector<std::string> string_array(const Json& j, const std::string& path) {
   out.reserve(j.Size());
   for (rapidjson::SizeType i = 0; i < j.Size(); ++i) {
     if (!j[i].IsString()) invalid(fmt::format("{}[{}]", path, i), "must be a string");
-    out.emplace_back(text(j[i]));
+    out.push_back(kept(j[i], fmt::format("{}[{}]", path, i)));
   }
   return out;
 }
@@ -80,8 +110,9 @@ Annotations annotations_field(const Json& obj, const std::string& path) {
   std::string here = join(path, "annotations");
   require_object(*v, here);
   for (const auto& m : v->GetObject()) {
-    if (!m.value.IsString()) invalid(join(here, text(m.name)), "annotation values must be strings");
-    out.emplace(std::string(text(m.name)), std::string(text(m.value)));
+    std::string key = kept(m.name, here);
+    if (!m.value.IsString()) invalid(join(here, key), "annotation values must be strings");
+    out.emplace(key, kept(m.value, join(here, key)));
   }
   return out;
 }
@@ -148,13 +179,13 @@ std::string effective_media_type(const Json& doc, std::string_view content_type,
   if (uninformative(header)) header.clear();
   if (in_body && !header.empty() && body_type != header)
     invalid("mediaType",
-            fmt::format("'{}' does not match the Content-Type '{}'", body_type.substr(0, 140), header.substr(0, 140)));
+            fmt::format("'{}' does not match the Content-Type '{}'", printable(body_type, 140), printable(header, 140)));
   std::string type = in_body ? body_type : header;
   if (type.empty()) type = member(doc, "manifests") ? media_type::kImageIndex : media_type::kImageManifest;
   if (type == media_type::kDockerSchema1 || type == media_type::kDockerSchema1Signed)
     invalid("mediaType", "Docker schema 1 manifests are not supported; push schema 2 or OCI");
   if (!media_type::is_any_manifest_media_type(type))
-    invalid("mediaType", fmt::format("'{}' is not a manifest media type", type.substr(0, 140)));
+    invalid("mediaType", fmt::format("'{}' is not a manifest media type", printable(type, 140)));
   bool docker = type == media_type::kDockerManifest || type == media_type::kDockerManifestList;
   if (docker && !in_body) invalid("mediaType", "is required in Docker schema 2 manifests");
   return type;

@@ -12,12 +12,14 @@ namespace {
 
 bool lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 
-// For messages: the input, truncated, or a placeholder when echoing it
-// would put control bytes into logs.
+// For messages: the input quoted and truncated, with control and
+// non-ASCII bytes shown as '?' so hostile names cannot put control bytes
+// into logs or invalid UTF-8 into error bodies.
 std::string shown(std::string_view s) {
-  for (char c : s)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return "<name with control characters>";
-  return fmt::format("'{}'", s.substr(0, 140));
+  std::string out(s.substr(0, 140));
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
+  return "'" + out + "'";
 }
 
 // [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*
