@@ -147,7 +147,7 @@ std::unique_ptr<EmbeddedPds> EmbeddedPds::open(PdsConfig config) {
   if (config.data_dir.empty()) throw ConfigError("data_dir", "pds: data_dir is required");
   Origin origin = parse_origin(config.public_url);
   std::filesystem::create_directories(config.data_dir);
-  const auto& dir = config.data_dir;
+  const std::filesystem::path dir = config.data_dir;  // a copy: config moves into Impl below
 
   PdsState state = PdsState::load(dir / "identity.json");
   PrivateKey key = PrivateKey::load_or_generate((dir / "signing.key").string(), config.key_type);
