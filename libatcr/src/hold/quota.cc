@@ -23,6 +23,11 @@ void Usage::remove(const LayerUse& layer) {
   if (user->second.empty()) by_user_.erase(user);
 }
 
+void Usage::replace(Usage&& other) {
+  std::scoped_lock lock(mu_, other.mu_);
+  by_user_ = std::move(other.by_user_);
+}
+
 UserUsage Usage::of(std::string_view user_did) const {
   std::lock_guard lock(mu_);
   UserUsage u;

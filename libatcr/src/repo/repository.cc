@@ -350,9 +350,11 @@ CheckedCommit check_commit(const car::Contents& contents, std::string_view did, 
 
 }  // namespace
 
-VerifiedRepo verify_repo_car(BytesView car_bytes, std::string_view did, const PublicKey& key, car::Limits limits) {
-  car::Contents contents = car::read(car_bytes, limits);
-  auto [root, commit] = check_commit(contents, did, key);
+namespace {
+
+// Everything after the commit is trusted: the MST's structure, and the
+// records it lists.
+VerifiedRepo walk_repo(const car::Contents& contents, const Cid& root, Commit commit) {
   mst::Tree tree(contents.blocks, commit.data);
   tree.verify();
   VerifiedRepo out{commit, root, {}, reachable_blocks(contents.blocks, root, commit, tree)};
@@ -361,6 +363,22 @@ VerifiedRepo verify_repo_car(BytesView car_bytes, std::string_view did, const Pu
     return true;
   });
   return out;
+}
+
+}  // namespace
+
+VerifiedRepo verify_repo_car(BytesView car_bytes, std::string_view did, const PublicKey& key, car::Limits limits) {
+  car::Contents contents = car::read(car_bytes, limits);
+  auto [root, commit] = check_commit(contents, did, key);
+  return walk_repo(contents, root, std::move(commit));
+}
+
+VerifiedRepo read_repo_car(BytesView car_bytes, car::Limits limits) {
+  car::Contents contents = car::read(car_bytes, limits);
+  if (contents.roots.empty()) throw ParseError("repo CAR has no root");
+  Cid root = contents.roots.front();
+  Commit commit = load_commit(contents.blocks, root);
+  return walk_repo(contents, root, std::move(commit));
 }
 
 std::optional<Record> verify_record_proof(BytesView car_bytes, std::string_view did, const PublicKey& key,

@@ -40,6 +40,8 @@ class Usage {
   // A layer record went away. Counts are per record, so a digest stays
   // charged while any of the user's records still references it.
   void remove(const LayerUse& layer);
+  // Takes over `other`'s counts (after a rebuild from the repo).
+  void replace(Usage&& other);
   UserUsage of(std::string_view user_did) const;
   // The bytes `layers` would add to the user's total (digests not yet
   // charged to them, each counted once).

@@ -146,6 +146,10 @@ struct VerifiedRepo {
 VerifiedRepo verify_repo_car(BytesView car, std::string_view did, const PublicKey& key,
                              car::Limits limits = {});
 
+// As verify_repo_car, except the commit's signature: for a CAR whose
+// origin is vouched for otherwise (an operator importing an export).
+VerifiedRepo read_repo_car(BytesView car, car::Limits limits = {});
+
 // Verifies a record proof CAR (as from record_proof or sync.getRecord):
 // returns the record, or nullopt for a valid proof of absence.
 std::optional<Record> verify_record_proof(BytesView car, std::string_view did, const PublicKey& key,

@@ -1,0 +1,79 @@
+// A hold: ATCR's blob service. It stores OCI blobs on the operator's own
+// storage (S3-compatible or a local filesystem), decides who may push and
+// pull through its captain and crew records, and keeps those records, with
+// per-layer and per-repository bookkeeping, in an embedded PDS of its own.
+//
+//   auto config = hold::HoldConfig::load("hold.toml");
+//   hold::Hold hold(config);                 // first boot: keys, repo, captain
+//   xrpc::XrpcServer server({.host = ..., .port = ...});
+//   hold.register_endpoints(server);
+//   server.start();
+//   ...                                      // hold.housekeeping() now and then
+//
+// Endpoints (all XRPC): the embedded PDS's standard ones (sync.*, repo.*,
+// server.describeServer, the firehose, /.well-known/did.json) plus ATCR's
+// io.atcr.hold.* methods: initiateUpload, getPartUploadUrl, uploadPart,
+// completeUpload, abortUpload, notifyManifest, getQuota, listTiers,
+// requestCrew; and com.atproto.sync.getBlob, which serves OCI blobs by
+// digest (a redirect to a presigned URL, or the bytes, with Range).
+//
+// Callers authenticate with atproto service-auth tokens (minted by their
+// PDS, aud = this hold's DID); see hold/crew.h for who may do what.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "atcr/bytes.h"
+#include "atcr/hold/config.h"
+#include "atcr/identity/resolver.h"
+#include "atcr/xrpc/server.h"
+
+namespace atcr::hold {
+
+struct HoldOptions {
+  // Resolves callers' DIDs to check their tokens. Default: a caching
+  // DirectoryResolver on config.identity.plc_url. Must outlive the hold.
+  identity::Resolver* resolver = nullptr;
+};
+
+class Hold {
+ public:
+  // Opens the hold's state under config.server.data_dir, creating it (and
+  // the captain record and the owner's crew record) on first boot. Settings
+  // the captain mirrors (public, allowAllCrew, ...) are synced from config
+  // on every boot. Throws atcr::Error subclasses naming what failed.
+  explicit Hold(HoldConfig config, HoldOptions options = {});
+  ~Hold();
+  Hold(const Hold&) = delete;
+  Hold& operator=(const Hold&) = delete;
+
+  const std::string& did() const;
+  const HoldConfig& config() const;
+
+  // Registers every endpoint; call before server.start().
+  void register_endpoints(xrpc::XrpcServer& server);
+
+  // Expires stale upload sessions and reclaims unreferenced repo blocks.
+  // Safe to call from a timer thread while serving.
+  void housekeeping();
+
+  // The hold's repo as a CAR (`atcr-hold repo export`).
+  void export_car(std::ostream& out) const;
+  // Upserts every record of the given repo CARs (e.g. another hold's
+  // exports) into this hold's repo in one atomic commit, re-signed by this
+  // hold; returns how many records were written. The captain record is
+  // skipped: this hold's config governs its own. The CARs' blocks and MSTs
+  // are verified; their signatures are not (the operator vouches for them).
+  std::size_t import_cars(const std::vector<Bytes>& cars);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace atcr::hold

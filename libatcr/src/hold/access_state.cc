@@ -1,0 +1,105 @@
+#include <fmt/core.h>
+
+#include "atcr/log.h"
+#include "atcr/oci/hold_records.h"
+#include "hold/hold_impl.h"
+
+namespace atcr::hold {
+
+namespace {
+
+constexpr std::size_t kPage = 100;
+
+// Every record of a collection, page by page.
+template <typename Visit>
+void for_each_record(const pds::EmbeddedPds& pds, std::string_view collection, Visit visit) {
+  std::string cursor;
+  for (;;) {
+    pds::RecordPage page = pds.list_records(collection, kPage, cursor);
+    for (const auto& record : page.records) visit(record);
+    if (!page.cursor || page.records.empty()) return;
+    cursor = *page.cursor;
+  }
+}
+
+}  // namespace
+
+void AccessState::ensure_current(const pds::EmbeddedPds& pds) {
+  Cid head = pds.head();
+  {
+    std::lock_guard lock(mu_);
+    if (head_ && *head_ == head) return;
+  }
+  rebuild(pds);
+}
+
+void AccessState::rebuild(const pds::EmbeddedPds& pds) {
+  // Read outside the lock (the repo has its own), then swap in.
+  Cid head = pds.head();
+  auto captain_record = pds.get_record(kCaptainCollection, kCaptainRkey);
+  if (!captain_record) throw StorageError("hold repo has no captain record (io.atcr.hold.captain/self)");
+  Captain captain = Captain::from_record(captain_record->value);
+
+  std::map<std::string, CrewMember, std::less<>> crew;
+  for_each_record(pds, kCrewCollection, [&](const pds::ListedRecord& r) {
+    try {
+      CrewMember m = CrewMember::from_record(r.value);
+      crew[m.member] = std::move(m);
+    } catch (const ParseError& e) {
+      log::warn("hold", "ignoring malformed crew record {}: {}", r.uri, e.what());
+    }
+  });
+
+  Usage usage;
+  std::size_t layers = 0;
+  for_each_record(pds, oci::kLayerCollection, [&](const pds::ListedRecord& r) {
+    try {
+      oci::LayerRecord layer = oci::LayerRecord::from_value(r.value);
+      usage.add({layer.user_did, layer.digest.str(), static_cast<std::uint64_t>(layer.size)});
+      ++layers;
+    } catch (const ParseError& e) {
+      log::warn("hold", "ignoring malformed layer record {}: {}", r.uri, e.what());
+    }
+  });
+
+  std::lock_guard lock(mu_);
+  head_ = head;
+  captain_ = std::move(captain);
+  crew_ = std::move(crew);
+  usage_.replace(std::move(usage));
+  log::debug("hold", "access state rebuilt at {}: {} crew, {} layer records", head.to_string(), crew_.size(),
+             layers);
+}
+
+Captain AccessState::captain() const {
+  std::lock_guard lock(mu_);
+  return captain_;
+}
+
+std::optional<CrewMember> AccessState::crew(std::string_view member) const {
+  std::lock_guard lock(mu_);
+  auto it = crew_.find(member);
+  if (it == crew_.end()) return std::nullopt;
+  return it->second;
+}
+
+UserUsage AccessState::usage(std::string_view user) const {
+  std::lock_guard lock(mu_);
+  return usage_.of(user);
+}
+
+std::uint64_t AccessState::added_by(std::string_view user, const std::vector<LayerUse>& layers) const {
+  std::lock_guard lock(mu_);
+  return usage_.added_by(user, layers);
+}
+
+void AccessState::note_commit(const Cid& prev_head, const Cid& new_head, const std::vector<CrewMember>& crew_added,
+                              const std::vector<LayerUse>& layers_added) {
+  std::lock_guard lock(mu_);
+  if (!head_ || *head_ != prev_head) return;  // stale anyway: the next reader rebuilds
+  for (const auto& m : crew_added) crew_[m.member] = m;
+  for (const auto& l : layers_added) usage_.add(l);
+  head_ = new_head;
+}
+
+}  // namespace atcr::hold

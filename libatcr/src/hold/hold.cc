@@ -1,0 +1,215 @@
+#include "atcr/hold/hold.h"
+
+#include <fmt/core.h>
+
+#include <filesystem>
+#include <map>
+#include <ostream>
+
+#include "atcr/data/cbor.h"
+#include "atcr/data/datetime.h"
+#include "atcr/identity/directory_resolver.h"
+#include "atcr/log.h"
+#include "atcr/pds/endpoints.h"
+#include "atcr/repo/repository.h"
+#include "atcr/storage/filesystem_store.h"
+#include "atcr/storage/s3_store.h"
+#include "hold/hold_impl.h"
+
+namespace atcr::hold {
+
+namespace {
+
+pds::PdsConfig pds_config(const HoldConfig& config) {
+  pds::PdsConfig p;
+  p.data_dir = config.server.data_dir / "pds";
+  p.public_url = config.server.public_url;
+  p.did_method = config.identity.did_method == "plc" ? pds::DidMethod::kPlc : pds::DidMethod::kWeb;
+  p.handle = config.identity.handle;
+  p.plc_url = config.identity.plc_url;
+  p.plc_did = config.identity.did;
+  // How AppViews find the hold's endpoint; #atproto_pds is always there too.
+  p.extra_services.push_back({"atcr_hold", "AtcrHoldService", config.server.public_url});
+  return p;
+}
+
+std::unique_ptr<storage::BlobStore> open_store(const HoldConfig& config) {
+  if (config.storage.driver == "filesystem")
+    return std::make_unique<storage::FilesystemStore>(config.storage.path);
+  storage::S3StoreOptions options;
+  options.presign = config.storage.presign;
+  return std::make_unique<storage::S3Store>(config.storage.s3, options);
+}
+
+// The captain record as the config says it should be; deployedAt and
+// anything the config does not govern (successor) carry over.
+Captain desired_captain(const HoldConfig& config, const std::optional<Captain>& current) {
+  Captain c;
+  if (current) c = *current;
+  c.owner = config.registration.owner_did;
+  c.is_public = config.server.is_public;
+  c.allow_all_crew = config.registration.allow_all_crew;
+  c.enable_bluesky_posts = config.registration.enable_bluesky_posts;
+  c.region = config.registration.region;
+  c.provider = config.registration.provider;
+  if (c.deployed_at.empty()) c.deployed_at = now_datetime();
+  return c;
+}
+
+CrewMember owner_crew(const std::string& owner) {
+  CrewMember m;
+  m.member = owner;
+  m.role = "owner";
+  m.permissions = {std::string(kBlobRead), std::string(kBlobWrite), std::string(kCrewAdmin)};
+  m.added_at = now_datetime();
+  return m;
+}
+
+}  // namespace
+
+Hold::Hold(HoldConfig config, HoldOptions options) : impl_(std::make_unique<Impl>()) {
+  Impl& h = *impl_;
+  h.config = std::move(config);
+  std::filesystem::create_directories(h.config.server.data_dir);
+  std::filesystem::permissions(h.config.server.data_dir, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace);
+
+  if (options.resolver) {
+    h.resolver = options.resolver;
+  } else {
+    identity::ResolverOptions r;
+    r.plc_directory = h.config.identity.plc_url;
+    h.own_resolver = std::make_unique<identity::DirectoryResolver>(r);
+    h.resolver = h.own_resolver.get();
+  }
+
+  h.pds = pds::EmbeddedPds::open(pds_config(h.config));
+  h.store = open_store(h.config);
+  h.blobs = std::make_unique<storage::Blobs>(*h.store, h.config.storage.presign_expiry);
+  storage::UploadOptions upload_options;
+  upload_options.presign_expiry = h.config.storage.presign_expiry;
+  upload_options.max_part_bytes = h.config.uploads.max_part_bytes;
+  h.uploads = std::make_unique<storage::Uploads>(*h.store, h.config.server.data_dir / "uploads.sqlite",
+                                                 upload_options);
+
+  xrpc::ServiceAuthOptions auth;
+  // ATCR's AppView asks PDSes for tokens without lxm and reuses one token
+  // for several calls; a present lxm must still match the method.
+  auth.require_lxm = false;
+  h.verifier = std::make_unique<xrpc::ServiceAuthVerifier>(*h.resolver, h.pds->did(), auth);
+
+  h.bootstrap();
+  h.access.ensure_current(*h.pds);
+  log::info("hold", "opened {} ({} storage{})", h.pds->did(), h.config.storage.driver,
+            h.config.storage.presign ? ", presigned URLs" : "");
+}
+
+Hold::~Hold() = default;
+
+const std::string& Hold::did() const { return impl_->pds->did(); }
+const HoldConfig& Hold::config() const { return impl_->config; }
+
+void Hold::Impl::bootstrap() {
+  std::optional<Captain> current;
+  if (auto record = pds->get_record(kCaptainCollection, kCaptainRkey)) current = Captain::from_record(record->value);
+  Captain want = desired_captain(config, current);
+
+  std::vector<RecordWrite> writes;
+  if (!current) {
+    writes.push_back(RecordWrite::create(std::string(kCaptainCollection), std::string(kCaptainRkey),
+                                         want.to_record()));
+  } else if (current->to_record() != want.to_record()) {
+    writes.push_back(RecordWrite::update(std::string(kCaptainCollection), std::string(kCaptainRkey),
+                                         want.to_record()));
+  }
+  std::string owner_rkey = crew_rkey(want.owner);
+  if (!pds->get_record(kCrewCollection, owner_rkey)) {
+    writes.push_back(RecordWrite::create(std::string(kCrewCollection), owner_rkey,
+                                         owner_crew(want.owner).to_record()));
+  }
+  if (writes.empty()) return;
+  pds->apply_writes(writes);
+  log::info("hold", "{} captain record (owner {}, public {}, allowAllCrew {})", current ? "updated" : "created",
+            want.owner, want.is_public, want.allow_all_crew);
+}
+
+std::string Hold::Impl::caller(const xrpc::ServerRequest& req, std::string_view lxm) const {
+  std::string token = req.bearer_token();
+  if (token.empty()) return {};
+  return verifier->verify(token, lxm).iss;
+}
+
+std::string Hold::Impl::require(const xrpc::ServerRequest& req, std::string_view lxm, Access access_needed) {
+  std::string who = caller(req, lxm);
+  access.ensure_current(*pds);
+  std::optional<CrewMember> crew = who.empty() ? std::nullopt : access.crew(who);
+  Decision d = authorize(access.captain(), crew ? &*crew : nullptr, who, access_needed);
+  if (!d) throw xrpc::XrpcError(d.status, d.error, d.reason);
+  return who;
+}
+
+std::string Hold::Impl::next_tid() {
+  return tids.next().to_string();
+}
+
+CommitResult Hold::Impl::commit(const std::vector<RecordWrite>& writes, const std::vector<CrewMember>& crew_added,
+                                const std::vector<LayerUse>& layers_added) {
+  Cid before = pds->head();
+  CommitResult result = pds->apply_writes(writes);
+  access.note_commit(before, result.commit, crew_added, layers_added);
+  return result;
+}
+
+void Hold::register_endpoints(xrpc::XrpcServer& server) {
+  Impl& h = *impl_;
+  pds::EndpointOptions options;
+  options.authorize_write = [&h](const xrpc::ServerRequest& req) {
+    h.require(req, "com.atproto.repo.deleteRecord", Access::kAdmin);
+  };
+  pds::register_endpoints(server, *h.pds, options);
+  h.register_upload_endpoints(server);
+  h.register_blob_endpoints(server);
+  h.register_manifest_endpoints(server);
+  h.register_crew_endpoints(server);
+}
+
+void Hold::housekeeping() {
+  Impl& h = *impl_;
+  std::size_t expired = h.uploads->expire(h.config.uploads.session_ttl);
+  if (expired) log::info("hold", "expired {} stale upload(s)", expired);
+  h.pds->trim_events();
+}
+
+void Hold::export_car(std::ostream& out) const {
+  Bytes car = impl_->pds->export_car();
+  out.write(reinterpret_cast<const char*>(car.data()), static_cast<std::streamsize>(car.size()));
+}
+
+std::size_t Hold::import_cars(const std::vector<Bytes>& cars) {
+  Impl& h = *impl_;
+  // Path -> record; a later CAR wins over an earlier one.
+  std::map<std::pair<std::string, std::string>, Value> records;
+  for (const Bytes& car : cars) {
+    VerifiedRepo repo = read_repo_car(car);
+    for (const RecordEntry& entry : repo.records) {
+      if (entry.collection == kCaptainCollection) continue;  // the config governs it
+      const Bytes* bytes = repo.blocks.find(entry.cid);
+      if (!bytes) throw VerifyError("repo CAR lacks the record block " + entry.cid.to_string());
+      records[{entry.collection, entry.rkey}] = cbor::decode(*bytes);
+    }
+  }
+  std::vector<RecordWrite> writes;
+  for (auto& [path, value] : records) {
+    const auto& [collection, rkey] = path;
+    auto existing = h.pds->get_record(collection, rkey);
+    if (existing && existing->value == value) continue;  // already here, unchanged
+    writes.push_back(existing ? RecordWrite::update(collection, rkey, std::move(value))
+                              : RecordWrite::create(collection, rkey, std::move(value)));
+  }
+  if (writes.empty()) return 0;
+  h.pds->apply_writes(writes);
+  h.access.ensure_current(*h.pds);
+  return writes.size();
+}
+
+}  // namespace atcr::hold

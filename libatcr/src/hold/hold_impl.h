@@ -1,0 +1,91 @@
+// Internal: the state behind atcr::hold::Hold, shared by the files that
+// implement its endpoints (one file per group of methods).
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "atcr/data/tid.h"
+#include "atcr/hold/config.h"
+#include "atcr/hold/crew.h"
+#include "atcr/hold/hold.h"
+#include "atcr/hold/quota.h"
+#include "atcr/identity/resolver.h"
+#include "atcr/pds/embedded_pds.h"
+#include "atcr/storage/blob_key.h"
+#include "atcr/storage/blob_store.h"
+#include "atcr/storage/uploads.h"
+#include "atcr/xrpc/server.h"
+#include "atcr/xrpc/service_auth.h"
+
+namespace atcr::hold {
+
+// What access decisions and quota checks read on every request: the
+// captain, the crew by member DID, and usage by user. It mirrors the repo
+// as of `head`; when the repo moves on without us (an admin's
+// deleteRecord, an import) the next reader rebuilds it. The hold's own
+// writes update it in place (note_* below) to avoid a rebuild per push.
+class AccessState {
+ public:
+  // Rebuilds from the repo if its head is not the one mirrored.
+  void ensure_current(const pds::EmbeddedPds& pds);
+
+  Captain captain() const;
+  std::optional<CrewMember> crew(std::string_view member) const;
+  UserUsage usage(std::string_view user) const;
+  std::uint64_t added_by(std::string_view user, const std::vector<LayerUse>& layers) const;
+
+  // After a commit of ours that changed only what is given: applied in
+  // place if the mirror was current at `prev_head`, else left to a rebuild.
+  void note_commit(const Cid& prev_head, const Cid& new_head, const std::vector<CrewMember>& crew_added,
+                   const std::vector<LayerUse>& layers_added);
+
+ private:
+  void rebuild(const pds::EmbeddedPds& pds);
+
+  mutable std::mutex mu_;
+  std::optional<Cid> head_;
+  Captain captain_;
+  std::map<std::string, CrewMember, std::less<>> crew_;
+  Usage usage_;
+};
+
+struct Hold::Impl {
+  HoldConfig config;
+  std::unique_ptr<identity::Resolver> own_resolver;
+  identity::Resolver* resolver = nullptr;
+  std::unique_ptr<pds::EmbeddedPds> pds;
+  std::unique_ptr<storage::BlobStore> store;
+  std::unique_ptr<storage::Blobs> blobs;
+  std::unique_ptr<storage::Uploads> uploads;
+  std::unique_ptr<xrpc::ServiceAuthVerifier> verifier;
+  AccessState access;
+  // Serialises read-modify-write of records (stats counters, crew joins).
+  std::mutex records_mu;
+  TidClock tids;  // thread-safe
+
+  // A fresh record key for "tid"-keyed collections (layer records).
+  std::string next_tid();
+
+  // The caller's DID from the request's service-auth token ("" when the
+  // request carries none). A bad token is a 401 even on public endpoints:
+  // a client that sent credentials wants to know they failed.
+  std::string caller(const xrpc::ServerRequest& req, std::string_view lxm) const;
+  // The caller, who must hold `access`; throws the refusal as an XrpcError.
+  std::string require(const xrpc::ServerRequest& req, std::string_view lxm, Access access);
+
+  // Writes records in one commit and keeps `access` current.
+  CommitResult commit(const std::vector<RecordWrite>& writes, const std::vector<CrewMember>& crew_added = {},
+                      const std::vector<LayerUse>& layers_added = {});
+
+  void bootstrap();
+  void register_upload_endpoints(xrpc::XrpcServer& server);
+  void register_blob_endpoints(xrpc::XrpcServer& server);
+  void register_manifest_endpoints(xrpc::XrpcServer& server);
+  void register_crew_endpoints(xrpc::XrpcServer& server);
+};
+
+}  // namespace atcr::hold

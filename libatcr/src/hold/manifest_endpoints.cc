@@ -1,0 +1,177 @@
+// io.atcr.hold.notifyManifest, getQuota and listTiers: what the hold keeps
+// about the images whose blobs it stores.
+//
+// A push notification writes one io.atcr.hold.layer record per layer and
+// bumps the repository's io.atcr.hold.stats record, in one commit, after
+// checking the pusher's quota (the blobs are already uploaded: an
+// over-quota push fails at the manifest, as in ATCR). A pull notification
+// only bumps the stats.
+#include <fmt/core.h>
+
+#include <algorithm>
+
+#include "atcr/data/datetime.h"
+#include "atcr/data/syntax.h"
+#include "atcr/data/tid.h"
+#include "atcr/oci/hold_records.h"
+#include "atcr/oci/records.h"
+#include "hold/hold_impl.h"
+#include "hold/input.h"
+
+namespace atcr::hold {
+
+namespace {
+
+constexpr std::string_view kNotify = "io.atcr.hold.notifyManifest";
+constexpr std::string_view kGetQuota = "io.atcr.hold.getQuota";
+constexpr std::string_view kListTiers = "io.atcr.hold.listTiers";
+
+std::int64_t count_field(const Value& record, std::string_view key) {
+  const Value* v = record.find(key);
+  return v && v->is_integer() ? std::max<std::int64_t>(0, v->as_integer()) : 0;
+}
+
+// The stats record after one more push or pull.
+Value bumped_stats(const std::optional<Record>& current, std::string_view owner, std::string_view repository,
+                   bool push) {
+  const Value empty{Value::Map{}};
+  const Value& old = current ? current->value : empty;
+  std::string now = now_datetime();
+  Value::Map m{
+      {"$type", Value(oci::kStatsCollection)},
+      {"ownerDid", Value(owner)},
+      {"repository", Value(repository)},
+      {"pullCount", Value(count_field(old, "pullCount") + (push ? 0 : 1))},
+      {"pushCount", Value(count_field(old, "pushCount") + (push ? 1 : 0))},
+      {"updatedAt", Value(now)},
+  };
+  for (const char* key : {"lastPull", "lastPush"}) {
+    if (const Value* v = old.is_map() ? old.find(key) : nullptr; v && v->is_string()) m[key] = *v;
+  }
+  m[push ? "lastPush" : "lastPull"] = Value(now);
+  return Value(std::move(m));
+}
+
+RecordWrite stats_write(const std::optional<Record>& current, std::string_view owner, std::string_view repository,
+                        bool push) {
+  std::string rkey = oci::stats_rkey(owner, repository);
+  Value record = bumped_stats(current, owner, repository, push);
+  return current ? RecordWrite::update(std::string(oci::kStatsCollection), rkey, std::move(record))
+                 : RecordWrite::create(std::string(oci::kStatsCollection), rkey, std::move(record));
+}
+
+}  // namespace
+
+void Hold::Impl::register_manifest_endpoints(xrpc::XrpcServer& server) {
+  server.procedure(kNotify, [this](const xrpc::ServerRequest& req) {
+    Value in = req.json();
+    std::string operation = input::optional_string(in, "operation", 16).value_or("push");
+    if (operation != "push" && operation != "pull")
+      throw xrpc::XrpcError(400, "InvalidOperation", "operation must be \"push\" or \"pull\"");
+    bool push = operation == "push";
+    std::string who = require(req, kNotify, push ? Access::kWrite : Access::kRead);
+
+    std::string repository = input::required_string(in, "repository", 256);
+    std::string user = input::required_string(in, "userDid", 2048);
+    if (!syntax::is_valid_did(user)) input::invalid("userDid is not a DID");
+    std::string digest_text = input::required_string(in, "manifestDigest", 128);
+    if (!oci::Digest::valid(digest_text)) input::invalid("manifestDigest is not a digest");
+    oci::Digest manifest_digest = oci::Digest::parse(digest_text);
+    if (push && who != user)
+      throw xrpc::XrpcError(403, "UserMismatch", fmt::format("{} cannot push as {}", who, user));
+
+    std::vector<RecordWrite> writes;
+    std::vector<LayerUse> layers;
+    if (push) {
+      const Value* manifest_in = input::field(in, "manifest");
+      if (!manifest_in) input::invalid("manifest is required for a push");
+      oci::ManifestInfo info;
+      try {
+        info = oci::ManifestInfo::from_value(*manifest_in);
+      } catch (const ParseError& e) {
+        input::invalid(fmt::format("manifest: {}", e.what()));
+      }
+      std::string manifest_uri = oci::manifest_uri(user, manifest_digest);
+      std::string created_at = now_datetime();
+      for (const oci::Descriptor& layer : info.layers) {
+        // Quota is charged for what is stored, so the blob must be here.
+        auto stat = blobs->stat(layer.digest);
+        if (!stat)
+          throw xrpc::XrpcError(400, "BlobNotFound",
+                                fmt::format("layer {} was not uploaded to this hold", layer.digest.str()));
+        oci::Descriptor stored = layer;
+        stored.size = static_cast<std::int64_t>(stat->size);
+        layers.push_back({user, layer.digest.str(), stat->size});
+        writes.push_back(RecordWrite::create(std::string(oci::kLayerCollection), next_tid(),
+                                             oci::layer_record(stored, repository, user, "", manifest_uri,
+                                                               created_at)));
+      }
+      access.ensure_current(*pds);
+      std::optional<CrewMember> crew = access.crew(user);
+      Limit limit = limit_for(config.quota, user == access.captain().owner, crew ? crew->tier : "");
+      if (limit.bytes) {
+        std::uint64_t used = access.usage(user).total_bytes;
+        std::uint64_t adding = access.added_by(user, layers);
+        if (used + adding > *limit.bytes)
+          throw xrpc::XrpcError(403, "QuotaExceeded",
+                                fmt::format("this push needs {} more; {} of {} ({} tier) is used", format_size(adding),
+                                            format_size(used), format_size(*limit.bytes), limit.tier));
+      }
+    }
+
+    {
+      // The stats counter is read-modify-write: one writer at a time.
+      std::lock_guard lock(records_mu);
+      auto current = pds->get_record(oci::kStatsCollection, oci::stats_rkey(user, repository));
+      writes.push_back(stats_write(current, user, repository, push));
+      commit(writes, {}, layers);
+    }
+    return xrpc::ServerResponse::json(Value(Value::Map{
+        {"success", Value(true)},
+        {"operation", Value(operation)},
+        {"statsUpdated", Value(true)},
+        {"layersCreated", Value(static_cast<std::int64_t>(layers.size()))},
+        {"postCreated", Value(false)},
+    }));
+  });
+
+  server.query(kGetQuota, [this](const xrpc::ServerRequest& req) {
+    std::string user = req.required_param("userDid");
+    if (!syntax::is_valid_did(user)) throw xrpc::XrpcError(400, "InvalidUserDid", "userDid is not a DID");
+    // Your own usage, or anyone's for the hold's admins.
+    std::string who = caller(req, kGetQuota);
+    if (who != user) require(req, kGetQuota, Access::kAdmin);
+    access.ensure_current(*pds);
+    UserUsage usage = access.usage(user);
+    std::optional<CrewMember> crew = access.crew(user);
+    Limit limit = limit_for(config.quota, user == access.captain().owner, crew ? crew->tier : "");
+    Value::Map out{
+        {"userDid", Value(user)},
+        {"uniqueBlobs", Value(static_cast<std::int64_t>(usage.unique_blobs))},
+        {"totalSize", Value(static_cast<std::int64_t>(usage.total_bytes))},
+    };
+    if (!limit.tier.empty()) out["tier"] = Value(limit.tier);
+    if (limit.bytes) out["limit"] = Value(static_cast<std::int64_t>(*limit.bytes));
+    return xrpc::ServerResponse::json(Value(std::move(out)));
+  });
+
+  server.query(kListTiers, [this](const xrpc::ServerRequest&) {
+    std::vector<std::pair<std::string, std::uint64_t>> tiers(config.quota.tiers.begin(), config.quota.tiers.end());
+    // Rank order, smallest quota first: updateCrewTier's tierRank indexes it.
+    std::stable_sort(tiers.begin(), tiers.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+    Value::Array list;
+    if (config.quota.enabled) {
+      for (const auto& [name, bytes] : tiers) {
+        list.emplace_back(Value::Map{
+            {"name", Value(name)},
+            {"quotaBytes", Value(static_cast<std::int64_t>(bytes))},
+            {"quotaFormatted", Value(format_size(bytes))},
+            {"scanOnPush", Value(false)},
+        });
+      }
+    }
+    return xrpc::ServerResponse::json(Value(Value::Map{{"tiers", Value(std::move(list))}}));
+  });
+}
+
+}  // namespace atcr::hold

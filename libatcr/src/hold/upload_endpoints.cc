@@ -1,0 +1,137 @@
+// io.atcr.hold.{initiateUpload, getPartUploadUrl, uploadPart,
+// completeUpload, abortUpload}: OCI blob uploads as multipart uploads, on
+// top of storage::Uploads (which verifies the digest before a blob becomes
+// visible). Every method needs write access (captain, crew with
+// blob:write, or anyone when allowAllCrew); an upload id only works for
+// the DID that started it.
+#include <fmt/core.h>
+
+#include "atcr/net/http_client.h"
+#include "hold/hold_impl.h"
+#include "hold/input.h"
+
+namespace atcr::hold {
+
+namespace {
+
+constexpr std::string_view kInitiate = "io.atcr.hold.initiateUpload";
+constexpr std::string_view kPartUrl = "io.atcr.hold.getPartUploadUrl";
+constexpr std::string_view kUploadPart = "io.atcr.hold.uploadPart";
+constexpr std::string_view kComplete = "io.atcr.hold.completeUpload";
+constexpr std::string_view kAbort = "io.atcr.hold.abortUpload";
+
+constexpr std::size_t kMaxUploadId = 256;
+constexpr std::size_t kMaxDigest = 128;
+
+// The lexicons' error names, with a status that says whose fault it is.
+[[noreturn]] void rethrow(const storage::UploadError& e) {
+  using Kind = storage::UploadError::Kind;
+  int status = 400;
+  if (e.kind() == Kind::CompletionFailed || e.kind() == Kind::AbortFailed) status = 500;
+  if (e.kind() == Kind::PartTooLarge) status = 413;
+  throw xrpc::XrpcError(status, std::string(e.error_name()), e.what());
+}
+
+template <typename F>
+auto upload_call(F&& f) {
+  try {
+    return f();
+  } catch (const storage::UploadError& e) {
+    rethrow(e);
+  }
+}
+
+Value headers_object(const std::vector<std::pair<std::string, std::string>>& headers) {
+  Value::Map m;
+  for (const auto& [name, value] : headers) m[name] = Value(value);
+  return Value(std::move(m));
+}
+
+// storage::Reader over the request body.
+storage::Reader body_reader(xrpc::BodyReader& body) {
+  return [&body](std::span<std::uint8_t> buffer) { return body.read(buffer); };
+}
+
+}  // namespace
+
+void Hold::Impl::register_upload_endpoints(xrpc::XrpcServer& server) {
+  server.procedure(kInitiate, [this](const xrpc::ServerRequest& req) {
+    std::string who = require(req, kInitiate, Access::kWrite);
+    Value in = req.json();
+    // Optional: a chunked OCI upload learns its digest only at the end.
+    std::string digest = input::optional_string(in, "digest", kMaxDigest).value_or("");
+    std::string id = upload_call([&] { return uploads->initiate(who, digest); });
+    return xrpc::ServerResponse::json(Value(Value::Map{{"uploadId", Value(id)}}));
+  });
+
+  server.procedure(kPartUrl, [this](const xrpc::ServerRequest& req) {
+    std::string who = require(req, kPartUrl, Access::kWrite);
+    Value in = req.json();
+    std::string id = input::required_string(in, "uploadId", kMaxUploadId);
+    int part = static_cast<int>(input::required_integer(in, "partNumber", 1, storage::kMaxPartNumber));
+    auto target = upload_call([&] { return uploads->part_target(id, who, part); });
+    if (!target) {
+      // No presigning: the bytes come through us, to uploadPart.
+      target = storage::PartTarget{
+          fmt::format("{}/xrpc/{}?uploadId={}&partNumber={}", config.server.public_url, kUploadPart,
+                      net::url_encode(id), part),
+          "PUT",
+          {}};
+    }
+    return xrpc::ServerResponse::json(Value(Value::Map{
+        {"url", Value(target->url)},
+        {"method", Value(target->method)},
+        {"headers", headers_object(target->headers)},
+    }));
+  });
+
+  server.stream_method("PUT", kUploadPart, [this](const xrpc::ServerRequest& req, xrpc::BodyReader& body) {
+    std::string who = require(req, kUploadPart, Access::kWrite);
+    std::string id = req.required_param("uploadId");
+    auto part = req.int_param("partNumber", 1, storage::kMaxPartNumber);
+    if (!part) input::invalid("partNumber is required");
+    auto length = body.content_length();
+    if (length && *length > config.uploads.max_part_bytes)
+      throw xrpc::XrpcError(413, "PartTooLarge",
+                            fmt::format("a part may be at most {} bytes", config.uploads.max_part_bytes));
+    std::string etag = upload_call(
+        [&] { return uploads->write_part(id, who, static_cast<int>(*part), body_reader(body), length); });
+    return xrpc::ServerResponse::json(Value(Value::Map{{"etag", Value(etag)}}))
+        .header("ETag", "\"" + etag + "\"");
+  });
+
+  server.procedure(kComplete, [this](const xrpc::ServerRequest& req) {
+    std::string who = require(req, kComplete, Access::kWrite);
+    Value in = req.json();
+    std::string id = input::required_string(in, "uploadId", kMaxUploadId);
+    std::string digest = input::required_string(in, "digest", kMaxDigest);
+    const Value* parts_in = input::field(in, "parts");
+    if (!parts_in || !parts_in->is_array()) input::invalid("parts must be an array");
+    if (parts_in->as_array().size() > static_cast<std::size_t>(storage::kMaxPartNumber))
+      input::invalid("too many parts");
+    std::vector<storage::UploadedPart> parts;
+    for (const Value& p : parts_in->as_array()) {
+      parts.push_back({static_cast<int>(input::required_integer(p, "partNumber", 1, storage::kMaxPartNumber)),
+                       input::required_string(p, "etag", 256)});
+    }
+    storage::CompletedBlob blob = upload_call([&] { return uploads->complete(id, who, digest, parts); });
+    return xrpc::ServerResponse::json(Value(Value::Map{
+        {"status", Value("completed")},
+        {"digest", Value(blob.digest.str())},
+        {"size", Value(static_cast<std::int64_t>(blob.size))},
+    }));
+  });
+
+  server.procedure(kAbort, [this](const xrpc::ServerRequest& req) {
+    std::string who = require(req, kAbort, Access::kWrite);
+    Value in = req.json();
+    std::string id = input::required_string(in, "uploadId", kMaxUploadId);
+    upload_call([&] {
+      uploads->abort(id, who);
+      return 0;
+    });
+    return xrpc::ServerResponse::json(Value(Value::Map{{"status", Value("aborted")}}));
+  });
+}
+
+}  // namespace atcr::hold

@@ -1,0 +1,318 @@
+// The hold in-process: filesystem storage, callers with keys this test
+// generates (resolved from memory), requests over loopback HTTP. The same
+// flows against the reference PDS's tokens and radosgw are in
+// tests/integration/hold_test.cc.
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <sstream>
+#include <thread>
+
+#include "atcr/crypto/keys.h"
+#include "atcr/crypto/random.h"
+#include "atcr/data/json.h"
+#include "atcr/hold/hold.h"
+#include "atcr/net/http_client.h"
+#include "atcr/oci/digest.h"
+#include "atcr/xrpc/server.h"
+#include "atcr/xrpc/service_auth.h"
+#include "memory_resolver.h"
+#include "temp_dir.h"
+
+using namespace atcr;
+
+namespace {
+
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+struct User {
+  std::string did;
+  PrivateKey key = PrivateKey::generate(KeyType::kSecp256k1);
+};
+
+struct Options {
+  bool is_public = false;
+  bool allow_all_crew = false;
+  bool quota = false;
+};
+
+class HoldFixture {
+ public:
+  explicit HoldFixture(Options options = {}) : port_(free_port()) {
+    for (User* u : {&owner, &alice, &bob}) resolver_.add(u->did, u->key.public_key());
+    start(options);
+  }
+
+  void start(Options options) {
+    server_.reset();
+    hold_.reset();
+    hold::HoldConfig c;
+    c.server.public_url = url();
+    c.server.port = port_;
+    c.server.is_public = options.is_public;
+    c.server.data_dir = dir_ / "data";
+    c.registration.owner_did = owner.did;
+    c.registration.allow_all_crew = options.allow_all_crew;
+    c.storage.driver = "filesystem";
+    c.storage.path = dir_ / "blobs";
+    c.storage.presign = false;
+    c.quota.enabled = options.quota;
+    c.quota.tiers = {{"deckhand", 1000}, {"bosun", 1'000'000}};
+    c.quota.default_tier = "deckhand";
+    hold_ = std::make_unique<hold::Hold>(c, hold::HoldOptions{&resolver_});
+    xrpc::ServerOptions so;
+    so.port = port_;
+    so.logger = nullptr;
+    server_ = std::make_unique<xrpc::XrpcServer>(so);
+    hold_->register_endpoints(*server_);
+    server_->start();
+  }
+
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  hold::Hold& hold() { return *hold_; }
+
+  std::string token(const User& u, std::string_view lxm) const {
+    xrpc::ServiceAuthParams p;
+    p.iss = u.did;
+    p.aud = hold_->did();
+    p.lxm = std::string(lxm);
+    return xrpc::mint_service_auth(p, u.key);
+  }
+
+  net::HttpResponse call(const std::string& method, std::string_view nsid, const User* as, const std::string& query,
+                         const std::string& json_body = {}) {
+    net::HttpRequest req;
+    req.method = method;
+    req.url = url() + "/xrpc/" + std::string(nsid) + (query.empty() ? "" : "?" + query);
+    if (as) req.headers.emplace_back("Authorization", "Bearer " + token(*as, nsid));
+    if (!json_body.empty()) {
+      req.headers.emplace_back("Content-Type", "application/json");
+      req.body = to_bytes(json_body);
+    }
+    return http_.send(req);
+  }
+
+  Value json(const net::HttpResponse& r) { return json::parse(r.text()); }
+
+  // Uploads `data` through the hold (no presigning on a filesystem) in
+  // parts of `part_size`; returns completeUpload's response.
+  net::HttpResponse upload(const User& as, const std::string& data, const std::string& digest,
+                           std::size_t part_size = 1 << 20) {
+    auto init = call("POST", "io.atcr.hold.initiateUpload", &as, "", R"({"digest":")" + digest + "\"}");
+    REQUIRE_MESSAGE(init.status == 200, init.text());
+    std::string id = json(init).at("uploadId").as_string();
+    std::string parts = "[";
+    int n = 0;
+    for (std::size_t off = 0; off < data.size() || n == 0; off += part_size) {
+      ++n;
+      auto target = call("POST", "io.atcr.hold.getPartUploadUrl", &as, "",
+                         R"({"uploadId":")" + id + R"(","partNumber":)" + std::to_string(n) + "}");
+      REQUIRE_MESSAGE(target.status == 200, target.text());
+      Value t = json(target);
+      CHECK(t.at("method").as_string() == "PUT");
+      net::HttpRequest put;
+      put.method = "PUT";
+      put.url = t.at("url").as_string();
+      put.headers.emplace_back("Authorization", "Bearer " + token(as, "io.atcr.hold.uploadPart"));
+      put.body = to_bytes(data.substr(off, part_size));
+      auto r = http_.send(put);
+      REQUIRE_MESSAGE(r.status == 200, r.text());
+      std::string etag = json(r).at("etag").as_string();
+      parts += (n > 1 ? "," : "") + std::string(R"({"partNumber":)") + std::to_string(n) + R"(,"etag":")" + etag +
+               "\"}";
+      if (data.empty()) break;
+    }
+    parts += "]";
+    return call("POST", "io.atcr.hold.completeUpload", &as, "",
+                R"({"uploadId":")" + id + R"(","digest":")" + digest + R"(","parts":)" + parts + "}");
+  }
+
+  std::string blob_query(const std::string& digest) { return "did=" + net::url_encode(hold_->did()) + "&cid=" + digest; }
+
+  User owner{"did:plc:ownerownerownerowner000"};
+  User alice{"did:plc:alicealicealicealice000"};
+  User bob{"did:plc:bobbobbobbobbobbobbob000"};
+
+ private:
+  test::TempDir dir_{"atcr-hold-service"};
+  test::MemoryResolver resolver_;
+  int port_;
+  std::unique_ptr<hold::Hold> hold_;
+  std::unique_ptr<xrpc::XrpcServer> server_;
+  net::HttpClient http_;
+};
+
+std::string random_text(std::size_t n) {
+  Bytes b = random_bytes(n);
+  return std::string(b.begin(), b.end());
+}
+
+}  // namespace
+
+TEST_CASE("hold service: first boot writes the captain and the owner's crew record") {
+  HoldFixture f;
+  auto r = f.call("GET", "com.atproto.repo.getRecord", nullptr,
+                  "repo=" + net::url_encode(f.hold().did()) + "&collection=io.atcr.hold.captain&rkey=self");
+  REQUIRE_MESSAGE(r.status == 200, r.text());
+  Value captain = f.json(r).at("value");
+  CHECK(captain.at("owner").as_string() == f.owner.did);
+  CHECK(captain.at("public").as_bool() == false);
+
+  auto crew = f.call("GET", "com.atproto.repo.listRecords", nullptr,
+                     "repo=" + net::url_encode(f.hold().did()) + "&collection=io.atcr.hold.crew");
+  REQUIRE(crew.status == 200);
+  CHECK(f.json(crew).at("records").as_array().size() == 1);
+
+  auto did_doc = f.call("GET", "", nullptr, "");  // not a method: 404/400, never a crash
+  CHECK(did_doc.status >= 400);
+}
+
+TEST_CASE("hold service: upload through the hold, then read back with HEAD, GET and Range") {
+  HoldFixture f;
+  std::string data = random_text(2'500'000);
+  std::string digest = oci::Digest::of(data).str();
+  auto done = f.upload(f.owner, data, digest);
+  REQUIRE_MESSAGE(done.status == 200, done.text());
+  CHECK(f.json(done).at("status").as_string() == "completed");
+
+  auto head = f.call("HEAD", "com.atproto.sync.getBlob", &f.owner, f.blob_query(digest));
+  CHECK(head.status == 200);
+  CHECK(head.header("content-length") == std::to_string(data.size()));
+  CHECK(head.body.empty());
+
+  auto get = f.call("GET", "com.atproto.sync.getBlob", &f.owner, f.blob_query(digest));
+  REQUIRE(get.status == 200);
+  CHECK(get.text() == data);
+
+  net::HttpRequest ranged;
+  ranged.url = f.url() + "/xrpc/com.atproto.sync.getBlob?" + f.blob_query(digest);
+  ranged.headers = {{"Authorization", "Bearer " + f.token(f.owner, "com.atproto.sync.getBlob")},
+                    {"Range", "bytes=100-199"}};
+  auto part = net::HttpClient().send(ranged);
+  CHECK(part.status == 206);
+  CHECK(part.text() == data.substr(100, 100));
+  CHECK(part.header("content-range") == "bytes 100-199/2500000");
+}
+
+TEST_CASE("hold service: a wrong digest is refused and leaves no blob") {
+  HoldFixture f;
+  std::string data = random_text(10'000);
+  std::string wrong = oci::Digest::of(std::string_view("something else")).str();
+  auto done = f.upload(f.owner, data, wrong);
+  CHECK(done.status == 400);
+  CHECK(f.json(done).at("error").as_string() == "InvalidDigest");
+  CHECK(f.call("HEAD", "com.atproto.sync.getBlob", &f.owner, f.blob_query(wrong)).status == 404);
+  CHECK(f.call("HEAD", "com.atproto.sync.getBlob", &f.owner, f.blob_query(oci::Digest::of(data).str())).status ==
+        404);
+}
+
+TEST_CASE("hold service: access follows the captain and crew records") {
+  HoldFixture f;
+  std::string data = random_text(1000);
+  std::string digest = oci::Digest::of(data).str();
+  REQUIRE(f.upload(f.owner, data, digest).status == 200);
+
+  // Private hold: anonymous 401, a stranger 403, for reads and writes.
+  CHECK(f.call("HEAD", "com.atproto.sync.getBlob", nullptr, f.blob_query(digest)).status == 401);
+  CHECK(f.call("HEAD", "com.atproto.sync.getBlob", &f.alice, f.blob_query(digest)).status == 403);
+  CHECK(f.call("POST", "io.atcr.hold.initiateUpload", &f.alice, "", "{}").status == 403);
+  CHECK(f.call("POST", "io.atcr.hold.requestCrew", &f.alice, "", "{}").status == 403);
+
+  // Public: anyone reads; writing still needs the crew.
+  f.start({.is_public = true});
+  CHECK(f.call("HEAD", "com.atproto.sync.getBlob", nullptr, f.blob_query(digest)).status == 200);
+  CHECK(f.call("POST", "io.atcr.hold.initiateUpload", &f.alice, "", "{}").status == 403);
+
+  // allowAllCrew: alice joins (once) and may write; bob without joining may too.
+  f.start({.allow_all_crew = true});
+  auto joined = f.call("POST", "io.atcr.hold.requestCrew", &f.alice, "", R"({"permissions":["crew:admin"]})");
+  REQUIRE_MESSAGE(joined.status == 200, joined.text());
+  CHECK(f.json(joined).at("status").as_string() == "created");
+  CHECK(f.json(f.call("POST", "io.atcr.hold.requestCrew", &f.alice, "", "{}")).at("status").as_string() ==
+        "already_member");
+  CHECK(f.call("POST", "io.atcr.hold.initiateUpload", &f.bob, "", "{}").status == 200);
+
+  // Back to private without allowAllCrew: alice is crew (read+write, never
+  // admin), bob is not.
+  f.start({});
+  CHECK(f.call("HEAD", "com.atproto.sync.getBlob", &f.alice, f.blob_query(digest)).status == 200);
+  CHECK(f.call("HEAD", "com.atproto.sync.getBlob", &f.bob, f.blob_query(digest)).status == 403);
+  CHECK(f.call("POST", "com.atproto.repo.deleteRecord", &f.alice, "",
+               R"({"repo":")" + f.hold().did() + R"(","collection":"io.atcr.hold.crew","rkey":")" + f.bob.did +
+                   "\"}")
+            .status == 403);
+
+  // A forged token (signed by another key) is a 401 even on a public hold.
+  f.start({.is_public = true});
+  User mallory{f.alice.did};  // alice's DID, someone else's key
+  CHECK(f.call("HEAD", "com.atproto.sync.getBlob", &mallory, f.blob_query(digest)).status == 401);
+}
+
+TEST_CASE("hold service: notifyManifest writes layer records and stats, and enforces quota") {
+  HoldFixture f({.allow_all_crew = true, .quota = true});
+  REQUIRE(f.call("POST", "io.atcr.hold.requestCrew", &f.alice, "", "{}").status == 200);
+  std::string small = random_text(600), big = random_text(600);
+  std::string ds = oci::Digest::of(small).str(), db = oci::Digest::of(big).str();
+  REQUIRE(f.upload(f.alice, small, ds).status == 200);
+  REQUIRE(f.upload(f.alice, big, db).status == 200);
+
+  auto notify = [&](const std::string& layer_digest, std::size_t size) {
+    std::string manifest = R"({"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":")" +
+                           layer_digest + R"(","size":)" + std::to_string(size) + "}]}";
+    return f.call("POST", "io.atcr.hold.notifyManifest", &f.alice, "",
+                  R"({"repository":"app","userDid":")" + f.alice.did + R"(","manifestDigest":")" +
+                      oci::Digest::of(layer_digest).str() + R"(","manifest":)" + manifest +
+                      R"(,"operation":"push"})");
+  };
+  auto first = notify(ds, small.size());
+  REQUIRE_MESSAGE(first.status == 200, first.text());
+  CHECK(f.json(first).at("layersCreated").as_integer() == 1);
+  // The same layer again costs nothing; a second one exceeds 1000 bytes.
+  CHECK(notify(ds, small.size()).status == 200);
+  auto over = notify(db, big.size());
+  CHECK(over.status == 403);
+  CHECK(f.json(over).at("error").as_string() == "QuotaExceeded");
+
+  auto quota = f.call("GET", "io.atcr.hold.getQuota", &f.alice, "userDid=" + f.alice.did);
+  REQUIRE(quota.status == 200);
+  CHECK(f.json(quota).at("totalSize").as_integer() == 600);
+  CHECK(f.json(quota).at("limit").as_integer() == 1000);
+  CHECK(f.call("GET", "io.atcr.hold.getQuota", &f.bob, "userDid=" + f.alice.did).status == 403);
+
+  // Someone else cannot push in alice's name.
+  auto mismatch = f.call("POST", "io.atcr.hold.notifyManifest", &f.bob, "",
+                         R"({"repository":"app","userDid":")" + f.alice.did + R"(","manifestDigest":")" + ds +
+                             R"(","manifest":{"mediaType":"x","layers":[]}})");
+  CHECK(mismatch.status == 403);
+}
+
+TEST_CASE("hold service: export and import round-trip the records") {
+  HoldFixture f({.allow_all_crew = true});
+  REQUIRE(f.call("POST", "io.atcr.hold.requestCrew", &f.alice, "", "{}").status == 200);
+  std::ostringstream car;
+  f.hold().export_car(car);
+  std::string bytes = car.str();
+  REQUIRE(bytes.size() > 100);
+
+  HoldFixture other;
+  std::size_t imported = other.hold().import_cars({to_bytes(bytes)});
+  CHECK(imported >= 1);  // alice's crew record (captains are never imported)
+  auto crew = other.call("GET", "com.atproto.repo.getRecord", nullptr,
+                         "repo=" + net::url_encode(other.hold().did()) +
+                             "&collection=io.atcr.hold.crew&rkey=" + f.alice.did);
+  CHECK(crew.status == 200);
+  CHECK(other.hold().import_cars({to_bytes(bytes)}) == 0);  // nothing changed the second time
+  CHECK_THROWS(other.hold().import_cars({to_bytes("not a car")}));
+}
