@@ -1,4 +1,5 @@
-// An HTTP server for XRPC methods and plain routes, on cpp-httplib.
+// An HTTP server for XRPC methods, plain routes and XRPC subscriptions
+// (WebSockets), on Boost.Beast.
 //
 //   XrpcServer server({.port = 8080});
 //   server.query("io.atcr.hold.getQuota", [&](const ServerRequest& req) {
@@ -10,9 +11,11 @@
 //   ...
 //   server.stop();  // in-flight requests finish first
 //
-// Handlers run on a pool of threads, concurrently. They answer with a
-// ServerResponse or throw: an XrpcError becomes {"error", "message"} with its
-// status (ServiceAuthError gives 401); any other exception becomes a 500
+// Each connection has a thread of its own (at most max_connections), and
+// carries requests one after the other (HTTP/1.1 keep-alive), so handlers
+// run concurrently and may block. They answer with a ServerResponse or
+// throw: an XrpcError becomes {"error", "message"} with its status
+// (ServiceAuthError gives 401); any other exception becomes a 500
 // InternalServerError whose detail goes to the log, never to the client.
 //
 // XRPC semantics (as the TypeScript reference server):
@@ -22,16 +25,17 @@
 //     one 400 InvalidRequest;
 //   - GET /xrpc/_health answers {"version": ...};
 //   - a request body over ServerOptions::max_body_bytes is refused with 413
-//     PayloadTooLarge before it is read.
+//     PayloadTooLarge before it is read (streaming handlers excepted).
 //
-// Each connection carries one request: httplib 0.11 cannot close a
-// connection from a handler, and keep-alive would let the unread body of a
-// refused request be parsed as the next request (see server.cc).
+// Request bodies are buffered whole for Handler (up to max_body_bytes) and
+// read incrementally by a StreamHandler; responses are buffered, streamed or
+// read from a file as they are sent. A request whose body is left unread
+// (refused, or ignored by a streaming handler) closes its connection after
+// the response, so the rest is never parsed as a request. "Expect:
+// 100-continue" is answered only when the body will be read.
 //
-// httplib stays out of this header: requests and responses are our own small
-// structs. The cost is one copy of each response body into httplib, and
-// request bodies are buffered whole (up to max_body_bytes); a streaming route
-// kind can be added next to route() when blob uploads need one.
+// Boost stays out of this header: requests and responses are our own
+// small structs.
 #pragma once
 
 #include <chrono>
@@ -115,8 +119,10 @@ struct ServerResponse {
   static ServerResponse streamed(std::optional<std::uint64_t> length, std::string content_type,
                                  std::function<void(const std::function<bool(BytesView)>& write)> stream,
                                  int status = 200);
-  // `length` bytes of the file at `path` from `offset`. The file is opened
-  // when the response is sent; if it is gone by then the connection drops.
+  // `length` bytes of the file at `path` from `offset`, read in pieces as
+  // they are sent. The file is opened when the response is sent: if that
+  // fails the answer is a 500; if it turns out shorter than `length`, the
+  // connection drops mid-body.
   static ServerResponse file(std::string path, std::uint64_t offset, std::uint64_t length,
                              std::string content_type, int status = 200);
   // {"error": error, "message": message}, the XRPC error body.
@@ -165,8 +171,10 @@ class WebSocket {
   virtual bool wait_closed(std::chrono::milliseconds timeout) = 0;
 };
 
-// Runs on its own thread for the life of the socket; the socket is closed
-// (1000) when it returns, or 1011 if it throws.
+// Runs on the connection's thread for the life of the socket; the socket is
+// closed (1000, or 1001 when the server is stopping) when it returns, or
+// 1011 if it throws. Data frames from the client are discarded; pings and
+// the closing handshake are answered.
 using SocketHandler = std::function<void(const ServerRequest&, WebSocket&)>;
 
 // One line per request, for the log.
@@ -189,13 +197,23 @@ struct ServerOptions {
   // Loopback by default; serving other hosts is a deliberate choice.
   std::string host = "127.0.0.1";
   int port = 0;  // 0: an ephemeral port, see XrpcServer::port()
+  // For buffered handlers (Handler); StreamHandlers enforce their own.
   std::size_t max_body_bytes = 16 * 1024 * 1024;
+  // Unused since connections have threads of their own (max_connections
+  // bounds them); kept so existing configurations still compile.
   std::size_t threads = 16;
+  // Open connections (each has a thread). Beyond it a new connection is
+  // answered 503 NotEnoughResources and closed at once.
+  std::size_t max_connections = 1024;
+  // Each read of a request body (and a WebSocket's silence: a quiet peer is
+  // pinged, and dropped after this long without an answer).
   std::chrono::seconds read_timeout{30};
+  // Each write of a response (or of a WebSocket message).
   std::chrono::seconds write_timeout{30};
-  // How long a new connection may stay silent before it is dropped. Each
-  // connection carries one request (no keep-alive; see server.cc), so
-  // stop() waits at most this long beyond the slowest in-flight request.
+  // How long a connection may wait between requests, and how long a
+  // request's header may take to arrive whole (so a client trickling a
+  // header, slowloris-style, is dropped too). stop() closes idle
+  // connections at once.
   std::chrono::seconds idle_timeout{5};
   // Reported by /xrpc/_health.
   std::string version = "0.1.0";

@@ -1,0 +1,157 @@
+// Routing by NSID and by path pattern, and the XRPC error mapping. See
+// router.h; the semantics follow the TypeScript reference server (server.h).
+#include "xrpc/router.h"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "atcr/data/syntax.h"
+
+namespace atcr::xrpc {
+
+namespace {
+
+constexpr std::string_view kXrpcPrefix = "/xrpc/";
+
+// Does a route registered for `registered` answer `actual`?
+bool method_matches(std::string_view registered, std::string_view actual) {
+  return registered == actual || (registered == "GET" && actual == "HEAD");
+}
+
+bool iequals_ascii(std::string_view a, std::string_view b) {
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [&](char x, char y) { return lower(x) == lower(y); });
+}
+
+ServerResponse from_xrpc_error(const XrpcError& e, std::string& internal_error) {
+  if (e.status() < 400 || e.status() > 599) {
+    internal_error = fmt::format("XrpcError with non-error status: {}", e.what());
+    return ServerResponse::error(500, "InternalServerError", "Internal Server Error");
+  }
+  ServerResponse res = ServerResponse::error(e.status(), e.error(), e.message());
+  res.headers = e.headers();
+  // RFC 9110: a 401 names the scheme to authenticate with.
+  if (e.status() == 401 &&
+      std::none_of(res.headers.begin(), res.headers.end(),
+                   [](const auto& h) { return iequals_ascii(h.first, "www-authenticate"); }))
+    res.header("WWW-Authenticate", "Bearer");
+  return res;
+}
+
+}  // namespace
+
+bool is_body_method(std::string_view method) {
+  return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE";
+}
+
+bool is_supported_method(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || is_body_method(method);
+}
+
+void Router::add_xrpc(std::string_view nsid, XrpcEntry entry) {
+  auto [it, inserted] = methods_.try_emplace(std::string(nsid), std::move(entry));
+  if (!inserted)
+    throw std::logic_error(fmt::format("xrpc server: {} is already registered", nsid));
+}
+
+void Router::add_method(std::string_view http_method, std::string_view nsid, Handler handler) {
+  add_xrpc(nsid, XrpcEntry{std::string(http_method), std::move(handler), {}, {}});
+}
+
+void Router::add_stream_method(std::string_view http_method, std::string_view nsid,
+                               StreamHandler handler) {
+  add_xrpc(nsid, XrpcEntry{std::string(http_method), {}, std::move(handler), {}});
+}
+
+void Router::add_subscription(std::string_view nsid, SocketHandler handler) {
+  add_xrpc(nsid, XrpcEntry{"GET", {}, {}, std::move(handler)});
+}
+
+void Router::add_route(std::string_view http_method, std::string_view pattern, Handler handler) {
+  routes_.push_back(PlainEntry{std::string(http_method),
+                               std::regex(std::string(pattern), std::regex::ECMAScript),
+                               std::move(handler), {}});
+}
+
+void Router::add_stream_route(std::string_view http_method, std::string_view pattern,
+                              StreamHandler handler) {
+  routes_.push_back(PlainEntry{std::string(http_method),
+                               std::regex(std::string(pattern), std::regex::ECMAScript), {},
+                               std::move(handler)});
+}
+
+RouteMatch Router::resolve(ServerRequest& req) const {
+  return req.path.starts_with(kXrpcPrefix) ? resolve_xrpc(req) : resolve_plain(req);
+}
+
+RouteMatch Router::resolve_xrpc(ServerRequest& req) const {
+  std::string_view nsid = std::string_view(req.path).substr(kXrpcPrefix.size());
+  RouteMatch match;
+  if (nsid == "_health") {
+    if (req.method != "GET" && req.method != "HEAD")
+      throw invalid_request(fmt::format("Incorrect HTTP method ({}) expected GET", req.method));
+    match.response = ServerResponse::json(Value::Map{{"version", version_}});
+    return match;
+  }
+  if (auto it = methods_.find(nsid); it != methods_.end()) {
+    const XrpcEntry& entry = it->second;
+    if (!method_matches(entry.http_method, req.method))
+      throw invalid_request(fmt::format("Incorrect HTTP method ({}) expected {}", req.method,
+                                        entry.http_method));
+    req.nsid = it->first;
+    if (entry.handler) match.handler = &entry.handler;
+    if (entry.stream_handler) match.stream_handler = &entry.stream_handler;
+    if (entry.socket_handler) match.socket_handler = &entry.socket_handler;
+    return match;
+  }
+  if (!syntax::is_valid_nsid(nsid)) throw invalid_request("invalid xrpc path");
+  throw not_implemented("Method Not Implemented");
+}
+
+RouteMatch Router::resolve_plain(ServerRequest& req) const {
+  std::vector<std::string> allowed;
+  RouteMatch match;
+  for (const PlainEntry& r : routes_) {
+    std::smatch groups;
+    if (!std::regex_match(req.path, groups, r.regex)) continue;
+    if (!method_matches(r.http_method, req.method)) {
+      if (std::find(allowed.begin(), allowed.end(), r.http_method) == allowed.end())
+        allowed.push_back(r.http_method);
+      continue;
+    }
+    for (std::size_t i = 1; i < groups.size(); ++i) req.path_params.push_back(groups[i].str());
+    if (r.handler) match.handler = &r.handler;
+    if (r.stream_handler) match.stream_handler = &r.stream_handler;
+    return match;
+  }
+  if (allowed.empty()) {
+    match.response = ServerResponse::error(404, "NotFound", "Not Found");
+    return match;
+  }
+  std::string allow;
+  for (const auto& m : allowed) allow += (allow.empty() ? "" : ", ") + m;
+  if (std::find(allowed.begin(), allowed.end(), "GET") != allowed.end()) allow += ", HEAD";
+  match.response = ServerResponse::error(405, "MethodNotAllowed",
+                                         fmt::format("{} is not allowed here", req.method))
+                       .header("Allow", allow);
+  return match;
+}
+
+ServerResponse respond_or_error(const std::function<ServerResponse()>& produce,
+                                std::string& internal_error) {
+  try {
+    return produce();
+  } catch (const XrpcError& e) {
+    return from_xrpc_error(e, internal_error);
+  } catch (const std::exception& e) {
+    internal_error = e.what();
+  } catch (...) {
+    internal_error = "exception of unknown type";
+  }
+  return ServerResponse::error(500, "InternalServerError", "Internal Server Error");
+}
+
+}  // namespace atcr::xrpc
