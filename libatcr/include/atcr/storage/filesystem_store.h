@@ -1,0 +1,56 @@
+// A BlobStore on a local directory.
+//
+// A key maps to the path root/<key>. Keys that could escape the root or
+// alias another key are refused (InvalidKey): absolute, empty segments,
+// "." / ".." or any segment starting with '.', NUL, backslash, control
+// characters; and the resolved path must stay under the canonical root
+// (no symlink escapes).
+//
+// Writes go to a temp file under root/.tmp, are fsynced and renamed into
+// place, so a reader sees a whole object or none. Multipart parts live in
+// root/_uploads/<upload id>/<n>.<etag> (the ETag is the first 32 hex digits
+// of the part's SHA-256, kept in the name so finish() can check it without
+// rereading); finish() concatenates them in order, hashing as it goes.
+// Files are created 0644 and directories 0755, less the umask.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+
+#include "atcr/storage/blob_store.h"
+
+namespace atcr::storage {
+
+class FilesystemStore : public BlobStore {
+ public:
+  // Creates the root if needed; removes temp files older than an hour
+  // that a crash left in root/.tmp. Throws BackendError.
+  explicit FilesystemStore(std::filesystem::path root);
+
+  const std::filesystem::path& root() const { return root_; }
+
+  std::optional<ObjectStat> stat(std::string_view key) const override;
+  ObjectStat read(std::string_view key, std::optional<ByteRange> range, const Sink& sink) const override;
+  void write(std::string_view key, std::uint64_t size, const Reader& read) override;
+  void remove(std::string_view key) override;
+  void move(std::string_view from, std::string_view to) override;
+  ListPage list(std::string_view prefix, std::string_view continuation = {}, int max_keys = 1000) const override;
+
+  std::string begin(std::string_view key) override;
+  std::string write_part(std::string_view key, std::string_view upload_id, int part_number,
+                         std::optional<std::uint64_t> size, const Reader& read) override;
+  FinishResult finish(std::string_view key, std::string_view upload_id,
+                      const std::vector<UploadedPart>& parts) override;
+  void abort(std::string_view key, std::string_view upload_id) override;
+
+  std::optional<std::filesystem::path> local_path(std::string_view key) const override;
+
+  // The path of a key (validated); public for tests and servers.
+  std::filesystem::path path_of(std::string_view key) const;
+
+ private:
+  std::filesystem::path parts_dir(std::string_view upload_id) const;
+  std::filesystem::path root_;
+};
+
+}  // namespace atcr::storage
