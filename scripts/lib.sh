@@ -26,3 +26,57 @@ meson_setup() {
   log "meson setup $dir $*"
   meson setup "$dir" "$@" >&2 || die "meson setup $dir failed"
 }
+
+# ---- daemons: programs started in the background with a pid file and a log
+# under DIR (DIR/run/NAME.pid, DIR/log/NAME.log). MATCH is a string of the
+# program's command line: a recorded pid only counts while it runs MATCH
+# (pids get reused).
+
+port_taken() { ss -Hltn "sport = :$1" | grep -q .; }
+
+# spawn_daemon DIR NAME CMD...: detached (own session, no inherited stdio).
+spawn_daemon() {
+  local dir="$1" name="$2"; shift 2
+  mkdir -p "$dir/run" "$dir/log"
+  (exec setsid "$@" >"$dir/log/$name.log" 2>&1 </dev/null 8>&- 9>&-) &
+  echo $! >"$dir/run/$name.pid"
+}
+
+# daemon_alive DIR NAME MATCH
+daemon_alive() {
+  local pidfile="$1/run/$2.pid" pid
+  [ -s "$pidfile" ] || return 1
+  pid="$(cat "$pidfile")"
+  tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q -- "$3"
+}
+
+# stop_daemon DIR NAME MATCH: SIGTERM, then SIGKILL after 10 s.
+stop_daemon() {
+  local dir="$1" name="$2" pidfile="$1/run/$2.pid" pid
+  [ -s "$pidfile" ] || return 0
+  pid="$(cat "$pidfile")"
+  if daemon_alive "$dir" "$name" "$3"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "$name (pid $pid) ignored SIGTERM for 10 s; killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  rm -f "$pidfile"
+}
+
+# wait_until SECONDS WHAT DIR NAME MATCH CMD...: polls CMD until it succeeds;
+# dies (showing the daemon's log) when time is up or the daemon exited.
+wait_until() {
+  local seconds="$1" what="$2" dir="$3" name="$4" match="$5"; shift 5
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    if ! daemon_alive "$dir" "$name" "$match" || ((SECONDS >= deadline)); then
+      echo "--- tail $dir/log/$name.log" >&2
+      tail -n 30 "$dir/log/$name.log" >&2 || true
+      die "no $what after $((seconds - (deadline - SECONDS)))s ($name exited or timed out)"
+    fi
+    sleep 0.2
+  done
+}

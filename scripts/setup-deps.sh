@@ -21,7 +21,9 @@ PACKAGES=(
   libboost1.81-dev
   # tests and tooling: python3 runs test drivers; node/npm bootstrap
   # scripts/node-tools.sh (which fetches Node 22 from the npm registry)
-  python3 nodejs npm curl ca-certificates
+  python3 nodejs npm curl ca-certificates iproute2
+  # real OCI clients for the e2e suite and the quickstart
+  skopeo podman buildah uidmap
 )
 
 installed() {

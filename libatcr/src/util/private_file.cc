@@ -1,0 +1,73 @@
+#include "util/private_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "atcr/error.h"
+
+namespace atcr::util {
+
+namespace {
+
+[[noreturn]] void fail(const std::string& what, const std::filesystem::path& path, int err) {
+  throw StorageError(what + " " + path.string() + ": " + std::strerror(err));
+}
+
+}  // namespace
+
+void write_private_file(const std::filesystem::path& path, std::string_view content) {
+  std::filesystem::path dir = path.parent_path();
+  if (!dir.empty() && !std::filesystem::exists(dir)) {
+    std::filesystem::create_directories(dir);
+    std::filesystem::permissions(dir, std::filesystem::perms::owner_all, std::filesystem::perm_options::replace);
+  }
+  std::string tmp = path.string() + ".tmp-XXXXXX";
+  int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
+  if (fd < 0) fail("creating a temporary file for", path, errno);
+  auto cleanup = [&] {
+    if (fd >= 0) ::close(fd);
+    ::unlink(tmp.c_str());
+  };
+  if (::fchmod(fd, S_IRUSR | S_IWUSR) != 0) {
+    int err = errno;
+    cleanup();
+    fail("chmod", tmp, err);
+  }
+  std::size_t done = 0;
+  while (done < content.size()) {
+    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      cleanup();
+      fail("writing", tmp, err);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    int err = errno;
+    fd = -1;
+    cleanup();
+    fail("flushing", tmp, err);
+  }
+  fd = -1;
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    cleanup();
+    fail("renaming a temporary file onto", path, err);
+  }
+}
+
+void check_private_file(const std::filesystem::path& path) {
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0) fail("stat", path, errno);
+  if (st.st_mode & (S_IRWXG | S_IRWXO))
+    throw StorageError(path.string() + " is accessible by group or others; chmod 600 it (it holds secrets)");
+}
+
+}  // namespace atcr::util
