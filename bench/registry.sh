@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# bench/registry.sh - atcr vs CNCF Distribution (Debian's docker-registry),
+# side by side in one run on this machine:
+#   push/pull with skopeo of 3x1 MiB, 5x20 MiB and 1x512 MiB images, and
+#   manifest GET/HEAD by tag and digest, blob HEAD/GET, tags/list under wrk/ab
+# (bench/registry-load.sh does the measuring). Distribution runs with
+# filesystem storage and no auth; atcr is the whole stack from
+# scripts/registry.sh (reference PDS, hold on the filesystem, appview), with
+# its token auth. Prints each side's numbers, the ratio atcr / Distribution
+# and the peak RSS of each server.
+#
+#   bash bench/registry.sh            (RUNS=3 DUR=10 by default; see registry-load.sh knobs)
+#   QUICK=1 bash bench/registry.sh    one run, 5 s loads, no 512 MiB image
+set -euo pipefail
+LOG_TAG=bench-registry
+. "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+cd "$REPO_ROOT"
+
+BUILD="${ATCR_BUILD:-build-bench}"
+WORK="${ATCR_BENCH_DIR:-/tmp/atcr-bench-registry-$(id -u)}"
+DIST_PORT=5010
+ATCR_PORT=5011
+if [ "${QUICK:-0}" = 1 ]; then
+  export RUNS=1 DUR=5 IMAGES="small medium"
+fi
+
+for p in docker-registry skopeo wrk ab; do
+  command -v "$p" >/dev/null || {
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-registry skopeo wrk apache2-utils >&2
+    break
+  }
+done
+[ -x "$BUILD/apps/atcr-appview" ] || {
+  meson_setup "$BUILD" --buildtype=release -Dbench=true -Dtests=false
+  meson compile -C "$BUILD" -j "${JOBS:-2}" >&2 || die "compile of $BUILD failed"
+}
+
+rm -rf "$WORK"
+mkdir -p "$WORK"/{dist,log,run}
+cleanup() {
+  stop_daemon "$WORK" distribution docker-registry
+  ATCR_REGISTRY_DIR="$WORK/atcr" ATCR_BUILD="$REPO_ROOT/$BUILD" bash scripts/registry.sh stop >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+# --- Distribution 2.8 --------------------------------------------------------
+cat >"$WORK/dist/config.yml" <<EOF
+version: 0.1
+log: {level: error}
+storage:
+  filesystem: {rootdirectory: $WORK/dist/data}
+  delete: {enabled: true}
+http: {addr: 127.0.0.1:$DIST_PORT}
+EOF
+port_taken "$DIST_PORT" && die "port $DIST_PORT is taken"
+spawn_daemon "$WORK" distribution docker-registry serve "$WORK/dist/config.yml"
+wait_until 20 "Distribution on :$DIST_PORT" "$WORK" distribution docker-registry \
+  curl -sf -o /dev/null "http://127.0.0.1:$DIST_PORT/v2/"
+
+# --- atcr ---------------------------------------------------------------------
+env_lines="$(ATCR_REGISTRY_DIR="$WORK/atcr" ATCR_BUILD="$REPO_ROOT/$BUILD" ATCR_APPVIEW_PORT=$ATCR_PORT \
+  ATCR_HOLD_PORT=8091 ATCR_HOLD_STORAGE=filesystem ATCR_HOLD_PUBLIC=true bash scripts/registry.sh start)" ||
+  die "scripts/registry.sh start failed"
+eval "$env_lines"
+
+log "measuring Distribution on 127.0.0.1:$DIST_PORT"
+LAB="$WORK/lab-dist" KV="$WORK/dist.kv" PREFIX=bench \
+  REG_PID="$(cat "$WORK/run/distribution.pid")" bash bench/registry-load.sh "127.0.0.1:$DIST_PORT" >&2
+log "measuring atcr on $REGISTRY"
+LAB="$WORK/lab-atcr" KV="$WORK/atcr.kv" PREFIX="$DEMO_HANDLE/bench" CREDS="$DEMO_HANDLE:$DEMO_PASSWORD" \
+  TOKEN_URL="http://$REGISTRY/auth/token?service=$REGISTRY" \
+  REG_PID="$(cat "$WORK/atcr/run/appview.pid")" bash bench/registry-load.sh "$REGISTRY" >&2
+hold_hwm="$(awk '$1=="VmHWM:"{print $2}' "/proc/$(cat "$WORK/atcr/run/hold.pid")/status" 2>/dev/null || echo 0)"
+
+python3 - "$WORK/atcr.kv" "$WORK/dist.kv" "$hold_hwm" <<'PY'
+import sys
+
+def load(path):
+    out = {}
+    for line in open(path):
+        key, _, value = line.rstrip("\n").partition("=")
+        try:
+            out[key] = float(value)
+        except ValueError:
+            pass
+    return out
+
+atcr, dist, hold_hwm = load(sys.argv[1]), load(sys.argv[2]), float(sys.argv[3] or 0)
+targets = {"push_MBs": 1.5, "pull_MBs": 1.2, "rps.GET manifest (tag)": 3.0, "rps.GET manifest (digest)": 3.0}
+print(f"{'benchmark':<34} {'atcr':>10} {'Distribution':>13} {'ratio':>7}  target")
+for key in dist:
+    if key.startswith(("bad.", "repush_s.", "peak_rss_kb")):
+        continue
+    a, d = atcr.get(key), dist[key]
+    ratio = f"{a / d:.2f}x" if a and d else "-"
+    target = next((f">= {t}x" for prefix, t in targets.items() if key.startswith(prefix)), "")
+    unit = " MB/s" if "MBs" in key else " req/s"
+    print(f"{key + unit:<34} {a if a is not None else float('nan'):>10.1f} {d:>13.1f} {ratio:>7}  {target}")
+bad = {k: v for k, v in atcr.items() if k.startswith("bad.") and v}
+if bad:
+    print("atcr errors under load:", bad)
+print(f"peak RSS: atcr appview {atcr.get('peak_rss_kb', 0) / 1024:.0f} MB + hold {hold_hwm / 1024:.0f} MB;"
+      f" Distribution {dist.get('peak_rss_kb', 0) / 1024:.0f} MB")
+PY
