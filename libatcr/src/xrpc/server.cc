@@ -115,6 +115,7 @@ struct XrpcServer::Impl {
 
   void bind();
   void accept_next();
+  void retry_later();
   void on_accept(std::unique_ptr<asio::io_context> context, tcp::socket socket);
   void run_connection(std::uint64_t id, std::shared_ptr<HttpConnection> connection);
   void join_finished();
@@ -150,21 +151,34 @@ void XrpcServer::Impl::bind() {
 void XrpcServer::Impl::accept_next() {
   // Each connection gets an io_context of its own (see sync_stream.h); the
   // accepted socket is created on it directly.
-  auto context = std::make_unique<asio::io_context>(1);
+  std::unique_ptr<asio::io_context> context;
+  try {
+    context = std::make_unique<asio::io_context>(1);
+  } catch (const std::system_error& e) {
+    // Out of descriptors (an io_context holds an epoll fd, an eventfd and a
+    // timerfd): wait for connections to end rather than end the acceptor.
+    std::fprintf(stderr, "xrpc server: cannot set up a connection: %s\n", e.what());
+    retry_later();
+    return;
+  }
   asio::io_context& target = *context;
   acceptor.async_accept(target, [this, context = std::move(context)](
                                     error_code ec, tcp::socket socket) mutable {
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
     if (ec) {
       std::fprintf(stderr, "xrpc server: accept failed: %s\n", ec.message().c_str());
-      retry_timer.expires_after(kAcceptRetryDelay);
-      retry_timer.async_wait([this](error_code wait_ec) {
-        if (!wait_ec && acceptor.is_open()) accept_next();
-      });
+      retry_later();
       return;
     }
     on_accept(std::move(context), std::move(socket));
     accept_next();
+  });
+}
+
+void XrpcServer::Impl::retry_later() {
+  retry_timer.expires_after(kAcceptRetryDelay);
+  retry_timer.async_wait([this](error_code ec) {
+    if (!ec && acceptor.is_open()) accept_next();
   });
 }
 
