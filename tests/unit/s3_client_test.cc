@@ -3,7 +3,10 @@
 // tests/integration/s3_test.cc runs the rest against a real radosgw.
 #include <doctest/doctest.h>
 
+#include <atomic>
+
 #include "atcr/s3/client.h"
+#include "loopback_server.h"
 
 using namespace atcr;
 using namespace atcr::s3;
@@ -223,4 +226,67 @@ TEST_CASE("multipart bodies") {
   CHECK(xml::complete_multipart_body({{1, "\"a1\""}, {2, "b2-x&<"}}) ==
         "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"a1\"</ETag></Part>"
         "<Part><PartNumber>2</PartNumber><ETag>\"b2-x&amp;&lt;\"</ETag></Part></CompleteMultipartUpload>");
+}
+
+TEST_CASE("503 SlowDown and 500 are retried for buffered requests, not for streamed ones") {
+  atcr::test::LoopbackServer server;
+  std::atomic<int> gets{0}, puts{0}, heads{0};
+  const char* slow_down = "<Error><Code>SlowDown</Code><Message>Reduce your request rate.</Message></Error>";
+  server.server.Get("/examplebucket/k", [&](const httplib::Request&, httplib::Response& res) {
+    if (++gets <= 2) {
+      res.status = 503;
+      res.set_content(slow_down, "application/xml");
+      return;
+    }
+    res.set_content("value", "application/octet-stream");
+  });
+  server.server.Get("/examplebucket/always-failing", [&](const httplib::Request&, httplib::Response& res) {
+    res.status = 500;
+    res.set_content("<Error><Code>InternalError</Code></Error>", "application/xml");
+  });
+  server.server.Put("/examplebucket/streamed", [&](const httplib::Request&, httplib::Response& res) {
+    ++puts;
+    res.status = 503;
+    res.set_content(slow_down, "application/xml");
+  });
+  server.server.Get("/examplebucket/missing", [&](const httplib::Request&, httplib::Response& res) {
+    ++heads;
+    res.status = 404;
+    res.set_content("<Error><Code>NoSuchKey</Code></Error>", "application/xml");
+  });
+  server.start();
+  S3Config c = config(server.url(), true);
+  c.clock = {};
+  c.retry_delay = std::chrono::milliseconds(1);
+  S3Client client(c);
+
+  CHECK(to_string(client.get_object("k")) == "value");
+  CHECK(gets == 3);
+  // Retries are bounded: the last answer is reported.
+  try {
+    client.get_object("always-failing");
+    FAIL("no error");
+  } catch (const S3Error& e) {
+    CHECK(e.status() == 500);
+    CHECK(e.code() == "InternalError");
+  }
+  // A 404 is an answer, not a hiccup.
+  CHECK_THROWS_AS(client.get_object("missing"), S3Error);
+  CHECK(heads == 1);
+  // A streamed body cannot be replayed: one attempt.
+  std::string body = "abc";
+  std::size_t pos = 0;
+  CHECK_THROWS_AS(client.put_object_stream("streamed", body.size(),
+                                           [&](std::span<std::uint8_t> b) {
+                                             std::size_t n = std::min(b.size(), body.size() - pos);
+                                             std::copy_n(body.data() + pos, n, b.data());
+                                             pos += n;
+                                             return n;
+                                           }),
+                  S3Error);
+  CHECK(puts == 1);
+
+  S3Config bad = config("https://s3.amazonaws.com", false);
+  bad.max_retries = -1;
+  CHECK_THROWS_AS(S3Client{bad}, Error);
 }

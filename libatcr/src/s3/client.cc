@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <thread>
 
+#include "atcr/crypto/random.h"
 #include "atcr/crypto/sha256.h"
 #include "atcr/encoding/hex.h"
 
@@ -427,6 +429,8 @@ struct S3Client::Impl {
         http(buffered) {
     check_bucket(config.bucket);
     if (config.region.empty()) throw Error("s3: empty region");
+    if (config.max_retries < 0 || config.max_retries > 10 || config.retry_delay.count() < 0)
+      throw Error(fmt::format("s3: max_retries {} is not in 0..10 (or retry_delay is negative)", config.max_retries));
     if (config.credentials.access_key_id.empty() || config.credentials.secret_access_key.empty())
       throw Error("s3: missing access key or secret key");
     if (!config.path_style && endpoint.ip_literal)
@@ -476,11 +480,27 @@ struct S3Client::Impl {
                               e.request_id.empty() ? "" : " [request " + e.request_id + "]"));
   }
 
+  // Sends a request whose body is in memory, retrying the answers S3 gives
+  // when it is briefly overloaded. The signature stays valid for minutes,
+  // so the same signed request is simply sent again.
+  net::HttpResponse send_retrying(const net::HttpRequest& request) const {
+    for (int attempt = 0;; ++attempt) {
+      net::HttpResponse r = http.send(request, buffered);
+      if (attempt >= config.max_retries || !retryable(r.status)) return r;
+      auto delay = config.retry_delay * (1LL << (2 * std::min(attempt, 10)));
+      // Up to +50% jitter, so clients that failed together do not return together.
+      delay += std::chrono::milliseconds(static_cast<std::int64_t>(random_u64() % static_cast<std::uint64_t>(delay.count() / 2 + 1)));
+      std::this_thread::sleep_for(delay);
+    }
+  }
+
+  static bool retryable(int status) { return status == 500 || status == 502 || status == 503 || status == 504; }
+
   // Sends a call whose body is in memory; throws S3Error unless 2xx.
   net::HttpResponse send(const Call& call, BytesView body = {}) const {
     net::HttpRequest request = signed_request(call, sha256_hex(body));
     request.body.assign(body.begin(), body.end());
-    net::HttpResponse r = http.send(request, buffered);
+    net::HttpResponse r = send_retrying(request);
     if (!r.ok()) fail(call, r);
     return r;
   }
@@ -570,7 +590,7 @@ std::optional<ObjectInfo> S3Client::head_object(std::string_view key) const {
   check_key(key);
   Call call{"HeadObject", "HEAD", std::string(key), {}, {}};
   net::HttpRequest request = impl_->signed_request(call, sha256_hex({}));
-  net::HttpResponse r = impl_->http.send(request, impl_->buffered);
+  net::HttpResponse r = impl_->send_retrying(request);
   if (r.status == 404) return std::nullopt;
   if (!r.ok()) impl_->fail(call, r);
   return info_from(r);

@@ -200,7 +200,8 @@ std::string Uploads::initiate(std::string_view owner_did, std::string_view diges
     std::lock_guard lock(impl_->mu);
     sqlite::Statement ins(impl_->db,
                           "INSERT INTO upload_sessions(id, owner, digest_hint, created_ms) VALUES (?, ?, ?, ?)");
-    ins.bind(1, id).bind(2, owner_did).bind(3, digest_hint).bind(4, now_ms());
+    // A std::string: an empty string_view may have a null data() and would bind NULL.
+    ins.bind(1, id).bind(2, owner_did).bind(3, std::string(digest_hint)).bind(4, now_ms());
     ins.run();
   }
   std::string backend_id;

@@ -50,6 +50,12 @@ struct S3Config {
   std::chrono::seconds stall_timeout{60};
   // The largest object body get_object() will hold in memory.
   std::size_t max_buffered_bytes = 64 * 1024 * 1024;
+  // Requests whose body is in memory (all but the streamed ones, which
+  // cannot be replayed) are retried this many times on 500, 502, 503
+  // (SlowDown) and 504, after retry_delay, 4x retry_delay, 16x ... with
+  // jitter. 0 disables.
+  int max_retries = 3;
+  std::chrono::milliseconds retry_delay{100};
   // The signing time; tests fix it. Default: the system clock.
   std::function<TimePoint()> clock;
 };
