@@ -98,9 +98,14 @@ struct EmbeddedPds::Impl {
     return doc;
   }
 
-  // Sequences `commit` as #commit, or as #sync when its CAR slice is over
-  // the firehose's limit (consumers then fetch the repo with getRepo).
+  // Sequences `commit` as #commit, or as #sync when it is over what one
+  // #commit may carry (200 ops, a 2 MB CAR slice): consumers then fetch the
+  // repo with getRepo. Big batches (an import) stay one atomic commit.
   void sequence_commit(const CommitResult& commit) {
+    if (commit.ops.size() > kMaxCommitOps) {
+      sequence_sync();
+      return;
+    }
     std::string time = now_datetime();
     Value body = commit_body(did, commit, time);
     if (body.at("blocks").as_bytes().size() > kMaxCommitBlocksBytes) {
@@ -219,9 +224,6 @@ identity::DidDocument EmbeddedPds::did_document() const { return impl_->document
 Value EmbeddedPds::did_document_json() const { return json::parse(impl_->document().to_json()); }
 
 CommitResult EmbeddedPds::apply_writes(const std::vector<RecordWrite>& writes) {
-  if (writes.size() > kMaxCommitOps)
-    throw ParseError("pds: " + std::to_string(writes.size()) + " writes in one batch; at most " +
-                     std::to_string(kMaxCommitOps) + " fit a firehose #commit");
   std::lock_guard lock(impl_->mu);
   CommitResult result = impl_->repo->apply_writes(writes, impl_->signing_key);
   // The commit is durable now. If sequencing fails, the error propagates

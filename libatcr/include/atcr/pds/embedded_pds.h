@@ -117,10 +117,10 @@ class EmbeddedPds {
   identity::DidDocument did_document() const;
   Value did_document_json() const;
 
-  // One commit for the batch and its #commit event (a #sync instead if the
-  // commit's CAR would exceed kMaxCommitBlocksBytes). More than
-  // kMaxCommitOps writes is a ParseError; see Repository::apply_writes for
-  // the rest. Returns the commit.
+  // One commit for the batch and its #commit event (a #sync instead when
+  // the batch has more than kMaxCommitOps writes or its CAR would exceed
+  // kMaxCommitBlocksBytes). See Repository::apply_writes for the errors.
+  // Returns the commit.
   CommitResult apply_writes(const std::vector<RecordWrite>& writes);
 
   std::optional<Record> get_record(std::string_view collection, std::string_view rkey) const;
