@@ -3,15 +3,18 @@
 #   1. scripts/setup-deps.sh and scripts/node-tools.sh (Node 22 + @atproto/* for
 #      the interop suite; exports ATCR_NODE and NODE_PATH for it)
 #   2. build/      : meson setup + compile (default options: debugoptimized)
-#   3. build-asan/ : ASan+UBSan build, `meson test --suite unit`
-#   4. build-fuzz/ : clang + libFuzzer, `meson test --suite fuzz` (bounded runs)
-#   5. build/      : `meson test` over all suites (unit, interop, ...)
+#   3. build-san/  : clang with ASan+UBSan and libFuzzer instrumentation:
+#                    `meson test --suite unit` then `--suite fuzz` (bounded
+#                    runs). One sanitizer build serves both, which keeps a
+#                    cold CI run to two full compiles on two cores.
+#   4. build/      : `meson test` over all suites (unit, integration,
+#                    interop, e2e)
 # The full-suite summary comes last, followed by one plain line
 # `tests: N passed, M failed[, K skipped]` counted from its test log.
 # Exits non-zero if any step or test failed (later steps still run after a
 # test failure, so one run shows everything).
-# Env knobs: ATCR_TEST_SKIP_ASAN=1 skips step 3, ATCR_TEST_SKIP_FUZZ=1 step 4
-# (ATCR_FUZZ_SECONDS sets each fuzz target's time); MESON_TEST_ARGS="..." extra
+# Env knobs: ATCR_TEST_SKIP_SAN=1 skips step 3, ATCR_TEST_SKIP_FUZZ=1 only
+# its fuzz runs (ATCR_FUZZ_SECONDS sets each fuzz target's time); MESON_TEST_ARGS="..." extra
 # arguments for both `meson test` runs (e.g. "--repeat 3").
 set -euo pipefail
 LOG_TAG=test
@@ -33,31 +36,22 @@ log "build: build/"
 meson_setup build
 meson compile -C build -j "$JOBS" || die "compile of build/ failed"
 
-if [ "${ATCR_TEST_SKIP_ASAN:-0}" != 1 ]; then
-  log "build: build-asan/ (address,undefined sanitizers; unit suite)"
-  meson_setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false
-  if meson compile -C build-asan -j "$JOBS"; then
-    meson test -C build-asan --suite unit --print-errorlogs --num-processes "$JOBS" "${extra[@]}" \
-      || failed+=("sanitizer unit tests (build-asan/meson-logs/testlog.txt)")
-  else
-    failed+=("compile of build-asan/")
-  fi
-else
-  log "ATCR_TEST_SKIP_ASAN=1: skipping the sanitizer build"
-fi
-
-if [ "${ATCR_TEST_SKIP_FUZZ:-0}" != 1 ]; then
-  log "build: build-fuzz/ (clang, libFuzzer + ASan/UBSan; fuzz suite, ${ATCR_FUZZ_SECONDS:-20} s per target)"
-  CXX=clang++ meson_setup build-fuzz -Dfuzz=true -Dtests=false -Dbench=false \
+if [ "${ATCR_TEST_SKIP_SAN:-0}" != 1 ]; then
+  log "build: build-san/ (clang, ASan+UBSan, libFuzzer instrumentation; unit and fuzz suites)"
+  CXX=clang++ meson_setup build-san -Dfuzz=true -Dbench=false \
     -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz_seconds="${ATCR_FUZZ_SECONDS:-20}"
-  if meson compile -C build-fuzz -j "$JOBS"; then
-    meson test -C build-fuzz --suite fuzz --print-errorlogs --num-processes "$JOBS" \
-      || failed+=("fuzz suite (build-fuzz/meson-logs/testlog.txt)")
+  if meson compile -C build-san -j "$JOBS"; then
+    meson test -C build-san --suite unit --print-errorlogs --num-processes "$JOBS" "${extra[@]}" \
+      || failed+=("sanitizer unit tests (build-san/meson-logs/testlog.txt)")
+    if [ "${ATCR_TEST_SKIP_FUZZ:-0}" != 1 ]; then
+      meson test -C build-san --suite fuzz --print-errorlogs --num-processes "$JOBS" \
+        || failed+=("fuzz suite (build-san/meson-logs/testlog.txt)")
+    fi
   else
-    failed+=("compile of build-fuzz/")
+    failed+=("compile of build-san/")
   fi
 else
-  log "ATCR_TEST_SKIP_FUZZ=1: skipping the fuzz build"
+  log "ATCR_TEST_SKIP_SAN=1: skipping the sanitizer build"
 fi
 
 log "test: all suites in build/"

@@ -22,7 +22,9 @@ namespace {
 constexpr std::size_t kChunk = 1 << 20;
 constexpr std::string_view kTmpDir = ".tmp";
 constexpr auto kStaleTemp = std::chrono::hours(1);
-constexpr std::size_t kEtagHex = 32;
+// A part's ETag is the sha256 of its bytes, all of it: finish() of a
+// one-part upload then knows the blob's hash without reading it again.
+constexpr std::size_t kEtagHex = 64;
 
 [[noreturn]] void fail_errno(std::string_view what, const fs::path& path, int err) {
   throw BackendError(fmt::format("storage: {} {}: {}", what, path.string(), std::strerror(err)));
@@ -325,7 +327,7 @@ std::string FilesystemStore::write_part(std::string_view key, std::string_view u
     hash.update(BytesView(d, n));
     tmp.write(d, n);
   });
-  std::string etag = hex::encode(hash.finish()).substr(0, kEtagHex);
+  std::string etag = hex::encode(hash.finish());
   // Replace earlier uploads of this part number before publishing ours.
   std::string stem = std::to_string(part_number) + ".";
   std::error_code ec;
@@ -344,6 +346,7 @@ FinishResult FilesystemStore::finish(std::string_view key, std::string_view uplo
   if (!valid_upload_id(upload_id) || !fs::is_directory(dir))
     throw NotFound(fmt::format("storage: no multipart upload '{}'", upload_id));
   if (parts.empty()) throw InvalidPart("storage: completing an upload with no parts");
+  if (parts.size() == 1) return finish_single(dest, dir, parts.front());
   TempFile tmp(root_);
   Sha256 hash;
   std::uint64_t total = 0;
@@ -382,6 +385,29 @@ FinishResult FilesystemStore::finish(std::string_view key, std::string_view uplo
   std::error_code ec;
   fs::remove_all(dir, ec);  // the upload is over either way; leftovers are swept by Uploads::expire
   return FinishResult{total, hash.finish()};
+}
+
+// One part is the whole blob: rename it into place instead of copying
+// (the common case: a client streams a blob in one request). Its ETag is
+// its sha256, computed as it was written.
+FinishResult FilesystemStore::finish_single(const fs::path& dest, const fs::path& dir, const UploadedPart& part) {
+  check_part_number(part.part_number);
+  std::string_view etag = detail::unquote(part.etag);
+  if (etag.size() != kEtagHex || !is_hex(etag))
+    throw InvalidPart(fmt::format("storage: part {}: ETag '{}' is not one this store issued", part.part_number,
+                                  part.etag));
+  fs::path part_path = dir / fmt::format("{}.{}", part.part_number, etag);
+  std::error_code ec;
+  std::uint64_t size = fs::file_size(part_path, ec);
+  if (ec) throw InvalidPart(fmt::format("storage: part {} with ETag {} was not uploaded", part.part_number, etag));
+  fs::create_directories(dest.parent_path());
+  if (::rename(part_path.c_str(), dest.c_str()) != 0) fail_errno("rename", part_path, errno);
+  fsync_path(dest.parent_path(), O_RDONLY | O_DIRECTORY);
+  fs::remove_all(dir, ec);
+  Sha256Digest sha{};
+  Bytes raw = hex::decode(etag);
+  std::copy(raw.begin(), raw.end(), sha.begin());
+  return FinishResult{size, sha};
 }
 
 void FilesystemStore::abort(std::string_view key, std::string_view upload_id) {

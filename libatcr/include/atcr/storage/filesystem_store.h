@@ -50,6 +50,8 @@ class FilesystemStore : public BlobStore {
 
  private:
   std::filesystem::path parts_dir(std::string_view upload_id) const;
+  FinishResult finish_single(const std::filesystem::path& dest, const std::filesystem::path& dir,
+                             const UploadedPart& part);
   std::filesystem::path root_;
 };
 
