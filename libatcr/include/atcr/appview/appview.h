@@ -1,0 +1,77 @@
+// The AppView: an OCI Distribution (v1.1) registry whose manifests and tags
+// are records in their owners' PDSes and whose blobs live on holds.
+//
+//   auto config = appview::AppviewConfig::load("appview.toml");
+//   appview::Appview registry(config);
+//   xrpc::XrpcServer server({.host = config.server.host, .port = config.server.port});
+//   registry.register_endpoints(server);
+//   server.start();
+//   ...                        // registry.housekeeping() now and then
+//
+// Names are "<handle-or-DID>/<repository>". The identity is resolved to a
+// DID and its PDS (cached); manifests are uploaded to that PDS as blobs and
+// described by io.atcr.manifest records (rkey = digest hex), tags by
+// io.atcr.tag records; a pulled manifest is re-hashed and refused unless it
+// matches its digest. Blobs are pushed to the pusher's hold (their
+// io.atcr.sailor.profile's defaultHold, else server.default_hold_did) and
+// pulled from the hold named by the repository's manifests (307 to a
+// presigned URL or to the hold; proxied for private holds).
+//
+// Endpoints: /v2/ and everything under it (manifests, blobs, uploads,
+// tags/list, referrers, _catalog), and GET /auth/token (Basic credentials
+// = handle or DID + app password -> registry JWT; anonymous -> pull-only).
+// Errors are the distribution-spec's JSON bodies; every 401 carries
+// WWW-Authenticate: Bearer realm="<public_url>/auth/token",service=...,scope=...
+//
+// State under server.data_dir: registry-token.key (P-256, 0600) and
+// appview.sqlite (users' PDS sessions, pushed repositories). Upload
+// sessions live in memory: a restart forgets uploads in progress.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "atcr/appview/config.h"
+#include "atcr/identity/resolver.h"
+#include "atcr/net/http_client.h"
+#include "atcr/xrpc/server.h"
+
+namespace atcr::appview {
+
+struct AppviewOptions {
+  // Resolves users and holds. Default: a caching DirectoryResolver on
+  // config.identity.plc_url. Must outlive the AppView.
+  identity::Resolver* resolver = nullptr;
+  // For PDS, hold and S3 requests. Default: one with generous timeouts.
+  std::shared_ptr<const net::HttpClient> http = nullptr;
+};
+
+class Appview {
+ public:
+  // Opens (or creates) data_dir's key and database. Throws atcr::Error
+  // subclasses naming what failed.
+  explicit Appview(AppviewConfig config, AppviewOptions options = {});
+  ~Appview();
+  Appview(const Appview&) = delete;
+  Appview& operator=(const Appview&) = delete;
+
+  const AppviewConfig& config() const;
+
+  // Registers /v2/... and /auth/token; call before server.start(). The
+  // server's max_body_bytes must admit a manifest (4 MiB); blob bodies
+  // are streamed.
+  void register_endpoints(xrpc::XrpcServer& server);
+
+  // Aborts idle uploads (uploads.session_ttl) and trims caches. Safe to
+  // call from a timer thread while serving.
+  void housekeeping();
+
+  // The implementation (src/appview/appview_impl.h); named here only so
+  // the endpoint files can share it.
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace atcr::appview

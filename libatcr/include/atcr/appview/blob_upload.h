@@ -1,0 +1,93 @@
+// The registry side of one blob upload (distribution-spec "Pushing blobs"):
+// the byte offset the client has reached, the Content-Range rules of
+// chunked PATCHes, and the cutting of the stream into multipart parts that
+// go to the hold as they fill, hashed on the way.
+//
+//   BlobUpload up(16 << 20);
+//   up.check_chunk(req.header("content-range"), content_length);  // 416 if out of order
+//   up.append(bytes, sink);        // full parts go to sink.put_part(n, data)
+//   ...
+//   Digest d = up.finish(sink);    // the last (possibly short) part
+//   if (d != claimed) -> DIGEST_INVALID; else completeUpload(up.parts())
+//
+// Network-free so the rules are unit-tested; the AppView supplies the sink
+// (getPartUploadUrl + PUT to the hold or a presigned S3 URL).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "atcr/bytes.h"
+#include "atcr/crypto/sha256.h"
+#include "atcr/oci/digest.h"
+
+namespace atcr::appview {
+
+// "<start>-<end>", both inclusive (the distribution-spec's PATCH form; a
+// leading "bytes " or "bytes=" is tolerated, as some clients send it).
+struct ChunkRange {
+  std::uint64_t start = 0;
+  std::uint64_t end = 0;
+  std::uint64_t length() const { return end - start + 1; }
+};
+// nullopt when malformed (end before start, junk, overflow).
+std::optional<ChunkRange> parse_content_range(std::string_view header);
+
+// Where parts go. put_part returns the part's ETag.
+class PartSink {
+ public:
+  virtual ~PartSink() = default;
+  virtual std::string put_part(int part_number, BytesView data) = 0;
+};
+
+struct UploadedPartInfo {
+  int part_number = 0;
+  std::string etag;
+  std::uint64_t size = 0;
+};
+
+class BlobUpload {
+ public:
+  // `part_size`: the size of every part but the last (>= 5 MiB for S3).
+  explicit BlobUpload(std::uint64_t part_size);
+
+  // Bytes received so far (the next chunk must start here).
+  std::uint64_t offset() const { return offset_; }
+  // "0-<offset-1>", or "0-0" before any byte: the Range header of upload
+  // status responses.
+  std::string range_header() const;
+
+  // The Content-Range rules for a PATCH (or a PUT's final chunk): with a
+  // Content-Range, it must start at offset() (RANGE_INVALID, 416
+  // otherwise) and, with a Content-Length, span exactly that many bytes
+  // (400 SIZE_INVALID). Empty `content_range`: a streamed chunk, accepted
+  // at the current offset. Throws oci::RegistryError.
+  void check_chunk(std::string_view content_range, std::optional<std::uint64_t> content_length) const;
+
+  // Appends bytes; every time the buffer reaches part_size it is sent as
+  // the next part. Exceptions from the sink propagate (the upload is then
+  // unusable: the AppView aborts it).
+  void append(BytesView data, PartSink& sink);
+
+  // Sends what is buffered as the last part (an empty blob is one empty
+  // part) and returns the digest of everything appended. Once only.
+  oci::Digest finish(PartSink& sink);
+  bool finished() const { return finished_; }
+
+  const std::vector<UploadedPartInfo>& parts() const { return parts_; }
+
+ private:
+  void flush(PartSink& sink);
+
+  std::uint64_t part_size_;
+  std::uint64_t offset_ = 0;
+  Bytes buffer_;
+  Sha256 hasher_;
+  std::vector<UploadedPartInfo> parts_;
+  bool finished_ = false;
+};
+
+}  // namespace atcr::appview

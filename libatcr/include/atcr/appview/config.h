@@ -1,0 +1,82 @@
+// The AppView's configuration: built-in defaults, then a TOML file, then the
+// environment (ATCR_<SECTION>_<NAME>, e.g. ATCR_SERVER_DEFAULT_HOLD_DID,
+// plus the ATCR names of the Go AppView: ATCR_DEFAULT_HOLD_DID,
+// ATCR_BASE_URL, ATCR_HTTP_ADDR is not read).
+//
+// Only server.default_hold_did must be set: the hold that stores the blobs
+// of users whose io.atcr.sailor.profile names none. Everything else has a
+// default that runs a registry on http://127.0.0.1:5000.
+//
+// `atcr-appview config init [FILE]` writes template_toml(): every option,
+// its default, its help and the environment variables that override it.
+// These keys are a stable interface (scripts and the quickstart use them):
+//
+//   [server]   host, port, public_url, data_dir, default_hold_did,
+//              service (the token `service`/`aud`; default public_url's host[:port])
+//   [identity] plc_url
+//   [auth]     token_lifetime
+//   [cache]    identity_ttl, tag_ttl, manifest_entries, hold_ttl
+//   [uploads]  part_size, session_ttl
+//   [log]      level
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "atcr/error.h"
+
+namespace atcr::appview {
+
+struct AppviewConfig {
+  struct Server {
+    std::string host = "127.0.0.1";
+    int port = 5000;
+    // The base URL clients reach the registry at: the token realm is
+    // <public_url>/auth/token. No trailing '/'.
+    std::string public_url = "http://127.0.0.1:5000";
+    std::filesystem::path data_dir = "/var/lib/atcr-appview";
+    std::string default_hold_did;
+    // Registry JWTs' `aud` and the challenge's service="...".
+    std::string service;  // default: public_url's host[:port]
+  } server;
+
+  struct Identity {
+    std::string plc_url = "https://plc.directory";
+  } identity;
+
+  struct Auth {
+    std::chrono::seconds token_lifetime{15 * 60};
+  } auth;
+
+  struct Cache {
+    std::chrono::seconds identity_ttl{10 * 60};  // handle -> DID -> PDS
+    std::chrono::seconds tag_ttl{30};            // tag -> digest (our own writes invalidate)
+    std::size_t manifest_entries = 1000;         // manifests by digest (immutable)
+    std::chrono::seconds hold_ttl{5 * 60};       // repo -> hold, hold -> public?, crew approvals
+  } cache;
+
+  struct Uploads {
+    // PATCH bodies are cut into parts of this size on their way to the
+    // hold; at least 5 MiB (S3's minimum for all parts but the last).
+    std::uint64_t part_size = 16ULL << 20;
+    std::chrono::seconds session_ttl{60 * 60};  // idle uploads are dropped
+  } uploads;
+
+  struct Log {
+    std::string level = "info";
+  } log;
+
+  using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
+
+  // Throws atcr::ConfigError naming the key for anything missing or
+  // invalid. `env` defaults to the process environment.
+  static AppviewConfig load(const std::optional<std::filesystem::path>& file, EnvLookup env = {});
+  // The commented TOML written by `atcr-appview config init`.
+  static std::string template_toml();
+};
+
+}  // namespace atcr::appview

@@ -1,0 +1,494 @@
+// The AppView's construction and the plumbing its endpoints share:
+// authentication, error mapping, identity and hold resolution, caches.
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "appview/appview_impl.h"
+#include "atcr/crypto/keys.h"
+#include "atcr/data/syntax.h"
+#include "atcr/identity/did_web.h"
+#include "atcr/log.h"
+#include "atcr/oci/records.h"
+#include "atcr/xrpc/client.h"
+#include "atcr/xrpc/error.h"
+
+namespace atcr::appview {
+
+namespace {
+
+constexpr auto kServiceTokenReuse = std::chrono::seconds(45);  // PDS tokens last 60 s
+constexpr std::size_t kCacheEntries = 10000;
+
+std::shared_ptr<const net::HttpClient> default_http() {
+  net::HttpOptions o;
+  o.timeout = std::chrono::seconds(30);
+  o.connect_timeout = std::chrono::seconds(5);
+  o.user_agent = "atcr-appview/0.1";
+  return std::make_shared<const net::HttpClient>(o);
+}
+
+identity::ResolverOptions resolver_options(const AppviewConfig& c) {
+  identity::ResolverOptions o;
+  o.plc_directory = c.identity.plc_url;
+  o.ttl = c.cache.identity_ttl;
+  return o;
+}
+
+std::string upstream_message(const xrpc::XrpcError& e) {
+  return e.message().empty() ? e.error() : e.error() + ": " + e.message();
+}
+
+// The registry error an upstream (PDS, hold) failure becomes when the
+// handler did not map it itself.
+oci::RegistryError from_upstream(const xrpc::XrpcError& e) {
+  if (e.status() == 401 || e.status() == 403)
+    return registry_error(oci::ErrorCode::kDenied, "the hold refused: " + upstream_message(e));
+  if (e.status() == 429) return registry_error(oci::ErrorCode::kTooManyRequests, upstream_message(e));
+  return registry_error(oci::ErrorCode::kUnavailable,
+                        fmt::format("upstream answered {}: {}", e.status(), upstream_message(e)), 502);
+}
+
+}  // namespace
+
+Appview::Impl::Impl(AppviewConfig c, AppviewOptions options)
+    : config(std::move(c)),
+      resolver(options.resolver),
+      http(options.http ? options.http : default_http()),
+      names(config.cache.identity_ttl, kCacheEntries),
+      tags(config.cache.tag_ttl, kCacheEntries),
+      manifests(std::chrono::hours(24), config.cache.manifest_entries),
+      repo_holds(config.cache.hold_ttl, kCacheEntries),
+      push_holds(config.cache.hold_ttl, kCacheEntries),
+      public_holds(config.cache.hold_ttl, 1000),
+      crew(config.cache.hold_ttl, kCacheEntries),
+      service_tokens(kServiceTokenReuse, kCacheEntries),
+      logins(std::chrono::minutes(5), kCacheEntries) {
+  if (!resolver) {
+    own_resolver = std::make_unique<identity::DirectoryResolver>(resolver_options(config));
+    resolver = own_resolver.get();
+  }
+  std::filesystem::create_directories(config.server.data_dir);
+  std::filesystem::permissions(config.server.data_dir, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace);
+  PrivateKey key = PrivateKey::load_or_generate((config.server.data_dir / "registry-token.key").string(),
+                                                KeyType::kP256);
+  issuer = std::make_unique<RegistryTokenIssuer>(key, config.server.public_url, config.server.service);
+  store = std::make_unique<SessionStore>((config.server.data_dir / "appview.sqlite").string(), http);
+  realm = config.server.public_url + "/auth/token";
+}
+
+Appview::Appview(AppviewConfig config, AppviewOptions options)
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(options))) {}
+
+Appview::~Appview() = default;
+
+const AppviewConfig& Appview::config() const { return impl_->config; }
+
+void Appview::register_endpoints(xrpc::XrpcServer& server) {
+  impl_->register_auth(server);
+  impl_->register_lists(server);  // /v2/_catalog before the <name> patterns
+  impl_->register_uploads(server);
+  impl_->register_blobs(server);
+  impl_->register_manifests(server);
+}
+
+void Appview::housekeeping() {
+  auto now = std::chrono::steady_clock::now();
+  std::vector<std::shared_ptr<UploadState>> idle;
+  {
+    std::lock_guard lock(impl_->uploads_mu);
+    for (auto it = impl_->uploads.begin(); it != impl_->uploads.end();) {
+      if (now - it->second->last_used > impl_->config.uploads.session_ttl) {
+        idle.push_back(it->second);
+        it = impl_->uploads.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& up : idle) {
+    std::unique_lock lock(up->mu, std::try_to_lock);
+    if (lock.owns_lock() && !up->dead) impl_->abort_quietly(*up);
+  }
+  for (auto* cache : {&impl_->names, &impl_->tags, &impl_->repo_holds, &impl_->push_holds,
+                      &impl_->service_tokens, &impl_->logins})
+    cache->expire();
+}
+
+// ---- errors and authentication -------------------------------------------
+
+xrpc::ServerResponse Appview::Impl::error_response(const xrpc::ServerRequest& req, const std::string& scope_actions,
+                                                   const oci::RegistryError& error) {
+  int status = error.http_status();
+  auto response = xrpc::ServerResponse::text(oci::error_body(error), "application/json", status);
+  if (status == 401) {
+    std::string scope;
+    if (!req.path_params.empty() && !scope_actions.empty())
+      scope = format_scope({"repository", req.path_params[0], {}}) + scope_actions;
+    response.header("WWW-Authenticate", bearer_challenge(realm, config.server.service, scope));
+  }
+  return response;
+}
+
+namespace {
+
+// Runs `f`, turning every failure into a RegistryError.
+template <class F>
+xrpc::ServerResponse guarded(Appview::Impl& impl, const xrpc::ServerRequest& req, const std::string& scope, F&& f) {
+  try {
+    try {
+      return f();
+    } catch (const xrpc::XrpcError& e) {
+      log::warn("appview", "{} {}: upstream {}", req.method, req.path, e.what());
+      throw from_upstream(e);
+    } catch (const net::HttpError& e) {
+      log::warn("appview", "{} {}: {}", req.method, req.path, e.what());
+      throw registry_error(oci::ErrorCode::kUnavailable, "a backend could not be reached", 503);
+    } catch (const identity::ResolutionError& e) {
+      throw registry_error(oci::ErrorCode::kNameUnknown, e.what());
+    } catch (const TokenError& e) {
+      throw registry_error(oci::ErrorCode::kUnauthorized, e.what());
+    }
+  } catch (const oci::RegistryError& e) {
+    return impl.error_response(req, scope, e);
+  } catch (const ParseError& e) {
+    // Malformed answers from a PDS or hold (client input is checked as
+    // RegistryErrors before it gets this far).
+    log::warn("appview", "{} {}: {}", req.method, req.path, e.what());
+    return impl.error_response(req, scope, registry_error(oci::ErrorCode::kUnavailable, e.what(), 502));
+  } catch (const Error& e) {
+    log::error("appview", "{} {}: {}", req.method, req.path, e.what());
+    return impl.error_response(req, scope, registry_error(oci::ErrorCode::kUnknown, "internal error"));
+  }
+}
+
+}  // namespace
+
+xrpc::Handler Appview::Impl::guard(std::string scope_actions, xrpc::Handler handler) {
+  return [this, scope_actions = std::move(scope_actions), handler = std::move(handler)](const xrpc::ServerRequest& req) {
+    auto r = guarded(*this, req, scope_actions, [&] { return handler(req); });
+    r.header("Docker-Distribution-API-Version", "registry/2.0");
+    return r;
+  };
+}
+
+xrpc::StreamHandler Appview::Impl::guard_stream(std::string scope_actions, xrpc::StreamHandler handler) {
+  return [this, scope_actions = std::move(scope_actions), handler = std::move(handler)](
+             const xrpc::ServerRequest& req, xrpc::BodyReader& body) {
+    auto r = guarded(*this, req, scope_actions, [&] { return handler(req, body); });
+    r.header("Docker-Distribution-API-Version", "registry/2.0");
+    return r;
+  };
+}
+
+std::optional<RegistryClaims> Appview::Impl::claims_of(const xrpc::ServerRequest& req) {
+  std::string auth = req.header("authorization");
+  if (auth.empty()) return std::nullopt;
+  if (auth.size() < 7 || !std::equal(auth.begin(), auth.begin() + 7, "Bearer ", [](char a, char b) {
+        return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+      })) {
+    // Basic credentials belong at the token realm, not here.
+    throw registry_error(oci::ErrorCode::kUnauthorized, "use a Bearer token from the realm in WWW-Authenticate");
+  }
+  try {
+    return issuer->verify(std::string_view(auth).substr(7));
+  } catch (const TokenError& e) {
+    throw registry_error(oci::ErrorCode::kUnauthorized, e.what());
+  }
+}
+
+Caller Appview::Impl::authorize(const xrpc::ServerRequest& req, const Target& target, std::string_view action) {
+  Caller caller{claims_of(req)};
+  const std::string name = target.str();
+  if (action == "pull") {
+    // Manifests are public records; blob reads follow the hold's rules
+    // later. A token for another repository counts as anonymous.
+    if (caller.claims && !caller.claims->allows(name, "pull") && !caller.claims->allows(name, "push"))
+      caller.claims.reset();
+    return caller;
+  }
+  bool granted = caller.claims && (caller.claims->allows(name, action) ||
+                                   (action == "delete" && caller.claims->allows(name, "push")));
+  if (!caller.claims || caller.anonymous())
+    throw registry_error(oci::ErrorCode::kUnauthorized, fmt::format("authentication required to {} {}", action, name));
+  if (caller.did() != target.did)
+    throw registry_error(oci::ErrorCode::kDenied,
+                         fmt::format("only {} may {} {}", target.name.identity, action, name));
+  if (!granted)
+    throw registry_error(oci::ErrorCode::kUnauthorized, fmt::format("the token does not grant {} on {}", action, name));
+  return caller;
+}
+
+// ---- identities ----------------------------------------------------------
+
+std::pair<std::string, std::string> Appview::Impl::resolve_identity(const std::string& identity) {
+  if (auto hit = names.get(identity)) {
+    auto space = hit->find(' ');
+    return {hit->substr(0, space), hit->substr(space + 1)};
+  }
+  identity::Identity id;
+  try {
+    if (identity.starts_with("did:")) {
+      id.did = identity;
+      id.document = resolver->resolve_did(identity);
+    } else {
+      id = resolver->resolve(identity);
+    }
+  } catch (const identity::ResolutionError& e) {
+    throw registry_error(oci::ErrorCode::kNameUnknown, fmt::format("{} does not resolve: {}", identity, e.what()));
+  } catch (const ParseError& e) {
+    throw registry_error(oci::ErrorCode::kNameUnknown, fmt::format("{} does not resolve: {}", identity, e.what()));
+  }
+  auto pds = id.document.pds_endpoint();
+  if (!pds) throw registry_error(oci::ErrorCode::kNameUnknown, fmt::format("{} has no PDS", identity));
+  std::string pds_url = *pds;
+  while (!pds_url.empty() && pds_url.back() == '/') pds_url.pop_back();
+  names.put(identity, id.did + " " + pds_url);
+  return {id.did, pds_url};
+}
+
+Target Appview::Impl::resolve_name(std::string_view raw_name) {
+  std::string name(raw_name);
+  // The server percent-decodes paths, so did:web:host%3Aport arrives as
+  // did:web:host:port; put the escape back before parsing.
+  if (name.starts_with("did:web:")) {
+    auto slash = name.find('/');
+    auto colon = name.find(':', 8);
+    if (colon != std::string::npos && colon < slash) name.replace(colon, 1, "%3A");
+  }
+  Target t;
+  t.name = oci::ImageName::parse(name);
+  std::tie(t.did, t.pds_url) = resolve_identity(t.name.identity);
+  return t;
+}
+
+std::shared_ptr<xrpc::PdsSession> Appview::Impl::session_of(const std::string& did) {
+  auto session = store->get(did);
+  if (!session)
+    throw registry_error(oci::ErrorCode::kUnauthorized,
+                         fmt::format("no PDS session for {}: log in again (docker login)", did));
+  return session;
+}
+
+// ---- holds ---------------------------------------------------------------
+
+HoldClient Appview::Impl::hold_client(const std::string& hold_did) {
+  identity::DidDocument doc;
+  try {
+    doc = resolver->resolve_did(hold_did);
+  } catch (const identity::ResolutionError& e) {
+    throw registry_error(oci::ErrorCode::kUnavailable, fmt::format("hold {} does not resolve: {}", hold_did, e.what()));
+  } catch (const ParseError& e) {
+    throw registry_error(oci::ErrorCode::kUnavailable, fmt::format("hold {} does not resolve: {}", hold_did, e.what()));
+  }
+  std::optional<std::string> url;
+  if (auto s = doc.service("atcr_hold"); s && (s->endpoint.starts_with("https://") || s->endpoint.starts_with("http://")))
+    url = s->endpoint;
+  if (!url) url = doc.pds_endpoint();
+  if (!url) throw registry_error(oci::ErrorCode::kUnavailable, fmt::format("hold {} names no endpoint", hold_did));
+  while (!url->empty() && url->back() == '/') url->pop_back();
+  return HoldClient(HoldRef{hold_did, *url}, http);
+}
+
+namespace {
+
+// A profile's defaultHold: a DID, or (older records) a URL.
+std::optional<std::string> hold_did_of(const Value& value) {
+  if (!value.is_string()) return std::nullopt;
+  const std::string& s = value.as_string();
+  if (syntax::is_valid_did(s)) return s;
+  for (std::string_view scheme : {"https://", "http://"}) {
+    if (!s.starts_with(scheme)) continue;
+    std::string host = s.substr(scheme.size());
+    if (auto slash = host.find('/'); slash != std::string::npos) host.resize(slash);
+    if (auto colon = host.find(':'); colon != std::string::npos) host.replace(colon, 1, "%3A");
+    std::string did = "did:web:" + host;
+    if (syntax::is_valid_did(did)) return did;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string Appview::Impl::push_hold(const std::string& did, const std::string& pds_url) {
+  if (auto hit = push_holds.get(did)) return *hit;
+  Target t;
+  t.did = did;
+  t.pds_url = pds_url;
+  std::string hold = config.server.default_hold_did;
+  if (auto profile = get_record(t, "io.atcr.sailor.profile", "self")) {
+    if (const Value* h = profile->find("defaultHold"))
+      if (auto d = hold_did_of(*h)) hold = *d;
+  }
+  push_holds.put(did, hold);
+  return hold;
+}
+
+std::string Appview::Impl::pull_hold(const Target& t) {
+  std::string key = t.did + "/" + t.name.repository;
+  if (auto hit = repo_holds.get(key)) return *hit;
+  std::optional<std::string> hold = store->repository_hold(t.did, t.name.repository);
+  if (!hold) {
+    // The hold of the repository's latest manifest (ATCR pulls from where
+    // the blobs were pushed, not from the owner's current default).
+    std::string latest;
+    for (const Value& v : list_records(t, oci::kManifestCollection)) {
+      const Value* repo = v.find("repository");
+      if (!repo || !repo->is_string() || repo->as_string() != t.name.repository) continue;
+      const Value* created = v.find("createdAt");
+      std::string when = created && created->is_string() ? created->as_string() : "";
+      std::optional<std::string> did;
+      if (const Value* h = v.find("holdDid")) did = hold_did_of(*h);
+      if (!did)
+        if (const Value* h = v.find("holdEndpoint")) did = hold_did_of(*h);
+      if (did && (!hold || when > latest)) {
+        hold = did;
+        latest = when;
+      }
+    }
+  }
+  if (!hold) hold = push_hold(t.did, t.pds_url);
+  repo_holds.put(key, *hold);
+  return *hold;
+}
+
+bool Appview::Impl::hold_is_public(const HoldClient& hold) {
+  if (auto hit = public_holds.get(hold.hold().did)) return *hit;
+  bool pub = false;
+  try {
+    pub = hold.is_public();
+  } catch (const xrpc::XrpcError& e) {
+    // No readable captain record: treat the hold as private (reads then
+    // carry the caller's token, which a public hold accepts too).
+    log::warn("appview", "captain record of {}: {}", hold.hold().did, e.what());
+  }
+  public_holds.put(hold.hold().did, pub);
+  return pub;
+}
+
+std::string Appview::Impl::service_token(const std::string& did, const std::string& hold_did, const std::string& lxm) {
+  std::string key = did + " " + hold_did + " " + lxm;
+  if (auto hit = service_tokens.get(key)) return *hit;
+  auto session = session_of(did);
+  std::string token;
+  try {
+    token = session->get_service_auth(hold_did, lxm);
+  } catch (const xrpc::XrpcError& e) {
+    if (e.error() == "ExpiredToken" || e.error() == "InvalidToken" || e.status() == 401) {
+      store->drop(did);
+      throw registry_error(oci::ErrorCode::kUnauthorized,
+                           fmt::format("the PDS session of {} has ended: log in again", did));
+    }
+    throw;
+  }
+  service_tokens.put(key, token);
+  return token;
+}
+
+std::string Appview::Impl::read_token(const HoldClient& hold, const Caller& caller) {
+  if (hold_is_public(hold) || caller.anonymous()) return {};
+  return service_token(caller.did(), hold.hold().did, "com.atproto.sync.getBlob");
+}
+
+void Appview::Impl::ensure_crew(const std::string& did, const HoldClient& hold) {
+  std::string key = did + " " + hold.hold().did;
+  if (crew.get(key)) return;
+  try {
+    std::string status = hold.request_crew(service_token(did, hold.hold().did, "io.atcr.hold.requestCrew"));
+    log::debug("appview", "requestCrew {} on {}: {}", did, hold.hold().did, status);
+    crew.put(key, true);
+  } catch (const xrpc::XrpcError& e) {
+    // Not fatal: the owner or an admin may have added the user already;
+    // the upload itself says whether writing is allowed. Remember the
+    // refusal briefly so every blob does not ask again.
+    log::info("appview", "requestCrew {} on {}: {}", did, hold.hold().did, e.what());
+    crew.put(key, false, std::chrono::seconds(60));
+  }
+}
+
+// ---- records ---------------------------------------------------------------
+
+std::optional<Value> Appview::Impl::get_record(const Target& t, std::string_view collection, const std::string& rkey) {
+  xrpc::XrpcClient pds(t.pds_url, http);
+  try {
+    Value out = pds.query("com.atproto.repo.getRecord",
+                          xrpc::Params{{"repo", t.did}, {"collection", std::string(collection)}, {"rkey", rkey}});
+    const Value* value = out.find("value");
+    if (!value || !value->is_map()) throw ParseError(fmt::format("getRecord {}/{}: no value", collection, rkey));
+    return *value;
+  } catch (const xrpc::XrpcError& e) {
+    if (e.error() == "RecordNotFound" || e.status() == 404) return std::nullopt;
+    throw;
+  }
+}
+
+std::vector<Value> Appview::Impl::list_records(const Target& t, std::string_view collection) {
+  xrpc::XrpcClient pds(t.pds_url, http);
+  std::vector<Value> out;
+  std::string cursor;
+  for (int page = 0; page < 1000; ++page) {
+    xrpc::Params params{{"repo", t.did}, {"collection", std::string(collection)}, {"limit", "100"}};
+    if (!cursor.empty()) params.add("cursor", cursor);
+    Value r = pds.query("com.atproto.repo.listRecords", params);
+    const Value* records = r.find("records");
+    if (!records || !records->is_array()) break;
+    for (const Value& rec : records->as_array())
+      if (const Value* v = rec.find("value"); v && v->is_map()) out.push_back(*v);
+    const Value* next = r.find("cursor");
+    if (!next || !next->is_string() || next->as_string().empty() || records->as_array().empty()) break;
+    cursor = next->as_string();
+  }
+  return out;
+}
+
+std::optional<oci::Digest> Appview::Impl::resolve_tag(const Target& t, const std::string& tag) {
+  std::string key = t.did + "/" + t.name.repository + ":" + tag;
+  if (auto hit = tags.get(key)) return oci::Digest::parse(*hit);
+  auto record = get_record(t, oci::kTagCollection, oci::tag_rkey(t.name.repository, tag));
+  if (!record) return std::nullopt;
+  oci::TagRecord tr = oci::TagRecord::from_value(*record);
+  if (tr.repository != t.name.repository || tr.tag != tag) return std::nullopt;
+  auto digest = tr.digest();
+  if (digest) tags.put(key, digest->str());
+  return digest;
+}
+
+void Appview::Impl::forget_repo_caches(const Target& t) {
+  std::string prefix = t.did + "/" + t.name.repository;
+  tags.erase_prefix(prefix + ":");
+  manifests.erase_prefix(prefix + "@");
+}
+
+std::optional<CachedManifest> Appview::Impl::fetch_manifest(const Target& t, const oci::Digest& digest) {
+  std::string key = t.did + "/" + t.name.repository + "@" + digest.str();
+  if (auto hit = manifests.get(key)) return hit;
+  auto value = get_record(t, oci::kManifestCollection, oci::manifest_rkey(digest));
+  if (!value) return std::nullopt;
+  oci::ManifestRecord record = oci::ManifestRecord::from_value(*value);
+  if (record.digest != digest || record.repository != t.name.repository) return std::nullopt;
+  if (!record.manifest_blob)
+    throw registry_error(oci::ErrorCode::kManifestUnknown,
+                         fmt::format("the record of {} has no manifestBlob", digest.str()));
+  xrpc::XrpcClient pds(t.pds_url, http);
+  xrpc::XrpcResponse blob = pds.query_raw(
+      "com.atproto.sync.getBlob", xrpc::Params{{"did", t.did}, {"cid", record.manifest_blob->to_string()}});
+  // The PDS is not trusted with content addressing: the bytes must be the
+  // manifest the digest names, or a client would run something else.
+  oci::Digest actual = oci::Digest::of(blob.body);
+  if (actual != digest)
+    throw registry_error(oci::ErrorCode::kManifestInvalid,
+                         fmt::format("the manifest blob in {}'s PDS hashes to {}, not {}: refusing to serve it",
+                                     t.did, actual.str(), digest.str()),
+                         502);
+  CachedManifest m;
+  m.bytes = to_string(blob.body);
+  m.media_type = record.media_type;
+  if (m.media_type.empty()) m.media_type = oci::Manifest::parse(m.bytes, "").media_type;
+  if (record.subject) m.subject_digest = record.subject->digest.str();
+  manifests.put(key, m);
+  return m;
+}
+
+}  // namespace atcr::appview

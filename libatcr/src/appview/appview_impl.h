@@ -1,0 +1,161 @@
+// Internal: the AppView's state and the helpers its endpoint files share.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "appview/hold_client.h"
+#include "appview/session_store.h"
+#include "appview/ttl_cache.h"
+#include "atcr/appview/appview.h"
+#include "atcr/appview/blob_upload.h"
+#include "atcr/appview/registry_token.h"
+#include "atcr/data/value.h"
+#include "atcr/identity/directory_resolver.h"
+#include "atcr/oci/errors.h"
+#include "atcr/oci/reference.h"
+#include "atcr/xrpc/server.h"
+#include "atcr/xrpc/session.h"
+
+namespace atcr::appview {
+
+// A resolved "<identity>/<repository>".
+struct Target {
+  oci::ImageName name;  // as the client spelled it (normalised)
+  std::string did;
+  std::string pds_url;
+  std::string str() const { return name.str(); }
+};
+
+// Who is calling, from the registry token (if any).
+struct Caller {
+  std::optional<RegistryClaims> claims;
+  bool anonymous() const { return !claims || claims->anonymous(); }
+  const std::string& did() const {
+    static const std::string none;
+    return claims ? claims->subject : none;
+  }
+};
+
+struct CachedManifest {
+  std::string media_type;
+  std::string bytes;
+  std::string subject_digest;  // for OCI-Subject
+};
+
+// One upload in progress (a distribution upload session).
+struct UploadState {
+  std::mutex mu;  // one request at a time per upload
+  std::string uuid;
+  std::string name;  // the Target's name
+  std::string did;
+  HoldRef hold;
+  std::string hold_upload_id;
+  BlobUpload blob;
+  std::chrono::steady_clock::time_point last_used;
+  bool dead = false;  // completed, cancelled or failed
+  explicit UploadState(std::uint64_t part_size) : blob(part_size) {}
+};
+
+using StreamBody = xrpc::BodyReader;
+
+struct Appview::Impl {
+  Impl(AppviewConfig config, AppviewOptions options);
+
+  AppviewConfig config;
+  std::unique_ptr<identity::DirectoryResolver> own_resolver;
+  identity::Resolver* resolver;
+  std::shared_ptr<const net::HttpClient> http;
+  std::unique_ptr<RegistryTokenIssuer> issuer;
+  std::unique_ptr<SessionStore> store;
+  std::string realm;  // <public_url>/auth/token
+
+  TtlCache<std::string> names;          // identity -> "did pds_url"
+  TtlCache<std::string> tags;           // did/repo:tag -> digest
+  TtlCache<CachedManifest> manifests;   // did/repo@digest -> manifest
+  TtlCache<std::string> repo_holds;     // did/repo -> hold DID
+  TtlCache<std::string> push_holds;     // did -> hold DID
+  TtlCache<bool> public_holds;          // hold DID -> public?
+  TtlCache<bool> crew;                  // did hold -> approved
+  TtlCache<std::string> service_tokens; // did hold lxm -> JWT
+  TtlCache<std::string> logins;         // sha256(user:password) -> did
+
+  std::mutex uploads_mu;
+  std::map<std::string, std::shared_ptr<UploadState>> uploads;
+
+  // ---- endpoints (one file each) ----
+  void register_auth(xrpc::XrpcServer& server);
+  void register_manifests(xrpc::XrpcServer& server);
+  void register_blobs(xrpc::XrpcServer& server);
+  void register_uploads(xrpc::XrpcServer& server);
+  void register_lists(xrpc::XrpcServer& server);
+
+  // ---- requests ----
+  // Wraps a handler so every failure becomes a distribution error body
+  // (401s with the Bearer challenge for `scope_actions` on the name in
+  // path_params[0]).
+  xrpc::Handler guard(std::string scope_actions, xrpc::Handler handler);
+  xrpc::StreamHandler guard_stream(std::string scope_actions, xrpc::StreamHandler handler);
+  xrpc::ServerResponse error_response(const xrpc::ServerRequest& req, const std::string& scope_actions,
+                                      const oci::RegistryError& error);
+
+  // The registry token of the request, verified (nullopt: none sent).
+  // Throws UNAUTHORIZED for a bad one.
+  std::optional<RegistryClaims> claims_of(const xrpc::ServerRequest& req);
+  // pull: anyone (anonymous included). push/delete: the owner, with a
+  // token granting it. Throws UNAUTHORIZED / DENIED.
+  Caller authorize(const xrpc::ServerRequest& req, const Target& target, std::string_view action);
+
+  // ---- identities ----
+  Target resolve_name(std::string_view raw_name);
+  // handle or DID -> (did, pds_url); throws NAME_UNKNOWN.
+  std::pair<std::string, std::string> resolve_identity(const std::string& identity);
+  std::shared_ptr<xrpc::PdsSession> session_of(const std::string& did);  // UNAUTHORIZED if none
+  // Creates io.atcr.sailor.profile/self (defaultHold = the default hold)
+  // on a user's first login.
+  void ensure_profile(const xrpc::PdsSession& session, const std::string& did, const std::string& pds_url);
+
+  // ---- holds ----
+  HoldClient hold_client(const std::string& hold_did);
+  std::string push_hold(const std::string& did, const std::string& pds_url);
+  std::string pull_hold(const Target& target);
+  bool hold_is_public(const HoldClient& hold);
+  // A service token of `did` for `hold_did` bound to `lxm` (cached ~45 s).
+  std::string service_token(const std::string& did, const std::string& hold_did, const std::string& lxm);
+  // The token to read blobs with: "" for a public hold, else the caller's.
+  std::string read_token(const HoldClient& hold, const Caller& caller);
+  void ensure_crew(const std::string& did, const HoldClient& hold);
+
+  // ---- records in the user's PDS (public reads) ----
+  std::optional<Value> get_record(const Target& t, std::string_view collection, const std::string& rkey);
+  std::vector<Value> list_records(const Target& t, std::string_view collection);
+  std::optional<CachedManifest> fetch_manifest(const Target& t, const oci::Digest& digest);
+  std::optional<oci::Digest> resolve_tag(const Target& t, const std::string& tag);
+  void forget_repo_caches(const Target& t);
+
+  // ---- uploads ----
+  std::shared_ptr<UploadState> start_upload(const Target& t, const std::string& did);
+  std::shared_ptr<UploadState> find_upload(const Target& t, const std::string& uuid, const Caller& caller);
+  void drop_upload(const std::string& uuid);
+  void abort_quietly(UploadState& up);
+  // Reads the body into the upload (parts go to the hold as they fill).
+  void feed(UploadState& up, StreamBody& body);
+  // finish + completeUpload; DIGEST_INVALID on mismatch. Returns the size.
+  std::uint64_t finish_upload(UploadState& up, const oci::Digest& digest);
+  xrpc::ServerResponse upload_status(const UploadState& up, int status);
+};
+
+// Shorthand for the distribution errors.
+inline oci::RegistryError registry_error(oci::ErrorCode code, std::string message = {}, int status = 0) {
+  return oci::RegistryError(code, std::move(message), {}, status);
+}
+
+
+
+}  // namespace atcr::appview

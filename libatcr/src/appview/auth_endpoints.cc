@@ -1,0 +1,152 @@
+// GET /auth/token (the distribution token flow) and GET /v2/ (the API
+// version check every client starts with).
+//
+// /auth/token with Basic credentials (handle or DID + app password): the
+// user's PDS is resolved and asked to create a session; the session is
+// kept (SQLite) so pushes can write records and get hold service tokens;
+// the user's io.atcr.sailor.profile is created if missing. The token
+// grants push/delete only on repositories under the user's own identity,
+// pull everywhere. Without credentials: pull-only. A wrong password is 401
+// UNAUTHORIZED.
+#include <fmt/core.h>
+
+#include "appview/appview_impl.h"
+#include "atcr/crypto/sha256.h"
+#include "atcr/data/datetime.h"
+#include "atcr/encoding/base64.h"
+#include "atcr/encoding/hex.h"
+#include "atcr/log.h"
+#include "atcr/xrpc/error.h"
+
+namespace atcr::appview {
+
+namespace {
+
+struct BasicCredentials {
+  std::string user;
+  std::string password;
+};
+
+std::optional<BasicCredentials> basic_credentials(const xrpc::ServerRequest& req) {
+  std::string auth = req.header("authorization");
+  if (auth.size() < 6) return std::nullopt;
+  std::string scheme = auth.substr(0, 6);
+  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (scheme != "basic ") return std::nullopt;
+  std::string decoded;
+  try {
+    decoded = to_string(base64::decode(std::string_view(auth).substr(6)));
+  } catch (const ParseError&) {
+    throw registry_error(oci::ErrorCode::kUnauthorized, "malformed Basic credentials");
+  }
+  auto colon = decoded.find(':');
+  if (colon == std::string::npos || colon == 0)
+    throw registry_error(oci::ErrorCode::kUnauthorized, "Basic credentials need user:password");
+  return BasicCredentials{decoded.substr(0, colon), decoded.substr(colon + 1)};
+}
+
+}  // namespace
+
+void Appview::Impl::register_auth(xrpc::XrpcServer& server) {
+  server.route("GET", "/v2/?", guard("", [this](const xrpc::ServerRequest& req) {
+    auto claims = claims_of(req);
+    if (!claims) throw registry_error(oci::ErrorCode::kUnauthorized, "authentication required");
+    return xrpc::ServerResponse::text("{}", "application/json");
+  }));
+
+  server.route("GET", "/auth/token", guard("", [this](const xrpc::ServerRequest& req) {
+    auto service = req.param("service");
+    if (service && *service != config.server.service)
+      throw registry_error(oci::ErrorCode::kDenied,
+                           fmt::format("this registry is service '{}', not '{}'", config.server.service, *service));
+    std::vector<AccessEntry> requested = parse_scopes(req.param_all("scope"));
+
+    std::string did;
+    if (auto creds = basic_credentials(req)) {
+      // Clients ask for a token per operation: one login per credentials
+      // and few minutes spares the PDS (and its createSession rate limit).
+      std::string key = hex::encode(sha256(as_bytes(creds->user + ":" + creds->password)));
+      if (auto hit = logins.get(key); hit && store->get(*hit)) {
+        did = *hit;
+      } else {
+        std::string identity;
+        try {
+          identity = oci::normalize_identity(creds->user);
+        } catch (const oci::RegistryError&) {
+          throw registry_error(oci::ErrorCode::kUnauthorized, "the user name must be a handle or a DID");
+        }
+        std::string pds_url;
+        try {
+          std::tie(did, pds_url) = resolve_identity(identity);
+        } catch (const oci::RegistryError& e) {
+          throw registry_error(oci::ErrorCode::kUnauthorized, e.message());
+        }
+        std::optional<xrpc::PdsSession> session;
+        try {
+          session = xrpc::PdsSession::create(pds_url, identity, creds->password, http);
+        } catch (const xrpc::XrpcError& e) {
+          if (e.status() == 401 || e.status() == 400)
+            throw registry_error(oci::ErrorCode::kUnauthorized,
+                                 fmt::format("the PDS refused the login of {}: {}", identity, e.message()));
+          throw;
+        }
+        if (session->did() != did)
+          throw registry_error(oci::ErrorCode::kUnauthorized,
+                               fmt::format("the PDS logged in {} as {}", identity, session->did()));
+        auto shared = store->adopt(std::move(*session), pds_url);
+        ensure_profile(*shared, did, pds_url);
+        logins.put(key, did);
+      }
+    }
+
+    std::vector<AccessEntry> granted;
+    for (AccessEntry& e : requested) {
+      if (e.type == "registry" && e.name == "catalog") {
+        granted.push_back({"registry", "catalog", {"*"}});
+        continue;
+      }
+      if (e.type != "repository") continue;
+      std::vector<std::string> actions;
+      bool owner = false;
+      if (!did.empty()) {
+        try {
+          Target t = resolve_name(e.name);
+          owner = t.did == did;
+        } catch (const oci::RegistryError&) {
+          continue;  // an invalid or unknown name gets nothing
+        }
+      }
+      for (const std::string& a : e.actions) {
+        if (a == "pull" || (owner && (a == "push" || a == "delete" || a == "*"))) actions.push_back(a);
+      }
+      if (!actions.empty()) granted.push_back({e.type, e.name, std::move(actions)});
+    }
+
+    std::string token = issuer->mint(did, granted, config.auth.token_lifetime);
+    Value body(Value::Map{
+        {"token", Value(token)},
+        {"access_token", Value(token)},
+        {"expires_in", Value(static_cast<std::int64_t>(config.auth.token_lifetime.count()))},
+        {"issued_at", Value(now_datetime())},
+    });
+    return xrpc::ServerResponse::json(body);
+  }));
+}
+
+void Appview::Impl::ensure_profile(const xrpc::PdsSession& session, const std::string& did,
+                                   const std::string& pds_url) {
+  Target t;
+  t.did = did;
+  t.pds_url = pds_url;
+  if (get_record(t, "io.atcr.sailor.profile", "self")) return;
+  Value::Map profile{{"$type", Value("io.atcr.sailor.profile")}, {"createdAt", Value(now_datetime())}};
+  if (!config.server.default_hold_did.empty()) profile["defaultHold"] = Value(config.server.default_hold_did);
+  try {
+    session.put_record("io.atcr.sailor.profile", "self", Value(std::move(profile)));
+  } catch (const xrpc::XrpcError& e) {
+    // Login still works: pushes fall back to the default hold.
+    log::warn("appview", "creating the sailor profile of {}: {}", did, e.what());
+  }
+}
+
+}  // namespace atcr::appview

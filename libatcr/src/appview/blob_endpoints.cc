@@ -1,0 +1,113 @@
+// /v2/<name>/blobs/<digest>: HEAD, GET (Range), DELETE.
+//
+// The blob lives on a hold: the repository's (from its manifests) for
+// pulls, the owner's push hold for the owner's own checks before a push;
+// each is tried in turn. GET answers 307 to where the bytes are: a
+// presigned URL the hold hands out, or the hold's own getBlob URL when the
+// hold is public and serves bytes itself. A private hold's bytes are
+// proxied with the caller's service token (a 307 would lose it).
+#include <fmt/core.h>
+
+#include "appview/appview_impl.h"
+#include "atcr/net/http_range.h"
+#include "atcr/xrpc/error.h"
+
+namespace atcr::appview {
+
+namespace {
+
+constexpr const char* kBlobPath = "/v2/(.+)/blobs/([^/]+)";
+
+oci::Digest digest_param(const std::string& text) {
+  if (!oci::Digest::valid(text))
+    throw registry_error(oci::ErrorCode::kDigestInvalid, fmt::format("'{}' is not a digest", text.substr(0, 80)));
+  return oci::Digest::parse(text);
+}
+
+}  // namespace
+
+void Appview::Impl::register_blobs(xrpc::XrpcServer& server) {
+  server.route("GET", kBlobPath, guard("pull", [this](const xrpc::ServerRequest& req) {
+    Target t = resolve_name(req.path_params[0]);
+    Caller caller = authorize(req, t, "pull");
+    oci::Digest digest = digest_param(req.path_params[1]);
+
+    // Candidate holds: where the repository's manifests point, then (for
+    // the owner, who may be about to push) the owner's push hold.
+    std::vector<std::string> holds{pull_hold(t)};
+    if (!caller.anonymous() && caller.did() == t.did) {
+      std::string mine = push_hold(t.did, t.pds_url);
+      if (mine != holds[0]) holds.push_back(mine);
+    }
+    bool denied = false;
+    for (const std::string& hold_did : holds) {
+      HoldClient hold = hold_client(hold_did);
+      std::string token = read_token(hold, caller);
+      if (req.method == "HEAD") {
+        std::optional<std::uint64_t> size;
+        try {
+          size = hold.head_blob(digest, token);
+        } catch (const xrpc::XrpcError& e) {
+          if (e.status() != 401 && e.status() != 403) throw;
+          denied = true;
+          continue;
+        }
+        if (!size) continue;
+        return xrpc::ServerResponse::empty(200)
+            .header("Content-Length", std::to_string(*size))
+            .header("Content-Type", "application/octet-stream")
+            .header("Docker-Content-Digest", digest.str());
+      }
+      BlobProbe probe = hold.probe_blob(digest, token);
+      if (probe.kind == BlobProbe::Kind::kMissing) continue;
+      if (probe.kind == BlobProbe::Kind::kDenied) {
+        denied = true;
+        continue;
+      }
+      if (probe.kind == BlobProbe::Kind::kRedirect || token.empty()) {
+        std::string location = probe.kind == BlobProbe::Kind::kRedirect ? probe.location : hold.blob_url(digest);
+        return xrpc::ServerResponse::empty(307)
+            .header("Location", location)
+            .header("Docker-Content-Digest", digest.str());
+      }
+      // A private hold serving bytes itself: proxy them.
+      std::optional<std::uint64_t> size = hold.head_blob(digest, token);
+      if (!size) continue;
+      auto range = net::parse_range(req.header("range"), *size);
+      if (range && !range->satisfiable)
+        return error_response(req, "", registry_error(oci::ErrorCode::kRangeInvalid, "range not satisfiable", 416))
+            .header("Content-Range", range->content_range());
+      std::uint64_t length = range ? range->length : *size;
+      std::string range_header = range ? fmt::format("bytes={}-{}", range->offset, range->offset + range->length - 1)
+                                       : std::string();
+      auto response = xrpc::ServerResponse::streamed(
+          length, "application/octet-stream",
+          [hold, digest, token, range_header](const std::function<bool(BytesView)>& write) {
+            hold.stream_blob(digest, token, range_header, [&](BytesView chunk) { return write(chunk); });
+          },
+          range ? 206 : 200);
+      response.header("Docker-Content-Digest", digest.str()).header("Accept-Ranges", "bytes");
+      if (range) response.header("Content-Range", range->content_range());
+      return response;
+    }
+    if (denied) {
+      if (caller.anonymous())
+        throw registry_error(oci::ErrorCode::kUnauthorized, "this repository's hold is private: log in to pull");
+      throw registry_error(oci::ErrorCode::kDenied, fmt::format("{} may not read blobs of {}", caller.did(), t.str()));
+    }
+    throw registry_error(oci::ErrorCode::kBlobUnknown, fmt::format("{} is not in {}", digest.str(), t.str()));
+  }));
+
+  server.route("DELETE", kBlobPath, guard("delete", [this](const xrpc::ServerRequest& req) -> xrpc::ServerResponse {
+    Target t = resolve_name(req.path_params[0]);
+    authorize(req, t, "delete");
+    digest_param(req.path_params[1]);
+    // Blobs are shared by everyone on a hold and reclaimed by its garbage
+    // collection once no layer record names them; the spec lets a
+    // registry refuse deletion with 405.
+    throw registry_error(oci::ErrorCode::kUnsupported,
+                         "blobs are removed by their hold's garbage collection, not deleted one by one");
+  }));
+}
+
+}  // namespace atcr::appview

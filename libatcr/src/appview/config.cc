@@ -1,0 +1,140 @@
+#include "atcr/appview/config.h"
+
+#include <fmt/core.h>
+
+#include <vector>
+
+#include "atcr/data/syntax.h"
+#include "util/settings.h"
+
+namespace atcr::appview {
+
+namespace {
+
+using settings::Kind;
+using settings::Option;
+
+constexpr std::string_view kEnvPrefix = "ATCR_";
+
+const std::vector<Option>& schema() {
+  static const std::vector<Option> options = {
+      // [server]
+      {"server.default_hold_did", Kind::kString, "",
+       "The hold (did:web:hold.example.com) that stores the blobs of users whose\n"
+       "io.atcr.sailor.profile names no defaultHold. New users' profiles get it.",
+       true, {"ATCR_DEFAULT_HOLD_DID"}},
+      {"server.host", Kind::kString, "127.0.0.1",
+       "Address to listen on. Loopback by default: put a TLS proxy in front,\n"
+       "or set 0.0.0.0 deliberately."},
+      {"server.port", Kind::kInt, "5000", "Port to listen on."},
+      {"server.public_url", Kind::kString, "http://127.0.0.1:5000",
+       "The URL clients reach the registry at (scheme://host[:port]). The token\n"
+       "realm is <public_url>/auth/token.",
+       false, {"ATCR_BASE_URL"}},
+      {"server.data_dir", Kind::kString, "/var/lib/atcr-appview",
+       "Where the AppView keeps its token signing key and its SQLite database\n"
+       "(users' PDS sessions, repositories it has seen pushed)."},
+      {"server.service", Kind::kString, "",
+       "The `service` of the Bearer challenge and the `aud` of registry tokens.\n"
+       "Default: public_url's host[:port]."},
+      // [identity]
+      {"identity.plc_url", Kind::kString, "https://plc.directory", "The PLC directory that resolves did:plc."},
+      // [auth]
+      {"auth.token_lifetime", Kind::kDuration, "15m", "How long a registry token (JWT) stays valid."},
+      // [cache]
+      {"cache.identity_ttl", Kind::kDuration, "10m", "How long handle -> DID -> PDS answers are kept."},
+      {"cache.tag_ttl", Kind::kDuration, "30s",
+       "How long a tag -> digest resolution is kept (our own pushes update it\n"
+       "at once; this bounds how stale a tag written elsewhere may look)."},
+      {"cache.manifest_entries", Kind::kInt, "1000",
+       "Manifests kept in memory by digest (immutable, verified on fetch)."},
+      {"cache.hold_ttl", Kind::kDuration, "5m",
+       "How long a repository's hold, a hold's public flag and crew approvals\n"
+       "are kept."},
+      // [uploads]
+      {"uploads.part_size", Kind::kBytes, "16MiB",
+       "Blob uploads reach the hold in parts of this size (at least 5MiB)."},
+      {"uploads.session_ttl", Kind::kDuration, "1h", "Uploads idle longer than this are aborted."},
+      // [log]
+      {"log.level", Kind::kString, "info", "Log verbosity.", false, {}, {"debug", "info", "warn", "error"}},
+  };
+  return options;
+}
+
+[[noreturn]] void invalid(const std::string& key, const std::string& message) {
+  throw ConfigError(key, fmt::format("{}: {}", key, message));
+}
+
+std::string without_trailing_slash(std::string url) {
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  return url;
+}
+
+// http(s)://host[:port]: the value goes into challenges and Location
+// headers, so a path or credentials in it would break every client.
+// Returns host[:port].
+std::string base_url_authority(const std::string& key, const std::string& url) {
+  auto scheme_end = url.find("://");
+  if (scheme_end == std::string::npos) invalid(key, fmt::format("'{}' is not an http(s) URL", url));
+  std::string scheme = url.substr(0, scheme_end);
+  if (scheme != "http" && scheme != "https")
+    invalid(key, fmt::format("'{}': the scheme must be http or https", url));
+  std::string rest = url.substr(scheme_end + 3);
+  if (rest.empty()) invalid(key, fmt::format("'{}' has no host", url));
+  if (rest.find_first_of("/?#@ \"") != std::string::npos)
+    invalid(key, fmt::format("'{}' must be scheme://host[:port] only (no path, query or user)", url));
+  return rest;
+}
+
+}  // namespace
+
+AppviewConfig AppviewConfig::load(const std::optional<std::filesystem::path>& file, EnvLookup env) {
+  settings::Settings s =
+      settings::load(schema(), kEnvPrefix, file, env ? settings::EnvLookup(env) : settings::process_env());
+  AppviewConfig c;
+
+  c.server.default_hold_did = s.str("server.default_hold_did");
+  if (!syntax::is_valid_did(c.server.default_hold_did))
+    invalid("server.default_hold_did", fmt::format("'{}' is not a DID", c.server.default_hold_did));
+  c.server.host = s.str("server.host");
+  std::int64_t port = s.integer("server.port");
+  if (port < 0 || port > 65535) invalid("server.port", fmt::format("{} is not a port (0-65535)", port));
+  c.server.port = static_cast<int>(port);
+  c.server.public_url = without_trailing_slash(s.str("server.public_url"));
+  std::string authority = base_url_authority("server.public_url", c.server.public_url);
+  c.server.data_dir = s.str("server.data_dir");
+  if (c.server.data_dir.empty()) invalid("server.data_dir", "must not be empty");
+  c.server.service = s.str("server.service");
+  if (c.server.service.empty()) c.server.service = authority;
+  if (c.server.service.find_first_of("\"\\ ") != std::string::npos)
+    invalid("server.service", "must not contain quotes, backslashes or spaces");
+
+  c.identity.plc_url = without_trailing_slash(s.str("identity.plc_url"));
+  base_url_authority("identity.plc_url", c.identity.plc_url);
+
+  c.auth.token_lifetime = s.duration("auth.token_lifetime");
+  if (c.auth.token_lifetime.count() < 10 || c.auth.token_lifetime > std::chrono::hours(24))
+    invalid("auth.token_lifetime", "must be between 10s and 24h");
+
+  c.cache.identity_ttl = s.duration("cache.identity_ttl");
+  c.cache.tag_ttl = s.duration("cache.tag_ttl");
+  std::int64_t entries = s.integer("cache.manifest_entries");
+  if (entries < 0) invalid("cache.manifest_entries", "must not be negative");
+  c.cache.manifest_entries = static_cast<std::size_t>(entries);
+  c.cache.hold_ttl = s.duration("cache.hold_ttl");
+
+  c.uploads.part_size = s.bytes("uploads.part_size");
+  if (c.uploads.part_size < (5ULL << 20) || c.uploads.part_size > (1ULL << 30))
+    invalid("uploads.part_size", "must be between 5MiB and 1GiB");
+  c.uploads.session_ttl = s.duration("uploads.session_ttl");
+  if (c.uploads.session_ttl.count() < 1) invalid("uploads.session_ttl", "must be positive");
+
+  c.log.level = s.str("log.level");
+  return c;
+}
+
+std::string AppviewConfig::template_toml() {
+  return settings::render_template(schema(), kEnvPrefix, "atcr-appview configuration");
+}
+
+}  // namespace atcr::appview

@@ -1,0 +1,73 @@
+// Internal: the AppView's side of a hold's XRPC API (over HTTP only; the
+// appview never includes the hold's headers). Each call takes the bearer
+// token to send: a service-auth JWT minted by the user's PDS, or "" for
+// anonymous reads of a public hold. Hold errors surface as xrpc::XrpcError.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "appview/upload_target.h"
+#include "atcr/appview/blob_upload.h"
+#include "atcr/data/value.h"
+#include "atcr/net/http_client.h"
+#include "atcr/oci/digest.h"
+
+namespace atcr::appview {
+
+struct HoldRef {
+  std::string did;
+  std::string url;  // "https://hold.example.com", no trailing '/'
+};
+
+// What GET getBlob (probed with "Range: bytes=0-0") said about a blob.
+struct BlobProbe {
+  enum class Kind { kRedirect, kServed, kMissing, kDenied } kind = Kind::kMissing;
+  std::string location;  // kRedirect: where the bytes are
+  int status = 0;        // kDenied: 401 or 403
+};
+
+class HoldClient {
+ public:
+  HoldClient(HoldRef hold, std::shared_ptr<const net::HttpClient> http);
+
+  const HoldRef& hold() const { return hold_; }
+  // The hold's own URL for a blob: <url>/xrpc/com.atproto.sync.getBlob?did=&cid=
+  std::string blob_url(const oci::Digest& digest) const;
+
+  // HEAD getBlob: the size, nullopt when the hold does not have it.
+  // Throws XrpcError for 401/403 (not allowed to read) and other failures.
+  std::optional<std::uint64_t> head_blob(const oci::Digest& digest, const std::string& token) const;
+  BlobProbe probe_blob(const oci::Digest& digest, const std::string& token) const;
+  // GET getBlob streamed into `sink` (with `range` as a Range header if
+  // not empty). Returns the response (status, headers; body empty on 2xx).
+  net::HttpResponse stream_blob(const oci::Digest& digest, const std::string& token, const std::string& range,
+                                const net::BodySink& sink) const;
+
+  std::string initiate_upload(const std::string& token, const std::string& digest_hint) const;
+  UploadTarget part_target(const std::string& token, const std::string& upload_id, int part_number) const;
+  // PUTs a part where part_target said; `uploadPart_token` is used only
+  // when the target is the hold itself. Returns the ETag.
+  std::string put_part(const UploadTarget& target, const std::string& upload_part_token, BytesView data) const;
+  // Returns the blob's size.
+  std::uint64_t complete_upload(const std::string& token, const std::string& upload_id, const oci::Digest& digest,
+                                const std::vector<UploadedPartInfo>& parts) const;
+  void abort_upload(const std::string& token, const std::string& upload_id) const;
+
+  Value notify_manifest(const std::string& token, const Value& input) const;
+  // "created" | "already_member"
+  std::string request_crew(const std::string& token) const;
+  // The captain record's `public` (false if absent).
+  bool is_public() const;
+
+ private:
+  Value procedure(const std::string& nsid, const std::string& token, const Value& input) const;
+
+  HoldRef hold_;
+  std::shared_ptr<const net::HttpClient> http_;
+};
+
+}  // namespace atcr::appview

@@ -1,0 +1,143 @@
+#include "appview/session_store.h"
+
+#include "atcr/log.h"
+
+namespace atcr::appview {
+
+namespace {
+
+constexpr const char* kSchema = R"(
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+CREATE TABLE IF NOT EXISTS sessions (
+  did TEXT PRIMARY KEY,
+  handle TEXT NOT NULL,
+  pds_url TEXT NOT NULL,
+  access_jwt TEXT NOT NULL,
+  refresh_jwt TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS repositories (
+  name TEXT PRIMARY KEY,
+  did TEXT NOT NULL,
+  repository TEXT NOT NULL,
+  hold_did TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS repositories_did_repo ON repositories (did, repository);
+)";
+
+std::int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+SessionStore::SessionStore(const std::string& db_path, std::shared_ptr<const net::HttpClient> http)
+    : http_(std::move(http)), db_(db_path) {
+  db_.exec(kSchema);
+}
+
+void SessionStore::save(const xrpc::SessionTokens& t, const std::string& pds_url) {
+  std::lock_guard lock(db_mu_);
+  sqlite::Statement st(db_,
+                       "INSERT INTO sessions (did, handle, pds_url, access_jwt, refresh_jwt, updated_at) "
+                       "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (did) DO UPDATE SET handle = excluded.handle, "
+                       "pds_url = excluded.pds_url, access_jwt = excluded.access_jwt, "
+                       "refresh_jwt = excluded.refresh_jwt, updated_at = excluded.updated_at");
+  st.bind(1, t.did).bind(2, t.handle).bind(3, pds_url).bind(4, t.access_jwt).bind(5, t.refresh_jwt);
+  st.bind(6, now_seconds());
+  st.run();
+}
+
+std::shared_ptr<xrpc::PdsSession> SessionStore::install(xrpc::PdsSession session, const std::string& pds_url) {
+  auto shared = std::make_shared<xrpc::PdsSession>(std::move(session));
+  // The PDS rotates refresh tokens: an unsaved one is a lost login.
+  shared->on_refresh([this, pds_url](const xrpc::SessionTokens& t) {
+    try {
+      save(t, pds_url);
+    } catch (const StorageError& e) {
+      log::error("appview", "saving the refreshed session of {}: {}", t.did, e.what());
+    }
+  });
+  std::string did = shared->did();
+  std::lock_guard lock(mu_);
+  live_[did] = shared;
+  return shared;
+}
+
+std::shared_ptr<xrpc::PdsSession> SessionStore::adopt(xrpc::PdsSession session, const std::string& pds_url) {
+  save(session.tokens(), pds_url);
+  return install(std::move(session), pds_url);
+}
+
+std::shared_ptr<xrpc::PdsSession> SessionStore::get(const std::string& did) {
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = live_.find(did); it != live_.end()) return it->second;
+  }
+  xrpc::SessionTokens t;
+  std::string pds_url;
+  {
+    std::lock_guard lock(db_mu_);
+    sqlite::Statement st(db_, "SELECT handle, pds_url, access_jwt, refresh_jwt FROM sessions WHERE did = ?");
+    st.bind(1, did);
+    if (!st.step()) return nullptr;
+    t.did = did;
+    t.handle = st.column_text(0);
+    pds_url = st.column_text(1);
+    t.access_jwt = st.column_text(2);
+    t.refresh_jwt = st.column_text(3);
+  }
+  return install(xrpc::PdsSession::resume(pds_url, std::move(t), http_), pds_url);
+}
+
+void SessionStore::drop(const std::string& did) {
+  {
+    std::lock_guard lock(mu_);
+    live_.erase(did);
+  }
+  std::lock_guard lock(db_mu_);
+  sqlite::Statement st(db_, "DELETE FROM sessions WHERE did = ?");
+  st.bind(1, did);
+  st.run();
+}
+
+void SessionStore::add_repository(const std::string& name, const std::string& did, const std::string& repository,
+                                  const std::string& hold_did) {
+  std::lock_guard lock(db_mu_);
+  sqlite::Statement st(db_,
+                       "INSERT INTO repositories (name, did, repository, hold_did, updated_at) VALUES (?, ?, ?, ?, ?) "
+                       "ON CONFLICT (name) DO UPDATE SET did = excluded.did, repository = excluded.repository, "
+                       "hold_did = excluded.hold_did, updated_at = excluded.updated_at");
+  st.bind(1, name).bind(2, did).bind(3, repository).bind(4, hold_did).bind(5, now_seconds());
+  st.run();
+}
+
+void SessionStore::remove_repository(const std::string& name) {
+  std::lock_guard lock(db_mu_);
+  sqlite::Statement st(db_, "DELETE FROM repositories WHERE name = ?");
+  st.bind(1, name);
+  st.run();
+}
+
+std::vector<std::string> SessionStore::repositories() {
+  std::lock_guard lock(db_mu_);
+  sqlite::Statement st(db_, "SELECT name FROM repositories ORDER BY name");
+  std::vector<std::string> out;
+  while (st.step()) out.push_back(st.column_text(0));
+  return out;
+}
+
+std::optional<std::string> SessionStore::repository_hold(const std::string& did, const std::string& repository) {
+  std::lock_guard lock(db_mu_);
+  sqlite::Statement st(db_,
+                       "SELECT hold_did FROM repositories WHERE did = ? AND repository = ? "
+                       "ORDER BY updated_at DESC LIMIT 1");
+  st.bind(1, did).bind(2, repository);
+  if (!st.step()) return std::nullopt;
+  return st.column_text(0);
+}
+
+}  // namespace atcr::appview

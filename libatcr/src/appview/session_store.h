@@ -1,0 +1,51 @@
+// Internal: what the AppView keeps in SQLite (data_dir/appview.sqlite):
+//  - users' PDS sessions (from app-password logins at /auth/token), so
+//    pushes can write records and mint hold service tokens after a
+//    restart; refreshed tokens are saved as the PDS rotates them;
+//  - the repositories pushed through this AppView, with the hold their
+//    latest manifest named (the catalog, and the pull-side hold lookup).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "atcr/net/http_client.h"
+#include "atcr/xrpc/session.h"
+#include "util/sqlite.h"
+
+namespace atcr::appview {
+
+class SessionStore {
+ public:
+  SessionStore(const std::string& db_path, std::shared_ptr<const net::HttpClient> http);
+
+  // Keeps a fresh login (replacing any older session of the DID).
+  std::shared_ptr<xrpc::PdsSession> adopt(xrpc::PdsSession session, const std::string& pds_url);
+  // The DID's session (from memory, else resumed from the database);
+  // nullptr if the user never logged in here.
+  std::shared_ptr<xrpc::PdsSession> get(const std::string& did);
+  // Forgets a session whose refresh token no longer works.
+  void drop(const std::string& did);
+
+  void add_repository(const std::string& name, const std::string& did, const std::string& repository,
+                      const std::string& hold_did);
+  void remove_repository(const std::string& name);
+  std::vector<std::string> repositories();
+  std::optional<std::string> repository_hold(const std::string& did, const std::string& repository);
+
+ private:
+  void save(const xrpc::SessionTokens& tokens, const std::string& pds_url);
+  std::shared_ptr<xrpc::PdsSession> install(xrpc::PdsSession session, const std::string& pds_url);
+
+  std::shared_ptr<const net::HttpClient> http_;
+  std::mutex db_mu_;
+  sqlite::Database db_;
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<xrpc::PdsSession>> live_;
+};
+
+}  // namespace atcr::appview

@@ -1,0 +1,260 @@
+// /v2/<name>/blobs/uploads/: the distribution-spec's blob pushes, mapped
+// onto the hold's multipart uploads.
+//
+//   POST   .../uploads/?digest=D  monolithic: the body is the blob -> 201
+//   POST   .../uploads/?mount=D&from=N  201 if D is on the pusher's hold,
+//                                 else a new upload (202)
+//   POST   .../uploads/           initiateUpload on the hold -> 202 + Location
+//   PATCH  .../uploads/<uuid>     a chunk (Content-Range) or the whole
+//                                 stream; parts go to the hold as they fill
+//   PUT    .../uploads/<uuid>?digest=D  optional last chunk, then
+//                                 completeUpload -> 201 (DIGEST_INVALID on
+//                                 a mismatch, found before the hold is asked)
+//   GET    .../uploads/<uuid>     204 with Range: 0-<offset-1>
+//   DELETE .../uploads/<uuid>     abortUpload -> 204
+//
+// Upload sessions are in memory, bound to the pusher's DID and name.
+#include <fmt/core.h>
+
+#include "appview/appview_impl.h"
+#include "atcr/crypto/random.h"
+#include "atcr/encoding/hex.h"
+#include "atcr/log.h"
+#include "atcr/xrpc/error.h"
+
+namespace atcr::appview {
+
+namespace {
+
+constexpr const char* kUploadsPath = "/v2/(.+)/blobs/uploads/?";
+constexpr const char* kUploadPath = "/v2/(.+)/blobs/uploads/([^/]+)";
+constexpr std::size_t kReadChunk = 1 << 20;
+
+constexpr std::string_view kPartLxm = "io.atcr.hold.getPartUploadUrl";
+constexpr std::string_view kUploadPartLxm = "io.atcr.hold.uploadPart";
+
+oci::Digest digest_param(const std::string& text) {
+  if (!oci::Digest::valid(text))
+    throw registry_error(oci::ErrorCode::kDigestInvalid, fmt::format("'{}' is not a digest", text.substr(0, 80)));
+  return oci::Digest::parse(text);
+}
+
+std::string blob_location(const std::string& name, const oci::Digest& d) {
+  return fmt::format("/v2/{}/blobs/{}", name, d.str());
+}
+
+// Parts of one upload, to the hold or where it says.
+class HoldPartSink : public PartSink {
+ public:
+  HoldPartSink(Appview::Impl& impl, UploadState& up) : impl_(impl), up_(up), hold_(up.hold, impl.http) {}
+
+  std::string put_part(int part_number, BytesView data) override {
+    UploadTarget target = hold_.part_target(impl_.service_token(up_.did, up_.hold.did, std::string(kPartLxm)),
+                                            up_.hold_upload_id, part_number);
+    std::string upload_token;
+    if (target.url.starts_with(up_.hold.url + "/xrpc/"))
+      upload_token = impl_.service_token(up_.did, up_.hold.did, std::string(kUploadPartLxm));
+    return hold_.put_part(target, upload_token, data);
+  }
+
+ private:
+  Appview::Impl& impl_;
+  UploadState& up_;
+  HoldClient hold_;
+};
+
+}  // namespace
+
+std::shared_ptr<UploadState> Appview::Impl::start_upload(const Target& t, const std::string& did) {
+  HoldClient hold = hold_client(push_hold(t.did, t.pds_url));
+  ensure_crew(did, hold);
+  auto up = std::make_shared<UploadState>(config.uploads.part_size);
+  up->uuid = hex::encode(random_bytes(16));
+  up->name = t.str();
+  up->did = did;
+  up->hold = hold.hold();
+  try {
+    up->hold_upload_id = hold.initiate_upload(service_token(did, up->hold.did, "io.atcr.hold.initiateUpload"), "");
+  } catch (const xrpc::XrpcError& e) {
+    if (e.status() == 401 || e.status() == 403)
+      throw registry_error(oci::ErrorCode::kDenied,
+                           fmt::format("hold {} does not let {} push: {}", up->hold.did, did, e.message()));
+    throw;
+  }
+  up->last_used = std::chrono::steady_clock::now();
+  std::lock_guard lock(uploads_mu);
+  uploads[up->uuid] = up;
+  return up;
+}
+
+std::shared_ptr<UploadState> Appview::Impl::find_upload(const Target& t, const std::string& uuid,
+                                                        const Caller& caller) {
+  std::shared_ptr<UploadState> up;
+  {
+    std::lock_guard lock(uploads_mu);
+    if (auto it = uploads.find(uuid); it != uploads.end()) up = it->second;
+  }
+  // Another user's (or repository's) upload id is as unknown as a made-up one.
+  if (!up || up->name != t.str() || up->did != caller.did())
+    throw registry_error(oci::ErrorCode::kBlobUploadUnknown, fmt::format("no upload {} in {}", uuid.substr(0, 64), t.str()));
+  return up;
+}
+
+void Appview::Impl::drop_upload(const std::string& uuid) {
+  std::lock_guard lock(uploads_mu);
+  uploads.erase(uuid);
+}
+
+void Appview::Impl::abort_quietly(UploadState& up) {
+  up.dead = true;
+  try {
+    HoldClient(up.hold, http).abort_upload(service_token(up.did, up.hold.did, "io.atcr.hold.abortUpload"),
+                                           up.hold_upload_id);
+  } catch (const Error& e) {
+    // The hold expires abandoned uploads itself; nothing more to do.
+    log::info("appview", "aborting upload {} on {}: {}", up.uuid, up.hold.did, e.what());
+  }
+}
+
+void Appview::Impl::feed(UploadState& up, StreamBody& body) {
+  HoldPartSink sink(*this, up);
+  Bytes buffer(kReadChunk);
+  try {
+    for (;;) {
+      std::size_t n = body.read(buffer);
+      if (n == 0) break;
+      up.blob.append(BytesView(buffer).first(n), sink);
+    }
+  } catch (const oci::RegistryError&) {
+    throw;
+  } catch (const Error& e) {
+    // A part that did not reach the hold, or a client that went away: the
+    // upload cannot continue from a known offset.
+    log::warn("appview", "upload {} failed: {}", up.uuid, e.what());
+    abort_quietly(up);
+    drop_upload(up.uuid);
+    throw;
+  }
+  up.last_used = std::chrono::steady_clock::now();
+}
+
+std::uint64_t Appview::Impl::finish_upload(UploadState& up, const oci::Digest& digest) {
+  HoldPartSink sink(*this, up);
+  oci::Digest actual = up.blob.finish(sink);
+  if (actual != digest) {
+    abort_quietly(up);
+    drop_upload(up.uuid);
+    throw registry_error(oci::ErrorCode::kDigestInvalid,
+                         fmt::format("the uploaded content hashes to {}, not {}", actual.str(), digest.str()));
+  }
+  std::uint64_t size = 0;
+  try {
+    size = HoldClient(up.hold, http)
+               .complete_upload(service_token(up.did, up.hold.did, "io.atcr.hold.completeUpload"), up.hold_upload_id,
+                                digest, up.blob.parts());
+  } catch (const xrpc::XrpcError& e) {
+    abort_quietly(up);
+    drop_upload(up.uuid);
+    if (e.error() == "InvalidDigest") throw registry_error(oci::ErrorCode::kDigestInvalid, e.message());
+    throw;
+  }
+  up.dead = true;
+  drop_upload(up.uuid);
+  return size;
+}
+
+xrpc::ServerResponse Appview::Impl::upload_status(const UploadState& up, int status) {
+  return xrpc::ServerResponse::empty(status)
+      .header("Location", fmt::format("/v2/{}/blobs/uploads/{}", up.name, up.uuid))
+      .header("Range", up.blob.range_header())
+      .header("Docker-Upload-UUID", up.uuid)
+      .header("Content-Length", "0");
+}
+
+void Appview::Impl::register_uploads(xrpc::XrpcServer& server) {
+  server.stream_route("POST", kUploadsPath, guard_stream("pull,push", [this](const xrpc::ServerRequest& req,
+                                                                             xrpc::BodyReader& body) {
+    Target t = resolve_name(req.path_params[0]);
+    Caller caller = authorize(req, t, "push");
+
+    if (auto mount = req.param("mount")) {
+      oci::Digest digest = digest_param(*mount);
+      HoldClient hold = hold_client(push_hold(t.did, t.pds_url));
+      std::string token = hold_is_public(hold) ? std::string()
+                                               : service_token(t.did, hold.hold().did, "com.atproto.sync.getBlob");
+      // Blobs are per hold, not per repository: if the pusher's hold has
+      // it, it is mounted. Otherwise a plain upload starts (spec: 202).
+      if (hold.head_blob(digest, token)) {
+        return xrpc::ServerResponse::empty(201)
+            .header("Location", blob_location(t.str(), digest))
+            .header("Docker-Content-Digest", digest.str())
+            .header("Content-Length", "0");
+      }
+    }
+
+    auto up = start_upload(t, caller.did());
+    std::lock_guard lock(up->mu);
+    if (auto digest_text = req.param("digest")) {
+      // Monolithic upload: the body is the whole blob.
+      oci::Digest digest = digest_param(*digest_text);
+      feed(*up, body);
+      finish_upload(*up, digest);
+      return xrpc::ServerResponse::empty(201)
+          .header("Location", blob_location(t.str(), digest))
+          .header("Docker-Content-Digest", digest.str())
+          .header("Content-Length", "0");
+    }
+    return upload_status(*up, 202);
+  }));
+
+  server.stream_route("PATCH", kUploadPath, guard_stream("pull,push", [this](const xrpc::ServerRequest& req,
+                                                                             xrpc::BodyReader& body) {
+    Target t = resolve_name(req.path_params[0]);
+    Caller caller = authorize(req, t, "push");
+    auto up = find_upload(t, req.path_params[1], caller);
+    std::lock_guard lock(up->mu);
+    if (up->dead) throw registry_error(oci::ErrorCode::kBlobUploadUnknown, "the upload has ended");
+    up->blob.check_chunk(req.header("content-range"), body.content_length());
+    feed(*up, body);
+    return upload_status(*up, 202);
+  }));
+
+  server.stream_route("PUT", kUploadPath, guard_stream("pull,push", [this](const xrpc::ServerRequest& req,
+                                                                           xrpc::BodyReader& body) {
+    Target t = resolve_name(req.path_params[0]);
+    Caller caller = authorize(req, t, "push");
+    auto up = find_upload(t, req.path_params[1], caller);
+    auto digest_text = req.param("digest");
+    if (!digest_text) throw registry_error(oci::ErrorCode::kDigestInvalid, "the digest parameter is required");
+    oci::Digest digest = digest_param(*digest_text);
+    std::lock_guard lock(up->mu);
+    if (up->dead) throw registry_error(oci::ErrorCode::kBlobUploadUnknown, "the upload has ended");
+    up->blob.check_chunk(req.header("content-range"), body.content_length());
+    feed(*up, body);
+    finish_upload(*up, digest);
+    return xrpc::ServerResponse::empty(201)
+        .header("Location", blob_location(t.str(), digest))
+        .header("Docker-Content-Digest", digest.str())
+        .header("Content-Length", "0");
+  }));
+
+  server.route("GET", kUploadPath, guard("pull,push", [this](const xrpc::ServerRequest& req) {
+    Target t = resolve_name(req.path_params[0]);
+    Caller caller = authorize(req, t, "push");
+    auto up = find_upload(t, req.path_params[1], caller);
+    std::lock_guard lock(up->mu);
+    return upload_status(*up, 204);
+  }));
+
+  server.route("DELETE", kUploadPath, guard("pull,push", [this](const xrpc::ServerRequest& req) {
+    Target t = resolve_name(req.path_params[0]);
+    Caller caller = authorize(req, t, "push");
+    auto up = find_upload(t, req.path_params[1], caller);
+    std::lock_guard lock(up->mu);
+    if (!up->dead) abort_quietly(*up);
+    drop_upload(up->uuid);
+    return xrpc::ServerResponse::empty(204);
+  }));
+}
+
+}  // namespace atcr::appview

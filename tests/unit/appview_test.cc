@@ -1,0 +1,295 @@
+// The AppView's network-free parts: the upload state machine (Content-Range
+// rules, parts, hashing), registry tokens, scopes and challenges,
+// pagination, configuration.
+#include <doctest/doctest.h>
+
+#include <map>
+
+#include "atcr/appview/blob_upload.h"
+#include "atcr/appview/config.h"
+#include "atcr/appview/pagination.h"
+#include "atcr/appview/registry_token.h"
+#include "atcr/encoding/base64.h"
+#include "atcr/oci/errors.h"
+#include "temp_dir.h"
+
+using namespace atcr;
+using namespace atcr::appview;
+
+namespace {
+
+struct RecordingSink : PartSink {
+  std::vector<Bytes> parts;
+  std::string put_part(int part_number, BytesView data) override {
+    CHECK(part_number == static_cast<int>(parts.size()) + 1);
+    parts.emplace_back(data.begin(), data.end());
+    return "etag-" + std::to_string(part_number);
+  }
+};
+
+struct FailingSink : PartSink {
+  std::string put_part(int, BytesView) override { throw Error("the hold is down"); }
+};
+
+oci::ErrorCode code_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const oci::RegistryError& e) {
+    return e.code();
+  }
+  FAIL("no RegistryError");
+  return oci::ErrorCode::kUnknown;
+}
+
+int status_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const oci::RegistryError& e) {
+    return e.http_status();
+  }
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("Content-Range: the distribution form and tolerated variants") {
+  auto r = parse_content_range("0-99");
+  REQUIRE(r);
+  CHECK(r->start == 0);
+  CHECK(r->end == 99);
+  CHECK(r->length() == 100);
+  CHECK(parse_content_range("bytes 100-199/1000")->start == 100);
+  CHECK(parse_content_range("bytes=5-5")->length() == 1);
+  for (const char* bad : {"", "-", "5", "10-5", "a-b", "0-", "-5", "0-99999999999999999999999", "1 - 2"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_content_range(bad));
+  }
+}
+
+TEST_CASE("BlobUpload: chunks in order, parts of part_size, the digest of everything") {
+  BlobUpload up(10);
+  RecordingSink sink;
+  CHECK(up.range_header() == "0-0");
+  up.check_chunk("0-6", 7);
+  up.append(as_bytes(std::string_view("abcdefg")), sink);
+  CHECK(up.offset() == 7);
+  CHECK(up.range_header() == "0-6");
+  CHECK(sink.parts.empty());  // still buffering
+
+  // Out of order: the next chunk must start at 7.
+  CHECK(code_of([&] { up.check_chunk("0-6", 7); }) == oci::ErrorCode::kRangeInvalid);
+  CHECK(status_of([&] { up.check_chunk("8-9", 2); }) == 416);
+  CHECK(status_of([&] { up.check_chunk("junk", 2); }) == 416);
+  // Content-Length must match the range.
+  CHECK(code_of([&] { up.check_chunk("7-9", 5); }) == oci::ErrorCode::kSizeInvalid);
+  // A streamed chunk (no Content-Range) is taken at the offset.
+  up.check_chunk("", std::nullopt);
+
+  up.check_chunk("7-21", 15);
+  up.append(as_bytes(std::string_view("hijklmnopqrstuv")), sink);
+  CHECK(up.offset() == 22);
+  REQUIRE(sink.parts.size() == 2);
+  CHECK(to_string(sink.parts[0]) == "abcdefghij");
+  CHECK(to_string(sink.parts[1]) == "klmnopqrst");
+
+  oci::Digest d = up.finish(sink);
+  CHECK(d == oci::Digest::of(std::string_view("abcdefghijklmnopqrstuv")));
+  REQUIRE(sink.parts.size() == 3);
+  CHECK(to_string(sink.parts[2]) == "uv");
+  REQUIRE(up.parts().size() == 3);
+  CHECK(up.parts()[2].etag == "etag-3");
+  CHECK(up.parts()[2].size == 2);
+  CHECK(up.finished());
+  CHECK(code_of([&] { up.finish(sink); }) == oci::ErrorCode::kBlobUploadInvalid);
+  CHECK(code_of([&] { up.append(as_bytes(std::string_view("x")), sink); }) == oci::ErrorCode::kBlobUploadInvalid);
+}
+
+TEST_CASE("BlobUpload: an exact multiple of part_size sends no empty last part; an empty blob sends one") {
+  {
+    BlobUpload up(4);
+    RecordingSink sink;
+    up.append(as_bytes(std::string_view("12345678")), sink);
+    up.finish(sink);
+    CHECK(sink.parts.size() == 2);
+  }
+  {
+    BlobUpload up(4);
+    RecordingSink sink;
+    CHECK(up.finish(sink) == oci::Digest::of(std::string_view("")));
+    REQUIRE(sink.parts.size() == 1);
+    CHECK(sink.parts[0].empty());
+  }
+}
+
+TEST_CASE("BlobUpload: a sink failure propagates") {
+  BlobUpload up(2);
+  FailingSink sink;
+  CHECK_THROWS_AS(up.append(as_bytes(std::string_view("abc")), sink), Error);
+}
+
+TEST_CASE("scopes: parsing, DIDs with colons, several per parameter") {
+  auto s = parse_scope("repository:alice.test/app:pull,push");
+  REQUIRE(s);
+  CHECK(s->type == "repository");
+  CHECK(s->name == "alice.test/app");
+  CHECK(s->actions == std::vector<std::string>{"pull", "push"});
+
+  auto did = parse_scope("repository:did:plc:abcdefghijklmnopqrstuvwx/team/app:pull");
+  REQUIRE(did);
+  CHECK(did->name == "did:plc:abcdefghijklmnopqrstuvwx/team/app");
+  CHECK(did->actions == std::vector<std::string>{"pull"});
+
+  CHECK(parse_scope("registry:catalog:*")->actions == std::vector<std::string>{"*"});
+  CHECK(parse_scope("repository:a/b:pull,pull")->actions.size() == 1);
+  for (const char* bad : {"", "repository", "repository:a/b", "repository::pull", ":a:pull", "repository:a/b:",
+                          "repository:a/b:pu ll", "repository:a/b:pull,,push", "repository:a/b:PULL"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_scope(bad));
+  }
+  auto all = parse_scopes({"repository:a.test/x:pull repository:a.test/y:push", "bogus", "repository:b.test/z:pull"});
+  REQUIRE(all.size() == 3);
+  CHECK(all[1].name == "a.test/y");
+  CHECK(format_scope(all[0]) == "repository:a.test/x:pull");
+}
+
+TEST_CASE("the Bearer challenge") {
+  CHECK(bearer_challenge("http://127.0.0.1:5000/auth/token", "127.0.0.1:5000", "repository:a.test/b:pull,push") ==
+        R"(Bearer realm="http://127.0.0.1:5000/auth/token",service="127.0.0.1:5000",scope="repository:a.test/b:pull,push")");
+  CHECK(bearer_challenge("https://r.example/auth/token", "r.example", "") ==
+        R"(Bearer realm="https://r.example/auth/token",service="r.example")");
+  CHECK(bearer_challenge("r", "s", "x", true).ends_with(R"(,error="insufficient_scope")"));
+}
+
+TEST_CASE("registry tokens: mint, verify, and everything that must fail") {
+  std::int64_t now = 1'700'000'000;
+  auto clock = [&] { return now; };
+  PrivateKey key = PrivateKey::generate(KeyType::kP256);
+  RegistryTokenIssuer issuer(key, "http://127.0.0.1:5000", "127.0.0.1:5000", clock);
+  std::vector<AccessEntry> access{{"repository", "alice.test/app", {"pull", "push"}},
+                                  {"repository", "bob.test/lib", {"pull"}}};
+  std::string token = issuer.mint("did:plc:alice", access, std::chrono::minutes(15));
+
+  RegistryClaims c = issuer.verify(token);
+  CHECK(c.subject == "did:plc:alice");
+  CHECK(c.audience == "127.0.0.1:5000");
+  CHECK(c.issuer == "http://127.0.0.1:5000");
+  CHECK(c.expires_at == now + 900);
+  CHECK(c.access == access);
+  CHECK(c.allows("alice.test/app", "push"));
+  CHECK(c.allows("bob.test/lib", "pull"));
+  CHECK_FALSE(c.allows("bob.test/lib", "push"));
+  CHECK_FALSE(c.allows("carol.test/x", "pull"));
+  CHECK_FALSE(c.anonymous());
+
+  CHECK(issuer.verify(issuer.mint("", {}, std::chrono::minutes(1))).anonymous());
+
+  SUBCASE("expired (beyond 30 s of skew)") {
+    now += 900 + 29;
+    CHECK_NOTHROW(issuer.verify(token));
+    now += 2;
+    CHECK_THROWS_AS(issuer.verify(token), TokenError);
+  }
+  SUBCASE("another key, another service, another issuer") {
+    RegistryTokenIssuer other_key(PrivateKey::generate(KeyType::kP256), "http://127.0.0.1:5000", "127.0.0.1:5000", clock);
+    CHECK_THROWS_AS(other_key.verify(token), TokenError);
+    RegistryTokenIssuer other_service(key, "http://127.0.0.1:5000", "elsewhere", clock);
+    CHECK_THROWS_AS(other_service.verify(token), TokenError);
+    RegistryTokenIssuer other_issuer(key, "https://evil", "127.0.0.1:5000", clock);
+    CHECK_THROWS_AS(other_issuer.verify(token), TokenError);
+  }
+  SUBCASE("tampering and garbage") {
+    auto dot1 = token.find('.');
+    auto dot2 = token.find('.', dot1 + 1);
+    std::string payload = to_string(base64::decode_url(token.substr(dot1 + 1, dot2 - dot1 - 1)));
+    auto pos = payload.find("\"pull\"]");
+    REQUIRE(pos != std::string::npos);
+    payload.replace(pos, 7, "\"push\"]");
+    std::string forged = token.substr(0, dot1 + 1) + base64::encode_url(as_bytes(payload)) + token.substr(dot2);
+    CHECK_THROWS_AS(issuer.verify(forged), TokenError);
+    // alg "none" with the signature stripped.
+    std::string none = base64::encode_url(as_bytes(std::string_view(R"({"alg":"none","typ":"JWT"})")));
+    CHECK_THROWS_AS(issuer.verify(none + token.substr(dot1, dot2 - dot1) + "."), TokenError);
+    for (const char* bad : {"", "a", "a.b", "a.b.c", "....", "eyJ.eyJ.xx"}) {
+      CAPTURE(bad);
+      CHECK_THROWS_AS(issuer.verify(bad), TokenError);
+    }
+    CHECK_THROWS_AS(issuer.verify(std::string(20000, 'a')), TokenError);
+  }
+  CHECK_THROWS_AS(RegistryTokenIssuer(PrivateKey::generate(KeyType::kSecp256k1), "i", "s"), ParseError);
+}
+
+TEST_CASE("pagination: sorted, n and last, Link") {
+  std::vector<std::string> tags{"v2", "latest", "v1", "alpha", "v10", "v1"};
+  Page all = paginate(tags, std::nullopt, "");
+  CHECK(all.items == std::vector<std::string>{"alpha", "latest", "v1", "v10", "v2"});
+  CHECK_FALSE(all.more);
+
+  Page first = paginate(tags, 2, "");
+  CHECK(first.items == std::vector<std::string>{"alpha", "latest"});
+  CHECK(first.more);
+  Page second = paginate(tags, 2, first.items.back());
+  CHECK(second.items == std::vector<std::string>{"v1", "v10"});
+  CHECK(second.more);
+  Page third = paginate(tags, 2, second.items.back());
+  CHECK(third.items == std::vector<std::string>{"v2"});
+  CHECK_FALSE(third.more);
+  CHECK(paginate(tags, 0, "").items.empty());
+  CHECK(paginate(tags, 5, "zzz").items.empty());
+  CHECK(paginate(tags, 5, "b").items.front() == "latest");  // `last` need not be an item
+
+  CHECK(next_link("/v2/a.test/b/tags/list", 2, "v1.0+x") == "</v2/a.test/b/tags/list?n=2&last=v1.0%2Bx>; rel=\"next\"");
+
+  CHECK_FALSE(parse_page_size(std::nullopt));
+  CHECK(*parse_page_size(std::string("10")) == 10);
+  CHECK(*parse_page_size(std::string("99999999999999999999999")) == kMaxPageSize);
+  for (const char* bad : {"", "-1", "ten", "1.5", " 1"}) {
+    CAPTURE(bad);
+    CHECK(code_of([&] { parse_page_size(std::string(bad)); }) == oci::ErrorCode::kPaginationNumberInvalid);
+  }
+}
+
+TEST_CASE("configuration: defaults, the one required key, env over file") {
+  test::TempDir dir("atcr-appview-config");
+  std::map<std::string, std::string> env;
+  auto lookup = [&](const std::string& name) -> std::optional<std::string> {
+    auto it = env.find(name);
+    return it == env.end() ? std::nullopt : std::optional(it->second);
+  };
+  CHECK_THROWS_AS(AppviewConfig::load(std::nullopt, lookup), ConfigError);
+
+  env["ATCR_DEFAULT_HOLD_DID"] = "did:web:hold.example.com";
+  AppviewConfig c = AppviewConfig::load(std::nullopt, lookup);
+  CHECK(c.server.default_hold_did == "did:web:hold.example.com");
+  CHECK(c.server.host == "127.0.0.1");
+  CHECK(c.server.port == 5000);
+  CHECK(c.server.public_url == "http://127.0.0.1:5000");
+  CHECK(c.server.service == "127.0.0.1:5000");
+  CHECK(c.auth.token_lifetime == std::chrono::minutes(15));
+  CHECK(c.uploads.part_size == (16u << 20));
+
+  std::string file = (dir / "appview.toml").string();
+  {
+    std::FILE* f = std::fopen(file.c_str(), "w");
+    std::fputs("[server]\nport = 5001\npublic_url = \"https://registry.example/\"\n[auth]\ntoken_lifetime = \"5m\"\n", f);
+    std::fclose(f);
+  }
+  env["ATCR_SERVER_PORT"] = "6000";
+  c = AppviewConfig::load(file, lookup);
+  CHECK(c.server.port == 6000);  // env over file
+  CHECK(c.server.public_url == "https://registry.example");
+  CHECK(c.server.service == "registry.example");
+  CHECK(c.auth.token_lifetime == std::chrono::minutes(5));
+
+  env["ATCR_SERVER_PUBLIC_URL"] = "https://registry.example/path";
+  CHECK_THROWS_AS(AppviewConfig::load(std::nullopt, lookup), ConfigError);
+  env.erase("ATCR_SERVER_PUBLIC_URL");
+  env["ATCR_UPLOADS_PART_SIZE"] = "1MiB";
+  CHECK_THROWS_AS(AppviewConfig::load(std::nullopt, lookup), ConfigError);
+  env.erase("ATCR_UPLOADS_PART_SIZE");
+  env["ATCR_DEFAULT_HOLD_DID"] = "not-a-did";
+  CHECK_THROWS_AS(AppviewConfig::load(std::nullopt, lookup), ConfigError);
+
+  std::string tmpl = AppviewConfig::template_toml();
+  CHECK(tmpl.find("default_hold_did") != std::string::npos);
+  CHECK(tmpl.find("ATCR_DEFAULT_HOLD_DID") != std::string::npos);
+}
