@@ -123,6 +123,7 @@ TEST_CASE("did:web URLs") {
   CHECK(did_web_url("did:web:localhost%3A8080", dev) == "http://localhost:8080/.well-known/did.json");
   CHECK(did_web_url("did:web:localhost", dev) == "http://localhost/.well-known/did.json");
   CHECK(did_web_url("did:web:example.com", dev) == "https://example.com/.well-known/did.json");  // only localhost
+  CHECK(did_web_url("did:web:127.0.0.1%3A8080", dev) == "http://127.0.0.1:8080/.well-known/did.json");
   for (const char* bad : {"did:web:example.com:user:alice", "did:web:example.com%3A8080", "did:web:localhost%3A0",
                           "did:web:localhost%3A99999", "did:web:localhost%3Axyz", "did:web:localhost%2F",
                           "did:web:alice.local", "did:web:127.0.0.1", "did:web:", "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa",

@@ -14,6 +14,11 @@ namespace {
 
 constexpr std::string_view kPrefix = "did:web:";
 constexpr std::string_view kLocalhost = "localhost";
+// Loopback services in tests are reached by address as well as by name
+// (an in-process hold's public URL is http://127.0.0.1:<port>).
+constexpr std::string_view kLoopbackV4 = "127.0.0.1";
+
+bool is_loopback(std::string_view host) { return host == kLocalhost || host == kLoopbackV4; }
 
 [[noreturn]] void unsupported(std::string_view did, std::string_view why) {
   throw ParseError(fmt::format("did:web \"{}\": {}", did.substr(0, 80), why));
@@ -40,9 +45,11 @@ HostPort split(std::string_view did) {
     if (ec != std::errc() || end != hp.port.data() + hp.port.size() || port == 0 || port > 65535 ||
         hp.port[0] == '0')
       unsupported(did, "invalid port");
-    if (hp.host != kLocalhost) unsupported(did, "a port is only allowed with localhost");
+    if (!is_loopback(hp.host)) unsupported(did, "a port is only allowed with localhost");
   }
-  if (hp.host != kLocalhost) {
+  // 127.0.0.1 only as a development loopback with a port, like localhost's.
+  if (hp.host == kLoopbackV4 && hp.port.empty()) unsupported(did, "an IP address is not a hostname");
+  if (!is_loopback(hp.host)) {
     if (!syntax::is_valid_handle(hp.host)) unsupported(did, "not a valid hostname");
     if (syntax::is_disallowed_tld_handle(hp.host)) unsupported(did, "hostname under a disallowed TLD");
   }
@@ -53,8 +60,8 @@ HostPort split(std::string_view did) {
 
 std::string did_web_url(std::string_view did, const DidWebOptions& options) {
   HostPort hp = split(did);
-  bool http = options.allow_http_localhost && hp.host == kLocalhost;
-  std::string host = hp.host == kLocalhost ? std::string(kLocalhost) : syntax::normalize_handle(hp.host);
+  bool http = options.allow_http_localhost && is_loopback(hp.host);
+  std::string host = is_loopback(hp.host) ? std::string(hp.host) : syntax::normalize_handle(hp.host);
   return fmt::format("{}://{}{}{}/.well-known/did.json", http ? "http" : "https", host, hp.port.empty() ? "" : ":",
                      hp.port);
 }

@@ -1,6 +1,6 @@
 // did:web resolution as atproto allows it: hostname-level DIDs only
 // ("did:web:example.com"), fetched from https://<host>/.well-known/did.json.
-// A port is allowed only for localhost, percent-encoded
+// A port is allowed only for localhost (or 127.0.0.1), percent-encoded
 // ("did:web:localhost%3A8080"), and only for development.
 #pragma once
 
@@ -15,7 +15,7 @@ namespace atcr::identity {
 inline constexpr int kDidWebMaxRedirects = 3;
 
 struct DidWebOptions {
-  // Development only: fetch did:web:localhost[%3A<port>] documents over
+  // Development only: fetch did:web:localhost[%3A<port>] (and 127.0.0.1) documents over
   // plain http. Every other host is always fetched over https.
   bool allow_http_localhost = false;
 };
