@@ -1,0 +1,522 @@
+// The AppView end to end, in process: the reference PDS + PLC (through
+// with-pds.sh), two in-process holds (http://localhost:<port>) on the filesystem driver (a public one
+// open to all crew, a private one), and the AppView, driven over HTTP with
+// the OCI distribution API as clients use it: token flow, monolithic,
+// chunked and streamed uploads, manifests by tag and digest, an index,
+// tag pagination, referrers, deletes, mounts, a private hold refusing a
+// non-crew pull, and a tampered manifest blob refused on pull.
+#include <doctest/doctest.h>
+#include <fmt/core.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <memory>
+
+#include "atcr/appview/appview.h"
+#include "atcr/crypto/random.h"
+#include "atcr/data/json.h"
+#include "atcr/encoding/base64.h"
+#include "atcr/hold/hold.h"
+#include "atcr/oci/digest.h"
+#include "atcr/oci/records.h"
+#include "atcr/xrpc/server.h"
+#include "atcr/xrpc/session.h"
+#include "pds_fixture.h"
+#include "temp_dir.h"
+
+using namespace atcr;
+using namespace atcr::test;
+
+namespace {
+
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+struct User {
+  Account account;
+  std::string app_password;
+};
+
+User new_user(const xrpc::XrpcClient& pds) {
+  User u{create_account(pds), ""};
+  Value out = pds.procedure("com.atproto.server.createAppPassword", Value(Value::Map{{"name", Value("atcr")}}), {},
+                            {.bearer = u.account.access_jwt});
+  u.app_password = out.at("password").as_string();
+  return u;
+}
+
+struct RunningHold {
+  std::unique_ptr<hold::Hold> hold;
+  std::unique_ptr<xrpc::XrpcServer> server;
+  std::string did() const { return hold->did(); }
+};
+
+// Everything shared by the test cases (booting it once keeps the run short).
+struct World {
+  std::shared_ptr<const net::HttpClient> http = test_http();
+  xrpc::XrpcClient pds{pds_url(), http};
+  identity::DirectoryResolver resolver{loopback_resolver_options()};
+  TempDir dir{"atcr-appview-it"};
+  User alice = new_user(pds);
+  User bob = new_user(pds);
+  User carol = new_user(pds);  // owns the private hold
+  RunningHold public_hold = start_hold("public", alice.account.did, true, true);
+  RunningHold private_hold = start_hold("private", carol.account.did, false, false);
+  std::unique_ptr<appview::Appview> appview;
+  std::unique_ptr<xrpc::XrpcServer> server;
+  std::string base;
+
+  World() {
+    int port = free_port();
+    base = "http://127.0.0.1:" + std::to_string(port);
+    appview::AppviewConfig c;
+    c.server.port = port;
+    c.server.public_url = base;
+    c.server.service = "127.0.0.1:" + std::to_string(port);
+    c.server.data_dir = dir / "appview";
+    c.server.default_hold_did = public_hold.did();
+    c.identity.plc_url = plc_url();
+    c.uploads.part_size = 5 << 20;
+    appview = std::make_unique<appview::Appview>(c, appview::AppviewOptions{&resolver, http});
+    xrpc::ServerOptions so;
+    so.port = port;
+    so.max_body_bytes = 5 << 20;
+    so.logger = nullptr;
+    server = std::make_unique<xrpc::XrpcServer>(so);
+    appview->register_endpoints(*server);
+    server->start();
+
+    // Carol's blobs go to her private hold: her profile says so before her
+    // first login (which would otherwise create it with the default).
+    xrpc::XrpcClient carol_pds(pds_url(), http);
+    carol_pds.procedure("com.atproto.repo.putRecord",
+                        Value(Value::Map{{"repo", Value(carol.account.did)},
+                                         {"collection", Value("io.atcr.sailor.profile")},
+                                         {"rkey", Value("self")},
+                                         {"record", Value(Value::Map{{"$type", Value("io.atcr.sailor.profile")},
+                                                                     {"defaultHold", Value(private_hold.did())},
+                                                                     {"createdAt", Value("2025-01-01T00:00:00.000Z")}})}}),
+                        {}, {.bearer = carol.account.access_jwt});
+  }
+
+  RunningHold start_hold(const std::string& name, const std::string& owner, bool is_public, bool allow_all) {
+    int port = free_port();
+    hold::HoldConfig c;
+    // A host name, not an IP: the reference PDS refuses getServiceAuth for
+    // aud did:web:127.0.0.1%3A... (did:web names hosts, not addresses).
+    c.server.public_url = "http://localhost:" + std::to_string(port);
+    c.server.port = port;
+    c.server.is_public = is_public;
+    c.server.data_dir = dir / (name + "-data");
+    c.registration.owner_did = owner;
+    c.registration.allow_all_crew = allow_all;
+    c.storage.driver = "filesystem";
+    c.storage.path = dir / (name + "-blobs");
+    c.storage.presign = false;
+    c.identity.plc_url = plc_url();
+    RunningHold h;
+    h.hold = std::make_unique<hold::Hold>(c, hold::HoldOptions{&resolver});
+    xrpc::ServerOptions so;
+    so.port = port;
+    so.logger = nullptr;
+    h.server = std::make_unique<xrpc::XrpcServer>(so);
+    h.hold->register_endpoints(*h.server);
+    h.server->start();
+    return h;
+  }
+};
+
+World& world() {
+  static World w;
+  return w;
+}
+
+// An OCI client with a registry token.
+struct Client {
+  World& w = world();
+  std::string token;
+
+  static std::string basic(const User& u) {
+    return "Basic " + base64::encode(as_bytes(u.account.handle + ":" + u.app_password));
+  }
+
+  net::HttpResponse token_request(const std::string& scope, const std::string& auth) {
+    net::HttpRequest r;
+    r.url = w.base + "/auth/token?service=" + net::url_encode(w.server->url().substr(7)) +
+            (scope.empty() ? "" : "&scope=" + net::url_encode(scope));
+    if (!auth.empty()) r.headers.emplace_back("Authorization", auth);
+    return w.http->send(r);
+  }
+
+  void login(const User& u, const std::string& scope) {
+    auto r = token_request(scope, basic(u));
+    REQUIRE_MESSAGE(r.status == 200, r.text());
+    token = json::parse(r.text()).at("token").as_string();
+  }
+
+  net::HttpResponse send(const std::string& method, const std::string& path, std::string_view body = {},
+                         net::Headers headers = {}) {
+    net::HttpRequest r;
+    r.method = method;
+    r.url = path.starts_with("http") ? path : w.base + path;
+    r.headers = std::move(headers);
+    if (!token.empty()) r.headers.emplace_back("Authorization", "Bearer " + token);
+    r.body = to_bytes(body);
+    return w.http->send(r);
+  }
+
+  static std::string error_code(const net::HttpResponse& r) {
+    try {
+      return json::parse(r.text()).at("errors").as_array().at(0).at("code").as_string();
+    } catch (const std::exception&) {
+      return "<no error body: " + r.text().substr(0, 200) + ">";
+    }
+  }
+
+  // Monolithic upload; returns the digest.
+  std::string push_blob(const std::string& name, const std::string& data) {
+    std::string digest = oci::Digest::of(data).str();
+    auto r = send("POST", "/v2/" + name + "/blobs/uploads/?digest=" + digest, data,
+                  {{"Content-Type", "application/octet-stream"}});
+    REQUIRE_MESSAGE(r.status == 201, r.text());
+    CHECK(r.header("docker-content-digest") == digest);
+    return digest;
+  }
+
+  net::HttpResponse put_manifest(const std::string& name, const std::string& ref, const std::string& body,
+                                 const std::string& type = "application/vnd.oci.image.manifest.v1+json") {
+    return send("PUT", "/v2/" + name + "/manifests/" + ref, body, {{"Content-Type", type}});
+  }
+};
+
+std::string descriptor(const std::string& type, const std::string& data) {
+  return fmt::format(R"({{"mediaType":"{}","digest":"{}","size":{}}})", type, oci::Digest::of(data).str(),
+                     data.size());
+}
+
+std::string image_manifest(const std::string& config, const std::vector<std::string>& layers,
+                           const std::string& extra = "") {
+  std::string out = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":)" +
+                    descriptor("application/vnd.oci.image.config.v1+json", config) + R"(,"layers":[)";
+  for (std::size_t i = 0; i < layers.size(); ++i)
+    out += (i ? "," : "") + descriptor("application/vnd.oci.image.layer.v1.tar+gzip", layers[i]);
+  return out + "]" + extra + "}";
+}
+
+std::string random_text(std::size_t n) {
+  Bytes b = random_bytes(n);
+  return std::string(b.begin(), b.end());
+}
+
+std::string name_of(const User& u, const std::string& repo) { return u.account.handle + "/" + repo; }
+
+}  // namespace
+
+TEST_CASE("token flow: challenge, bad and good passwords, anonymous pull-only") {
+  Client c;
+  auto v2 = c.send("GET", "/v2/");
+  CHECK(v2.status == 401);
+  CHECK(v2.header("www-authenticate") ==
+        fmt::format(R"(Bearer realm="{}/auth/token",service="{}")", c.w.base, c.w.base.substr(7)));
+  CHECK(v2.header("docker-distribution-api-version") == "registry/2.0");
+
+  std::string name = name_of(c.w.alice, "app");
+  User wrong = c.w.alice;
+  wrong.app_password = "xxxx-xxxx-xxxx-xxxx";
+  auto bad = c.token_request("repository:" + name + ":pull,push", Client::basic(wrong));
+  CHECK(bad.status == 401);
+  CHECK(Client::error_code(bad) == "UNAUTHORIZED");
+
+  c.login(c.w.alice, "repository:" + name + ":pull,push");
+  v2 = c.send("GET", "/v2/");
+  CHECK(v2.status == 200);
+  CHECK(v2.header("docker-distribution-api-version") == "registry/2.0");
+  CHECK(c.send("GET", "/v2/", {}, {{"Authorization", "Bearer junk"}}).status == 401);
+
+  // Anonymous: a token, but push is not granted.
+  auto anon = c.token_request("repository:" + name + ":pull,push", "");
+  REQUIRE(anon.status == 200);
+  Value tok = json::parse(anon.text());
+  CHECK(tok.at("expires_in").as_integer() == 900);
+  Client a;
+  a.token = tok.at("token").as_string();
+  auto push = a.send("POST", "/v2/" + name + "/blobs/uploads/");
+  CHECK(push.status == 401);
+  CHECK(push.header("www-authenticate").find("scope=\"repository:" + name + ":pull,push\"") != std::string::npos);
+}
+
+TEST_CASE("blobs: monolithic, chunked (out of order refused), streamed, digest mismatch; HEAD and GET") {
+  Client c;
+  std::string name = name_of(c.w.alice, "blobs");
+  c.login(c.w.alice, "repository:" + name + ":pull,push");
+
+  std::string small = random_text(1000);
+  std::string d1 = c.push_blob(name, small);
+  auto head = c.send("HEAD", "/v2/" + name + "/blobs/" + d1);
+  CHECK(head.status == 200);
+  CHECK(head.header("content-length") == "1000");
+  CHECK(head.header("docker-content-digest") == d1);
+  auto get = c.send("GET", "/v2/" + name + "/blobs/" + d1);
+  REQUIRE(get.status == 307);
+  auto bytes = c.w.http->get(get.header("location"));
+  CHECK(bytes.status == 200);
+  CHECK(bytes.text() == small);
+  CHECK(c.send("HEAD", "/v2/" + name + "/blobs/sha256:" + std::string(64, '0')).status == 404);
+  CHECK(Client::error_code(c.send("GET", "/v2/" + name + "/blobs/sha256:" + std::string(64, '0'))) == "BLOB_UNKNOWN");
+  CHECK(Client::error_code(c.send("GET", "/v2/" + name + "/blobs/sha256:xyz")) == "DIGEST_INVALID");
+
+  // Chunked, 11 MiB in three PATCHes: parts of 5 MiB reach the hold as they fill.
+  std::string big = random_text(11 << 20);
+  std::string big_digest = oci::Digest::of(big).str();
+  auto start = c.send("POST", "/v2/" + name + "/blobs/uploads/");
+  REQUIRE(start.status == 202);
+  std::string location = start.header("location");
+  CHECK(!start.header("docker-upload-uuid").empty());
+  CHECK(start.header("range") == "0-0");
+  std::size_t first = 3 << 20, second = 6 << 20;
+  auto p1 = c.send("PATCH", location, std::string_view(big).substr(0, first),
+                   {{"Content-Type", "application/octet-stream"}, {"Content-Range", fmt::format("0-{}", first - 1)}});
+  REQUIRE(p1.status == 202);
+  CHECK(p1.header("range") == fmt::format("0-{}", first - 1));
+  auto wrong = c.send("PATCH", location, std::string_view(big).substr(0, 10),
+                      {{"Content-Type", "application/octet-stream"}, {"Content-Range", "0-9"}});
+  CHECK(wrong.status == 416);
+  auto p2 = c.send("PATCH", p1.header("location"), std::string_view(big).substr(first, second),
+                   {{"Content-Type", "application/octet-stream"},
+                    {"Content-Range", fmt::format("{}-{}", first, first + second - 1)}});
+  REQUIRE(p2.status == 202);
+  auto status = c.send("GET", location);
+  CHECK(status.status == 204);
+  CHECK(status.header("range") == fmt::format("0-{}", first + second - 1));
+  auto done = c.send("PUT", location + "?digest=" + big_digest, std::string_view(big).substr(first + second),
+                     {{"Content-Type", "application/octet-stream"},
+                      {"Content-Range", fmt::format("{}-{}", first + second, big.size() - 1)}});
+  REQUIRE_MESSAGE(done.status == 201, done.text());
+  CHECK(done.header("location") == "/v2/" + name + "/blobs/" + big_digest);
+  CHECK(c.send("HEAD", "/v2/" + name + "/blobs/" + big_digest).header("content-length") == std::to_string(big.size()));
+
+  // Streamed: one PATCH with no Content-Range, then PUT with no body.
+  std::string streamed = random_text(7 << 20);
+  std::string sd = oci::Digest::of(streamed).str();
+  auto s0 = c.send("POST", "/v2/" + name + "/blobs/uploads/");
+  REQUIRE(s0.status == 202);
+  auto s1 = c.send("PATCH", s0.header("location"), streamed, {{"Content-Type", "application/octet-stream"}});
+  REQUIRE(s1.status == 202);
+  auto s2 = c.send("PUT", s1.header("location") + "?digest=" + sd);
+  REQUIRE_MESSAGE(s2.status == 201, s2.text());
+  auto sget = c.send("GET", "/v2/" + name + "/blobs/" + sd);
+  REQUIRE(sget.status == 307);
+  CHECK(oci::Digest::of(c.w.http->get(sget.header("location")).body).str() == sd);
+
+  // A digest that does not match the bytes.
+  auto m0 = c.send("POST", "/v2/" + name + "/blobs/uploads/");
+  REQUIRE(m0.status == 202);
+  auto m1 = c.send("PUT", m0.header("location") + "?digest=" + d1, "not the same bytes",
+                   {{"Content-Type", "application/octet-stream"}});
+  CHECK(m1.status == 400);
+  CHECK(Client::error_code(m1) == "DIGEST_INVALID");
+  CHECK(c.send("GET", m0.header("location")).status == 404);  // the session is gone
+
+  // Cancel.
+  auto x0 = c.send("POST", "/v2/" + name + "/blobs/uploads/");
+  CHECK(c.send("DELETE", x0.header("location")).status == 204);
+  CHECK(Client::error_code(c.send("GET", x0.header("location"))) == "BLOB_UPLOAD_UNKNOWN");
+}
+
+TEST_CASE("manifests: push and pull by tag and digest, missing blobs, an index, tags, referrers, delete, catalog") {
+  Client c;
+  std::string name = name_of(c.w.alice, "web");
+  c.login(c.w.alice, "repository:" + name + ":pull,push,delete");
+  std::string config = R"({"architecture":"amd64","os":"linux"})";
+  std::string layer = random_text(3000);
+  c.push_blob(name, config);
+  c.push_blob(name, layer);
+
+  std::string missing = image_manifest(config, {layer, "never uploaded"});
+  auto refused = c.put_manifest(name, "broken", missing);
+  CHECK(refused.status == 400);
+  CHECK(Client::error_code(refused) == "MANIFEST_BLOB_UNKNOWN");
+
+  std::string manifest = image_manifest(config, {layer});
+  std::string digest = oci::Digest::of(manifest).str();
+  auto put = c.put_manifest(name, "v1", manifest);
+  REQUIRE_MESSAGE(put.status == 201, put.text());
+  CHECK(put.header("docker-content-digest") == digest);
+  CHECK(put.header("location") == "/v2/" + name + "/manifests/" + digest);
+  CHECK(c.put_manifest(name, "sha256:" + std::string(64, 'a'), manifest).status == 400);  // digest mismatch
+
+  Client anon;  // manifests are public
+  for (const std::string& ref : {std::string("v1"), digest}) {
+    auto get = anon.send("GET", "/v2/" + name + "/manifests/" + ref);
+    REQUIRE_MESSAGE(get.status == 200, get.text());
+    CHECK(get.text() == manifest);
+    CHECK(get.header("content-type") == "application/vnd.oci.image.manifest.v1+json");
+    CHECK(get.header("docker-content-digest") == digest);
+    auto head = anon.send("HEAD", "/v2/" + name + "/manifests/" + ref);
+    CHECK(head.status == 200);
+    CHECK(head.header("content-length") == std::to_string(manifest.size()));
+  }
+  CHECK(Client::error_code(anon.send("GET", "/v2/" + name + "/manifests/nope")) == "MANIFEST_UNKNOWN");
+  // The anonymous pull of a blob on the public hold: no credentials needed.
+  CHECK(anon.send("GET", "/v2/" + name + "/blobs/" + oci::Digest::of(layer).str()).status == 307);
+
+  // Another user cannot push here.
+  Client b;
+  b.login(c.w.bob, "repository:" + name + ":pull,push");
+  auto denied = b.put_manifest(name, "evil", manifest);
+  CHECK(denied.status == 403);
+  CHECK(Client::error_code(denied) == "DENIED");
+
+  // An index over two platform manifests.
+  std::string arm = image_manifest(config, {layer}, R"(,"annotations":{"arch":"arm64"})");
+  REQUIRE(c.put_manifest(name, oci::Digest::of(arm).str(), arm).status == 201);
+  std::string index = fmt::format(
+      R"({{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{},{}]}})",
+      descriptor("application/vnd.oci.image.manifest.v1+json", manifest),
+      descriptor("application/vnd.oci.image.manifest.v1+json", arm));
+  auto pi = c.put_manifest(name, "multi", index, "application/vnd.oci.image.index.v1+json");
+  REQUIRE_MESSAGE(pi.status == 201, pi.text());
+  CHECK(anon.send("GET", "/v2/" + name + "/manifests/multi").text() == index);
+  std::string bad_index = fmt::format(
+      R"({{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{}]}})",
+      descriptor("application/vnd.oci.image.manifest.v1+json", "no such manifest"));
+  CHECK(Client::error_code(c.put_manifest(name, "badidx", bad_index, "application/vnd.oci.image.index.v1+json")) ==
+        "MANIFEST_BLOB_UNKNOWN");
+
+  // Tags: sorted, paginated.
+  for (const char* t : {"v3", "v2", "a0"}) REQUIRE(c.put_manifest(name, t, manifest).status == 201);
+  auto all = anon.send("GET", "/v2/" + name + "/tags/list");
+  REQUIRE(all.status == 200);
+  CHECK(json::parse(all.text()).at("tags").as_array().size() == 5);
+  CHECK(json::serialize(json::parse(all.text()).at("tags")) == R"(["a0","multi","v1","v2","v3"])");
+  auto page1 = anon.send("GET", "/v2/" + name + "/tags/list?n=2");
+  CHECK(json::serialize(json::parse(page1.text()).at("tags")) == R"(["a0","multi"])");
+  CHECK(page1.header("link") == "</v2/" + name + "/tags/list?n=2&last=multi>; rel=\"next\"");
+  auto page3 = anon.send("GET", "/v2/" + name + "/tags/list?n=2&last=v2");
+  CHECK(json::serialize(json::parse(page3.text()).at("tags")) == R"(["v3"])");
+  CHECK(page3.header("link").empty());
+  CHECK(Client::error_code(anon.send("GET", "/v2/" + name + "/tags/list?n=x")) == "PAGINATION_NUMBER_INVALID");
+
+  // Referrers: an artifact whose subject is the image.
+  std::string empty = "{}";
+  c.push_blob(name, empty);
+  std::string sig = fmt::format(
+      R"({{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.example.sig","config":{},"layers":[{}],"subject":{},"annotations":{{"k":"v"}}}})",
+      descriptor("application/vnd.oci.empty.v1+json", empty), descriptor("application/vnd.oci.empty.v1+json", empty),
+      descriptor("application/vnd.oci.image.manifest.v1+json", manifest));
+  std::string sig_digest = oci::Digest::of(sig).str();
+  auto ps = c.put_manifest(name, sig_digest, sig);
+  REQUIRE_MESSAGE(ps.status == 201, ps.text());
+  CHECK(ps.header("oci-subject") == digest);
+  auto refs = anon.send("GET", "/v2/" + name + "/referrers/" + digest);
+  REQUIRE(refs.status == 200);
+  CHECK(refs.header("content-type") == "application/vnd.oci.image.index.v1+json");
+  Value ri = json::parse(refs.text());
+  REQUIRE(ri.at("manifests").as_array().size() == 1);
+  const Value& r0 = ri.at("manifests").as_array()[0];
+  CHECK(r0.at("digest").as_string() == sig_digest);
+  CHECK(r0.at("size").as_integer() == static_cast<std::int64_t>(sig.size()));
+  CHECK(r0.at("artifactType").as_string() == "application/vnd.example.sig");
+  CHECK(r0.at("annotations").at("k").as_string() == "v");
+  auto filtered = anon.send("GET", "/v2/" + name + "/referrers/" + digest + "?artifactType=application/other");
+  CHECK(filtered.header("oci-filters-applied") == "artifactType");
+  CHECK(json::parse(filtered.text()).at("manifests").as_array().empty());
+  CHECK(json::parse(anon.send("GET", "/v2/" + name + "/referrers/" + oci::Digest::of(layer).str()).text())
+            .at("manifests").as_array().empty());
+
+  // Catalog: what was pushed through this AppView.
+  auto cat = anon.send("GET", "/v2/_catalog");
+  REQUIRE(cat.status == 200);
+  CHECK(cat.text().find("\"" + name + "\"") != std::string::npos);
+
+  // Delete a tag, then the manifest by digest (its other tags go too).
+  CHECK(c.send("DELETE", "/v2/" + name + "/manifests/v3").status == 202);
+  CHECK(anon.send("GET", "/v2/" + name + "/manifests/v3").status == 404);
+  CHECK(anon.send("GET", "/v2/" + name + "/manifests/v2").status == 200);
+  CHECK(c.send("DELETE", "/v2/" + name + "/manifests/" + sig_digest).status == 202);
+  CHECK(Client::error_code(anon.send("GET", "/v2/" + name + "/manifests/" + sig_digest)) == "MANIFEST_UNKNOWN");
+  CHECK(c.send("DELETE", "/v2/" + name + "/manifests/" + sig_digest).status == 404);
+  CHECK(c.send("DELETE", "/v2/" + name + "/blobs/" + oci::Digest::of(layer).str()).status == 405);
+}
+
+TEST_CASE("cross-repository mount: 201 when the pusher's hold has the blob, else an upload") {
+  Client a;
+  std::string from = name_of(a.w.alice, "base");
+  a.login(a.w.alice, "repository:" + from + ":pull,push");
+  std::string blob = random_text(500);
+  std::string digest = a.push_blob(from, blob);
+
+  Client b;
+  std::string to = name_of(b.w.bob, "derived");
+  b.login(b.w.bob, "repository:" + to + ":pull,push repository:" + from + ":pull");
+  auto m = b.send("POST", "/v2/" + to + "/blobs/uploads/?mount=" + digest + "&from=" + from);
+  CHECK(m.status == 201);
+  CHECK(m.header("location") == "/v2/" + to + "/blobs/" + digest);
+  CHECK(m.header("docker-content-digest") == digest);
+  auto fallback = b.send("POST", "/v2/" + to + "/blobs/uploads/?mount=sha256:" + std::string(64, '1') + "&from=" + from);
+  CHECK(fallback.status == 202);
+  CHECK(!fallback.header("docker-upload-uuid").empty());
+}
+
+TEST_CASE("a private hold: its owner pulls (bytes proxied), others are refused") {
+  Client c;
+  std::string name = name_of(c.w.carol, "secret");
+  c.login(c.w.carol, "repository:" + name + ":pull,push");
+  std::string config = R"({"os":"linux"})";
+  std::string layer = random_text(2048);
+  c.push_blob(name, config);
+  std::string ld = c.push_blob(name, layer);
+  REQUIRE(c.put_manifest(name, "v1", image_manifest(config, {layer})).status == 201);
+
+  auto mine = c.send("GET", "/v2/" + name + "/blobs/" + ld);
+  REQUIRE_MESSAGE(mine.status == 200, mine.text());
+  CHECK(mine.text() == layer);
+  auto ranged = c.send("GET", "/v2/" + name + "/blobs/" + ld, {}, {{"Range", "bytes=10-19"}});
+  CHECK(ranged.status == 206);
+  CHECK(ranged.text() == layer.substr(10, 10));
+
+  Client anon;
+  auto a = anon.send("GET", "/v2/" + name + "/blobs/" + ld);
+  CHECK(a.status == 401);
+  CHECK(!a.header("www-authenticate").empty());
+  Client b;
+  b.login(b.w.bob, "repository:" + name + ":pull");
+  auto denied = b.send("GET", "/v2/" + name + "/blobs/" + ld);
+  CHECK(denied.status == 403);
+  CHECK(Client::error_code(denied) == "DENIED");
+}
+
+TEST_CASE("a manifest record pointing at bytes with another digest is refused on pull") {
+  Client c;
+  std::string repo = "tampered";
+  std::string name = name_of(c.w.alice, repo);
+  c.login(c.w.alice, "repository:" + name + ":pull,push");
+  std::string config = R"({"os":"linux","x":1})";
+  c.push_blob(name, config);
+  std::string genuine = image_manifest(config, {});
+  std::string evil = image_manifest(config, {}, R"(,"annotations":{"evil":"yes"})");
+  oci::Digest claimed = oci::Digest::of(genuine);
+
+  // Write, straight to the PDS, a record for `genuine` whose blob is `evil`.
+  auto session = xrpc::PdsSession::create(pds_url(), c.w.alice.account.handle, c.w.alice.app_password, c.w.http);
+  Value blob = session.upload_blob(as_bytes(evil), "application/vnd.oci.image.manifest.v1+json");
+  oci::Manifest m = oci::Manifest::parse(genuine, "application/vnd.oci.image.manifest.v1+json");
+  session.put_record(oci::kManifestCollection, oci::manifest_rkey(claimed),
+                     oci::manifest_record(m, repo, claimed, c.w.public_hold.did(), blob, "2025-01-01T00:00:00.000Z"));
+
+  Client anon;
+  auto r = anon.send("GET", "/v2/" + name + "/manifests/" + claimed.str());
+  CHECK(r.status == 502);
+  CHECK(Client::error_code(r) == "MANIFEST_INVALID");
+  CHECK(r.text().find("refusing") != std::string::npos);
+}
