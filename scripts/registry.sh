@@ -34,8 +34,10 @@ STORAGE="${ATCR_HOLD_STORAGE:-filesystem}"
 HOLD_PUBLIC="${ATCR_HOLD_PUBLIC:-true}"
 ALLOW_ALL_CREW="${ATCR_HOLD_ALLOW_ALL_CREW:-true}"
 DEMO_HANDLE="${ATCR_DEMO_HANDLE:-demo.test}"
-HOLD_URL="http://127.0.0.1:$HOLD_PORT"
-HOLD_DID="did:web:127.0.0.1%3A$HOLD_PORT"
+# localhost, not 127.0.0.1: the reference PDS refuses service tokens for an
+# IP-address did:web, and did:web:localhost is the development exception.
+HOLD_URL="http://localhost:$HOLD_PORT"
+HOLD_DID="did:web:localhost%3A$HOLD_PORT"
 REGISTRY="127.0.0.1:$APPVIEW_PORT"
 
 healthy() { curl -sf -o /dev/null --max-time 2 "$1"; }
@@ -95,7 +97,7 @@ start_appview() {
   spawn_daemon "$DIR" appview env \
     ATCR_SERVER_PORT="$APPVIEW_PORT" ATCR_SERVER_PUBLIC_URL="http://$REGISTRY" \
     ATCR_SERVER_DATA_DIR="$DIR/appview" ATCR_SERVER_DEFAULT_HOLD_DID="$HOLD_DID" \
-    ATCR_IDENTITY_PLC_URL="$PLC_URL" ATCR_IDENTITY_HANDLE_RESOLVER="$PDS_URL" \
+    ATCR_IDENTITY_PLC_URL="$PLC_URL" ATCR_IDENTITY_HANDLE_RESOLVER="$PDS_URL" ATCR_IDENTITY_DEVELOPMENT=true \
     "$BUILD/apps/atcr-appview" serve
   wait_until 30 "the appview on $REGISTRY" "$DIR" appview atcr-appview answering "http://$REGISTRY/v2/"
 }

@@ -33,6 +33,9 @@ identity::ResolverOptions resolver_options(const AppviewConfig& c) {
   identity::ResolverOptions o;
   o.plc_directory = c.identity.plc_url;
   o.ttl = c.cache.identity_ttl;
+  o.handles.resolver_service = c.identity.handle_resolver;
+  o.handles.allow_test_handles = c.identity.development;
+  o.did_web.allow_http_localhost = c.identity.development;
   return o;
 }
 

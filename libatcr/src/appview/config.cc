@@ -39,6 +39,12 @@ const std::vector<Option>& schema() {
        "Default: public_url's host[:port]."},
       // [identity]
       {"identity.plc_url", Kind::kString, "https://plc.directory", "The PLC directory that resolves did:plc."},
+      {"identity.handle_resolver", Kind::kString, "",
+       "A service answering com.atproto.identity.resolveHandle (e.g. a PDS),\n"
+       "asked when DNS and https://<handle>/.well-known/atproto-did find no DID."},
+      {"identity.development", Kind::kBool, "false",
+       "Development on loopback: accept .test handles, and did:web holds on\n"
+       "localhost / 127.0.0.1 over plain http. Never on a public registry."},
       // [auth]
       {"auth.token_lifetime", Kind::kDuration, "15m", "How long a registry token (JWT) stays valid."},
       // [cache]
@@ -111,6 +117,9 @@ AppviewConfig AppviewConfig::load(const std::optional<std::filesystem::path>& fi
 
   c.identity.plc_url = without_trailing_slash(s.str("identity.plc_url"));
   base_url_authority("identity.plc_url", c.identity.plc_url);
+  c.identity.handle_resolver = without_trailing_slash(s.str("identity.handle_resolver"));
+  if (!c.identity.handle_resolver.empty()) base_url_authority("identity.handle_resolver", c.identity.handle_resolver);
+  c.identity.development = s.boolean("identity.development");
 
   c.auth.token_lifetime = s.duration("auth.token_lifetime");
   if (c.auth.token_lifetime.count() < 10 || c.auth.token_lifetime > std::chrono::hours(24))

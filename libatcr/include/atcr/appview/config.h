@@ -46,6 +46,8 @@ struct AppviewConfig {
 
   struct Identity {
     std::string plc_url = "https://plc.directory";
+    std::string handle_resolver;  // a resolveHandle service, asked last
+    bool development = false;     // .test handles, http did:web on loopback
   } identity;
 
   struct Auth {
