@@ -260,6 +260,19 @@ TEST_CASE("hold service: access follows the captain and crew records") {
   CHECK(f.call("HEAD", "com.atproto.sync.getBlob", &mallory, f.blob_query(digest)).status == 401);
 }
 
+TEST_CASE("hold service: the captain record cannot be deleted, even by the owner") {
+  HoldFixture f;
+  std::string repo = net::url_encode(f.hold().did());
+  auto r = f.call("POST", "com.atproto.repo.deleteRecord", &f.owner, "",
+                  R"({"repo":")" + f.hold().did() + R"(","collection":"io.atcr.hold.captain","rkey":"self"})");
+  CHECK(r.status == 400);
+  // Still there, and access decisions still work.
+  CHECK(f.call("GET", "com.atproto.repo.getRecord", nullptr,
+               "repo=" + repo + "&collection=io.atcr.hold.captain&rkey=self")
+            .status == 200);
+  CHECK(f.call("POST", "io.atcr.hold.initiateUpload", &f.owner, "", "{}").status == 200);
+}
+
 TEST_CASE("hold service: notifyManifest writes layer records and stats, and enforces quota") {
   HoldFixture f({.allow_all_crew = true, .quota = true});
   REQUIRE(f.call("POST", "io.atcr.hold.requestCrew", &f.alice, "", "{}").status == 200);

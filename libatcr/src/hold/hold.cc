@@ -165,6 +165,13 @@ void Hold::register_endpoints(xrpc::XrpcServer& server) {
   pds::EndpointOptions options;
   options.authorize_write = [&h](const xrpc::ServerRequest& req) {
     h.require(req, "com.atproto.repo.deleteRecord", Access::kAdmin);
+    // Without the captain record every access decision fails (500) until a
+    // restart recreates it: the config governs it, so it is not deletable.
+    Value body = req.json();
+    const Value* collection = body.is_map() ? body.find("collection") : nullptr;
+    if (collection && collection->is_string() && collection->as_string() == kCaptainCollection)
+      throw xrpc::XrpcError(400, "InvalidRequest",
+                            "the captain record follows the hold's configuration and cannot be deleted");
   };
   pds::register_endpoints(server, *h.pds, options);
   h.register_upload_endpoints(server);
