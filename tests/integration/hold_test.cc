@@ -1,0 +1,780 @@
+// The atcr-hold binary end to end against the real things: callers are
+// accounts on the reference PDS with service-auth tokens it mints
+// (com.atproto.server.getServiceAuth, aud = the hold's did:web, lxm = the
+// method), resolved by the hold through the reference PLC directory; blobs
+// go to Ceph radosgw (presigned or through the hold) or to the filesystem.
+//
+// Run through the 'pds+s3' fixture (with-pds-s3.sh: PDS_URL, PLC_URL,
+// ATCR_NODE, NODE_PATH, S3_*), with ATCR_HOLD_BIN and ATCR_SOURCE_ROOT set
+// by tests/integration/meson.build. Each case runs its own hold process on
+// its own port and data dir (hold_process.h); a failing check shows the
+// hold's stderr.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "atcr/data/json.h"
+#include "atcr/identity/did_document.h"
+#include "atcr/oci/digest.h"
+#include "atcr/repo/repository.h"
+#include "atcr/s3/client.h"
+#include "hold_process.h"
+#include "pds_fixture.h"
+#include "temp_dir.h"
+
+using namespace atcr;
+using namespace atcr::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::size_t kMiB = 1024 * 1024;
+constexpr std::string_view kGetBlob = "com.atproto.sync.getBlob";
+constexpr std::string_view kInitiate = "io.atcr.hold.initiateUpload";
+constexpr std::string_view kPartUrl = "io.atcr.hold.getPartUploadUrl";
+constexpr std::string_view kUploadPart = "io.atcr.hold.uploadPart";
+constexpr std::string_view kComplete = "io.atcr.hold.completeUpload";
+constexpr std::string_view kAbort = "io.atcr.hold.abortUpload";
+constexpr std::string_view kRequestCrew = "io.atcr.hold.requestCrew";
+constexpr std::string_view kDeleteRecord = "com.atproto.repo.deleteRecord";
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0')
+    throw std::runtime_error(std::string(name) + " is not set: run this test through meson (fixture pds+s3)");
+  return v;
+}
+
+// Content unique to this run (the bucket outlives runs, and a blob already
+// there from an earlier run would be visible from the start), different
+// per `seed`.
+std::string random_text(std::size_t n, std::uint64_t seed) {
+  static const std::uint64_t run = [] {
+    Bytes b = random_bytes(8);
+    std::uint64_t v = 0;
+    for (auto x : b) v = v << 8 | x;
+    return v;
+  }();
+  std::mt19937_64 rng(seed ^ run);
+  std::string out(n, '\0');
+  for (std::size_t i = 0; i < n; i += 8) {
+    std::uint64_t v = rng();
+    for (std::size_t k = 0; k < 8 && i + k < n; ++k) out[i + k] = static_cast<char>(v >> (8 * k));
+  }
+  return out;
+}
+
+std::string jstr(const std::string& s) { return json::serialize(Value(s)); }
+
+// The S3 settings of with-s3.sh under the names an operator would use.
+HoldProcess::Env s3_settings(bool presign) {
+  return {
+      {"HOLD_STORAGE_DRIVER", "s3"},
+      {"S3_ENDPOINT", env("S3_ENDPOINT")},
+      {"S3_BUCKET", env("S3_BUCKET")},
+      {"AWS_REGION", env("S3_REGION")},
+      {"AWS_ACCESS_KEY_ID", env("S3_ACCESS_KEY")},
+      {"AWS_SECRET_ACCESS_KEY", env("S3_SECRET_KEY")},
+      {"DISABLE_PRESIGNED_URLS", presign ? "false" : "true"},
+  };
+}
+
+s3::S3Client& bucket() {
+  static s3::S3Client client([] {
+    s3::S3Config c;
+    c.endpoint = env("S3_ENDPOINT");
+    c.bucket = env("S3_BUCKET");
+    c.region = env("S3_REGION");
+    c.credentials = {env("S3_ACCESS_KEY"), env("S3_SECRET_KEY"), ""};
+    c.path_style = true;
+    return c;
+  }());
+  return client;
+}
+
+std::vector<std::string> bucket_keys(const std::string& prefix) {
+  std::vector<std::string> keys;
+  s3::ListOptions o;
+  o.prefix = prefix;
+  for (;;) {
+    auto page = bucket().list_objects(o);
+    for (auto& obj : page.objects) keys.push_back(obj.key);
+    if (!page.truncated) return keys;
+    o.continuation_token = page.next_continuation_token;
+  }
+}
+
+// ------------------------------------------------------------ the callers
+struct Callers {
+  xrpc::XrpcClient pds{pds_url(), test_http()};
+  Account owner, reader, writer, stranger;
+
+  Callers() {
+    owner = create_account(pds);
+    reader = create_account(pds);
+    writer = create_account(pds);
+    stranger = create_account(pds);
+  }
+
+  // A token from the caller's PDS for one method of one hold. Tokens live
+  // 60 s and the hold does not refuse replays, so each is reused for 30 s.
+  std::string token(const Account& a, const std::string& aud, std::string_view lxm) {
+    std::lock_guard lock(mu_);
+    auto key = a.did + " " + aud + " " + std::string(lxm);
+    auto now = std::chrono::steady_clock::now();
+    if (auto it = tokens_.find(key); it != tokens_.end() && now - it->second.second < std::chrono::seconds(30))
+      return it->second.first;
+    xrpc::Params p;
+    p.add("aud", aud);
+    p.add("lxm", lxm);
+    Value out = pds.query("com.atproto.server.getServiceAuth", p, {.bearer = a.access_jwt});
+    std::string t = out.at("token").as_string();
+    tokens_[key] = {t, now};
+    return t;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::pair<std::string, std::chrono::steady_clock::time_point>> tokens_;
+};
+
+Callers& callers() {
+  static Callers c;
+  return c;
+}
+
+// ------------------------------------------------------------ talking to a hold
+net::HttpClient& http() {
+  static net::HttpClient client([] {
+    net::HttpOptions o;
+    o.timeout = std::chrono::seconds(120);
+    o.connect_timeout = std::chrono::seconds(5);
+    o.max_response_bytes = 64 * kMiB;
+    return o;
+  }());
+  return client;
+}
+
+struct HoldClient {
+  HoldProcess& p;
+
+  net::HttpResponse call(const std::string& method, std::string_view nsid, const Account* as,
+                         const std::string& query = {}, const std::string& json_body = {}) {
+    net::HttpRequest req;
+    req.method = method;
+    req.url = p.url() + "/xrpc/" + std::string(nsid) + (query.empty() ? "" : "?" + query);
+    if (as) req.headers.emplace_back("Authorization", "Bearer " + callers().token(*as, p.did(), nsid));
+    if (!json_body.empty()) {
+      req.headers.emplace_back("Content-Type", "application/json");
+      req.body = to_bytes(json_body);
+    }
+    return http().send(req);
+  }
+
+  static Value json(const net::HttpResponse& r) {
+    INFO("body: " << r.text());
+    return json::parse(r.text());
+  }
+  static std::string error(const net::HttpResponse& r) {
+    try {
+      return json::parse(r.text()).at("error").as_string();
+    } catch (const std::exception&) {
+      return "(not an XRPC error: " + r.text().substr(0, 200) + ")";
+    }
+  }
+
+  std::string blob_query(const std::string& digest) const {
+    return "did=" + net::url_encode(p.did()) + "&cid=" + net::url_encode(digest);
+  }
+
+  std::string initiate(const Account& as, const std::string& digest) {
+    auto r = call("POST", kInitiate, &as, "", R"({"digest":)" + jstr(digest) + "}");
+    REQUIRE_MESSAGE(r.status == 200, r.status << " " << r.text());
+    return json(r).at("uploadId").as_string();
+  }
+
+  // getPartUploadUrl, then a PUT of `bytes` to what it answers: a
+  // presigned S3 URL (no credentials) or the hold's uploadPart (with a
+  // token). Returns the PUT's response.
+  net::HttpResponse put_part(const Account& as, const std::string& id, int part, const std::string& bytes,
+                             std::string* url_out = nullptr) {
+    auto target = call("POST", kPartUrl, &as, "",
+                       R"({"uploadId":)" + jstr(id) + R"(,"partNumber":)" + std::to_string(part) + "}");
+    REQUIRE_MESSAGE(target.status == 200, target.status << " " << target.text());
+    Value t = json(target);
+    CHECK(t.at("method").as_string() == "PUT");
+    net::HttpRequest put;
+    put.method = "PUT";
+    put.url = t.at("url").as_string();
+    if (url_out) *url_out = put.url;
+    for (const auto& [name, value] : t.at("headers").as_map()) put.headers.emplace_back(name, value.as_string());
+    if (put.url.starts_with(p.public_url()))
+      put.headers.emplace_back("Authorization", "Bearer " + callers().token(as, p.did(), kUploadPart));
+    put.body = to_bytes(bytes);
+    return http().send(put);
+  }
+
+  // The part's ETag from a successful PUT (S3's header, or the hold's JSON).
+  static std::string etag_of(const net::HttpResponse& r) {
+    std::string e = r.header("etag");
+    if (e.size() >= 2 && e.front() == '"') e = e.substr(1, e.size() - 2);
+    return e;
+  }
+
+  net::HttpResponse complete(const Account& as, const std::string& id, const std::string& digest,
+                             const std::vector<std::string>& etags) {
+    std::string parts = "[";
+    for (std::size_t i = 0; i < etags.size(); ++i)
+      parts += (i ? "," : "") + std::string(R"({"partNumber":)") + std::to_string(i + 1) +
+               R"(,"etag":)" + jstr(etags[i]) + "}";
+    parts += "]";
+    return call("POST", kComplete, &as, "",
+                R"({"uploadId":)" + jstr(id) + R"(,"digest":)" + jstr(digest) + R"(,"parts":)" + parts + "}");
+  }
+
+  // A whole upload in parts of `part_size`; returns completeUpload's response.
+  net::HttpResponse upload(const Account& as, const std::string& data, std::size_t part_size = 5 * kMiB,
+                           std::string digest = {}) {
+    if (digest.empty()) digest = oci::Digest::of(data).str();
+    std::string id = initiate(as, digest);
+    std::vector<std::string> etags;
+    for (std::size_t off = 0; off < data.size(); off += part_size) {
+      auto r = put_part(as, id, static_cast<int>(etags.size() + 1), data.substr(off, part_size));
+      REQUIRE_MESSAGE(r.status == 200, r.status << " " << r.text());
+      etags.push_back(etag_of(r));
+    }
+    return complete(as, id, digest, etags);
+  }
+
+  // The blob's bytes: followed from a 307 with plain HTTP (no credentials),
+  // or as answered.
+  std::string download(const Account* as, const std::string& digest) {
+    auto r = call("GET", kGetBlob, as, blob_query(digest));
+    if (r.status == 307) r = http().get(r.header("location"));
+    REQUIRE_MESSAGE(r.status == 200, r.status << " " << r.text().substr(0, 300));
+    return r.text();
+  }
+
+  // The hold's signing key, from its /.well-known/did.json.
+  PublicKey signing_key() {
+    auto r = http().get(p.url() + "/.well-known/did.json");
+    REQUIRE_MESSAGE(r.status == 200, r.text());
+    auto doc = identity::DidDocument::parse(r.text());
+    CHECK(doc.id == p.did());
+    REQUIRE(doc.signing_key());
+    return *doc.signing_key();
+  }
+
+  // getRepo's CAR, verified against the DID document's key.
+  VerifiedRepo verified_repo() {
+    auto r = call("GET", "com.atproto.sync.getRepo", nullptr, "did=" + net::url_encode(p.did()));
+    REQUIRE_MESSAGE(r.status == 200, r.text());
+    return verify_repo_car(r.body, p.did(), signing_key());
+  }
+
+  Value record(std::string_view collection, const std::string& rkey) {
+    auto r = call("GET", "com.atproto.repo.getRecord", nullptr,
+                  "repo=" + net::url_encode(p.did()) + "&collection=" + std::string(collection) +
+                      "&rkey=" + net::url_encode(rkey));
+    REQUIRE_MESSAGE(r.status == 200, r.status << " " << r.text());
+    return json(r).at("value");
+  }
+
+  // Every record of a collection, as rkey -> value JSON.
+  std::map<std::string, std::string> records(std::string_view collection) {
+    std::map<std::string, std::string> out;
+    auto r = call("GET", "com.atproto.repo.listRecords", nullptr,
+                  "repo=" + net::url_encode(p.did()) + "&collection=" + std::string(collection) + "&limit=100");
+    REQUIRE_MESSAGE(r.status == 200, r.text());
+    Value listed = json(r);  // kept: the loop below walks into it
+    for (const Value& rec : listed.at("records").as_array()) {
+      std::string uri = rec.at("uri").as_string();
+      out[uri.substr(uri.rfind('/') + 1)] = json::serialize(rec.at("value"));
+    }
+    return out;
+  }
+};
+
+// A hold process in its own temp dir, owned by callers().owner.
+struct TestHold {
+  TempDir dir{"atcr-hold-it"};
+  HoldProcess process;
+  HoldClient client{process};
+
+  explicit TestHold(HoldProcess::Env settings) : process(dir.path(), with_defaults(std::move(settings))) {}
+
+  static HoldProcess::Env with_defaults(HoldProcess::Env s) {
+    s.emplace("HOLD_OWNER", callers().owner.did);
+    s.emplace("HOLD_IDENTITY_PLC_URL", plc_url());
+    s.emplace("HOLD_STORAGE_DRIVER", "filesystem");
+    return s;
+  }
+};
+
+int run_node(const std::vector<std::string>& args, std::string* out) {
+  std::string cmd = "'" + env("ATCR_NODE") + "'";
+  for (const auto& a : args) cmd += " '" + a + "'";
+  cmd += " 2>&1";
+  FILE* f = ::popen(cmd.c_str(), "r");
+  REQUIRE(f != nullptr);
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out->append(buf, n);
+  int status = ::pclose(f);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string source_path(const std::string& relative) { return env("ATCR_SOURCE_ROOT") + "/" + relative; }
+
+}  // namespace
+
+// ------------------------------------------------------------ 1. access control
+namespace {
+
+enum class Who { kAnonymous, kOwner, kReader, kWriter, kStranger };
+
+const char* name_of(Who w) {
+  switch (w) {
+    case Who::kAnonymous: return "anonymous";
+    case Who::kOwner: return "owner";
+    case Who::kReader: return "crew blob:read";
+    case Who::kWriter: return "crew blob:write";
+    case Who::kStranger: return "non-crew";
+  }
+  return "?";
+}
+
+const Account* account_of(Who w) {
+  switch (w) {
+    case Who::kAnonymous: return nullptr;
+    case Who::kOwner: return &callers().owner;
+    case Who::kReader: return &callers().reader;
+    case Who::kWriter: return &callers().writer;
+    case Who::kStranger: return &callers().stranger;
+  }
+  return nullptr;
+}
+
+// docs: hold/crew.h.
+int expected_read(bool is_public, bool all_crew, Who w) {
+  if (is_public) return 200;
+  if (w == Who::kAnonymous) return 401;
+  if (w == Who::kStranger) return all_crew ? 200 : 403;
+  return 200;
+}
+
+int expected_write(bool all_crew, Who w) {
+  if (w == Who::kAnonymous) return 401;
+  if (w == Who::kReader || w == Who::kStranger) return all_crew ? 200 : 403;
+  return 200;
+}
+
+}  // namespace
+
+TEST_CASE("hold binary: the access-control matrix with the reference PDS's tokens") {
+  TestHold h(HoldProcess::Env{{"HOLD_PUBLIC", "false"}, {"HOLD_ALLOW_ALL_CREW", "true"}});
+  h.process.start();
+  INFO(h.process.diagnostics());
+  HoldClient& c = h.client;
+  Callers& who = callers();
+
+  // Crew the real way: self-service while allowAllCrew is on.
+  auto join_reader = c.call("POST", kRequestCrew, &who.reader, "", R"({"permissions":["blob:read"]})");
+  REQUIRE_MESSAGE(join_reader.status == 200, join_reader.text());
+  CHECK(HoldClient::json(join_reader).at("status").as_string() == "created");
+  auto join_writer =
+      c.call("POST", kRequestCrew, &who.writer, "", R"({"permissions":["blob:read","blob:write"]})");
+  REQUIRE_MESSAGE(join_writer.status == 200, join_writer.text());
+  Value reader_crew = c.record("io.atcr.hold.crew", who.reader.did);
+  CHECK(json::serialize(reader_crew.at("permissions")) == R"(["blob:read"])");
+  CHECK(json::serialize(c.record("io.atcr.hold.crew", who.writer.did).at("permissions")) ==
+        R"(["blob:read","blob:write"])");
+  CHECK(c.call("POST", kRequestCrew, nullptr, "", "{}").status == 401);
+
+  std::string blob = random_text(3000, 1);
+  std::string digest = oci::Digest::of(blob).str();
+  auto uploaded = c.upload(who.owner, blob, 1024);
+  REQUIRE_MESSAGE(uploaded.status == 200, uploaded.text());
+
+  const Who everyone[] = {Who::kAnonymous, Who::kOwner, Who::kReader, Who::kWriter, Who::kStranger};
+  for (bool is_public : {false, true}) {
+    for (bool all_crew : {true, false}) {
+      // Another config on the same data dir: the captain record follows.
+      h.process.set("HOLD_PUBLIC", is_public ? "true" : "false");
+      h.process.set("HOLD_ALLOW_ALL_CREW", all_crew ? "true" : "false");
+      h.process.restart();
+      Value captain = c.record("io.atcr.hold.captain", "self");
+      CAPTURE(is_public);
+      CAPTURE(all_crew);
+      CHECK(captain.at("public").as_bool() == is_public);
+      CHECK(captain.at("allowAllCrew").as_bool() == all_crew);
+      CHECK(captain.at("owner").as_string() == who.owner.did);
+
+      for (Who w : everyone) {
+        INFO("public=" << is_public << " allowAllCrew=" << all_crew << " caller=" << name_of(w));
+        const Account* as = account_of(w);
+        auto get = c.call("GET", kGetBlob, as, c.blob_query(digest));
+        CHECK(get.status == expected_read(is_public, all_crew, w));
+        if (get.status == 200) CHECK(get.text() == blob);
+        if (get.status == 401) CHECK(HoldClient::error(get) == "AuthRequired");
+        if (get.status == 403) CHECK(HoldClient::error(get) == "Forbidden");
+        auto head = c.call("HEAD", kGetBlob, as, c.blob_query(digest));
+        CHECK(head.status == expected_read(is_public, all_crew, w));
+        if (head.status == 200) CHECK(head.header("content-length") == std::to_string(blob.size()));
+        auto init = c.call("POST", kInitiate, as, "", R"({"digest":)" + jstr(digest) + "}");
+        CHECK(init.status == expected_write(all_crew, w));
+        if (init.status == 200) CHECK(!HoldClient::json(init).at("uploadId").as_string().empty());
+      }
+    }
+  }
+
+  // Now private, crew only. requestCrew is closed to newcomers.
+  auto refused = c.call("POST", kRequestCrew, &who.stranger, "", "{}");
+  CHECK(refused.status == 403);
+  CHECK(HoldClient::error(refused) == "RegistrationDisabled");
+  h.process.set("HOLD_PUBLIC", "false");
+  h.process.restart();
+
+  // deleteRecord is the admins': owner 200, crew 403, anonymous 401.
+  std::string del = R"({"repo":)" + jstr(h.process.did()) +
+                    R"(,"collection":"io.atcr.hold.crew","rkey":)" + jstr(who.reader.did) + "}";
+  auto anonymous_delete = c.call("POST", kDeleteRecord, nullptr, "", del);
+  CHECK(anonymous_delete.status == 401);
+  auto crew_delete = c.call("POST", kDeleteRecord, &who.writer, "", del);
+  CHECK(crew_delete.status == 403);
+  CHECK(c.call("GET", kGetBlob, &who.reader, c.blob_query(digest)).status == 200);
+  auto owner_delete = c.call("POST", kDeleteRecord, &who.owner, "", del);
+  CHECK_MESSAGE(owner_delete.status == 200, owner_delete.text());
+  // Not even the owner deletes the captain record (the config governs it).
+  auto captain_delete = c.call("POST", kDeleteRecord, &who.owner, "",
+                               R"({"repo":)" + jstr(h.process.did()) +
+                                   R"(,"collection":"io.atcr.hold.captain","rkey":"self"})");
+  CHECK(captain_delete.status == 400);
+  CHECK(c.record("io.atcr.hold.captain", "self").at("owner").as_string() == who.owner.did);
+  // The reader is no longer crew: refused at once, and after a restart.
+  auto after = c.call("GET", kGetBlob, &who.reader, c.blob_query(digest));
+  CHECK(after.status == 403);
+  CHECK(c.call("HEAD", kGetBlob, &who.reader, c.blob_query(digest)).status == 403);
+  h.process.restart();
+  CHECK(c.call("GET", kGetBlob, &who.reader, c.blob_query(digest)).status == 403);
+  CHECK(c.call("GET", kGetBlob, &who.writer, c.blob_query(digest)).status == 200);
+  // Tokens for another audience or another method are refused.
+  net::HttpRequest wrong;
+  wrong.url = h.process.url() + "/xrpc/com.atproto.sync.getBlob?" + c.blob_query(digest);
+  wrong.headers.emplace_back("Authorization",
+                             "Bearer " + who.token(who.writer, h.process.did(), "io.atcr.hold.getQuota"));
+  CHECK(http().send(wrong).status == 401);
+  wrong.headers.back().second = "Bearer " + who.token(who.writer, "did:web:elsewhere.test", kGetBlob);
+  CHECK(http().send(wrong).status == 401);
+}
+
+// ------------------------------------------------------------ 2. presigned S3
+TEST_CASE("hold binary on radosgw: presigned part uploads and downloads") {
+  TestHold h(s3_settings(/*presign=*/true));
+  h.process.start();
+  INFO(h.process.diagnostics());
+  HoldClient& c = h.client;
+  const Account& owner = callers().owner;
+
+  // Three 5 MiB parts and a small last one, PUT by plain HTTP.
+  std::string data = random_text(15 * kMiB + 1234, 2);
+  std::string digest = oci::Digest::of(data).str();
+  std::string id = c.initiate(owner, digest);
+  std::vector<std::string> etags;
+  for (int part = 1; part <= 4; ++part) {
+    std::string url;
+    std::size_t off = static_cast<std::size_t>(part - 1) * 5 * kMiB;
+    auto r = c.put_part(owner, id, part, data.substr(off, 5 * kMiB), &url);
+    CHECK_MESSAGE(url.starts_with(env("S3_ENDPOINT")), "not a presigned S3 URL: " << url);
+    CHECK(url.find("X-Amz-Signature=") != std::string::npos);
+    REQUIRE_MESSAGE(r.status == 200, "part " << part << ": " << r.status << " " << r.text());
+    etags.push_back(HoldClient::etag_of(r));
+    CHECK(!etags.back().empty());
+  }
+  auto done = c.complete(owner, id, digest, etags);
+  REQUIRE_MESSAGE(done.status == 200, done.text());
+  CHECK(HoldClient::json(done).at("digest").as_string() == digest);
+  CHECK(HoldClient::json(done).at("size").as_integer() == static_cast<std::int64_t>(data.size()));
+
+  // GET: 307 to a presigned URL that plain HTTP downloads byte-identical.
+  auto get = c.call("GET", kGetBlob, &owner, c.blob_query(digest));
+  REQUIRE_MESSAGE(get.status == 307, get.status << " " << get.text());
+  std::string location = get.header("location");
+  CHECK(location.starts_with(env("S3_ENDPOINT")));
+  auto fetched = http().get(location);
+  REQUIRE(fetched.status == 200);
+  CHECK(fetched.body.size() == data.size());
+  CHECK(fetched.text() == data);
+  auto head = c.call("HEAD", kGetBlob, &owner, c.blob_query(digest));
+  CHECK(head.status == 200);
+  CHECK(head.header("content-length") == std::to_string(data.size()));
+  CHECK(head.header("docker-content-digest") == digest);
+
+  // Tampered presigned URLs: radosgw checks the signature.
+  std::string bad_sig = location;
+  auto sig = bad_sig.find("X-Amz-Signature=");
+  REQUIRE(sig != std::string::npos);
+  char& ch = bad_sig[sig + std::strlen("X-Amz-Signature=")];
+  ch = ch == '0' ? '1' : '0';
+  CHECK(http().get(bad_sig).status == 403);
+  std::string other = oci::Digest::of(std::string_view("something else")).str();
+  std::string bad_key = location;
+  auto hex = bad_key.find(digest.substr(7, 64));
+  REQUIRE(hex != std::string::npos);
+  bad_key.replace(hex, 64, other.substr(7, 64));
+  CHECK(http().get(bad_key).status == 403);
+}
+
+// ------------------------------------------------------------ 3. failures
+TEST_CASE("hold binary on radosgw: failed, aborted, concurrent and foreign uploads") {
+  TestHold h(s3_settings(/*presign=*/true));
+  h.process.start();
+  INFO(h.process.diagnostics());
+  HoldClient& c = h.client;
+  const Account& owner = callers().owner;
+
+  SUBCASE("a wrong digest at completeUpload leaves nothing behind") {
+    std::string data = random_text(5 * kMiB + 10, 3);
+    std::string real = oci::Digest::of(data).str();
+    std::string claimed = oci::Digest::of(data + "x").str();
+    std::string id = c.initiate(owner, claimed);
+    auto p1 = c.put_part(owner, id, 1, data.substr(0, 5 * kMiB));
+    auto p2 = c.put_part(owner, id, 2, data.substr(5 * kMiB));
+    REQUIRE(p1.status == 200);
+    REQUIRE(p2.status == 200);
+    auto done = c.complete(owner, id, claimed, {HoldClient::etag_of(p1), HoldClient::etag_of(p2)});
+    CHECK(done.status == 400);
+    CHECK(HoldClient::error(done) == "InvalidDigest");
+    CHECK(c.call("HEAD", kGetBlob, &owner, c.blob_query(claimed)).status == 404);
+    CHECK(c.call("HEAD", kGetBlob, &owner, c.blob_query(real)).status == 404);
+    auto left = bucket_keys("_uploads/" + id);
+    CHECK_MESSAGE(left.empty(), "left in the bucket: " << left.front());
+    // The upload is over: completing it again is an unknown upload.
+    CHECK(HoldClient::error(c.complete(owner, id, real, {HoldClient::etag_of(p1)})) == "InvalidUploadId");
+  }
+
+  SUBCASE("a truncated part makes the content differ: InvalidDigest") {
+    std::string data = random_text(5 * kMiB + 4096, 4);
+    std::string digest = oci::Digest::of(data).str();
+    std::string id = c.initiate(owner, digest);
+    auto p1 = c.put_part(owner, id, 1, data.substr(0, 5 * kMiB));
+    auto p2 = c.put_part(owner, id, 2, data.substr(5 * kMiB, 1000));  // 3096 bytes short
+    REQUIRE(p1.status == 200);
+    REQUIRE(p2.status == 200);
+    auto done = c.complete(owner, id, digest, {HoldClient::etag_of(p1), HoldClient::etag_of(p2)});
+    CHECK(done.status == 400);
+    CHECK(HoldClient::error(done) == "InvalidDigest");
+    CHECK(c.call("HEAD", kGetBlob, &owner, c.blob_query(digest)).status == 404);
+    CHECK(bucket_keys("_uploads/" + id).empty());
+  }
+
+  SUBCASE("abortUpload, then completeUpload: InvalidUploadId") {
+    std::string data = random_text(1000, 5);
+    std::string digest = oci::Digest::of(data).str();
+    std::string id = c.initiate(owner, digest);
+    auto p1 = c.put_part(owner, id, 1, data);
+    REQUIRE(p1.status == 200);
+    auto aborted = c.call("POST", kAbort, &owner, "", R"({"uploadId":)" + jstr(id) + "}");
+    CHECK_MESSAGE(aborted.status == 200, aborted.text());
+    auto done = c.complete(owner, id, digest, {HoldClient::etag_of(p1)});
+    CHECK(done.status == 400);
+    CHECK(HoldClient::error(done) == "InvalidUploadId");
+    CHECK(c.call("HEAD", kGetBlob, &owner, c.blob_query(digest)).status == 404);
+  }
+
+  SUBCASE("four concurrent uploads of the same blob all succeed") {
+    std::string data = random_text(6 * kMiB, 6);
+    std::string digest = oci::Digest::of(data).str();
+    std::vector<int> statuses(4, 0);
+    std::vector<std::string> bodies(4);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        try {
+          auto r = c.upload(owner, data);
+          statuses[t] = r.status;
+          bodies[t] = r.text();
+        } catch (const std::exception& e) {
+          bodies[t] = e.what();
+        } catch (...) {
+          bodies[t] = "a failed REQUIRE (above)";  // doctest's exception
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    for (int t = 0; t < 4; ++t) CHECK_MESSAGE(statuses[t] == 200, "upload " << t << ": " << bodies[t]);
+    CHECK(c.download(&owner, digest) == data);
+  }
+
+  SUBCASE("an upload id is only good for the DID that started it") {
+    // Let anyone write, so the writer gets past access control and only
+    // the id's binding to its DID can stop them.
+    h.process.set("HOLD_ALLOW_ALL_CREW", "true");
+    h.process.restart();
+    const Account& writer = callers().writer;
+    std::string data = random_text(2000, 7);
+    std::string digest = oci::Digest::of(data).str();
+    std::string id = c.initiate(owner, digest);
+    auto p1 = c.put_part(owner, id, 1, data);
+    REQUIRE(p1.status == 200);
+    auto part_url = c.call("POST", kPartUrl, &writer, "", R"({"uploadId":)" + jstr(id) + R"(,"partNumber":1})");
+    CHECK(part_url.status == 400);
+    CHECK(HoldClient::error(part_url) == "InvalidUploadId");
+    auto stolen = c.complete(writer, id, digest, {HoldClient::etag_of(p1)});
+    CHECK(stolen.status == 400);
+    CHECK(HoldClient::error(stolen) == "InvalidUploadId");
+    auto abort = c.call("POST", kAbort, &writer, "", R"({"uploadId":)" + jstr(id) + "}");
+    CHECK(HoldClient::error(abort) == "InvalidUploadId");
+    // Still the owner's to finish.
+    auto done = c.complete(owner, id, digest, {HoldClient::etag_of(p1)});
+    CHECK_MESSAGE(done.status == 200, done.text());
+  }
+}
+
+// ------------------------------------------------------------ 3b. kill -9
+TEST_CASE("hold binary: SIGKILL during a proxied part upload loses nothing it should keep") {
+  // Presigned URLs off: the part's bytes go through the hold to radosgw.
+  TestHold h(s3_settings(/*presign=*/false));
+  h.process.start();
+  INFO(h.process.diagnostics());
+  HoldClient& c = h.client;
+  const Account& owner = callers().owner;
+
+  std::string data = random_text(8 * kMiB, 8);
+  std::string digest = oci::Digest::of(data).str();
+  std::string id = c.initiate(owner, digest);
+  auto target = c.call("POST", kPartUrl, &owner, "", R"({"uploadId":)" + jstr(id) + R"(,"partNumber":1})");
+  REQUIRE(target.status == 200);
+  std::string url = HoldClient::json(target).at("url").as_string();
+  REQUIRE_MESSAGE(url.starts_with(h.process.public_url()), "not proxied: " << url);
+
+  // A slow PUT: 64 KiB every 20 ms after the first MiB.
+  std::atomic<std::size_t> sent{0};
+  std::atomic<bool> finished{false};
+  std::string outcome;
+  std::thread putter([&] {
+    net::HttpRequest put;
+    put.method = "PUT";
+    put.url = url;
+    put.headers.emplace_back("Authorization", "Bearer " + callers().token(owner, h.process.did(), kUploadPart));
+    put.headers.emplace_back("Content-Type", "application/octet-stream");
+    net::BodySource source{data.size(), [&](std::span<std::uint8_t> buf) {
+                             std::size_t n = std::min<std::size_t>({buf.size(), 64 * 1024, data.size() - sent});
+                             if (sent > kMiB) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                             std::memcpy(buf.data(), data.data() + sent, n);
+                             sent += n;
+                             return n;
+                           }};
+    try {
+      auto r = http().send_streaming(put, source, {});
+      outcome = "status " + std::to_string(r.status) + " " + r.text();
+    } catch (const std::exception& e) {
+      outcome = std::string("error: ") + e.what();
+    }
+    finished = true;
+  });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (sent < 3 * kMiB && !finished && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  bool ended_early = finished;
+  int status = h.process.stop(SIGKILL);
+  putter.join();
+  REQUIRE_MESSAGE(!ended_early, "the PUT ended before the kill: " << outcome);
+  CHECK(WIFSIGNALED(status));
+  CHECK_MESSAGE(!outcome.starts_with("status 200"), outcome);
+  MESSAGE("SIGKILL after " << sent.load() << " of " << data.size() << " bytes; the client saw: " << outcome);
+
+  h.process.start();
+  // Nothing is visible; the session survives: send the part again, complete.
+  CHECK(c.call("HEAD", kGetBlob, &owner, c.blob_query(digest)).status == 404);
+  auto again = c.put_part(owner, id, 1, data);
+  REQUIRE_MESSAGE(again.status == 200, again.status << " " << again.text());
+  auto done = c.complete(owner, id, digest, {HoldClient::etag_of(again)});
+  REQUIRE_MESSAGE(done.status == 200, done.text());
+  CHECK(c.download(&owner, digest) == data);
+  // The repo came through the kill intact.
+  VerifiedRepo repo = c.verified_repo();
+  CHECK(repo.records.size() >= 2);  // captain + the owner's crew record
+}
+
+// ------------------------------------------------------------ 4. export / import
+TEST_CASE("hold binary: repo export verifies with the reference and imports into a fresh hold") {
+  TestHold h(HoldProcess::Env{{"HOLD_ALLOW_ALL_CREW", "true"}});
+  h.process.start();
+  INFO(h.process.diagnostics());
+  HoldClient& c = h.client;
+  const Account& writer = callers().writer;
+
+  REQUIRE(c.call("POST", kRequestCrew, &writer, "", R"({"permissions":["blob:write"]})").status == 200);
+  std::string layer = random_text(4000, 9);
+  std::string layer_digest = oci::Digest::of(layer).str();
+  REQUIRE(c.upload(writer, layer, 1 << 20).status == 200);
+  std::string manifest = R"({"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[{"mediaType":)"
+                         R"("application/vnd.oci.image.layer.v1.tar+gzip","digest":)" +
+                         jstr(layer_digest) + R"(,"size":4000}]})";
+  auto notify = c.call("POST", "io.atcr.hold.notifyManifest", &writer, "",
+                       R"({"repository":"app","userDid":)" + jstr(writer.did) + R"(,"manifestDigest":)" +
+                           jstr(oci::Digest::of(manifest).str()) + R"(,"manifest":)" + manifest +
+                           R"(,"operation":"push"})");
+  REQUIRE_MESSAGE(notify.status == 200, notify.text());
+  std::string did_key = c.signing_key().did_key();
+  auto crew = c.records("io.atcr.hold.crew");
+  auto layers = c.records("io.atcr.hold.layer");
+  auto stats = c.records("io.atcr.hold.stats");
+  CHECK(crew.size() == 2);  // the owner and the writer
+  CHECK(layers.size() == 1);
+  CHECK(stats.size() == 1);
+  h.process.stop();
+
+  fs::path car = h.dir.path() / "hold.car";
+  REQUIRE_MESSAGE(h.process.run({"repo", "export"}, car) == 0, h.process.diagnostics());
+  std::string out;
+  int rc = run_node({source_path("tests/interop/ref-repo.mjs"), "verify", car.string(), h.process.did(), did_key},
+                    &out);
+  REQUIRE_MESSAGE(rc == 0, "ref-repo.mjs verify: " << out);
+  Value verified = json::parse(out.substr(out.find('{')));
+  std::size_t n_records = verified.at("records").as_array().size();
+  CHECK(n_records == 1 /* captain */ + crew.size() + layers.size() + stats.size());
+
+  TestHold fresh(HoldProcess::Env{});
+  REQUIRE_MESSAGE(fresh.process.run({"repo", "import", car.string()}, fresh.dir.path() / "import.out") == 0,
+                  fresh.process.diagnostics());
+  fresh.process.start();
+  INFO(fresh.process.diagnostics());
+  HoldClient& f = fresh.client;
+  // Crew, layer and stats records come over as they were; the captain is
+  // the fresh hold's own.
+  CHECK(f.records("io.atcr.hold.crew") == crew);
+  CHECK(f.records("io.atcr.hold.stats") == stats);
+  CHECK(f.records("io.atcr.hold.layer") == layers);
+  CHECK(f.record("io.atcr.hold.captain", "self").at("allowAllCrew").as_bool() == false);
+  f.verified_repo();
+}
+
+// ------------------------------------------------------------ 5. firehose
+TEST_CASE("hold binary: a WebSocket client on subscribeRepos sees a requestCrew's #commit") {
+  TestHold h(HoldProcess::Env{{"HOLD_ALLOW_ALL_CREW", "true"}});
+  h.process.start();
+  INFO(h.process.diagnostics());
+  const Account& reader = callers().reader;
+  auto joined = h.client.call("POST", kRequestCrew, &reader, "", R"({"permissions":["blob:read"]})");
+  REQUIRE_MESSAGE(joined.status == 200, joined.text());
+  std::string cid = HoldClient::json(joined).at("cid").as_string();
+
+  std::string ws = "ws://127.0.0.1:" + std::to_string(h.process.port()) +
+                   "/xrpc/com.atproto.sync.subscribeRepos?cursor=0";
+  std::string out;
+  int rc = run_node({source_path("tests/integration/hold-firehose.mjs"), ws, "io.atcr.hold.crew/" + reader.did},
+                    &out);
+  REQUIRE_MESSAGE(rc == 0, "hold-firehose.mjs: " << out);
+  Value event = json::parse(out);
+  CHECK(event.at("repo").as_string() == h.process.did());
+  CHECK(event.at("action").as_string() == "create");
+  CHECK(event.at("cid").as_string() == cid);
+}
