@@ -21,7 +21,7 @@
 #   ATCR_HOLD_STORAGE   filesystem | s3            (default filesystem)
 #   ATCR_HOLD_PUBLIC    true | false               (default true: anonymous pulls)
 #   ATCR_HOLD_ALLOW_ALL_CREW true | false          (default true: any user may push)
-#   ATCR_DEMO_HANDLE    the demo account           (default demo.test)
+#   ATCR_DEMO_HANDLE    the demo account           (default sailor.test; "demo" is a reserved handle)
 set -euo pipefail
 LOG_TAG=registry
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -33,7 +33,7 @@ HOLD_PORT="${ATCR_HOLD_PORT:-8080}"
 STORAGE="${ATCR_HOLD_STORAGE:-filesystem}"
 HOLD_PUBLIC="${ATCR_HOLD_PUBLIC:-true}"
 ALLOW_ALL_CREW="${ATCR_HOLD_ALLOW_ALL_CREW:-true}"
-DEMO_HANDLE="${ATCR_DEMO_HANDLE:-demo.test}"
+DEMO_HANDLE="${ATCR_DEMO_HANDLE:-sailor.test}"
 # localhost, not 127.0.0.1: the reference PDS refuses service tokens for an
 # IP-address did:web, and did:web:localhost is the development exception.
 HOLD_URL="http://localhost:$HOLD_PORT"
@@ -79,8 +79,9 @@ start_hold() {
     env+=(HOLD_STORAGE_DRIVER=s3
       S3_ENDPOINT="$(sed -n 's/^S3_ENDPOINT=//p' <<<"$s3env")"
       S3_BUCKET="$(sed -n 's/^S3_BUCKET=//p' <<<"$s3env")"
-      AWS_ACCESS_KEY_ID="$(sed -n 's/^AWS_ACCESS_KEY_ID=//p' <<<"$s3env")"
-      AWS_SECRET_ACCESS_KEY="$(sed -n 's/^AWS_SECRET_ACCESS_KEY=//p' <<<"$s3env")")
+      AWS_REGION="$(sed -n 's/^S3_REGION=//p' <<<"$s3env")"
+      AWS_ACCESS_KEY_ID="$(sed -n 's/^S3_ACCESS_KEY=//p' <<<"$s3env")"
+      AWS_SECRET_ACCESS_KEY="$(sed -n 's/^S3_SECRET_KEY=//p' <<<"$s3env")")
   else
     env+=(HOLD_STORAGE_DRIVER=filesystem)
   fi

@@ -67,8 +67,11 @@ t "  index digest round-trips"       same "$(served "$R/multi:v1")" "$(layout "$
 t "skopeo pull --all"                skopeo copy -q --all "${SKS[@]}" "docker://$R/multi:v1" "oci:$W/pulled-multi:v1"
 t "skopeo second tag"                skopeo copy -q "${SKD[@]}" "oci:$W/small:v1" "docker://$R/small:v2"
 t "skopeo list-tags"                 bash -c "skopeo list-tags --tls-verify=false --creds '$CREDS' docker://$R/small | python3 -c 'import json,sys; assert json.load(sys.stdin)[\"Tags\"] == [\"v1\", \"v2\"]'"
-t "skopeo delete"                    skopeo delete --tls-verify=false --creds "$CREDS" "docker://$R/small:v2"
-t "  deleted tag is gone"            bash -c "! skopeo inspect --raw --tls-verify=false --creds '$CREDS' docker://$R/small:v2"
+# skopeo deletes by digest: every tag of that manifest goes (distribution-spec).
+mk other --layers 1M
+t "skopeo delete"                    bash -c "skopeo copy -q ${SKD[*]} oci:$W/other:v1 docker://$R/other:v1 && skopeo delete --tls-verify=false --creds '$CREDS' docker://$R/other:v1"
+t "  deleted image is gone"          bash -c "! skopeo inspect --raw --tls-verify=false --creds '$CREDS' docker://$R/other:v1"
+t "  others are untouched"           skopeo inspect --raw --tls-verify=false --creds "$CREDS" "docker://$R/small:v1"
 t "wrong password is refused"        bash -c "! skopeo copy -q --dest-tls-verify=false --dest-creds '$DEMO_HANDLE:wrong' oci:$W/small:v1 docker://$R/nope:v1"
 t "  /auth/token answers 401"        same "$(curl -s -o /dev/null -w '%{http_code}' -u "$DEMO_HANDLE:wrong" "http://$H/auth/token?service=$H&scope=repository:$DEMO_HANDLE/small:pull")" 401
 
@@ -114,7 +117,8 @@ t "tamper with the manifest record"  tamper
 # The appview keeps verified manifests cached: a fresh one must read the PDS.
 bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1
 bash "$REPO_ROOT/scripts/registry.sh" start >>"$LOGF" 2>&1 || die "restarting the stack failed"
-t "  tampered manifest is refused"   bash -c "! skopeo inspect --raw --tls-verify=false --creds '$CREDS' docker://$R/small@sha256:$(layout "$W/small")"
+t "  tampered manifest is refused"   bash -c "! skopeo inspect --raw --tls-verify=false --creds '$CREDS' docker://$R/small@sha256:$(layout "$W/small") 2>$W/tampered.err"
+t "    because its bytes do not match" grep -qi "manifest invalid\|digest" "$W/tampered.err"
 
 echo "e2e clients: $pass passed, $fail failed (log: kept in this output on failure)"
 if ((fail > 0)); then
