@@ -86,4 +86,8 @@ for i, r in enumerate(rows):
     if i == 0:
         print("  ".join("-" * w for w in widths))
 PY
+
+# The hold's blob path against dd on the same disk (its own table).
+log "running bench/hold.sh${*:+ $*}"
+BUILD="$BUILD" bash bench/hold.sh "$@" || { log "bench/hold.sh failed"; status=1; }
 exit "$status"
