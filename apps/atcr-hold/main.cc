@@ -1,16 +1,16 @@
 // atcr-hold: the hold service's command line. Everything it does is
-// libatcr's atcr::hold; this file only reads arguments, wires signals and
-// runs the server.
-#include <signal.h>
-
-#include <chrono>
+// libatcr's atcr::hold; this file only reads arguments and runs the server
+// (the shared serve loop: apps/common/service_cli.h).
+//
+//   atcr-hold serve [--config FILE]             SIGTERM drains; SIGUSR1 toggles debug logs
+//   atcr-hold config init [FILE]                commented TOML (- for stdout)
+//   atcr-hold repo export [--config FILE]       the hold's repo as a CAR on stdout
+//   atcr-hold repo import [--config FILE] CAR...
+//   atcr-hold version
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
-#include <future>
 #include <iostream>
 #include <iterator>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,16 +19,15 @@
 #include "atcr/hold/hold.h"
 #include "atcr/log.h"
 #include "atcr/xrpc/server.h"
+#include "service_cli.h"
 
 namespace {
 
+using atcr::cli::Args;
 using atcr::hold::Hold;
 using atcr::hold::HoldConfig;
-using Clock = std::chrono::steady_clock;
 
 constexpr const char* kVersion = ATCR_VERSION;
-constexpr auto kDebugWindow = std::chrono::minutes(30);
-constexpr auto kHousekeepingEvery = std::chrono::minutes(1);
 
 const char* const kUsage = R"(usage: atcr-hold <command> [options]
 
@@ -42,64 +41,15 @@ commands:
 Settings come from FILE, then HOLD_* environment variables (see config init).
 )";
 
-struct Args {
-  std::vector<std::string> positional;
-  std::optional<std::filesystem::path> config;
-};
-
-Args parse_args(int argc, char** argv, int first) {
-  Args args;
-  for (int i = first; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--config" || a == "-c") {
-      if (i + 1 >= argc) throw atcr::ConfigError("", "--config needs a file");
-      args.config = argv[++i];
-    } else if (a.starts_with("--config=")) {
-      args.config = a.substr(9);
-    } else {
-      args.positional.push_back(a);
-    }
-  }
-  return args;
-}
-
-int config_init(const Args& args) {
-  std::string path = args.positional.empty() ? "hold.toml" : args.positional[0];
-  std::string text = HoldConfig::template_toml();
-  if (path == "-") {
-    std::cout << text;
-    return 0;
-  }
-  if (std::filesystem::exists(path)) {
-    std::fprintf(stderr, "atcr-hold: %s exists; not overwriting it\n", path.c_str());
-    return 1;
-  }
-  std::ofstream(path) << text;
-  std::fprintf(stderr, "atcr-hold: wrote %s; set server.public_url, registration.owner_did and storage\n",
-               path.c_str());
-  return 0;
-}
-
-void apply_log_level(const HoldConfig& config) {
-  if (auto level = atcr::log::parse_level(config.log.level)) atcr::log::set_level(*level);
-}
-
-// Blocks the signals this process handles, in every thread it will start,
-// so sigtimedwait() in main receives them.
-sigset_t handled_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  for (int s : {SIGTERM, SIGINT, SIGUSR1}) sigaddset(&set, s);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  return set;
+HoldConfig load(const Args& args) {
+  HoldConfig config = HoldConfig::load(args.config);
+  atcr::cli::apply_log_level(config.log.level);
+  return config;
 }
 
 int serve(const Args& args) {
-  sigset_t signals = handled_signals();
-  HoldConfig config = HoldConfig::load(args.config);
-  apply_log_level(config);
-  const atcr::log::Level configured_level = atcr::log::level();
-
+  atcr::cli::block_signals();
+  HoldConfig config = load(args);
   Hold hold(config);
   atcr::xrpc::ServerOptions options;
   options.host = config.server.host;
@@ -111,55 +61,14 @@ int serve(const Args& args) {
   server.start();
   atcr::log::info("hold", "{} serving {} on {}:{}", hold.did(), config.server.public_url, config.server.host,
                   server.port());
-
-  std::optional<Clock::time_point> debug_until;
-  auto next_housekeeping = Clock::now() + kHousekeepingEvery;
-  for (;;) {
-    timespec tick{1, 0};
-    int sig = sigtimedwait(&signals, nullptr, &tick);
-    if (sig == SIGTERM || sig == SIGINT) break;
-    if (sig == SIGUSR1) {
-      if (debug_until) {
-        debug_until.reset();
-        atcr::log::set_level(configured_level);
-        atcr::log::info("hold", "SIGUSR1: debug logging off");
-      } else {
-        debug_until = Clock::now() + kDebugWindow;
-        atcr::log::set_level(atcr::log::Level::kDebug);
-        atcr::log::info("hold", "SIGUSR1: debug logging on for 30 minutes");
-      }
-    }
-    if (debug_until && Clock::now() >= *debug_until) {
-      debug_until.reset();
-      atcr::log::set_level(configured_level);
-      atcr::log::info("hold", "debug logging window over");
-    }
-    if (Clock::now() >= next_housekeeping) {
-      try {
-        hold.housekeeping();
-      } catch (const std::exception& e) {
-        atcr::log::error("hold", "housekeeping failed: {}", e.what());
-      }
-      next_housekeeping = Clock::now() + kHousekeepingEvery;
-    }
-  }
-
-  atcr::log::info("hold", "shutting down: draining in-flight requests (up to {}s)",
-                  config.server.shutdown_grace.count());
-  auto stopped = std::async(std::launch::async, [&] { server.stop(); });
-  if (stopped.wait_for(config.server.shutdown_grace) == std::future_status::timeout) {
-    atcr::log::warn("hold", "requests still running after the grace period; exiting anyway");
-    std::fflush(nullptr);
-    std::quick_exit(0);
-  }
-  atcr::log::info("hold", "stopped");
+  atcr::cli::serve(server, {.program = "hold",
+                            .housekeeping = [&] { hold.housekeeping(); },
+                            .shutdown_grace = config.server.shutdown_grace});
   return 0;
 }
 
 int repo_export(const Args& args) {
-  HoldConfig config = HoldConfig::load(args.config);
-  apply_log_level(config);
-  Hold hold(config);
+  Hold hold(load(args));
   hold.export_car(std::cout);
   std::cout.flush();
   return std::cout ? 0 : 1;
@@ -170,8 +79,7 @@ int repo_import(const Args& args) {
     std::fputs("atcr-hold repo import: name at least one CAR file\n", stderr);
     return 2;
   }
-  HoldConfig config = HoldConfig::load(args.config);
-  apply_log_level(config);
+  HoldConfig config = load(args);
   std::vector<atcr::Bytes> cars;
   for (const auto& path : args.positional) {
     std::ifstream in(path, std::ios::binary);
@@ -185,38 +93,26 @@ int repo_import(const Args& args) {
 }
 
 int run(int argc, char** argv) {
-  if (argc < 2) {
-    std::fputs(kUsage, stderr);
-    return 2;
-  }
-  std::string command = argv[1];
+  std::string command = argc > 1 ? argv[1] : "";
   std::string sub = argc > 2 ? argv[2] : "";
   if (command == "version" || command == "--version") {
     std::printf("atcr-hold %s\n", kVersion);
     return 0;
   }
-  if (command == "serve") return serve(parse_args(argc, argv, 2));
-  if (command == "config" && sub == "init") return config_init(parse_args(argc, argv, 3));
-  if (command == "repo" && sub == "export") return repo_export(parse_args(argc, argv, 3));
-  if (command == "repo" && sub == "import") return repo_import(parse_args(argc, argv, 3));
-  if (command == "help" || command == "--help" || command == "-h") {
-    std::fputs(kUsage, stdout);
-    return 0;
-  }
-  std::fputs(kUsage, stderr);
-  return 2;
+  if (command == "serve") return serve(atcr::cli::parse_args(argc, argv, 2));
+  if (command == "config" && sub == "init")
+    return atcr::cli::config_init("atcr-hold", atcr::cli::parse_args(argc, argv, 3), "hold.toml",
+                                  HoldConfig::template_toml(),
+                                  "set server.public_url, registration.owner_did and storage");
+  if (command == "repo" && sub == "export") return repo_export(atcr::cli::parse_args(argc, argv, 3));
+  if (command == "repo" && sub == "import") return repo_import(atcr::cli::parse_args(argc, argv, 3));
+  bool help = command == "help" || command == "--help" || command == "-h";
+  std::fputs(kUsage, help ? stdout : stderr);
+  return help ? 0 : 2;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const atcr::ConfigError& e) {
-    std::fprintf(stderr, "atcr-hold: configuration: %s\n", e.what());
-    return 78;  // EX_CONFIG
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "atcr-hold: %s\n", e.what());
-    return 1;
-  }
+  return atcr::cli::guarded_main("atcr-hold", [&] { return run(argc, argv); });
 }

@@ -1,0 +1,146 @@
+#include "service_cli.h"
+
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <fstream>
+#include <future>
+#include <iostream>
+
+#include "atcr/error.h"
+
+namespace atcr::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kDebugWindow = std::chrono::minutes(30);
+
+sigset_t handled() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGTERM, SIGINT, SIGUSR1}) sigaddset(&set, s);
+  return set;
+}
+
+void raise_open_file_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+}  // namespace
+
+Args parse_args(int argc, char** argv, int first) {
+  Args args;
+  for (int i = first; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--config" || a == "-c") {
+      if (i + 1 >= argc) throw ConfigError("", "--config needs a file");
+      args.config = argv[++i];
+    } else if (a.starts_with("--config=")) {
+      args.config = a.substr(9);
+    } else {
+      args.positional.push_back(a);
+    }
+  }
+  return args;
+}
+
+int config_init(std::string_view program, const Args& args, const std::string& default_name,
+                const std::string& text, std::string_view next_step) {
+  std::string path = args.positional.empty() ? default_name : args.positional[0];
+  if (path == "-") {
+    std::cout << text;
+    return std::cout ? 0 : 1;
+  }
+  if (std::filesystem::exists(path)) {
+    std::fprintf(stderr, "%.*s: %s exists; not overwriting it\n", static_cast<int>(program.size()), program.data(),
+                 path.c_str());
+    return 1;
+  }
+  std::ofstream out(path);
+  out << text;
+  if (!out) {
+    std::fprintf(stderr, "%.*s: cannot write %s\n", static_cast<int>(program.size()), program.data(), path.c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "%.*s: wrote %s; %.*s\n", static_cast<int>(program.size()), program.data(), path.c_str(),
+               static_cast<int>(next_step.size()), next_step.data());
+  return 0;
+}
+
+void block_signals() {
+  sigset_t set = handled();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+void apply_log_level(std::string_view level) {
+  if (auto l = log::parse_level(level)) log::set_level(*l);
+}
+
+void serve(xrpc::XrpcServer& server, const ServeOptions& options) {
+  raise_open_file_limit();
+  sigset_t signals = handled();
+  const log::Level configured = log::level();
+  std::optional<Clock::time_point> debug_until;
+  auto next_housekeeping = Clock::now() + options.housekeeping_every;
+
+  for (;;) {
+    timespec tick{1, 0};
+    int sig = sigtimedwait(&signals, nullptr, &tick);
+    if (sig == SIGTERM || sig == SIGINT) break;
+    if (sig == SIGUSR1) {
+      if (debug_until) {
+        debug_until.reset();
+        log::set_level(configured);
+        log::info(options.program, "SIGUSR1: debug logging off");
+      } else {
+        debug_until = Clock::now() + kDebugWindow;
+        log::set_level(log::Level::kDebug);
+        log::info(options.program, "SIGUSR1: debug logging on for 30 minutes");
+      }
+    }
+    if (debug_until && Clock::now() >= *debug_until) {
+      debug_until.reset();
+      log::set_level(configured);
+      log::info(options.program, "debug logging window over");
+    }
+    if (options.housekeeping && Clock::now() >= next_housekeeping) {
+      try {
+        options.housekeeping();
+      } catch (const std::exception& e) {
+        log::error(options.program, "housekeeping failed: {}", e.what());
+      }
+      next_housekeeping = Clock::now() + options.housekeeping_every;
+    }
+  }
+
+  log::info(options.program, "shutting down: draining in-flight requests (up to {}s)",
+            options.shutdown_grace.count());
+  auto stopped = std::async(std::launch::async, [&] { server.stop(); });
+  if (stopped.wait_for(options.shutdown_grace) == std::future_status::timeout) {
+    log::warn(options.program, "requests still running after the grace period; exiting anyway");
+    std::fflush(nullptr);
+    std::quick_exit(0);
+  }
+  log::info(options.program, "stopped");
+}
+
+int guarded_main(std::string_view program, const std::function<int()>& body) {
+  int p = static_cast<int>(program.size());
+  try {
+    return body();
+  } catch (const ConfigError& e) {
+    std::fprintf(stderr, "%.*s: configuration: %s\n", p, program.data(), e.what());
+    return 78;  // EX_CONFIG
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%.*s: %s\n", p, program.data(), e.what());
+    return 1;
+  }
+}
+
+}  // namespace atcr::cli
