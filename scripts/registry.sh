@@ -44,11 +44,14 @@ healthy() { curl -sf -o /dev/null --max-time 2 "$1"; }
 # Any HTTP answer (the registry's /v2/ is 401 until a client logs in).
 answering() { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1")" != 000 ]; }
 
-# The demo account's password: made once, kept with the state.
+# The demo account's password: made once per handle and kept outside the
+# state dir, since the account outlives it (it lives in the PDS, which
+# other stacks on this machine share).
 demo_password() {
-  mkdir -p "$DIR"
-  [ -s "$DIR/demo-password" ] || (umask 077; head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$DIR/demo-password")
-  cat "$DIR/demo-password"
+  local file="${ATCR_CACHE:-${HOME:-/root}/.cache/atcr}/demo-passwords/$DEMO_HANDLE"
+  mkdir -p "$(dirname "$file")"
+  [ -s "$file" ] || (umask 077; head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$file")
+  cat "$file"
 }
 
 start_pds() {
