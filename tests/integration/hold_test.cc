@@ -778,3 +778,91 @@ TEST_CASE("hold binary: a WebSocket client on subscribeRepos sees a requestCrew'
   CHECK(event.at("action").as_string() == "create");
   CHECK(event.at("cid").as_string() == cid);
 }
+
+// ------------------------------------------------------------ hostile input, signals
+TEST_CASE("hold binary: malformed requests get XRPC errors; SIGUSR1 and SIGTERM behave") {
+  TestHold h(HoldProcess::Env{
+      {"HOLD_LOG_LEVEL", "info"}, {"HOLD_ALLOW_ALL_CREW", "true"}, {"HOLD_UPLOADS_MAX_PART_SIZE", "4096"}});
+  h.process.start();
+  INFO(h.process.diagnostics());
+  HoldClient& c = h.client;
+  const Account& owner = callers().owner;
+
+  struct Case {
+    std::string method;
+    std::string_view nsid;
+    std::string query, body;
+    int status;
+    std::string error;
+  };
+  std::string id = c.initiate(owner, "");
+  std::string many_parts = "[";
+  for (int i = 1; i <= 10001; ++i) many_parts += (i > 1 ? "," : "") + std::string(R"({"partNumber":1,"etag":"x"})");
+  many_parts += "]";
+  const std::vector<Case> cases = {
+      {"POST", kInitiate, "", "not json", 400, ""},
+      {"POST", kInitiate, "", R"({"digest":5})", 400, "InvalidRequest"},
+      {"POST", kInitiate, "", R"({"digest":"sha256:xyz"})", 400, "InvalidDigest"},
+      {"POST", kInitiate, "", R"([1,2,3])", 400, ""},
+      {"POST", kPartUrl, "", R"({"uploadId":)" + jstr(id) + R"(,"partNumber":0})", 400, "InvalidRequest"},
+      {"POST", kPartUrl, "", R"({"uploadId":)" + jstr(id) + R"(,"partNumber":10001})", 400, "InvalidRequest"},
+      {"POST", kPartUrl, "", R"({"uploadId":)" + jstr(id) + R"(,"partNumber":"1"})", 400, "InvalidRequest"},
+      {"POST", kPartUrl, "", R"({"uploadId":"nope","partNumber":1})", 400, "InvalidUploadId"},
+      {"POST", kPartUrl, "", R"({"uploadId":)" + jstr(std::string(5000, 'a')) + R"(,"partNumber":1})", 400,
+       "InvalidRequest"},
+      {"POST", kComplete, "", R"({"uploadId":)" + jstr(id) + R"(,"digest":"sha256:)" + std::string(64, '0') +
+                                  R"(","parts":{}})",
+       400, "InvalidRequest"},
+      {"POST", kComplete, "", R"({"uploadId":)" + jstr(id) + R"(,"digest":"sha256:)" + std::string(64, '0') +
+                                  R"(","parts":)" + many_parts + "}",
+       400, "InvalidRequest"},
+      {"POST", kComplete, "", R"({"uploadId":)" + jstr(id) + R"(,"digest":"sha256:)" + std::string(64, '0') +
+                                  R"(","parts":[]})",
+       400, ""},
+      {"PUT", kUploadPart, "uploadId=nope&partNumber=1", "x", 400, "InvalidUploadId"},
+      {"PUT", kUploadPart, "uploadId=" + id + "&partNumber=abc", "x", 400, ""},
+      {"PUT", kUploadPart, "uploadId=" + id + "&partNumber=1", std::string(5000, 'x'), 413, "PartTooLarge"},
+      {"GET", kGetBlob, "did=" + net::url_encode(h.process.did()) + "&cid=garbage", "", 400, "InvalidRequest"},
+      {"GET", kGetBlob, "cid=sha256:" + std::string(64, '0'), "", 400, ""},
+      {"GET", kGetBlob, "did=did:web:elsewhere.test&cid=sha256:" + std::string(64, '0'), "", 404, "RepoNotFound"},
+      {"POST", kDeleteRecord, "", R"({"repo":)" + jstr(h.process.did()) + R"(,"collection":"not an nsid","rkey":"x"})",
+       400, ""},
+  };
+  for (const Case& k : cases) {
+    INFO(k.method << " " << k.nsid << "?" << k.query << " " << k.body.substr(0, 120));
+    net::HttpRequest req;
+    req.method = k.method;
+    req.url = h.process.url() + "/xrpc/" + std::string(k.nsid) + (k.query.empty() ? "" : "?" + k.query);
+    req.headers.emplace_back("Authorization", "Bearer " + callers().token(owner, h.process.did(), k.nsid));
+    req.headers.emplace_back("Content-Type", k.method == "PUT" ? "application/octet-stream" : "application/json");
+    req.body = to_bytes(k.body);
+    auto r = http().send(req);
+    CHECK(r.status == k.status);
+    std::string error = HoldClient::error(r);
+    CHECK_MESSAGE(!error.starts_with("(not an XRPC error"), error);
+    if (!k.error.empty()) CHECK(error == k.error);
+  }
+  // (The owner is already crew, so a newcomer sends this one.)
+  auto bad_crew = c.call("POST", kRequestCrew, &callers().stranger, "", R"({"permissions":[1]})");
+  CHECK(bad_crew.status == 400);
+  CHECK(HoldClient::error(bad_crew) == "InvalidRequest");
+  // Credentials that are not a token are refused as such, on any method.
+  net::HttpRequest forged;
+  forged.url = h.process.url() + "/xrpc/com.atproto.sync.getBlob?" + c.blob_query("sha256:" + std::string(64, '0'));
+  forged.headers.emplace_back("Authorization", "Bearer not.a.jwt");
+  CHECK(http().send(forged).status == 401);
+  CHECK(http().get(h.process.url() + "/xrpc/_health").status == 200);
+
+  // SIGUSR1 turns debug logging on (and off again); SIGTERM drains and exits 0.
+  ::kill(h.process.pid(), SIGUSR1);
+  bool toggled = false;
+  for (int i = 0; i < 100 && !toggled; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    toggled = read_file(h.process.log_path()).find("debug logging on") != std::string::npos;
+  }
+  CHECK(toggled);
+  int status = h.process.stop(SIGTERM);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(read_file(h.process.log_path()).find("stopped") != std::string::npos);
+}
