@@ -25,17 +25,19 @@ void for_each_record(const pds::EmbeddedPds& pds, std::string_view collection, V
 }  // namespace
 
 void AccessState::ensure_current(const pds::EmbeddedPds& pds) {
-  Cid head = pds.head();
+  std::string rev = pds.rev();
   {
     std::lock_guard lock(mu_);
-    if (head_ && *head_ == head) return;
+    if (rev_ && *rev_ == rev) return;
   }
   rebuild(pds);
 }
 
 void AccessState::rebuild(const pds::EmbeddedPds& pds) {
-  // Read outside the lock (the repo has its own), then swap in.
-  Cid head = pds.head();
+  // Read outside the lock (the repo has its own), then swap in. A commit
+  // landing meanwhile leaves newer records under an older rev: the next
+  // reader just rebuilds again.
+  std::string rev = pds.rev();
   auto captain_record = pds.get_record(kCaptainCollection, kCaptainRkey);
   if (!captain_record) throw StorageError("hold repo has no captain record (io.atcr.hold.captain/self)");
   Captain captain = Captain::from_record(captain_record->value);
@@ -63,12 +65,11 @@ void AccessState::rebuild(const pds::EmbeddedPds& pds) {
   });
 
   std::lock_guard lock(mu_);
-  head_ = head;
+  rev_ = rev;
   captain_ = std::move(captain);
   crew_ = std::move(crew);
   usage_.replace(std::move(usage));
-  log::debug("hold", "access state rebuilt at {}: {} crew, {} layer records", head.to_string(), crew_.size(),
-             layers);
+  log::debug("hold", "access state rebuilt at rev {}: {} crew, {} layer records", rev, crew_.size(), layers);
 }
 
 Captain AccessState::captain() const {
@@ -93,13 +94,13 @@ std::uint64_t AccessState::added_by(std::string_view user, const std::vector<Lay
   return usage_.added_by(user, layers);
 }
 
-void AccessState::note_commit(const Cid& prev_head, const Cid& new_head, const std::vector<CrewMember>& crew_added,
-                              const std::vector<LayerUse>& layers_added) {
+void AccessState::note_commit(const std::optional<std::string>& since, const std::string& rev,
+                              const std::vector<CrewMember>& crew_added, const std::vector<LayerUse>& layers_added) {
   std::lock_guard lock(mu_);
-  if (!head_ || *head_ != prev_head) return;  // stale anyway: the next reader rebuilds
+  if (!since || !rev_ || *rev_ != *since) return;  // stale anyway: the next reader rebuilds
   for (const auto& m : crew_added) crew_[m.member] = m;
   for (const auto& l : layers_added) usage_.add(l);
-  head_ = new_head;
+  rev_ = rev;
 }
 
 }  // namespace atcr::hold

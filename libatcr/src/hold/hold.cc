@@ -154,9 +154,8 @@ std::string Hold::Impl::next_tid() {
 
 CommitResult Hold::Impl::commit(const std::vector<RecordWrite>& writes, const std::vector<CrewMember>& crew_added,
                                 const std::vector<LayerUse>& layers_added) {
-  Cid before = pds->head();
   CommitResult result = pds->apply_writes(writes);
-  access.note_commit(before, result.commit, crew_added, layers_added);
+  access.note_commit(result.since, result.rev, crew_added, layers_added);
   return result;
 }
 

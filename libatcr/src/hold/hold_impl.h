@@ -25,7 +25,7 @@ namespace atcr::hold {
 
 // What access decisions and quota checks read on every request: the
 // captain, the crew by member DID, and usage by user. It mirrors the repo
-// as of `head`; when the repo moves on without us (an admin's
+// as of a revision (`rev`); when the repo moves on without us (an admin's
 // deleteRecord, an import) the next reader rebuilds it. The hold's own
 // writes update it in place (note_* below) to avoid a rebuild per push.
 class AccessState {
@@ -39,15 +39,18 @@ class AccessState {
   std::uint64_t added_by(std::string_view user, const std::vector<LayerUse>& layers) const;
 
   // After a commit of ours that changed only what is given: applied in
-  // place if the mirror was current at `prev_head`, else left to a rebuild.
-  void note_commit(const Cid& prev_head, const Cid& new_head, const std::vector<CrewMember>& crew_added,
-                   const std::vector<LayerUse>& layers_added);
+  // place if the mirror was current at the commit's parent revision
+  // (`since`, as the repo reports it: a head read before committing could
+  // miss another writer's commit in between, e.g. a crew record's delete,
+  // which the mirror would then never see), else left to a rebuild.
+  void note_commit(const std::optional<std::string>& since, const std::string& rev,
+                   const std::vector<CrewMember>& crew_added, const std::vector<LayerUse>& layers_added);
 
  private:
   void rebuild(const pds::EmbeddedPds& pds);
 
   mutable std::mutex mu_;
-  std::optional<Cid> head_;
+  std::optional<std::string> rev_;
   Captain captain_;
   std::map<std::string, CrewMember, std::less<>> crew_;
   Usage usage_;
