@@ -866,3 +866,48 @@ TEST_CASE("hold binary: malformed requests get XRPC errors; SIGUSR1 and SIGTERM 
   CHECK(WEXITSTATUS(status) == 0);
   CHECK(read_file(h.process.log_path()).find("stopped") != std::string::npos);
 }
+
+// ------------------------------------------------------------ did:plc
+TEST_CASE("hold binary: a did:plc hold registers with the PLC directory and keeps its DID") {
+  TestHold h(HoldProcess::Env{{"HOLD_IDENTITY_DID_METHOD", "plc"}});
+  h.process.start();
+  INFO(h.process.diagnostics());
+  const Account& owner = callers().owner;
+  auto described = http().get(h.process.url() + "/xrpc/com.atproto.server.describeServer");
+  REQUIRE(described.status == 200);
+  std::string did = HoldClient::json(described).at("did").as_string();
+  REQUIRE_MESSAGE(did.starts_with("did:plc:"), did);
+
+  // The directory has it, pointing at the hold, with the key that signs its repo.
+  auto doc_response = http().get(plc_url() + "/" + did);
+  REQUIRE_MESSAGE(doc_response.status == 200, doc_response.text());
+  auto doc = identity::DidDocument::parse(doc_response.text());
+  bool has_service = false;
+  for (const auto& s : doc.services)
+    has_service |= s.type == "AtcrHoldService" && s.endpoint == h.process.public_url();
+  CHECK_MESSAGE(has_service, describe(doc));
+  REQUIRE(doc.signing_key());
+  auto car = http().get(h.process.url() + "/xrpc/com.atproto.sync.getRepo?did=" + net::url_encode(did));
+  REQUIRE(car.status == 200);
+  CHECK(verify_repo_car(car.body, did, *doc.signing_key()).records.size() == 2);
+
+  // The reference PDS mints tokens for it; the owner may write.
+  auto call = [&](std::string_view nsid, const std::string& body) {
+    net::HttpRequest req;
+    req.method = "POST";
+    req.url = h.process.url() + "/xrpc/" + std::string(nsid);
+    req.headers = {{"Authorization", "Bearer " + callers().token(owner, did, nsid)},
+                   {"Content-Type", "application/json"}};
+    req.body = to_bytes(body);
+    return http().send(req);
+  };
+  auto init = call(kInitiate, "{}");
+  CHECK_MESSAGE(init.status == 200, init.text());
+  CHECK(call(kInitiate, "{}").status == 200);
+
+  // A restart adopts the same DID (its rotation key is in the data dir).
+  h.process.restart();
+  auto again = http().get(h.process.url() + "/xrpc/com.atproto.server.describeServer");
+  CHECK(HoldClient::json(again).at("did").as_string() == did);
+  CHECK(call(kInitiate, "{}").status == 200);
+}
