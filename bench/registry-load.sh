@@ -171,7 +171,8 @@ if [ "${SKIP_LOAD:-0}" != 1 ]; then
   ACC='Accept: application/vnd.oci.image.manifest.v1+json'
   # sanity: manifest GET returns the pushed bytes, blob GET returns the blob
   [ "$("${CURL[@]}" -H "$ACC" "http://$H/v2/$LREPO/manifests/v1" | sha256sum | cut -d' ' -f1)" = "${MDG#sha256:}" ] || die "manifest GET bytes differ"
-  [ "$("${CURL[@]}" "http://$H/v2/$LREPO/blobs/$L0" | sha256sum | cut -d' ' -f1)" = "${L0#sha256:}" ] || die "blob GET bytes differ"
+  # -L: a registry may redirect blob downloads (atcr sends clients to the hold)
+  [ "$("${CURL[@]}" -L "http://$H/v2/$LREPO/blobs/$L0" | sha256sum | cut -d' ' -f1)" = "${L0#sha256:}" ] || die "blob GET bytes differ"
   log "load tests: ${DUR}s each, wrk -t$THREADS -c$CONNS / ab -k -c$CONNS"
   run_wrk  "GET manifest (tag)"     "http://$H/v2/$LREPO/manifests/v1" -H "$ACC"
   run_wrk  "GET manifest (digest)"  "http://$H/v2/$LREPO/manifests/$MDG" -H "$ACC"

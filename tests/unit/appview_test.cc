@@ -25,11 +25,28 @@ struct RecordingSink : PartSink {
     parts.emplace_back(data.begin(), data.end());
     return "etag-" + std::to_string(part_number);
   }
+  std::string put_part_stream(int part_number, std::uint64_t size, const Reader& read) override {
+    Bytes data(size);
+    std::size_t got = 0;
+    while (got < size) got += read(std::span<std::uint8_t>(data).subspan(got));
+    return put_part(part_number, data);
+  }
 };
 
 struct FailingSink : PartSink {
   std::string put_part(int, BytesView) override { throw Error("the hold is down"); }
+  std::string put_part_stream(int, std::uint64_t, const Reader&) override { throw Error("the hold is down"); }
 };
+
+// Reads from a string in pieces of at most 3 bytes, as a socket might.
+PartSink::Reader reader_of(const std::string& text, std::size_t& pos) {
+  return [&text, &pos](std::span<std::uint8_t> buffer) {
+    std::size_t n = std::min({buffer.size(), text.size() - pos, std::size_t{3}});
+    std::copy_n(text.data() + pos, n, buffer.data());
+    pos += n;
+    return n;
+  };
+}
 
 oci::ErrorCode code_of(const std::function<void()>& f) {
   try {
@@ -119,6 +136,30 @@ TEST_CASE("BlobUpload: an exact multiple of part_size sends no empty last part; 
     REQUIRE(sink.parts.size() == 1);
     CHECK(sink.parts[0].empty());
   }
+}
+
+TEST_CASE("BlobUpload: a chunk of at least a part streams straight through as one part") {
+  BlobUpload up(4);
+  RecordingSink sink;
+  CHECK_FALSE(up.can_stream(3));  // smaller than a part: buffered
+  CHECK(up.can_stream(10));
+  std::string first = "0123456789";
+  std::size_t pos = 0;
+  up.append_stream(first.size(), reader_of(first, pos), sink);
+  CHECK(up.offset() == 10);
+  up.append(as_bytes(std::string_view("ab")), sink);  // then buffered as usual
+  CHECK_FALSE(up.can_stream(10));                     // something is buffered
+  CHECK(up.finish(sink) == oci::Digest::of(std::string_view("0123456789ab")));
+  REQUIRE(sink.parts.size() == 2);
+  CHECK(to_string(sink.parts[0]) == first);
+  CHECK(up.parts()[0].size == 10);
+
+  // A body that ends before its Content-Length is a SIZE_INVALID.
+  BlobUpload short_up(4);
+  std::string truncated = "01234";
+  std::size_t p2 = 0;
+  CHECK(code_of([&] { short_up.append_stream(8, reader_of(truncated, p2), sink); }) ==
+        oci::ErrorCode::kSizeInvalid);
 }
 
 TEST_CASE("BlobUpload: a sink failure propagates") {

@@ -155,8 +155,8 @@ TEST_CASE("records: lenient reading of older manifest records") {
 
 TEST_CASE("records: io.atcr.tag round trip and both lexicon shapes") {
   Digest d = Digest::parse(kD1);
-  std::string uri = manifest_uri(kUser, d);
-  CHECK(uri == "at://" + kUser + "/io.atcr.manifest/" + std::string(64, '1'));
+  std::string uri = manifest_uri(kUser, "team/app", d);
+  CHECK(uri == "at://" + kUser + "/io.atcr.manifest/team~app:" + std::string(64, '1'));
   CHECK(syntax::is_valid_at_uri(uri));
   Value rec = tag_record("team/app", "v1.0", uri, d, kWhen);
   json::validate_record(rec);
@@ -196,9 +196,12 @@ TEST_CASE("records: io.atcr.tag round trip and both lexicon shapes") {
 
 TEST_CASE("records: record keys") {
   Digest d = Digest::parse(kD1);
-  CHECK(manifest_rkey(d) == std::string(64, '1'));
-  CHECK(syntax::is_valid_record_key(manifest_rkey(d)));
-  CHECK(manifest_rkey(Digest::parse("sha512:" + std::string(128, 'f'))).size() == 128);
+  CHECK(manifest_rkey("app", d) == "app:" + std::string(64, '1'));
+  CHECK(manifest_rkey("team/app", d) == "team~app:" + std::string(64, '1'));
+  CHECK(syntax::is_valid_record_key(manifest_rkey("a/b.c/d_e-f", d)));
+  CHECK(syntax::is_valid_record_key(manifest_rkey(std::string(255, 'a'), Digest::parse("sha512:" + std::string(128, 'f')))));
+  // One image in two repositories is two records.
+  CHECK(manifest_rkey("app", d) != manifest_rkey("other", d));
 
   CHECK(tag_rkey("app", "latest") == "app:latest");
   CHECK(tag_rkey("team/app", "v1.0") == "team~app:v1.0");
@@ -261,7 +264,7 @@ TEST_CASE("hold records: notifyManifest manifest object round trip") {
 
 TEST_CASE("hold records: io.atcr.hold.layer carries both lexicon versions' fields") {
   Manifest m = image();
-  std::string uri = manifest_uri(kUser, m.digest);
+  std::string uri = manifest_uri(kUser, "team/app", m.digest);
   Value rec = layer_record(m.layers[0], "team/app", kUser, "alice.bsky.social", uri, kWhen);
   json::validate_record(rec);
   CHECK(rec.at("$type").as_string() == "io.atcr.hold.layer");

@@ -84,7 +84,7 @@ TEST_CASE("pds: first boot creates keys and repo; second boot reuses them") {
     key = pds->signing_key().did_key();
     head = pds->head().to_string();
     CHECK(did == "did:web:127.0.0.1%3A8080");
-    CHECK(pds->handle() == "127.0.0.1:8080");
+    CHECK(pds->handle() == "127.0.0.1");  // a handle has no port
     CHECK(std::filesystem::exists(dir / "signing.key"));
     auto perms = std::filesystem::status(dir / "signing.key").permissions();
     CHECK((perms & (std::filesystem::perms::group_all | std::filesystem::perms::others_all)) ==
@@ -240,11 +240,11 @@ TEST_CASE("pds: XRPC endpoints") {
   SUBCASE("repo.describeRepo, server.describeServer, identity.resolveHandle, well-known") {
     Value v = c.query("com.atproto.repo.describeRepo", xrpc::Params{{"repo", did}});
     CHECK(v.at("did").as_string() == did);
-    CHECK(v.at("handle").as_string() == "127.0.0.1:8080");
+    CHECK(v.at("handle").as_string() == "127.0.0.1");
     CHECK(v.at("collections").as_array().size() == 1);
     CHECK(v.at("didDoc").at("id").as_string() == did);
     CHECK(c.query("com.atproto.server.describeServer").at("did").as_string() == did);
-    CHECK(c.query("com.atproto.identity.resolveHandle", xrpc::Params{{"handle", "127.0.0.1:8080"}})
+    CHECK(c.query("com.atproto.identity.resolveHandle", xrpc::Params{{"handle", "127.0.0.1"}})
               .at("did")
               .as_string() == did);
     auto e = xrpc_error(

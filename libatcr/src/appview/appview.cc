@@ -467,7 +467,7 @@ void Appview::Impl::forget_repo_caches(const Target& t) {
 std::optional<CachedManifest> Appview::Impl::fetch_manifest(const Target& t, const oci::Digest& digest) {
   std::string key = t.did + "/" + t.name.repository + "@" + digest.str();
   if (auto hit = manifests.get(key)) return hit;
-  auto value = get_record(t, oci::kManifestCollection, oci::manifest_rkey(digest));
+  auto value = get_record(t, oci::kManifestCollection, oci::manifest_rkey(t.name.repository, digest));
   if (!value) return std::nullopt;
   oci::ManifestRecord record = oci::ManifestRecord::from_value(*value);
   if (record.digest != digest || record.repository != t.name.repository) return std::nullopt;

@@ -70,6 +70,32 @@ void BlobUpload::append(BytesView data, PartSink& sink) {
   }
 }
 
+namespace {
+constexpr std::uint64_t kMaxPartBytes = 5ULL << 30;  // S3's largest part
+}
+
+bool BlobUpload::can_stream(std::uint64_t size) const {
+  return !finished_ && buffer_.empty() && size >= part_size_ && size <= kMaxPartBytes;
+}
+
+void BlobUpload::append_stream(std::uint64_t size, const PartSink::Reader& read, PartSink& sink) {
+  if (!can_stream(size)) throw std::logic_error("BlobUpload::append_stream: not a streamable chunk");
+  int number = static_cast<int>(parts_.size()) + 1;
+  std::uint64_t got = 0;
+  auto hashing_read = [&](std::span<std::uint8_t> buffer) {
+    std::size_t n = read(buffer.first(static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), size - got))));
+    if (n == 0 && got < size)
+      throw oci::RegistryError(oci::ErrorCode::kSizeInvalid,
+                               fmt::format("the chunk ended after {} of {} bytes", got, size));
+    hasher_.update(BytesView(buffer.data(), n));
+    got += n;
+    return n;
+  };
+  std::string etag = sink.put_part_stream(number, size, hashing_read);
+  offset_ += size;
+  parts_.push_back({number, std::move(etag), size});
+}
+
 void BlobUpload::flush(PartSink& sink) {
   int number = static_cast<int>(parts_.size()) + 1;
   std::string etag = sink.put_part(number, buffer_);

@@ -123,6 +123,18 @@ UploadTarget HoldClient::part_target(const std::string& token, const std::string
 
 std::string HoldClient::put_part(const UploadTarget& target, const std::string& upload_part_token,
                                  BytesView data) const {
+  std::size_t sent = 0;
+  return put_part_stream(target, upload_part_token, data.size(), [&](std::span<std::uint8_t> buffer) {
+    std::size_t n = std::min(buffer.size(), data.size() - sent);
+    std::copy_n(data.begin() + static_cast<std::ptrdiff_t>(sent), n, buffer.begin());
+    sent += n;
+    return n;
+  });
+}
+
+std::string HoldClient::put_part_stream(const UploadTarget& target, const std::string& upload_part_token,
+                                        std::uint64_t size,
+                                        const std::function<std::size_t(std::span<std::uint8_t>)>& read) const {
   net::HttpRequest req;
   req.method = target.method;
   req.url = target.url;
@@ -131,13 +143,7 @@ std::string HoldClient::put_part(const UploadTarget& target, const std::string& 
   // not see it (S3 would refuse a second authentication anyway).
   if (target.url.starts_with(hold_.url + "/xrpc/"))
     req.headers.emplace_back("Authorization", "Bearer " + upload_part_token);
-  std::size_t sent = 0;
-  net::BodySource source{data.size(), [&](std::span<std::uint8_t> buffer) {
-                           std::size_t n = std::min(buffer.size(), data.size() - sent);
-                           std::copy_n(data.begin() + static_cast<std::ptrdiff_t>(sent), n, buffer.begin());
-                           sent += n;
-                           return n;
-                         }};
+  net::BodySource source{size, read};
   net::HttpResponse r = http_->send_streaming(req, source, {}, part_options(http_->options()));
   if (!r.ok()) {
     std::string body = r.text().substr(0, 300);

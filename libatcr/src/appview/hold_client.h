@@ -52,6 +52,9 @@ class HoldClient {
   // PUTs a part where part_target said; `uploadPart_token` is used only
   // when the target is the hold itself. Returns the ETag.
   std::string put_part(const UploadTarget& target, const std::string& upload_part_token, BytesView data) const;
+  // The same, pulling exactly `size` bytes from `read` as they are sent.
+  std::string put_part_stream(const UploadTarget& target, const std::string& upload_part_token, std::uint64_t size,
+                              const std::function<std::size_t(std::span<std::uint8_t>)>& read) const;
   // Returns the blob's size.
   std::uint64_t complete_upload(const std::string& token, const std::string& upload_id, const oci::Digest& digest,
                                 const std::vector<UploadedPartInfo>& parts) const;

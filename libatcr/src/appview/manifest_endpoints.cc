@@ -72,7 +72,7 @@ void Appview::Impl::register_manifests(xrpc::XrpcServer& server) {
       }
     }
     for (const oci::Descriptor& d : m.referenced_manifests()) {
-      if (!get_record(t, oci::kManifestCollection, oci::manifest_rkey(d.digest)))
+      if (!get_record(t, oci::kManifestCollection, oci::manifest_rkey(t.name.repository, d.digest)))
         throw oci::RegistryError(oci::ErrorCode::kManifestBlobUnknown,
                                  fmt::format("manifest {} is not in {}", d.digest.str(), t.str()),
                                  Value(Value::Map{{"digest", Value(d.digest.str())}}));
@@ -97,10 +97,10 @@ void Appview::Impl::register_manifests(xrpc::XrpcServer& server) {
 
     Value blob = session->upload_blob(as_bytes(req.body), m.media_type);
     std::string created = now_datetime();
-    session->put_record(oci::kManifestCollection, oci::manifest_rkey(m.digest),
+    session->put_record(oci::kManifestCollection, oci::manifest_rkey(t.name.repository, m.digest),
                         oci::manifest_record(m, t.name.repository, m.digest, hold_did, blob, created));
     if (ref.is_tag()) {
-      std::string uri = oci::manifest_uri(t.did, m.digest);
+      std::string uri = oci::manifest_uri(t.did, t.name.repository, m.digest);
       session->put_record(oci::kTagCollection, oci::tag_rkey(t.name.repository, ref.tag_name()),
                           oci::tag_record(t.name.repository, ref.tag_name(), uri, m.digest, created, created));
       tags.put(t.did + "/" + t.name.repository + ":" + ref.tag_name(), m.digest.str());
@@ -128,7 +128,7 @@ void Appview::Impl::register_manifests(xrpc::XrpcServer& server) {
       session->delete_record(oci::kTagCollection, oci::tag_rkey(t.name.repository, ref.tag_name()));
     } else {
       const oci::Digest& digest = ref.digest_value();
-      auto record = get_record(t, oci::kManifestCollection, oci::manifest_rkey(digest));
+      auto record = get_record(t, oci::kManifestCollection, oci::manifest_rkey(t.name.repository, digest));
       if (!record || oci::ManifestRecord::from_value(*record).repository != t.name.repository)
         throw registry_error(oci::ErrorCode::kManifestUnknown,
                              fmt::format("{}@{} is not in the repository", t.str(), digest.str()));
@@ -143,7 +143,7 @@ void Appview::Impl::register_manifests(xrpc::XrpcServer& server) {
         if (tag.repository == t.name.repository && tag.digest() == digest)
           session->delete_record(oci::kTagCollection, oci::tag_rkey(tag.repository, tag.tag));
       }
-      session->delete_record(oci::kManifestCollection, oci::manifest_rkey(digest));
+      session->delete_record(oci::kManifestCollection, oci::manifest_rkey(t.name.repository, digest));
     }
     forget_repo_caches(t);
     return xrpc::ServerResponse::empty(202);

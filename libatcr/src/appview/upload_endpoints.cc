@@ -49,15 +49,27 @@ class HoldPartSink : public PartSink {
   HoldPartSink(Appview::Impl& impl, UploadState& up) : impl_(impl), up_(up), hold_(up.hold, impl.http) {}
 
   std::string put_part(int part_number, BytesView data) override {
+    auto [target, token] = target_of(part_number);
+    return hold_.put_part(target, token, data);
+  }
+
+  std::string put_part_stream(int part_number, std::uint64_t size, const Reader& read) override {
+    auto [target, token] = target_of(part_number);
+    return hold_.put_part_stream(target, token, size, read);
+  }
+
+ private:
+  // Where part `n` goes, and the token to send with it (none for a
+  // presigned URL).
+  std::pair<UploadTarget, std::string> target_of(int part_number) {
     UploadTarget target = hold_.part_target(impl_.service_token(up_.did, up_.hold.did, std::string(kPartLxm)),
                                             up_.hold_upload_id, part_number);
     std::string upload_token;
     if (target.url.starts_with(up_.hold.url + "/xrpc/"))
       upload_token = impl_.service_token(up_.did, up_.hold.did, std::string(kUploadPartLxm));
-    return hold_.put_part(target, upload_token, data);
+    return {std::move(target), std::move(upload_token)};
   }
 
- private:
   Appview::Impl& impl_;
   UploadState& up_;
   HoldClient hold_;
@@ -120,6 +132,9 @@ void Appview::Impl::feed(UploadState& up, StreamBody& body) {
   HoldPartSink sink(*this, up);
   Bytes buffer(kReadChunk);
   try {
+    if (auto length = body.content_length(); length && up.blob.can_stream(*length)) {
+      up.blob.append_stream(*length, [&](std::span<std::uint8_t> b) { return body.read(b); }, sink);
+    }
     for (;;) {
       std::size_t n = body.read(buffer);
       if (n == 0) break;

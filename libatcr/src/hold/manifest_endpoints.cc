@@ -91,7 +91,7 @@ void Hold::Impl::register_manifest_endpoints(xrpc::XrpcServer& server) {
       } catch (const ParseError& e) {
         input::invalid(fmt::format("manifest: {}", e.what()));
       }
-      std::string manifest_uri = oci::manifest_uri(user, manifest_digest);
+      std::string manifest_uri = oci::manifest_uri(user, repository, manifest_digest);
       std::string created_at = now_datetime();
       for (const oci::Descriptor& layer : info.layers) {
         // Quota is charged for what is stored, so the blob must be here.

@@ -205,11 +205,17 @@ ManifestRecord ManifestRecord::from_value(const Value& v) {
   return r;
 }
 
-std::string manifest_rkey(const Digest& digest) { return std::string(digest.hex()); }
+std::string manifest_rkey(std::string_view repository, const Digest& digest) {
+  validate_repository(repository);
+  std::string key(repository);
+  for (char& c : key)
+    if (c == '/') c = '~';
+  return key + ":" + std::string(digest.hex());
+}
 
-std::string manifest_uri(std::string_view did, const Digest& digest) {
+std::string manifest_uri(std::string_view did, std::string_view repository, const Digest& digest) {
   syntax::validate_did(did);
-  return fmt::format("at://{}/{}/{}", did, kManifestCollection, digest.hex());
+  return fmt::format("at://{}/{}/{}", did, kManifestCollection, manifest_rkey(repository, digest));
 }
 
 Value tag_record(std::string_view repository, std::string_view tag, std::string_view manifest_uri,
@@ -233,6 +239,8 @@ std::optional<Digest> TagRecord::digest() const {
   if (manifest_digest) return manifest_digest;
   std::string_view rkey = manifest_uri;
   rkey = rkey.substr(rkey.rfind('/') == std::string_view::npos ? rkey.size() : rkey.rfind('/') + 1);
+  // manifest_rkey's "<repository>:<hex>", or a bare hex from older writers.
+  if (auto colon = rkey.rfind(':'); colon != std::string_view::npos) rkey = rkey.substr(colon + 1);
   if (is_sha256_hex(rkey)) return Digest::parse("sha256:" + std::string(rkey));
   return std::nullopt;
 }

@@ -159,8 +159,8 @@ std::unique_ptr<EmbeddedPds> EmbeddedPds::open(PdsConfig config) {
   auto impl = std::make_unique<Impl>(std::move(config), std::move(key));
   Impl& p = *impl;
   p.public_url = origin_string(origin);
-  p.handle = p.config.handle.empty() ? origin.host + (origin.port.empty() ? "" : ":" + origin.port)
-                                     : p.config.handle;
+  // A handle has no port: "localhost:8080" would not be one.
+  p.handle = p.config.handle.empty() ? origin.host : p.config.handle;
   for (char& c : p.handle) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
 
   if (p.config.did_method == DidMethod::kWeb) {

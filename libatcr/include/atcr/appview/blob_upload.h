@@ -18,6 +18,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <functional>
+#include <span>
 #include <vector>
 
 #include "atcr/bytes.h"
@@ -39,8 +41,13 @@ std::optional<ChunkRange> parse_content_range(std::string_view header);
 // Where parts go. put_part returns the part's ETag.
 class PartSink {
  public:
+  // Fills a prefix of the buffer; returns how many bytes (0: no more).
+  using Reader = std::function<std::size_t(std::span<std::uint8_t> buffer)>;
+
   virtual ~PartSink() = default;
   virtual std::string put_part(int part_number, BytesView data) = 0;
+  // A part of exactly `size` bytes pulled from `read` as it is sent.
+  virtual std::string put_part_stream(int part_number, std::uint64_t size, const Reader& read) = 0;
 };
 
 struct UploadedPartInfo {
@@ -71,6 +78,17 @@ class BlobUpload {
   // the next part. Exceptions from the sink propagate (the upload is then
   // unusable: the AppView aborts it).
   void append(BytesView data, PartSink& sink);
+
+  // Whether a chunk of `size` bytes may go to the sink as one part of its
+  // own, streamed, instead of through the buffer: nothing is buffered and
+  // the chunk is at least a part's size (so it may be followed by more
+  // parts) and at most S3's largest part. Clients that send a blob in one
+  // PATCH with a Content-Length (skopeo, podman, buildah) take this path:
+  // no copy in memory, and a one-part upload the hold can move into place.
+  bool can_stream(std::uint64_t size) const;
+  // Sends `size` bytes from `read` as the next part, hashing them on the
+  // way. Throws oci::RegistryError (SIZE_INVALID) if `read` ends early.
+  void append_stream(std::uint64_t size, const PartSink::Reader& read, PartSink& sink);
 
   // Sends what is buffered as the last part (an empty blob is one empty
   // part) and returns the digest of everything appended. Once only.

@@ -82,10 +82,14 @@ struct ManifestRecord {
   static ManifestRecord from_value(const Value& record);
 };
 
-// The manifest record's key: the digest's hex.
-std::string manifest_rkey(const Digest& digest);
-// at://<did>/io.atcr.manifest/<hex>
-std::string manifest_uri(std::string_view did, const Digest& digest);
+// The manifest record's key: "<repository>:<digest hex>", with '/' in the
+// repository written as '~' (as in tag_rkey). Deterministic, so a re-push
+// upserts, and per repository: the same image pushed to two repositories
+// is two records (a record names its repository; one key per digest would
+// let the second push take the first one's manifest away).
+std::string manifest_rkey(std::string_view repository, const Digest& digest);
+// at://<did>/io.atcr.manifest/<manifest_rkey>
+std::string manifest_uri(std::string_view did, std::string_view repository, const Digest& digest);
 
 // ---- io.atcr.tag --------------------------------------------------------
 
@@ -103,7 +107,7 @@ struct TagRecord {
   std::string updated_at;                //  versions require one or the other)
 
   // The digest the tag points at: manifestDigest if present, else the
-  // manifest URI's record key when it is a digest hex (manifest_rkey's
+  // digest hex at the end of the manifest URI's record key (manifest_rkey's
   // convention); nullopt when neither says.
   std::optional<Digest> digest() const;
 
