@@ -38,7 +38,7 @@ meson compile -C build -j "$JOBS" || die "compile of build/ failed"
 
 if [ "${ATCR_TEST_SKIP_SAN:-0}" != 1 ]; then
   log "build: build-san/ (clang, ASan+UBSan, libFuzzer instrumentation; unit and fuzz suites)"
-  CXX=clang++ meson_setup build-san -Dfuzz=true -Dbench=false \
+  CXX=clang++ meson_setup build-san -Dfuzz=true -Dbench=false -Doptimization=1 \
     -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz_seconds="${ATCR_FUZZ_SECONDS:-20}"
   if meson compile -C build-san -j "$JOBS"; then
     meson test -C build-san --suite unit --print-errorlogs --num-processes "$JOBS" "${extra[@]}" \
