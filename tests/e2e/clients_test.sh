@@ -85,6 +85,16 @@ head -c 2M /dev/urandom >"$W/rand.bin"
 t "buildah build + push"             bash -c "c=\$(${B[*]} from scratch) && ${B[*]} copy \$c $W/rand.bin /rand.bin && ${B[*]} commit -q --format oci \$c localhost/e2e:v1 && ${B[*]} push -q --tls-verify=false --creds '$CREDS' localhost/e2e:v1 docker://$R/buildah:v1"
 t "  buildah's push is pullable"     skopeo copy -q "${SKS[@]}" "docker://$R/buildah:v1" "dir:$W/buildah-pulled"
 
+# --- docker-credential-atcr: login, the helper protocol, podman using it -----
+HELPER="$ATCR_BUILD/apps/docker-credential-atcr"
+export ATCR_CREDENTIALS_FILE="$W/credentials.json"
+t "credential helper: wrong password refused" bash -c "! printf wrong | $HELPER login $H --username $DEMO_HANDLE --password-stdin"
+t "credential helper: login"         bash -c "printf %s '$DEMO_PASSWORD' | $HELPER login $H --username $DEMO_HANDLE --password-stdin"
+t "credential helper: get"           bash -c "echo $H | $HELPER get | grep -q '\"Username\":\"$DEMO_HANDLE\"'"
+printf '{"credHelpers":{"%s":"atcr"}}' "$H" >"$W/helper-auth.json"
+t "podman pull through the helper"   env PATH="$ATCR_BUILD/apps:$PATH" "${P[@]}" pull -q --tls-verify=false --authfile "$W/helper-auth.json" "$R/small:v1"
+t "credential helper: erase"         bash -c "echo $H | $HELPER erase && ! (echo $H | $HELPER get)"
+
 # --- the private hold: strangers and anonymous clients cannot pull ----------
 other="x$(date +%s | tail -c 6)other.test"
 other_pw="pw-$RANDOM$RANDOM"
