@@ -67,30 +67,8 @@ const std::vector<Option>& schema() {
   return options;
 }
 
-[[noreturn]] void invalid(const std::string& key, const std::string& message) {
-  throw ConfigError(key, fmt::format("{}: {}", key, message));
-}
-
-std::string without_trailing_slash(std::string url) {
-  while (!url.empty() && url.back() == '/') url.pop_back();
-  return url;
-}
-
-// http(s)://host[:port]: the value goes into challenges and Location
-// headers, so a path or credentials in it would break every client.
-// Returns host[:port].
-std::string base_url_authority(const std::string& key, const std::string& url) {
-  auto scheme_end = url.find("://");
-  if (scheme_end == std::string::npos) invalid(key, fmt::format("'{}' is not an http(s) URL", url));
-  std::string scheme = url.substr(0, scheme_end);
-  if (scheme != "http" && scheme != "https")
-    invalid(key, fmt::format("'{}': the scheme must be http or https", url));
-  std::string rest = url.substr(scheme_end + 3);
-  if (rest.empty()) invalid(key, fmt::format("'{}' has no host", url));
-  if (rest.find_first_of("/?#@ \"") != std::string::npos)
-    invalid(key, fmt::format("'{}' must be scheme://host[:port] only (no path, query or user)", url));
-  return rest;
-}
+using settings::base_url;
+using settings::invalid;
 
 }  // namespace
 
@@ -103,11 +81,10 @@ AppviewConfig AppviewConfig::load(const std::optional<std::filesystem::path>& fi
   if (!syntax::is_valid_did(c.server.default_hold_did))
     invalid("server.default_hold_did", fmt::format("'{}' is not a DID", c.server.default_hold_did));
   c.server.host = s.str("server.host");
-  std::int64_t port = s.integer("server.port");
-  if (port < 0 || port > 65535) invalid("server.port", fmt::format("{} is not a port (0-65535)", port));
-  c.server.port = static_cast<int>(port);
-  c.server.public_url = without_trailing_slash(s.str("server.public_url"));
-  std::string authority = base_url_authority("server.public_url", c.server.public_url);
+  c.server.port = settings::port(s, "server.port");
+  std::string authority;
+  c.server.public_url = base_url("server.public_url", s.str("server.public_url"), &authority);
+  if (c.server.public_url.empty()) invalid("server.public_url", "must not be empty");
   c.server.data_dir = s.str("server.data_dir");
   if (c.server.data_dir.empty()) invalid("server.data_dir", "must not be empty");
   c.server.service = s.str("server.service");
@@ -115,10 +92,8 @@ AppviewConfig AppviewConfig::load(const std::optional<std::filesystem::path>& fi
   if (c.server.service.find_first_of("\"\\ ") != std::string::npos)
     invalid("server.service", "must not contain quotes, backslashes or spaces");
 
-  c.identity.plc_url = without_trailing_slash(s.str("identity.plc_url"));
-  base_url_authority("identity.plc_url", c.identity.plc_url);
-  c.identity.handle_resolver = without_trailing_slash(s.str("identity.handle_resolver"));
-  if (!c.identity.handle_resolver.empty()) base_url_authority("identity.handle_resolver", c.identity.handle_resolver);
+  c.identity.plc_url = base_url("identity.plc_url", s.str("identity.plc_url"));
+  c.identity.handle_resolver = base_url("identity.handle_resolver", s.str("identity.handle_resolver"));
   c.identity.development = s.boolean("identity.development");
 
   c.auth.token_lifetime = s.duration("auth.token_lifetime");

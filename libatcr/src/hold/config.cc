@@ -100,29 +100,8 @@ const std::vector<Option>& schema() {
   return options;
 }
 
-[[noreturn]] void invalid(const std::string& key, const std::string& message) {
-  throw ConfigError(key, fmt::format("{}: {}", key, message));
-}
-
-// http(s)://host[:port] with no path, query or credentials: the value is
-// turned into a did:web and into URLs handed to clients.
-void check_base_url(const std::string& key, const std::string& url) {
-  auto scheme_end = url.find("://");
-  if (scheme_end == std::string::npos) invalid(key, fmt::format("'{}' is not an http(s) URL", url));
-  std::string scheme = url.substr(0, scheme_end);
-  if (scheme != "http" && scheme != "https")
-    invalid(key, fmt::format("'{}': the scheme must be http or https", url));
-  std::string rest = url.substr(scheme_end + 3);
-  if (!rest.empty() && rest.back() == '/') rest.pop_back();
-  if (rest.empty()) invalid(key, fmt::format("'{}' has no host", url));
-  if (rest.find_first_of("/?#@ ") != std::string::npos)
-    invalid(key, fmt::format("'{}' must be scheme://host[:port] only (no path, query or user)", url));
-}
-
-std::string without_trailing_slash(std::string url) {
-  while (!url.empty() && url.back() == '/') url.pop_back();
-  return url;
-}
+using settings::base_url;
+using settings::invalid;
 
 }  // namespace
 
@@ -131,12 +110,9 @@ HoldConfig HoldConfig::load(const std::optional<std::filesystem::path>& file, En
       settings::load(schema(), kEnvPrefix, file, env ? settings::EnvLookup(env) : settings::process_env());
   HoldConfig c;
 
-  c.server.public_url = without_trailing_slash(s.str("server.public_url"));
-  check_base_url("server.public_url", c.server.public_url);
+  c.server.public_url = base_url("server.public_url", s.str("server.public_url"));
   c.server.host = s.str("server.host");
-  std::int64_t port = s.integer("server.port");
-  if (port < 0 || port > 65535) invalid("server.port", fmt::format("{} is not a port (0-65535)", port));
-  c.server.port = static_cast<int>(port);
+  c.server.port = settings::port(s, "server.port");
   c.server.is_public = s.boolean("server.public");
   c.server.data_dir = s.str("server.data_dir");
   if (c.server.data_dir.empty()) invalid("server.data_dir", "must not be empty");
@@ -154,27 +130,25 @@ HoldConfig HoldConfig::load(const std::optional<std::filesystem::path>& file, En
   c.identity.did = s.str("identity.did");
   if (!c.identity.did.empty() && !c.identity.did.starts_with("did:plc:"))
     invalid("identity.did", "only a did:plc can be adopted (a did:web follows server.public_url)");
-  c.identity.plc_url = without_trailing_slash(s.str("identity.plc_url"));
+  c.identity.plc_url = base_url("identity.plc_url", s.str("identity.plc_url"));
   c.identity.handle = s.str("identity.handle");
 
   c.storage.driver = s.str("storage.driver");
   c.storage.path = s.str("storage.path");
   if (c.storage.path.empty()) c.storage.path = c.server.data_dir / "blobs";
   s3::S3Config& s3 = c.storage.s3;
-  s3.endpoint = without_trailing_slash(s.str("storage.endpoint"));
+  s3.endpoint = base_url("storage.endpoint", s.str("storage.endpoint"));
   s3.bucket = s.str("storage.bucket");
   s3.region = s.str("storage.region");
   s3.credentials.access_key_id = s.str("storage.access_key_id");
   s3.credentials.secret_access_key = s.str("storage.secret_access_key");
   s3.path_style = s.boolean("storage.path_style");
-  s3.pull_zone = without_trailing_slash(s.str("storage.pull_zone"));
+  s3.pull_zone = base_url("storage.pull_zone", s.str("storage.pull_zone"));
   if (c.storage.driver == "s3") {
     for (const char* key : {"storage.endpoint", "storage.bucket", "storage.access_key_id",
                             "storage.secret_access_key"}) {
       if (s.str(key).empty()) invalid(key, "must be set when storage.driver = \"s3\"");
     }
-    check_base_url("storage.endpoint", s3.endpoint);
-    if (!s3.pull_zone.empty()) check_base_url("storage.pull_zone", s3.pull_zone);
   }
   c.storage.presign = c.storage.driver == "s3" && !s.boolean("storage.disable_presigned_urls");
   c.storage.presign_expiry = s.duration("storage.presign_expiry");

@@ -186,6 +186,32 @@ EnvLookup process_env() {
   };
 }
 
+void invalid(const std::string& key, const std::string& message) {
+  throw ConfigError(key, fmt::format("{}: {}", key, message));
+}
+
+std::string base_url(const std::string& key, std::string url, std::string* authority) {
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  if (url.empty()) return url;
+  auto scheme_end = url.find("://");
+  if (scheme_end == std::string::npos) invalid(key, fmt::format("'{}' is not an http(s) URL", url));
+  std::string scheme = url.substr(0, scheme_end);
+  if (scheme != "http" && scheme != "https")
+    invalid(key, fmt::format("'{}': the scheme must be http or https", url));
+  std::string rest = url.substr(scheme_end + 3);
+  if (rest.empty()) invalid(key, fmt::format("'{}' has no host", url));
+  if (rest.find_first_of("/?#@ \"\\") != std::string::npos)
+    invalid(key, fmt::format("'{}' must be scheme://host[:port] only (no path, query or user)", url));
+  if (authority) *authority = rest;
+  return url;
+}
+
+int port(const Settings& settings, const std::string& key) {
+  std::int64_t p = settings.integer(key);
+  if (p < 0 || p > 65535) invalid(key, fmt::format("{} is not a port (0-65535)", p));
+  return static_cast<int>(p);
+}
+
 std::uint64_t parse_bytes(std::string_view text) {
   auto [n, unit] = number_and_unit(text, "size (e.g. 512MB, 5GB, 1GiB)");
   static const std::pair<const char*, std::uint64_t> kUnits[] = {

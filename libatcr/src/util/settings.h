@@ -103,6 +103,16 @@ Settings load(const std::vector<Option>& schema, std::string_view env_prefix,
 std::string render_template(const std::vector<Option>& schema, std::string_view env_prefix,
                             std::string_view title);
 
+// Checks shared by the programs' configs, each throwing ConfigError("key: ...").
+[[noreturn]] void invalid(const std::string& key, const std::string& message);
+// The URL without trailing slashes, checked to be http(s)://host[:port] and
+// nothing more: these values become DIDs, token realms and Location
+// headers, where a path or credentials would break every client. ""
+// passes through. `authority`, when given, receives "host[:port]".
+std::string base_url(const std::string& key, std::string url, std::string* authority = nullptr);
+// An integer setting that must be a TCP port (0 = any free one).
+int port(const Settings& settings, const std::string& key);
+
 // Parsers behind kBytes and kDuration (exposed for tests).
 std::uint64_t parse_bytes(std::string_view text);           // throws ParseError
 std::chrono::seconds parse_duration(std::string_view text);  // throws ParseError
