@@ -13,6 +13,7 @@
 
 #include <memory>
 
+#include "free_port.h"
 #include "atcr/appview/appview.h"
 #include "atcr/crypto/random.h"
 #include "atcr/data/json.h"
@@ -30,17 +31,6 @@ using namespace atcr::test;
 
 namespace {
 
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 struct User {
   Account account;

@@ -31,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "free_port.h"
 #include "atcr/net/http_client.h"
 
 extern char** environ;
@@ -45,18 +46,7 @@ inline std::string hold_binary() {
 }
 
 // A port nobody listens on right now (the kernel's pick).
-inline int pick_free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+inline int pick_free_port() { return free_port(); }
 
 inline std::string read_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);

@@ -25,6 +25,7 @@
 #include <sstream>
 #include <thread>
 
+#include "curl_cli.h"
 #include "atcr/crypto/sha256.h"
 #include "atcr/encoding/hex.h"
 #include "atcr/s3/client.h"
@@ -32,6 +33,8 @@
 using namespace atcr;
 using namespace atcr::s3;
 using namespace std::chrono_literals;
+
+using namespace atcr::test;
 
 namespace {
 
@@ -105,69 +108,6 @@ std::size_t peak_rss_bytes() {
 
 // ---- curl as an outside client ---------------------------------------------
 
-struct TempFile {
-  std::string path;
-  TempFile() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "atcr-s3-test-XXXXXX").string();
-    int fd = ::mkstemp(tmpl.data());
-    if (fd < 0) throw std::runtime_error("mkstemp failed");
-    ::close(fd);
-    path = tmpl;
-  }
-  explicit TempFile(BytesView contents) : TempFile() {
-    std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(contents.data()),
-                                                static_cast<std::streamsize>(contents.size()));
-  }
-  ~TempFile() { std::remove(path.c_str()); }
-  std::string read() const {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
-};
-
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-struct CurlResult {
-  int status = 0;
-  std::string body;
-  std::string headers;
-
-  std::string header(std::string_view name) const {
-    std::istringstream in(headers);
-    for (std::string line; std::getline(in, line);) {
-      if (line.size() <= name.size() || line[name.size()] != ':') continue;
-      bool match = true;
-      for (std::size_t i = 0; i < name.size(); ++i) match &= std::tolower(line[i]) == std::tolower(name[i]);
-      if (!match) continue;
-      std::string v = line.substr(name.size() + 1);
-      while (!v.empty() && (v.front() == ' ')) v.erase(0, 1);
-      while (!v.empty() && (v.back() == '\r' || v.back() == ' ')) v.pop_back();
-      return v;
-    }
-    return "";
-  }
-};
-
-CurlResult curl(const std::vector<std::string>& args) {
-  TempFile body, headers;
-  std::string cmd = "curl -s -S --max-time 60 -o " + shell_quote(body.path) + " -D " + shell_quote(headers.path) +
-                    " -w '%{http_code}'";
-  for (const auto& a : args) cmd += " " + shell_quote(a);
-  FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[64] = {};
-  std::size_t n = std::fread(buf, 1, sizeof buf - 1, p);
-  int rc = ::pclose(p);
-  INFO("command: " << cmd);
-  REQUIRE(rc == 0);
-  return CurlResult{std::atoi(std::string(buf, n).c_str()), body.read(), headers.read()};
-}
 
 }  // namespace
 

@@ -20,6 +20,7 @@
 #include <sstream>
 #include <thread>
 
+#include "curl_cli.h"
 #include "atcr/crypto/random.h"
 #include "atcr/encoding/hex.h"
 #include "atcr/storage/blob_key.h"
@@ -31,6 +32,8 @@ using namespace atcr::storage;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 using Kind = UploadError::Kind;
+
+using namespace atcr::test;
 
 namespace {
 
@@ -115,67 +118,6 @@ void clear(BlobStore& s) {
 
 // ---- curl as an outside client ---------------------------------------------
 
-struct TempFile {
-  std::string path;
-  TempFile() {
-    std::string tmpl = (fs::temp_directory_path() / "atcr-storage-it-XXXXXX").string();
-    int fd = ::mkstemp(tmpl.data());
-    if (fd < 0) throw std::runtime_error("mkstemp failed");
-    ::close(fd);
-    path = tmpl;
-  }
-  explicit TempFile(const std::string& contents) : TempFile() {
-    std::ofstream(path, std::ios::binary).write(contents.data(), static_cast<std::streamsize>(contents.size()));
-  }
-  ~TempFile() { std::remove(path.c_str()); }
-  std::string read() const {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
-};
-
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-struct CurlResult {
-  int status = 0;
-  std::string body, headers;
-
-  std::string header(std::string_view name) const {
-    std::istringstream in(headers);
-    for (std::string line; std::getline(in, line);) {
-      if (line.size() <= name.size() || line[name.size()] != ':') continue;
-      bool match = true;
-      for (std::size_t i = 0; i < name.size(); ++i) match = match && std::tolower(line[i]) == std::tolower(name[i]);
-      if (!match) continue;
-      std::string v = line.substr(name.size() + 1);
-      while (!v.empty() && v.front() == ' ') v.erase(0, 1);
-      while (!v.empty() && (v.back() == '\r' || v.back() == ' ')) v.pop_back();
-      return v;
-    }
-    return "";
-  }
-};
-
-CurlResult curl(const std::vector<std::string>& args) {
-  TempFile body, headers;
-  std::string cmd = "/usr/bin/curl -s -S --max-time 120 -o " + shell_quote(body.path) + " -D " +
-                    shell_quote(headers.path) + " -w '%{http_code}'";
-  for (const auto& a : args) cmd += " " + shell_quote(a);
-  FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[64] = {};
-  std::size_t n = std::fread(buf, 1, sizeof buf - 1, p);
-  int rc = ::pclose(p);
-  INFO("command: " << cmd);
-  REQUIRE(rc == 0);
-  return CurlResult{std::atoi(std::string(buf, n).c_str()), body.read(), headers.read()};
-}
 
 Kind kind_of(const std::function<void()>& f) {
   try {

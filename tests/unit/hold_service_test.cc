@@ -18,6 +18,7 @@
 #include "atcr/oci/digest.h"
 #include "atcr/xrpc/server.h"
 #include "atcr/xrpc/service_auth.h"
+#include "free_port.h"
 #include "memory_resolver.h"
 #include "temp_dir.h"
 
@@ -25,17 +26,6 @@ using namespace atcr;
 
 namespace {
 
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 struct User {
   std::string did;
@@ -50,7 +40,7 @@ struct Options {
 
 class HoldFixture {
  public:
-  explicit HoldFixture(Options options = {}) : port_(free_port()) {
+  explicit HoldFixture(Options options = {}) : port_(test::free_port()) {
     for (User* u : {&owner, &alice, &bob}) resolver_.add(u->did, u->key.public_key());
     start(options);
   }
