@@ -347,9 +347,10 @@ TEST_CASE("sync.getRecord proofs from the reference PDS verify with the resolved
   CHECK_THROWS(verify_record_proof(car, b.did, key, kTag, "latest"));
   // A proof for one rkey does not prove another.
   Bytes f1 = s.sync_get_record(a.did, kTag, "f1");
-  auto wrong = [&]() -> std::optional<atcr::Record> {
+  // a.did by value: clang 14 cannot capture a structured binding.
+  auto wrong = [&, did = a.did]() -> std::optional<atcr::Record> {
     try {
-      return verify_record_proof(f1, a.did, key, kTag, "f2");
+      return verify_record_proof(f1, did, key, kTag, "f2");
     } catch (const Error&) {
       return std::nullopt;  // refusing is as good as proving nothing
     }

@@ -21,7 +21,10 @@ std::vector<std::pair<std::string, std::string>> cases(const char* fixture) {
 TEST_CASE("data-model-valid fixtures parse") {
   auto all = cases("data-model/data-model-valid.json");
   CHECK(all.size() == 5);
-  for (const auto& [note, text] : all) {
+  // Not a structured binding: clang 14 cannot capture those (CAPTURE does).
+  for (const auto& entry : all) {
+    const std::string& note = entry.first;
+    const std::string& text = entry.second;
     CAPTURE(note);
     Value v = json::parse_record(text);
     // And survive a CBOR round trip unchanged.
@@ -32,7 +35,10 @@ TEST_CASE("data-model-valid fixtures parse") {
 TEST_CASE("data-model-invalid fixtures are rejected") {
   auto all = cases("data-model/data-model-invalid.json");
   CHECK(all.size() == 12);
-  for (const auto& [note, text] : all) {
+  // Not a structured binding: clang 14 cannot capture those (CAPTURE does).
+  for (const auto& entry : all) {
+    const std::string& note = entry.first;
+    const std::string& text = entry.second;
     CAPTURE(note);
     CHECK_THROWS_AS(json::parse_record(text), ParseError);
   }
