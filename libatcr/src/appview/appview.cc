@@ -61,6 +61,7 @@ Appview::Impl::Impl(AppviewConfig c, AppviewOptions options)
       http(options.http ? options.http : default_http()),
       names(config.cache.identity_ttl, kCacheEntries),
       tags(config.cache.tag_ttl, kCacheEntries),
+      tag_lists(config.cache.tag_ttl, kCacheEntries),
       manifests(std::chrono::hours(24), config.cache.manifest_entries),
       repo_holds(config.cache.hold_ttl, kCacheEntries),
       push_holds(config.cache.hold_ttl, kCacheEntries),
@@ -461,6 +462,7 @@ std::optional<oci::Digest> Appview::Impl::resolve_tag(const Target& t, const std
 void Appview::Impl::forget_repo_caches(const Target& t) {
   std::string prefix = t.did + "/" + t.name.repository;
   tags.erase_prefix(prefix + ":");
+  tag_lists.erase(prefix);
   manifests.erase_prefix(prefix + "@");
 }
 

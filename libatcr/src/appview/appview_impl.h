@@ -78,6 +78,7 @@ struct Appview::Impl {
 
   TtlCache<std::string> names;          // identity -> "did pds_url"
   TtlCache<std::string> tags;           // did/repo:tag -> digest
+  TtlCache<std::vector<std::string>> tag_lists;  // did/repo -> tag names (tags/list)
   TtlCache<CachedManifest> manifests;   // did/repo@digest -> manifest
   TtlCache<std::string> repo_holds;     // did/repo -> hold DID
   TtlCache<std::string> push_holds;     // did -> hold DID

@@ -44,14 +44,23 @@ void Appview::Impl::register_lists(xrpc::XrpcServer& server) {
     Target t = resolve_name(req.path_params[0]);
     authorize(req, t, "pull");
     auto n = parse_page_size(req.param("n"));
+    // Listing goes through every tag record of the user; clients page
+    // through it in several requests, so the names are kept briefly
+    // (cache.tag_ttl; our own tag writes and deletes drop them at once).
+    std::string key = t.did + "/" + t.name.repository;
     std::vector<std::string> names;
-    for (const Value& v : list_records(t, oci::kTagCollection)) {
-      try {
-        oci::TagRecord tag = oci::TagRecord::from_value(v);
-        if (tag.repository == t.name.repository && oci::is_valid_tag(tag.tag)) names.push_back(tag.tag);
-      } catch (const ParseError&) {
-        continue;  // a malformed record is skipped, not fatal to the list
+    if (auto hit = tag_lists.get(key)) {
+      names = std::move(*hit);
+    } else {
+      for (const Value& v : list_records(t, oci::kTagCollection)) {
+        try {
+          oci::TagRecord tag = oci::TagRecord::from_value(v);
+          if (tag.repository == t.name.repository && oci::is_valid_tag(tag.tag)) names.push_back(tag.tag);
+        } catch (const ParseError&) {
+          continue;  // a malformed record is skipped, not fatal to the list
+        }
       }
+      tag_lists.put(key, names);
     }
     Page page = paginate(std::move(names), n, req.param("last").value_or(""));
     Value body(Value::Map{{"name", Value(t.str())}, {"tags", string_array(page.items)}});

@@ -104,6 +104,7 @@ void Appview::Impl::register_manifests(xrpc::XrpcServer& server) {
       session->put_record(oci::kTagCollection, oci::tag_rkey(t.name.repository, ref.tag_name()),
                           oci::tag_record(t.name.repository, ref.tag_name(), uri, m.digest, created, created));
       tags.put(t.did + "/" + t.name.repository + ":" + ref.tag_name(), m.digest.str());
+      tag_lists.erase(t.did + "/" + t.name.repository);
     }
     CachedManifest cached{m.media_type, std::string(req.body), m.subject ? m.subject->digest.str() : ""};
     manifests.put(t.did + "/" + t.name.repository + "@" + m.digest.str(), cached);
