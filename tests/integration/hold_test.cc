@@ -19,6 +19,7 @@
 #include <random>
 #include <thread>
 
+#include "required_env.h"
 #include "atcr/data/json.h"
 #include "atcr/identity/did_document.h"
 #include "atcr/oci/digest.h"
@@ -44,12 +45,7 @@ constexpr std::string_view kAbort = "io.atcr.hold.abortUpload";
 constexpr std::string_view kRequestCrew = "io.atcr.hold.requestCrew";
 constexpr std::string_view kDeleteRecord = "com.atproto.repo.deleteRecord";
 
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0')
-    throw std::runtime_error(std::string(name) + " is not set: run this test through meson (fixture pds+s3)");
-  return v;
-}
+std::string env(const char* name) { return required_env(name, "meson (fixture pds+s3)"); }
 
 // Content unique to this run (the bucket outlives runs, and a blob already
 // there from an earlier run would be visible from the start), different

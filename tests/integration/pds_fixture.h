@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "required_env.h"
 #include "atcr/crypto/random.h"
 #include "atcr/data/value.h"
 #include "atcr/encoding/hex.h"
@@ -22,13 +23,7 @@ namespace atcr::test {
 
 // An environment variable with-pds.sh sets; a clear failure when it is not.
 inline std::string pds_env(const char* name) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') {
-    throw std::runtime_error(std::string(name) +
-                             " is not set: run this test through tests/integration/with-pds.sh "
-                             "(meson test --suite integration does)");
-  }
-  return v;
+  return required_env(name, "tests/integration/with-pds.sh (meson test --suite integration does)");
 }
 
 inline std::string pds_url() { return pds_env("PDS_URL"); }

@@ -20,6 +20,7 @@
 #include <sstream>
 #include <thread>
 
+#include "required_env.h"
 #include "curl_cli.h"
 #include "atcr/crypto/random.h"
 #include "atcr/encoding/hex.h"
@@ -40,12 +41,7 @@ namespace {
 constexpr std::size_t kMiB = 1024 * 1024;
 constexpr std::string_view kDid = "did:plc:storagetest";
 
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0')
-    throw std::runtime_error(std::string(name) + " is not set: run this test through tests/integration/with-s3.sh");
-  return v;
-}
+std::string env(const char* name) { return required_env(name, "tests/integration/with-s3.sh"); }
 
 s3::S3Config config() {
   s3::S3Config c;
