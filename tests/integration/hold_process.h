@@ -45,8 +45,6 @@ inline std::string hold_binary() {
   return v;
 }
 
-// A port nobody listens on right now (the kernel's pick).
-inline int pick_free_port() { return free_port(); }
 
 inline std::string read_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -63,7 +61,7 @@ class HoldProcess {
   // are HOLD_* / S3_* / AWS_* variables. Port, public URL, data dir and
   // log level are set here unless `settings` names them.
   HoldProcess(std::filesystem::path dir, Env settings)
-      : dir_(std::move(dir)), port_(pick_free_port()), settings_(std::move(settings)) {
+      : dir_(std::move(dir)), port_(free_port()), settings_(std::move(settings)) {
     std::filesystem::create_directories(dir_);
   }
   ~HoldProcess() { stop(SIGKILL); }
