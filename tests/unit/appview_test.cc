@@ -83,7 +83,7 @@ TEST_CASE("Content-Range: the distribution form and tolerated variants") {
   }
 }
 
-TEST_CASE("BlobUpload: chunks in order, parts of part_size, the digest of everything") {
+TEST_CASE("BlobUpload: chunks in order, parts of part_size, a short last part") {
   BlobUpload up(10);
   RecordingSink sink;
   CHECK(up.range_header() == "0-0");
@@ -109,8 +109,8 @@ TEST_CASE("BlobUpload: chunks in order, parts of part_size, the digest of everyt
   CHECK(to_string(sink.parts[0]) == "abcdefghij");
   CHECK(to_string(sink.parts[1]) == "klmnopqrst");
 
-  oci::Digest d = up.finish(sink);
-  CHECK(d == oci::Digest::of(std::string_view("abcdefghijklmnopqrstuv")));
+  up.finish(sink);
+  CHECK(up.offset() == 22);
   REQUIRE(sink.parts.size() == 3);
   CHECK(to_string(sink.parts[2]) == "uv");
   REQUIRE(up.parts().size() == 3);
@@ -132,7 +132,7 @@ TEST_CASE("BlobUpload: an exact multiple of part_size sends no empty last part; 
   {
     BlobUpload up(4);
     RecordingSink sink;
-    CHECK(up.finish(sink) == oci::Digest::of(std::string_view("")));
+    up.finish(sink);
     REQUIRE(sink.parts.size() == 1);
     CHECK(sink.parts[0].empty());
   }
@@ -149,9 +149,10 @@ TEST_CASE("BlobUpload: a chunk of at least a part streams straight through as on
   CHECK(up.offset() == 10);
   up.append(as_bytes(std::string_view("ab")), sink);  // then buffered as usual
   CHECK_FALSE(up.can_stream(10));                     // something is buffered
-  CHECK(up.finish(sink) == oci::Digest::of(std::string_view("0123456789ab")));
+  up.finish(sink);
   REQUIRE(sink.parts.size() == 2);
   CHECK(to_string(sink.parts[0]) == first);
+  CHECK(to_string(sink.parts[1]) == "ab");
   CHECK(up.parts()[0].size == 10);
 
   // A body that ends before its Content-Length is a SIZE_INVALID.

@@ -59,7 +59,6 @@ void BlobUpload::check_chunk(std::string_view content_range, std::optional<std::
 
 void BlobUpload::append(BytesView data, PartSink& sink) {
   if (finished_) throw oci::RegistryError(oci::ErrorCode::kBlobUploadInvalid, "the upload is already complete");
-  hasher_.update(data);
   offset_ += data.size();
   while (!data.empty()) {
     std::size_t room = static_cast<std::size_t>(part_size_ - buffer_.size());
@@ -82,16 +81,15 @@ void BlobUpload::append_stream(std::uint64_t size, const PartSink::Reader& read,
   if (!can_stream(size)) throw std::logic_error("BlobUpload::append_stream: not a streamable chunk");
   int number = static_cast<int>(parts_.size()) + 1;
   std::uint64_t got = 0;
-  auto hashing_read = [&](std::span<std::uint8_t> buffer) {
+  auto counted_read = [&](std::span<std::uint8_t> buffer) {
     std::size_t n = read(buffer.first(static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), size - got))));
     if (n == 0 && got < size)
       throw oci::RegistryError(oci::ErrorCode::kSizeInvalid,
                                fmt::format("the chunk ended after {} of {} bytes", got, size));
-    hasher_.update(BytesView(buffer.data(), n));
     got += n;
     return n;
   };
-  std::string etag = sink.put_part_stream(number, size, hashing_read);
+  std::string etag = sink.put_part_stream(number, size, counted_read);
   offset_ += size;
   parts_.push_back({number, std::move(etag), size});
 }
@@ -103,13 +101,11 @@ void BlobUpload::flush(PartSink& sink) {
   buffer_.clear();
 }
 
-oci::Digest BlobUpload::finish(PartSink& sink) {
+void BlobUpload::finish(PartSink& sink) {
   if (finished_) throw oci::RegistryError(oci::ErrorCode::kBlobUploadInvalid, "the upload is already complete");
   // The last part may be short; an empty blob still needs one part.
   if (!buffer_.empty() || parts_.empty()) flush(sink);
   finished_ = true;
-  Sha256Digest hash = hasher_.finish();
-  return oci::Digest::from_sha256(hash);
 }
 
 }  // namespace atcr::appview

@@ -8,8 +8,8 @@
 //   PATCH  .../uploads/<uuid>     a chunk (Content-Range) or the whole
 //                                 stream; parts go to the hold as they fill
 //   PUT    .../uploads/<uuid>?digest=D  optional last chunk, then
-//                                 completeUpload -> 201 (DIGEST_INVALID on
-//                                 a mismatch, found before the hold is asked)
+//                                 completeUpload -> 201 (DIGEST_INVALID when
+//                                 the hold finds the bytes hash otherwise)
 //   GET    .../uploads/<uuid>     204 with Range: 0-<offset-1>
 //   DELETE .../uploads/<uuid>     abortUpload -> 204
 //
@@ -155,15 +155,9 @@ void Appview::Impl::feed(UploadState& up, StreamBody& body) {
 
 std::uint64_t Appview::Impl::finish_upload(UploadState& up, const oci::Digest& digest) {
   HoldPartSink sink(*this, up);
-  oci::Digest actual = up.blob.finish(sink);
-  if (actual != digest) {
-    abort_quietly(up);
-    drop_upload(up.uuid);
-    throw registry_error(oci::ErrorCode::kDigestInvalid,
-                         fmt::format("the uploaded content hashes to {}, not {}", actual.str(), digest.str()));
-  }
   std::uint64_t size = 0;
   try {
+    up.blob.finish(sink);
     size = HoldClient(up.hold, http)
                .complete_upload(service_token(up.did, up.hold.did, "io.atcr.hold.completeUpload"), up.hold_upload_id,
                                 digest, up.blob.parts());
@@ -172,9 +166,16 @@ std::uint64_t Appview::Impl::finish_upload(UploadState& up, const oci::Digest& d
     drop_upload(up.uuid);
     if (e.error() == "InvalidDigest") throw registry_error(oci::ErrorCode::kDigestInvalid, e.message());
     throw;
+  } catch (const Error&) {
+    // The last part did not reach the hold: the upload cannot be finished.
+    abort_quietly(up);
+    drop_upload(up.uuid);
+    throw;
   }
   up.dead = true;
   drop_upload(up.uuid);
+  // The manifest that follows need not ask the hold again.
+  hold_blobs.put(up.hold.did + " " + digest.str(), size);
   return size;
 }
 

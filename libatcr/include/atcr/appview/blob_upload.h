@@ -1,14 +1,19 @@
 // The registry side of one blob upload (distribution-spec "Pushing blobs"):
 // the byte offset the client has reached, the Content-Range rules of
 // chunked PATCHes, and the cutting of the stream into multipart parts that
-// go to the hold as they fill, hashed on the way.
+// go to the hold as they fill.
 //
 //   BlobUpload up(16 << 20);
 //   up.check_chunk(req.header("content-range"), content_length);  // 416 if out of order
 //   up.append(bytes, sink);        // full parts go to sink.put_part(n, data)
 //   ...
-//   Digest d = up.finish(sink);    // the last (possibly short) part
-//   if (d != claimed) -> DIGEST_INVALID; else completeUpload(up.parts())
+//   up.finish(sink);               // the last (possibly short) part
+//   completeUpload(digest, up.parts())   // the hold checks the digest
+//
+// Nothing is hashed here: the hold verifies every blob against its digest
+// at completeUpload (it has to, as anyone with a service token can upload
+// to it directly), so a second hash on the way through would only cost
+// CPU on the push path (SHA-256 was half of the AppView's share of it).
 //
 // Network-free so the rules are unit-tested; the AppView supplies the sink
 // (getPartUploadUrl + PUT to the hold or a presigned S3 URL).
@@ -23,8 +28,6 @@
 #include <vector>
 
 #include "atcr/bytes.h"
-#include "atcr/crypto/sha256.h"
-#include "atcr/oci/digest.h"
 
 namespace atcr::appview {
 
@@ -86,13 +89,13 @@ class BlobUpload {
   // PATCH with a Content-Length (skopeo, podman, buildah) take this path:
   // no copy in memory, and a one-part upload the hold can move into place.
   bool can_stream(std::uint64_t size) const;
-  // Sends `size` bytes from `read` as the next part, hashing them on the
-  // way. Throws oci::RegistryError (SIZE_INVALID) if `read` ends early.
+  // Sends `size` bytes from `read` as the next part. Throws
+  // oci::RegistryError (SIZE_INVALID) if `read` ends early.
   void append_stream(std::uint64_t size, const PartSink::Reader& read, PartSink& sink);
 
   // Sends what is buffered as the last part (an empty blob is one empty
-  // part) and returns the digest of everything appended. Once only.
-  oci::Digest finish(PartSink& sink);
+  // part). Once only.
+  void finish(PartSink& sink);
   bool finished() const { return finished_; }
 
   const std::vector<UploadedPartInfo>& parts() const { return parts_; }
@@ -103,7 +106,6 @@ class BlobUpload {
   std::uint64_t part_size_;
   std::uint64_t offset_ = 0;
   Bytes buffer_;
-  Sha256 hasher_;
   std::vector<UploadedPartInfo> parts_;
   bool finished_ = false;
 };
