@@ -397,6 +397,17 @@ TEST_CASE("manifests: push and pull by tag and digest, missing blobs, an index, 
   CHECK(page3.header("link").empty());
   CHECK(Client::error_code(anon.send("GET", "/v2/" + name + "/tags/list?n=x")) == "PAGINATION_NUMBER_INVALID");
 
+  // A tag moves: its record in the PDS (not only the AppView's cache) now
+  // names the other manifest, and the manifest it left is still there.
+  REQUIRE(c.put_manifest(name, "v2", arm).status == 201);
+  Value tag = c.w.pds.query("com.atproto.repo.getRecord",
+                            xrpc::Params{{"repo", c.w.alice.account.did},
+                                         {"collection", std::string(oci::kTagCollection)},
+                                         {"rkey", oci::tag_rkey("web", "v2")}});
+  CHECK(tag.at("value").at("manifestDigest").as_string() == oci::Digest::of(arm).str());
+  CHECK(anon.send("GET", "/v2/" + name + "/manifests/v2").text() == arm);
+  CHECK(anon.send("GET", "/v2/" + name + "/manifests/" + digest).status == 200);
+
   // Referrers: an artifact whose subject is the image.
   std::string empty = "{}";
   c.push_blob(name, empty);

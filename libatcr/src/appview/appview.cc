@@ -68,7 +68,8 @@ Appview::Impl::Impl(AppviewConfig c, AppviewOptions options)
       public_holds(config.cache.hold_ttl, 1000),
       crew(config.cache.hold_ttl, kCacheEntries),
       service_tokens(kServiceTokenReuse, kCacheEntries),
-      logins(std::chrono::minutes(5), kCacheEntries) {
+      logins(std::chrono::minutes(5), kCacheEntries),
+      hold_blobs(config.cache.hold_ttl, kCacheEntries) {
   if (!resolver) {
     own_resolver = std::make_unique<identity::DirectoryResolver>(resolver_options(config));
     resolver = own_resolver.get();
@@ -119,6 +120,7 @@ void Appview::housekeeping() {
   for (auto* cache : {&impl_->names, &impl_->tags, &impl_->repo_holds, &impl_->push_holds,
                       &impl_->service_tokens, &impl_->logins})
     cache->expire();
+  impl_->hold_blobs.expire();
 }
 
 // ---- errors and authentication -------------------------------------------

@@ -19,6 +19,7 @@
 #include "atcr/data/value.h"
 #include "atcr/identity/directory_resolver.h"
 #include "atcr/oci/errors.h"
+#include "atcr/oci/manifest.h"
 #include "atcr/oci/reference.h"
 #include "atcr/xrpc/server.h"
 #include "atcr/xrpc/session.h"
@@ -86,6 +87,7 @@ struct Appview::Impl {
   TtlCache<bool> crew;                  // did hold -> approved
   TtlCache<std::string> service_tokens; // did hold lxm -> JWT
   TtlCache<std::string> logins;         // sha256(user:password) -> did
+  TtlCache<std::uint64_t> hold_blobs;   // hold digest -> size: seen on the hold (uploaded or HEADed)
 
   std::mutex uploads_mu;
   std::map<std::string, std::shared_ptr<UploadState>> uploads;
@@ -132,6 +134,12 @@ struct Appview::Impl {
   // The token to read blobs with: "" for a public hold, else the caller's.
   std::string read_token(const HoldClient& hold, const Caller& caller);
   void ensure_crew(const std::string& did, const HoldClient& hold);
+
+  // ---- manifest pushes ----
+  // MANIFEST_BLOB_UNKNOWN unless every blob `m` references is on the hold.
+  void check_blobs_on_hold(const oci::Manifest& m, const Target& t, const HoldClient& hold);
+  // notifyManifest (quota, layer records); maps its refusals to OCI codes.
+  void notify_hold(const oci::Manifest& m, const Target& t, const oci::Reference& ref, const HoldClient& hold);
 
   // ---- records in the user's PDS (public reads) ----
   std::optional<Value> get_record(const Target& t, std::string_view collection, const std::string& rkey);

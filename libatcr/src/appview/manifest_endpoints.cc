@@ -2,13 +2,17 @@
 //
 // PUT: the manifest is validated (oci::Manifest), its blobs must be on the
 // pusher's hold and an index's children in the pusher's repo; the hold is
-// notified first (it checks quota and records the layers, so an over-quota
-// push leaves nothing in the user's repo), then the exact bytes go to the
-// user's PDS as a blob, the io.atcr.manifest record (rkey = digest hex)
-// and, for a tag, the io.atcr.tag record are written.
+// notified before any record is written (it checks quota and records the
+// layers, so an over-quota push leaves nothing in the user's repo); then
+// the io.atcr.manifest record (rkey from the digest, the exact bytes as its
+// blob) and, for a tag, the io.atcr.tag record are written in one commit.
+// The blob upload and the record lookups run beside the checks: a push
+// costs about two PDS round trips, not four.
 // GET/HEAD: tag -> io.atcr.tag -> io.atcr.manifest -> manifestBlob from the
 // PDS, re-hashed against the digest before it is served.
 #include <fmt/core.h>
+
+#include <future>
 
 #include "appview/appview_impl.h"
 #include "atcr/data/datetime.h"
@@ -28,7 +32,54 @@ std::string manifest_location(const Target& t, const oci::Digest& d) {
   return fmt::format("/v2/{}/manifests/{}", t.str(), d.str());
 }
 
+// applyWrites has no "put": a create where the record is new, else an update.
+xrpc::WriteOp upsert(std::string_view collection, const std::string& rkey, bool exists, Value record) {
+  if (exists) return xrpc::WriteOp::update(std::string(collection), rkey, std::move(record));
+  return xrpc::WriteOp::create(std::string(collection), std::move(record), rkey);
+}
+
 }  // namespace
+
+void Appview::Impl::check_blobs_on_hold(const oci::Manifest& m, const Target& t, const HoldClient& hold) {
+  const std::string& hold_did = hold.hold().did;
+  std::string token;
+  bool token_known = false;
+  for (const oci::Descriptor& d : m.referenced_blobs()) {
+    std::string key = hold_did + " " + d.digest.str();
+    if (hold_blobs.get(key)) continue;  // uploaded (or seen) a moment ago
+    if (!token_known) {
+      token = hold_is_public(hold) ? std::string() : service_token(t.did, hold_did, "com.atproto.sync.getBlob");
+      token_known = true;
+    }
+    auto size = hold.head_blob(d.digest, token);
+    if (!size)
+      throw oci::RegistryError(oci::ErrorCode::kManifestBlobUnknown,
+                               fmt::format("blob {} is not on hold {}", d.digest.str(), hold_did),
+                               Value(Value::Map{{"digest", Value(d.digest.str())}}));
+    hold_blobs.put(key, *size);
+  }
+}
+
+void Appview::Impl::notify_hold(const oci::Manifest& m, const Target& t, const oci::Reference& ref,
+                                const HoldClient& hold) {
+  const std::string& hold_did = hold.hold().did;
+  Value::Map notify{
+      {"repository", Value(t.name.repository)},
+      {"userDid", Value(t.did)},
+      {"manifestDigest", Value(m.digest.str())},
+      {"manifest", oci::manifest_info(m)},
+      {"operation", Value("push")},
+  };
+  if (ref.is_tag()) notify["tag"] = Value(ref.tag_name());
+  try {
+    hold.notify_manifest(service_token(t.did, hold_did, "io.atcr.hold.notifyManifest"), Value(std::move(notify)));
+  } catch (const xrpc::XrpcError& e) {
+    if (e.error() == "QuotaExceeded")
+      throw registry_error(oci::ErrorCode::kDenied, "quota exceeded on hold " + hold_did + ": " + e.message());
+    if (e.error() == "BlobNotFound") throw registry_error(oci::ErrorCode::kManifestBlobUnknown, e.message());
+    throw;
+  }
+}
 
 void Appview::Impl::register_manifests(xrpc::XrpcServer& server) {
   server.route("GET", kManifestPath, guard("pull", [this](const xrpc::ServerRequest& req) {
@@ -60,49 +111,54 @@ void Appview::Impl::register_manifests(xrpc::XrpcServer& server) {
     auto session = session_of(t.did);
     std::string hold_did = push_hold(t.did, t.pds_url);
     HoldClient hold = hold_client(hold_did);
+    const std::string manifest_rkey = oci::manifest_rkey(t.name.repository, m.digest);
+    const std::string tag_rkey = ref.is_tag() ? oci::tag_rkey(t.name.repository, ref.tag_name()) : std::string();
 
-    // Everything it references must already be here.
-    if (!m.referenced_blobs().empty()) {
-      std::string token = hold_is_public(hold) ? std::string() : service_token(t.did, hold_did, "com.atproto.sync.getBlob");
-      for (const oci::Descriptor& d : m.referenced_blobs()) {
-        if (!hold.head_blob(d.digest, token))
-          throw oci::RegistryError(oci::ErrorCode::kManifestBlobUnknown,
-                                   fmt::format("blob {} is not on hold {}", d.digest.str(), hold_did),
-                                   Value(Value::Map{{"digest", Value(d.digest.str())}}));
-      }
-    }
+    // The PDS round trips that do not depend on the checks run beside
+    // them: the manifest bytes go up as a blob (unreferenced, it is
+    // garbage if the push is refused) and the records are looked up, so
+    // one applyWrites commit can write both.
+    auto blob_ref =
+        std::async(std::launch::async, [&] { return session->upload_blob(as_bytes(req.body), m.media_type); });
+    auto existing = std::async(std::launch::async, [&] {
+      std::pair<bool, bool> out{get_record(t, oci::kManifestCollection, manifest_rkey).has_value(), false};
+      if (ref.is_tag()) out.second = get_record(t, oci::kTagCollection, tag_rkey).has_value();
+      return out;
+    });
+    // (A std::async future waits for its task when destroyed, so both end
+    // before what they capture goes away, also when a check below throws.)
+
+    check_blobs_on_hold(m, t, hold);
     for (const oci::Descriptor& d : m.referenced_manifests()) {
       if (!get_record(t, oci::kManifestCollection, oci::manifest_rkey(t.name.repository, d.digest)))
         throw oci::RegistryError(oci::ErrorCode::kManifestBlobUnknown,
                                  fmt::format("manifest {} is not in {}", d.digest.str(), t.str()),
                                  Value(Value::Map{{"digest", Value(d.digest.str())}}));
     }
+    notify_hold(m, t, ref, hold);
 
-    Value::Map notify{
-        {"repository", Value(t.name.repository)},
-        {"userDid", Value(t.did)},
-        {"manifestDigest", Value(m.digest.str())},
-        {"manifest", oci::manifest_info(m)},
-        {"operation", Value("push")},
-    };
-    if (ref.is_tag()) notify["tag"] = Value(ref.tag_name());
-    try {
-      hold.notify_manifest(service_token(t.did, hold_did, "io.atcr.hold.notifyManifest"), Value(std::move(notify)));
-    } catch (const xrpc::XrpcError& e) {
-      if (e.error() == "QuotaExceeded")
-        throw registry_error(oci::ErrorCode::kDenied, "quota exceeded on hold " + hold_did + ": " + e.message());
-      if (e.error() == "BlobNotFound") throw registry_error(oci::ErrorCode::kManifestBlobUnknown, e.message());
-      throw;
-    }
-
-    Value blob = session->upload_blob(as_bytes(req.body), m.media_type);
+    Value blob = blob_ref.get();
+    auto [manifest_exists, tag_exists] = existing.get();
     std::string created = now_datetime();
-    session->put_record(oci::kManifestCollection, oci::manifest_rkey(t.name.repository, m.digest),
-                        oci::manifest_record(m, t.name.repository, m.digest, hold_did, blob, created));
+    std::vector<xrpc::WriteOp> writes;
+    writes.push_back(upsert(oci::kManifestCollection, manifest_rkey, manifest_exists,
+                            oci::manifest_record(m, t.name.repository, m.digest, hold_did, blob, created)));
     if (ref.is_tag()) {
       std::string uri = oci::manifest_uri(t.did, t.name.repository, m.digest);
-      session->put_record(oci::kTagCollection, oci::tag_rkey(t.name.repository, ref.tag_name()),
-                          oci::tag_record(t.name.repository, ref.tag_name(), uri, m.digest, created, created));
+      writes.push_back(upsert(oci::kTagCollection, tag_rkey, tag_exists,
+                              oci::tag_record(t.name.repository, ref.tag_name(), uri, m.digest, created, created)));
+    }
+    try {
+      session->apply_writes(writes);
+    } catch (const xrpc::XrpcError& e) {
+      if (e.status() != 400) throw;
+      // Someone wrote or deleted one of the records since the lookup:
+      // put them one by one, the manifest first so a tag never points at
+      // a record that is not there.
+      log::info("appview", "applyWrites for {} refused ({}); writing the records one by one", t.str(), e.message());
+      for (const xrpc::WriteOp& w : writes) session->put_record(w.collection, w.rkey, w.value);
+    }
+    if (ref.is_tag()) {
       tags.put(t.did + "/" + t.name.repository + ":" + ref.tag_name(), m.digest.str());
       tag_lists.erase(t.did + "/" + t.name.repository);
     }
