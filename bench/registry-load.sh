@@ -19,6 +19,8 @@
 #   REG_PID=<pid>      registry PID for RSS/CPU (default: owner of the listening socket, via ss)
 #   PREFIX=bench       repository prefix; repos are $PREFIX/<name>-<runid>-<i>
 #   SKIP_COPY=1 / SKIP_LOAD=1     skip a phase;  CLEANUP=0 keep pushed manifests (default deletes)
+#   WARMUP=1           push and pull a small image once, untimed, before phase 1 (the first
+#                      login and connection set-up are not what the timings are about)
 #   LAB=/tmp/atcr-reg   WORK=$LAB/bench-work
 set -euo pipefail
 H=${1:?usage: bench-registry.sh HOST:PORT}
@@ -89,6 +91,14 @@ sk() { skopeo "$@" >>"$LOG" 2>&1; }
 
 ROWS=()
 PUSHED_REPOS=()
+if [ "${WARMUP:-0}" = 1 ]; then
+  make_image small "$WORK/img-warmup"
+  sk copy -q "${SK_DST[@]}" "oci:$WORK/img-warmup:v1" "docker://$H/$PREFIX/warmup-$RUNID:v1" || die "warm-up push"
+  rm -rf "$WORK/pull-warmup"
+  sk copy -q "${SK_SRC[@]}" "docker://$H/$PREFIX/warmup-$RUNID:v1" "oci:$WORK/pull-warmup:v1" || die "warm-up pull"
+  rm -rf "$WORK/img-warmup" "$WORK/pull-warmup"
+  PUSHED_REPOS+=("$PREFIX/warmup-$RUNID")
+fi
 # --- phase 1: push / pull with skopeo -------------------------------------------------------
 if [ "${SKIP_COPY:-0}" != 1 ]; then
   for name in $IMAGES; do

@@ -9,6 +9,12 @@
 # its token auth. Prints each side's numbers, the ratio atcr / Distribution
 # and the peak RSS of each server.
 #
+# skopeo shares the 2 cores with the servers and does much of the work
+# itself, so the push and pull rows also show the client's floor: skopeo
+# against bench/floor-registry.py, which keeps blobs in memory and checks
+# nothing. "best" = floor / Distribution is the highest ratio any registry
+# could reach in that run. Every side gets one untimed push and pull first.
+#
 #   bash bench/registry.sh            (RUNS=3 DUR=10 by default; see registry-load.sh knobs)
 #   QUICK=1 bash bench/registry.sh    one run, 5 s loads, no 512 MiB image
 set -euo pipefail
@@ -20,6 +26,7 @@ BUILD="${ATCR_BUILD:-build-bench}"
 WORK="${ATCR_BENCH_DIR:-/tmp/atcr-bench-registry-$(id -u)}"
 DIST_PORT=5010
 ATCR_PORT=5011
+FLOOR_PORT=5012
 if [ "${QUICK:-0}" = 1 ]; then
   export RUNS=1 DUR=5 IMAGES="small medium"
 fi
@@ -38,6 +45,7 @@ done
 rm -rf "$WORK"
 mkdir -p "$WORK"/{dist,log,run}
 cleanup() {
+  stop_daemon "$WORK" floor floor-registry.py
   stop_daemon "$WORK" distribution docker-registry
   ATCR_REGISTRY_DIR="$WORK/atcr" ATCR_BUILD="$REPO_ROOT/$BUILD" bash scripts/registry.sh stop >/dev/null 2>&1 || true
 }
@@ -63,6 +71,16 @@ env_lines="$(ATCR_REGISTRY_DIR="$WORK/atcr" ATCR_BUILD="$REPO_ROOT/$BUILD" ATCR_
   die "scripts/registry.sh start failed"
 eval "$env_lines"
 
+# --- the client's floor -------------------------------------------------------
+port_taken "$FLOOR_PORT" && die "port $FLOOR_PORT is taken"
+spawn_daemon "$WORK" floor python3 bench/floor-registry.py "$FLOOR_PORT"
+wait_until 20 "floor registry on :$FLOOR_PORT" "$WORK" floor floor-registry.py \
+  curl -sf -o /dev/null "http://127.0.0.1:$FLOOR_PORT/v2/"
+
+export WARMUP=1
+log "measuring the client's floor on 127.0.0.1:$FLOOR_PORT"
+LAB="$WORK/lab-floor" KV="$WORK/floor.kv" PREFIX=bench SKIP_LOAD=1 CLEANUP=0 \
+  REG_PID="$(cat "$WORK/run/floor.pid")" bash bench/registry-load.sh "127.0.0.1:$FLOOR_PORT" >&2
 log "measuring Distribution on 127.0.0.1:$DIST_PORT"
 LAB="$WORK/lab-dist" KV="$WORK/dist.kv" PREFIX=bench \
   REG_PID="$(cat "$WORK/run/distribution.pid")" bash bench/registry-load.sh "127.0.0.1:$DIST_PORT" >&2
@@ -72,7 +90,7 @@ LAB="$WORK/lab-atcr" KV="$WORK/atcr.kv" PREFIX="$DEMO_HANDLE/bench" CREDS="$DEMO
   REG_PID="$(cat "$WORK/atcr/run/appview.pid")" bash bench/registry-load.sh "$REGISTRY" >&2
 hold_hwm="$(awk '$1=="VmHWM:"{print $2}' "/proc/$(cat "$WORK/atcr/run/hold.pid")/status" 2>/dev/null || echo 0)"
 
-python3 - "$WORK/atcr.kv" "$WORK/dist.kv" "$hold_hwm" <<'PY'
+python3 - "$WORK/atcr.kv" "$WORK/dist.kv" "$WORK/floor.kv" "$hold_hwm" <<'PY'
 import sys
 
 def load(path):
@@ -85,20 +103,24 @@ def load(path):
             pass
     return out
 
-atcr, dist, hold_hwm = load(sys.argv[1]), load(sys.argv[2]), float(sys.argv[3] or 0)
+atcr, dist, floor = load(sys.argv[1]), load(sys.argv[2]), load(sys.argv[3])
+hold_hwm = float(sys.argv[4] or 0)
 targets = {"push_MBs": 1.5, "pull_MBs": 1.2, "rps.GET manifest (tag)": 3.0, "rps.GET manifest (digest)": 3.0}
-print(f"{'benchmark':<34} {'atcr':>10} {'Distribution':>13} {'ratio':>7}  target")
+print(f"{'benchmark':<34} {'atcr':>10} {'Distribution':>13} {'ratio':>7}  {'floor':>8} {'best':>6}  target")
 for key in dist:
     if key.startswith(("bad.", "repush_s.", "peak_rss_kb")):
         continue
-    a, d = atcr.get(key), dist[key]
+    a, d, f = atcr.get(key), dist[key], floor.get(key)
     ratio = f"{a / d:.2f}x" if a and d else "-"
+    best = f"{f / d:.2f}x" if f and d else ""
     target = next((f">= {t}x" for prefix, t in targets.items() if key.startswith(prefix)), "")
     unit = " MB/s" if "MBs" in key else " req/s"
-    print(f"{key + unit:<34} {a if a is not None else float('nan'):>10.1f} {d:>13.1f} {ratio:>7}  {target}")
+    print(f"{key + unit:<34} {a if a is not None else float('nan'):>10.1f} {d:>13.1f} {ratio:>7}  "
+          f"{f'{f:.1f}' if f else '':>8} {best:>6}  {target}")
 bad = {k: v for k, v in atcr.items() if k.startswith("bad.") and v}
 if bad:
     print("atcr errors under load:", bad)
 print(f"peak RSS: atcr appview {atcr.get('peak_rss_kb', 0) / 1024:.0f} MB + hold {hold_hwm / 1024:.0f} MB;"
       f" Distribution {dist.get('peak_rss_kb', 0) / 1024:.0f} MB")
+print("floor: skopeo against bench/floor-registry.py (memory, no checks); best = floor / Distribution")
 PY
