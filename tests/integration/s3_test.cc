@@ -351,6 +351,34 @@ TEST_CASE("copy and move") {
   delete_prefix(c, p);
 }
 
+TEST_CASE("move of an object over the single-copy limit goes as a multipart copy") {
+  // S3 copies at most 5 GiB with one CopyObject; the limit is lowered here
+  // so a 12 MiB object takes the UploadPartCopy path (5 + 5 + 2 MiB).
+  S3Config config = path_style_config();
+  config.max_single_copy_bytes = 10 * kMiB;
+  config.copy_part_bytes = 5 * kMiB;
+  S3Client c(config);
+  const std::string p = prefix("big-move");
+  Bytes data = random_bytes(12 * kMiB + 123, 7);
+  c.put_object(p + "src", data);
+
+  c.move_object(p + "src", p + "dest");
+  CHECK_FALSE(c.head_object(p + "src"));
+  auto info = c.head_object(p + "dest");
+  REQUIRE(info);
+  CHECK(info->size == data.size());
+  CHECK(info->etag.ends_with("-3"));  // three parts
+  CHECK(c.get_object(p + "dest") == data);
+
+  // A range past the source's end is refused and nothing is left behind.
+  std::string upload = c.create_multipart_upload(p + "partial");
+  CHECK_THROWS_AS(c.upload_part_copy(p + "partial", upload, 1, p + "dest", {data.size() + 10, 100}), S3Error);
+  c.abort_multipart_upload(p + "partial", upload);
+  CHECK_THROWS_AS(c.copy_large_object(p + "missing", p + "x"), S3Error);
+  CHECK_FALSE(c.head_object(p + "x"));
+  delete_prefix(c, p);
+}
+
 TEST_CASE("multipart upload: 3 parts of 5 MiB and a short last part assemble byte-exactly") {
   const S3Client& c = client();
   const std::string key = prefix("multipart") + "blob";

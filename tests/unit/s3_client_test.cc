@@ -202,6 +202,11 @@ TEST_CASE("multipart bodies") {
   CHECK(xml::parse_copy_etag("<CopyObjectResult><LastModified>2009-10-28T22:32:00</LastModified>"
                              "<ETag>\"9b2cf535f27731c974343645a3985328\"</ETag></CopyObjectResult>") ==
         "9b2cf535f27731c974343645a3985328");
+  CHECK(xml::parse_copy_etag("<CopyPartResult><LastModified>2011-04-11T20:34:56.000Z</LastModified>"
+                             "<ETag>\"9b2cf535f27731c974343645a3985328\"</ETag></CopyPartResult>",
+                             "CopyPartResult") == "9b2cf535f27731c974343645a3985328");
+  CHECK_THROWS_AS(xml::parse_copy_etag("<CopyObjectResult><ETag>\"x\"</ETag></CopyObjectResult>", "CopyPartResult"),
+                  ParseError);
   CHECK(xml::parse_complete_etag("<CompleteMultipartUploadResult><Location>http://x/k</Location><Bucket>b</Bucket>"
                                  "<Key>k</Key><ETag>&quot;3858f62230ac3c915f300c664312c11f-9&quot;</ETag>"
                                  "</CompleteMultipartUploadResult>") == "3858f62230ac3c915f300c664312c11f-9");

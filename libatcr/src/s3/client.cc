@@ -348,9 +348,9 @@ std::string parse_upload_id(std::string_view body) {
   return id;
 }
 
-std::string parse_copy_etag(std::string_view body) {
+std::string parse_copy_etag(std::string_view body, const char* root) {
   XMLDocument doc;
-  return unquote(required_text(require_root(doc, body, "CopyObjectResult"), "ETag"));
+  return unquote(required_text(require_root(doc, body, root), "ETag"));
 }
 
 std::string parse_complete_etag(std::string_view body) {
@@ -512,6 +512,11 @@ struct S3Client::Impl {
     return r;
   }
 
+  // x-amz-copy-source: "/<bucket>/<key>", URI-encoded.
+  std::string copy_source(std::string_view key) const {
+    return uri_encode("/" + config.bucket + "/" + std::string(key), true);
+  }
+
   // CopyObject and CompleteMultipartUpload may fail after answering 200:
   // the error is then in the body.
   void check_late_error(const Call& call, const net::HttpResponse& r) const {
@@ -610,16 +615,62 @@ void S3Client::delete_object(std::string_view key) const {
 std::string S3Client::copy_object(std::string_view from, std::string_view to) const {
   check_key(from);
   check_key(to);
-  std::string source = uri_encode("/" + impl_->config.bucket + "/" + std::string(from), true);
-  Call call{"CopyObject", "PUT", std::string(to), {}, {{"x-amz-copy-source", source}}};
+  Call call{"CopyObject", "PUT", std::string(to), {}, {{"x-amz-copy-source", impl_->copy_source(from)}}};
   net::HttpResponse r = impl_->send(call);
   impl_->check_late_error(call, r);
   return xml::parse_copy_etag(r.text());
 }
 
+std::string S3Client::upload_part_copy(std::string_view key, std::string_view upload_id, int part_number,
+                                       std::string_view from, const ByteRange& range) const {
+  check_key(key);
+  check_key(from);
+  check_upload_id(upload_id);
+  check_part_number(part_number);
+  if (!range.length || *range.length == 0) throw Error("s3: upload_part_copy needs a non-empty bounded range");
+  Call call{"UploadPartCopy", "PUT", std::string(key), part_query(upload_id, part_number),
+            {{"x-amz-copy-source", impl_->copy_source(from)},
+             {"x-amz-copy-source-range", range_header(range)}}};
+  net::HttpResponse r = impl_->send(call);
+  impl_->check_late_error(call, r);
+  return xml::parse_copy_etag(r.text(), "CopyPartResult");
+}
+
+void S3Client::copy_large_object(std::string_view from, std::string_view to) const {
+  auto info = head_object(from);
+  if (!info)
+    throw S3Error(404, "NoSuchKey", "no object to copy", "", std::string(from),
+                  fmt::format("s3: copying '{}': no such key", from));
+  const S3Config& c = impl_->config;
+  if (info->size <= c.max_single_copy_bytes) {
+    copy_object(from, to);
+    return;
+  }
+  std::uint64_t part = std::max<std::uint64_t>(c.copy_part_bytes, 5ULL << 20);
+  // S3 allows 10000 parts: grow them for objects that would need more.
+  part = std::max(part, (info->size + 9999) / 10000);
+  std::string upload_id = create_multipart_upload(to);
+  try {
+    std::vector<CompletedPart> parts;
+    for (std::uint64_t offset = 0; offset < info->size; offset += part) {
+      int number = static_cast<int>(parts.size()) + 1;
+      ByteRange range{offset, std::min(part, info->size - offset)};
+      parts.push_back({number, upload_part_copy(to, upload_id, number, from, range)});
+    }
+    complete_multipart_upload(to, upload_id, parts);
+  } catch (const Error&) {
+    try {
+      abort_multipart_upload(to, upload_id);
+    } catch (const Error&) {
+      // The bucket's lifecycle rules (or Uploads::expire) reclaim it.
+    }
+    throw;
+  }
+}
+
 void S3Client::move_object(std::string_view from, std::string_view to) const {
   if (from == to) throw Error(fmt::format("s3: move_object: '{}' onto itself", from));
-  copy_object(from, to);
+  copy_large_object(from, to);
   delete_object(from);
 }
 

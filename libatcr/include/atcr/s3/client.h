@@ -56,6 +56,11 @@ struct S3Config {
   // jitter. 0 disables.
   int max_retries = 3;
   std::chrono::milliseconds retry_delay{100};
+  // move_object() copies objects up to this size with one CopyObject (S3
+  // refuses more than 5 GiB) and larger ones as a multipart copy of
+  // copy_part_bytes parts (UploadPartCopy). Tests lower both.
+  std::uint64_t max_single_copy_bytes = 5ULL << 30;
+  std::uint64_t copy_part_bytes = 1ULL << 30;
   // The signing time; tests fix it. Default: the system clock.
   std::function<TimePoint()> clock;
 };
@@ -151,7 +156,10 @@ class S3Client {
   void delete_object(std::string_view key) const;
   // Server-side copy within the bucket (up to 5 GiB); returns the ETag.
   std::string copy_object(std::string_view from, std::string_view to) const;
-  // Copy, then delete the source: S3 has no rename.
+  // Server-side copy of any size: one CopyObject up to
+  // max_single_copy_bytes, else a multipart copy (aborted on failure).
+  void copy_large_object(std::string_view from, std::string_view to) const;
+  // Copy (copy_large_object), then delete the source: S3 has no rename.
   void move_object(std::string_view from, std::string_view to) const;
   // One page of ListObjectsV2.
   ListResult list_objects(const ListOptions& options = {}) const;
@@ -165,6 +173,9 @@ class S3Client {
   std::string complete_multipart_upload(std::string_view key, std::string_view upload_id,
                                         const std::vector<CompletedPart>& parts) const;
   void abort_multipart_upload(std::string_view key, std::string_view upload_id) const;
+  // UploadPartCopy: part `part_number` is `range` of the object `from`.
+  std::string upload_part_copy(std::string_view key, std::string_view upload_id, int part_number,
+                               std::string_view from, const ByteRange& range) const;
   // Every part uploaded so far (following the pages). A 404 S3Error once the
   // upload is completed or aborted (code NoSuchUpload; radosgw: NoSuchKey).
   std::vector<PartInfo> list_parts(std::string_view key, std::string_view upload_id) const;
@@ -197,7 +208,8 @@ struct ErrorBody {
 std::optional<ErrorBody> parse_error(std::string_view body);
 ListResult parse_list_objects(std::string_view body);
 std::string parse_upload_id(std::string_view body);  // InitiateMultipartUploadResult
-std::string parse_copy_etag(std::string_view body);  // CopyObjectResult
+// CopyObjectResult, or CopyPartResult (UploadPartCopy's answer)
+std::string parse_copy_etag(std::string_view body, const char* root = "CopyObjectResult");
 std::string parse_complete_etag(std::string_view body);  // CompleteMultipartUploadResult
 
 struct PartsPage {
