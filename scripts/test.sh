@@ -2,11 +2,15 @@
 # test.sh - the single test command (CI runs it through .ci/run):
 #   1. scripts/setup-deps.sh and scripts/node-tools.sh (Node 22 + @atproto/* for
 #      the interop suite; exports ATCR_NODE and NODE_PATH for it)
-#   2. build/      : meson setup + compile (default options: debugoptimized)
+#   2. build/      : meson setup + compile, -O1 without debug info (half
+#                    the compile time of debugoptimized; the tests do not
+#                    need either), no bench programs
 #   3. build-san/  : clang with ASan+UBSan and libFuzzer instrumentation:
 #                    `meson test --suite unit` then `--suite fuzz` (bounded
-#                    runs). One sanitizer build serves both, which keeps a
-#                    cold CI run to two full compiles on two cores.
+#                    runs). One sanitizer build serves both, and only what
+#                    those suites run is compiled, with line tables only
+#                    (enough for the sanitizers' stack traces): a cold CI
+#                    run stays at about one and a half compiles on two cores.
 #   4. build/      : `meson test` over all suites (unit, integration,
 #                    interop, e2e)
 # The full-suite summary comes last, followed by one plain line
@@ -32,19 +36,37 @@ node_env="$(bash scripts/node-tools.sh)" || die "scripts/node-tools.sh failed"
 eval "$node_env"
 export ATCR_NODE NODE_PATH
 
+# The build-dir-relative paths of what the tests of SUITES (e.g. "unit fuzz")
+# in build dir DIR need, for ninja.
+test_targets() {
+  meson introspect "$1" --tests --targets | python3 -c '
+import json, os, sys
+build, suites = sys.argv[1], {":" + s for s in sys.argv[2].split()}
+info = json.load(sys.stdin)
+files = {t["id"]: t["filename"] for t in info["targets"]}
+out = set()
+for test in info["tests"]:
+    if any(s.endswith(tuple(suites)) for s in test["suite"]):
+        for dep in test["depends"]:
+            out.update(os.path.relpath(f, build) for f in files.get(dep, []))
+print(" ".join(sorted(out)))' "$(cd "$1" && pwd)" "$2"
+}
+
 log "build: build/"
-meson_setup build
+meson_setup build -Doptimization=1 -Ddebug=false -Dbench=false
 meson compile -C build -j "$JOBS" || die "compile of build/ failed"
 
 if [ "${ATCR_TEST_SKIP_SAN:-0}" != 1 ]; then
   log "build: build-san/ (clang, ASan+UBSan, libFuzzer instrumentation; unit and fuzz suites)"
-  CXX=clang++ meson_setup build-san -Dfuzz=true -Dbench=false -Doptimization=1 \
-    -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz_seconds="${ATCR_FUZZ_SECONDS:-20}"
-  if meson compile -C build-san -j "$JOBS"; then
-    meson test -C build-san --suite unit --print-errorlogs --num-processes "$JOBS" "${extra[@]}" \
+  CXX=clang++ meson_setup build-san -Dfuzz=true -Dbench=false -Doptimization=1 -Ddebug=false \
+    -Dcpp_args=-gline-tables-only -Db_sanitize=address,undefined -Db_lundef=false \
+    -Dfuzz_seconds="${ATCR_FUZZ_SECONDS:-20}"
+  read -r -a san_targets <<<"$(test_targets build-san "unit fuzz")"
+  if ((${#san_targets[@]} > 0)) && ninja -C build-san -j "$JOBS" "${san_targets[@]}"; then
+    meson test -C build-san --no-rebuild --suite unit --print-errorlogs --num-processes "$JOBS" "${extra[@]}" \
       || failed+=("sanitizer unit tests (build-san/meson-logs/testlog.txt)")
     if [ "${ATCR_TEST_SKIP_FUZZ:-0}" != 1 ]; then
-      meson test -C build-san --suite fuzz --print-errorlogs --num-processes "$JOBS" \
+      meson test -C build-san --no-rebuild --suite fuzz --print-errorlogs --num-processes "$JOBS" \
         || failed+=("fuzz suite (build-san/meson-logs/testlog.txt)")
     fi
   else
