@@ -46,7 +46,7 @@ struct ServiceAuthParams {
   std::string aud;  // the service: "did:web:hold.example#atcr_hold" or a bare DID
   std::string lxm;  // the NSID to be called; empty = no lxm claim
   std::chrono::seconds lifetime{60};
-  std::optional<std::int64_t> now;  // iat; default unix_now()
+  std::optional<std::int64_t> now{};  // iat; default unix_now()
 };
 
 // Mints a compact JWT signed by `key` (alg follows the key's curve). Throws
