@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# bench/run.sh - atcr vs the reference implementation, one command:
+# bench/run.sh - atcr vs the reference implementations, one command:
 #   bash bench/run.sh [--quick] [benchmark-name...]
+# Three tables: the repo/MST core against @atproto/repo (below), the hold's
+# blob path against dd (bench/hold.sh), and the registry against CNCF
+# Distribution (bench/registry.sh).
 # Builds build-bench/ (meson, buildtype=release), runs
 # build-bench/bench/atcr_bench and bench/ref-bench.mjs (@atproto/repo under
 # Node 22) with the same arguments, and prints a table: ops/s of each, the
@@ -90,4 +93,11 @@ PY
 # The hold's blob path against dd on the same disk (its own table).
 log "running bench/hold.sh${*:+ $*}"
 BUILD="$BUILD" bash bench/hold.sh "$@" || { log "bench/hold.sh failed"; status=1; }
+
+# The whole registry (appview + hold + reference PDS) against CNCF
+# Distribution with skopeo, wrk and ab (its own table).
+quick=0
+for a in "$@"; do [ "$a" = --quick ] && quick=1; done
+log "running bench/registry.sh${quick/#1/ (QUICK=1)}"
+QUICK="$quick" ATCR_BUILD="$BUILD" bash bench/registry.sh || { log "bench/registry.sh failed"; status=1; }
 exit "$status"
