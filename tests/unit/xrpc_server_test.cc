@@ -414,6 +414,47 @@ TEST_CASE("plain routes next to XRPC") {
   check_error(cli.Get("/.well-known/did.json.bak"), 404, "NotFound");
 }
 
+TEST_CASE("plain route patterns match as the regex says (the literal prefilter never refuses a match)") {
+  XrpcServer server(quiet());
+  auto echo = [](const ServerRequest& req) {
+    std::string out = req.path;
+    for (const auto& p : req.path_params) out += "|" + p;
+    return ServerResponse::text(out);
+  };
+  for (const char* pattern :
+       {"/v2/?", "/\\.well-known/did\\.json", "/v2/(.+)/manifests/([^/]+)", "/alt/(a|b)/c", "/either|/or",
+        "/opt/ab?c", "/rep/a{2}b", "/br/[/]z", "/plus/a+b", "/cls/\\d+/x", "/esc/a\\/b", "/grp/(?:x)?y"})
+    server.route("GET", pattern, echo);
+  server.start();
+  auto cli = client_for(server);
+  auto body = [&](const std::string& path) {
+    auto r = cli.Get(path);
+    return r && r->status == 200 ? r->body : std::string("-");
+  };
+  CHECK(body("/v2") == "/v2");
+  CHECK(body("/v2/") == "/v2/");
+  CHECK(body("/v2x") == "-");
+  CHECK(body("/.well-known/did.json") == "/.well-known/did.json");
+  CHECK(body("/xwell-known/did.json") == "-");  // the dot is escaped
+  // Greedy: the name runs to the last "/manifests/".
+  CHECK(body("/v2/a/manifests/b/manifests/sha256:00") ==
+        "/v2/a/manifests/b/manifests/sha256:00|a/manifests/b|sha256:00");
+  CHECK(body("/v2/a/manifests/") == "-");
+  CHECK(body("/alt/b/c") == "/alt/b/c|b");
+  CHECK(body("/or") == "/or");
+  CHECK(body("/opt/ac") == "/opt/ac");
+  CHECK(body("/opt/abc") == "/opt/abc");
+  CHECK(body("/rep/aab") == "/rep/aab");
+  CHECK(body("/rep/ab") == "-");
+  CHECK(body("/br//z") == "/br//z");
+  CHECK(body("/plus/aaab") == "/plus/aaab");
+  CHECK(body("/cls/123/x") == "/cls/123/x");
+  CHECK(body("/esc/a/b") == "/esc/a/b");
+  CHECK(body("/grp/y") == "/grp/y");
+  CHECK(body("/grp/xy") == "/grp/xy");
+  check_error(cli.Put("/v2/a/manifests/v1", "", "application/json"), 405, "MethodNotAllowed");
+}
+
 TEST_CASE("registration rules") {
   XrpcServer server(quiet());
   Handler h = [](const ServerRequest&) { return ServerResponse::empty(); };

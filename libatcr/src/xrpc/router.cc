@@ -5,6 +5,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <cctype>
 #include <stdexcept>
 
 #include "atcr/data/syntax.h"
@@ -41,7 +42,108 @@ ServerResponse from_xrpc_error(const XrpcError& e, std::string& internal_error) 
   return res;
 }
 
+// Past the group or bracket expression that starts at pattern[i]; npos if
+// it is not closed.
+std::size_t skip_construct(std::string_view pattern, std::size_t i) {
+  const char open = pattern[i];
+  int depth = 0;
+  bool in_brackets = false;
+  for (; i < pattern.size(); ++i) {
+    char c = pattern[i];
+    if (c == '\\') {
+      ++i;
+      continue;
+    }
+    if (in_brackets) {
+      if (c == ']') {
+        if (open == '[') return i + 1;
+        in_brackets = false;
+      }
+      continue;
+    }
+    if (c == '[') {
+      in_brackets = true;  // ECMAScript: the first ']' closes it ("[]" is empty)
+    } else if (c == '(') {
+      ++depth;
+    } else if (c == ')' && --depth == 0) {
+      return i + 1;
+    }
+  }
+  return std::string_view::npos;
+}
+
+bool is_quantifier(char c) { return c == '*' || c == '+' || c == '?' || c == '{'; }
+
 }  // namespace
+
+PathFilter::PathFilter(std::string_view pattern) {
+  std::string run;
+  bool run_at_start = true;  // nothing but literals so far
+  auto end_run = [&] {
+    if (!run.empty()) {
+      if (runs_.empty() && run_at_start) anchored_start_ = true;
+      runs_.push_back(std::move(run));
+      run.clear();
+    }
+    run_at_start = false;
+  };
+  for (std::size_t i = 0; i < pattern.size();) {
+    char c = pattern[i];
+    if (c == '|') {  // alternatives: no single set of required literals
+      *this = PathFilter();
+      return;
+    }
+    if (c == '\\' && i + 1 < pattern.size()) {
+      char e = pattern[i + 1];
+      if (std::isalnum(static_cast<unsigned char>(e))) {
+        end_run();  // a class (\d, \w...) or an assertion (\b)
+      } else {
+        run += e;
+      }
+      i += 2;
+    } else if (c == '(' || c == '[') {
+      end_run();
+      i = skip_construct(pattern, i);
+      if (i == std::string_view::npos) {
+        *this = PathFilter();
+        return;
+      }
+    } else if (is_quantifier(c)) {
+      // The atom before it may repeat, or be absent: it leaves the run.
+      if (c != '+' && !run.empty()) run.pop_back();
+      if (c == '{') i = pattern.find('}', i);
+      if (i == std::string_view::npos) {
+        *this = PathFilter();
+        return;
+      }
+      end_run();
+      ++i;
+      if (i < pattern.size() && pattern[i] == '?') ++i;  // lazy
+    } else if (c == '.' || c == '^' || c == '$' || c == ')' || c == ']') {
+      end_run();
+      ++i;
+    } else {
+      run += c;
+      ++i;
+    }
+  }
+  bool ends_with_literal = !run.empty();
+  end_run();
+  anchored_end_ = ends_with_literal;
+}
+
+bool PathFilter::may_match(std::string_view path) const {
+  if (runs_.empty()) return true;
+  if (anchored_start_ && !path.starts_with(runs_.front())) return false;
+  if (anchored_end_ && !path.ends_with(runs_.back())) return false;
+  std::size_t pos = 0;
+  for (const std::string& r : runs_) {
+    pos = path.find(r, pos);
+    if (pos == std::string_view::npos) return false;
+    pos += r.size();
+  }
+  return true;
+}
 
 bool is_body_method(std::string_view method) {
   return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE";
@@ -73,14 +175,14 @@ void Router::add_subscription(std::string_view nsid, SocketHandler handler) {
 void Router::add_route(std::string_view http_method, std::string_view pattern, Handler handler) {
   routes_.push_back(PlainEntry{std::string(http_method),
                                std::regex(std::string(pattern), std::regex::ECMAScript),
-                               std::move(handler), {}});
+                               PathFilter(pattern), std::move(handler), {}});
 }
 
 void Router::add_stream_route(std::string_view http_method, std::string_view pattern,
                               StreamHandler handler) {
   routes_.push_back(PlainEntry{std::string(http_method),
-                               std::regex(std::string(pattern), std::regex::ECMAScript), {},
-                               std::move(handler)});
+                               std::regex(std::string(pattern), std::regex::ECMAScript),
+                               PathFilter(pattern), {}, std::move(handler)});
 }
 
 RouteMatch Router::resolve(ServerRequest& req) const {
@@ -112,20 +214,24 @@ RouteMatch Router::resolve_xrpc(ServerRequest& req) const {
 }
 
 RouteMatch Router::resolve_plain(ServerRequest& req) const {
-  std::vector<std::string> allowed;
   RouteMatch match;
+  // The routes of the request's method first, in registration order...
   for (const PlainEntry& r : routes_) {
+    if (!method_matches(r.http_method, req.method) || !r.filter.may_match(req.path)) continue;
     std::smatch groups;
     if (!std::regex_match(req.path, groups, r.regex)) continue;
-    if (!method_matches(r.http_method, req.method)) {
-      if (std::find(allowed.begin(), allowed.end(), r.http_method) == allowed.end())
-        allowed.push_back(r.http_method);
-      continue;
-    }
     for (std::size_t i = 1; i < groups.size(); ++i) req.path_params.push_back(groups[i].str());
     if (r.handler) match.handler = &r.handler;
     if (r.stream_handler) match.stream_handler = &r.stream_handler;
     return match;
+  }
+  // ...then the others, only to tell a 405 (with Allow) from a 404.
+  std::vector<std::string> allowed;
+  for (const PlainEntry& r : routes_) {
+    if (method_matches(r.http_method, req.method) || !r.filter.may_match(req.path)) continue;
+    if (!std::regex_match(req.path, r.regex)) continue;
+    if (std::find(allowed.begin(), allowed.end(), r.http_method) == allowed.end())
+      allowed.push_back(r.http_method);
   }
   if (allowed.empty()) {
     match.response = ServerResponse::error(404, "NotFound", "Not Found");

@@ -33,6 +33,24 @@ struct RouteMatch {
   std::optional<ServerResponse> response;
 };
 
+// The literal text a route pattern requires, to turn most paths away
+// without running the regex (libstdc++'s std::regex backtracks one
+// std::function call per character: trying every route's `(.+)` on a long
+// path was most of the CPU of a cached manifest GET). Built from the
+// pattern's top-level literals; a pattern with alternation gets no filter.
+class PathFilter {
+ public:
+  PathFilter() = default;
+  explicit PathFilter(std::string_view pattern);
+  // False only if `path` cannot match the pattern.
+  bool may_match(std::string_view path) const;
+
+ private:
+  std::vector<std::string> runs_;  // in order
+  bool anchored_start_ = false;    // runs_.front() begins the pattern
+  bool anchored_end_ = false;      // runs_.back() ends it
+};
+
 class Router {
  public:
   explicit Router(std::string version) : version_(std::move(version)) {}
@@ -63,6 +81,7 @@ class Router {
   struct PlainEntry {
     std::string http_method;
     std::regex regex;
+    PathFilter filter;  // cheap necessary conditions, checked before the regex
     Handler handler;
     StreamHandler stream_handler;
   };
