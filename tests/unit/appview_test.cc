@@ -224,12 +224,21 @@ TEST_CASE("registry tokens: mint, verify, and everything that must fail") {
   CHECK_FALSE(c.anonymous());
 
   CHECK(issuer.verify(issuer.mint("", {}, std::chrono::minutes(1))).anonymous());
+  // Verified again (from the memo of good tokens): the same claims.
+  CHECK(issuer.verify(token).access == access);
+  CHECK(issuer.verify(token).expires_at == c.expires_at);
 
-  SUBCASE("expired (beyond 30 s of skew)") {
+  SUBCASE("expired (beyond 30 s of skew), also when verified before") {
     now += 900 + 29;
     CHECK_NOTHROW(issuer.verify(token));
     now += 2;
     CHECK_THROWS_AS(issuer.verify(token), TokenError);
+    CHECK_THROWS_AS(issuer.verify(token), TokenError);
+  }
+  SUBCASE("the memo stays bounded and keeps answering") {
+    for (int i = 0; i < 4200; ++i)
+      issuer.verify(issuer.mint("did:plc:x" + std::to_string(i), {}, std::chrono::minutes(5)));
+    CHECK(issuer.verify(token).subject == "did:plc:alice");
   }
   SUBCASE("another key, another service, another issuer") {
     RegistryTokenIssuer other_key(PrivateKey::generate(KeyType::kP256), "http://127.0.0.1:5000", "127.0.0.1:5000", clock);

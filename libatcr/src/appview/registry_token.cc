@@ -3,6 +3,8 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <mutex>
+#include <unordered_map>
 
 #include "atcr/crypto/random.h"
 #include "atcr/crypto/sha256.h"
@@ -16,6 +18,7 @@ namespace {
 
 constexpr std::int64_t kClockSkew = 30;
 constexpr std::size_t kMaxTokenBytes = 16 * 1024;
+constexpr std::size_t kMemoEntries = 4096;
 
 bool valid_action(std::string_view a) {
   return !a.empty() && std::all_of(a.begin(), a.end(), [](char c) {
@@ -138,12 +141,23 @@ bool RegistryClaims::allows(std::string_view name, std::string_view action) cons
   return false;
 }
 
+struct RegistryTokenIssuer::Verified {
+  RegistryClaims claims;
+  std::int64_t not_before = 0;
+};
+
+struct RegistryTokenIssuer::Memo {
+  std::mutex mu;
+  std::unordered_map<std::string, Verified> tokens;
+};
+
 RegistryTokenIssuer::RegistryTokenIssuer(PrivateKey key, std::string issuer, std::string service, Clock clock)
     : key_(std::move(key)),
       public_key_(key_.public_key()),
       issuer_(std::move(issuer)),
       service_(std::move(service)),
-      clock_(clock ? std::move(clock) : Clock(xrpc::unix_now)) {
+      clock_(clock ? std::move(clock) : Clock(xrpc::unix_now)),
+      memo_(std::make_shared<Memo>()) {
   if (key_.type() != KeyType::kP256) throw ParseError("registry tokens need a P-256 key (ES256)");
   // A short id of the public key, so a rotated key's tokens are told apart.
   kid_ = base64::encode_url(BytesView(sha256(as_bytes(public_key_.did_key()))).subspan(0, 12));
@@ -171,6 +185,32 @@ std::string RegistryTokenIssuer::mint(std::string_view subject, const std::vecto
 
 RegistryClaims RegistryTokenIssuer::verify(std::string_view token) const {
   if (token.size() > kMaxTokenBytes) bad("too long");
+  std::optional<Verified> v;
+  {
+    std::lock_guard lock(memo_->mu);
+    if (auto it = memo_->tokens.find(std::string(token)); it != memo_->tokens.end()) v = it->second;
+  }
+  if (!v) v = check(token);  // throws for a bad token: only good ones are remembered
+  std::int64_t now = clock_();
+  if (now > v->claims.expires_at + kClockSkew) {
+    std::lock_guard lock(memo_->mu);
+    memo_->tokens.erase(std::string(token));
+    bad("expired");
+  }
+  if (v->not_before > now + kClockSkew) bad("not valid yet");
+  {
+    std::lock_guard lock(memo_->mu);
+    auto& tokens = memo_->tokens;
+    if (tokens.size() >= kMemoEntries) {
+      std::erase_if(tokens, [&](const auto& e) { return now > e.second.claims.expires_at + kClockSkew; });
+      if (tokens.size() >= kMemoEntries) tokens.clear();  // all live: start over rather than grow
+    }
+    tokens.try_emplace(std::string(token), *v);
+  }
+  return v->claims;
+}
+
+RegistryTokenIssuer::Verified RegistryTokenIssuer::check(std::string_view token) const {
   auto dot1 = token.find('.');
   auto dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
   if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos)
@@ -189,20 +229,18 @@ RegistryClaims RegistryTokenIssuer::verify(std::string_view token) const {
   if (!alg || !alg->is_string() || alg->as_string() != "ES256") bad("alg must be ES256");
   if (!public_key_.verify(as_bytes(token.substr(0, dot2)), sig)) bad("bad signature");
 
-  RegistryClaims c;
+  Verified v;
+  RegistryClaims& c = v.claims;
   c.issuer = string_claim(payload, "iss");
   c.subject = string_claim(payload, "sub");
   c.audience = string_claim(payload, "aud");
   c.expires_at = int_claim(payload, "exp", true);
   c.issued_at = int_claim(payload, "iat", false);
-  std::int64_t nbf = int_claim(payload, "nbf", false);
+  v.not_before = int_claim(payload, "nbf", false);
   if (c.issuer != issuer_) bad(fmt::format("issued by '{}', not '{}'", c.issuer, issuer_));
   if (c.audience != service_) bad(fmt::format("for service '{}', not '{}'", c.audience, service_));
-  std::int64_t now = clock_();
-  if (now > c.expires_at + kClockSkew) bad("expired");
-  if (nbf > now + kClockSkew) bad("not valid yet");
   c.access = access_from(payload);
-  return c;
+  return v;
 }
 
 }  // namespace atcr::appview

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -88,15 +89,24 @@ class RegistryTokenIssuer {
   std::string mint(std::string_view subject, const std::vector<AccessEntry>& access,
                    std::chrono::seconds lifetime) const;
   // Throws TokenError saying what is wrong. Allows 30 s of clock skew.
+  // Clients send one token with many requests, so a token whose signature
+  // checked out is remembered (up to a few thousand, until they expire):
+  // the ECDSA verification, most of a cached manifest GET's CPU, runs once
+  // per token. The time claims are checked on every call. Thread-safe.
   RegistryClaims verify(std::string_view token) const;
 
  private:
+  struct Verified;  // claims whose signature, issuer and audience checked out
+  Verified check(std::string_view token) const;
+
   PrivateKey key_;
   PublicKey public_key_;
   std::string issuer_;
   std::string service_;
   std::string kid_;
   Clock clock_;
+  struct Memo;
+  std::shared_ptr<Memo> memo_;  // shared: the issuer stays copyable
 };
 
 }  // namespace atcr::appview
