@@ -85,6 +85,13 @@ void check_upload_id(std::string_view id) {
   if (id.empty()) throw Error("s3: empty multipart upload id");
 }
 
+// The key, upload id and part number every part call names.
+void check_part(std::string_view key, std::string_view upload_id, int part_number) {
+  check_key(key);
+  check_upload_id(upload_id);
+  check_part_number(part_number);
+}
+
 void check_size(std::uint64_t size) {
   if (size > kMaxSinglePut) throw Error(fmt::format("s3: {} bytes is over S3's 5 GiB limit for one PUT", size));
 }
@@ -623,10 +630,8 @@ std::string S3Client::copy_object(std::string_view from, std::string_view to) co
 
 std::string S3Client::upload_part_copy(std::string_view key, std::string_view upload_id, int part_number,
                                        std::string_view from, const ByteRange& range) const {
-  check_key(key);
+  check_part(key, upload_id, part_number);
   check_key(from);
-  check_upload_id(upload_id);
-  check_part_number(part_number);
   if (!range.length || *range.length == 0) throw Error("s3: upload_part_copy needs a non-empty bounded range");
   Call call{"UploadPartCopy", "PUT", std::string(key), part_query(upload_id, part_number),
             {{"x-amz-copy-source", impl_->copy_source(from)},
@@ -694,9 +699,7 @@ std::string S3Client::create_multipart_upload(std::string_view key, std::string_
 
 std::string S3Client::upload_part(std::string_view key, std::string_view upload_id, int part_number,
                                   BytesView data) const {
-  check_key(key);
-  check_upload_id(upload_id);
-  check_part_number(part_number);
+  check_part(key, upload_id, part_number);
   check_size(data.size());
   Call call{"UploadPart", "PUT", std::string(key), part_query(upload_id, part_number), {}};
   return unquote(impl_->send(call, data).header("etag"));
@@ -704,9 +707,7 @@ std::string S3Client::upload_part(std::string_view key, std::string_view upload_
 
 std::string S3Client::upload_part_stream(std::string_view key, std::string_view upload_id, int part_number,
                                          std::uint64_t size, const Reader& read) const {
-  check_key(key);
-  check_upload_id(upload_id);
-  check_part_number(part_number);
+  check_part(key, upload_id, part_number);
   check_size(size);
   Call call{"UploadPart", "PUT", std::string(key), part_query(upload_id, part_number), {}};
   return unquote(impl_->send_streaming(call, net::BodySource{size, read}, {}).header("etag"));
@@ -775,9 +776,7 @@ std::string S3Client::presign_put(std::string_view key, std::chrono::seconds exp
 
 std::string S3Client::presign_upload_part(std::string_view key, std::string_view upload_id, int part_number,
                                           std::chrono::seconds expires) const {
-  check_key(key);
-  check_upload_id(upload_id);
-  check_part_number(part_number);
+  check_part(key, upload_id, part_number);
   return impl_->presign(Call{"", "PUT", std::string(key), part_query(upload_id, part_number), {}}, expires, false);
 }
 
