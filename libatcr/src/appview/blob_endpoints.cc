@@ -44,15 +44,21 @@ void Appview::Impl::register_blobs(xrpc::XrpcServer& server) {
       HoldClient hold = hold_client(hold_did);
       std::string token = read_token(hold, caller);
       if (req.method == "HEAD") {
-        std::optional<std::uint64_t> size;
+        // Anyone may read a public hold, so what it was seen to hold (by
+        // anyone, or by our own uploads) answers without asking it again.
+        // Blobs are immutable and leave a hold only through its garbage
+        // collection, so "present" may at worst be hold_ttl stale.
+        const std::string key = hold_did + " " + digest.str();
+        std::optional<std::uint64_t> size = token.empty() ? hold_blobs.get(key) : std::nullopt;
         try {
-          size = hold.head_blob(digest, token);
+          if (!size) size = hold.head_blob(digest, token);
         } catch (const xrpc::XrpcError& e) {
           if (e.status() != 401 && e.status() != 403) throw;
           denied = true;
           continue;
         }
         if (!size) continue;
+        if (token.empty()) hold_blobs.put(key, *size);
         return xrpc::ServerResponse::empty(200)
             .header("Content-Length", std::to_string(*size))
             .header("Content-Type", "application/octet-stream")
