@@ -61,7 +61,7 @@ http: {addr: 127.0.0.1:$DIST_PORT}
 EOF
 port_taken "$DIST_PORT" && die "port $DIST_PORT is taken"
 spawn_daemon "$WORK" distribution docker-registry serve "$WORK/dist/config.yml"
-wait_until 20 "Distribution on :$DIST_PORT" "$WORK" distribution docker-registry \
+wait_until 20 "Distribution on :$DIST_PORT" "$WORK" distribution \
   curl -sf -o /dev/null "http://127.0.0.1:$DIST_PORT/v2/"
 
 # --- atcr ---------------------------------------------------------------------
@@ -73,7 +73,7 @@ eval "$env_lines"
 # --- the client's floor -------------------------------------------------------
 port_taken "$FLOOR_PORT" && die "port $FLOOR_PORT is taken"
 spawn_daemon "$WORK" floor python3 bench/floor-registry.py "$FLOOR_PORT"
-wait_until 20 "floor registry on :$FLOOR_PORT" "$WORK" floor floor-registry.py \
+wait_until 20 "floor registry on :$FLOOR_PORT" "$WORK" floor \
   curl -sf -o /dev/null "http://127.0.0.1:$FLOOR_PORT/v2/"
 
 export WARMUP=1

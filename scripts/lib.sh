@@ -66,13 +66,15 @@ stop_daemon() {
   rm -f "$pidfile"
 }
 
-# wait_until SECONDS WHAT DIR NAME MATCH CMD...: polls CMD until it succeeds;
+# wait_until SECONDS WHAT DIR NAME CMD...: polls CMD until it succeeds;
 # dies (showing the daemon's log) when time is up or the daemon exited.
 wait_until() {
-  local seconds="$1" what="$2" dir="$3" name="$4" match="$5"; shift 5
+  local seconds="$1" what="$2" dir="$3" name="$4"; shift 4
   local deadline=$((SECONDS + seconds))
   until "$@" >/dev/null 2>&1; do
-    if ! daemon_alive "$dir" "$name" "$match" || ((SECONDS >= deadline)); then
+    # Liveness by pid, not daemon_alive's command-line match: right after
+    # spawn_daemon the pid may still be the forked shell, not yet exec'd.
+    if ! kill -0 "$(cat "$dir/run/$name.pid" 2>/dev/null || echo 0)" 2>/dev/null || ((SECONDS >= deadline)); then
       echo "--- tail $dir/log/$name.log" >&2
       tail -n 30 "$dir/log/$name.log" >&2 || true
       die "no $what after $((seconds - (deadline - SECONDS)))s ($name exited or timed out)"

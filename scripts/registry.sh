@@ -89,7 +89,7 @@ start_hold() {
     env+=(HOLD_STORAGE_DRIVER=filesystem)
   fi
   spawn_daemon "$DIR" hold env "${env[@]}" "$BUILD/apps/atcr-hold" serve
-  wait_until 30 "the hold on $HOLD_URL" "$DIR" hold atcr-hold healthy "$HOLD_URL/xrpc/_health"
+  wait_until 30 "the hold on $HOLD_URL" "$DIR" hold healthy "$HOLD_URL/xrpc/_health"
 }
 
 start_appview() {
@@ -103,7 +103,7 @@ start_appview() {
     ATCR_SERVER_DATA_DIR="$DIR/appview" ATCR_SERVER_DEFAULT_HOLD_DID="$HOLD_DID" \
     ATCR_IDENTITY_PLC_URL="$PLC_URL" ATCR_IDENTITY_HANDLE_RESOLVER="$PDS_URL" ATCR_IDENTITY_DEVELOPMENT=true \
     "$BUILD/apps/atcr-appview" serve
-  wait_until 30 "the appview on $REGISTRY" "$DIR" appview atcr-appview answering "http://$REGISTRY/v2/"
+  wait_until 30 "the appview on $REGISTRY" "$DIR" appview answering "http://$REGISTRY/v2/"
 }
 
 print_env() {
