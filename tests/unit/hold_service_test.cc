@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <sstream>
 #include <thread>
 
@@ -33,6 +34,7 @@ struct User {
 };
 
 struct Options {
+  const User* owner = nullptr;  // default: the fixture's `owner`
   bool is_public = false;
   bool allow_all_crew = false;
   bool quota = false;
@@ -53,7 +55,7 @@ class HoldFixture {
     c.server.port = port_;
     c.server.is_public = options.is_public;
     c.server.data_dir = dir_ / "data";
-    c.registration.owner_did = owner.did;
+    c.registration.owner_did = options.owner ? options.owner->did : owner.did;
     c.registration.allow_all_crew = options.allow_all_crew;
     c.storage.driver = "filesystem";
     c.storage.path = dir_ / "blobs";
@@ -167,6 +169,32 @@ TEST_CASE("hold service: first boot writes the captain and the owner's crew reco
 
   auto did_doc = f.call("GET", "", nullptr, "");  // not a method: 404/400, never a crash
   CHECK(did_doc.status >= 400);
+}
+
+TEST_CASE("hold service: a hold handed to a new owner stops trusting the former one") {
+  HoldFixture f;
+  auto crew_members = [&] {
+    auto r = f.call("GET", "com.atproto.repo.listRecords", nullptr,
+                    "repo=" + net::url_encode(f.hold().did()) + "&collection=io.atcr.hold.crew");
+    REQUIRE(r.status == 200);
+    Value listed = f.json(r);  // kept alive: the loop walks into it
+    std::vector<std::string> out;
+    for (const Value& rec : listed.at("records").as_array())
+      out.push_back(rec.at("value").at("member").as_string() + ":" + rec.at("value").at("role").as_string());
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  CHECK(crew_members() == std::vector<std::string>{f.owner.did + ":owner"});
+  CHECK(f.call("POST", "io.atcr.hold.initiateUpload", &f.owner, "", "{}").status == 200);
+
+  Options handed_over;
+  handed_over.owner = &f.alice;
+  f.start(handed_over);  // same data dir, new config
+  CHECK(crew_members() == std::vector<std::string>{f.alice.did + ":owner"});
+  CHECK(f.call("POST", "io.atcr.hold.initiateUpload", &f.owner, "", "{}").status == 403);
+  CHECK(f.call("POST", "io.atcr.hold.initiateUpload", &f.alice, "", "{}").status == 200);
+  f.start(handed_over);  // and a reboot changes nothing more
+  CHECK(crew_members() == std::vector<std::string>{f.alice.did + ":owner"});
 }
 
 TEST_CASE("hold service: upload through the hold, then read back with HEAD, GET and Range") {

@@ -127,10 +127,36 @@ void Hold::Impl::bootstrap() {
     writes.push_back(RecordWrite::create(std::string(kCrewCollection), owner_rkey,
                                          owner_crew(want.owner).to_record()));
   }
+  for (const std::string& rkey : former_owner_crew(want.owner)) {
+    log::info("hold", "removing crew record {}: its member no longer owns the hold", rkey);
+    writes.push_back(RecordWrite::remove(std::string(kCrewCollection), rkey));
+  }
   if (writes.empty()) return;
   pds->apply_writes(writes);
   log::info("hold", "{} captain record (owner {}, public {}, allowAllCrew {})", current ? "updated" : "created",
             want.owner, want.is_public, want.allow_all_crew);
+}
+
+// The crew records the bootstrap wrote for earlier owners (role "owner",
+// another member): a hold handed to someone else stops trusting its former
+// owner. Crew the former owner was given otherwise (another role) stays.
+std::vector<std::string> Hold::Impl::former_owner_crew(const std::string& owner) const {
+  std::vector<std::string> out;
+  std::string cursor;
+  for (;;) {
+    pds::RecordPage page = pds->list_records(kCrewCollection, 100, cursor);
+    for (const pds::ListedRecord& r : page.records) {
+      CrewMember m;
+      try {
+        m = CrewMember::from_record(r.value);
+      } catch (const ParseError&) {
+        continue;  // not ours to judge here; access checks skip it too
+      }
+      if (m.role == "owner" && m.member != owner) out.push_back(r.uri.substr(r.uri.rfind('/') + 1));
+    }
+    if (!page.cursor) return out;
+    cursor = *page.cursor;
+  }
 }
 
 std::string Hold::Impl::caller(const xrpc::ServerRequest& req, std::string_view lxm) const {

@@ -85,6 +85,7 @@ struct Hold::Impl {
                       const std::vector<LayerUse>& layers_added = {});
 
   void bootstrap();
+  std::vector<std::string> former_owner_crew(const std::string& owner) const;  // crew rkeys
   void register_upload_endpoints(xrpc::XrpcServer& server);
   void register_blob_endpoints(xrpc::XrpcServer& server);
   void register_manifest_endpoints(xrpc::XrpcServer& server);
