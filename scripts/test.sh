@@ -8,9 +8,10 @@
 #   3. build-san/  : clang with ASan+UBSan and libFuzzer instrumentation:
 #                    `meson test --suite unit` then `--suite fuzz` (bounded
 #                    runs). One sanitizer build serves both, and only what
-#                    those suites run is compiled, with line tables only
-#                    (enough for the sanitizers' stack traces): a cold CI
-#                    run stays at about one and a half compiles on two cores.
+#                    those suites run is compiled, at -O0 with line tables
+#                    only (enough for the sanitizers' stack traces): with
+#                    ASan+UBSan, -O1 took twice as long to compile as the
+#                    slower tests and fewer fuzz runs cost.
 #   4. build/      : `meson test` over all suites (unit, integration,
 #                    interop, e2e)
 # The full-suite summary comes last, followed by one plain line
@@ -58,7 +59,7 @@ meson compile -C build -j "$JOBS" || die "compile of build/ failed"
 
 if [ "${ATCR_TEST_SKIP_SAN:-0}" != 1 ]; then
   log "build: build-san/ (clang, ASan+UBSan, libFuzzer instrumentation; unit and fuzz suites)"
-  CXX=clang++ meson_setup build-san -Dfuzz=true -Dbench=false -Doptimization=1 -Ddebug=false \
+  CXX=clang++ meson_setup build-san -Dfuzz=true -Dbench=false -Doptimization=0 -Ddebug=false \
     -Dcpp_args=-gline-tables-only -Db_sanitize=address,undefined -Db_lundef=false \
     -Dfuzz_seconds="${ATCR_FUZZ_SECONDS:-20}"
   read -r -a san_targets <<<"$(test_targets build-san "unit fuzz")"
