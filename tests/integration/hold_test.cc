@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "required_env.h"
+#include "s3_env.h"
 #include "atcr/data/json.h"
 #include "atcr/identity/did_document.h"
 #include "atcr/oci/digest.h"
@@ -82,15 +83,7 @@ HoldProcess::Env s3_settings(bool presign) {
 }
 
 s3::S3Client& bucket() {
-  static s3::S3Client client([] {
-    s3::S3Config c;
-    c.endpoint = env("S3_ENDPOINT");
-    c.bucket = env("S3_BUCKET");
-    c.region = env("S3_REGION");
-    c.credentials = {env("S3_ACCESS_KEY"), env("S3_SECRET_KEY"), ""};
-    c.path_style = true;
-    return c;
-  }());
+  static s3::S3Client client(s3_config_from_env("meson (fixture pds+s3)"));
   return client;
 }
 

@@ -26,6 +26,7 @@
 #include <thread>
 
 #include "required_env.h"
+#include "s3_env.h"
 #include "curl_cli.h"
 #include "atcr/crypto/sha256.h"
 #include "atcr/encoding/hex.h"
@@ -43,15 +44,7 @@ constexpr std::size_t kMiB = 1024 * 1024;
 
 std::string env(const char* name) { return required_env(name, "tests/integration/with-s3.sh"); }
 
-S3Config path_style_config() {
-  S3Config c;
-  c.endpoint = env("S3_ENDPOINT");
-  c.bucket = env("S3_BUCKET");
-  c.region = env("S3_REGION");
-  c.credentials = {env("S3_ACCESS_KEY"), env("S3_SECRET_KEY"), ""};
-  c.path_style = true;
-  return c;
-}
+S3Config path_style_config() { return s3_config_from_env("tests/integration/with-s3.sh"); }
 
 const S3Client& client() {
   static const S3Client c(path_style_config());

@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "required_env.h"
+#include "s3_env.h"
 #include "curl_cli.h"
 #include "atcr/crypto/random.h"
 #include "atcr/encoding/hex.h"
@@ -43,15 +44,7 @@ constexpr std::string_view kDid = "did:plc:storagetest";
 
 std::string env(const char* name) { return required_env(name, "tests/integration/with-s3.sh"); }
 
-s3::S3Config config() {
-  s3::S3Config c;
-  c.endpoint = env("S3_ENDPOINT");
-  c.bucket = env("S3_BUCKET");
-  c.region = env("S3_REGION");
-  c.credentials = {env("S3_ACCESS_KEY"), env("S3_SECRET_KEY"), ""};
-  c.path_style = true;
-  return c;
-}
+s3::S3Config config() { return s3_config_from_env("tests/integration/with-s3.sh"); }
 
 // "storage-it-<pid>-<time>/<test>/"
 std::string root_for(std::string_view test) {
