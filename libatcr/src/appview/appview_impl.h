@@ -87,7 +87,7 @@ struct Appview::Impl {
   TtlCache<bool> crew;                  // did hold -> approved
   TtlCache<std::string> service_tokens; // did hold lxm -> JWT
   TtlCache<std::string> logins;         // sha256(user:password) -> did
-  TtlCache<std::uint64_t> hold_blobs;   // hold digest -> size: seen on the hold (uploaded or HEADed)
+  TtlCache<std::uint64_t> hold_blobs;   // hold_blob_key() -> size: seen on the hold (uploaded or HEADed)
 
   std::mutex uploads_mu;
   std::map<std::string, std::shared_ptr<UploadState>> uploads;
@@ -159,6 +159,11 @@ struct Appview::Impl {
   std::uint64_t finish_upload(UploadState& up, const oci::Digest& digest);
   xrpc::ServerResponse upload_status(const UploadState& up, int status);
 };
+
+// The key of a blob in Impl::hold_blobs.
+inline std::string hold_blob_key(const std::string& hold_did, const oci::Digest& digest) {
+  return hold_did + " " + digest.str();
+}
 
 // Shorthand for the distribution errors.
 inline oci::RegistryError registry_error(oci::ErrorCode code, std::string message = {}, int status = 0) {

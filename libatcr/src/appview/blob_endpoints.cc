@@ -48,7 +48,7 @@ void Appview::Impl::register_blobs(xrpc::XrpcServer& server) {
         // anyone, or by our own uploads) answers without asking it again.
         // Blobs are immutable and leave a hold only through its garbage
         // collection, so "present" may at worst be hold_ttl stale.
-        const std::string key = hold_did + " " + digest.str();
+        const std::string key = hold_blob_key(hold_did, digest);
         std::optional<std::uint64_t> size = token.empty() ? hold_blobs.get(key) : std::nullopt;
         try {
           if (!size) size = hold.head_blob(digest, token);

@@ -45,7 +45,7 @@ void Appview::Impl::check_blobs_on_hold(const oci::Manifest& m, const Target& t,
   std::string token;
   bool token_known = false;
   for (const oci::Descriptor& d : m.referenced_blobs()) {
-    std::string key = hold_did + " " + d.digest.str();
+    std::string key = hold_blob_key(hold_did, d.digest);
     if (hold_blobs.get(key)) continue;  // uploaded (or seen) a moment ago
     if (!token_known) {
       token = hold_is_public(hold) ? std::string() : service_token(t.did, hold_did, "com.atproto.sync.getBlob");

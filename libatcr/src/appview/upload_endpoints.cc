@@ -175,7 +175,7 @@ std::uint64_t Appview::Impl::finish_upload(UploadState& up, const oci::Digest& d
   up.dead = true;
   drop_upload(up.uuid);
   // The manifest that follows need not ask the hold again.
-  hold_blobs.put(up.hold.did + " " + digest.str(), size);
+  hold_blobs.put(hold_blob_key(up.hold.did, digest), size);
   return size;
 }
 
