@@ -147,8 +147,13 @@ struct RegistryTokenIssuer::Verified {
 };
 
 struct RegistryTokenIssuer::Memo {
+  // Looked up by string_view: no copy of the token per request.
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
   std::mutex mu;
-  std::unordered_map<std::string, Verified> tokens;
+  std::unordered_map<std::string, Verified, Hash, std::equal_to<>> tokens;
 };
 
 RegistryTokenIssuer::RegistryTokenIssuer(PrivateKey key, std::string issuer, std::string service, Clock clock)
@@ -188,17 +193,20 @@ RegistryClaims RegistryTokenIssuer::verify(std::string_view token) const {
   std::optional<Verified> v;
   {
     std::lock_guard lock(memo_->mu);
-    if (auto it = memo_->tokens.find(std::string(token)); it != memo_->tokens.end()) v = it->second;
+    if (auto it = memo_->tokens.find(token); it != memo_->tokens.end()) v = it->second;
   }
-  if (!v) v = check(token);  // throws for a bad token: only good ones are remembered
+  const bool remembered = v.has_value();
+  if (!remembered) v = check(token);  // throws for a bad token: only good ones are remembered
   std::int64_t now = clock_();
   if (now > v->claims.expires_at + kClockSkew) {
-    std::lock_guard lock(memo_->mu);
-    memo_->tokens.erase(std::string(token));
+    if (remembered) {
+      std::lock_guard lock(memo_->mu);
+      if (auto it = memo_->tokens.find(token); it != memo_->tokens.end()) memo_->tokens.erase(it);
+    }
     bad("expired");
   }
   if (v->not_before > now + kClockSkew) bad("not valid yet");
-  {
+  if (!remembered) {
     std::lock_guard lock(memo_->mu);
     auto& tokens = memo_->tokens;
     if (tokens.size() >= kMemoEntries) {
