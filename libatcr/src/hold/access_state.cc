@@ -6,24 +6,6 @@
 
 namespace atcr::hold {
 
-namespace {
-
-constexpr std::size_t kPage = 100;
-
-// Every record of a collection, page by page.
-template <typename Visit>
-void for_each_record(const pds::EmbeddedPds& pds, std::string_view collection, Visit visit) {
-  std::string cursor;
-  for (;;) {
-    pds::RecordPage page = pds.list_records(collection, kPage, cursor);
-    for (const auto& record : page.records) visit(record);
-    if (!page.cursor || page.records.empty()) return;
-    cursor = *page.cursor;
-  }
-}
-
-}  // namespace
-
 void AccessState::ensure_current(const pds::EmbeddedPds& pds) {
   std::string rev = pds.rev();
   {

@@ -142,21 +142,16 @@ void Hold::Impl::bootstrap() {
 // owner. Crew the former owner was given otherwise (another role) stays.
 std::vector<std::string> Hold::Impl::former_owner_crew(const std::string& owner) const {
   std::vector<std::string> out;
-  std::string cursor;
-  for (;;) {
-    pds::RecordPage page = pds->list_records(kCrewCollection, 100, cursor);
-    for (const pds::ListedRecord& r : page.records) {
-      CrewMember m;
-      try {
-        m = CrewMember::from_record(r.value);
-      } catch (const ParseError&) {
-        continue;  // not ours to judge here; access checks skip it too
-      }
-      if (m.role == "owner" && m.member != owner) out.push_back(r.uri.substr(r.uri.rfind('/') + 1));
+  for_each_record(*pds, kCrewCollection, [&](const pds::ListedRecord& r) {
+    CrewMember m;
+    try {
+      m = CrewMember::from_record(r.value);
+    } catch (const ParseError&) {
+      return;  // not ours to judge here; access checks skip it too
     }
-    if (!page.cursor) return out;
-    cursor = *page.cursor;
-  }
+    if (m.role == "owner" && m.member != owner) out.push_back(r.uri.substr(r.uri.rfind('/') + 1));
+  });
+  return out;
 }
 
 std::string Hold::Impl::caller(const xrpc::ServerRequest& req, std::string_view lxm) const {

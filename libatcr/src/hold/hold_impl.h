@@ -23,6 +23,19 @@
 
 namespace atcr::hold {
 
+// Every record of a collection of the hold's repo, page by page.
+template <typename Visit>
+void for_each_record(const pds::EmbeddedPds& pds, std::string_view collection, Visit visit) {
+  constexpr std::size_t kPage = 100;
+  std::string cursor;
+  for (;;) {
+    pds::RecordPage page = pds.list_records(collection, kPage, cursor);
+    for (const auto& record : page.records) visit(record);
+    if (!page.cursor || page.records.empty()) return;
+    cursor = *page.cursor;
+  }
+}
+
 // What access decisions and quota checks read on every request: the
 // captain, the crew by member DID, and usage by user. It mirrors the repo
 // as of a revision (`rev`); when the repo moves on without us (an admin's
