@@ -120,6 +120,8 @@ EOF
 }
 
 start() {
+  # Only a check: tests run this script, and tests never install anything.
+  bash "$REPO_ROOT/scripts/setup-deps.sh" --check
   for app in atcr-hold atcr-appview; do
     [ -x "$BUILD/apps/$app" ] || die "$BUILD/apps/$app is not built (meson compile -C $BUILD)"
   done

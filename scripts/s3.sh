@@ -15,8 +15,9 @@
 #
 # Everything binds to 127.0.0.1. A start that is not a reuse wipes the state
 # dir, so it begins with an empty bucket. Concurrent starts are serialised
-# with a lock, so parallel tests share one server. Missing Debian packages are
-# installed with apt (as root). Env knobs:
+# with a lock, so parallel tests share one server. Ceph comes from
+# scripts/setup-deps.sh; this script never installs anything (it runs inside
+# tests) and fails with a clear message when Ceph is missing. Env knobs:
 #   ATCR_S3_DIR   state and logs           (default /tmp/atcr-s3-<uid>)
 #   ATCR_S3_PORT  S3 port; PORT+1 is the monitor, PORT+2..PORT+7 the OSD
 #                 and client messengers    (default 7480)
@@ -109,20 +110,13 @@ wait_for() {
   done
 }
 
-install_packages() {
-  local cmd missing=0
+require_packages() {
+  local cmd missing=()
   for cmd in radosgw radosgw-admin ceph-mon ceph-osd ceph monmaptool curl; do
-    command -v "$cmd" >/dev/null || missing=1
+    command -v "$cmd" >/dev/null || missing+=("$cmd")
   done
-  ((missing)) || return 0
-  [ "$(id -u)" = 0 ] || die "Ceph is not installed; as root: apt-get install ceph-mon ceph-osd radosgw ceph-common curl"
-  log "installing ceph-mon ceph-osd radosgw ceph-common from Debian"
-  local t0=$SECONDS
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null || die "apt-get update failed"
-  apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends \
-    ceph-mon ceph-osd radosgw ceph-common curl >/dev/null || die "apt-get install of Ceph failed"
-  log "installed in $((SECONDS - t0))s"
+  ((${#missing[@]} == 0)) ||
+    die "Ceph is not installed (no ${missing[*]}): run scripts/setup-deps.sh (as root) first"
 }
 
 write_config() {
@@ -245,7 +239,7 @@ start_fresh() {
 }
 
 start() {
-  install_packages
+  require_packages
   mkdir -p "$(dirname "$DIR")"
   # One start at a time: parallel test programs all call `start`.
   exec 9>"$DIR.lock"

@@ -3,8 +3,14 @@
 # on Debian 12. Idempotent: when every package is already installed it does
 # not touch apt at all (a dpkg-query check, well under a second).
 #
-# Must run as root when something is missing. Env knobs:
-#   ATCR_SKIP_APT=1   never call apt (just report what is missing)
+# This is the only place that installs system packages: scripts/test.sh,
+# run.sh and registry.sh run it first, and no test or fixture script installs
+# anything (parallel tests racing for the apt lock fail at random).
+#
+# Must run as root when something is missing. `setup-deps.sh --check` (used
+# by scripts that tests run, e.g. registry.sh) only reports what is missing
+# and fails if anything is. Env knobs:
+#   ATCR_SKIP_APT=1   never call apt (same as --check)
 set -euo pipefail
 
 log() { echo "[setup-deps] $*" >&2; }
@@ -23,7 +29,11 @@ PACKAGES=(
   # scripts/node-tools.sh (which fetches Node 22 from the npm registry)
   python3 nodejs npm curl ca-certificates iproute2
   # real OCI clients for the e2e suite and the quickstart
-  skopeo podman buildah uidmap
+  skopeo podman buildah uidmap docker.io
+  # the S3 fixture (scripts/s3.sh): Ceph's RADOS Gateway over a one-node cluster
+  ceph-mon ceph-osd radosgw ceph-common
+  # a real browser for the web UI tests
+  chromium
 )
 
 installed() {
@@ -45,15 +55,17 @@ if ((${#missing[@]} == 0)); then
 fi
 
 log "missing: ${missing[*]}"
-[ "${ATCR_SKIP_APT:-0}" = 1 ] && die "ATCR_SKIP_APT=1 and packages are missing"
+if [ "${ATCR_SKIP_APT:-0}" = 1 ] || [ "${1:-}" = --check ]; then
+  die "missing packages; install them with: bash scripts/setup-deps.sh (as root)"
+fi
 [ "$(id -u)" = 0 ] || die "not root: install them with: apt-get install ${missing[*]}"
 
 export DEBIAN_FRONTEND=noninteractive
 t0=$(date +%s)
 log "apt-get update"
-apt-get update -qq >/dev/null || die "apt-get update failed"
+apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null || die "apt-get update failed"
 log "apt-get install ${missing[*]}"
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
   || die "apt-get install failed"
 
 for p in "${missing[@]}"; do
