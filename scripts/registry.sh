@@ -21,7 +21,13 @@
 #   ATCR_HOLD_STORAGE   filesystem | s3            (default filesystem)
 #   ATCR_HOLD_PUBLIC    true | false               (default true: anonymous pulls)
 #   ATCR_HOLD_ALLOW_ALL_CREW true | false          (default true: any user may push)
-#   ATCR_DEMO_HANDLE    the demo account           (default sailor.test; "demo" is a reserved handle)
+#   ATCR_DEMO_HANDLE    the demo account           (default sailor.test with the default hold
+#                       port, else sailor-<hold port>.test; "demo" is a reserved handle)
+# Each stack has its own demo account by default: the account's
+# io.atcr.sailor.profile names the hold it pushes to, and the PDS is shared by
+# every stack on the machine, so a shared account would push to the first
+# stack's hold. If the account's profile names another hold (a shared
+# ATCR_DEMO_HANDLE), start says so: pushes go to that hold.
 set -euo pipefail
 LOG_TAG=registry
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -33,7 +39,8 @@ HOLD_PORT="${ATCR_HOLD_PORT:-8080}"
 STORAGE="${ATCR_HOLD_STORAGE:-filesystem}"
 HOLD_PUBLIC="${ATCR_HOLD_PUBLIC:-true}"
 ALLOW_ALL_CREW="${ATCR_HOLD_ALLOW_ALL_CREW:-true}"
-DEMO_HANDLE="${ATCR_DEMO_HANDLE:-sailor.test}"
+if [ "$HOLD_PORT" = 8080 ]; then DEMO_HANDLE="${ATCR_DEMO_HANDLE:-sailor.test}"
+else DEMO_HANDLE="${ATCR_DEMO_HANDLE:-sailor-$HOLD_PORT.test}"; fi
 # localhost, not 127.0.0.1: the reference PDS refuses service tokens for an
 # IP-address did:web, and did:web:localhost is the development exception.
 HOLD_URL="http://localhost:$HOLD_PORT"
@@ -106,6 +113,20 @@ start_appview() {
   wait_until 30 "the appview on $REGISTRY" "$DIR" appview answering "http://$REGISTRY/v2/"
 }
 
+# Warns when the demo account's profile (written at its first login) names
+# a hold other than this stack's: that is where its pushes go.
+check_profile_hold() {
+  local named
+  named="$(curl -s --max-time 10 "$PDS_URL/xrpc/com.atproto.repo.getRecord?repo=$DEMO_DID&collection=io.atcr.sailor.profile&rkey=self" |
+    sed -n 's/.*"defaultHold":"\([^"]*\)".*/\1/p')"
+  if [ -n "$named" ] && [ "$named" != "$HOLD_DID" ] && [ "$named" != "$HOLD_URL" ]; then
+    log "WARNING: $DEMO_HANDLE's io.atcr.sailor.profile names hold $named, not this stack's $HOLD_DID:"
+    log "         its pushes go to $named (use another ATCR_DEMO_HANDLE for a stack of its own)"
+  else
+    log "hold in use: $HOLD_DID ($HOLD_URL)"
+  fi
+}
+
 print_env() {
   cat <<EOF
 REGISTRY=$REGISTRY
@@ -131,6 +152,7 @@ start() {
   start_pds
   start_hold
   start_appview
+  check_profile_hold
   print_env | tee "$DIR/env"
 }
 
