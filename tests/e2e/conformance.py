@@ -206,11 +206,36 @@ def upload_cancel():
     expect(repo.call("HEAD", f"blobs/{sha256(data)}"), 404)
 
 
+# ---- manifests ----------------------------------------------------------------
+
+def non_distributable_layers():
+    repo = Repo("conf-foreign")
+    absent = [
+        {"mediaType": "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+         "digest": sha256(os.urandom(16)), "size": 1234},
+        {"mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+         "digest": sha256(os.urandom(16)), "size": 5678,
+         "urls": ["https://mcr.microsoft.com/v2/windows/blobs/x"]},
+        {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+         "digest": sha256(os.urandom(16)), "size": 42, "urls": ["https://example.com/layer"]},
+    ]
+    manifest = json.dumps(image(repo, [os.urandom(100)], absent)).encode()
+    expect(repo.push_manifest("v1", manifest), 201)
+    r = repo.call("GET", "manifests/v1", headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+    expect(r, 200)
+    if r.body != manifest:
+        raise AssertionError("the manifest served differs from the one pushed")
+    # A missing layer that is distributable is still refused.
+    missing = {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha256(os.urandom(16)), "size": 7}
+    expect(repo.push_manifest("v2", image(repo, [], [missing])), 400, "MANIFEST_BLOB_UNKNOWN")
+
+
 CHECKS = {
     "unknown manifests are 404 MANIFEST_UNKNOWN": unknown_manifests,
     "a name without an identity is DENIED at once": name_without_identity,
     "anonymous push: 401, insufficient_scope, how to log in": anonymous_push,
     "upload cancel": upload_cancel,
+    "non-distributable layers need not be present": non_distributable_layers,
 }
 
 

@@ -111,9 +111,19 @@ TEST_CASE("manifest: Docker schema 2 and manifest list") {
   REQUIRE(blobs.size() == 2);
   CHECK(blobs[0].digest.str() == kD1);
   CHECK(blobs[1].digest.str() == kD2);
-  // Without urls a foreign layer must come from the registry.
+  // The distribution-spec: a non-distributable layer need not be present,
+  // urls or not; nor need any layer with urls.
   std::string no_urls = replace(docker_manifest(), R"(,"urls":["https://mcr.microsoft.com/v2/windows/blobs/x"])", "");
-  CHECK(Manifest::parse(no_urls, "").referenced_blobs().size() == 3);
+  Manifest without = Manifest::parse(no_urls, "");
+  CHECK(without.referenced_blobs().size() == 2);
+  CHECK(is_non_distributable(without.layers.back()));
+  Descriptor plain = without.layers.front();
+  CHECK_FALSE(is_non_distributable(plain));
+  plain.urls = {"https://example.com/blob"};
+  CHECK(is_non_distributable(plain));
+  plain.urls.clear();
+  plain.media_type = "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd";
+  CHECK(is_non_distributable(plain));
 
   Manifest l = Manifest::parse(docker_list(), media_type::kDockerManifestList);
   CHECK(l.kind == ManifestKind::kDockerManifestList);

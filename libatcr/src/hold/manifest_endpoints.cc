@@ -96,6 +96,7 @@ void Hold::Impl::register_manifest_endpoints(xrpc::XrpcServer& server) {
       for (const oci::Descriptor& layer : info.layers) {
         // Quota is charged for what is stored, so the blob must be here.
         auto stat = blobs->stat(layer.digest);
+        if (!stat && oci::is_non_distributable(layer)) continue;  // fetched from elsewhere, not stored here
         if (!stat)
           throw xrpc::XrpcError(400, "BlobNotFound",
                                 fmt::format("layer {} was not uploaded to this hold", layer.digest.str()));

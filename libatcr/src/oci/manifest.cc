@@ -274,11 +274,13 @@ std::vector<Descriptor> Manifest::referenced_blobs() const {
   std::vector<Descriptor> out;
   if (is_index()) return out;
   if (config) out.push_back(*config);
-  for (const Descriptor& layer : layers) {
-    bool fetched_elsewhere = media_type::is_foreign_layer_media_type(layer.media_type) && !layer.urls.empty();
-    if (!fetched_elsewhere) out.push_back(layer);
-  }
+  for (const Descriptor& layer : layers)
+    if (!is_non_distributable(layer)) out.push_back(layer);
   return out;
+}
+
+bool is_non_distributable(const Descriptor& layer) noexcept {
+  return media_type::is_foreign_layer_media_type(layer.media_type) || !layer.urls.empty();
 }
 
 std::vector<Descriptor> Manifest::referenced_manifests() const { return is_index() ? manifests : std::vector<Descriptor>{}; }

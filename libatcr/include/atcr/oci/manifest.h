@@ -73,6 +73,12 @@ struct Descriptor {
   friend bool operator==(const Descriptor&, const Descriptor&) = default;
 };
 
+// A layer that need not be in the registry (distribution-spec: registries
+// must not require non-distributable layers to be present): a Docker
+// foreign or OCI non-distributable media type, or any layer with `urls`
+// (the client fetches it from there).
+bool is_non_distributable(const Descriptor& layer) noexcept;
+
 enum class ManifestKind {
   kImageManifest,       // application/vnd.oci.image.manifest.v1+json
   kImageIndex,          // application/vnd.oci.image.index.v1+json
@@ -109,11 +115,8 @@ struct Manifest {
   }
 
   // The blobs that must exist before the manifest is accepted: config and
-  // layers, minus foreign layers that carry urls (Docker foreign /
-  // OCI non-distributable with `urls`): those are fetched from their urls,
-  // never pushed, which is what docker/distribution does too. A foreign
-  // layer without urls is included: it can only come from the registry.
-  // Empty for indexes.
+  // layers, minus non-distributable ones (is_non_distributable). Empty for
+  // indexes.
   std::vector<Descriptor> referenced_blobs() const;
   // The manifests an index lists (which must exist before it is accepted).
   // Empty for image manifests. The subject is not included: the
