@@ -230,12 +230,46 @@ def non_distributable_layers():
     expect(repo.push_manifest("v2", image(repo, [], [missing])), 400, "MANIFEST_BLOB_UNKNOWN")
 
 
+def padded(manifest, size):
+    """`manifest` grown to exactly `size` bytes by an annotation."""
+    manifest = dict(manifest, annotations={"org.example.pad": ""})
+    base = len(json.dumps(manifest).encode())
+    manifest["annotations"]["org.example.pad"] = "x" * (size - base)
+    body = json.dumps(manifest).encode()
+    assert len(body) == size
+    return body
+
+
+def large_manifests():
+    repo = Repo("conf-large")
+    base = image(repo, [os.urandom(100)])
+    # At the spec's 4 MiB: by a large annotation, and by many layers.
+    big = padded(base, 4 * 1024 * 1024)
+    many = dict(base, layers=base["layers"] * 24000)
+    many_body = json.dumps(many).encode()
+    assert 3_500_000 < len(many_body) <= 4 * 1024 * 1024, len(many_body)
+    for tag, body in (("annotated", big), ("layered", many_body)):
+        expect(repo.push_manifest(tag, body), 201)
+        r = repo.call("GET", f"manifests/{tag}", headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+        expect(r, 200)
+        if r.body != body or r.header("Docker-Content-Digest") != sha256(body):
+            raise AssertionError(f"{tag}: the manifest served differs from the one pushed")
+    # Over the limit: 413 MANIFEST_INVALID with a message, as an answer (the
+    # body read or drained), not a reset connection.
+    r = repo.push_manifest("huge", padded(base, 5 * 1024 * 1024))
+    expect(r, 413, "MANIFEST_INVALID")
+    if "limit" not in r.error_message():
+        raise AssertionError(f"no message: {r!r}")
+    expect(repo.call("GET", "manifests/huge"), 404, "MANIFEST_UNKNOWN")
+
+
 CHECKS = {
     "unknown manifests are 404 MANIFEST_UNKNOWN": unknown_manifests,
     "a name without an identity is DENIED at once": name_without_identity,
     "anonymous push: 401, insufficient_scope, how to log in": anonymous_push,
     "upload cancel": upload_cancel,
     "non-distributable layers need not be present": non_distributable_layers,
+    "manifests of 4 MiB are accepted; larger ones get 413": large_manifests,
 }
 
 

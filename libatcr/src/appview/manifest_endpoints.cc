@@ -49,6 +49,47 @@ oci::Reference pulled_reference(const Target& t, const std::string& text) {
   }
 }
 
+// The body of a manifest PUT, up to oci::Manifest::kMaxBytes. A larger one
+// is read to its end (up to kDrainBytes) before the 413 MANIFEST_INVALID,
+// so the client sees the answer, not a connection reset mid-upload.
+constexpr std::uint64_t kDrainBytes = 64 << 20;
+
+std::string read_manifest_body(xrpc::BodyReader& reader) {
+  std::string body;
+  std::uint64_t total = 0;
+  std::uint8_t buffer[64 * 1024];
+  auto too_large = [](std::uint64_t size) {
+    return registry_error(oci::ErrorCode::kManifestInvalid,
+                          fmt::format("the manifest is {} bytes, over this registry's limit of {} bytes", size,
+                                      oci::Manifest::kMaxBytes),
+                          413);
+  };
+  auto declared = reader.content_length();
+  if (declared && *declared > kDrainBytes) throw too_large(*declared);
+  for (;;) {
+    std::size_t n = reader.read(buffer);
+    if (n == 0) break;
+    total += n;
+    if (total <= oci::Manifest::kMaxBytes) body.append(reinterpret_cast<const char*>(buffer), n);
+    if (total > kDrainBytes) break;
+  }
+  if (total > oci::Manifest::kMaxBytes) throw too_large(total);
+  return body;
+}
+
+// The manifest's bytes as a blob in the user's PDS. A PDS whose blob limit
+// is under the manifest's size refuses it: the client learns why (413).
+Value upload_manifest_blob(const xrpc::PdsSession& session, const std::string& body, const std::string& media_type) {
+  try {
+    return session.upload_blob(as_bytes(body), media_type);
+  } catch (const xrpc::XrpcError& e) {
+    if (e.status() != 413 && e.error() != "BlobTooLarge") throw;
+    throw registry_error(oci::ErrorCode::kManifestInvalid,
+                         fmt::format("your PDS refuses a {}-byte manifest as a blob: {}", body.size(), e.message()),
+                         413);
+  }
+}
+
 }  // namespace
 
 void Appview::Impl::check_blobs_on_hold(const oci::Manifest& m, const Target& t, const HoldClient& hold) {
@@ -110,11 +151,13 @@ void Appview::Impl::register_manifests(xrpc::XrpcServer& server) {
     return response;
   }));
 
-  server.route("PUT", kManifestPath, guard("pull,push", [this](const xrpc::ServerRequest& req) {
+  server.stream_route("PUT", kManifestPath, guard_stream("pull,push", [this](const xrpc::ServerRequest& req,
+                                                                             xrpc::BodyReader& reader) {
+    std::string body = read_manifest_body(reader);
     Target t = resolve_name(req.path_params[0]);
     Caller caller = authorize(req, t, "push");
     oci::Reference ref = oci::Reference::parse(req.path_params[1]);
-    oci::Manifest m = oci::Manifest::parse(req.body, req.header("content-type"));
+    oci::Manifest m = oci::Manifest::parse(body, req.header("content-type"));
     if (ref.is_digest() && ref.digest_value() != m.digest)
       throw registry_error(oci::ErrorCode::kDigestInvalid,
                            fmt::format("the manifest hashes to {}, not {}", m.digest.str(), ref.digest_value().str()));
@@ -130,7 +173,7 @@ void Appview::Impl::register_manifests(xrpc::XrpcServer& server) {
     // garbage if the push is refused) and the records are looked up, so
     // one applyWrites commit can write both.
     auto blob_ref =
-        std::async(std::launch::async, [&] { return session->upload_blob(as_bytes(req.body), m.media_type); });
+        std::async(std::launch::async, [&] { return upload_manifest_blob(*session, body, m.media_type); });
     auto existing = std::async(std::launch::async, [&] {
       std::pair<bool, bool> out{get_record(t, oci::kManifestCollection, manifest_rkey).has_value(), false};
       if (ref.is_tag()) out.second = get_record(t, oci::kTagCollection, tag_rkey).has_value();
@@ -173,7 +216,7 @@ void Appview::Impl::register_manifests(xrpc::XrpcServer& server) {
       tags.put(t.did + "/" + t.name.repository + ":" + ref.tag_name(), m.digest.str());
       tag_lists.erase(t.did + "/" + t.name.repository);
     }
-    CachedManifest cached{m.media_type, std::string(req.body), m.subject ? m.subject->digest.str() : ""};
+    CachedManifest cached{m.media_type, std::move(body), m.subject ? m.subject->digest.str() : ""};
     manifests.put(t.did + "/" + t.name.repository + "@" + m.digest.str(), cached);
     repo_holds.put(t.did + "/" + t.name.repository, hold_did);
     store->add_repository(t.str(), t.did, t.name.repository, hold_did);

@@ -2,6 +2,8 @@
 
 #include <fmt/core.h>
 
+#include <set>
+
 #include "atcr/crypto/sha256.h"
 #include "atcr/data/syntax.h"
 #include "atcr/encoding/base32.h"
@@ -42,8 +44,17 @@ std::vector<Descriptor> descriptors_from(const Value& m, std::string_view key) {
 }  // namespace
 
 Value manifest_info(const Manifest& manifest) {
+  // One entry per distinct blob, without annotations: all the hold uses
+  // (a 4 MiB manifest listing one layer many times stays small).
+  std::vector<Descriptor> layers;
+  std::set<Digest> seen;
+  for (const Descriptor& layer : manifest.layers) {
+    if (!seen.insert(layer.digest).second) continue;
+    layers.push_back(layer);
+    layers.back().annotations.clear();
+  }
   Value::Map out{{"mediaType", Value(manifest.media_type)},
-                 {"layers", descriptor_list(manifest.layers)},
+                 {"layers", descriptor_list(layers)},
                  {"manifests", descriptor_list(manifest.manifests)}};
   if (manifest.config) out.emplace("config", descriptor_value(*manifest.config));
   return Value(std::move(out));

@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include "atcr/data/json.h"
 #include "atcr/data/syntax.h"
 #include "atcr/error.h"
 #include "atcr/oci/reference.h"
@@ -163,28 +164,65 @@ Descriptor descriptor_from_value(const Value& v, std::string_view where) {
   return d;
 }
 
-Value manifest_record(const Manifest& manifest, std::string_view repository, const Digest& digest,
-                      std::string_view hold_did, Value manifest_blob_ref, std::string created_at) {
-  validate_repository(repository);
-  syntax::validate_did(hold_did);
-  syntax::validate_datetime(created_at);
+namespace {
+
+std::vector<Descriptor> without_annotations(std::vector<Descriptor> list) {
+  for (Descriptor& d : list) d.annotations.clear();
+  return list;
+}
+
+// How much of the manifest a record carries (see kMaxManifestRecordJson).
+enum class RecordDetail { kFull, kNoAnnotations, kSummary };
+
+Value manifest_record_at(const Manifest& manifest, std::string_view repository, const Digest& digest,
+                         std::string_view hold_did, const Value& manifest_blob_ref, const std::string& created_at,
+                         RecordDetail detail) {
+  Manifest m = manifest;
+  if (detail != RecordDetail::kFull) {
+    m.annotations.clear();
+    m.layers = without_annotations(std::move(m.layers));
+    m.manifests = without_annotations(std::move(m.manifests));
+    if (m.config) m.config->annotations.clear();
+    if (m.subject) m.subject->annotations.clear();
+  }
+  if (detail == RecordDetail::kSummary) {
+    m.layers.clear();
+    m.manifests.clear();
+  }
   Value::Map r{{"$type", Value(kManifestCollection)},
                {"repository", Value(repository)},
                {"digest", Value(digest.str())},
                {"mediaType", Value(manifest.media_type)},
                {"schemaVersion", Value(manifest.schema_version)},
-               {"createdAt", Value(std::move(created_at))},
+               {"createdAt", Value(created_at)},
                {"holdDid", Value(hold_did)}};
-  if (manifest.config) r.emplace("config", descriptor_value(*manifest.config));
-  if (manifest.is_index())
-    r.emplace("manifests", descriptor_list(manifest.manifests));
-  else
-    r.emplace("layers", descriptor_list(manifest.layers));
-  if (manifest.subject) r.emplace("subject", descriptor_value(*manifest.subject));
-  if (!manifest.artifact_type.empty()) r.emplace("artifactType", Value(manifest.artifact_type));
-  if (!manifest.annotations.empty()) r.emplace("annotations", annotations_value(manifest.annotations));
-  if (!manifest_blob_ref.is_null()) r.emplace("manifestBlob", std::move(manifest_blob_ref));
+  if (m.config) r.emplace("config", descriptor_value(*m.config));
+  if (detail != RecordDetail::kSummary) {
+    if (m.is_index())
+      r.emplace("manifests", descriptor_list(m.manifests));
+    else
+      r.emplace("layers", descriptor_list(m.layers));
+  }
+  if (m.subject) r.emplace("subject", descriptor_value(*m.subject));
+  if (!m.artifact_type.empty()) r.emplace("artifactType", Value(m.artifact_type));
+  if (!m.annotations.empty()) r.emplace("annotations", annotations_value(m.annotations));
+  if (!manifest_blob_ref.is_null()) r.emplace("manifestBlob", manifest_blob_ref);
   return Value(std::move(r));
+}
+
+}  // namespace
+
+Value manifest_record(const Manifest& manifest, std::string_view repository, const Digest& digest,
+                      std::string_view hold_did, Value manifest_blob_ref, std::string created_at) {
+  validate_repository(repository);
+  syntax::validate_did(hold_did);
+  syntax::validate_datetime(created_at);
+  Value record;
+  for (RecordDetail detail : {RecordDetail::kFull, RecordDetail::kNoAnnotations, RecordDetail::kSummary}) {
+    record = manifest_record_at(manifest, repository, digest, hold_did, manifest_blob_ref, created_at, detail);
+    if (detail == RecordDetail::kSummary || json::serialize(record).size() <= kMaxManifestRecordJson) break;
+  }
+  return record;
 }
 
 ManifestRecord ManifestRecord::from_value(const Value& v) {

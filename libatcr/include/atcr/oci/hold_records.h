@@ -19,7 +19,8 @@ inline constexpr std::string_view kLayerCollection = "io.atcr.hold.layer";
 inline constexpr std::string_view kStatsCollection = "io.atcr.hold.stats";
 
 // #manifestInfo: {mediaType, config?, layers[], manifests[]} — the fields
-// the hold needs to write layer records and check quota. Its sub-def is
+// the hold needs to write layer records and check quota (layers: each
+// distinct digest once, without annotations). Its sub-def is
 // unconfirmed (§1.12); this is the shape both sides of atcr agree on.
 Value manifest_info(const Manifest& manifest);
 

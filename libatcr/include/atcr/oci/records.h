@@ -52,10 +52,20 @@ Descriptor descriptor_from_value(const Value& value, std::string_view where);
 
 // ---- io.atcr.manifest --------------------------------------------------
 
+// The JSON size a manifest record keeps under: a PDS takes at most about
+// 1 MB of JSON per write (the reference PDS: 1,000,000 bytes for
+// applyWrites, which also carries the tag record).
+inline constexpr std::size_t kMaxManifestRecordJson = 256 * 1024;
+
 // The io.atcr.manifest record for a manifest pushed to `repository`.
 // `manifest_blob_ref` is the blob the raw bytes were uploaded as
 // ({$type: blob, ref, mimeType, size}; null omits the field). hold_did
 // must be a DID; created_at an atproto datetime.
+// The exact manifest is always the blob; the record's copy of its fields
+// is for browsing. A record over kMaxManifestRecordJson drops the
+// annotations (the manifest's and its descriptors'), then, if still over,
+// the layers/manifests lists (the lexicon requires neither); config,
+// subject and artifactType always stay.
 Value manifest_record(const Manifest& manifest, std::string_view repository, const Digest& digest,
                       std::string_view hold_did, Value manifest_blob_ref, std::string created_at);
 
