@@ -2,9 +2,12 @@
 
 #include <fmt/core.h>
 
+#include <thread>
+
 #include "atcr/data/json.h"
 #include "atcr/encoding/base64.h"
 #include "atcr/error.h"
+#include "atcr/oci/credential_store.h"
 #include "atcr/oci/errors.h"
 
 namespace atcr::oci {
@@ -75,6 +78,133 @@ std::string registry_login(const net::HttpClient& http, std::string_view registr
     if (const Value* t = body.is_map() ? body.find(field) : nullptr; t && t->is_string()) return t->as_string();
   }
   throw ParseError(fmt::format("token endpoint {} returned no token", challenge->realm));
+}
+
+std::string registry_base_url(std::string_view registry) {
+  if (registry.find("://") != std::string_view::npos) {
+    std::string url(registry);
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    return url;
+  }
+  std::string host = registry_host(registry);
+  bool loopback = host.starts_with("127.") || host == "localhost" || host.starts_with("localhost:") ||
+                  host.starts_with("[::1]");
+  return (loopback ? "http://" : "https://") + host;
+}
+
+// ---- device flow -----------------------------------------------------------
+
+namespace {
+
+constexpr const char* kDeviceGrantType = "urn:ietf:params:oauth:grant-type:device_code";
+
+std::string form(std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
+  std::string out;
+  for (const auto& [k, v] : fields) {
+    if (!out.empty()) out += '&';
+    out += net::url_encode(k) + "=" + net::url_encode(v);
+  }
+  return out;
+}
+
+Value json_answer(const net::HttpResponse& r, const std::string& url) {
+  try {
+    Value v = json::parse(r.text());
+    if (v.is_map()) return v;
+  } catch (const ParseError&) {
+  }
+  throw ParseError(fmt::format("{} answered {} without a JSON object", url, r.status));
+}
+
+std::string str(const Value& v, const char* key, const std::string& url, bool required = true) {
+  const Value* f = v.find(key);
+  if (f && f->is_string()) return f->as_string();
+  if (required) throw ParseError(fmt::format("{}: the answer has no string \"{}\"", url, key));
+  return "";
+}
+
+std::int64_t seconds(const Value& v, const char* key, std::int64_t fallback) {
+  const Value* f = v.find(key);
+  return f && f->is_integer() ? f->as_integer() : fallback;
+}
+
+std::string base_of(std::string_view registry_url) {
+  std::string base(registry_url);
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  return base;
+}
+
+}  // namespace
+
+DeviceAuthorization start_device_login(const net::HttpClient& http, std::string_view registry_url,
+                                       std::string_view device_name, std::string_view host) {
+  std::string url = base_of(registry_url) + "/auth/device/code";
+  net::HttpResponse r = http.post(url, "application/x-www-form-urlencoded",
+                                  as_bytes(form({{"device_name", device_name}, {"host", host}})));
+  Value v = json_answer(r, url);
+  if (!r.ok())
+    throw RegistryError(ErrorCode::kDenied, fmt::format("{} refused to start a login: {}", url,
+                                                        str(v, "error_description", url, false)));
+  DeviceAuthorization a;
+  a.device_code = str(v, "device_code", url);
+  a.user_code = str(v, "user_code", url);
+  a.verification_uri = str(v, "verification_uri", url);
+  a.verification_uri_complete = str(v, "verification_uri_complete", url, false);
+  if (a.verification_uri_complete.empty()) a.verification_uri_complete = a.verification_uri;
+  a.expires_in = std::chrono::seconds(seconds(v, "expires_in", 600));
+  a.interval = std::chrono::seconds(std::max<std::int64_t>(1, seconds(v, "interval", 5)));
+  return a;
+}
+
+DevicePoll poll_device_login(const net::HttpClient& http, std::string_view registry_url, std::string_view device_code) {
+  std::string url = base_of(registry_url) + "/auth/device/token";
+  net::HttpResponse r = http.post(url, "application/x-www-form-urlencoded",
+                                  as_bytes(form({{"grant_type", kDeviceGrantType}, {"device_code", device_code}})));
+  Value v = json_answer(r, url);
+  DevicePoll p;
+  if (r.ok()) {
+    p.state = DevicePollState::kApproved;
+    p.grant.secret = str(v, "device_secret", url);
+    p.grant.did = str(v, "did", url);
+    p.grant.handle = str(v, "handle", url, false);
+    return p;
+  }
+  std::string error = str(v, "error", url);
+  p.message = str(v, "error_description", url, false);
+  if (error == "authorization_pending") p.state = DevicePollState::kPending;
+  else if (error == "slow_down") p.state = DevicePollState::kSlowDown;
+  else if (error == "access_denied") p.state = DevicePollState::kDenied;
+  else if (error == "expired_token") p.state = DevicePollState::kExpired;
+  else throw ParseError(fmt::format("{} answered {}: {} {}", url, r.status, error, p.message));
+  return p;
+}
+
+DeviceGrant wait_for_device_login(const net::HttpClient& http, std::string_view registry_url,
+                                  const DeviceAuthorization& start, const Sleeper& sleep) {
+  auto interval = start.interval;
+  auto waited = std::chrono::seconds(0);
+  for (;;) {
+    if (sleep) sleep(interval);
+    else std::this_thread::sleep_for(interval);
+    waited += interval;
+    DevicePoll p = poll_device_login(http, registry_url, start.device_code);
+    switch (p.state) {
+      case DevicePollState::kApproved:
+        return p.grant;
+      case DevicePollState::kPending:
+        break;
+      case DevicePollState::kSlowDown:
+        interval += std::chrono::seconds(5);
+        break;
+      case DevicePollState::kDenied:
+        throw RegistryError(ErrorCode::kDenied, "the login was denied in the browser");
+      case DevicePollState::kExpired:
+        throw RegistryError(ErrorCode::kUnauthorized, "the login code expired before it was approved; run login again");
+    }
+    // A server that never answers expired_token must not keep us forever.
+    if (waited > start.expires_in + std::chrono::seconds(60))
+      throw RegistryError(ErrorCode::kUnauthorized, "the login code expired before it was approved; run login again");
+  }
 }
 
 }  // namespace atcr::oci

@@ -3,6 +3,8 @@
 // Basic credentials.
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,5 +30,59 @@ std::optional<BearerChallenge> parse_bearer_challenge(std::string_view www_authe
 // not follow the protocol. A registry without auth yields "".
 std::string registry_login(const net::HttpClient& http, std::string_view registry_url, std::string_view username,
                            std::string_view password, std::string_view scope = {});
+
+// "127.0.0.1:5000" -> "http://127.0.0.1:5000" (loopback speaks plain
+// HTTP); any other host gets https unless a scheme is given.
+std::string registry_base_url(std::string_view registry);
+
+// ---- the device flow (RFC 8628, as the AppView serves it) ----------------
+//
+//   auto start = start_device_login(http, url, "laptop", "laptop.local");
+//   print(start.verification_uri_complete, start.user_code);
+//   DeviceGrant grant = wait_for_device_login(http, url, start);
+//
+// POST <url>/auth/device/code (form: device_name, host) gives the codes;
+// POST <url>/auth/device/token (form: grant_type=urn:ietf:params:oauth:
+// grant-type:device_code, device_code) answers authorization_pending /
+// slow_down / access_denied / expired_token until the user approves in the
+// browser, then the device secret, which /auth/token accepts as the Basic
+// password of the handle or DID.
+
+struct DeviceAuthorization {
+  std::string device_code;
+  std::string user_code;  // "BCDF-GHJK"
+  std::string verification_uri;
+  std::string verification_uri_complete;
+  std::chrono::seconds expires_in{0};
+  std::chrono::seconds interval{5};
+};
+
+enum class DevicePollState { kPending, kSlowDown, kApproved, kDenied, kExpired };
+
+struct DeviceGrant {
+  std::string handle;  // may be "" if the DID has none
+  std::string did;
+  std::string secret;
+};
+
+struct DevicePoll {
+  DevicePollState state = DevicePollState::kPending;
+  DeviceGrant grant;    // kApproved only
+  std::string message;  // the server's error_description, if any
+};
+
+// Throws RegistryError(UNAUTHORIZED/DENIED) for a refusal, net::HttpError
+// when the registry cannot be reached, ParseError for answers outside the
+// protocol.
+DeviceAuthorization start_device_login(const net::HttpClient& http, std::string_view registry_url,
+                                       std::string_view device_name, std::string_view host);
+DevicePoll poll_device_login(const net::HttpClient& http, std::string_view registry_url, std::string_view device_code);
+
+// Polls every `interval` (5 s more after each slow_down, as RFC 8628 3.5
+// asks) until approval; throws RegistryError(DENIED) when the user denies,
+// RegistryError(UNAUTHORIZED) when the code expires. `sleep` is for tests.
+using Sleeper = std::function<void(std::chrono::seconds)>;
+DeviceGrant wait_for_device_login(const net::HttpClient& http, std::string_view registry_url,
+                                  const DeviceAuthorization& start, const Sleeper& sleep = {});
 
 }  // namespace atcr::oci
