@@ -14,13 +14,16 @@
 #include <memory>
 
 #include "free_port.h"
+#include "appview/device_store.h"
 #include "atcr/appview/appview.h"
 #include "atcr/crypto/random.h"
 #include "atcr/data/json.h"
 #include "atcr/encoding/base64.h"
 #include "atcr/hold/hold.h"
 #include "atcr/oci/digest.h"
+#include "atcr/oci/errors.h"
 #include "atcr/oci/records.h"
+#include "atcr/oci/registry_login.h"
 #include "atcr/xrpc/server.h"
 #include "atcr/xrpc/session.h"
 #include "pds_fixture.h"
@@ -77,6 +80,7 @@ struct World {
     c.server.default_hold_did = public_hold.did();
     c.identity.plc_url = plc_url();
     c.uploads.part_size = 5 << 20;
+    c.auth.device_poll_interval = std::chrono::seconds(1);
     appview = std::make_unique<appview::Appview>(c, appview::AppviewOptions{&resolver, http});
     xrpc::ServerOptions so;
     so.port = port;
@@ -520,4 +524,151 @@ TEST_CASE("a manifest record pointing at bytes with another digest is refused on
   CHECK(r.status == 502);
   CHECK(Client::error_code(r) == "MANIFEST_INVALID");
   CHECK(r.text().find("refusing") != std::string::npos);
+}
+
+namespace {
+
+// The claims of a registry token, unverified (the test only reads them).
+Value token_claims(const std::string& jwt) {
+  auto dot1 = jwt.find('.'), dot2 = jwt.rfind('.');
+  return json::parse(to_string(base64::decode_url(jwt.substr(dot1 + 1, dot2 - dot1 - 1))));
+}
+
+std::string error_message(const net::HttpResponse& r) {
+  try {
+    return json::parse(r.text()).at("errors").as_array().at(0).at("message").as_string();
+  } catch (const std::exception&) {
+    return r.text();
+  }
+}
+
+std::string basic(const std::string& user, const std::string& secret) {
+  return "Basic " + base64::encode(as_bytes(user + ":" + secret));
+}
+
+net::HttpResponse device_post(World& w, const std::string& path, const std::string& form,
+                              const std::string& type = "application/x-www-form-urlencoded") {
+  return w.http->post(w.base + path, type, as_bytes(form));
+}
+
+// The approval page's side, until a browser drives it (tests/e2e): the
+// same database the AppView keeps its device codes in.
+appview::DeviceStore approver(World& w) {
+  return appview::DeviceStore((w.dir / "appview" / "appview.sqlite").string(), {});
+}
+
+}  // namespace
+
+TEST_CASE("device flow: codes, slow_down, denial; device secrets at /auth/token, per user, revocable") {
+  Client c;
+  World& w = c.w;
+  c.login(w.alice, "");  // an app-password login first: alice has a live session
+  auto store = approver(w);
+
+  auto start = oci::start_device_login(*w.http, w.base, "alice@ci", "ci-host");
+  CHECK(appview::normalize_user_code(start.user_code) == start.user_code);
+  CHECK(start.verification_uri == w.base + "/device");
+  CHECK(start.verification_uri_complete == w.base + "/device?code=" + start.user_code);
+  CHECK(start.interval == std::chrono::seconds(1));
+  CHECK(start.expires_in == std::chrono::seconds(600));
+  auto shown = store.pending(start.user_code);
+  REQUIRE(shown);
+  CHECK(shown->device_name == "alice@ci");
+  CHECK(shown->host == "ci-host");
+  CHECK(shown->ip == "127.0.0.1");
+
+  // Polled too fast: slow_down.
+  CHECK(oci::poll_device_login(*w.http, w.base, start.device_code).state == oci::DevicePollState::kPending);
+  CHECK(oci::poll_device_login(*w.http, w.base, start.device_code).state == oci::DevicePollState::kSlowDown);
+
+  REQUIRE(store.decide(start.user_code, w.alice.account.did, true));
+  oci::DeviceGrant grant = oci::wait_for_device_login(*w.http, w.base, start);
+  CHECK(grant.did == w.alice.account.did);
+  CHECK(grant.handle == w.alice.account.handle);
+  CHECK(grant.secret.starts_with(appview::kDeviceSecretPrefix));
+  // Handed out once.
+  auto again = device_post(w, "/auth/device/token",
+                           "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code=" +
+                               net::url_encode(start.device_code));
+  CHECK(again.status == 400);
+  CHECK(json::parse(again.text()).at("error").as_string() == "invalid_grant");
+
+  // The secret is a password for alice (handle or DID): auth_method oauth.
+  std::string name = name_of(w.alice, "device");
+  for (const std::string& user : {w.alice.account.handle, w.alice.account.did}) {
+    auto r = c.token_request("repository:" + name + ":pull,push", basic(user, grant.secret));
+    REQUIRE_MESSAGE(r.status == 200, r.text());
+    Value claims = token_claims(json::parse(r.text()).at("token").as_string());
+    CHECK(claims.at("auth_method").as_string() == "oauth");
+    CHECK(claims.at("sub").as_string() == w.alice.account.did);
+    CHECK(json::serialize(claims.at("access")).find("push") != std::string::npos);
+  }
+  CHECK(oci::registry_login(*w.http, w.base, w.alice.account.handle, grant.secret).size() > 0);
+  // App passwords still work, and say so.
+  auto pw = c.token_request("", Client::basic(w.alice));
+  REQUIRE(pw.status == 200);
+  CHECK(token_claims(json::parse(pw.text()).at("token").as_string()).at("auth_method").as_string() == "app_password");
+
+  // Another user's name with alice's secret, a wrong secret: 401 saying what to run.
+  const std::string hint = "docker-credential-atcr login " + w.base.substr(7);
+  for (const auto& auth : {basic(w.bob.account.handle, grant.secret),
+                           basic(w.alice.account.handle, std::string(appview::kDeviceSecretPrefix) + "wrong")}) {
+    auto r = c.token_request("repository:" + name + ":pull,push", auth);
+    CHECK(r.status == 401);
+    CHECK(Client::error_code(r) == "UNAUTHORIZED");
+    CHECK_MESSAGE(error_message(r).find(hint) != std::string::npos, error_message(r));
+  }
+
+  // Revoked: the next token request fails the same way.
+  auto devices = store.devices(w.alice.account.did);
+  REQUIRE(devices.size() == 1);
+  CHECK(devices[0].last_used > 0);
+  CHECK(store.revoke(w.alice.account.did, devices[0].id));
+  auto revoked = c.token_request("repository:" + name + ":pull,push", basic(w.alice.account.handle, grant.secret));
+  CHECK(revoked.status == 401);
+  CHECK(error_message(revoked).find(hint) != std::string::npos);
+}
+
+TEST_CASE("device flow: a denied code, a user without a live session, malformed polls") {
+  Client c;
+  World& w = c.w;
+  auto store = approver(w);
+
+  auto denied = oci::start_device_login(*w.http, w.base, "x", "y");
+  REQUIRE(store.decide(denied.user_code, w.bob.account.did, false));
+  try {
+    oci::wait_for_device_login(*w.http, w.base, denied);
+    FAIL("a denied login succeeded");
+  } catch (const oci::RegistryError& e) {
+    CHECK(e.code() == oci::ErrorCode::kDenied);
+  }
+
+  // A user who never signed in here (no session): the device secret alone
+  // does not sign them in.
+  User dave = new_user(w.pds);
+  auto start = oci::start_device_login(*w.http, w.base, "dave@ci", "ci");
+  REQUIRE(store.decide(start.user_code, dave.account.did, true));
+  auto grant = oci::wait_for_device_login(*w.http, w.base, start);
+  auto r = c.token_request("", basic(dave.account.handle, grant.secret));
+  CHECK(r.status == 401);
+  CHECK_MESSAGE(error_message(r).find("docker-credential-atcr login") != std::string::npos, error_message(r));
+
+  auto code_of = [](const net::HttpResponse& resp) {
+    try {
+      return json::parse(resp.text()).at("error").as_string();
+    } catch (const std::exception&) {
+      return "<" + resp.text() + ">";
+    }
+  };
+  const std::string grant_type = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code";
+  CHECK(code_of(device_post(w, "/auth/device/token", "grant_type=password&device_code=x")) == "unsupported_grant_type");
+  CHECK(code_of(device_post(w, "/auth/device/token", grant_type)) == "invalid_request");
+  CHECK(code_of(device_post(w, "/auth/device/token", grant_type + "&device_code=nope")) == "invalid_grant");
+  CHECK(code_of(device_post(w, "/auth/device/token", "%zz")) == "invalid_request");
+  CHECK(code_of(device_post(w, "/auth/device/token", "{", "application/json")) == "invalid_request");
+  CHECK(code_of(device_post(w, "/auth/device/token", std::string(20000, 'a'))) == "invalid_request");
+  // JSON works as well as a form.
+  auto json_code = device_post(w, "/auth/device/code", R"({"device_name":"j","host":"h"})", "application/json");
+  CHECK(json_code.status == 200);
+  CHECK(store.pending(json::parse(json_code.text()).at("user_code").as_string())->device_name == "j");
 }

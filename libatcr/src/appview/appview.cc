@@ -101,6 +101,10 @@ Appview::Impl::Impl(AppviewConfig c, AppviewOptions options)
                                                 KeyType::kP256);
   issuer = std::make_unique<RegistryTokenIssuer>(key, config.server.public_url, config.server.service);
   store = std::make_unique<SessionStore>((config.server.data_dir / "appview.sqlite").string(), http);
+  devices = std::make_unique<DeviceStore>((config.server.data_dir / "appview.sqlite").string(),
+                                          DeviceStore::Options{.code_ttl = config.auth.device_code_ttl,
+                                                               .interval = config.auth.device_poll_interval,
+                                                               .clock = {}});
   realm = config.server.public_url + "/auth/token";
 }
 
@@ -113,6 +117,7 @@ const AppviewConfig& Appview::config() const { return impl_->config; }
 
 void Appview::register_endpoints(xrpc::XrpcServer& server) {
   impl_->register_auth(server);
+  impl_->register_device_flow(server);
   impl_->register_lists(server);  // /v2/_catalog before the <name> patterns
   impl_->register_uploads(server);
   impl_->register_blobs(server);
@@ -141,6 +146,11 @@ void Appview::housekeeping() {
                       &impl_->service_tokens, &impl_->logins})
     cache->expire();
   impl_->hold_blobs.expire();
+  try {
+    impl_->devices->expire();
+  } catch (const StorageError& e) {
+    log::warn("appview", "forgetting expired device codes: {}", e.what());
+  }
 }
 
 // ---- errors and authentication -------------------------------------------

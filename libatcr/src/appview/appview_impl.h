@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "appview/device_store.h"
 #include "appview/hold_client.h"
 #include "appview/session_store.h"
 #include "appview/ttl_cache.h"
@@ -32,6 +33,13 @@ struct Target {
   std::string did;
   std::string pds_url;
   std::string str() const { return name.str(); }
+};
+
+// A login name resolved: the normalised handle or DID, its DID and PDS.
+struct LoginIdentity {
+  std::string identity;
+  std::string did;
+  std::string pds_url;
 };
 
 // Who is calling, from the registry token (if any).
@@ -75,6 +83,7 @@ struct Appview::Impl {
   std::shared_ptr<const net::HttpClient> http;
   std::unique_ptr<RegistryTokenIssuer> issuer;
   std::unique_ptr<SessionStore> store;
+  std::unique_ptr<DeviceStore> devices;  // the device flow, devices' secrets
   std::string realm;  // <public_url>/auth/token
 
   TtlCache<std::string> names;          // identity -> "did pds_url"
@@ -98,6 +107,28 @@ struct Appview::Impl {
   void register_blobs(xrpc::XrpcServer& server);
   void register_uploads(xrpc::XrpcServer& server);
   void register_lists(xrpc::XrpcServer& server);
+  void register_device_flow(xrpc::XrpcServer& server);
+
+  // ---- the device flow (device_endpoints.cc) ----
+  // Runs a device-flow handler, answering failures as OAuth errors.
+  xrpc::ServerResponse device_endpoint(const xrpc::ServerRequest& req,
+                                       xrpc::ServerResponse (Impl::*handler)(const xrpc::ServerRequest&));
+  xrpc::ServerResponse start_device_code(const xrpc::ServerRequest& req);
+  xrpc::ServerResponse poll_device_token(const xrpc::ServerRequest& req);
+  // The DID's handle if it resolves back to the DID, else "".
+  std::string verified_handle(const std::string& did);
+  // /auth/token: a handle or DID typed at a login, resolved (UNAUTHORIZED
+  // if it is neither or does not resolve).
+  LoginIdentity resolve_login(const std::string& user);
+  // An app password: the DID whose PDS accepts it (sessions kept, profile
+  // created on first login).
+  std::string password_login(const std::string& user, const std::string& password);
+  // /auth/token with a device secret: the DID it signs in, or UNAUTHORIZED
+  // saying what to run.
+  std::string device_login(const std::string& user, const std::string& secret);
+  // Whether `did` still has a live sign-in session here (device secrets
+  // work only while it does).
+  bool session_alive(const std::string& did);
 
   // ---- requests ----
   // Wraps a handler so every failure becomes a distribution error body

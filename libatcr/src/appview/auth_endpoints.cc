@@ -1,13 +1,17 @@
 // GET /auth/token (the distribution token flow) and GET /v2/ (the API
 // version check every client starts with).
 //
-// /auth/token with Basic credentials (handle or DID + app password): the
-// user's PDS is resolved and asked to create a session; the session is
-// kept (SQLite) so pushes can write records and get hold service tokens;
-// the user's io.atcr.sailor.profile is created if missing. The token
-// grants push/delete only on repositories under the user's own identity,
-// pull everywhere. Without credentials: pull-only. A wrong password is 401
-// UNAUTHORIZED.
+// /auth/token with Basic credentials, handle or DID and either
+//  - a device secret of docker-credential-atcr (device_endpoints.cc): it
+//    must be one of that DID's devices, and the user's sign-in session
+//    must still be alive; the token says auth_method "oauth";
+//  - an app password: the user's PDS is resolved and asked to create a
+//    session; the session is kept (SQLite) so pushes can write records and
+//    get hold service tokens; the user's io.atcr.sailor.profile is created
+//    if missing; auth_method "app_password".
+// The token grants push/delete only on repositories under the user's own
+// identity, pull everywhere. Without credentials: pull-only. Wrong
+// credentials are 401 UNAUTHORIZED saying what to do.
 #include <fmt/core.h>
 
 #include "appview/appview_impl.h"
@@ -39,7 +43,9 @@ std::optional<BasicCredentials> basic_credentials(const xrpc::ServerRequest& req
   } catch (const ParseError&) {
     throw registry_error(oci::ErrorCode::kUnauthorized, "malformed Basic credentials");
   }
-  auto colon = decoded.find(':');
+  // A DID has colons of its own: "did:plc:abc:secret" splits after the
+  // DID (atproto's did:plc and did:web have exactly two).
+  auto colon = decoded.find(':', decoded.starts_with("did:") ? decoded.find(':', 4) + 1 : 0);
   if (colon == std::string::npos || colon == 0)
     throw registry_error(oci::ErrorCode::kUnauthorized, "Basic credentials need user:password");
   return BasicCredentials{decoded.substr(0, colon), decoded.substr(colon + 1)};
@@ -61,41 +67,14 @@ void Appview::Impl::register_auth(xrpc::XrpcServer& server) {
                            fmt::format("this registry is service '{}', not '{}'", config.server.service, *service));
     std::vector<AccessEntry> requested = parse_scopes(req.param_all("scope"));
 
-    std::string did;
+    std::string did, auth_method;
     if (auto creds = basic_credentials(req)) {
-      // Clients ask for a token per operation: one login per credentials
-      // and few minutes spares the PDS (and its createSession rate limit).
-      std::string key = hex::encode(sha256(as_bytes(creds->user + ":" + creds->password)));
-      if (auto hit = logins.get(key); hit && store->get(*hit)) {
-        did = *hit;
+      if (std::string_view(creds->password).starts_with(kDeviceSecretPrefix)) {
+        did = device_login(creds->user, creds->password);
+        auth_method = "oauth";
       } else {
-        std::string identity;
-        try {
-          identity = oci::normalize_identity(creds->user);
-        } catch (const oci::RegistryError&) {
-          throw registry_error(oci::ErrorCode::kUnauthorized, "the user name must be a handle or a DID");
-        }
-        std::string pds_url;
-        try {
-          std::tie(did, pds_url) = resolve_identity(identity);
-        } catch (const oci::RegistryError& e) {
-          throw registry_error(oci::ErrorCode::kUnauthorized, e.message());
-        }
-        std::optional<xrpc::PdsSession> session;
-        try {
-          session = xrpc::PdsSession::create(pds_url, identity, creds->password, http);
-        } catch (const xrpc::XrpcError& e) {
-          if (e.status() == 401 || e.status() == 400)
-            throw registry_error(oci::ErrorCode::kUnauthorized,
-                                 fmt::format("the PDS refused the login of {}: {}", identity, e.message()));
-          throw;
-        }
-        if (session->did() != did)
-          throw registry_error(oci::ErrorCode::kUnauthorized,
-                               fmt::format("the PDS logged in {} as {}", identity, session->did()));
-        auto shared = store->adopt(std::move(*session), pds_url);
-        ensure_profile(*shared, did, pds_url);
-        logins.put(key, did);
+        did = password_login(creds->user, creds->password);
+        auth_method = "app_password";
       }
     }
 
@@ -122,7 +101,7 @@ void Appview::Impl::register_auth(xrpc::XrpcServer& server) {
       if (!actions.empty()) granted.push_back({e.type, e.name, std::move(actions)});
     }
 
-    std::string token = issuer->mint(did, granted, config.auth.token_lifetime);
+    std::string token = issuer->mint(did, granted, config.auth.token_lifetime, auth_method);
     Value body(Value::Map{
         {"token", Value(token)},
         {"access_token", Value(token)},
@@ -132,6 +111,59 @@ void Appview::Impl::register_auth(xrpc::XrpcServer& server) {
     return xrpc::ServerResponse::json(body);
   }));
 }
+
+LoginIdentity Appview::Impl::resolve_login(const std::string& user) {
+  LoginIdentity id;
+  try {
+    id.identity = oci::normalize_identity(user);
+  } catch (const oci::RegistryError&) {
+    throw registry_error(oci::ErrorCode::kUnauthorized, "the user name must be a handle or a DID");
+  }
+  try {
+    std::tie(id.did, id.pds_url) = resolve_identity(id.identity);
+  } catch (const oci::RegistryError& e) {
+    throw registry_error(oci::ErrorCode::kUnauthorized, e.message());
+  }
+  return id;
+}
+
+std::string Appview::Impl::password_login(const std::string& user, const std::string& password) {
+  // Clients ask for a token per operation: one login per credentials
+  // and few minutes spares the PDS (and its createSession rate limit).
+  std::string key = hex::encode(sha256(as_bytes(user + ":" + password)));
+  if (auto hit = logins.get(key); hit && store->get(*hit)) return *hit;
+  auto [identity, did, pds_url] = resolve_login(user);
+  std::optional<xrpc::PdsSession> session;
+  try {
+    session = xrpc::PdsSession::create(pds_url, identity, password, http);
+  } catch (const xrpc::XrpcError& e) {
+    if (e.status() == 401 || e.status() == 400)
+      throw registry_error(oci::ErrorCode::kUnauthorized,
+                           fmt::format("the PDS refused the login of {}: {}", identity, e.message()));
+    throw;
+  }
+  if (session->did() != did)
+    throw registry_error(oci::ErrorCode::kUnauthorized, fmt::format("the PDS logged in {} as {}", identity, session->did()));
+  auto shared = store->adopt(std::move(*session), pds_url);
+  ensure_profile(*shared, did, pds_url);
+  logins.put(key, did);
+  return did;
+}
+
+std::string Appview::Impl::device_login(const std::string& user, const std::string& secret) {
+  const std::string again = fmt::format("run: docker-credential-atcr login {}", config.server.service);
+  std::string did = resolve_login(user).did;
+  if (!devices->check_secret(did, secret))
+    throw registry_error(oci::ErrorCode::kUnauthorized,
+                         fmt::format("this device is not signed in as {} (it was revoked, or the secret is wrong); {}",
+                                     user, again));
+  if (!session_alive(did))
+    throw registry_error(oci::ErrorCode::kUnauthorized,
+                         fmt::format("the sign-in of {} on this registry has ended; {}", user, again));
+  return did;
+}
+
+bool Appview::Impl::session_alive(const std::string& did) { return store->get(did) != nullptr; }
 
 void Appview::Impl::ensure_profile(const xrpc::PdsSession& session, const std::string& did,
                                    const std::string& pds_url) {

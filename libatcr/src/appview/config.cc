@@ -47,6 +47,11 @@ const std::vector<Option>& schema() {
        "localhost / 127.0.0.1 over plain http. Never on a public registry."},
       // [auth]
       {"auth.token_lifetime", Kind::kDuration, "15m", "How long a registry token (JWT) stays valid."},
+      {"auth.device_code_ttl", Kind::kDuration, "10m",
+       "How long a `docker-credential-atcr login` code waits for approval in the browser."},
+      {"auth.device_poll_interval", Kind::kDuration, "5s",
+       "The interval the credential helper is told to poll at while it waits\n"
+       "(polling faster is answered slow_down)."},
       // [cache]
       {"cache.identity_ttl", Kind::kDuration, "10m", "How long handle -> DID -> PDS answers are kept."},
       {"cache.tag_ttl", Kind::kDuration, "30s",
@@ -99,6 +104,12 @@ AppviewConfig AppviewConfig::load(const std::optional<std::filesystem::path>& fi
   c.auth.token_lifetime = s.duration("auth.token_lifetime");
   if (c.auth.token_lifetime.count() < 10 || c.auth.token_lifetime > std::chrono::hours(24))
     invalid("auth.token_lifetime", "must be between 10s and 24h");
+  c.auth.device_code_ttl = s.duration("auth.device_code_ttl");
+  if (c.auth.device_code_ttl.count() < 10 || c.auth.device_code_ttl > std::chrono::hours(1))
+    invalid("auth.device_code_ttl", "must be between 10s and 1h");
+  c.auth.device_poll_interval = s.duration("auth.device_poll_interval");
+  if (c.auth.device_poll_interval.count() < 1 || c.auth.device_poll_interval > std::chrono::minutes(1))
+    invalid("auth.device_poll_interval", "must be between 1s and 1m");
 
   c.cache.identity_ttl = s.duration("cache.identity_ttl");
   c.cache.tag_ttl = s.duration("cache.tag_ttl");

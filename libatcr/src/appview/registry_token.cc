@@ -169,7 +169,7 @@ RegistryTokenIssuer::RegistryTokenIssuer(PrivateKey key, std::string issuer, std
 }
 
 std::string RegistryTokenIssuer::mint(std::string_view subject, const std::vector<AccessEntry>& access,
-                                      std::chrono::seconds lifetime) const {
+                                      std::chrono::seconds lifetime, std::string_view auth_method) const {
   std::int64_t now = clock_();
   Value header(Value::Map{{"alg", Value("ES256")}, {"typ", Value("JWT")}, {"kid", Value(kid_)}});
   Value::Map claims{
@@ -182,6 +182,7 @@ std::string RegistryTokenIssuer::mint(std::string_view subject, const std::vecto
       {"jti", Value(base64::encode_url(random_bytes(12)))},
       {"access", access_value(access)},
   };
+  if (!auth_method.empty()) claims["auth_method"] = Value(std::string(auth_method));
   std::string signing_input = base64::encode_url(as_bytes(json::serialize(header))) + "." +
                               base64::encode_url(as_bytes(json::serialize(Value(std::move(claims)))));
   Bytes sig = key_.sign(as_bytes(signing_input));
@@ -247,6 +248,7 @@ RegistryTokenIssuer::Verified RegistryTokenIssuer::check(std::string_view token)
   v.not_before = int_claim(payload, "nbf", false);
   if (c.issuer != issuer_) bad(fmt::format("issued by '{}', not '{}'", c.issuer, issuer_));
   if (c.audience != service_) bad(fmt::format("for service '{}', not '{}'", c.audience, service_));
+  c.auth_method = string_claim(payload, "auth_method");
   c.access = access_from(payload);
   return v;
 }

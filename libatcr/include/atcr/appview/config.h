@@ -14,7 +14,7 @@
 //   [server]   host, port, public_url, data_dir, default_hold_did,
 //              service (the token `service`/`aud`; default public_url's host[:port])
 //   [identity] plc_url
-//   [auth]     token_lifetime
+//   [auth]     token_lifetime, device_code_ttl, device_poll_interval
 //   [cache]    identity_ttl, tag_ttl, manifest_entries, hold_ttl
 //   [uploads]  part_size, session_ttl
 //   [log]      level
@@ -52,6 +52,10 @@ struct AppviewConfig {
 
   struct Auth {
     std::chrono::seconds token_lifetime{15 * 60};
+    // The device flow of docker-credential-atcr login: how long a code
+    // waits for approval, and the polling interval it asks for.
+    std::chrono::seconds device_code_ttl{10 * 60};
+    std::chrono::seconds device_poll_interval{5};
   } auth;
 
   struct Cache {

@@ -11,7 +11,9 @@
 //
 // Token: header {"alg":"ES256","typ":"JWT","kid":<key thumbprint-ish id>},
 // payload {iss, sub: the user's DID ("" for anonymous), aud: service,
-// exp, nbf, iat, jti, access: [{type, name, actions}]}. Signed with the
+// exp, nbf, iat, jti, access: [{type, name, actions}], auth_method: how the
+// user signed in, "oauth" (a device secret of the credential helper) or
+// "app_password"; absent for anonymous tokens}. Signed with the
 // AppView's P-256 key (64-byte r||s, base64url), verified only here: no
 // other party needs to read them.
 #pragma once
@@ -68,6 +70,7 @@ struct RegistryClaims {
   std::int64_t expires_at = 0;
   std::int64_t issued_at = 0;
   std::vector<AccessEntry> access;
+  std::string auth_method;  // "oauth", "app_password"; "" for anonymous tokens
 
   bool anonymous() const { return subject.empty(); }
   // True if some "repository" entry for `name` grants `action` (or "*").
@@ -85,9 +88,9 @@ class RegistryTokenIssuer {
   const std::string& service() const { return service_; }
   const std::string& issuer() const { return issuer_; }
 
-  // `subject` "" for anonymous tokens.
+  // `subject` "" for anonymous tokens; `auth_method` "" leaves the claim out.
   std::string mint(std::string_view subject, const std::vector<AccessEntry>& access,
-                   std::chrono::seconds lifetime) const;
+                   std::chrono::seconds lifetime, std::string_view auth_method = {}) const;
   // Throws TokenError saying what is wrong. Allows 30 s of clock skew.
   // Clients send one token with many requests, so a token whose signature
   // checked out is remembered (up to a few thousand, until they expire):
