@@ -108,6 +108,13 @@ struct Appview::Impl {
   void register_uploads(xrpc::XrpcServer& server);
   void register_lists(xrpc::XrpcServer& server);
   void register_device_flow(xrpc::XrpcServer& server);
+  void register_install(xrpc::XrpcServer& server);
+
+  // ---- installing the credential helper (install_endpoints.cc) ----
+  xrpc::ServerResponse install_script(const xrpc::ServerRequest& req);
+  xrpc::ServerResponse helper_binary(const xrpc::ServerRequest& req);
+  // Where install.sh fetches the helper from; "" if the operator set none.
+  std::string helper_download_url() const;
 
   // ---- the device flow (device_endpoints.cc) ----
   // Runs a device-flow handler, answering failures as OAuth errors.

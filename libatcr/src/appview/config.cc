@@ -66,6 +66,11 @@ const std::vector<Option>& schema() {
       {"uploads.part_size", Kind::kBytes, "16MiB",
        "Blob uploads reach the hold in parts of this size (at least 5MiB)."},
       {"uploads.session_ttl", Kind::kDuration, "1h", "Uploads idle longer than this are aborted."},
+      // [install]
+      {"install.helper_binary", Kind::kString, "",
+       "The docker-credential-atcr binary that /install.sh installs for users:\n"
+       "a path on this host (served at /install/docker-credential-atcr) or an\n"
+       "http(s) URL. Empty: /install says it is not set up."},
       // [log]
       {"log.level", Kind::kString, "info", "Log verbosity.", false, {}, {"debug", "info", "warn", "error"}},
   };
@@ -123,6 +128,10 @@ AppviewConfig AppviewConfig::load(const std::optional<std::filesystem::path>& fi
     invalid("uploads.part_size", "must be between 5MiB and 1GiB");
   c.uploads.session_ttl = s.duration("uploads.session_ttl");
   if (c.uploads.session_ttl.count() < 1) invalid("uploads.session_ttl", "must be positive");
+
+  c.install.helper_binary = s.str("install.helper_binary");
+  if (c.install.helper_binary.find_first_of("\r\n") != std::string::npos)
+    invalid("install.helper_binary", "must be one line");
 
   c.log.level = s.str("log.level");
   return c;

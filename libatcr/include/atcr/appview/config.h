@@ -17,6 +17,7 @@
 //   [auth]     token_lifetime, device_code_ttl, device_poll_interval
 //   [cache]    identity_ttl, tag_ttl, manifest_entries, hold_ttl
 //   [uploads]  part_size, session_ttl
+//   [install]  helper_binary
 //   [log]      level
 #pragma once
 
@@ -71,6 +72,13 @@ struct AppviewConfig {
     std::uint64_t part_size = 16ULL << 20;
     std::chrono::seconds session_ttl{60 * 60};  // idle uploads are dropped
   } uploads;
+
+  struct Install {
+    // The docker-credential-atcr binary /install.sh installs: a file on
+    // this host (served at /install/docker-credential-atcr) or an http(s)
+    // URL. "" : /install says the operator has not set it up.
+    std::string helper_binary;
+  } install;
 
   struct Log {
     std::string level = "info";
