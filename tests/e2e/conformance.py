@@ -263,6 +263,79 @@ def large_manifests():
     expect(repo.call("GET", "manifests/huge"), 404, "MANIFEST_UNKNOWN")
 
 
+# ---- deletes ------------------------------------------------------------------
+
+def blob_delete():
+    repo = Repo("conf-delete")
+    data = os.urandom(2000)
+    digest = repo.push_blob(data)
+    expect(repo.call("HEAD", f"blobs/{digest}"), 200)
+    expect(repo.call("DELETE", f"blobs/{digest}"), 202)
+    expect(repo.call("HEAD", f"blobs/{digest}"), 404)
+    expect(repo.call("GET", f"blobs/{digest}"), 404, "BLOB_UNKNOWN")
+    expect(repo.call("DELETE", f"blobs/{digest}"), 404, "BLOB_UNKNOWN")
+    # Pushed again after the delete, it is there again.
+    repo.push_blob(data)
+    expect(repo.call("HEAD", f"blobs/{digest}"), 200)
+
+
+def blob_delete_keeps_shared():
+    """A blob two repositories use stays until the last one deletes it."""
+    x, y = Repo("conf-shared-x"), Repo("conf-shared-y")
+    layer = os.urandom(3000)
+    mx = image(x, [layer])
+    expect(x.push_manifest("v1", mx), 201)
+    my = image(y, [layer])
+    expect(y.push_manifest("v1", my), 201)
+    digest = sha256(layer)
+    expect(y.call("DELETE", f"blobs/{digest}"), 202)
+    r = x.call("GET", f"blobs/{digest}")
+    if r.status == 307:
+        r = request("GET", r.header("Location")) if r.header("Location").startswith("/") else \
+            fetch_absolute(r.header("Location"))
+    expect(r, 200)
+    if r.body != layer:
+        raise AssertionError("the other repository's blob changed")
+    # x's config is nobody else's: deleting it from y is 404 and keeps it.
+    config = mx["config"]["digest"]
+    expect(y.call("DELETE", f"blobs/{config}"), 404, "BLOB_UNKNOWN")
+    expect(x.call("HEAD", f"blobs/{config}"), 200)
+    # The last reference gone, so are the bytes.
+    expect(x.call("DELETE", f"blobs/{digest}"), 202)
+    expect(x.call("HEAD", f"blobs/{digest}"), 404)
+    expect(y.call("HEAD", f"blobs/{digest}"), 404)
+
+
+def fetch_absolute(url):
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.netloc, timeout=60)
+    conn.request("GET", u.path + ("?" + u.query if u.query else ""))
+    r = conn.getresponse()
+    return Response(r.status, r.getheaders(), r.read())
+
+
+def manifest_delete():
+    repo = Repo("conf-mdelete")
+    m = json.dumps(image(repo, [os.urandom(100)])).encode()
+    expect(repo.push_manifest("v1", m), 201)
+    digest = sha256(m)
+    # A tag, then the manifest by digest.
+    expect(repo.push_manifest("v2", m), 201)
+    expect(repo.call("DELETE", "manifests/v2"), 202)
+    expect(repo.call("GET", "manifests/v2"), 404, "MANIFEST_UNKNOWN")
+    expect(repo.call("DELETE", f"manifests/{digest}"), 202)
+    expect(repo.call("GET", f"manifests/{digest}"), 404, "MANIFEST_UNKNOWN")
+    expect(repo.call("GET", "manifests/v1"), 404, "MANIFEST_UNKNOWN")
+    expect(repo.call("DELETE", f"manifests/{digest}"), 404, "MANIFEST_UNKNOWN")
+
+
+def blob_delete_disabled():
+    repo = Repo("conf-nodelete")
+    digest = repo.push_blob(os.urandom(500))
+    expect(repo.call("DELETE", f"blobs/{digest}"), 405, "UNSUPPORTED")
+    expect(repo.call("HEAD", f"blobs/{digest}"), 200)
+
+
 CHECKS = {
     "unknown manifests are 404 MANIFEST_UNKNOWN": unknown_manifests,
     "a name without an identity is DENIED at once": name_without_identity,
@@ -270,6 +343,13 @@ CHECKS = {
     "upload cancel": upload_cancel,
     "non-distributable layers need not be present": non_distributable_layers,
     "manifests of 4 MiB are accepted; larger ones get 413": large_manifests,
+    "blob delete: 202, then 404": blob_delete,
+    "blob delete keeps what another repository uses": blob_delete_keeps_shared,
+    "manifest delete: 202, then 404": manifest_delete,
+}
+# Run alone (--blob-delete-disabled) against an appview with server.blob_delete = false.
+DISABLED_CHECKS = {
+    "blob delete disabled: 405 UNSUPPORTED": blob_delete_disabled,
 }
 
 
@@ -280,9 +360,11 @@ def main():
     p.add_argument("--user", required=True)
     p.add_argument("--password", required=True)
     p.add_argument("--only", default="", help="run the checks whose name contains this")
+    p.add_argument("--blob-delete-disabled", action="store_true",
+                   help="the appview runs with server.blob_delete = false: check that alone")
     ARGS = p.parse_args()
     started = time.time()
-    for name, fn in CHECKS.items():
+    for name, fn in (DISABLED_CHECKS if ARGS.blob_delete_disabled else CHECKS).items():
         if ARGS.only in name:
             check(name, fn)
     print(f"conformance: {RESULTS['pass']} passed, {RESULTS['fail']} failed in {time.time() - started:.1f}s")

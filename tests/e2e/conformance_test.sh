@@ -26,6 +26,13 @@ for storage in filesystem s3; do
   eval "$env_lines"
   python3 "$REPO_ROOT/tests/e2e/conformance.py" --registry "$REGISTRY" --user "$DEMO_HANDLE" \
     --password "$DEMO_PASSWORD" || failed=1
+  if ((!failed)) && [ "$storage" = filesystem ]; then
+    # The appview again, with blob deletion turned off (it inherits the env).
+    stop_daemon "$ATCR_REGISTRY_DIR" appview atcr-appview
+    ATCR_SERVER_BLOB_DELETE=false bash "$REPO_ROOT/scripts/registry.sh" start >/dev/null || die "restart failed"
+    python3 "$REPO_ROOT/tests/e2e/conformance.py" --registry "$REGISTRY" --user "$DEMO_HANDLE" \
+      --password "$DEMO_PASSWORD" --blob-delete-disabled || failed=1
+  fi
   if ((failed)); then
     echo "--- appview log (tail)"; tail -n 40 "$ATCR_REGISTRY_DIR/log/appview.log" 2>/dev/null
     echo "--- hold log (tail)"; tail -n 40 "$ATCR_REGISTRY_DIR/log/hold.log" 2>/dev/null

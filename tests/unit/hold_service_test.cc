@@ -347,3 +347,56 @@ TEST_CASE("hold service: export and import round-trip the records") {
   CHECK(other.hold().import_cars({to_bytes(bytes)}) == 0);  // nothing changed the second time
   CHECK_THROWS(other.hold().import_cars({to_bytes("not a car")}));
 }
+
+TEST_CASE("hold service: deleteBlob drops the caller's references; the bytes go with the last one") {
+  HoldFixture f({.allow_all_crew = true});
+  for (const User* u : {&f.alice, &f.bob})
+    REQUIRE(f.call("POST", "io.atcr.hold.requestCrew", u, "", "{}").status == 200);
+  std::string layer = random_text(700), config = random_text(300);
+  std::string dl = oci::Digest::of(layer).str(), dc = oci::Digest::of(config).str();
+  REQUIRE(f.upload(f.alice, layer, dl).status == 200);
+  REQUIRE(f.upload(f.alice, config, dc).status == 200);
+  auto notify = [&](const User& u, const std::string& repository) {
+    std::string manifest =
+        R"({"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")" +
+        dc + R"(","size":300},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":")" + dl +
+        R"(","size":700}]})";
+    return f.call("POST", "io.atcr.hold.notifyManifest", &u, "",
+                  R"({"repository":")" + repository + R"(","userDid":")" + u.did + R"(","manifestDigest":")" +
+                      oci::Digest::of(repository).str() + R"(","manifest":)" + manifest + R"(,"operation":"push"})");
+  };
+  auto first = notify(f.alice, "app");
+  REQUIRE_MESSAGE(first.status == 200, first.text());
+  CHECK(f.json(first).at("layersCreated").as_integer() == 2);  // the config has a record too
+  REQUIRE(notify(f.bob, "copy").status == 200);
+  auto del = [&](const User* u, const std::string& digest, const std::string& repository) {
+    return f.call("POST", "io.atcr.hold.deleteBlob", u, "",
+                  R"({"digest":")" + digest + R"(","repository":")" + repository + "\"}");
+  };
+  auto present = [&](const std::string& digest) {
+    return f.call("HEAD", "com.atproto.sync.getBlob", &f.owner, f.blob_query(digest)).status == 200;
+  };
+
+  // Anonymous and malformed calls change nothing.
+  CHECK(del(nullptr, dl, "app").status == 401);
+  CHECK(del(&f.alice, "sha256:zz", "app").status == 400);
+  CHECK(del(&f.alice, dl, "../app").status == 400);
+  // Bob has no reference from "app" (only alice does): 404, bytes kept.
+  CHECK(del(&f.bob, dl, "app").status == 404);
+  // Alice drops hers: bob's image still uses the blob.
+  auto r = del(&f.alice, dl, "app");
+  REQUIRE_MESSAGE(r.status == 200, r.text());
+  CHECK(f.json(r).at("referencesRemoved").as_integer() == 1);
+  CHECK_FALSE(f.json(r).at("blobDeleted").as_bool());
+  CHECK(present(dl));
+  CHECK(del(&f.alice, dl, "app").status == 404);  // nothing of hers left
+  // Bob drops the last reference: the bytes go.
+  r = del(&f.bob, dl, "copy");
+  REQUIRE(r.status == 200);
+  CHECK(f.json(r).at("blobDeleted").as_bool());
+  CHECK_FALSE(present(dl));
+  CHECK(present(dc));  // the config is still in both images
+  // Alice's usage no longer counts the layer.
+  auto quota = f.call("GET", "io.atcr.hold.getQuota", &f.alice, "userDid=" + f.alice.did);
+  CHECK(f.json(quota).at("totalSize").as_integer() == 300);
+}

@@ -1,4 +1,5 @@
-// /v2/<name>/blobs/<digest>: HEAD, GET (Range), DELETE.
+// /v2/<name>/blobs/<digest>: HEAD, GET (Range), DELETE (202; see
+// io.atcr.hold.deleteBlob for what stays while others use the blob).
 //
 // The blob lives on a hold: the repository's (from its manifests) for
 // pulls, the owner's push hold for the owner's own checks before a push;
@@ -104,15 +105,26 @@ void Appview::Impl::register_blobs(xrpc::XrpcServer& server) {
     throw registry_error(oci::ErrorCode::kBlobUnknown, fmt::format("{} is not in {}", digest.str(), t.str()));
   }));
 
-  server.route("DELETE", kBlobPath, guard("delete", [this](const xrpc::ServerRequest& req) -> xrpc::ServerResponse {
+  server.route("DELETE", kBlobPath, guard("delete", [this](const xrpc::ServerRequest& req) {
     Target t = resolve_name(req.path_params[0]);
     authorize(req, t, "delete");
-    digest_param(req.path_params[1]);
-    // Blobs are shared by everyone on a hold and reclaimed by its garbage
-    // collection once no layer record names them; the spec lets a
-    // registry refuse deletion with 405.
-    throw registry_error(oci::ErrorCode::kUnsupported,
-                         "blobs are removed by their hold's garbage collection, not deleted one by one");
+    oci::Digest digest = digest_param(req.path_params[1]);
+    if (!config.server.blob_delete)
+      throw registry_error(oci::ErrorCode::kUnsupported, "blob deletion is disabled on this registry");
+    // The holds the repository's blobs may be on (as for GET). Each drops
+    // the owner's references from this repository; the bytes go once no
+    // other repository or user on that hold references them.
+    std::vector<std::string> holds{pull_hold(t)};
+    if (std::string mine = push_hold(t.did, t.pds_url); mine != holds[0]) holds.push_back(mine);
+    bool found = false;
+    for (const std::string& hold_did : holds) {
+      HoldClient hold = hold_client(hold_did);
+      if (hold.delete_blob(service_token(t.did, hold_did, "io.atcr.hold.deleteBlob"), digest, t.name.repository))
+        found = true;
+      hold_blobs.erase(hold_blob_key(hold_did, digest));
+    }
+    if (!found) throw registry_error(oci::ErrorCode::kBlobUnknown, fmt::format("{} is not in {}", digest.str(), t.str()));
+    return xrpc::ServerResponse::empty(202).header("Docker-Content-Digest", digest.str());
   }));
 }
 

@@ -37,6 +37,10 @@ const std::vector<Option>& schema() {
       {"server.service", Kind::kString, "",
        "The `service` of the Bearer challenge and the `aud` of registry tokens.\n"
        "Default: public_url's host[:port]."},
+      {"server.blob_delete", Kind::kBool, "true",
+       "Whether owners may DELETE blobs (/v2/<name>/blobs/<digest>): their hold\n"
+       "drops their references and the bytes once no image uses them. false\n"
+       "answers 405 UNSUPPORTED."},
       // [identity]
       {"identity.plc_url", Kind::kString, "https://plc.directory", "The PLC directory that resolves did:plc."},
       {"identity.handle_resolver", Kind::kString, "",
@@ -101,6 +105,8 @@ AppviewConfig AppviewConfig::load(const std::optional<std::filesystem::path>& fi
   if (c.server.service.empty()) c.server.service = authority;
   if (c.server.service.find_first_of("\"\\ ") != std::string::npos)
     invalid("server.service", "must not contain quotes, backslashes or spaces");
+
+  c.server.blob_delete = s.boolean("server.blob_delete");
 
   c.identity.plc_url = base_url("identity.plc_url", s.str("identity.plc_url"));
   c.identity.handle_resolver = base_url("identity.handle_resolver", s.str("identity.handle_resolver"));

@@ -181,6 +181,17 @@ Value HoldClient::notify_manifest(const std::string& token, const Value& input) 
   return procedure("io.atcr.hold.notifyManifest", token, input);
 }
 
+bool HoldClient::delete_blob(const std::string& token, const oci::Digest& digest, const std::string& repository) const {
+  try {
+    procedure("io.atcr.hold.deleteBlob", token,
+              Value(Value::Map{{"digest", Value(digest.str())}, {"repository", Value(repository)}}));
+  } catch (const xrpc::XrpcError& e) {
+    if (e.status() == 404 && e.error() == "BlobNotFound") return false;
+    throw;
+  }
+  return true;
+}
+
 std::string HoldClient::request_crew(const std::string& token) const {
   Value out = procedure("io.atcr.hold.requestCrew", token, Value(Value::Map{}));
   return string_field(out, "status", "requestCrew");

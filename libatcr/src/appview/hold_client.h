@@ -61,6 +61,10 @@ class HoldClient {
   void abort_upload(const std::string& token, const std::string& upload_id) const;
 
   Value notify_manifest(const std::string& token, const Value& input) const;
+  // io.atcr.hold.deleteBlob: the caller's references to `digest` from
+  // `repository` go, the bytes once nothing references them. False when
+  // the hold has neither (BlobNotFound).
+  bool delete_blob(const std::string& token, const oci::Digest& digest, const std::string& repository) const;
   // "created" | "already_member"
   std::string request_crew(const std::string& token) const;
   // The captain record's `public` (false if absent).

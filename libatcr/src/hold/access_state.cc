@@ -76,6 +76,11 @@ std::uint64_t AccessState::added_by(std::string_view user, const std::vector<Lay
   return usage_.added_by(user, layers);
 }
 
+void AccessState::invalidate() {
+  std::lock_guard lock(mu_);
+  rev_.reset();
+}
+
 void AccessState::note_commit(const std::optional<std::string>& since, const std::string& rev,
                               const std::vector<CrewMember>& crew_added, const std::vector<LayerUse>& layers_added) {
   std::lock_guard lock(mu_);

@@ -6,10 +6,22 @@
 //         (clients probing for a blob should not pay a round trip to S3);
 //   GET:  307 to a presigned URL when the store can presign, otherwise the
 //         bytes, with single-range support (206 / 416).
+//
+// io.atcr.hold.deleteBlob (this implementation's, for the registry's blob
+// DELETE): {digest, repository} -> {digest, referencesRemoved, blobDeleted}.
+// A writer removes its own references (the io.atcr.hold.layer records with
+// its userDid and that repository); the bytes go only once no layer record
+// on the hold references the digest, so another user's or repository's
+// image keeps its blobs. A blob nothing references (uploaded, in no image
+// yet) is deleted. 404 BlobNotFound when the caller had no reference and
+// the blob is absent or only in others' images.
 #include <fmt/core.h>
 
+#include "atcr/log.h"
 #include "atcr/net/http_range.h"
 #include "atcr/oci/digest.h"
+#include "atcr/oci/hold_records.h"
+#include "atcr/oci/reference.h"
 #include "hold/hold_impl.h"
 #include "hold/input.h"
 
@@ -19,6 +31,7 @@ namespace {
 
 constexpr std::string_view kGetBlob = "com.atproto.sync.getBlob";
 constexpr std::string_view kOctetStream = "application/octet-stream";
+constexpr std::string_view kDeleteBlob = "io.atcr.hold.deleteBlob";
 
 xrpc::XrpcError blob_not_found(const oci::Digest& digest) {
   return xrpc::XrpcError(404, "BlobNotFound", fmt::format("blob {} is not on this hold", digest.str()));
@@ -36,7 +49,58 @@ oci::Digest digest_param(const xrpc::ServerRequest& req) {
 
 }  // namespace
 
+Value Hold::Impl::delete_blob(const std::string& user, const std::string& repository, const oci::Digest& digest) {
+  std::lock_guard lock(records_mu);
+  std::vector<RecordWrite> removals;
+  std::size_t others = 0;
+  for_each_record(*pds, oci::kLayerCollection, [&](const pds::ListedRecord& r) {
+    std::optional<oci::LayerRecord> parsed;
+    try {
+      parsed = oci::LayerRecord::from_value(r.value);
+    } catch (const ParseError&) {
+      return;  // not a reference anyone can rely on
+    }
+    const oci::LayerRecord& layer = *parsed;
+    if (layer.digest != digest) return;
+    // Records of the newer lexicon name no repository: the user's own.
+    bool mine = layer.user_did == user && (layer.repository.empty() || layer.repository == repository);
+    if (!mine) {
+      ++others;
+      return;
+    }
+    removals.push_back(RecordWrite::remove(std::string(oci::kLayerCollection), r.uri.substr(r.uri.rfind('/') + 1)));
+  });
+  bool present = blobs->stat(digest).has_value();
+  // Nothing of the caller's to delete: the blob is not here, or it is
+  // (only) in others' images.
+  if (removals.empty() && (!present || others > 0)) throw blob_not_found(digest);
+  if (!removals.empty()) {
+    commit(removals);
+    access.invalidate();  // usage changed: the next reader rebuilds it
+  }
+  bool deleted = false;
+  if (present && others == 0) {
+    blobs->remove(digest);
+    deleted = true;
+  }
+  log::info("hold", "{} deleted {} from {}: {} references removed, {} left, bytes {}", user, digest.str(), repository,
+            removals.size(), others, deleted ? "deleted" : "kept");
+  return Value(Value::Map{{"digest", Value(digest.str())},
+                          {"referencesRemoved", Value(static_cast<std::int64_t>(removals.size()))},
+                          {"blobDeleted", Value(deleted)}});
+}
+
 void Hold::Impl::register_blob_endpoints(xrpc::XrpcServer& server) {
+  server.procedure(kDeleteBlob, [this](const xrpc::ServerRequest& req) {
+    Value in = req.json();
+    std::string who = require(req, kDeleteBlob, Access::kWrite);
+    std::string digest_text = input::required_string(in, "digest", 256);
+    if (!oci::Digest::valid(digest_text)) input::invalid("digest is not a digest");
+    std::string repository = input::required_string(in, "repository", oci::kMaxRepositoryLength);
+    if (!oci::is_valid_repository(repository)) input::invalid("repository is not a repository name");
+    return xrpc::ServerResponse::json(delete_blob(who, repository, oci::Digest::parse(digest_text)));
+  });
+
   server.query(kGetBlob, [this](const xrpc::ServerRequest& req) {
     std::string did = req.required_param("did");
     if (did != pds->did())

@@ -51,6 +51,10 @@ class AccessState {
   UserUsage usage(std::string_view user) const;
   std::uint64_t added_by(std::string_view user, const std::vector<LayerUse>& layers) const;
 
+  // Forgets the mirror: the next reader rebuilds it (after a commit that
+  // removed records, which note_commit does not apply).
+  void invalidate();
+
   // After a commit of ours that changed only what is given: applied in
   // place if the mirror was current at the commit's parent revision
   // (`since`, as the repo reports it: a head read before committing could
@@ -102,6 +106,8 @@ struct Hold::Impl {
   void register_upload_endpoints(xrpc::XrpcServer& server);
   void register_blob_endpoints(xrpc::XrpcServer& server);
   void register_manifest_endpoints(xrpc::XrpcServer& server);
+  // io.atcr.hold.deleteBlob for `user` (see blob_endpoints.cc).
+  Value delete_blob(const std::string& user, const std::string& repository, const oci::Digest& digest);
   void register_crew_endpoints(xrpc::XrpcServer& server);
 };
 

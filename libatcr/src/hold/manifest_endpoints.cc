@@ -1,11 +1,11 @@
 // io.atcr.hold.notifyManifest, getQuota and listTiers: what the hold keeps
 // about the images whose blobs it stores.
 //
-// A push notification writes one io.atcr.hold.layer record per layer and
-// bumps the repository's io.atcr.hold.stats record, in one commit, after
-// checking the pusher's quota (the blobs are already uploaded: an
-// over-quota push fails at the manifest, as in ATCR). A pull notification
-// only bumps the stats.
+// A push notification writes one io.atcr.hold.layer record per blob (the
+// config and each layer) and bumps the repository's io.atcr.hold.stats
+// record, in one commit, after checking the pusher's quota (the blobs are
+// already uploaded: an over-quota push fails at the manifest, as in ATCR).
+// A pull notification only bumps the stats.
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -93,7 +93,11 @@ void Hold::Impl::register_manifest_endpoints(xrpc::XrpcServer& server) {
       }
       std::string manifest_uri = oci::manifest_uri(user, repository, manifest_digest);
       std::string created_at = now_datetime();
-      for (const oci::Descriptor& layer : info.layers) {
+      // The config is recorded like a layer: every blob an image uses on
+      // this hold has a record, so deleteBlob never takes one still in use.
+      std::vector<oci::Descriptor> used = info.layers;
+      if (info.config) used.insert(used.begin(), *info.config);
+      for (const oci::Descriptor& layer : used) {
         // Quota is charged for what is stored, so the blob must be here.
         auto stat = blobs->stat(layer.digest);
         if (!stat && oci::is_non_distributable(layer)) continue;  // fetched from elsewhere, not stored here

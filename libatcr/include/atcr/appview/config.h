@@ -12,7 +12,8 @@
 // These keys are a stable interface (scripts and the quickstart use them):
 //
 //   [server]   host, port, public_url, data_dir, default_hold_did,
-//              service (the token `service`/`aud`; default public_url's host[:port])
+//              service (the token `service`/`aud`; default public_url's host[:port]),
+//              blob_delete
 //   [identity] plc_url
 //   [auth]     token_lifetime, device_code_ttl, device_poll_interval
 //   [cache]    identity_ttl, tag_ttl, manifest_entries, hold_ttl
@@ -43,6 +44,8 @@ struct AppviewConfig {
     std::string default_hold_did;
     // Registry JWTs' `aud` and the challenge's service="...".
     std::string service;  // default: public_url's host[:port]
+    // DELETE of blobs; false answers 405 UNSUPPORTED.
+    bool blob_delete = true;
   } server;
 
   struct Identity {
