@@ -263,6 +263,34 @@ def large_manifests():
     expect(repo.call("GET", "manifests/huge"), 404, "MANIFEST_UNKNOWN")
 
 
+# ---- digests ------------------------------------------------------------------
+
+def sha512_digests():
+    """Refused with the spec's 400 DIGEST_INVALID, never a 5xx: ATCR's
+    lexicons cap digests at 128 characters and sha512:<hex> is 135."""
+    repo = Repo("conf-sha512")
+    data = os.urandom(300)
+    for digest in (sha512(data), "sha512:" + "0" * 128):
+        r = repo.call("POST", f"blobs/uploads/?digest={digest}", data, {"Content-Type": "application/octet-stream"})
+        expect(r, 400, "DIGEST_INVALID")
+        if "sha256" not in r.error_message():
+            raise AssertionError(f"the message does not say what to use: {r!r}")
+    r = repo.call("POST", "blobs/uploads/")
+    expect(r, 202)
+    location = r.header("Location")
+    expect(request("PUT", f"{location}?digest={sha512(data)}", data, {}, repo.token), 400, "DIGEST_INVALID")
+    # The session is still usable with a sha256 digest.
+    expect(request("PUT", f"{location}?digest={sha256(data)}", data, {}, repo.token), 201)
+    expect(repo.call("HEAD", f"blobs/{sha512(data)}"), 404)
+    expect(repo.call("GET", f"blobs/{sha512(data)}"), 404, "BLOB_UNKNOWN")
+    expect(repo.call("GET", f"manifests/{sha512(data)}"), 404, "MANIFEST_UNKNOWN")
+    m = json.dumps(image(repo, [os.urandom(50)])).encode()
+    expect(repo.push_manifest(sha512(m), m), 400, "DIGEST_INVALID")
+    foreign = {"mediaType": "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+               "digest": sha512(data), "size": 300}
+    expect(repo.push_manifest("v1", image(repo, [], [foreign])), 400, "MANIFEST_INVALID")
+
+
 # ---- deletes ------------------------------------------------------------------
 
 def blob_delete():
@@ -343,6 +371,7 @@ CHECKS = {
     "upload cancel": upload_cancel,
     "non-distributable layers need not be present": non_distributable_layers,
     "manifests of 4 MiB are accepted; larger ones get 413": large_manifests,
+    "sha512 digests: 400 DIGEST_INVALID, never 5xx": sha512_digests,
     "blob delete: 202, then 404": blob_delete,
     "blob delete keeps what another repository uses": blob_delete_keeps_shared,
     "manifest delete: 202, then 404": manifest_delete,

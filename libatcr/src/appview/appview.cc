@@ -156,6 +156,22 @@ void Appview::housekeeping() {
 
 // ---- errors and authentication -------------------------------------------
 
+oci::Digest digest_param(const std::string& text) {
+  if (!oci::Digest::valid(text))
+    throw registry_error(oci::ErrorCode::kDigestInvalid, fmt::format("'{}' is not a digest", text.substr(0, 80)));
+  return oci::Digest::parse(text);
+}
+
+oci::Digest pushed_digest(const std::string& text) {
+  oci::Digest digest = digest_param(text);
+  if (digest.algorithm() != "sha256")
+    throw registry_error(oci::ErrorCode::kDigestInvalid,
+                         fmt::format("{} digests are not supported here: ATCR's lexicons limit digests to 128 "
+                                     "characters; push with sha256",
+                                     digest.algorithm()));
+  return digest;
+}
+
 xrpc::ServerResponse Appview::Impl::error_response(const xrpc::ServerRequest& req, const std::string& scope_actions,
                                                    const oci::RegistryError& error) {
   int status = error.http_status();

@@ -203,6 +203,15 @@ inline std::string hold_blob_key(const std::string& hold_did, const oci::Digest&
   return hold_did + " " + digest.str();
 }
 
+// A digest from a request path or query; DIGEST_INVALID if malformed.
+oci::Digest digest_param(const std::string& text);
+// A digest a client pushes content under: digest_param, and sha256 only.
+// ATCR's published lexicons cap digests at 128 characters (completeUpload,
+// notifyManifest, every record's `digest`), and "sha512:<128 hex>" is 135:
+// no ATCR hold or record can carry one, so it is refused up front with
+// DIGEST_INVALID (distribution-spec: an unsupported algorithm is a 400).
+oci::Digest pushed_digest(const std::string& text);
+
 // Shorthand for the distribution errors.
 inline oci::RegistryError registry_error(oci::ErrorCode code, std::string message = {}, int status = 0) {
   return oci::RegistryError(code, std::move(message), {}, status);

@@ -19,12 +19,6 @@ namespace {
 
 constexpr const char* kBlobPath = "/v2/(.+)/blobs/([^/]+)";
 
-oci::Digest digest_param(const std::string& text) {
-  if (!oci::Digest::valid(text))
-    throw registry_error(oci::ErrorCode::kDigestInvalid, fmt::format("'{}' is not a digest", text.substr(0, 80)));
-  return oci::Digest::parse(text);
-}
-
 }  // namespace
 
 void Appview::Impl::register_blobs(xrpc::XrpcServer& server) {

@@ -49,6 +49,22 @@ oci::Reference pulled_reference(const Target& t, const std::string& text) {
   }
 }
 
+// Descriptors the records could not carry (see pushed_digest).
+void refuse_unstorable_digests(const oci::Manifest& m) {
+  std::vector<const oci::Descriptor*> all;
+  if (m.config) all.push_back(&*m.config);
+  if (m.subject) all.push_back(&*m.subject);
+  for (const auto* list : {&m.layers, &m.manifests})
+    for (const oci::Descriptor& d : *list) all.push_back(&d);
+  for (const oci::Descriptor* d : all) {
+    if (d->digest.algorithm() == "sha256") continue;
+    throw registry_error(oci::ErrorCode::kManifestInvalid,
+                         fmt::format("descriptor {}: {} digests are not supported here (ATCR's lexicons limit "
+                                     "digests to 128 characters); use sha256",
+                                     d->digest.str().substr(0, 20) + "...", d->digest.algorithm()));
+  }
+}
+
 // The body of a manifest PUT, up to oci::Manifest::kMaxBytes. A larger one
 // is read to its end (up to kDrainBytes) before the 413 MANIFEST_INVALID,
 // so the client sees the answer, not a connection reset mid-upload.
@@ -157,7 +173,9 @@ void Appview::Impl::register_manifests(xrpc::XrpcServer& server) {
     Target t = resolve_name(req.path_params[0]);
     Caller caller = authorize(req, t, "push");
     oci::Reference ref = oci::Reference::parse(req.path_params[1]);
+    if (ref.is_digest()) pushed_digest(ref.str());
     oci::Manifest m = oci::Manifest::parse(body, req.header("content-type"));
+    refuse_unstorable_digests(m);
     if (ref.is_digest() && ref.digest_value() != m.digest)
       throw registry_error(oci::ErrorCode::kDigestInvalid,
                            fmt::format("the manifest hashes to {}, not {}", m.digest.str(), ref.digest_value().str()));

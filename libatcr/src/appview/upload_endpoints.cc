@@ -33,12 +33,6 @@ constexpr std::size_t kReadChunk = 1 << 20;
 constexpr std::string_view kPartLxm = "io.atcr.hold.getPartUploadUrl";
 constexpr std::string_view kUploadPartLxm = "io.atcr.hold.uploadPart";
 
-oci::Digest digest_param(const std::string& text) {
-  if (!oci::Digest::valid(text))
-    throw registry_error(oci::ErrorCode::kDigestInvalid, fmt::format("'{}' is not a digest", text.substr(0, 80)));
-  return oci::Digest::parse(text);
-}
-
 std::string blob_location(const std::string& name, const oci::Digest& d) {
   return fmt::format("/v2/{}/blobs/{}", name, d.str());
 }
@@ -208,16 +202,18 @@ void Appview::Impl::register_uploads(xrpc::XrpcServer& server) {
       }
     }
 
+    auto digest_text = req.param("digest");
+    std::optional<oci::Digest> digest;
+    if (digest_text) digest = pushed_digest(*digest_text);
     auto up = start_upload(t, caller.did());
     std::lock_guard lock(up->mu);
-    if (auto digest_text = req.param("digest")) {
+    if (digest) {
       // Monolithic upload: the body is the whole blob.
-      oci::Digest digest = digest_param(*digest_text);
       feed(*up, body);
-      finish_upload(*up, digest);
+      finish_upload(*up, *digest);
       return xrpc::ServerResponse::empty(201)
-          .header("Location", blob_location(t.str(), digest))
-          .header("Docker-Content-Digest", digest.str())
+          .header("Location", blob_location(t.str(), *digest))
+          .header("Docker-Content-Digest", digest->str())
           .header("Content-Length", "0");
     }
     return upload_status(*up, 202);
@@ -242,7 +238,7 @@ void Appview::Impl::register_uploads(xrpc::XrpcServer& server) {
     auto up = find_upload(t, req.path_params[1], caller);
     auto digest_text = req.param("digest");
     if (!digest_text) throw registry_error(oci::ErrorCode::kDigestInvalid, "the digest parameter is required");
-    oci::Digest digest = digest_param(*digest_text);
+    oci::Digest digest = pushed_digest(*digest_text);
     std::lock_guard lock(up->mu);
     if (up->dead) throw registry_error(oci::ErrorCode::kBlobUploadUnknown, "the upload has ended");
     up->blob.check_chunk(req.header("content-range"), body.content_length());
