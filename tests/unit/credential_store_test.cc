@@ -183,6 +183,7 @@ TEST_CASE("registry base URL: loopback speaks http, the rest https") {
   CHECK(registry_base_url("localhost:5000") == "http://localhost:5000");
   CHECK(registry_base_url("Registry.Example") == "https://registry.example");
   CHECK(registry_base_url("http://r.example:8080/") == "http://r.example:8080");
+  CHECK(registry_base_url("https://R.example/v1/") == "https://r.example");
 }
 
 TEST_CASE("registry login: Bearer challenges as registries send them") {

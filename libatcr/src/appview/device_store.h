@@ -28,6 +28,7 @@
 #include <string_view>
 #include <vector>
 
+#include "atcr/oci/registry_login.h"
 #include "util/sqlite.h"
 
 namespace atcr::appview {
@@ -43,9 +44,7 @@ std::optional<std::string> normalize_user_code(std::string_view typed);
 // Device secrets are random (256 bits), so a plain SHA-256 (hex) is the
 // right hash: nothing to brute-force, and lookups stay one index probe.
 std::string hash_device_secret(std::string_view secret);
-// Device secrets start with this, so /auth/token tells them from app
-// passwords without asking the PDS.
-inline constexpr std::string_view kDeviceSecretPrefix = "atcr_device_";
+using oci::kDeviceSecretPrefix;  // (atcr/oci/registry_login.h)
 
 struct DeviceCode {
   std::string device_code;

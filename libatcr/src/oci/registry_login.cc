@@ -70,8 +70,15 @@ std::string registry_login(const net::HttpClient& http, std::string_view registr
   if (!scope.empty()) url += "&scope=" + net::url_encode(scope);
   std::string basic = base64::encode(as_bytes(std::string(username) + ":" + std::string(password)));
   net::HttpResponse r = http.get(url, {{"Authorization", "Basic " + basic}});
-  if (r.status == 401 || r.status == 403)
-    throw RegistryError(ErrorCode::kUnauthorized, fmt::format("{} refused the credentials of {}", base, username));
+  if (r.status == 401 || r.status == 403) {
+    std::string why;
+    try {
+      why = json::parse(r.text()).at("errors").as_array().at(0).at("message").as_string();
+    } catch (const std::exception&) {
+    }
+    throw RegistryError(ErrorCode::kUnauthorized, fmt::format("{} refused the credentials of {}{}{}", base, username,
+                                                              why.empty() ? "" : ": ", why));
+  }
   if (!r.ok()) throw ParseError(fmt::format("token endpoint {} answered {}", challenge->realm, r.status));
   Value body = json::parse(r.text());
   for (const char* field : {"token", "access_token"}) {
@@ -81,12 +88,9 @@ std::string registry_login(const net::HttpClient& http, std::string_view registr
 }
 
 std::string registry_base_url(std::string_view registry) {
-  if (registry.find("://") != std::string_view::npos) {
-    std::string url(registry);
-    while (!url.empty() && url.back() == '/') url.pop_back();
-    return url;
-  }
   std::string host = registry_host(registry);
+  if (auto scheme = registry.find("://"); scheme != std::string_view::npos)
+    return std::string(registry.substr(0, scheme)) + "://" + host;
   bool loopback = host.starts_with("127.") || host == "localhost" || host.starts_with("localhost:") ||
                   host.starts_with("[::1]");
   return (loopback ? "http://" : "https://") + host;

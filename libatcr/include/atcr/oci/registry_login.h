@@ -32,10 +32,15 @@ std::string registry_login(const net::HttpClient& http, std::string_view registr
                            std::string_view password, std::string_view scope = {});
 
 // "127.0.0.1:5000" -> "http://127.0.0.1:5000" (loopback speaks plain
-// HTTP); any other host gets https unless a scheme is given.
+// HTTP); any other host gets https unless a scheme is given. A path is
+// dropped ("https://r.example/v2/" -> "https://r.example").
 std::string registry_base_url(std::string_view registry);
 
 // ---- the device flow (RFC 8628, as the AppView serves it) ----------------
+
+// Device secrets start with this (app passwords never do), so the registry
+// and the helper tell the two apart without a round trip.
+inline constexpr std::string_view kDeviceSecretPrefix = "atcr_device_";
 //
 //   auto start = start_device_login(http, url, "laptop", "laptop.local");
 //   print(start.verification_uri_complete, start.user_code);
