@@ -5,6 +5,8 @@
 #     npm 11 into  $ATCR_CACHE/node
 #   * the npm deps of tests/interop/package.json (+ package-lock.json) into
 #     $ATCR_CACHE/interop/node_modules   (never into the source tree)
+#   * the browser tests' deps (tests/browser: playwright-core, jose) into
+#     $ATCR_CACHE/browser/node_modules
 # ATCR_CACHE defaults to $HOME/.cache/atcr. Warm runs only check versions.
 #
 # Output: on stdout, shell `export` lines (logs go to stderr); the same lines
@@ -16,6 +18,7 @@
 #   NODE_PATH  $ATCR_CACHE/interop/node_modules (CommonJS resolution root; the
 #              .mjs tools resolve their imports through it as well)
 #   ATCR_NPM   "node npm-cli.js" command line of the npm that goes with ATCR_NODE
+#   ATCR_BROWSER_NODE_PATH  $ATCR_CACHE/browser/node_modules (playwright-core, jose)
 #
 # Env knobs: ATCR_CACHE; ATCR_NODE_VERSION, ATCR_NPM_VERSION (pins below).
 set -euo pipefail
@@ -30,6 +33,8 @@ NPM_VERSION="${ATCR_NPM_VERSION:-11.21.2}"
 TC_DIR="$ATCR_CACHE/node"
 INTEROP_SRC="$REPO_ROOT/tests/interop"
 INTEROP_DIR="$ATCR_CACHE/interop"
+BROWSER_SRC="$REPO_ROOT/tests/browser"
+BROWSER_DIR="$ATCR_CACHE/browser"
 ENV_FILE="$ATCR_CACHE/node-env.sh"
 
 case "$(uname -m)" in
@@ -72,16 +77,42 @@ if [ "$(version_of "$NODE_BIN")" != "v$NODE_VERSION" ] \
   log "toolchain ready in $(($(date +%s) - t0))s"
 fi
 
-# ------------------------------------------------------------ interop deps
-[ -f "$INTEROP_SRC/package.json" ] || die "missing $INTEROP_SRC/package.json"
-want_stamp="$( { echo "node $NODE_VERSION npm $NPM_VERSION"
-                 cat "$INTEROP_SRC/package.json"
-                 [ -f "$INTEROP_SRC/package-lock.json" ] && cat "$INTEROP_SRC/package-lock.json"
-                 true; } | sha256sum | cut -d' ' -f1)"
+# ------------------------------------------------------------ npm deps
+# install_deps SRC DIR: the deps of SRC/package.json (+ package-lock.json),
+# at exactly the pinned versions, into DIR/node_modules.
+install_deps() {
+  local src="$1" dir="$2" want_stamp npm_cmd
+  [ -f "$src/package.json" ] || die "missing $src/package.json"
+  want_stamp="$( { echo "node $NODE_VERSION npm $NPM_VERSION"
+                   cat "$src/package.json"
+                   [ -f "$src/package-lock.json" ] && cat "$src/package-lock.json"
+                   true; } | sha256sum | cut -d' ' -f1)"
+  deps_ok "$dir" "$want_stamp" && return 0
+  log "npm install of ${src#"$REPO_ROOT"/} deps into $dir"
+  t0=$(date +%s)
+  mkdir -p "$dir"
+  rm -f "$dir/.stamp"
+  cp "$src/package.json" "$dir/package.json"
+  if [ -f "$src/package-lock.json" ]; then
+    cp "$src/package-lock.json" "$dir/package-lock.json"
+    npm_cmd=(ci)            # exact tree from the lockfile
+  else
+    rm -f "$dir/package-lock.json"
+    npm_cmd=(install)
+  fi
+  # PATH: install scripts (if any) must see node 22, not the system node.
+  if ! (cd "$dir" && PATH="$(dirname "$NODE_BIN"):$PATH" \
+          "$NODE_BIN" "$NPM_CLI" "${npm_cmd[@]}" --no-audit --no-fund --loglevel=error) >&2; then
+    die "npm ${npm_cmd[*]} failed in $dir"
+  fi
+  echo "$want_stamp" >"$dir/.stamp"
+  deps_ok "$dir" "$want_stamp" || die "deps in $dir still not at the pinned versions after install"
+  log "deps in $dir ready in $(($(date +%s) - t0))s"
+}
 
-# Every direct dependency must be installed at exactly the pinned version.
+# deps_ok DIR STAMP: every direct dependency installed at exactly its pin.
 deps_ok() {
-  [ -f "$INTEROP_DIR/.stamp" ] && [ "$(cat "$INTEROP_DIR/.stamp")" = "$want_stamp" ] || return 1
+  [ -f "$1/.stamp" ] && [ "$(cat "$1/.stamp")" = "$2" ] || return 1
   "$NODE_BIN" -e '
     const fs = require("fs"), path = require("path")
     const dir = process.argv[1]
@@ -89,35 +120,16 @@ deps_ok() {
     for (const [name, want] of Object.entries(deps)) {
       const got = JSON.parse(fs.readFileSync(path.join(dir, "node_modules", name, "package.json"))).version
       if (got !== want) { console.error(`${name}: installed ${got}, pinned ${want}`); process.exit(1) }
-    }' "$INTEROP_DIR" >/dev/null 2>&1
+    }' "$1" >/dev/null 2>&1
 }
 
-if ! deps_ok; then
-  log "npm install of tests/interop deps into $INTEROP_DIR"
-  t0=$(date +%s)
-  mkdir -p "$INTEROP_DIR"
-  rm -f "$INTEROP_DIR/.stamp"
-  cp "$INTEROP_SRC/package.json" "$INTEROP_DIR/package.json"
-  if [ -f "$INTEROP_SRC/package-lock.json" ]; then
-    cp "$INTEROP_SRC/package-lock.json" "$INTEROP_DIR/package-lock.json"
-    npm_cmd=(ci)            # exact tree from the lockfile
-  else
-    rm -f "$INTEROP_DIR/package-lock.json"
-    npm_cmd=(install)
-  fi
-  # PATH: install scripts (if any) must see node 22, not the system node.
-  if ! (cd "$INTEROP_DIR" && PATH="$(dirname "$NODE_BIN"):$PATH" \
-          "$NODE_BIN" "$NPM_CLI" "${npm_cmd[@]}" --no-audit --no-fund --loglevel=error) >&2; then
-    die "npm ${npm_cmd[*]} failed in $INTEROP_DIR"
-  fi
-  echo "$want_stamp" >"$INTEROP_DIR/.stamp"
-  deps_ok || die "interop deps still not at the pinned versions after install"
-  log "interop deps ready in $(($(date +%s) - t0))s"
-fi
+install_deps "$INTEROP_SRC" "$INTEROP_DIR"
+install_deps "$BROWSER_SRC" "$BROWSER_DIR"
 
 # ------------------------------------------------------------ env
 env_lines="export ATCR_NODE='$NODE_BIN'
 export NODE_PATH='$INTEROP_DIR/node_modules'
+export ATCR_BROWSER_NODE_PATH='$BROWSER_DIR/node_modules'
 export ATCR_NPM='$NODE_BIN $NPM_CLI'"
 if [ ! -f "$ENV_FILE" ] || [ "$(cat "$ENV_FILE")" != "$env_lines" ]; then
   printf '%s\n' "$env_lines" >"$ENV_FILE.tmp.$$"

@@ -73,6 +73,19 @@ oci::RegistryError from_upstream(const xrpc::XrpcError& e) {
                                          "(e.g. alice.bsky.social/app) or <did>/<repository>");
 }
 
+// The confidential client (key generated on first run) on an https public
+// URL, the loopback client on http://127.0.0.1 / localhost.
+std::unique_ptr<oauth::Client> make_oauth_client(const AppviewConfig& c, identity::Resolver& resolver,
+                                                 std::shared_ptr<const net::HttpClient> http) {
+  oauth::ClientOptions o;
+  o.base_url = c.server.public_url;
+  o.scope = c.auth.oauth_scope;
+  o.allow_http = c.identity.development;
+  if (!oauth::is_loopback_url(c.server.public_url))
+    o.client_key = PrivateKey::load_or_generate((c.server.data_dir / "oauth-client.key").string(), KeyType::kP256);
+  return std::make_unique<oauth::Client>(std::move(o), resolver, std::move(http));
+}
+
 }  // namespace
 
 Appview::Impl::Impl(AppviewConfig c, AppviewOptions options)
@@ -106,6 +119,12 @@ Appview::Impl::Impl(AppviewConfig c, AppviewOptions options)
                                                                .interval = config.auth.device_poll_interval,
                                                                .clock = {}});
   realm = config.server.public_url + "/auth/token";
+  std::string db_path = (config.server.data_dir / "appview.sqlite").string();
+  web_sessions = std::make_unique<web::WebSessions>(db_path, config.server.data_dir / "web-session.key",
+                                           config.server.public_url.rfind("https://", 0) == 0,
+                                           config.auth.web_session_lifetime);
+  oauth_sessions = std::make_unique<web::OAuthStore>(db_path, make_oauth_client(config, *resolver, http), http);
+  oauth_sessions->on_end([this](const std::string& did) { web_sessions->end_all(did); });
 }
 
 Appview::Appview(AppviewConfig config, AppviewOptions options)
@@ -116,6 +135,7 @@ Appview::~Appview() = default;
 const AppviewConfig& Appview::config() const { return impl_->config; }
 
 void Appview::register_endpoints(xrpc::XrpcServer& server) {
+  impl_->register_web(server);
   impl_->register_auth(server);
   impl_->register_device_flow(server);
   impl_->register_install(server);
@@ -207,6 +227,8 @@ xrpc::ServerResponse guarded(Appview::Impl& impl, const xrpc::ServerRequest& req
       throw registry_error(oci::ErrorCode::kNameUnknown, e.what());
     } catch (const TokenError& e) {
       throw registry_error(oci::ErrorCode::kUnauthorized, e.what());
+    } catch (const oauth::SessionEnded& e) {
+      throw registry_error(oci::ErrorCode::kUnauthorized, std::string(e.what()) + ": sign in again");
     }
   } catch (const oci::RegistryError& e) {
     return impl.error_response(req, scope, e);
@@ -329,7 +351,8 @@ Target Appview::Impl::resolve_name(std::string_view raw_name) {
 }
 
 std::shared_ptr<xrpc::PdsSession> Appview::Impl::session_of(const std::string& did) {
-  auto session = store->get(did);
+  auto session = oauth_session_of(did);
+  if (!session) session = store->get(did);
   if (!session)
     throw registry_error(oci::ErrorCode::kUnauthorized,
                          fmt::format("no PDS session for {}: log in again (docker login)", did));
@@ -442,6 +465,7 @@ std::string Appview::Impl::service_token(const std::string& did, const std::stri
   } catch (const xrpc::XrpcError& e) {
     if (e.error() == "ExpiredToken" || e.error() == "InvalidToken" || e.status() == 401) {
       store->drop(did);
+      oauth_sessions->drop(did);
       throw registry_error(oci::ErrorCode::kUnauthorized,
                            fmt::format("the PDS session of {} has ended: log in again", did));
     }

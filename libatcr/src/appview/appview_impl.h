@@ -14,6 +14,8 @@
 #include "appview/hold_client.h"
 #include "appview/session_store.h"
 #include "appview/ttl_cache.h"
+#include "appview/web/oauth_store.h"
+#include "appview/web/web_session.h"
 #include "atcr/appview/appview.h"
 #include "atcr/appview/blob_upload.h"
 #include "atcr/appview/registry_token.h"
@@ -85,6 +87,8 @@ struct Appview::Impl {
   std::unique_ptr<SessionStore> store;
   std::unique_ptr<DeviceStore> devices;  // the device flow, devices' secrets
   std::string realm;  // <public_url>/auth/token
+  std::unique_ptr<web::WebSessions> web_sessions;  // browser sessions, CSRF, page layout
+  std::unique_ptr<web::OAuthStore> oauth_sessions;  // OAuth client, sign-ins in flight, OAuth sessions
 
   TtlCache<std::string> names;          // identity -> "did pds_url"
   TtlCache<std::string> tags;           // did/repo:tag -> digest
@@ -136,6 +140,19 @@ struct Appview::Impl {
   // Whether `did` still has a live sign-in session here (device secrets
   // work only while it does).
   bool session_alive(const std::string& did);
+  void register_web(xrpc::XrpcServer& server);  // web/oauth_routes.cc
+
+  // ---- web pages (web/oauth_routes.cc) ----
+  xrpc::ServerResponse home_page(const xrpc::ServerRequest& req);
+  xrpc::ServerResponse login_page(const xrpc::ServerRequest& req);
+  xrpc::ServerResponse oauth_authorize(const xrpc::ServerRequest& req);
+  xrpc::ServerResponse oauth_callback(const xrpc::ServerRequest& req);
+  xrpc::ServerResponse logout(const xrpc::ServerRequest& req);
+  xrpc::ServerResponse client_metadata(const xrpc::ServerRequest& req);
+  xrpc::ServerResponse client_jwks(const xrpc::ServerRequest& req);
+  // The DID's OAuth-backed PDS session (signed in on the web); nullptr if
+  // it has none or its grant ended.
+  std::shared_ptr<xrpc::PdsSession> oauth_session_of(const std::string& did);
 
   // ---- requests ----
   // Wraps a handler so every failure becomes a distribution error body
@@ -157,7 +174,9 @@ struct Appview::Impl {
   Target resolve_name(std::string_view raw_name);
   // handle or DID -> (did, pds_url); throws NAME_UNKNOWN.
   std::pair<std::string, std::string> resolve_identity(const std::string& identity);
-  std::shared_ptr<xrpc::PdsSession> session_of(const std::string& did);  // UNAUTHORIZED if none
+  // The DID's PDS session: its OAuth session if alive, else its
+  // app-password session; UNAUTHORIZED if neither.
+  std::shared_ptr<xrpc::PdsSession> session_of(const std::string& did);
   // Creates io.atcr.sailor.profile/self (defaultHold = the default hold)
   // on a user's first login.
   void ensure_profile(const xrpc::PdsSession& session, const std::string& did, const std::string& pds_url);

@@ -163,7 +163,9 @@ std::string Appview::Impl::device_login(const std::string& user, const std::stri
   return did;
 }
 
-bool Appview::Impl::session_alive(const std::string& did) { return store->get(did) != nullptr; }
+bool Appview::Impl::session_alive(const std::string& did) {
+  return oauth_session_of(did) != nullptr || store->get(did) != nullptr;
+}
 
 void Appview::Impl::ensure_profile(const xrpc::PdsSession& session, const std::string& did,
                                    const std::string& pds_url) {

@@ -56,6 +56,13 @@ const std::vector<Option>& schema() {
       {"auth.device_poll_interval", Kind::kDuration, "5s",
        "The interval the credential helper is told to poll at while it waits\n"
        "(polling faster is answered slow_down)."},
+      {"auth.oauth_scope", Kind::kString, "atproto transition:generic",
+       "The OAuth scopes the AppView asks users' PDSes for (space-separated,\n"
+       "must include atproto). The client is confidential (client_id\n"
+       "<public_url>/client-metadata.json, key data_dir/oauth-client.key) when\n"
+       "public_url is https, the loopback development client when it is\n"
+       "http://127.0.0.1 or http://localhost."},
+      {"auth.web_session_lifetime", Kind::kDuration, "720h", "How long a browser sign-in lasts."},
       // [cache]
       {"cache.identity_ttl", Kind::kDuration, "10m", "How long handle -> DID -> PDS answers are kept."},
       {"cache.tag_ttl", Kind::kDuration, "30s",
@@ -121,6 +128,12 @@ AppviewConfig AppviewConfig::load(const std::optional<std::filesystem::path>& fi
   c.auth.device_poll_interval = s.duration("auth.device_poll_interval");
   if (c.auth.device_poll_interval.count() < 1 || c.auth.device_poll_interval > std::chrono::minutes(1))
     invalid("auth.device_poll_interval", "must be between 1s and 1m");
+  c.auth.oauth_scope = s.str("auth.oauth_scope");
+  if (c.auth.oauth_scope != "atproto" && c.auth.oauth_scope.rfind("atproto ", 0) != 0 &&
+      c.auth.oauth_scope.find(" atproto") == std::string::npos)
+    invalid("auth.oauth_scope", "must include atproto");
+  c.auth.web_session_lifetime = s.duration("auth.web_session_lifetime");
+  if (c.auth.web_session_lifetime.count() < 60) invalid("auth.web_session_lifetime", "must be at least 1m");
 
   c.cache.identity_ttl = s.duration("cache.identity_ttl");
   c.cache.tag_ttl = s.duration("cache.tag_ttl");

@@ -7,6 +7,7 @@
 
 #include "atcr/data/json.h"
 #include "atcr/xrpc/server.h"
+#include "xrpc/request_target.h"
 
 namespace atcr::xrpc {
 
@@ -171,6 +172,18 @@ ServerResponse ServerResponse::file(std::string path, std::uint64_t offset, std:
   r.file_offset = offset;
   r.stream_length = length;
   return r;
+}
+
+}  // namespace atcr::xrpc
+
+namespace atcr::xrpc {
+
+std::vector<std::pair<std::string, std::string>> ServerRequest::form() const {
+  if (content_type() != "application/x-www-form-urlencoded")
+    throw invalid_request("expected a form (application/x-www-form-urlencoded)");
+  if (body.find_first_of("?#") != std::string_view::npos) throw invalid_request("malformed form body");
+  // A form body has the syntax of a query string.
+  return parse_request_target("/?" + std::string(body)).params;
 }
 
 }  // namespace atcr::xrpc

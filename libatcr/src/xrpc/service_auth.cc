@@ -8,11 +8,10 @@
 #include <utility>
 
 #include "atcr/crypto/random.h"
-#include "atcr/data/json.h"
 #include "atcr/data/syntax.h"
 #include "atcr/data/value.h"
-#include "atcr/encoding/base64.h"
 #include "atcr/encoding/hex.h"
+#include "atcr/xrpc/jwt.h"
 
 namespace atcr::xrpc {
 
@@ -29,10 +28,6 @@ std::string_view xrpc_name(ServiceAuthFailure reason) {
     case ServiceAuthFailure::kBadSignature: return "BadJwtSignature";
     default: return "BadJwt";
   }
-}
-
-std::string encode_segment(const Value& value) {
-  return base64::encode_url(as_bytes(json::serialize(value)));
 }
 
 }  // namespace
@@ -85,7 +80,7 @@ std::string mint_service_auth(const ServiceAuthParams& params, const PrivateKey&
                                  params.lifetime.count()));
 
   std::int64_t iat = params.now.value_or(unix_now());
-  Value::Map header{{"alg", Value(jwt_alg(key.type()))}, {"typ", "JWT"}};
+  Value::Map header{{"typ", "JWT"}};
   Value::Map payload{
       {"iss", params.iss},
       {"aud", params.aud},
@@ -97,9 +92,7 @@ std::string mint_service_auth(const ServiceAuthParams& params, const PrivateKey&
   };
   if (!params.lxm.empty()) payload.emplace("lxm", params.lxm);
 
-  std::string signing_input = encode_segment(header) + "." + encode_segment(payload);
-  Bytes signature = key.sign(as_bytes(signing_input));
-  return signing_input + "." + base64::encode_url(signature);
+  return jwt::sign(std::move(header), payload, key);
 }
 
 }  // namespace atcr::xrpc

@@ -116,6 +116,17 @@ PdsSession PdsSession::resume(std::string pds_url, SessionTokens tokens,
   return PdsSession(std::make_unique<Impl>(std::move(client), std::move(tokens)));
 }
 
+PdsSession PdsSession::with_authorizer(std::string pds_url, std::string did, std::string handle,
+                                       std::shared_ptr<CallAuthorizer> authorizer,
+                                       std::shared_ptr<const net::HttpClient> http) {
+  syntax::validate_did(did);
+  if (!authorizer) throw ParseError("xrpc session: no authorizer");
+  XrpcClient client(std::move(pds_url), std::move(http));
+  auto impl = std::make_unique<Impl>(std::move(client), SessionTokens{std::move(did), std::move(handle), {}, {}});
+  impl->authorizer = std::move(authorizer);
+  return PdsSession(std::move(impl));
+}
+
 SessionTokens PdsSession::tokens() const {
   std::lock_guard lock(impl_->mu);
   return impl_->tokens;
@@ -139,6 +150,7 @@ void PdsSession::on_refresh(std::function<void(const SessionTokens&)> callback) 
 }
 
 void PdsSession::refresh() {
+  if (impl_->authorizer) return;
   std::lock_guard refreshing(impl_->refresh_mu);
   impl_->refresh_locked();
 }
@@ -146,6 +158,14 @@ void PdsSession::refresh() {
 XrpcResponse PdsSession::call(std::string_view http_method, std::string_view nsid,
                               const Params& params, BytesView body,
                               std::string_view content_type, const CallOptions& options) const {
+  if (impl_->authorizer) {
+    std::string url = impl_->client.url(nsid, params);
+    return impl_->authorizer->authorize(http_method, url, [&](const net::Headers& auth) {
+      CallOptions with_auth = options;
+      with_auth.headers.insert(with_auth.headers.end(), auth.begin(), auth.end());
+      return impl_->client.call(http_method, nsid, params, body, content_type, with_auth);
+    });
+  }
   return impl_->authed([&](const std::string& access) {
     CallOptions with_token = options;
     with_token.bearer = access;

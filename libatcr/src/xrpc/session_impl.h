@@ -17,6 +17,7 @@ struct PdsSession::Impl {
   mutable std::mutex mu;  // guards tokens and on_refresh
   SessionTokens tokens;
   std::function<void(const SessionTokens&)> on_refresh;
+  std::shared_ptr<CallAuthorizer> authorizer;  // set: OAuth, not tokens
   // Held for the whole of a refresh, so concurrent expiries share one.
   std::mutex refresh_mu;
 

@@ -15,7 +15,8 @@
 //              service (the token `service`/`aud`; default public_url's host[:port]),
 //              blob_delete
 //   [identity] plc_url
-//   [auth]     token_lifetime, device_code_ttl, device_poll_interval
+//   [auth]     token_lifetime, device_code_ttl, device_poll_interval, oauth_scope,
+//              web_session_lifetime
 //   [cache]    identity_ttl, tag_ttl, manifest_entries, hold_ttl
 //   [uploads]  part_size, session_ttl
 //   [install]  helper_binary
@@ -60,6 +61,8 @@ struct AppviewConfig {
     // waits for approval, and the polling interval it asks for.
     std::chrono::seconds device_code_ttl{10 * 60};
     std::chrono::seconds device_poll_interval{5};
+    std::string oauth_scope = "atproto transition:generic";
+    std::chrono::seconds web_session_lifetime{30 * 24 * 3600};
   } auth;
 
   struct Cache {

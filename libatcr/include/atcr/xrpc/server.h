@@ -87,6 +87,10 @@ struct ServerRequest {
   // The body as atproto JSON; InvalidRequest unless it is a JSON object sent
   // as application/json.
   Value json() const;
+  // The body as HTML form fields (application/x-www-form-urlencoded),
+  // decoded, in order. InvalidRequest for another content type or a
+  // malformed body.
+  std::vector<std::pair<std::string, std::string>> form() const;
   // The token of "Authorization: Bearer <token>"; "" when there is no
   // Authorization header; AuthRequired (401) for any other scheme.
   std::string bearer_token() const;

@@ -1,6 +1,7 @@
-// A logged-in session with a user's PDS (app-password login): the
-// com.atproto.server.createSession tokens, refreshed as they expire, and the
-// repo calls ATCR makes with them.
+// A logged-in session with a user's PDS: the com.atproto.server.createSession
+// tokens of an app-password login, refreshed as they expire, or any other
+// way of authorizing calls (a CallAuthorizer: atcr::oauth's DPoP-bound OAuth
+// tokens), and the repo calls ATCR makes with them.
 //
 //   PdsSession s = PdsSession::create("https://pds.example.com", "alice.example.com", app_password);
 //   Value blob = s.upload_blob(manifest_bytes, "application/vnd.oci.image.manifest.v1+json");
@@ -76,6 +77,19 @@ struct WriteOp {
   static WriteOp remove(std::string collection, std::string rkey);
 };
 
+// Authorizes a session's calls some other way than app-password bearer
+// tokens (atcr::oauth implements it with DPoP-bound OAuth tokens).
+class CallAuthorizer {
+ public:
+  virtual ~CallAuthorizer() = default;
+  // Calls `send` with the headers that authorize `http_method` on `url`
+  // (the full URL, query included), and again if the server asks for it
+  // (a fresh nonce, a refreshed token), returning the last answer or
+  // throwing its XrpcError. Called from many threads at once.
+  virtual XrpcResponse authorize(std::string_view http_method, const std::string& url,
+                                 const std::function<XrpcResponse(const net::Headers&)>& send) = 0;
+};
+
 class PdsSession {
  public:
   // Logs in with a handle/DID/email and an (app) password.
@@ -84,6 +98,12 @@ class PdsSession {
                            std::string_view password,
                            std::shared_ptr<const net::HttpClient> http = nullptr,
                            std::string_view auth_factor_token = {});
+  // A session whose calls `authorizer` signs; tokens() has the DID and
+  // handle and no JWTs, refresh() and on_refresh() do nothing (the
+  // authorizer refreshes its own credentials).
+  static PdsSession with_authorizer(std::string pds_url, std::string did, std::string handle,
+                                    std::shared_ptr<CallAuthorizer> authorizer,
+                                    std::shared_ptr<const net::HttpClient> http = nullptr);
   // Picks up saved tokens without a network call.
   static PdsSession resume(std::string pds_url, SessionTokens tokens,
                            std::shared_ptr<const net::HttpClient> http = nullptr);

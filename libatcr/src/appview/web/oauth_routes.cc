@@ -1,0 +1,136 @@
+// The AppView's web sign-in with ATProto OAuth:
+//   GET  /login                    the handle form
+//   GET  /auth/oauth/authorize     ?handle=... -> discovery, PAR -> 303 to the authorization server
+//   GET  /auth/oauth/callback      code exchange, OAuth session saved, profile ensured, cookie set
+//   POST /auth/logout              (CSRF) ends the browser session
+//   GET  /client-metadata.json     the client metadata (the confidential client's client_id)
+//   GET  /.well-known/jwks.json    the client's public key
+//   GET  /                         who is signed in
+// Every failure is an HTML error page (WebSessions::guard).
+#include <fmt/core.h>
+
+#include "appview/appview_impl.h"
+#include "appview/web/oauth_store.h"
+#include "appview/web/web_session.h"
+#include "atcr/log.h"
+
+namespace atcr::appview {
+
+namespace {
+
+constexpr std::size_t kMaxHandleInput = 2048;
+
+// Only local paths: never an open redirect to another site.
+std::string safe_return_to(const std::string& path) {
+  if (path.empty() || path[0] != '/' || (path.size() > 1 && (path[1] == '/' || path[1] == '\\')) ||
+      path.find_first_of("\r\n") != std::string::npos)
+    return "/";
+  return path;
+}
+
+xrpc::ServerResponse json_document(const Value& value) {
+  auto r = xrpc::ServerResponse::json(value);
+  r.header("Cache-Control", "public, max-age=300");
+  return r;
+}
+
+std::string login_form(const std::string& return_to, const std::string& handle) {
+  return fmt::format(
+      R"(<form method="get" action="/auth/oauth/authorize">)"
+      R"(<p><label for="handle">Handle, DID or PDS URL</label><br>)"
+      R"(<input type="text" id="handle" name="handle" value="{}" placeholder="alice.bsky.social" required autofocus></p>)"
+      R"(<input type="hidden" name="return_to" value="{}">)"
+      R"(<p><button type="submit" id="signin">Sign in with ATProto</button></p></form>)",
+      web::html_escape(handle), web::html_escape(return_to));
+}
+
+}  // namespace
+
+std::shared_ptr<xrpc::PdsSession> Appview::Impl::oauth_session_of(const std::string& did) {
+  return oauth_sessions->get(did);
+}
+
+xrpc::ServerResponse Appview::Impl::home_page(const xrpc::ServerRequest& req) {
+  auto user = web_sessions->current(req);
+  if (!user)
+    return web_sessions->page(user, "ATCR", "<p>The ATProto container registry. <a href=\"/login\">Sign in</a>.</p>");
+  bool oauth_alive = oauth_sessions->get(user->did) != nullptr;
+  return web_sessions->page(user, "ATCR",
+                   fmt::format(R"(<p id="account">Signed in as {} (<code>{}</code>).</p><p>{}</p>)",
+                               web::html_escape(user->display()), web::html_escape(user->did),
+                               oauth_alive ? "Your PDS session is active: pushes write to your PDS."
+                                           : "Your PDS session has ended: sign in again to push."));
+}
+
+xrpc::ServerResponse Appview::Impl::login_page(const xrpc::ServerRequest& req) {
+  auto user = web_sessions->current(req);
+  std::string return_to = safe_return_to(req.param("return_to").value_or("/"));
+  return web_sessions->page(user, "Sign in", login_form(return_to, ""));
+}
+
+xrpc::ServerResponse Appview::Impl::oauth_authorize(const xrpc::ServerRequest& req) {
+  std::string input = req.param("handle").value_or("");
+  while (!input.empty() && input.front() == ' ') input.erase(0, 1);
+  while (!input.empty() && input.back() == ' ') input.pop_back();
+  if (!input.empty() && input[0] == '@') input.erase(0, 1);
+  std::string return_to = safe_return_to(req.param("return_to").value_or("/"));
+  if (input.empty() || input.size() > kMaxHandleInput)
+    return web_sessions->page(std::nullopt, "Sign in",
+                     "<p class=\"error\" id=\"error\">Enter your handle, DID or PDS URL.</p>" +
+                         login_form(return_to, ""),
+                     400);
+  oauth::PendingAuthorization pending = oauth_sessions->client().start(input);
+  std::string location = pending.authorization_url;
+  oauth_sessions->put_pending({std::move(pending), return_to});
+  return web::redirect(std::move(location));
+}
+
+xrpc::ServerResponse Appview::Impl::oauth_callback(const xrpc::ServerRequest& req) {
+  oauth::CallbackParams cb{req.param("code").value_or(""), req.param("state").value_or(""),
+                           req.param("iss").value_or(""), req.param("error").value_or(""),
+                           req.param("error_description").value_or("")};
+  auto pending = oauth_sessions->take_pending(cb.state);
+  if (!pending)
+    return web_sessions->error_page(std::nullopt, 400, "Sign-in failed",
+                           "This sign-in is unknown, expired or already used (state). Start again.");
+  oauth::TokenSet tokens = oauth_sessions->client().finish(pending->authorization, cb);
+  auto session = oauth_sessions->adopt(tokens, pending->authorization.dpop_key);
+  ensure_profile(*session, tokens.did, tokens.pds_url);
+  log::info("appview", "{} ({}) signed in with OAuth via {}", tokens.did, tokens.handle, tokens.issuer);
+  auto r = web::redirect(pending->return_to);
+  r.header("Set-Cookie", web_sessions->start(tokens.did, tokens.handle));
+  return r;
+}
+
+xrpc::ServerResponse Appview::Impl::logout(const xrpc::ServerRequest& req) {
+  auto form = req.form();
+  if (!web_sessions->user_of_form(req, form))
+    return web_sessions->error_page(web_sessions->current(req), 403, "Log out failed",
+                           "The form was stale or not from this site (CSRF check); reload the page and try again.");
+  auto r = web::redirect("/login");
+  r.header("Set-Cookie", web_sessions->end(req));
+  return r;
+}
+
+xrpc::ServerResponse Appview::Impl::client_metadata(const xrpc::ServerRequest&) {
+  return json_document(oauth_sessions->client().metadata());
+}
+
+xrpc::ServerResponse Appview::Impl::client_jwks(const xrpc::ServerRequest&) {
+  return json_document(oauth_sessions->client().jwks());
+}
+
+void Appview::Impl::register_web(xrpc::XrpcServer& server) {
+  auto page = [this](xrpc::ServerResponse (Impl::*handler)(const xrpc::ServerRequest&)) {
+    return web_sessions->guard([this, handler](const xrpc::ServerRequest& req) { return (this->*handler)(req); });
+  };
+  server.route("GET", "/", page(&Impl::home_page));
+  server.route("GET", "/login", page(&Impl::login_page));
+  server.route("GET", "/auth/oauth/authorize", page(&Impl::oauth_authorize));
+  server.route("GET", "/auth/oauth/callback", page(&Impl::oauth_callback));
+  server.route("POST", "/auth/logout", page(&Impl::logout));
+  server.route("GET", "/client-metadata.json", page(&Impl::client_metadata));
+  server.route("GET", "/\\.well-known/jwks\\.json", page(&Impl::client_jwks));
+}
+
+}  // namespace atcr::appview

@@ -1,0 +1,162 @@
+#include "appview/web/oauth_store.h"
+
+#include "atcr/encoding/hex.h"
+#include "atcr/log.h"
+#include "atcr/xrpc/service_auth.h"
+
+namespace atcr::appview::web {
+
+namespace {
+
+constexpr std::int64_t kPendingTtl = 10 * 60;  // seconds
+constexpr std::size_t kMaxPending = 10000;
+
+constexpr const char* kSchema = R"(
+PRAGMA journal_mode = WAL;
+CREATE TABLE IF NOT EXISTS oauth_sessions (
+  did TEXT PRIMARY KEY,
+  handle TEXT NOT NULL,
+  pds_url TEXT NOT NULL,
+  issuer TEXT NOT NULL,
+  token_endpoint TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  access_token TEXT NOT NULL,
+  refresh_token TEXT NOT NULL,
+  dpop_key TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+)";
+
+}  // namespace
+
+OAuthStore::OAuthStore(const std::string& db_path, std::unique_ptr<oauth::Client> client,
+                       std::shared_ptr<const net::HttpClient> http)
+    : client_(std::move(client)), http_(std::move(http)), db_(db_path) {
+  db_.exec(kSchema);
+}
+
+void OAuthStore::put_pending(Pending pending) {
+  std::int64_t now = xrpc::unix_now();
+  std::lock_guard lock(mu_);
+  for (auto it = pending_.begin(); it != pending_.end();)
+    it = now - it->second.authorization.created_at > kPendingTtl ? pending_.erase(it) : std::next(it);
+  if (pending_.size() >= kMaxPending) pending_.erase(pending_.begin());
+  std::string state = pending.authorization.state;
+  pending_.insert_or_assign(std::move(state), std::move(pending));
+}
+
+std::optional<OAuthStore::Pending> OAuthStore::take_pending(const std::string& state) {
+  std::lock_guard lock(mu_);
+  auto it = pending_.find(state);
+  if (it == pending_.end()) return std::nullopt;
+  Pending p = std::move(it->second);
+  pending_.erase(it);
+  if (xrpc::unix_now() - p.authorization.created_at > kPendingTtl) return std::nullopt;
+  return p;
+}
+
+void OAuthStore::save(const oauth::TokenSet& t, const PrivateKey& dpop_key) {
+  std::lock_guard lock(db_mu_);
+  sqlite::Statement st(
+      db_,
+      "INSERT INTO oauth_sessions (did, handle, pds_url, issuer, token_endpoint, scope, access_token, "
+      "refresh_token, dpop_key, expires_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+      "ON CONFLICT (did) DO UPDATE SET handle = excluded.handle, pds_url = excluded.pds_url, "
+      "issuer = excluded.issuer, token_endpoint = excluded.token_endpoint, scope = excluded.scope, "
+      "access_token = excluded.access_token, refresh_token = excluded.refresh_token, "
+      "dpop_key = excluded.dpop_key, expires_at = excluded.expires_at, updated_at = excluded.updated_at");
+  st.bind(1, t.did).bind(2, t.handle).bind(3, t.pds_url).bind(4, t.issuer).bind(5, t.token_endpoint);
+  st.bind(6, t.scope).bind(7, t.access_token).bind(8, t.refresh_token).bind(9, hex::encode(dpop_key.secret()));
+  st.bind(10, t.expires_at).bind(11, xrpc::unix_now());
+  st.run();
+}
+
+std::shared_ptr<xrpc::PdsSession> OAuthStore::install(const oauth::TokenSet& t, const PrivateKey& dpop_key) {
+  auto session = std::make_shared<oauth::Session>(*client_, t, dpop_key);
+  // Refresh tokens are single-use: an unsaved one is a lost login.
+  session->on_refresh([this, dpop_key](const oauth::TokenSet& fresh) {
+    try {
+      save(fresh, dpop_key);
+    } catch (const StorageError& e) {
+      log::error("appview", "saving the refreshed OAuth session of {}: {}", fresh.did, e.what());
+    }
+  });
+  std::weak_ptr<oauth::Session> weak = session;
+  session->on_end([this, did = t.did, weak](const std::string& why) {
+    log::info("appview", "the OAuth session of {} ended: {}", did, why);
+    ended(did, weak.lock());
+  });
+  auto pds = std::make_shared<xrpc::PdsSession>(session->pds_session(http_));
+  std::lock_guard lock(mu_);
+  live_[t.did] = Live{session, pds};
+  return pds;
+}
+
+void OAuthStore::ended(const std::string& did, const std::shared_ptr<oauth::Session>& session) {
+  {
+    std::lock_guard lock(mu_);
+    auto it = live_.find(did);
+    // Only if it is still this session (not a newer login's).
+    if (it == live_.end() || it->second.oauth != session) return;
+    live_.erase(it);
+  }
+  {
+    std::lock_guard lock(db_mu_);
+    sqlite::Statement(db_, "DELETE FROM oauth_sessions WHERE did = ?").bind(1, did).run();
+  }
+  if (on_end_) on_end_(did);
+}
+
+std::shared_ptr<xrpc::PdsSession> OAuthStore::adopt(const oauth::TokenSet& tokens, const PrivateKey& dpop_key) {
+  save(tokens, dpop_key);
+  return install(tokens, dpop_key);
+}
+
+std::shared_ptr<xrpc::PdsSession> OAuthStore::get(const std::string& did) {
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = live_.find(did); it != live_.end()) {
+      if (!it->second.oauth->ended()) return it->second.pds;
+      return nullptr;
+    }
+  }
+  oauth::TokenSet t;
+  std::string key_hex;
+  {
+    std::lock_guard lock(db_mu_);
+    sqlite::Statement st(db_,
+                         "SELECT handle, pds_url, issuer, token_endpoint, scope, access_token, refresh_token, "
+                         "dpop_key, expires_at FROM oauth_sessions WHERE did = ?");
+    st.bind(1, did);
+    if (!st.step()) return nullptr;
+    t = oauth::TokenSet{did,
+                        st.column_text(0),
+                        st.column_text(1),
+                        st.column_text(2),
+                        st.column_text(3),
+                        st.column_text(4),
+                        st.column_text(5),
+                        st.column_text(6),
+                        st.column_int(8)};
+    key_hex = st.column_text(7);
+  }
+  try {
+    return install(t, PrivateKey::from_bytes(KeyType::kP256, hex::decode(key_hex)));
+  } catch (const ParseError& e) {
+    log::error("appview", "the stored OAuth session of {} is unusable: {}", did, e.what());
+    drop(did);
+    return nullptr;
+  }
+}
+
+void OAuthStore::drop(const std::string& did) {
+  {
+    std::lock_guard lock(mu_);
+    live_.erase(did);
+  }
+  std::lock_guard lock(db_mu_);
+  sqlite::Statement(db_, "DELETE FROM oauth_sessions WHERE did = ?").bind(1, did).run();
+}
+
+}  // namespace atcr::appview::web

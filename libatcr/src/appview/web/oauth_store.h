@@ -1,0 +1,72 @@
+// Internal: the AppView's OAuth state.
+//   - authorizations in flight (start -> callback), in memory by `state`,
+//     each usable once and for kPendingTtl (a restart forgets them: the
+//     user clicks "sign in" again);
+//   - users' OAuth sessions, in the oauth_sessions table of appview.sqlite
+//     (DID, handle, PDS, authorization server, tokens, DPoP key, expiry),
+//     saved again after every refresh, deleted when the grant ends.
+// Thread-safe.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "atcr/net/http_client.h"
+#include "atcr/oauth/client.h"
+#include "atcr/oauth/session.h"
+#include "atcr/xrpc/session.h"
+#include "util/sqlite.h"
+
+namespace atcr::appview::web {
+
+class OAuthStore {
+ public:
+  OAuthStore(const std::string& db_path, std::unique_ptr<oauth::Client> client,
+             std::shared_ptr<const net::HttpClient> http);
+
+  const oauth::Client& client() const { return *client_; }
+
+  struct Pending {
+    oauth::PendingAuthorization authorization;
+    std::string return_to;  // a local path to land on after sign-in
+  };
+  void put_pending(Pending pending);
+  // Removes and returns the authorization of `state` (nullopt if unknown,
+  // used or expired).
+  std::optional<Pending> take_pending(const std::string& state);
+
+  // Keeps a fresh grant (replacing the DID's older one) and returns its
+  // PDS session.
+  std::shared_ptr<xrpc::PdsSession> adopt(const oauth::TokenSet& tokens, const PrivateKey& dpop_key);
+  // The DID's OAuth-backed PDS session (from memory, else resumed from the
+  // database); nullptr if it has none or its grant ended.
+  std::shared_ptr<xrpc::PdsSession> get(const std::string& did);
+  // Forgets the DID's session (logout everywhere, revoked grant).
+  void drop(const std::string& did);
+  // Called with the DID when a session's grant ends (refresh refused).
+  void on_end(std::function<void(const std::string& did)> callback) { on_end_ = std::move(callback); }
+
+ private:
+  struct Live {
+    std::shared_ptr<oauth::Session> oauth;
+    std::shared_ptr<xrpc::PdsSession> pds;
+  };
+  void save(const oauth::TokenSet& t, const PrivateKey& dpop_key);
+  std::shared_ptr<xrpc::PdsSession> install(const oauth::TokenSet& t, const PrivateKey& dpop_key);
+  void ended(const std::string& did, const std::shared_ptr<oauth::Session>& session);
+
+  std::unique_ptr<oauth::Client> client_;
+  std::shared_ptr<const net::HttpClient> http_;
+  std::function<void(const std::string&)> on_end_;
+  std::mutex db_mu_;
+  sqlite::Database db_;
+  std::mutex mu_;
+  std::map<std::string, Live> live_;
+  std::map<std::string, Pending> pending_;
+};
+
+}  // namespace atcr::appview::web

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# oauth_test.sh - the AppView's web sign-in with ATProto OAuth, end to end:
+# Debian's chromium (headless, playwright-core: tests/e2e/oauth-browser.mjs)
+# signs in through the reference PDS's own authorization UI with the
+# loopback client, then the test checks what the AppView did with the grant
+# in the PDS's own request log: the sailor profile, and a push's records and
+# hold service tokens, all sent with "Authorization: DPoP" (the OAuth
+# session), not an app-password bearer token.
+# Prints PASS/FAIL per check and exits non-zero if any failed.
+#
+# Env: ATCR_BUILD (the build dir with apps/), set by meson; ATCR_E2E_DIR,
+# ATCR_E2E_APPVIEW_PORT, ATCR_E2E_HOLD_PORT as for clients_test.sh.
+set -uo pipefail
+LOG_TAG=oauth-e2e
+. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
+
+export ATCR_REGISTRY_DIR="${ATCR_E2E_DIR:-/tmp/atcr-e2e-$(id -u)}-oauth"
+export ATCR_APPVIEW_PORT="${ATCR_E2E_APPVIEW_PORT:-5055}" ATCR_HOLD_PORT="${ATCR_E2E_HOLD_PORT:-8085}"
+export ATCR_HOLD_STORAGE=filesystem ATCR_HOLD_PUBLIC=true ATCR_HOLD_ALLOW_ALL_CREW=true
+export ATCR_DEMO_HANDLE="oauth$(date +%s | tail -c 6).test"
+PDS_LOG="${ATCR_PDS_DIR:-/tmp/atcr-pds-$(id -u)}/log/pds.log"
+
+W="$(mktemp -d /tmp/atcr-oauth-e2e.XXXXXX)"
+LOGF="$W/oauth.log"
+cleanup() {
+  bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true
+  [ "$fail" = 0 ] && rm -rf "$W" || echo "oauth e2e: logs and screenshots kept in $W"
+}
+fail=0
+trap cleanup EXIT
+
+for tool in skopeo python3 curl /usr/bin/chromium; do
+  command -v "$tool" >/dev/null || die "$tool is missing (scripts/setup-deps.sh installs it)"
+done
+eval "$(bash "$REPO_ROOT/scripts/node-tools.sh")" || die "scripts/node-tools.sh failed"
+bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true
+env_lines="$(bash "$REPO_ROOT/scripts/registry.sh" start)" || die "scripts/registry.sh start failed"
+eval "$env_lines"
+AV="http://$REGISTRY"
+export OAUTH_ARTIFACTS="$W"
+
+pass=0
+t() {
+  local name="$1"
+  shift
+  echo "### $name: $*" >>"$LOGF"
+  if "$@" >>"$LOGF" 2>&1; then
+    printf 'PASS  %s\n' "$name"
+    pass=$((pass + 1))
+  else
+    printf 'FAIL  %s\n' "$name"
+    fail=$((fail + 1))
+  fi
+}
+json() { python3 -c 'import json,sys; v=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+browser() { "$ATCR_NODE" "$REPO_ROOT/tests/e2e/oauth-browser.mjs" "$AV" "$DEMO_HANDLE" "$DEMO_PASSWORD" "$@"; }
+# status URL: the HTTP status of a GET (no redirects followed).
+status() { curl -s -o "$W/body" -w '%{http_code}' --max-time 20 "$1"; }
+# pds_calls NSID: "<status> <authorization scheme>" of each call the demo
+# account's requests to NSID made, from the PDS's request log.
+pds_calls() {
+  python3 - "$PDS_LOG" "$1" "$DEMO_DID" <<'PY'
+import json, sys
+log, nsid, did = sys.argv[1:]
+for line in open(log):
+    try:
+        e = json.loads(line)
+    except ValueError:
+        continue
+    req = e.get("req") or {}
+    if not req.get("url", "").startswith("/xrpc/" + nsid):
+        continue
+    auth = (req.get("headers") or {}).get("authorization", "")
+    if auth.split(" ")[-1] != did:  # the log shows "<scheme> <account DID>"
+        continue
+    print(e.get("res", {}).get("statusCode"), auth.split(" ")[0])
+PY
+}
+# all_dpop NSID: the account called NSID, always successfully, always with DPoP.
+all_dpop() {
+  local calls
+  calls="$(pds_calls "$1")"
+  echo "$1: ${calls:-none}"
+  [ -n "$calls" ] && ! grep -qv '^200 DPoP$' <<<"$calls"
+}
+profile_exists() {
+  curl -sf --max-time 10 "$PDS_URL/xrpc/com.atproto.repo.getRecord?repo=$DEMO_DID&collection=io.atcr.sailor.profile&rkey=self" |
+    grep -q "\"defaultHold\":\"$HOLD_DID\""
+}
+
+# --- metadata ---------------------------------------------------------------
+t "client metadata (loopback)" bash -c "curl -sf '$AV/client-metadata.json' | python3 -c '
+import json,sys; m=json.load(sys.stdin)
+assert m[\"client_id\"].startswith(\"http://localhost?redirect_uri=\"), m
+assert m[\"redirect_uris\"] == [\"http://127.0.0.1:$ATCR_APPVIEW_PORT/auth/oauth/callback\"], m
+assert m[\"dpop_bound_access_tokens\"] is True and m[\"token_endpoint_auth_method\"] == \"none\", m'"
+
+# --- the sign-in ------------------------------------------------------------
+t "no profile before sign-in" bash -c "$(declare -f profile_exists); PDS_URL=$PDS_URL DEMO_DID=$DEMO_DID HOLD_DID='$HOLD_DID'; ! profile_exists"
+start=$(date +%s%N)
+out="$(browser 2>>"$LOGF")"
+echo "browser: $out ($(( ($(date +%s%N) - start) / 1000000 )) ms)" >>"$LOGF"
+t "browser sign-in lands signed in" [ "$(json 'v["whoami"]' <<<"$out")" = "$DEMO_HANDLE" ]
+t "profile created through the OAuth session" bash -c "$(declare -f profile_exists); PDS_URL=$PDS_URL DEMO_DID=$DEMO_DID HOLD_DID='$HOLD_DID' profile_exists"
+t "profile write was DPoP-authorized" all_dpop com.atproto.repo.putRecord
+callback="$(json 'v["callback"]' <<<"$out")"
+t "replayed callback refused" bash -c "[ \"\$(curl -s -o '$W/replay' -w '%{http_code}' '$callback')\" = 400 ] && grep -q 'already used' '$W/replay'"
+t "wrong state refused" bash -c "[ \"\$(curl -s -o '$W/state' -w '%{http_code}' '${callback/state=/state=x}')\" = 400 ]"
+t "logout without CSRF token refused" bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' -d csrf=forged '$AV/auth/logout')\" = 403 ]"
+out="$(browser --deny 2>>"$LOGF")"
+echo "browser --deny: $out" >>"$LOGF"
+t "denied consent is an error page" bash -c "grep -q access_denied <<<'$out'"
+
+# --- a push through the OAuth session ---------------------------------------
+# The registry token comes from an app-password login, but the AppView
+# writes with the user's OAuth session when there is one.
+python3 "$REPO_ROOT/tests/e2e/mkimage.py" "$W/img" --tag v1 --layers 64K >/dev/null
+t "skopeo push" skopeo copy -q --dest-tls-verify=false --dest-creds "$DEMO_HANDLE:$DEMO_PASSWORD" \
+  "oci:$W/img:v1" "docker://$REGISTRY/$DEMO_HANDLE/oauth:v1"
+t "manifest records written with DPoP" all_dpop com.atproto.repo.applyWrites
+t "hold service tokens minted with DPoP" all_dpop com.atproto.server.getServiceAuth
+t "skopeo pull" skopeo copy -q --src-tls-verify=false "docker://$REGISTRY/$DEMO_HANDLE/oauth:v1" "oci:$W/pulled:v1"
+
+echo "oauth e2e: $pass passed, $fail failed"
+[ "$fail" = 0 ] || { echo "--- log ($LOGF) ---"; tail -n 60 "$LOGF"; }
+[ "$fail" = 0 ]
