@@ -82,3 +82,19 @@ wait_until() {
     sleep 0.2
   done
 }
+
+# check NAME CMD...: runs one end-to-end check, its output appended to
+# $LOGF, printing "PASS  NAME" or "FAIL  NAME" and counting into $pass and
+# $fail (set both to 0 first).
+check() {
+  local name="$1"
+  shift
+  echo "### $name: $*" >>"$LOGF"
+  if "$@" >>"$LOGF" 2>&1; then
+    printf 'PASS  %s\n' "$name"
+    pass=$((pass + 1))
+  else
+    printf 'FAIL  %s\n' "$name"
+    fail=$((fail + 1))
+  fi
+}

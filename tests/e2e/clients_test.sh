@@ -31,18 +31,7 @@ R="$H/$DEMO_HANDLE"
 
 pass=0
 fail=0
-t() {
-  local name="$1"
-  shift
-  echo "### $name: $*" >>"$LOGF"
-  if "$@" >>"$LOGF" 2>&1; then
-    printf 'PASS  %s\n' "$name"
-    pass=$((pass + 1))
-  else
-    printf 'FAIL  %s\n' "$name"
-    fail=$((fail + 1))
-  fi
-}
+t() { check "$@"; }
 same() { [ "$1" = "$2" ] || { echo "mismatch: '$1' != '$2'"; return 1; }; }
 # The digest of the manifest the registry serves, by hashing its bytes.
 served() { skopeo inspect --raw --tls-verify=false --creds "$CREDS" "docker://$1" | sha256sum | cut -d' ' -f1; }

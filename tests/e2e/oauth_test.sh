@@ -40,18 +40,7 @@ AV="http://$REGISTRY"
 export OAUTH_ARTIFACTS="$W"
 
 pass=0
-t() {
-  local name="$1"
-  shift
-  echo "### $name: $*" >>"$LOGF"
-  if "$@" >>"$LOGF" 2>&1; then
-    printf 'PASS  %s\n' "$name"
-    pass=$((pass + 1))
-  else
-    printf 'FAIL  %s\n' "$name"
-    fail=$((fail + 1))
-  fi
-}
+t() { check "$@"; }
 json() { python3 -c 'import json,sys; v=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
 browser() { "$ATCR_NODE" "$REPO_ROOT/tests/e2e/oauth-browser.mjs" "$AV" "$DEMO_HANDLE" "$DEMO_PASSWORD" "$@"; }
 # status URL: the HTTP status of a GET (no redirects followed).
