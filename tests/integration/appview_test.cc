@@ -11,7 +11,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <memory>
+#include <thread>
 
 #include "free_port.h"
 #include "appview/device_store.h"
@@ -69,10 +71,12 @@ struct World {
   std::unique_ptr<xrpc::XrpcServer> server;
   std::string base;
 
+  appview::AppviewConfig config;
+
   World() {
     int port = free_port();
     base = "http://127.0.0.1:" + std::to_string(port);
-    appview::AppviewConfig c;
+    appview::AppviewConfig& c = config;
     c.server.port = port;
     c.server.public_url = base;
     c.server.service = "127.0.0.1:" + std::to_string(port);
@@ -81,14 +85,8 @@ struct World {
     c.identity.plc_url = plc_url();
     c.uploads.part_size = 5 << 20;
     c.auth.device_poll_interval = std::chrono::seconds(1);
-    appview = std::make_unique<appview::Appview>(c, appview::AppviewOptions{&resolver, http});
-    xrpc::ServerOptions so;
-    so.port = port;
-    so.max_body_bytes = 5 << 20;
-    so.logger = nullptr;
-    server = std::make_unique<xrpc::XrpcServer>(so);
-    appview->register_endpoints(*server);
-    server->start();
+    c.uploads.max_sessions_per_user = 6;
+    start_appview();
 
     // Carol's blobs go to her private hold: her profile says so before her
     // first login (which would otherwise create it with the default).
@@ -101,6 +99,20 @@ struct World {
                                                                      {"defaultHold", Value(private_hold.did())},
                                                                      {"createdAt", Value("2025-01-01T00:00:00.000Z")}})}}),
                         {}, {.bearer = carol.account.access_jwt});
+  }
+
+  // A new AppView process, as after a restart: same config, same data_dir.
+  void start_appview() {
+    server.reset();
+    appview.reset();
+    appview = std::make_unique<appview::Appview>(config, appview::AppviewOptions{&resolver, http});
+    xrpc::ServerOptions so;
+    so.port = config.server.port;
+    so.max_body_bytes = 5 << 20;
+    so.logger = nullptr;
+    server = std::make_unique<xrpc::XrpcServer>(so);
+    appview->register_endpoints(*server);
+    server->start();
   }
 
   RunningHold start_hold(const std::string& name, const std::string& owner, bool is_public, bool allow_all) {
@@ -675,4 +687,86 @@ TEST_CASE("device flow: a denied code, a user without a live session, malformed 
   auto json_code = device_post(w, "/auth/device/code", R"({"device_name":"j","host":"h"})", "application/json");
   CHECK(json_code.status == 200);
   CHECK(store.pending(json::parse(json_code.text()).at("user_code").as_string())->device_name == "j");
+}
+
+TEST_CASE("uploads: a chunked upload goes on after an AppView restart; its partial part waits on disk") {
+  Client c;
+  std::string name = name_of(c.w.alice, "resume");
+  c.login(c.w.alice, "repository:" + name + ":pull,push");
+  std::string big = random_text(8 << 20);
+  std::string digest = oci::Digest::of(big).str();
+  // 1 MiB, then 5: one 5 MiB part goes to the hold, 1 MiB waits.
+  std::size_t first = 6 << 20;
+  auto start = c.send("POST", "/v2/" + name + "/blobs/uploads/");
+  REQUIRE(start.status == 202);
+  std::string location = start.header("location");
+  std::string uuid = start.header("docker-upload-uuid");
+  for (auto [from, to] : {std::pair<std::size_t, std::size_t>{0, 1 << 20}, {1 << 20, first}}) {
+    auto p = c.send("PATCH", location, std::string_view(big).substr(from, to - from),
+                    {{"Content-Type", "application/octet-stream"}, {"Content-Range", fmt::format("{}-{}", from, to - 1)}});
+    REQUIRE_MESSAGE(p.status == 202, p.text());
+  }
+  auto spill = c.w.config.server.data_dir / "uploads" / uuid;
+  REQUIRE(std::filesystem::exists(spill));
+  CHECK(std::filesystem::file_size(spill) == first - (5 << 20));
+
+  c.w.start_appview();  // the restart
+
+  auto status = c.send("GET", location);
+  REQUIRE_MESSAGE(status.status == 204, status.text());
+  CHECK(status.header("range") == fmt::format("0-{}", first - 1));
+  auto p2 = c.send("PATCH", location, std::string_view(big).substr(first, 1 << 20),
+                   {{"Content-Type", "application/octet-stream"},
+                    {"Content-Range", fmt::format("{}-{}", first, first + (1 << 20) - 1)}});
+  REQUIRE_MESSAGE(p2.status == 202, p2.text());
+  auto done = c.send("PUT", location + "?digest=" + digest, std::string_view(big).substr(first + (1 << 20)),
+                     {{"Content-Type", "application/octet-stream"},
+                      {"Content-Range", fmt::format("{}-{}", first + (1 << 20), big.size() - 1)}});
+  REQUIRE_MESSAGE(done.status == 201, done.text());
+  CHECK_FALSE(std::filesystem::exists(spill));
+  auto get = c.send("GET", "/v2/" + name + "/blobs/" + digest);
+  REQUIRE(get.status == 307);
+  CHECK(oci::Digest::of(c.w.http->get(get.header("location")).body).str() == digest);
+  // Ended sessions are gone for good, restart or not.
+  c.w.start_appview();
+  CHECK(Client::error_code(c.send("GET", location)) == "BLOB_UPLOAD_UNKNOWN");
+}
+
+TEST_CASE("uploads: a user's sessions in progress are capped (429 TOOMANYREQUESTS), ending one frees a place") {
+  World& w = world();
+  User dave = new_user(w.pds);
+  Client c;
+  std::string name = name_of(dave, "many");
+  c.login(dave, "repository:" + name + ":pull,push");
+  std::vector<std::string> open;
+  for (std::size_t i = 0; i < w.config.uploads.max_sessions_per_user; ++i) {
+    auto r = c.send("POST", "/v2/" + name + "/blobs/uploads/");
+    REQUIRE_MESSAGE(r.status == 202, r.text());
+    c.send("PATCH", r.header("location"), random_text(100), {{"Content-Type", "application/octet-stream"}});
+    open.push_back(r.header("location"));
+  }
+  auto refused = c.send("POST", "/v2/" + name + "/blobs/uploads/");
+  CHECK(refused.status == 429);
+  CHECK(Client::error_code(refused) == "TOOMANYREQUESTS");
+  CHECK(refused.text().find("uploads in progress") != std::string::npos);
+  CHECK(c.send("DELETE", open.back()).status == 204);
+  open.pop_back();
+  auto again = c.send("POST", "/v2/" + name + "/blobs/uploads/");
+  CHECK(again.status == 202);
+  open.push_back(again.header("location"));
+
+  // Idle sessions expire, those saved before a restart included (aborted
+  // at the hold, spill files removed).
+  auto ttl = w.config.uploads.session_ttl;
+  w.config.uploads.session_ttl = std::chrono::seconds(1);
+  w.start_appview();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  w.appview->housekeeping();
+  w.config.uploads.session_ttl = ttl;
+  w.start_appview();
+  for (const auto& l : open) CHECK(Client::error_code(c.send("GET", l)) == "BLOB_UPLOAD_UNKNOWN");
+  CHECK(std::filesystem::is_empty(w.config.server.data_dir / "uploads"));
+  auto after = c.send("POST", "/v2/" + name + "/blobs/uploads/");
+  CHECK(after.status == 202);
+  CHECK(c.send("DELETE", after.header("location")).status == 204);
 }

@@ -3,6 +3,8 @@
 // pagination, configuration.
 #include <doctest/doctest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <map>
 
 #include "atcr/appview/blob_upload.h"
@@ -10,6 +12,7 @@
 #include "atcr/appview/pagination.h"
 #include "atcr/appview/registry_token.h"
 #include "atcr/encoding/base64.h"
+#include "atcr/error.h"
 #include "atcr/oci/errors.h"
 #include "temp_dir.h"
 
@@ -119,6 +122,51 @@ TEST_CASE("BlobUpload: chunks in order, parts of part_size, a short last part") 
   CHECK(up.finished());
   CHECK(code_of([&] { up.finish(sink); }) == oci::ErrorCode::kBlobUploadInvalid);
   CHECK(code_of([&] { up.append(as_bytes(std::string_view("x")), sink); }) == oci::ErrorCode::kBlobUploadInvalid);
+}
+
+TEST_CASE("BlobUpload with a spill file: the part being filled waits on disk; resume() goes on from a saved state") {
+  test::TempDir dir("atcr-spill");
+  auto spill = dir / "up";
+  auto size_of = [&] { return std::filesystem::exists(spill) ? std::filesystem::file_size(spill) : 0; };
+  RecordingSink sink;
+  {
+    BlobUpload up(10, spill);
+    up.append(as_bytes(std::string_view("abcdefg")), sink);
+    CHECK(size_of() == 7);  // on disk, not in memory
+    CHECK(sink.parts.empty());
+    up.append(as_bytes(std::string_view("hijkl")), sink);
+    REQUIRE(sink.parts.size() == 1);
+    CHECK(to_string(sink.parts[0]) == "abcdefghij");
+    CHECK(size_of() == 2);  // "kl"
+    CHECK_FALSE(up.can_stream(10));
+    // The saved state: offset 12, one part. A crash while a chunk was being
+    // written leaves more bytes in the file than the state knows of.
+    CHECK(up.offset() == 12);
+  }
+  {
+    std::ofstream(spill, std::ios::app) << "XYZ";  // a chunk cut short by a crash
+    BlobUpload up = BlobUpload::resume(10, spill, 12, {{1, "etag-1", 10}});
+    CHECK(size_of() == 2);  // cut back to the saved offset
+    CHECK(up.offset() == 12);
+    CHECK(up.range_header() == "0-11");
+    up.check_chunk("12-14", 3);
+    up.append(as_bytes(std::string_view("mno")), sink);
+    up.finish(sink);
+    REQUIRE(sink.parts.size() == 2);
+    CHECK(to_string(sink.parts[1]) == "klmno");
+    REQUIRE(up.parts().size() == 2);
+    CHECK(up.parts()[0].etag == "etag-1");
+    CHECK(up.parts()[1].size == 5);
+    up.discard();
+    CHECK_FALSE(std::filesystem::exists(spill));
+  }
+  // Fewer bytes than the state says: the upload cannot go on.
+  std::ofstream(spill) << "k";
+  CHECK_THROWS_AS(BlobUpload::resume(10, spill, 12, {{1, "etag-1", 10}}), StorageError);
+  CHECK_THROWS_AS(BlobUpload::resume(10, spill, 5, {{1, "etag-1", 10}}), StorageError);
+  // No file and nothing buffered: fine (a part just went out).
+  std::filesystem::remove(spill);
+  CHECK(BlobUpload::resume(10, spill, 10, {{1, "etag-1", 10}}).can_stream(10));
 }
 
 TEST_CASE("BlobUpload: an exact multiple of part_size sends no empty last part; an empty blob sends one") {

@@ -118,6 +118,8 @@ Appview::Impl::Impl(AppviewConfig c, AppviewOptions options)
                                           DeviceStore::Options{.code_ttl = config.auth.device_code_ttl,
                                                                .interval = config.auth.device_poll_interval,
                                                                .clock = {}});
+  spill_dir = config.server.data_dir / "uploads";
+  std::filesystem::create_directories(spill_dir);
   realm = config.server.public_url + "/auth/token";
   std::string db_path = (config.server.data_dir / "appview.sqlite").string();
   web_sessions = std::make_unique<web::WebSessions>(db_path, config.server.data_dir / "web-session.key",
@@ -146,22 +148,10 @@ void Appview::register_endpoints(xrpc::XrpcServer& server) {
 }
 
 void Appview::housekeeping() {
-  auto now = std::chrono::steady_clock::now();
-  std::vector<std::shared_ptr<UploadState>> idle;
-  {
-    std::lock_guard lock(impl_->uploads_mu);
-    for (auto it = impl_->uploads.begin(); it != impl_->uploads.end();) {
-      if (now - it->second->last_used > impl_->config.uploads.session_ttl) {
-        idle.push_back(it->second);
-        it = impl_->uploads.erase(it);
-      } else {
-        ++it;
-      }
-    }
-  }
-  for (auto& up : idle) {
-    std::unique_lock lock(up->mu, std::try_to_lock);
-    if (lock.owns_lock() && !up->dead) impl_->abort_quietly(*up);
+  try {
+    impl_->expire_uploads();
+  } catch (const Error& e) {
+    log::error("appview", "expiring idle uploads: {}", e.what());
   }
   for (auto* cache : {&impl_->names, &impl_->tags, &impl_->repo_holds, &impl_->push_holds,
                       &impl_->service_tokens, &impl_->logins})

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -68,10 +69,9 @@ struct UploadState {
   std::string did;
   HoldRef hold;
   std::string hold_upload_id;
-  BlobUpload blob;
-  std::chrono::steady_clock::time_point last_used;
+  BlobUpload blob;  // spills to data_dir/uploads/<uuid>
   bool dead = false;  // completed, cancelled or failed
-  explicit UploadState(std::uint64_t part_size) : blob(part_size) {}
+  explicit UploadState(BlobUpload b) : blob(std::move(b)) {}
 };
 
 using StreamBody = xrpc::BodyReader;
@@ -102,8 +102,11 @@ struct Appview::Impl {
   TtlCache<std::string> logins;         // sha256(user:password) -> did
   TtlCache<std::uint64_t> hold_blobs;   // hold_blob_key() -> size: seen on the hold (uploaded or HEADed)
 
+  // Upload sessions: all saved in `store`; those in use since the start
+  // also here (the rest are loaded on their next request).
   std::mutex uploads_mu;
   std::map<std::string, std::shared_ptr<UploadState>> uploads;
+  std::filesystem::path spill_dir;  // data_dir/uploads
 
   // ---- endpoints (one file each) ----
   void register_auth(xrpc::XrpcServer& server);
@@ -206,9 +209,18 @@ struct Appview::Impl {
   void forget_repo_caches(const Target& t);
 
   // ---- uploads ----
+  // TOOMANYREQUESTS past uploads.max_sessions(_per_user).
   std::shared_ptr<UploadState> start_upload(const Target& t, const std::string& did);
+  // In memory, else as saved (a restart in between). BLOB_UPLOAD_UNKNOWN
+  // when none, another user's or another repository's.
   std::shared_ptr<UploadState> find_upload(const Target& t, const std::string& uuid, const Caller& caller);
-  void drop_upload(const std::string& uuid);
+  std::shared_ptr<UploadState> load_upload(const std::string& uuid);
+  // Saves the session's offset and parts (after each request).
+  void save_upload(const UploadState& up);
+  // Forgets the session: memory, database and spill file.
+  void drop_upload(UploadState& up);
+  // Aborts and drops the sessions idle past uploads.session_ttl.
+  void expire_uploads();
   void abort_quietly(UploadState& up);
   // Reads the body into the upload (parts go to the hold as they fill).
   void feed(UploadState& up, StreamBody& body);

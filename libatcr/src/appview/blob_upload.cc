@@ -1,9 +1,15 @@
 #include "atcr/appview/blob_upload.h"
 
+#include <fcntl.h>
 #include <fmt/core.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 
+#include "atcr/error.h"
 #include "atcr/oci/errors.h"
 
 namespace atcr::appview {
@@ -16,6 +22,41 @@ std::optional<std::uint64_t> parse_number(std::string_view s) {
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
   return v;
+}
+
+[[noreturn]] void spill_failed(std::string_view what, int err) {
+  // The path is ours, not the client's business: errors name no file.
+  throw StorageError(fmt::format("upload spill file: {}: {}", what, std::strerror(err)));
+}
+
+// The spill file, open for one operation, closed on scope exit.
+class SpillFd {
+ public:
+  SpillFd(const std::filesystem::path& path, int flags) : fd_(::open(path.c_str(), flags | O_CLOEXEC, 0600)) {
+    if (fd_ < 0) spill_failed("open", errno);
+  }
+  ~SpillFd() { ::close(fd_); }
+  SpillFd(const SpillFd&) = delete;
+  SpillFd& operator=(const SpillFd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+void spill_append(const std::filesystem::path& path, BytesView data) {
+  SpillFd fd(path, O_WRONLY | O_CREAT | O_APPEND);
+  while (!data.empty()) {
+    ssize_t n = ::write(fd.get(), data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) spill_failed("write", errno);
+    data = data.subspan(static_cast<std::size_t>(n));
+  }
+}
+
+void spill_truncate(const std::filesystem::path& path, std::uint64_t size) {
+  if (::truncate(path.c_str(), static_cast<off_t>(size)) != 0 && !(errno == ENOENT && size == 0))
+    spill_failed("truncate", errno);
 }
 
 }  // namespace
@@ -35,6 +76,39 @@ std::optional<ChunkRange> parse_content_range(std::string_view header) {
 }
 
 BlobUpload::BlobUpload(std::uint64_t part_size) : part_size_(part_size == 0 ? 1 : part_size) {}
+
+BlobUpload::BlobUpload(std::uint64_t part_size, std::filesystem::path spill_file) : BlobUpload(part_size) {
+  spill_ = std::move(spill_file);
+}
+
+BlobUpload BlobUpload::resume(std::uint64_t part_size, std::filesystem::path spill_file, std::uint64_t offset,
+                              std::vector<UploadedPartInfo> parts) {
+  BlobUpload up(part_size, std::move(spill_file));
+  std::uint64_t sent = 0;
+  for (const auto& p : parts) sent += p.size;
+  if (sent > offset) throw StorageError("upload state: its parts hold more bytes than its offset");
+  struct stat st {};
+  std::uint64_t have = 0;
+  if (::stat(up.spill_.c_str(), &st) == 0) {
+    have = static_cast<std::uint64_t>(st.st_size);
+  } else if (errno != ENOENT) {
+    spill_failed("stat", errno);
+  }
+  std::uint64_t want = offset - sent;
+  if (have < want)
+    throw StorageError(fmt::format("upload state: {} buffered bytes expected, {} found", want, have));
+  if (have > want) spill_truncate(up.spill_, want);
+  up.offset_ = offset;
+  up.spilled_ = want;
+  up.parts_ = std::move(parts);
+  return up;
+}
+
+void BlobUpload::discard() noexcept {
+  if (!spill_.empty()) ::unlink(spill_.c_str());
+  spilled_ = 0;
+  buffer_.clear();
+}
 
 std::string BlobUpload::range_header() const {
   return fmt::format("0-{}", offset_ == 0 ? 0 : offset_ - 1);
@@ -59,13 +133,17 @@ void BlobUpload::check_chunk(std::string_view content_range, std::optional<std::
 
 void BlobUpload::append(BytesView data, PartSink& sink) {
   if (finished_) throw oci::RegistryError(oci::ErrorCode::kBlobUploadInvalid, "the upload is already complete");
-  offset_ += data.size();
   while (!data.empty()) {
-    std::size_t room = static_cast<std::size_t>(part_size_ - buffer_.size());
-    std::size_t take = std::min(room, data.size());
-    buffer_.insert(buffer_.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(take));
+    std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(part_size_ - buffered(), data.size()));
+    if (spill_.empty()) {
+      buffer_.insert(buffer_.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(take));
+    } else {
+      spill_append(spill_, data.first(take));
+      spilled_ += take;
+    }
+    offset_ += take;
     data = data.subspan(take);
-    if (buffer_.size() == part_size_) flush(sink);
+    if (buffered() == part_size_) flush(sink);
   }
 }
 
@@ -74,7 +152,7 @@ constexpr std::uint64_t kMaxPartBytes = 5ULL << 30;  // S3's largest part
 }
 
 bool BlobUpload::can_stream(std::uint64_t size) const {
-  return !finished_ && buffer_.empty() && size >= part_size_ && size <= kMaxPartBytes;
+  return !finished_ && buffered() == 0 && size >= part_size_ && size <= kMaxPartBytes;
 }
 
 void BlobUpload::append_stream(std::uint64_t size, const PartSink::Reader& read, PartSink& sink) {
@@ -96,15 +174,34 @@ void BlobUpload::append_stream(std::uint64_t size, const PartSink::Reader& read,
 
 void BlobUpload::flush(PartSink& sink) {
   int number = static_cast<int>(parts_.size()) + 1;
-  std::string etag = sink.put_part(number, buffer_);
-  parts_.push_back({number, std::move(etag), buffer_.size()});
+  std::uint64_t size = buffered();
+  std::string etag;
+  if (spill_.empty() || size == 0) {
+    etag = sink.put_part(number, buffer_);
+  } else {
+    SpillFd fd(spill_, O_RDONLY);
+    std::uint64_t at = 0;
+    etag = sink.put_part_stream(number, size, [&](std::span<std::uint8_t> b) -> std::size_t {
+      std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(b.size(), size - at));
+      for (;;) {
+        ssize_t n = ::pread(fd.get(), b.data(), want, static_cast<off_t>(at));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) spill_failed("read", errno);
+        at += static_cast<std::uint64_t>(n);
+        return static_cast<std::size_t>(n);
+      }
+    });
+    spill_truncate(spill_, 0);
+  }
+  parts_.push_back({number, std::move(etag), size});
   buffer_.clear();
+  spilled_ = 0;
 }
 
 void BlobUpload::finish(PartSink& sink) {
   if (finished_) throw oci::RegistryError(oci::ErrorCode::kBlobUploadInvalid, "the upload is already complete");
   // The last part may be short; an empty blob still needs one part.
-  if (!buffer_.empty() || parts_.empty()) flush(sink);
+  if (buffered() > 0 || parts_.empty()) flush(sink);
   finished_ = true;
 }
 

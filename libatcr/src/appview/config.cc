@@ -77,6 +77,12 @@ const std::vector<Option>& schema() {
       {"uploads.part_size", Kind::kBytes, "16MiB",
        "Blob uploads reach the hold in parts of this size (at least 5MiB)."},
       {"uploads.session_ttl", Kind::kDuration, "1h", "Uploads idle longer than this are aborted."},
+      {"uploads.max_sessions_per_user", Kind::kInt, "32",
+       "Upload sessions one user may have in progress; past it a new upload is\n"
+       "refused (429 TOOMANYREQUESTS) until one ends or idles out."},
+      {"uploads.max_sessions", Kind::kInt, "1024",
+       "Upload sessions in progress in all (each may keep up to part_size bytes\n"
+       "on disk under data_dir/uploads)."},
       // [install]
       {"install.helper_binary", Kind::kString, "",
        "The docker-credential-atcr binary that /install.sh installs for users:\n"
@@ -147,6 +153,12 @@ AppviewConfig AppviewConfig::load(const std::optional<std::filesystem::path>& fi
     invalid("uploads.part_size", "must be between 5MiB and 1GiB");
   c.uploads.session_ttl = s.duration("uploads.session_ttl");
   if (c.uploads.session_ttl.count() < 1) invalid("uploads.session_ttl", "must be positive");
+  for (auto [key, field] : {std::pair{"uploads.max_sessions_per_user", &c.uploads.max_sessions_per_user},
+                            std::pair{"uploads.max_sessions", &c.uploads.max_sessions}}) {
+    std::int64_t v = s.integer(key);
+    if (v < 1) invalid(key, "must be at least 1");
+    *field = static_cast<std::size_t>(v);
+  }
 
   c.install.helper_binary = s.str("install.helper_binary");
   if (c.install.helper_binary.find_first_of("\r\n") != std::string::npos)

@@ -1,5 +1,7 @@
 #include "appview/session_store.h"
 
+#include "atcr/data/json.h"
+#include "atcr/data/value.h"
 #include "atcr/log.h"
 
 namespace atcr::appview {
@@ -25,7 +27,60 @@ CREATE TABLE IF NOT EXISTS repositories (
   updated_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS repositories_did_repo ON repositories (did, repository);
+CREATE TABLE IF NOT EXISTS uploads (
+  uuid TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  did TEXT NOT NULL,
+  hold_did TEXT NOT NULL,
+  hold_url TEXT NOT NULL,
+  hold_upload_id TEXT NOT NULL,
+  part_size INTEGER NOT NULL,
+  offset INTEGER NOT NULL,
+  parts TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS uploads_did ON uploads (did);
+CREATE INDEX IF NOT EXISTS uploads_updated ON uploads (updated_at);
 )";
+
+// parts as JSON: [{"n":1,"etag":"...","size":123}, ...]
+std::string parts_json(const std::vector<UploadedPartInfo>& parts) {
+  Value::Array out;
+  for (const auto& p : parts)
+    out.push_back(Value(Value::Map{{"n", Value(std::int64_t{p.part_number})},
+                                   {"etag", Value(p.etag)},
+                                   {"size", Value(static_cast<std::int64_t>(p.size))}}));
+  return json::serialize(Value(std::move(out)));
+}
+
+std::vector<UploadedPartInfo> parse_parts(const std::string& text) {
+  std::vector<UploadedPartInfo> out;
+  Value parsed = json::parse(text);
+  for (const Value& v : parsed.as_array())
+    out.push_back({static_cast<int>(v.at("n").as_integer()), v.at("etag").as_string(),
+                   static_cast<std::uint64_t>(v.at("size").as_integer())});
+  return out;
+}
+
+#define ATCR_UPLOAD_COLUMNS "uuid, name, did, hold_did, hold_url, hold_upload_id, part_size, offset, parts, updated_at"
+constexpr const char* kSelectUpload = "SELECT " ATCR_UPLOAD_COLUMNS " FROM uploads WHERE uuid = ?";
+constexpr const char* kSelectUploadsBefore = "SELECT " ATCR_UPLOAD_COLUMNS " FROM uploads WHERE updated_at < ?";
+#undef ATCR_UPLOAD_COLUMNS
+
+SavedUpload read_upload(const sqlite::Statement& st) {
+  SavedUpload u;
+  u.uuid = st.column_text(0);
+  u.name = st.column_text(1);
+  u.did = st.column_text(2);
+  u.hold_did = st.column_text(3);
+  u.hold_url = st.column_text(4);
+  u.hold_upload_id = st.column_text(5);
+  u.part_size = static_cast<std::uint64_t>(st.column_int(6));
+  u.offset = static_cast<std::uint64_t>(st.column_int(7));
+  u.parts = parse_parts(st.column_text(8));
+  u.updated_at = st.column_int(9);
+  return u;
+}
 
 std::int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -138,6 +193,52 @@ std::optional<std::string> SessionStore::repository_hold(const std::string& did,
   st.bind(1, did).bind(2, repository);
   if (!st.step()) return std::nullopt;
   return st.column_text(0);
+}
+
+void SessionStore::save_upload(const SavedUpload& u) {
+  std::string parts = parts_json(u.parts);
+  std::lock_guard lock(db_mu_);
+  sqlite::Statement st(db_,
+                       "INSERT INTO uploads (uuid, name, did, hold_did, hold_url, hold_upload_id, part_size, offset, "
+                       "parts, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uuid) DO UPDATE SET "
+                       "offset = excluded.offset, parts = excluded.parts, updated_at = excluded.updated_at");
+  st.bind(1, u.uuid).bind(2, u.name).bind(3, u.did).bind(4, u.hold_did).bind(5, u.hold_url);
+  st.bind(6, u.hold_upload_id).bind(7, static_cast<std::int64_t>(u.part_size));
+  st.bind(8, static_cast<std::int64_t>(u.offset)).bind(9, parts).bind(10, now_seconds());
+  st.run();
+}
+
+std::optional<SavedUpload> SessionStore::load_upload(const std::string& uuid) {
+  std::lock_guard lock(db_mu_);
+  sqlite::Statement st(db_, kSelectUpload);
+  st.bind(1, uuid);
+  if (!st.step()) return std::nullopt;
+  return read_upload(st);
+}
+
+void SessionStore::delete_upload(const std::string& uuid) {
+  std::lock_guard lock(db_mu_);
+  sqlite::Statement st(db_, "DELETE FROM uploads WHERE uuid = ?");
+  st.bind(1, uuid);
+  st.run();
+}
+
+std::size_t SessionStore::count_uploads(const std::string& did) {
+  std::lock_guard lock(db_mu_);
+  sqlite::Statement st(db_, did.empty() ? "SELECT COUNT(*) FROM uploads"
+                                        : "SELECT COUNT(*) FROM uploads WHERE did = ?");
+  if (!did.empty()) st.bind(1, did);
+  st.step();
+  return static_cast<std::size_t>(st.column_int(0));
+}
+
+std::vector<SavedUpload> SessionStore::uploads_saved_before(std::int64_t cutoff) {
+  std::lock_guard lock(db_mu_);
+  sqlite::Statement st(db_, kSelectUploadsBefore);
+  st.bind(1, cutoff);
+  std::vector<SavedUpload> out;
+  while (st.step()) out.push_back(read_upload(st));
+  return out;
 }
 
 }  // namespace atcr::appview

@@ -3,7 +3,9 @@
 //    pushes can write records and mint hold service tokens after a
 //    restart; refreshed tokens are saved as the PDS rotates them;
 //  - the repositories pushed through this AppView, with the hold their
-//    latest manifest named (the catalog, and the pull-side hold lookup).
+//    latest manifest named (the catalog, and the pull-side hold lookup);
+//  - blob upload sessions in progress (the bytes of the part being filled
+//    are in a spill file next to it), so a push resumes after a restart.
 #pragma once
 
 #include <map>
@@ -13,11 +15,26 @@
 #include <string>
 #include <vector>
 
+#include "atcr/appview/blob_upload.h"
 #include "atcr/net/http_client.h"
 #include "atcr/xrpc/session.h"
 #include "util/sqlite.h"
 
 namespace atcr::appview {
+
+// One upload session as saved (see UploadState).
+struct SavedUpload {
+  std::string uuid;
+  std::string name;  // the Target's name
+  std::string did;
+  std::string hold_did;
+  std::string hold_url;
+  std::string hold_upload_id;
+  std::uint64_t part_size = 0;
+  std::uint64_t offset = 0;
+  std::vector<UploadedPartInfo> parts;
+  std::int64_t updated_at = 0;  // unix seconds
+};
 
 class SessionStore {
  public:
@@ -36,6 +53,15 @@ class SessionStore {
   void remove_repository(const std::string& name);
   std::vector<std::string> repositories();
   std::optional<std::string> repository_hold(const std::string& did, const std::string& repository);
+
+  // Upload sessions: saved (insert or update, stamped now), loaded, deleted.
+  void save_upload(const SavedUpload& up);
+  std::optional<SavedUpload> load_upload(const std::string& uuid);
+  void delete_upload(const std::string& uuid);
+  // Sessions in progress: of `did`, or of everyone with did empty.
+  std::size_t count_uploads(const std::string& did);
+  // The sessions last saved before `cutoff` (unix seconds).
+  std::vector<SavedUpload> uploads_saved_before(std::int64_t cutoff);
 
  private:
   void save(const xrpc::SessionTokens& tokens, const std::string& pds_url);

@@ -13,7 +13,9 @@
 //   GET    .../uploads/<uuid>     204 with Range: 0-<offset-1>
 //   DELETE .../uploads/<uuid>     abortUpload -> 204
 //
-// Upload sessions are in memory, bound to the pusher's DID and name.
+// Upload sessions are bound to the pusher's DID and name, saved in SQLite
+// after every request (the part being filled waits in a spill file), so
+// they survive a restart; each user and the AppView have a cap on them.
 #include <fmt/core.h>
 
 #include "appview/appview_impl.h"
@@ -32,6 +34,12 @@ constexpr std::size_t kReadChunk = 1 << 20;
 
 constexpr std::string_view kPartLxm = "io.atcr.hold.getPartUploadUrl";
 constexpr std::string_view kUploadPartLxm = "io.atcr.hold.uploadPart";
+
+// What start_upload makes (16 random bytes, hex): the only ids looked up
+// in the database or used as spill file names.
+bool is_upload_id(std::string_view id) {
+  return id.size() == 32 && id.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
 
 std::string blob_location(const std::string& name, const oci::Digest& d) {
   return fmt::format("/v2/{}/blobs/{}", name, d.str());
@@ -72,10 +80,18 @@ class HoldPartSink : public PartSink {
 }  // namespace
 
 std::shared_ptr<UploadState> Appview::Impl::start_upload(const Target& t, const std::string& did) {
+  if (std::size_t n = store->count_uploads(did); n >= config.uploads.max_sessions_per_user)
+    throw registry_error(oci::ErrorCode::kTooManyRequests,
+                         fmt::format("{} uploads in progress (the limit is {}): finish or cancel some (DELETE "
+                                     "/v2/<name>/blobs/uploads/<uuid>), or wait for idle ones to expire",
+                                     n, config.uploads.max_sessions_per_user));
+  if (store->count_uploads("") >= config.uploads.max_sessions)
+    throw registry_error(oci::ErrorCode::kTooManyRequests, "the registry has too many uploads in progress; retry later");
   HoldClient hold = hold_client(push_hold(t.did, t.pds_url));
   ensure_crew(did, hold);
-  auto up = std::make_shared<UploadState>(config.uploads.part_size);
-  up->uuid = hex::encode(random_bytes(16));
+  std::string uuid = hex::encode(random_bytes(16));
+  auto up = std::make_shared<UploadState>(BlobUpload(config.uploads.part_size, spill_dir / uuid));
+  up->uuid = uuid;
   up->name = t.str();
   up->did = did;
   up->hold = hold.hold();
@@ -87,9 +103,29 @@ std::shared_ptr<UploadState> Appview::Impl::start_upload(const Target& t, const 
                            fmt::format("hold {} does not let {} push: {}", up->hold.did, did, e.message()));
     throw;
   }
-  up->last_used = std::chrono::steady_clock::now();
+  save_upload(*up);
   std::lock_guard lock(uploads_mu);
   uploads[up->uuid] = up;
+  return up;
+}
+
+std::shared_ptr<UploadState> Appview::Impl::load_upload(const std::string& uuid) {
+  auto saved = store->load_upload(uuid);
+  if (!saved) return nullptr;
+  std::shared_ptr<UploadState> up;
+  try {
+    up = std::make_shared<UploadState>(
+        BlobUpload::resume(saved->part_size, spill_dir / uuid, saved->offset, std::move(saved->parts)));
+  } catch (const StorageError& e) {
+    log::warn("appview", "upload {} cannot be resumed: {}", uuid, e.what());
+    store->delete_upload(uuid);
+    return nullptr;
+  }
+  up->uuid = uuid;
+  up->name = saved->name;
+  up->did = saved->did;
+  up->hold = {saved->hold_did, saved->hold_url};
+  up->hold_upload_id = saved->hold_upload_id;
   return up;
 }
 
@@ -98,7 +134,11 @@ std::shared_ptr<UploadState> Appview::Impl::find_upload(const Target& t, const s
   std::shared_ptr<UploadState> up;
   {
     std::lock_guard lock(uploads_mu);
-    if (auto it = uploads.find(uuid); it != uploads.end()) up = it->second;
+    if (auto it = uploads.find(uuid); it != uploads.end()) {
+      up = it->second;
+    } else if (is_upload_id(uuid)) {  // saved before a restart?
+      if ((up = load_upload(uuid))) uploads[uuid] = up;
+    }
   }
   // Another user's (or repository's) upload id is as unknown as a made-up one.
   if (!up || up->name != t.str() || up->did != caller.did())
@@ -106,9 +146,49 @@ std::shared_ptr<UploadState> Appview::Impl::find_upload(const Target& t, const s
   return up;
 }
 
-void Appview::Impl::drop_upload(const std::string& uuid) {
+void Appview::Impl::save_upload(const UploadState& up) {
+  store->save_upload({up.uuid, up.name, up.did, up.hold.did, up.hold.url, up.hold_upload_id,
+                      config.uploads.part_size, up.blob.offset(), up.blob.parts(), 0});
+}
+
+void Appview::Impl::drop_upload(UploadState& up) {
+  up.dead = true;
+  up.blob.discard();
+  try {
+    store->delete_upload(up.uuid);
+  } catch (const StorageError& e) {
+    log::error("appview", "forgetting upload {}: {}", up.uuid, e.what());
+  }
   std::lock_guard lock(uploads_mu);
-  uploads.erase(uuid);
+  uploads.erase(up.uuid);
+}
+
+void Appview::Impl::expire_uploads() {
+  auto cutoff = std::chrono::system_clock::now() - config.uploads.session_ttl;
+  auto idle = store->uploads_saved_before(
+      std::chrono::duration_cast<std::chrono::seconds>(cutoff.time_since_epoch()).count());
+  for (auto& saved : idle) {
+    std::shared_ptr<UploadState> up;
+    {
+      std::lock_guard lock(uploads_mu);
+      if (auto it = uploads.find(saved.uuid); it != uploads.end()) up = it->second;
+    }
+    if (!up) up = load_upload(saved.uuid);
+    if (!up) continue;  // could not be resumed: already forgotten
+    std::unique_lock lock(up->mu, std::try_to_lock);
+    if (!lock.owns_lock()) continue;  // a request is using it right now
+    if (!up->dead) abort_quietly(*up);
+    drop_upload(*up);
+  }
+  // Spill files whose session is gone (a crash between the two).
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(spill_dir, ec)) {
+    std::string uuid = entry.path().filename().string();
+    std::error_code ec2;
+    auto mtime = entry.last_write_time(ec2);
+    if (ec2 || std::filesystem::file_time_type::clock::now() - mtime < config.uploads.session_ttl) continue;
+    if (!store->load_upload(uuid)) std::filesystem::remove(entry.path(), ec2);
+  }
 }
 
 void Appview::Impl::abort_quietly(UploadState& up) {
@@ -141,10 +221,10 @@ void Appview::Impl::feed(UploadState& up, StreamBody& body) {
     // upload cannot continue from a known offset.
     log::warn("appview", "upload {} failed: {}", up.uuid, e.what());
     abort_quietly(up);
-    drop_upload(up.uuid);
+    drop_upload(up);
     throw;
   }
-  up.last_used = std::chrono::steady_clock::now();
+  save_upload(up);
 }
 
 std::uint64_t Appview::Impl::finish_upload(UploadState& up, const oci::Digest& digest) {
@@ -157,17 +237,17 @@ std::uint64_t Appview::Impl::finish_upload(UploadState& up, const oci::Digest& d
                                 digest, up.blob.parts());
   } catch (const xrpc::XrpcError& e) {
     abort_quietly(up);
-    drop_upload(up.uuid);
+    drop_upload(up);
     if (e.error() == "InvalidDigest") throw registry_error(oci::ErrorCode::kDigestInvalid, e.message());
     throw;
   } catch (const Error&) {
     // The last part did not reach the hold: the upload cannot be finished.
     abort_quietly(up);
-    drop_upload(up.uuid);
+    drop_upload(up);
     throw;
   }
   up.dead = true;
-  drop_upload(up.uuid);
+  drop_upload(up);
   // The manifest that follows need not ask the hold again.
   hold_blobs.put(hold_blob_key(up.hold.did, digest), size);
   return size;
@@ -264,7 +344,7 @@ void Appview::Impl::register_uploads(xrpc::XrpcServer& server) {
     auto up = find_upload(t, req.path_params[1], caller);
     std::lock_guard lock(up->mu);
     if (!up->dead) abort_quietly(*up);
-    drop_upload(up->uuid);
+    drop_upload(*up);
     return xrpc::ServerResponse::empty(204);
   }));
 }

@@ -23,9 +23,11 @@
 // Errors are the distribution-spec's JSON bodies; every 401 carries
 // WWW-Authenticate: Bearer realm="<public_url>/auth/token",service=...,scope=...
 //
-// State under server.data_dir: registry-token.key (P-256, 0600) and
-// appview.sqlite (users' PDS sessions, pushed repositories). Upload
-// sessions live in memory: a restart forgets uploads in progress.
+// State under server.data_dir: registry-token.key (P-256, 0600),
+// appview.sqlite (users' PDS sessions, pushed repositories, upload sessions)
+// and uploads/ (each upload session's part being filled, at most
+// uploads.part_size bytes; never memory). An upload in progress survives a
+// restart: the client goes on with its next PATCH.
 #pragma once
 
 #include <memory>
@@ -62,7 +64,8 @@ class Appview {
   // are streamed.
   void register_endpoints(xrpc::XrpcServer& server);
 
-  // Aborts idle uploads (uploads.session_ttl) and trims caches. Safe to
+  // Aborts idle uploads (uploads.session_ttl, also those saved before a
+  // restart), removes spill files no session owns, and trims caches. Safe to
   // call from a timer thread while serving.
   void housekeeping();
 

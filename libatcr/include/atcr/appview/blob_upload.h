@@ -17,9 +17,15 @@
 //
 // Network-free so the rules are unit-tested; the AppView supplies the sink
 // (getPartUploadUrl + PUT to the hold or a presigned S3 URL).
+//
+// The part being filled waits in memory, or, given a spill file, on disk:
+// the AppView spills, so an abandoned chunked upload costs disk (bounded by
+// its session caps), not up to a part's size of memory, and a session saved
+// as (offset, parts) resumes after a restart (resume()).
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -63,6 +69,18 @@ class BlobUpload {
  public:
   // `part_size`: the size of every part but the last (>= 5 MiB for S3).
   explicit BlobUpload(std::uint64_t part_size);
+  // Buffers the part being filled in `spill_file` (created on the first
+  // byte, emptied as each part is sent, deleted by discard()). File errors
+  // throw atcr::StorageError.
+  BlobUpload(std::uint64_t part_size, std::filesystem::path spill_file);
+  // An upload saved as offset() and parts(): `spill_file` must hold the
+  // offset - sum(part sizes) bytes buffered then; a longer one (a chunk a
+  // crash cut short) is cut back to that. Throws atcr::StorageError when it
+  // holds fewer (the upload cannot go on from a known offset).
+  static BlobUpload resume(std::uint64_t part_size, std::filesystem::path spill_file, std::uint64_t offset,
+                           std::vector<UploadedPartInfo> parts);
+  // Deletes the spill file (if any). Best effort, never throws.
+  void discard() noexcept;
 
   // Bytes received so far (the next chunk must start here).
   std::uint64_t offset() const { return offset_; }
@@ -102,10 +120,13 @@ class BlobUpload {
 
  private:
   void flush(PartSink& sink);
+  std::uint64_t buffered() const { return spill_.empty() ? buffer_.size() : spilled_; }
 
   std::uint64_t part_size_;
   std::uint64_t offset_ = 0;
-  Bytes buffer_;
+  Bytes buffer_;                 // the part being filled, without a spill file
+  std::filesystem::path spill_;  // or there
+  std::uint64_t spilled_ = 0;    // bytes in spill_
   std::vector<UploadedPartInfo> parts_;
   bool finished_ = false;
 };

@@ -18,7 +18,7 @@
 //   [auth]     token_lifetime, device_code_ttl, device_poll_interval, oauth_scope,
 //              web_session_lifetime
 //   [cache]    identity_ttl, tag_ttl, manifest_entries, hold_ttl
-//   [uploads]  part_size, session_ttl
+//   [uploads]  part_size, session_ttl, max_sessions_per_user, max_sessions
 //   [install]  helper_binary
 //   [log]      level
 #pragma once
@@ -77,6 +77,8 @@ struct AppviewConfig {
     // hold; at least 5 MiB (S3's minimum for all parts but the last).
     std::uint64_t part_size = 16ULL << 20;
     std::chrono::seconds session_ttl{60 * 60};  // idle uploads are dropped
+    std::size_t max_sessions_per_user = 32;      // past these: 429 TOOMANYREQUESTS
+    std::size_t max_sessions = 1024;
   } uploads;
 
   struct Install {
