@@ -10,8 +10,14 @@
 #
 # The env printed, one KEY=VALUE per line, for `eval` or `export`:
 #   PDS_URL PLC_URL PDS_ADMIN_PASSWORD PDS_DID PDS_HANDLE_DOMAIN PDS_JWT_SECRET
+#   PDS_TEST_CA PDS_TEST_CA_KEY PDS_TEST_HTTPS_NAME
 # (PDS_JWT_SECRET, this throwaway PDS's token key, lets tests forge expired
-# access tokens.)
+# access tokens. PDS_TEST_CA is a CA made at start that the PDS trusts
+# (NODE_EXTRA_CA_CERTS), and the PDS resolves PDS_TEST_HTTPS_NAME,
+# registry.atcr.dev, to 127.0.0.1: a test serving https under that name
+# with a certificate from the CA is reachable from the PDS, e.g. as an OAuth
+# client whose metadata the PDS fetches; the PDS refuses client IDs on IPs,
+# loopback names and .test.)
 # PDS_URL and PLC_URL use the name `localhost`, not 127.0.0.1: the PDS only
 # accepts an http:// public URL on host "localhost", and refuses IP hosts
 # for its PLC URL. Accounts get did:plc DIDs from this directory and handles
@@ -49,6 +55,7 @@ APP="$ATCR_CACHE/pds"
 MARKER="$DIR/.atcr-pds"
 PLC_URL="http://localhost:$PLC_PORT"
 PDS_URL="http://localhost:$PDS_PORT"
+HTTPS_NAME=registry.atcr.dev
 PLC_WAIT=30   # seconds
 PDS_WAIT=120  # migrations + key setup on a busy machine
 SERVERS=(pds:pds.mjs plc:plc.cjs)  # name:script, stop order
@@ -172,8 +179,17 @@ install_app() {
     installed_ok || die "the install in $APP does not load (log: $APP/npm-install.log)"
     log "installed in $((SECONDS - t0))s"
   fi
-  # The launchers import from $APP/node_modules: run them from there.
-  cp "$SRC/plc.cjs" "$SRC/pds.mjs" "$APP/"
+  # The launchers import from $APP/node_modules, so they run from a
+  # directory inside $APP; one per version of the launchers, because $APP is
+  # shared by every checkout using this cache (a copy straight into $APP
+  # could be swapped for another checkout's between copy and start).
+  LAUNCH_DIR="$APP/launch-$(cat "$SRC/plc.cjs" "$SRC/pds.mjs" | sha256sum | cut -c1-16)"
+  if [ ! -d "$LAUNCH_DIR" ]; then
+    local tmp="$LAUNCH_DIR.tmp.$$"
+    mkdir -p "$tmp"
+    cp "$SRC/plc.cjs" "$SRC/pds.mjs" "$tmp/"
+    mv -T "$tmp" "$LAUNCH_DIR" 2>/dev/null || rm -rf "$tmp"
+  fi
   exec 8>&-
 }
 
@@ -186,11 +202,14 @@ PDS_ADMIN_PASSWORD=$(sed -n 's/^PDS_ADMIN_PASSWORD=//p' "$DIR/secrets.env")
 PDS_DID=did:web:localhost
 PDS_HANDLE_DOMAIN=.test
 PDS_JWT_SECRET=$(sed -n 's/^PDS_JWT_SECRET=//p' "$DIR/secrets.env")
+PDS_TEST_CA=$DIR/tls/ca.pem
+PDS_TEST_CA_KEY=$DIR/tls/ca.key
+PDS_TEST_HTTPS_NAME=$HTTPS_NAME
 EOF
 }
 
 spawn() {  # NAME SCRIPT: detached (own session, no inherited stdio or lock fds)
-  (cd "$APP" && exec setsid "$NODE" "$2" >"$DIR/log/$1.log" 2>&1 </dev/null 8>&- 9>&-) &
+  (cd "$LAUNCH_DIR" && exec setsid "$NODE" "$2" >"$DIR/log/$1.log" 2>&1 </dev/null 8>&- 9>&-) &
   echo $! >"$DIR/run/$1.pid"
 }
 
@@ -204,12 +223,16 @@ start_fresh() {
     die "$DIR is not empty and not ours; not wiping it (set ATCR_PDS_DIR)"
   fi
   rm -rf "$DIR"
-  mkdir -p "$DIR"/{run,log,data/blobs}
+  mkdir -p "$DIR"/{run,log,data/blobs,tls}
   run_stamp >"$MARKER"
   (umask 077; "$NODE" -e '
     const r = (n) => require("crypto").randomBytes(n).toString("hex")
     console.log(`PDS_JWT_SECRET=${r(32)}\nPDS_DPOP_SECRET=${r(32)}\nPDS_ADMIN_PASSWORD=${r(16)}`)
     console.log(`PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX=${r(32)}`)' >"$DIR/secrets.env")
+
+  (umask 077; openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+     -subj "/CN=atcr test CA" -keyout "$DIR/tls/ca.key" -out "$DIR/tls/ca.pem" 2>/dev/null) ||
+    die "openssl could not make the test CA"
 
   local t0=$SECONDS
   PLC_PORT="$PLC_PORT" PLC_BIND_HOST=127.0.0.1 LOG_ENABLED=false spawn plc plc.cjs
@@ -230,6 +253,7 @@ start_fresh() {
     export PDS_INVITE_REQUIRED=false
     export PDS_CRAWLERS= PDS_BSKY_APP_VIEW_URL= PDS_BSKY_APP_VIEW_DID= PDS_EMAIL_SMTP_URL=
     export LOG_ENABLED="${PDS_LOG_ENABLED:-true}" LOG_LEVEL="${LOG_LEVEL:-info}"
+    export NODE_EXTRA_CA_CERTS="$DIR/tls/ca.pem" ATCR_PDS_HOSTS="$HTTPS_NAME=127.0.0.1"
     spawn pds pds.mjs
   )
   wait_for "$PDS_WAIT" "PDS answering on $PDS_URL" pds \

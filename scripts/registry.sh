@@ -21,6 +21,8 @@
 #   ATCR_HOLD_STORAGE   filesystem | s3            (default filesystem)
 #   ATCR_HOLD_PUBLIC    true | false               (default true: anonymous pulls)
 #   ATCR_HOLD_ALLOW_ALL_CREW true | false          (default true: any user may push)
+#   ATCR_REGISTRY_PUBLIC_URL the appview's public_url (default http://$REGISTRY; an
+#                       https one behind a TLS proxy makes it a confidential OAuth client)
 #   ATCR_DEMO_HANDLE    the demo account           (default sailor.test with the default hold
 #                       port, else sailor-<hold port>.test; "demo" is a reserved handle)
 # Each stack has its own demo account by default: the account's
@@ -46,6 +48,7 @@ else DEMO_HANDLE="${ATCR_DEMO_HANDLE:-sailor-$HOLD_PORT.test}"; fi
 HOLD_URL="http://localhost:$HOLD_PORT"
 HOLD_DID="did:web:localhost%3A$HOLD_PORT"
 REGISTRY="127.0.0.1:$APPVIEW_PORT"
+PUBLIC_URL="${ATCR_REGISTRY_PUBLIC_URL:-http://$REGISTRY}"
 
 healthy() { curl -sf -o /dev/null --max-time 2 "$1"; }
 # Any HTTP answer (the registry's /v2/ is 401 until a client logs in).
@@ -106,7 +109,7 @@ start_appview() {
   fi
   port_taken "$APPVIEW_PORT" && die "port $APPVIEW_PORT is taken (set ATCR_APPVIEW_PORT)"
   spawn_daemon "$DIR" appview env \
-    ATCR_SERVER_PORT="$APPVIEW_PORT" ATCR_SERVER_PUBLIC_URL="http://$REGISTRY" \
+    ATCR_SERVER_PORT="$APPVIEW_PORT" ATCR_SERVER_PUBLIC_URL="$PUBLIC_URL" \
     ATCR_SERVER_DATA_DIR="$DIR/appview" ATCR_SERVER_DEFAULT_HOLD_DID="$HOLD_DID" \
     ATCR_IDENTITY_PLC_URL="$PLC_URL" ATCR_IDENTITY_HANDLE_RESOLVER="$PDS_URL" ATCR_IDENTITY_DEVELOPMENT=true \
     "$BUILD/apps/atcr-appview" serve

@@ -10,6 +10,8 @@
 // "callback": <the redirect back to the AppView, code and state included>}.
 // (a test may replay it). --deny rejects the consent instead and reports
 // the error page.
+// Env: CHROMIUM (default /usr/bin/chromium), CHROMIUM_ARG (one more switch),
+// IGNORE_TLS=1 (accept the test CA's certificates).
 // On failure, writes a screenshot and the page's HTML next to $OAUTH_ARTIFACTS
 // (default /tmp) and exits 1.
 import fs from 'node:fs'
@@ -42,7 +44,9 @@ const context = await chromium.launchPersistentContext(profile, {
   headless: true,
   ignoreHTTPSErrors: process.env.IGNORE_TLS === '1',
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    // e.g. --host-resolver-rules=MAP registry.atcr.dev 127.0.0.1 (one argument)
+    ...(process.env.CHROMIUM_ARG ? [process.env.CHROMIUM_ARG] : [])],
 })
 const browser = context
 const page = await context.newPage()

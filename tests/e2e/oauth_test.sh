@@ -18,7 +18,8 @@ export ATCR_REGISTRY_DIR="${ATCR_E2E_DIR:-/tmp/atcr-e2e-$(id -u)}-oauth"
 export ATCR_APPVIEW_PORT="${ATCR_E2E_APPVIEW_PORT:-5055}" ATCR_HOLD_PORT="${ATCR_E2E_HOLD_PORT:-8085}"
 export ATCR_HOLD_STORAGE=filesystem ATCR_HOLD_PUBLIC=true ATCR_HOLD_ALLOW_ALL_CREW=true
 export ATCR_DEMO_HANDLE="oauth$(date +%s | tail -c 6).test"
-PDS_LOG="${ATCR_PDS_DIR:-/tmp/atcr-pds-$(id -u)}/log/pds.log"
+PDS_DIR="${ATCR_PDS_DIR:-/tmp/atcr-pds-$(id -u)}"
+PDS_LOG="$PDS_DIR/log/pds.log"
 
 W="$(mktemp -d /tmp/atcr-oauth-e2e.XXXXXX)"
 LOGF="$W/oauth.log"
@@ -36,6 +37,7 @@ eval "$(bash "$REPO_ROOT/scripts/node-tools.sh")" || die "scripts/node-tools.sh 
 bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true
 env_lines="$(bash "$REPO_ROOT/scripts/registry.sh" start)" || die "scripts/registry.sh start failed"
 eval "$env_lines"
+eval "$(bash "$REPO_ROOT/scripts/pds.sh" env)"  # PDS_TEST_CA, PDS_TEST_HTTPS_NAME
 AV="http://$REGISTRY"
 export OAUTH_ARTIFACTS="$W"
 
@@ -109,6 +111,55 @@ t "skopeo push" skopeo copy -q --dest-tls-verify=false --dest-creds "$DEMO_HANDL
 t "manifest records written with DPoP" all_dpop com.atproto.repo.applyWrites
 t "hold service tokens minted with DPoP" all_dpop com.atproto.server.getServiceAuth
 t "skopeo pull" skopeo copy -q --src-tls-verify=false "docker://$REGISTRY/$DEMO_HANDLE/oauth:v1" "oci:$W/pulled:v1"
+
+# --- the confidential client -------------------------------------------------
+# The AppView on https://registry.atcr.dev:<port> behind a TLS proxy, with a
+# certificate from the CA the PDS trusts (scripts/pds.sh: PDS_TEST_CA; the
+# PDS maps that name to 127.0.0.1, chromium does with --host-resolver-rules),
+# so it is a confidential client: client_id <public_url>/client-metadata.json,
+# private_key_jwt with the key it made on first start.
+bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1
+NAME="$PDS_TEST_HTTPS_NAME"
+TLS_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$NAME" \
+  -keyout "$W/tls.key" -out "$W/tls.csr" 2>>"$LOGF"
+openssl x509 -req -in "$W/tls.csr" -CA "$PDS_TEST_CA" -CAkey "$PDS_TEST_CA_KEY" -CAcreateserial \
+  -CAserial "$W/ca.srl" -days 2 -out "$W/tls.pem" \
+  -extfile <(printf 'subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth\n' "$NAME") 2>>"$LOGF"
+export ATCR_REGISTRY_PUBLIC_URL="https://$NAME:$TLS_PORT" ATCR_REGISTRY_DIR="$ATCR_REGISTRY_DIR-https"
+export ATCR_DEMO_HANDLE="conf$(date +%s | tail -c 6).test"
+stop_proxy() { [ -n "${proxy_pid:-}" ] && kill "$proxy_pid" 2>/dev/null; true; }
+trap 'stop_proxy; cleanup' EXIT
+if env_lines="$(bash "$REPO_ROOT/scripts/registry.sh" start 2>>"$LOGF")"; then
+  eval "$env_lines"
+  "$ATCR_NODE" "$REPO_ROOT/tests/e2e/tls-proxy.mjs" "$TLS_PORT" "$W/tls.pem" "$W/tls.key" "http://$REGISTRY" \
+    >>"$LOGF" 2>&1 &
+  proxy_pid=$!
+  AV="https://$NAME:$TLS_PORT"
+  CURL_TLS=(--cacert "$PDS_TEST_CA" --resolve "$NAME:$TLS_PORT:127.0.0.1")
+  for _ in $(seq 50); do curl -s -o /dev/null "${CURL_TLS[@]}" "$AV/login" && break; sleep 0.1; done
+  export CHROMIUM_ARG="--host-resolver-rules=MAP $NAME 127.0.0.1" IGNORE_TLS=1
+  t "client metadata (confidential)" bash -c "curl -sf $(printf '%q ' "${CURL_TLS[@]}") '$AV/client-metadata.json' |
+    python3 -c '
+import json,sys; m=json.load(sys.stdin)
+assert m[\"client_id\"] == \"$AV/client-metadata.json\", m
+assert m[\"token_endpoint_auth_method\"] == \"private_key_jwt\" and len(m[\"jwks\"][\"keys\"]) == 1, m'"
+  t "client key kept private (0600)" [ "$(stat -c %a "$ATCR_REGISTRY_DIR/appview/oauth-client.key")" = 600 ]
+  out="$(browser 2>>"$LOGF")"
+  echo "browser (confidential): $out" >>"$LOGF"
+  t "confidential sign-in lands signed in" [ "$(json 'v["whoami"]' <<<"$out" 2>/dev/null)" = "$DEMO_HANDLE" ]
+  t "confidential: profile written with DPoP" all_dpop com.atproto.repo.putRecord
+  # The PDS's own record of the grant: how the client authenticated.
+  t "confidential: the PDS authenticated us with private_key_jwt" python3 - "$PDS_DIR/data/account.sqlite" "$AV/client-metadata.json" <<'PY'
+import json, sqlite3, sys
+db, client_id = sys.argv[1:]
+rows = sqlite3.connect(db).execute("SELECT clientAuth FROM token WHERE clientId = ?", (client_id,)).fetchall()
+print(rows)
+assert rows and all(json.loads(r[0])["method"] == "private_key_jwt" for r in rows)
+PY
+else
+  t "confidential stack started" false
+fi
 
 echo "oauth e2e: $pass passed, $fail failed"
 [ "$fail" = 0 ] || { echo "--- log ($LOGF) ---"; tail -n 60 "$LOGF"; }
