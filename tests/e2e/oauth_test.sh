@@ -112,6 +112,19 @@ t "manifest records written with DPoP" all_dpop com.atproto.repo.applyWrites
 t "hold service tokens minted with DPoP" all_dpop com.atproto.server.getServiceAuth
 t "skopeo pull" skopeo copy -q --src-tls-verify=false "docker://$REGISTRY/$DEMO_HANDLE/oauth:v1" "oci:$W/pulled:v1"
 
+# --- DPoP proofs the PDS must refuse ------------------------------------------
+# The AppView's stored session (access token, DPoP key), sent to the PDS by
+# oauth_dpop_probe with a right proof, then with one flaw each.
+PROBE="${OAUTH_DPOP_PROBE:-$ATCR_BUILD/tests/e2e/oauth_dpop_probe}"
+read -r AT KEY < <(python3 -c 'import sqlite3,sys
+print(*sqlite3.connect(sys.argv[1]).execute("SELECT access_token, dpop_key FROM oauth_sessions WHERE did = ?", (sys.argv[2],)).fetchone())' \
+  "$ATCR_REGISTRY_DIR/appview/appview.sqlite" "$DEMO_DID")
+t "stored session: a right DPoP proof is accepted" bash -c "[ \"\$($(printf '%q ' "$PROBE" "$PDS_URL" "$AT" "$KEY") ok)\" = ok ]"
+for flaw in htu htm iat ath; do
+  t "DPoP proof with a wrong $flaw refused (401 invalid_dpop_proof)" bash -c \
+    "$(printf '%q ' "$PROBE" "$PDS_URL" "$AT" "$KEY") $flaw | tee /dev/stderr | grep -q '^401 invalid_dpop_proof: .*$flaw'"
+done
+
 # --- the confidential client -------------------------------------------------
 # The AppView on https://registry.atcr.dev:<port> behind a TLS proxy, with a
 # certificate from the CA the PDS trusts (scripts/pds.sh: PDS_TEST_CA; the
