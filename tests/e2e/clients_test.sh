@@ -105,8 +105,10 @@ def call(method, nsid, body=None, token=None, ctype="application/json", params="
     return json.load(urllib.request.urlopen(req))
 s = call("POST", "com.atproto.server.createSession", json.dumps({"identifier": handle, "password": password}).encode())
 tok, did = s["accessJwt"], s["did"]
-rkey = f"small:{digest_hex}"  # oci::manifest_rkey: <repository>:<digest hex>
-rec = call("GET", "com.atproto.repo.getRecord", params=f"?repo={did}&collection=io.atcr.manifest&rkey={rkey}")["value"]
+# Manifest records are keyed by TID: find it by its repository and digest.
+listed = call("GET", "com.atproto.repo.listRecords", params=f"?repo={did}&collection=io.atcr.manifest&limit=100")
+rkey, rec = next((r["uri"].rsplit("/", 1)[1], r["value"]) for r in listed["records"]
+                 if r["value"]["repository"] == "small" and r["value"]["digest"] == "sha256:" + digest_hex)
 blob = call("POST", "com.atproto.repo.uploadBlob", b'{"schemaVersion":2,"evil":true}', tok, rec["mediaType"])["blob"]
 rec["manifestBlob"] = blob
 call("POST", "com.atproto.repo.putRecord", json.dumps({"repo": did, "collection": "io.atcr.manifest",

@@ -6,7 +6,7 @@ conformance suites check and atcr once got wrong: unknown manifests, upload
 cancel, blob and manifest DELETE, sha512 digests, large manifests,
 non-distributable layers, and how clients are told about names and logins.
 
-  conformance.py --registry HOST:PORT --user HANDLE --password PW
+  conformance.py --registry HOST:PORT --user HANDLE --password PW --pds PDS_URL
 
 Prints PASS/FAIL per check; exits 1 if any failed. Standard library only.
 """
@@ -291,6 +291,76 @@ def sha512_digests():
     expect(repo.push_manifest("v1", image(repo, [], [foreign])), 400, "MANIFEST_INVALID")
 
 
+# ---- records --------------------------------------------------------------------
+
+def pds_call(method, nsid, body=None, token=None, params=None):
+    u = urllib.parse.urlsplit(ARGS.pds)
+    conn = http.client.HTTPConnection(u.netloc, timeout=60)
+    h = {"Content-Type": "application/json"} if body is not None else {}
+    if token:
+        h["Authorization"] = "Bearer " + token
+    path = f"/xrpc/{nsid}" + ("?" + urllib.parse.urlencode(params) if params else "")
+    conn.request(method, path, body=json.dumps(body).encode() if body is not None else None, headers=h)
+    r = conn.getresponse()
+    data = r.read()
+    if r.status != 200:
+        raise AssertionError(f"{nsid}: {r.status} {data[:300]!r}")
+    return json.loads(data) if data else {}
+
+
+def records(did, collection):
+    out = pds_call("GET", "com.atproto.repo.listRecords",
+                   params={"repo": did, "collection": collection, "limit": "100"})["records"]
+    return {r["uri"].rsplit("/", 1)[1]: r["value"] for r in out}
+
+
+TID = __import__("re").compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")
+
+
+def legacy_records_rekeyed():
+    """Records an older atcr wrote under "<repo>:<digest hex>" keys are
+    re-keyed to TIDs at the owner's next login, tags following."""
+    repo = Repo("conf-legacy")
+    m = json.dumps(image(repo, [os.urandom(64)])).encode()
+    expect(repo.push_manifest("v1", m), 201)
+    digest = sha256(m)
+    session = pds_call("POST", "com.atproto.server.createSession",
+                       {"identifier": ARGS.user, "password": ARGS.password})
+    did, token = session["did"], session["accessJwt"]
+    [(rkey, value)] = [(k, v) for k, v in records(did, "io.atcr.manifest").items()
+                       if v["repository"] == "conf-legacy" and v["digest"] == digest]
+    if not TID.match(rkey):
+        raise AssertionError(f"a new manifest record is keyed {rkey}, not by a TID")
+    # Make it look as an older atcr left it.
+    legacy = "conf-legacy:" + digest.split(":")[1]
+    pds_call("POST", "com.atproto.repo.applyWrites", {"repo": did, "writes": [
+        {"$type": "com.atproto.repo.applyWrites#delete", "collection": "io.atcr.manifest", "rkey": rkey},
+        {"$type": "com.atproto.repo.applyWrites#create", "collection": "io.atcr.manifest", "rkey": legacy,
+         "value": value}]}, token)
+    tag = records(did, "io.atcr.tag")["conf-legacy:v1"]
+    tag["manifest"] = f"at://{did}/io.atcr.manifest/{legacy}"
+    pds_call("POST", "com.atproto.repo.putRecord", {"repo": did, "collection": "io.atcr.tag",
+                                                    "rkey": "conf-legacy:v1", "record": tag}, token)
+    # A fresh login (a new app password) re-keys.
+    password = pds_call("POST", "com.atproto.server.createAppPassword", {"name": f"conf-{os.urandom(4).hex()}"},
+                        token)["password"]
+    login([f"repository:{repo.name}:pull"], ARGS.user, password)
+    manifests = records(did, "io.atcr.manifest")
+    if legacy in manifests:
+        raise AssertionError("the legacy record is still there")
+    [new_key] = [k for k, v in manifests.items() if v["repository"] == "conf-legacy" and v["digest"] == digest]
+    if not TID.match(new_key):
+        raise AssertionError(f"re-keyed to {new_key}, not a TID")
+    tag = records(did, "io.atcr.tag")["conf-legacy:v1"]
+    if tag["manifest"] != f"at://{did}/io.atcr.manifest/{new_key}":
+        raise AssertionError(f"the tag still points at {tag['manifest']}")
+    for ref in ("v1", digest):
+        r = repo.call("GET", f"manifests/{ref}", headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+        expect(r, 200)
+        if r.body != m:
+            raise AssertionError("the manifest changed")
+
+
 # ---- deletes ------------------------------------------------------------------
 
 def blob_delete():
@@ -372,6 +442,7 @@ CHECKS = {
     "non-distributable layers need not be present": non_distributable_layers,
     "manifests of 4 MiB are accepted; larger ones get 413": large_manifests,
     "sha512 digests: 400 DIGEST_INVALID, never 5xx": sha512_digests,
+    "manifest records under legacy keys are re-keyed to TIDs at login": legacy_records_rekeyed,
     "blob delete: 202, then 404": blob_delete,
     "blob delete keeps what another repository uses": blob_delete_keeps_shared,
     "manifest delete: 202, then 404": manifest_delete,
@@ -388,6 +459,7 @@ def main():
     p.add_argument("--registry", required=True)
     p.add_argument("--user", required=True)
     p.add_argument("--password", required=True)
+    p.add_argument("--pds", required=True, help="the user's PDS (records are checked there)")
     p.add_argument("--only", default="", help="run the checks whose name contains this")
     p.add_argument("--blob-delete-disabled", action="store_true",
                    help="the appview runs with server.blob_delete = false: check that alone")

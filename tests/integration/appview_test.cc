@@ -528,11 +528,12 @@ TEST_CASE("a manifest record pointing at bytes with another digest is refused on
   std::string evil = image_manifest(config, {}, R"(,"annotations":{"evil":"yes"})");
   oci::Digest claimed = oci::Digest::of(genuine);
 
-  // Write, straight to the PDS, a record for `genuine` whose blob is `evil`.
+  // Write, straight to the PDS, a record for `genuine` whose blob is `evil`
+  // (under the key older atcr versions used, which is still read).
   auto session = xrpc::PdsSession::create(pds_url(), c.w.alice.account.handle, c.w.alice.app_password, c.w.http);
   Value blob = session.upload_blob(as_bytes(evil), "application/vnd.oci.image.manifest.v1+json");
   oci::Manifest m = oci::Manifest::parse(genuine, "application/vnd.oci.image.manifest.v1+json");
-  session.put_record(oci::kManifestCollection, oci::manifest_rkey(repo, claimed),
+  session.put_record(oci::kManifestCollection, oci::legacy_manifest_rkey(repo, claimed),
                      oci::manifest_record(m, repo, claimed, c.w.public_hold.did(), blob, "2025-01-01T00:00:00.000Z"));
 
   Client anon;

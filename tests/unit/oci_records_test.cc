@@ -182,7 +182,7 @@ TEST_CASE("records: lenient reading of older manifest records") {
 
 TEST_CASE("records: io.atcr.tag round trip and both lexicon shapes") {
   Digest d = Digest::parse(kD1);
-  std::string uri = manifest_uri(kUser, "team/app", d);
+  std::string uri = manifest_uri(kUser, legacy_manifest_rkey("team/app", d));
   CHECK(uri == "at://" + kUser + "/io.atcr.manifest/team~app:" + std::string(64, '1'));
   CHECK(syntax::is_valid_at_uri(uri));
   Value rec = tag_record("team/app", "v1.0", uri, d, kWhen);
@@ -223,12 +223,20 @@ TEST_CASE("records: io.atcr.tag round trip and both lexicon shapes") {
 
 TEST_CASE("records: record keys") {
   Digest d = Digest::parse(kD1);
-  CHECK(manifest_rkey("app", d) == "app:" + std::string(64, '1'));
-  CHECK(manifest_rkey("team/app", d) == "team~app:" + std::string(64, '1'));
-  CHECK(syntax::is_valid_record_key(manifest_rkey("a/b.c/d_e-f", d)));
-  CHECK(syntax::is_valid_record_key(manifest_rkey(std::string(255, 'a'), Digest::parse("sha512:" + std::string(128, 'f')))));
-  // One image in two repositories is two records.
-  CHECK(manifest_rkey("app", d) != manifest_rkey("other", d));
+  CHECK(legacy_manifest_rkey("app", d) == "app:" + std::string(64, '1'));
+  CHECK(legacy_manifest_rkey("team/app", d) == "team~app:" + std::string(64, '1'));
+  CHECK(syntax::is_valid_record_key(legacy_manifest_rkey("a/b.c/d_e-f", d)));
+  CHECK(syntax::is_valid_record_key(
+      legacy_manifest_rkey(std::string(255, 'a'), Digest::parse("sha512:" + std::string(128, 'f')))));
+  CHECK_FALSE(syntax::is_valid_tid(legacy_manifest_rkey("app", d)));
+  // Manifest AT-URIs and back.
+  std::string uri = manifest_uri(kUser, "3jzfcijpj2z2a");
+  CHECK(uri == "at://" + kUser + "/io.atcr.manifest/3jzfcijpj2z2a");
+  CHECK(manifest_rkey_of(uri, kUser) == "3jzfcijpj2z2a");
+  CHECK_FALSE(manifest_rkey_of(uri, "did:plc:other"));
+  CHECK_FALSE(manifest_rkey_of("at://" + kUser + "/io.atcr.tag/3jzfcijpj2z2a", kUser));
+  CHECK_FALSE(manifest_rkey_of("at://" + kUser + "/io.atcr.manifest/a/b", kUser));
+  CHECK_THROWS_AS(manifest_uri(kUser, ".."), ParseError);
 
   CHECK(tag_rkey("app", "latest") == "app:latest");
   CHECK(tag_rkey("team/app", "v1.0") == "team~app:v1.0");
@@ -294,7 +302,7 @@ TEST_CASE("hold records: notifyManifest manifest object round trip") {
 
 TEST_CASE("hold records: io.atcr.hold.layer carries both lexicon versions' fields") {
   Manifest m = image();
-  std::string uri = manifest_uri(kUser, "team/app", m.digest);
+  std::string uri = manifest_uri(kUser, "3jzfcijpj2z2a");
   Value rec = layer_record(m.layers[0], "team/app", kUser, "alice.bsky.social", uri, kWhen);
   json::validate_record(rec);
   CHECK(rec.at("$type").as_string() == "io.atcr.hold.layer");

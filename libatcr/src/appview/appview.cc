@@ -96,6 +96,7 @@ Appview::Impl::Impl(AppviewConfig c, AppviewOptions options)
       tags(config.cache.tag_ttl, kCacheEntries),
       tag_lists(config.cache.tag_ttl, kCacheEntries),
       manifests(std::chrono::hours(24), config.cache.manifest_entries),
+      manifest_rkeys(std::chrono::hours(24), kCacheEntries),
       repo_holds(config.cache.hold_ttl, kCacheEntries),
       push_holds(config.cache.hold_ttl, kCacheEntries),
       public_holds(config.cache.hold_ttl, 1000),
@@ -154,7 +155,7 @@ void Appview::housekeeping() {
     log::error("appview", "expiring idle uploads: {}", e.what());
   }
   for (auto* cache : {&impl_->names, &impl_->tags, &impl_->repo_holds, &impl_->push_holds,
-                      &impl_->service_tokens, &impl_->logins})
+                      &impl_->service_tokens, &impl_->logins, &impl_->manifest_rkeys})
     cache->expire();
   impl_->hold_blobs.expire();
   try {
@@ -502,23 +503,121 @@ std::optional<Value> Appview::Impl::get_record(const Target& t, std::string_view
   }
 }
 
-std::vector<Value> Appview::Impl::list_records(const Target& t, std::string_view collection) {
+std::vector<RecordEntry> Appview::Impl::list_record_entries(const Target& t, std::string_view collection,
+                                                            int max_pages) {
   xrpc::XrpcClient pds(t.pds_url, http);
-  std::vector<Value> out;
+  std::vector<RecordEntry> out;
   std::string cursor;
-  for (int page = 0; page < 1000; ++page) {
+  for (int page = 0; page < max_pages; ++page) {
     xrpc::Params params{{"repo", t.did}, {"collection", std::string(collection)}, {"limit", "100"}};
     if (!cursor.empty()) params.add("cursor", cursor);
     Value r = pds.query("com.atproto.repo.listRecords", params);
     const Value* records = r.find("records");
     if (!records || !records->is_array()) break;
-    for (const Value& rec : records->as_array())
-      if (const Value* v = rec.find("value"); v && v->is_map()) out.push_back(*v);
+    for (const Value& rec : records->as_array()) {
+      const Value* v = rec.find("value");
+      const Value* uri = rec.find("uri");
+      if (!v || !v->is_map() || !uri || !uri->is_string()) continue;
+      const std::string& u = uri->as_string();
+      out.push_back({u.substr(u.rfind('/') + 1), *v});
+    }
     const Value* next = r.find("cursor");
     if (!next || !next->is_string() || next->as_string().empty() || records->as_array().empty()) break;
     cursor = next->as_string();
   }
   return out;
+}
+
+std::vector<Value> Appview::Impl::list_records(const Target& t, std::string_view collection) {
+  std::vector<Value> out;
+  for (RecordEntry& e : list_record_entries(t, collection)) out.push_back(std::move(e.value));
+  return out;
+}
+
+namespace {
+
+// The manifest record's repository and digest; nullopt if malformed.
+std::optional<std::pair<std::string, oci::Digest>> manifest_identity(const Value& value) {
+  try {
+    oci::ManifestRecord r = oci::ManifestRecord::from_value(value);
+    return std::pair{r.repository, r.digest};
+  } catch (const ParseError&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+void Appview::Impl::remember_manifest_key(const std::string& did, const std::string& repository,
+                                          const oci::Digest& digest, const std::string& rkey) {
+  manifest_rkeys.put(manifest_cache_key(did, repository, digest), rkey);
+}
+
+std::optional<RecordEntry> Appview::Impl::find_manifest_record(const Target& t, const oci::Digest& digest,
+                                                               bool scan) {
+  const std::string& repo = t.name.repository;
+  auto is_it = [&](const Value& v) {
+    auto id = manifest_identity(v);
+    return id && id->first == repo && id->second == digest;
+  };
+  const std::string key = manifest_cache_key(t.did, repo, digest);
+  if (auto rkey = manifest_rkeys.get(key)) {
+    if (auto v = get_record(t, oci::kManifestCollection, *rkey); v && is_it(*v)) return RecordEntry{*rkey, *v};
+    manifest_rkeys.erase(key);
+  }
+  std::string legacy = oci::legacy_manifest_rkey(repo, digest);
+  if (auto v = get_record(t, oci::kManifestCollection, legacy); v && is_it(*v)) {
+    manifest_rkeys.put(key, legacy);
+    return RecordEntry{legacy, *v};
+  }
+  if (!scan) return std::nullopt;
+  std::optional<RecordEntry> found;
+  for (RecordEntry& e : list_record_entries(t, oci::kManifestCollection, kManifestScanPages)) {
+    auto id = manifest_identity(e.value);
+    if (!id) continue;
+    remember_manifest_key(t.did, id->first, id->second, e.rkey);
+    if (!found && id->first == repo && id->second == digest) found = std::move(e);
+  }
+  return found;
+}
+
+void Appview::Impl::migrate_manifest_keys(const xrpc::PdsSession& session, const std::string& did,
+                                          const std::string& pds_url) {
+  Target t;
+  t.did = did;
+  t.pds_url = pds_url;
+  try {
+    std::vector<RecordEntry> legacy;
+    for (RecordEntry& e : list_record_entries(t, oci::kManifestCollection))
+      if (!syntax::is_valid_tid(e.rkey)) legacy.push_back(std::move(e));
+    if (legacy.empty()) return;
+    std::vector<RecordEntry> tags = list_record_entries(t, oci::kTagCollection);
+    // A few manifests per commit (applyWrites takes at most 200 writes).
+    constexpr std::size_t kPerCommit = 20;
+    for (std::size_t i = 0; i < legacy.size(); i += kPerCommit) {
+      std::vector<xrpc::WriteOp> writes;
+      for (std::size_t j = i; j < std::min(legacy.size(), i + kPerCommit); ++j) {
+        const RecordEntry& old = legacy[j];
+        std::string rkey = tids.next().to_string();
+        writes.push_back(xrpc::WriteOp::create(std::string(oci::kManifestCollection), old.value, rkey));
+        writes.push_back(xrpc::WriteOp::remove(std::string(oci::kManifestCollection), old.rkey));
+        std::string old_uri = oci::manifest_uri(did, old.rkey);
+        for (RecordEntry& tag : tags) {
+          const Value* uri = tag.value.find("manifest");
+          if (!uri || !uri->is_string() || uri->as_string() != old_uri) continue;
+          Value::Map updated = tag.value.as_map();
+          updated["manifest"] = Value(oci::manifest_uri(did, rkey));
+          tag.value = Value(std::move(updated));
+          writes.push_back(xrpc::WriteOp::update(std::string(oci::kTagCollection), tag.rkey, tag.value));
+        }
+        if (auto id = manifest_identity(old.value)) remember_manifest_key(did, id->first, id->second, rkey);
+      }
+      session.apply_writes(writes);
+    }
+    log::info("appview", "{}: re-keyed {} manifest records to TIDs", did, legacy.size());
+  } catch (const Error& e) {
+    log::warn("appview", "{}: re-keying manifest records: {}", did, e.what());
+  }
 }
 
 std::optional<oci::Digest> Appview::Impl::resolve_tag(const Target& t, const std::string& tag) {
@@ -529,7 +628,12 @@ std::optional<oci::Digest> Appview::Impl::resolve_tag(const Target& t, const std
   oci::TagRecord tr = oci::TagRecord::from_value(*record);
   if (tr.repository != t.name.repository || tr.tag != tag) return std::nullopt;
   auto digest = tr.digest();
-  if (digest) tags.put(key, digest->str());
+  if (digest) {
+    tags.put(key, digest->str());
+    // The tag names its manifest's record: no search for it.
+    if (auto rkey = oci::manifest_rkey_of(tr.manifest_uri, t.did))
+      remember_manifest_key(t.did, t.name.repository, *digest, *rkey);
+  }
   return digest;
 }
 
@@ -538,15 +642,15 @@ void Appview::Impl::forget_repo_caches(const Target& t) {
   tags.erase_prefix(prefix + ":");
   tag_lists.erase(prefix);
   manifests.erase_prefix(prefix + "@");
+  manifest_rkeys.erase_prefix(prefix + "@");
 }
 
 std::optional<CachedManifest> Appview::Impl::fetch_manifest(const Target& t, const oci::Digest& digest) {
-  std::string key = t.did + "/" + t.name.repository + "@" + digest.str();
+  std::string key = manifest_cache_key(t.did, t.name.repository, digest);
   if (auto hit = manifests.get(key)) return hit;
-  auto value = get_record(t, oci::kManifestCollection, oci::manifest_rkey(t.name.repository, digest));
-  if (!value) return std::nullopt;
-  oci::ManifestRecord record = oci::ManifestRecord::from_value(*value);
-  if (record.digest != digest || record.repository != t.name.repository) return std::nullopt;
+  auto found = find_manifest_record(t, digest, true);
+  if (!found) return std::nullopt;
+  oci::ManifestRecord record = oci::ManifestRecord::from_value(found->value);
   if (!record.manifest_blob)
     throw registry_error(oci::ErrorCode::kManifestUnknown,
                          fmt::format("the record of {} has no manifestBlob", digest.str()));

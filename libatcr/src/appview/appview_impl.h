@@ -20,6 +20,7 @@
 #include "atcr/appview/appview.h"
 #include "atcr/appview/blob_upload.h"
 #include "atcr/appview/registry_token.h"
+#include "atcr/data/tid.h"
 #include "atcr/data/value.h"
 #include "atcr/identity/directory_resolver.h"
 #include "atcr/oci/errors.h"
@@ -76,6 +77,15 @@ struct UploadState {
 
 using StreamBody = xrpc::BodyReader;
 
+// A record as listRecords returns it.
+struct RecordEntry {
+  std::string rkey;
+  Value value;
+};
+
+inline constexpr int kMaxListPages = 1000;
+inline constexpr int kManifestScanPages = 10;
+
 struct Appview::Impl {
   Impl(AppviewConfig config, AppviewOptions options);
 
@@ -94,6 +104,7 @@ struct Appview::Impl {
   TtlCache<std::string> tags;           // did/repo:tag -> digest
   TtlCache<std::vector<std::string>> tag_lists;  // did/repo -> tag names (tags/list)
   TtlCache<CachedManifest> manifests;   // did/repo@digest -> manifest
+  TtlCache<std::string> manifest_rkeys; // did/repo@digest -> key of its io.atcr.manifest record
   TtlCache<std::string> repo_holds;     // did/repo -> hold DID
   TtlCache<std::string> push_holds;     // did -> hold DID
   TtlCache<bool> public_holds;          // hold DID -> public?
@@ -101,6 +112,8 @@ struct Appview::Impl {
   TtlCache<std::string> service_tokens; // did hold lxm -> JWT
   TtlCache<std::string> logins;         // sha256(user:password) -> did
   TtlCache<std::uint64_t> hold_blobs;   // hold_blob_key() -> size: seen on the hold (uploaded or HEADed)
+
+  TidClock tids;  // manifest record keys
 
   // Upload sessions: all saved in `store`; those in use since the start
   // also here (the rest are loaded on their next request).
@@ -199,11 +212,25 @@ struct Appview::Impl {
   // MANIFEST_BLOB_UNKNOWN unless every blob `m` references is on the hold.
   void check_blobs_on_hold(const oci::Manifest& m, const Target& t, const HoldClient& hold);
   // notifyManifest (quota, layer records); maps its refusals to OCI codes.
-  void notify_hold(const oci::Manifest& m, const Target& t, const oci::Reference& ref, const HoldClient& hold);
+  void notify_hold(const oci::Manifest& m, const Target& t, const oci::Reference& ref, const HoldClient& hold,
+                   const std::string& manifest_uri);
 
   // ---- records in the user's PDS (public reads) ----
   std::optional<Value> get_record(const Target& t, std::string_view collection, const std::string& rkey);
+  // The records of a collection, at most `max_pages` pages of 100.
+  std::vector<RecordEntry> list_record_entries(const Target& t, std::string_view collection,
+                                               int max_pages = kMaxListPages);
   std::vector<Value> list_records(const Target& t, std::string_view collection);
+  // The io.atcr.manifest record of `digest` in t's repository: by the key
+  // remembered for it (our writes, tags' AT-URIs, earlier scans), then the
+  // legacy key, then (with `scan`) the newest kManifestScanPages pages of
+  // listRecords. Keys found are remembered.
+  std::optional<RecordEntry> find_manifest_record(const Target& t, const oci::Digest& digest, bool scan);
+  void remember_manifest_key(const std::string& did, const std::string& repository, const oci::Digest& digest,
+                             const std::string& rkey);
+  // Re-keys a user's manifest records written under legacy keys to TIDs
+  // (tags pointing at them follow), on login. Failures are logged only.
+  void migrate_manifest_keys(const xrpc::PdsSession& session, const std::string& did, const std::string& pds_url);
   std::optional<CachedManifest> fetch_manifest(const Target& t, const oci::Digest& digest);
   std::optional<oci::Digest> resolve_tag(const Target& t, const std::string& tag);
   void forget_repo_caches(const Target& t);
@@ -228,6 +255,12 @@ struct Appview::Impl {
   std::uint64_t finish_upload(UploadState& up, const oci::Digest& digest);
   xrpc::ServerResponse upload_status(const UploadState& up, int status);
 };
+
+// The key of a manifest in Impl::manifests and Impl::manifest_rkeys.
+inline std::string manifest_cache_key(const std::string& did, const std::string& repository,
+                                      const oci::Digest& digest) {
+  return did + "/" + repository + "@" + digest.str();
+}
 
 // The key of a blob in Impl::hold_blobs.
 inline std::string hold_blob_key(const std::string& hold_did, const oci::Digest& digest) {

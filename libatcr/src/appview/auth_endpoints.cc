@@ -146,6 +146,7 @@ std::string Appview::Impl::password_login(const std::string& user, const std::st
     throw registry_error(oci::ErrorCode::kUnauthorized, fmt::format("the PDS logged in {} as {}", identity, session->did()));
   auto shared = store->adopt(std::move(*session), pds_url);
   ensure_profile(*shared, did, pds_url);
+  migrate_manifest_keys(*shared, did, pds_url);
   logins.put(key, did);
   return did;
 }

@@ -4,7 +4,7 @@
 // pusher's hold and an index's children in the pusher's repo; the hold is
 // notified before any record is written (it checks quota and records the
 // layers, so an over-quota push leaves nothing in the user's repo); then
-// the io.atcr.manifest record (rkey from the digest, the exact bytes as its
+// the io.atcr.manifest record (keyed by a TID, the exact bytes as its
 // blob) and, for a tag, the io.atcr.tag record are written in one commit.
 // The blob upload and the record lookups run beside the checks: a push
 // costs about two PDS round trips, not four.
@@ -129,7 +129,7 @@ void Appview::Impl::check_blobs_on_hold(const oci::Manifest& m, const Target& t,
 }
 
 void Appview::Impl::notify_hold(const oci::Manifest& m, const Target& t, const oci::Reference& ref,
-                                const HoldClient& hold) {
+                                const HoldClient& hold, const std::string& manifest_uri) {
   const std::string& hold_did = hold.hold().did;
   Value::Map notify{
       {"repository", Value(t.name.repository)},
@@ -137,6 +137,9 @@ void Appview::Impl::notify_hold(const oci::Manifest& m, const Target& t, const o
       {"manifestDigest", Value(m.digest.str())},
       {"manifest", oci::manifest_info(m)},
       {"operation", Value("push")},
+      // Not in the published lexicon: the record the hold's layer records
+      // point at (its key is a TID the hold cannot derive).
+      {"manifestUri", Value(manifest_uri)},
   };
   if (ref.is_tag()) notify["tag"] = Value(ref.tag_name());
   try {
@@ -183,7 +186,6 @@ void Appview::Impl::register_manifests(xrpc::XrpcServer& server) {
     auto session = session_of(t.did);
     std::string hold_did = push_hold(t.did, t.pds_url);
     HoldClient hold = hold_client(hold_did);
-    const std::string manifest_rkey = oci::manifest_rkey(t.name.repository, m.digest);
     const std::string tag_rkey = ref.is_tag() ? oci::tag_rkey(t.name.repository, ref.tag_name()) : std::string();
 
     // The PDS round trips that do not depend on the checks run beside
@@ -192,8 +194,11 @@ void Appview::Impl::register_manifests(xrpc::XrpcServer& server) {
     // one applyWrites commit can write both.
     auto blob_ref =
         std::async(std::launch::async, [&] { return upload_manifest_blob(*session, body, m.media_type); });
+    // A re-push updates the record it finds without a scan (its key
+    // remembered, or a legacy key); otherwise the record gets a new TID.
     auto existing = std::async(std::launch::async, [&] {
-      std::pair<bool, bool> out{get_record(t, oci::kManifestCollection, manifest_rkey).has_value(), false};
+      std::pair<std::optional<std::string>, bool> out;
+      if (auto found = find_manifest_record(t, m.digest, false)) out.first = found->rkey;
       if (ref.is_tag()) out.second = get_record(t, oci::kTagCollection, tag_rkey).has_value();
       return out;
     });
@@ -202,21 +207,22 @@ void Appview::Impl::register_manifests(xrpc::XrpcServer& server) {
 
     check_blobs_on_hold(m, t, hold);
     for (const oci::Descriptor& d : m.referenced_manifests()) {
-      if (!get_record(t, oci::kManifestCollection, oci::manifest_rkey(t.name.repository, d.digest)))
+      if (!find_manifest_record(t, d.digest, true))
         throw oci::RegistryError(oci::ErrorCode::kManifestBlobUnknown,
                                  fmt::format("manifest {} is not in {}", d.digest.str(), t.str()),
                                  Value(Value::Map{{"digest", Value(d.digest.str())}}));
     }
-    notify_hold(m, t, ref, hold);
+    auto [existing_rkey, tag_exists] = existing.get();
+    const std::string manifest_rkey = existing_rkey ? *existing_rkey : tids.next().to_string();
+    const std::string uri = oci::manifest_uri(t.did, manifest_rkey);
+    notify_hold(m, t, ref, hold, uri);
 
     Value blob = blob_ref.get();
-    auto [manifest_exists, tag_exists] = existing.get();
     std::string created = now_datetime();
     std::vector<xrpc::WriteOp> writes;
-    writes.push_back(upsert(oci::kManifestCollection, manifest_rkey, manifest_exists,
+    writes.push_back(upsert(oci::kManifestCollection, manifest_rkey, existing_rkey.has_value(),
                             oci::manifest_record(m, t.name.repository, m.digest, hold_did, blob, created)));
     if (ref.is_tag()) {
-      std::string uri = oci::manifest_uri(t.did, t.name.repository, m.digest);
       writes.push_back(upsert(oci::kTagCollection, tag_rkey, tag_exists,
                               oci::tag_record(t.name.repository, ref.tag_name(), uri, m.digest, created, created)));
     }
@@ -235,7 +241,8 @@ void Appview::Impl::register_manifests(xrpc::XrpcServer& server) {
       tag_lists.erase(t.did + "/" + t.name.repository);
     }
     CachedManifest cached{m.media_type, std::move(body), m.subject ? m.subject->digest.str() : ""};
-    manifests.put(t.did + "/" + t.name.repository + "@" + m.digest.str(), cached);
+    manifests.put(manifest_cache_key(t.did, t.name.repository, m.digest), cached);
+    remember_manifest_key(t.did, t.name.repository, m.digest, manifest_rkey);
     repo_holds.put(t.did + "/" + t.name.repository, hold_did);
     store->add_repository(t.str(), t.did, t.name.repository, hold_did);
     log::info("appview", "{} pushed {}:{} ({})", caller.did(), t.str(), ref.str(), m.digest.str());
@@ -257,8 +264,16 @@ void Appview::Impl::register_manifests(xrpc::XrpcServer& server) {
       session->delete_record(oci::kTagCollection, oci::tag_rkey(t.name.repository, ref.tag_name()));
     } else {
       const oci::Digest& digest = ref.digest_value();
-      auto record = get_record(t, oci::kManifestCollection, oci::manifest_rkey(t.name.repository, digest));
-      if (!record || oci::ManifestRecord::from_value(*record).repository != t.name.repository)
+      // Every record of it (a restarted AppView may have written a second).
+      std::vector<std::string> rkeys;
+      for (const RecordEntry& e : list_record_entries(t, oci::kManifestCollection)) {
+        try {
+          oci::ManifestRecord r = oci::ManifestRecord::from_value(e.value);
+          if (r.repository == t.name.repository && r.digest == digest) rkeys.push_back(e.rkey);
+        } catch (const ParseError&) {
+        }
+      }
+      if (rkeys.empty())
         throw registry_error(oci::ErrorCode::kManifestUnknown,
                              fmt::format("{}@{} is not in the repository", t.str(), digest.str()));
       // Tags pointing at it go too, as in distribution: no dangling tags.
@@ -272,7 +287,7 @@ void Appview::Impl::register_manifests(xrpc::XrpcServer& server) {
         if (tag.repository == t.name.repository && tag.digest() == digest)
           session->delete_record(oci::kTagCollection, oci::tag_rkey(tag.repository, tag.tag));
       }
-      session->delete_record(oci::kManifestCollection, oci::manifest_rkey(t.name.repository, digest));
+      for (const std::string& rkey : rkeys) session->delete_record(oci::kManifestCollection, rkey);
     }
     forget_repo_caches(t);
     return xrpc::ServerResponse::empty(202);

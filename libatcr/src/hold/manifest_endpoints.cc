@@ -60,6 +60,16 @@ RecordWrite stats_write(const std::optional<Record>& current, std::string_view o
                  : RecordWrite::create(std::string(oci::kStatsCollection), rkey, std::move(record));
 }
 
+// The manifest record a push's layer records point at: `manifestUri`, which
+// an atcr AppView sends (the record's key is a TID it picked), when it is
+// one of the pusher's manifest records; else the key older AppViews used.
+std::string layer_manifest_uri(const Value& in, const std::string& user, const std::string& repository,
+                               const oci::Digest& digest) {
+  if (auto uri = input::optional_string(in, "manifestUri", 8192); uri && oci::manifest_rkey_of(*uri, user))
+    return *uri;
+  return oci::manifest_uri(user, oci::legacy_manifest_rkey(repository, digest));
+}
+
 }  // namespace
 
 void Hold::Impl::register_manifest_endpoints(xrpc::XrpcServer& server) {
@@ -91,7 +101,7 @@ void Hold::Impl::register_manifest_endpoints(xrpc::XrpcServer& server) {
       } catch (const ParseError& e) {
         input::invalid(fmt::format("manifest: {}", e.what()));
       }
-      std::string manifest_uri = oci::manifest_uri(user, repository, manifest_digest);
+      std::string manifest_uri = layer_manifest_uri(in, user, repository, manifest_digest);
       std::string created_at = now_datetime();
       // The config is recorded like a layer: every blob an image uses on
       // this hold has a record, so deleteBlob never takes one still in use.

@@ -243,7 +243,7 @@ ManifestRecord ManifestRecord::from_value(const Value& v) {
   return r;
 }
 
-std::string manifest_rkey(std::string_view repository, const Digest& digest) {
+std::string legacy_manifest_rkey(std::string_view repository, const Digest& digest) {
   validate_repository(repository);
   std::string key(repository);
   for (char& c : key)
@@ -251,9 +251,18 @@ std::string manifest_rkey(std::string_view repository, const Digest& digest) {
   return key + ":" + std::string(digest.hex());
 }
 
-std::string manifest_uri(std::string_view did, std::string_view repository, const Digest& digest) {
+std::string manifest_uri(std::string_view did, std::string_view rkey) {
   syntax::validate_did(did);
-  return fmt::format("at://{}/{}/{}", did, kManifestCollection, manifest_rkey(repository, digest));
+  if (!syntax::is_valid_record_key(rkey)) throw ParseError(fmt::format("'{}' is not a record key", rkey.substr(0, 80)));
+  return fmt::format("at://{}/{}/{}", did, kManifestCollection, rkey);
+}
+
+std::optional<std::string> manifest_rkey_of(std::string_view uri, std::string_view did) {
+  std::string prefix = fmt::format("at://{}/{}/", did, kManifestCollection);
+  if (!uri.starts_with(prefix)) return std::nullopt;
+  std::string_view rkey = uri.substr(prefix.size());
+  if (!syntax::is_valid_record_key(rkey)) return std::nullopt;
+  return std::string(rkey);
 }
 
 Value tag_record(std::string_view repository, std::string_view tag, std::string_view manifest_uri,
@@ -277,7 +286,7 @@ std::optional<Digest> TagRecord::digest() const {
   if (manifest_digest) return manifest_digest;
   std::string_view rkey = manifest_uri;
   rkey = rkey.substr(rkey.rfind('/') == std::string_view::npos ? rkey.size() : rkey.rfind('/') + 1);
-  // manifest_rkey's "<repository>:<hex>", or a bare hex from older writers.
+  // legacy_manifest_rkey's "<repository>:<hex>", or a bare hex from older writers.
   if (auto colon = rkey.rfind(':'); colon != std::string_view::npos) rkey = rkey.substr(colon + 1);
   if (is_sha256_hex(rkey)) return Digest::parse("sha256:" + std::string(rkey));
   return std::nullopt;

@@ -10,13 +10,14 @@
 // The lexicon's sub-defs are unconfirmed (§1.1), so readers also accept
 // "osVersion"/"osFeatures".
 //
-// Record keys (documented choices, both deterministic so a re-push upserts
-// instead of piling up duplicates):
-//  - manifest: the digest's hex (the lexicon says "tid", but keys are
-//    "any" in practice and the hold's scan records already key by digest
-//    hex). Readers must not rely on it: resolve manifests by the record's
-//    `digest` field.
-//  - tag: the repository with '/' spelled '~', then ':', then the tag,
+// Record keys, as the lexicons declare them:
+//  - manifest: a TID (the lexicon's key type "tid"), chosen when the record
+//    is first written. A manifest is found by its digest through the tag's
+//    `manifest` AT-URI, the AppView's own memory of the keys it wrote or
+//    saw, or the record's `digest` field in a listRecords scan. Older atcr
+//    versions keyed by legacy_manifest_rkey(); those records are still
+//    read, and re-keyed to TIDs when their owner logs in.
+//  - tag ("any"): the repository with '/' spelled '~', then ':', then the tag,
 //    e.g. "team~app:v1.0". Injective: neither the repository nor the tag
 //    grammar admits ':' or '~', so the ':' splits the key unambiguously and
 //    '~' maps back to '/'. At most 255 + 1 + 128 = 384 characters, all in
@@ -92,14 +93,15 @@ struct ManifestRecord {
   static ManifestRecord from_value(const Value& record);
 };
 
-// The manifest record's key: "<repository>:<digest hex>", with '/' in the
-// repository written as '~' (as in tag_rkey). Deterministic, so a re-push
-// upserts, and per repository: the same image pushed to two repositories
-// is two records (a record names its repository; one key per digest would
-// let the second push take the first one's manifest away).
-std::string manifest_rkey(std::string_view repository, const Digest& digest);
-// at://<did>/io.atcr.manifest/<manifest_rkey>
-std::string manifest_uri(std::string_view did, std::string_view repository, const Digest& digest);
+// The key older atcr versions gave manifest records: "<repository>:<digest
+// hex>", with '/' in the repository written as '~' (as in tag_rkey). Not a
+// TID, so no longer written; readers still look there.
+std::string legacy_manifest_rkey(std::string_view repository, const Digest& digest);
+// at://<did>/io.atcr.manifest/<rkey>. Throws ParseError for a bad DID or key.
+std::string manifest_uri(std::string_view did, std::string_view rkey);
+// The record key of a manifest AT-URI of `did` (a tag's `manifest`);
+// nullopt when the URI names another repo or collection.
+std::optional<std::string> manifest_rkey_of(std::string_view uri, std::string_view did);
 
 // ---- io.atcr.tag --------------------------------------------------------
 
