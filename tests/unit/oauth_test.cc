@@ -183,3 +183,14 @@ TEST_CASE("client kinds follow the base URL") {
   CHECK(!is_loopback_url("http://localhost.example.com"));
   CHECK(url_origin("https://a.example:8443/x?y") == "https://a.example:8443");
 }
+
+TEST_CASE("a typed PDS URL on this host or network is never fetched") {
+  test::MemoryResolver resolver;
+  Client c({.base_url = "https://registry.example", .client_key = PrivateKey::generate(KeyType::kP256)}, resolver,
+           nullptr);
+  for (const char* url : {"https://127.0.0.1", "https://localhost:8443", "https://10.0.0.1/", "https://[::1]",
+                          "https://metadata", "http://pds.example.com", "https://"}) {
+    CAPTURE(url);
+    CHECK_THROWS_AS(c.discover(url), OAuthError);
+  }
+}

@@ -196,6 +196,13 @@ Discovery Client::discover(std::string_view input) const {
   Discovery d;
   if (starts_with(input, "https://") || starts_with(input, "http://")) {
     d.pds_url = without_trailing_slash(input);
+    // A URL typed by anyone is fetched from here: outside development,
+    // never an address on this host or network.
+    std::string_view host = host_of(authority_of(d.pds_url));
+    if (!options_.allow_http && (is_loopback_url("http://" + std::string(authority_of(d.pds_url))) ||
+                                 host.find_first_not_of("0123456789.") == std::string_view::npos ||
+                                 host.empty() || host.front() == '[' || host.find('.') == std::string_view::npos))
+      throw OAuthError("invalid_request", fmt::format("\"{}\" is not a PDS on the internet", input));
   } else {
     identity::Identity id = resolver_.resolve(input);
     d.did = id.did;

@@ -133,7 +133,11 @@ xrpc::XrpcResponse Session::authorize(std::string_view http_method, const std::s
         nonce_retried = true;
         continue;
       }
-      if (refreshed) throw;
+      // Only a token the PDS calls expired or invalid is worth a refresh
+      // (refresh tokens are single-use); other 401s are the answer.
+      bool stale_token = challenge.find("invalid_token") != std::string::npos || e.error() == "ExpiredToken" ||
+                         e.error() == "InvalidToken" || e.error() == "invalid_token";
+      if (refreshed || !stale_token) throw;
       refreshed = true;
       refresh_if_current(access);
       access = access_token();

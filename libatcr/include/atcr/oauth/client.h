@@ -140,7 +140,9 @@ class Client {
   // {"keys": [the client key's public JWK]} ({"keys": []} for loopback).
   Value jwks() const;
 
-  // Handle, DID, or PDS URL -> account and authorization server.
+  // Handle, DID, or PDS URL -> account and authorization server. Unless
+  // allow_http, a typed URL naming an IP address, localhost or a dotless
+  // name is refused (OAuthError "invalid_request"): the AppView fetches it.
   Discovery discover(std::string_view input) const;
   // discover() then PAR: the authorization to send the browser to.
   PendingAuthorization start(std::string_view input) const;
