@@ -96,6 +96,7 @@ xrpc::ServerResponse Appview::Impl::oauth_callback(const xrpc::ServerRequest& re
   oauth::TokenSet tokens = oauth_sessions->client().finish(pending->authorization, cb);
   auto session = oauth_sessions->adopt(tokens, pending->authorization.dpop_key);
   ensure_profile(*session, tokens.did, tokens.pds_url);
+  migrate_manifest_keys(*session, tokens.did, tokens.pds_url);
   log::info("appview", "{} ({}) signed in with OAuth via {}", tokens.did, tokens.handle, tokens.issuer);
   auto r = web::redirect(pending->return_to);
   r.header("Set-Cookie", web_sessions->start(tokens.did, tokens.handle));
