@@ -28,6 +28,8 @@ PACKAGES=(
   # tests and tooling: python3 runs test drivers; node/npm bootstrap
   # scripts/node-tools.sh (which fetches Node 22 from the npm registry)
   python3 nodejs npm curl ca-certificates iproute2
+  # the OAuth tests' CA and certificates (scripts/pds.sh, tests/e2e/oauth_test.sh)
+  openssl
   # real OCI clients for the e2e suite and the quickstart
   skopeo podman buildah uidmap docker.io
   # the S3 fixture (scripts/s3.sh): Ceph's RADOS Gateway over a one-node cluster

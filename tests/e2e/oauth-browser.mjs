@@ -4,12 +4,13 @@
 // authorization UI with the account's password, approves the consent page,
 // and waits to land back on the AppView signed in.
 //
-//   node oauth-browser.mjs <appview_url> <handle> <password> [--deny]
+//   node oauth-browser.mjs <appview_url> <handle> <password> [--deny] [--logout]
 //
 // Prints one JSON line: {"signedIn": true, "whoami": "<handle>", "url": ...,
 // "callback": <the redirect back to the AppView, code and state included>}.
 // (a test may replay it). --deny rejects the consent instead and reports
-// the error page.
+// the error page; --logout then presses "Log out" (a CSRF-checked form POST)
+// and adds "loggedOut": true once the AppView shows nobody signed in.
 // Env: CHROMIUM (default /usr/bin/chromium), CHROMIUM_ARG (one more switch),
 // IGNORE_TLS=1 (accept the test CA's certificates).
 // On failure, writes a screenshot and the page's HTML next to $OAUTH_ARTIFACTS
@@ -33,6 +34,7 @@ if (!appview || !handle || !password) {
   process.exit(2)
 }
 const deny = flags.includes('--deny')
+const logout = flags.includes('--logout')
 const artifacts = process.env.OAUTH_ARTIFACTS || os.tmpdir()
 const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'atcr-chromium-'))
 const STEP = 20000 // ms per step
@@ -116,6 +118,10 @@ if (deny) {
   try {
     const who = await page.locator('#whoami').textContent()
     result = { signedIn: true, whoami: who, url: page.url(), callback }
+    if (logout) {
+      await Promise.all([page.waitForURL((u) => u.pathname === '/login'), page.getByRole('button', { name: /log out/i }).click()])
+      result.loggedOut = (await page.locator('#whoami').count()) === 0
+    }
   } catch (e) {
     await fail('landing back on the AppView', e)
   }

@@ -89,9 +89,10 @@ assert m[\"dpop_bound_access_tokens\"] is True and m[\"token_endpoint_auth_metho
 # --- the sign-in ------------------------------------------------------------
 t "no profile before sign-in" bash -c "$(declare -f profile_exists); PDS_URL=$PDS_URL DEMO_DID=$DEMO_DID HOLD_DID='$HOLD_DID'; ! profile_exists"
 start=$(date +%s%N)
-out="$(browser 2>>"$LOGF")"
+out="$(browser --logout 2>>"$LOGF")"
 echo "browser: $out ($(( ($(date +%s%N) - start) / 1000000 )) ms)" >>"$LOGF"
 t "browser sign-in lands signed in" [ "$(json 'v["whoami"]' <<<"$out")" = "$DEMO_HANDLE" ]
+t "log out (a CSRF-checked form) signs the browser out" [ "$(json 'v["loggedOut"]' <<<"$out")" = True ]
 t "profile created through the OAuth session" bash -c "$(declare -f profile_exists); PDS_URL=$PDS_URL DEMO_DID=$DEMO_DID HOLD_DID='$HOLD_DID' profile_exists"
 t "profile write was DPoP-authorized" all_dpop com.atproto.repo.putRecord
 callback="$(json 'v["callback"]' <<<"$out")"
