@@ -35,8 +35,29 @@ std::string_view name(Level level) {
   return "?";
 }
 
+std::string escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x20 && byte != 0x7f) {
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else {
+      out += fmt::format("\\x{:02x}", byte);
+    }
+  }
+  return out;
+}
+
 void write(Level level, std::string_view component, std::string_view message) {
-  std::string line = fmt::format("{} {} {}: {}\n", now_datetime(), name(level), component, message);
+  std::string line =
+      fmt::format("{} {} {}: {}\n", now_datetime(), name(level), escape(component), escape(message));
   static std::mutex mu;
   std::lock_guard lock(mu);
   std::fwrite(line.data(), 1, line.size(), stderr);

@@ -329,6 +329,26 @@ TEST_CASE("hold service: notifyManifest writes layer records and stats, and enfo
   CHECK(mismatch.status == 403);
 }
 
+TEST_CASE("hold service: requestCrew stores only a known role") {
+  HoldFixture f({.allow_all_crew = true});
+  auto crew_role = [&](const User& u) {
+    auto r = f.call("GET", "com.atproto.repo.getRecord", nullptr,
+                    "repo=" + net::url_encode(f.hold().did()) + "&collection=io.atcr.hold.crew&rkey=" + u.did);
+    return r.status == 200 ? f.json(r).at("value").at("role").as_string() : std::string("<none>");
+  };
+  for (std::string bad : {R"({"role":"captain"})", R"({"role":"<b>admin</b>"})", R"({"role":"member\r\nx"})",
+                          R"({"role":""})", R"({"role":7})"}) {
+    auto r = f.call("POST", "io.atcr.hold.requestCrew", &f.alice, "", bad);
+    CHECK_MESSAGE(r.status == 400, bad);
+    CHECK(f.json(r).at("error").as_string() == "InvalidRequest");
+  }
+  CHECK(crew_role(f.alice) == "<none>");
+  REQUIRE(f.call("POST", "io.atcr.hold.requestCrew", &f.alice, "", R"({"role":"write"})").status == 200);
+  CHECK(crew_role(f.alice) == "write");
+  REQUIRE(f.call("POST", "io.atcr.hold.requestCrew", &f.bob, "", R"({"role":"admin"})").status == 200);
+  CHECK(crew_role(f.bob) == "member");  // never admin by asking
+}
+
 TEST_CASE("hold service: export and import round-trip the records") {
   HoldFixture f({.allow_all_crew = true});
   REQUIRE(f.call("POST", "io.atcr.hold.requestCrew", &f.alice, "", "{}").status == 200);

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -16,6 +18,7 @@
 #include <vector>
 
 #include "atcr/data/json.h"
+#include "atcr/log.h"
 #include "atcr/xrpc/service_auth.h"
 
 using namespace atcr;
@@ -309,6 +312,51 @@ TEST_CASE("health, logging and latency") {
   // The stderr logger formats a line without throwing.
   RequestLog entry{"GET", "/x", "", 200, 1500us, "127.0.0.1", ""};
   stderr_logger()(entry);
+}
+
+// Runs `body` with stderr going to a file and returns what was written.
+template <typename Body>
+std::string captured_stderr(Body body) {
+  std::fflush(stderr);
+  char path[] = "/tmp/atcr-stderr-XXXXXX";
+  int file = ::mkstemp(path);
+  REQUIRE(file >= 0);
+  int saved = ::dup(STDERR_FILENO);
+  ::dup2(file, STDERR_FILENO);
+  body();
+  std::fflush(stderr);
+  ::dup2(saved, STDERR_FILENO);
+  ::close(saved);
+  std::string out;
+  char buf[4096];
+  ::lseek(file, 0, SEEK_SET);
+  for (ssize_t n; (n = ::read(file, buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+  ::close(file);
+  ::unlink(path);
+  return out;
+}
+
+TEST_CASE("log lines escape control characters a client chose (no forged lines, no NUL)") {
+  CHECK(log::escape("plain /v2/a-b_c UTF-8 \xc3\xa9") == "plain /v2/a-b_c UTF-8 \xc3\xa9");
+  CHECK(log::escape(std::string("a\r\nb\tc\0d\x1b[31m\x7f", 14)) == "a\\r\\nb\\tc\\x00d\\x1b[31m\\x7f");
+
+  std::string out = captured_stderr([] {
+    ServerOptions o = quiet();
+    o.logger = stderr_logger();
+    XrpcServer server(o);
+    server.start();
+    std::string response = raw_exchange(
+        server.port(), "GET /v2/x%0D%0A2026-01-01T00:00:00Z%20info%20hold:%20forged%00end HTTP/1.1\r\n"
+                       "Host: x\r\nConnection: close\r\n\r\n");
+    CHECK(response.rfind("HTTP/1.1 404", 0) == 0);
+    server.stop();
+    log::warn("test", "a message with{}", std::string("\r\na line break and a \0 NUL", 26));
+  });
+  // One line per event: the request's and the warning's.
+  CHECK(std::count(out.begin(), out.end(), '\n') == 2);
+  CHECK(out.find('\0') == std::string::npos);
+  CHECK(out.find("GET /v2/x\\r\\n2026-01-01T00:00:00Z info hold: forged\\x00end 404") != std::string::npos);
+  CHECK(out.find("test: a message with\\r\\na line break and a \\x00 NUL\n") != std::string::npos);
 }
 
 TEST_CASE("request bodies over the limit get 413") {

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace atcr::log {
@@ -24,7 +25,16 @@ Level level();
 std::optional<Level> parse_level(std::string_view name);
 std::string_view name(Level level);
 
-// Writes one line (thread-safe; lines never interleave).
+// `text` with every control character (bytes below 0x20, and DEL) written
+// as an escape: "\r", "\n", "\t", else "\xHH". What a client chose (a
+// request path, a header, a name in an error) goes through this before it
+// is logged, so it cannot start a line of its own or hide one (NUL, ESC).
+// Other bytes, UTF-8 included, pass through; it keeps lines whole, it is
+// not a reversible encoding.
+std::string escape(std::string_view text);
+
+// Writes one line (thread-safe; lines never interleave). The component and
+// message are escape()d: a message never spans lines.
 void write(Level level, std::string_view component, std::string_view message);
 
 namespace detail {

@@ -99,6 +99,12 @@ CrewMember CrewMember::from_record(const Value& record) {
   return c;
 }
 
+bool is_known_role(std::string_view role) {
+  for (std::string_view known : {"owner", "admin", "write", "read", "member"})
+    if (role == known) return true;
+  return false;
+}
+
 std::string crew_rkey(std::string_view member_did) {
   if (syntax::is_valid_record_key(member_did)) return std::string(member_did);
   auto hash = sha256(as_bytes(member_did));

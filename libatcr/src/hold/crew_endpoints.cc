@@ -4,7 +4,8 @@
 // RegistrationDisabled (an admin adds members by writing crew records).
 //
 // Self-service members get blob:read and blob:write at most, whatever they
-// ask for: crew:admin is never granted this way.
+// ask for: crew:admin is never granted this way. The role is one of the
+// known roles (owner and admin are stored as member); anything else is 400.
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -33,6 +34,15 @@ std::vector<std::string> granted_permissions(const Value& in) {
   return granted;
 }
 
+// The role to store: one of the known roles, never owner or admin (those
+// come from the hold's config or an admin's write).
+std::string requested_role(const Value& in) {
+  std::string role = input::optional_string(in, "role", 32).value_or("member");
+  if (!is_known_role(role))
+    input::invalid("role must be one of \"member\", \"read\", \"write\" (or \"owner\", \"admin\": stored as \"member\")");
+  return role == "owner" || role == "admin" ? "member" : role;
+}
+
 std::string crew_uri(std::string_view hold_did, std::string_view rkey) {
   return fmt::format("at://{}/{}/{}", hold_did, kCrewCollection, rkey);
 }
@@ -44,6 +54,8 @@ void Hold::Impl::register_crew_endpoints(xrpc::XrpcServer& server) {
     std::string who = caller(req, kRequestCrew);
     if (who.empty()) throw xrpc::XrpcError(401, "AuthRequired", "requestCrew needs a service token");
     Value in = req.body.empty() ? Value(Value::Map{}) : req.json();
+    std::string role = requested_role(in);
+    std::vector<std::string> permissions = granted_permissions(in);
 
     access.ensure_current(*pds);
     Captain captain = access.captain();
@@ -59,9 +71,8 @@ void Hold::Impl::register_crew_endpoints(xrpc::XrpcServer& server) {
 
     CrewMember member;
     member.member = who;
-    member.role = input::optional_string(in, "role", 32).value_or("member");
-    if (member.role == "owner" || member.role == "admin") member.role = "member";
-    member.permissions = granted_permissions(in);
+    member.role = std::move(role);
+    member.permissions = std::move(permissions);
     member.added_at = now_datetime();
 
     std::lock_guard lock(records_mu);

@@ -5,7 +5,9 @@
 // config and each layer) and bumps the repository's io.atcr.hold.stats
 // record, in one commit, after checking the pusher's quota (the blobs are
 // already uploaded: an over-quota push fails at the manifest, as in ATCR).
-// A pull notification only bumps the stats.
+// A pull notification only bumps the stats. Either needs the user's own
+// service token (the AppView's, minted by the user's PDS): userDid must be
+// its issuer.
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -15,6 +17,7 @@
 #include "atcr/data/tid.h"
 #include "atcr/oci/hold_records.h"
 #include "atcr/oci/records.h"
+#include "atcr/oci/reference.h"
 #include "hold/hold_impl.h"
 #include "hold/input.h"
 
@@ -79,16 +82,26 @@ void Hold::Impl::register_manifest_endpoints(xrpc::XrpcServer& server) {
     if (operation != "push" && operation != "pull")
       throw xrpc::XrpcError(400, "InvalidOperation", "operation must be \"push\" or \"pull\"");
     bool push = operation == "push";
+    // Every notification writes to the hold's signed repo, so it needs a
+    // caller, even a pull on a public hold.
     std::string who = require(req, kNotify, push ? Access::kWrite : Access::kRead);
+    if (who.empty()) throw xrpc::XrpcError(401, "AuthRequired", "notifyManifest needs a service token");
 
     std::string repository = input::required_string(in, "repository", 256);
+    if (!oci::is_valid_repository(repository))
+      input::invalid("repository is not an OCI repository name (lowercase path components like \"app\" or \"team/app\")");
     std::string user = input::required_string(in, "userDid", 2048);
     if (!syntax::is_valid_did(user)) input::invalid("userDid is not a DID");
     std::string digest_text = input::required_string(in, "manifestDigest", 128);
     if (!oci::Digest::valid(digest_text)) input::invalid("manifestDigest is not a digest");
     oci::Digest manifest_digest = oci::Digest::parse(digest_text);
-    if (push && who != user)
-      throw xrpc::XrpcError(403, "UserMismatch", fmt::format("{} cannot push as {}", who, user));
+    if (auto tag = input::optional_string(in, "tag", oci::kMaxTagLength); tag && !oci::is_valid_tag(*tag))
+      input::invalid("tag is not an OCI tag");
+    // Only the user's own token (as the AppView sends it) counts for that
+    // user: nobody inflates another's counters or writes records in their
+    // name.
+    if (who != user)
+      throw xrpc::XrpcError(403, "UserMismatch", fmt::format("{} cannot notify as {}", who, user));
 
     std::vector<RecordWrite> writes;
     std::vector<LayerUse> layers;

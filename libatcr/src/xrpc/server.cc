@@ -35,6 +35,7 @@
 #include <thread>
 
 #include "atcr/data/syntax.h"
+#include "atcr/log.h"
 #include "xrpc/http_connection.h"
 #include "xrpc/router.h"
 
@@ -157,7 +158,7 @@ void XrpcServer::Impl::accept_next() {
   } catch (const std::system_error& e) {
     // Out of descriptors (an io_context holds an epoll fd, an eventfd and a
     // timerfd): wait for connections to end rather than end the acceptor.
-    std::fprintf(stderr, "xrpc server: cannot set up a connection: %s\n", e.what());
+    std::fprintf(stderr, "xrpc server: cannot set up a connection: %s\n", log::escape(e.what()).c_str());
     retry_later();
     return;
   }
@@ -220,7 +221,7 @@ void XrpcServer::Impl::run_connection(std::uint64_t id, std::shared_ptr<HttpConn
     connection->serve();
   } catch (const std::exception& e) {
     // serve() reports its errors on the wire; this is a bug, not a client.
-    std::fprintf(stderr, "xrpc server: connection failed: %s\n", e.what());
+    std::fprintf(stderr, "xrpc server: connection failed: %s\n", log::escape(e.what()).c_str());
   }
   std::shared_ptr<HttpConnection> last;
   {

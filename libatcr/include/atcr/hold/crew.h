@@ -50,7 +50,7 @@ struct Captain {
 
 struct CrewMember {
   std::string member;  // DID
-  std::string role;    // "owner" | "admin" | "write" | "read" | others
+  std::string role;    // "owner" | "admin" | "write" | "read" | "member" (see is_known_role)
   std::vector<std::string> permissions;
   std::string tier;  // quota tier; "" = the hold's default
   std::string added_at;
@@ -60,6 +60,12 @@ struct CrewMember {
   // Accepts the legacy "did" field for "member"; throws ParseError without one.
   static CrewMember from_record(const Value& record);
 };
+
+// The crew.role knownValues ("owner", "admin", "write", "read") and
+// requestCrew's default, "member": the roles the hold writes. Records
+// written by others may carry any string (knownValues are open), but a
+// self-service join may not store one of its own choosing.
+bool is_known_role(std::string_view role);
 
 // The crew record's key for a member: the DID itself when it is a valid
 // record key (did:plc:...), otherwise a hash of it (a did:web with a port
