@@ -119,7 +119,11 @@ TEST_CASE("did:web URLs") {
   CHECK(did_web_url("did:web:Example.COM") == "https://example.com/.well-known/did.json");
   DidWebOptions dev;
   dev.allow_http_localhost = true;
-  CHECK(did_web_url("did:web:localhost%3A8080") == "https://localhost:8080/.well-known/did.json");
+  // Loopback did:web only in development: a token's iss must not make a
+  // production service fetch from its own loopback.
+  CHECK_THROWS_AS(did_web_url("did:web:localhost%3A8080"), ParseError);
+  CHECK_THROWS_AS(did_web_url("did:web:127.0.0.1%3A8080"), ParseError);
+  CHECK_THROWS_AS(did_web_url("did:web:localhost"), ParseError);
   CHECK(did_web_url("did:web:localhost%3A8080", dev) == "http://localhost:8080/.well-known/did.json");
   CHECK(did_web_url("did:web:localhost", dev) == "http://localhost/.well-known/did.json");
   CHECK(did_web_url("did:web:example.com", dev) == "https://example.com/.well-known/did.json");  // only localhost
@@ -198,6 +202,19 @@ TEST_CASE("negative caching: definite failures for a minute, network trouble not
   CHECK(world.plc_requests == 4);
 }
 
+TEST_CASE("unreachable_ttl remembers network trouble for a while") {
+  World world;
+  ResolverOptions o = world.options();
+  o.unreachable_ttl = 30s;
+  DirectoryResolver resolver(o);
+  CHECK_THROWS_AS(resolver.resolve_did(plc_did('f')), PlcError);
+  CHECK_THROWS_AS(resolver.resolve_did(plc_did('f')), PlcError);  // remembered
+  CHECK(world.plc_requests == 1);
+  world.advance(31s);
+  CHECK_THROWS_AS(resolver.resolve_did(plc_did('f')), PlcError);
+  CHECK(world.plc_requests == 2);
+}
+
 TEST_CASE("did:web over loopback") {
   World world;
   DirectoryResolver resolver(world.options());
@@ -221,12 +238,12 @@ TEST_CASE("did:web over loopback") {
     world.put_web(big.to_json());
     CHECK_THROWS_AS(resolver.resolve_did(world.web_did, true), net::HttpError);
   }
-  SUBCASE("plain http needs the development option") {
+  SUBCASE("a loopback did:web needs the development option") {
     ResolverOptions strict = world.options();
     strict.did_web.allow_http_localhost = false;
     DirectoryResolver production(strict);
     int before = world.web_requests;
-    CHECK_THROWS_AS(production.resolve_did(world.web_did), net::HttpError);  // https to a plain server
+    CHECK_THROWS_AS(production.resolve_did(world.web_did), ParseError);  // refused without a request
     CHECK(world.web_requests == before);
   }
 }

@@ -59,6 +59,10 @@ const std::vector<Option>& schema() {
        "rotation key must be in data_dir)."},
       {"identity.plc_url", Kind::kString, "https://plc.directory", "The PLC directory (did:plc only)."},
       {"identity.handle", Kind::kString, "", "The hold's handle. Default: server.public_url's host."},
+      {"identity.development", Kind::kBool, "false",
+       "Development on loopback: resolve callers' did:web on localhost /\n"
+       "127.0.0.1 over plain http. Never on a public hold: any request's\n"
+       "token could make the hold fetch from its own loopback."},
       // [storage]
       {"storage.driver", Kind::kString, "s3", "Where blobs live.", false, {"STORAGE_DRIVER"},
        {"s3", "filesystem"}},
@@ -132,6 +136,7 @@ HoldConfig HoldConfig::load(const std::optional<std::filesystem::path>& file, En
     invalid("identity.did", "only a did:plc can be adopted (a did:web follows server.public_url)");
   c.identity.plc_url = base_url("identity.plc_url", s.str("identity.plc_url"));
   c.identity.handle = s.str("identity.handle");
+  c.identity.development = s.boolean("identity.development");
 
   c.storage.driver = s.str("storage.driver");
   c.storage.path = s.str("storage.path");

@@ -77,8 +77,15 @@ Hold::Hold(HoldConfig config, HoldOptions options) : impl_(std::make_unique<Impl
   if (options.resolver) {
     h.resolver = options.resolver;
   } else {
+    // Any request's token names an issuer to resolve: short timeouts, and
+    // an issuer that cannot be reached is remembered for a while, so a
+    // stream of such tokens costs one timeout per period (each is a 401).
     identity::ResolverOptions r;
     r.plc_directory = h.config.identity.plc_url;
+    r.did_web.allow_http_localhost = h.config.identity.development;
+    r.http.connect_timeout = std::chrono::seconds(2);
+    r.http.timeout = std::chrono::seconds(4);
+    r.unreachable_ttl = std::chrono::seconds(30);
     h.own_resolver = std::make_unique<identity::DirectoryResolver>(r);
     h.resolver = h.own_resolver.get();
   }

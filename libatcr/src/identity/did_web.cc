@@ -60,7 +60,9 @@ HostPort split(std::string_view did) {
 
 std::string did_web_url(std::string_view did, const DidWebOptions& options) {
   HostPort hp = split(did);
-  bool http = options.allow_http_localhost && is_loopback(hp.host);
+  if (is_loopback(hp.host) && !options.allow_http_localhost)
+    unsupported(did, "localhost and IP addresses are only resolved in development mode");
+  bool http = is_loopback(hp.host);
   std::string host = is_loopback(hp.host) ? std::string(hp.host) : syntax::normalize_handle(hp.host);
   return fmt::format("{}://{}{}{}/.well-known/did.json", http ? "http" : "https", host, hp.port.empty() ? "" : ":",
                      hp.port);

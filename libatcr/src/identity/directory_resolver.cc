@@ -13,8 +13,8 @@ struct DirectoryResolver::Impl {
       : options(std::move(o)),
         http(std::make_shared<net::HttpClient>(options.http)),
         plc(http, options.plc_directory),
-        documents(options.ttl, options.negative_ttl, options.max_entries, options.clock),
-        handles(options.ttl, options.negative_ttl, options.max_entries, options.clock) {}
+        documents(options.ttl, options.negative_ttl, options.max_entries, options.clock, options.unreachable_ttl),
+        handles(options.ttl, options.negative_ttl, options.max_entries, options.clock, options.unreachable_ttl) {}
 
   DidDocument load_document(const std::string& did) const {
     if (did.starts_with("did:plc:")) return plc.document(did);

@@ -24,15 +24,19 @@ class TtlCache {
   using Clock = std::function<std::chrono::steady_clock::time_point()>;
 
   TtlCache(std::chrono::milliseconds ttl, std::chrono::milliseconds negative_ttl, std::size_t max_entries,
-           Clock clock)
-      : ttl_(ttl), negative_ttl_(negative_ttl), max_entries_(max_entries), clock_(std::move(clock)) {}
+           Clock clock, std::chrono::milliseconds unreachable_ttl = {})
+      : ttl_(ttl),
+        negative_ttl_(negative_ttl),
+        unreachable_ttl_(unreachable_ttl),
+        max_entries_(max_entries),
+        clock_(std::move(clock)) {}
 
   // The cached answer for `key` (a value, or a cached failure rethrown),
   // or else load()'s. While one caller loads a key, others asking for it
   // wait for that answer instead of loading it again. A value is cached
   // for `ttl`; a definite failure (ResolutionError, ParseError) for
   // `negative_ttl`; any other exception reaches the waiting callers and is
-  // not cached. `fresh` ignores (and then replaces) a cached answer.
+  // cached for `unreachable_ttl` (not at all when it is 0). `fresh` ignores (and then replaces) a cached answer.
   V get(const std::string& key, bool fresh, const std::function<V()>& load) {
     std::unique_lock lock(mu_);
     if (!fresh) {
@@ -64,13 +68,17 @@ class TtlCache {
       error = std::current_exception();
     } catch (...) {
       // Network trouble and the like: shared with the waiters (rethrown
-      // below), but not remembered.
+      // below), remembered only for unreachable_ttl.
       error = std::current_exception();
       definite = false;
     }
 
     lock.lock();
-    if (definite) store(key, value, error);
+    if (definite) {
+      store(key, value, error, error ? negative_ttl_ : ttl_);
+    } else if (unreachable_ttl_.count() > 0) {
+      store(key, value, error, unreachable_ttl_);
+    }
     flight->value = value;
     flight->error = error;
     flight->done = true;
@@ -113,17 +121,19 @@ class TtlCache {
     entries_.erase(it);
   }
 
-  void store(const std::string& key, const std::optional<V>& value, const std::exception_ptr& error) {
+  void store(const std::string& key, const std::optional<V>& value, const std::exception_ptr& error,
+             std::chrono::milliseconds lifetime) {
     if (auto it = entries_.find(key); it != entries_.end()) drop(it);
     if (max_entries_ == 0) return;
     while (entries_.size() >= max_entries_) drop(entries_.find(lru_.back()));
     lru_.push_front(key);
-    auto expires = clock_() + (error ? negative_ttl_ : ttl_);
+    auto expires = clock_() + lifetime;
     entries_.emplace(key, Entry{value, error, expires, lru_.begin()});
   }
 
   const std::chrono::milliseconds ttl_;
   const std::chrono::milliseconds negative_ttl_;
+  const std::chrono::milliseconds unreachable_ttl_;
   const std::size_t max_entries_;
   const Clock clock_;
 

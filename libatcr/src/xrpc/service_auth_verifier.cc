@@ -245,6 +245,10 @@ ServiceAuthClaims ServiceAuthVerifier::verify(std::string_view token,
       // A document that does not parse is the issuer's fault, not a
       // transient failure of ours.
       fail(Failure::kUnknownIssuer, fmt::format("issuer {}: {}", claims.iss, e.what()));
+    } catch (const Error& e) {
+      // Unreachable now (HTTP, DNS, the PLC directory): still a token we
+      // cannot verify, so 401, never a 500 for whoever named the issuer.
+      fail(Failure::kUnknownIssuer, fmt::format("issuer {} cannot be resolved now: {}", claims.iss, e.what()));
     }
     if (doc.id != claims.iss)
       fail(Failure::kUnknownIssuer,

@@ -46,6 +46,7 @@ struct HoldConfig {
     std::string did;                 // adopt an existing did:plc
     std::string plc_url = "https://plc.directory";
     std::string handle;  // default: public_url's host
+    bool development = false;  // resolve did:web on loopback (over http)
   } identity;
 
   struct Storage {

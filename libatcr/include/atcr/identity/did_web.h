@@ -1,7 +1,8 @@
 // did:web resolution as atproto allows it: hostname-level DIDs only
 // ("did:web:example.com"), fetched from https://<host>/.well-known/did.json.
-// A port is allowed only for localhost (or 127.0.0.1), percent-encoded
-// ("did:web:localhost%3A8080"), and only for development.
+// did:web:localhost and did:web:127.0.0.1 (with a percent-encoded port,
+// "did:web:localhost%3A8080") exist only in development mode: otherwise a
+// token naming one could make a service fetch from its own loopback.
 #pragma once
 
 #include <string>
@@ -15,14 +16,15 @@ namespace atcr::identity {
 inline constexpr int kDidWebMaxRedirects = 3;
 
 struct DidWebOptions {
-  // Development only: fetch did:web:localhost[%3A<port>] (and 127.0.0.1) documents over
-  // plain http. Every other host is always fetched over https.
+  // Development only: resolve did:web:localhost[%3A<port>] (and 127.0.0.1)
+  // documents, over plain http. Off, such DIDs are refused (ParseError)
+  // without a request. Every other host is always fetched over https.
   bool allow_http_localhost = false;
 };
 
 // The URL of `did`'s document. Throws ParseError for anything atproto does
 // not allow: another method, a path ("did:web:example.com:user:alice"), a
-// port on a host other than localhost, an invalid hostname or one under a
+// port on a host other than localhost, a loopback host outside development, an invalid hostname or one under a
 // disallowed TLD (.local, .onion, ...).
 std::string did_web_url(std::string_view did, const DidWebOptions& options = {});
 

@@ -5,7 +5,7 @@
 // Caching: answers are kept for `ttl`; definite failures (ResolutionError,
 // and ParseError for a malformed remote document) for `negative_ttl`;
 // trouble reaching the other side (net::HttpError, net::DnsError,
-// PlcError) is never cached. Each cache holds at most `max_entries`,
+// PlcError) for `unreachable_ttl` (default 0: not cached). Each cache holds at most `max_entries`,
 // dropping the least recently used. `fresh` skips the cached answer and
 // replaces it.
 //
@@ -39,6 +39,10 @@ struct ResolverOptions {
 
   std::chrono::milliseconds ttl = std::chrono::minutes(10);
   std::chrono::milliseconds negative_ttl = std::chrono::minutes(1);
+  // A server that resolves DIDs named by unauthenticated requests (a
+  // service token's iss) sets this, so a DID whose host hangs costs one
+  // timeout per period, not one per request.
+  std::chrono::milliseconds unreachable_ttl{0};
   std::size_t max_entries = 10000;  // per cache (DIDs, handles)
   // The cache's clock; tests substitute a manual one.
   std::function<std::chrono::steady_clock::time_point()> clock = [] { return std::chrono::steady_clock::now(); };
