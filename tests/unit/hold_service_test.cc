@@ -167,6 +167,18 @@ TEST_CASE("hold service: first boot writes the captain and the owner's crew reco
   REQUIRE(crew.status == 200);
   CHECK(f.json(crew).at("records").as_array().size() == 1);
 
+  // The DID from did.json pasted into a query unescaped ("%3A" decodes to
+  // ':') still names this repo; another port does not.
+  std::string did = f.hold().did();
+  REQUIRE(did.find("%3A") != std::string::npos);
+  std::string pasted = did.substr(0, did.find("%3A")) + ":" + did.substr(did.find("%3A") + 3);
+  auto listed = f.call("GET", "com.atproto.repo.listRecords", nullptr, "repo=" + pasted + "&collection=io.atcr.hold.crew");
+  CHECK_MESSAGE(listed.status == 200, listed.text());
+  CHECK(f.call("GET", "com.atproto.sync.getLatestCommit", nullptr, "did=" + pasted).status == 200);
+  auto other = f.call("GET", "com.atproto.repo.listRecords", nullptr, "repo=" + pasted + "1&collection=io.atcr.hold.crew");
+  CHECK(other.status == 400);
+  CHECK(f.json(other).at("error").as_string() == "RepoNotFound");
+
   auto did_doc = f.call("GET", "", nullptr, "");  // not a method: 404/400, never a crash
   CHECK(did_doc.status >= 400);
 }

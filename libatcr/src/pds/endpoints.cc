@@ -24,16 +24,30 @@ std::string lowercase(std::string s) {
   return s;
 }
 
+// Whether `given` names our DID. A did:web with a port carries "%3A"
+// ("did:web:localhost%3A8080"), which a query string unescapes when the
+// caller did not escape it again ("repo=<the DID from did.json>" arrives as
+// "did:web:localhost:8080"): that is the same DID, since a did:web path is
+// never ours (we have none).
+bool is_our_did(const EmbeddedPds& pds, std::string_view given) {
+  const std::string& ours = pds.did();
+  if (given == ours) return true;
+  if (!ours.starts_with("did:web:")) return false;
+  std::string unescaped = ours;
+  for (std::size_t at; (at = unescaped.find("%3A")) != std::string::npos;) unescaped.replace(at, 3, ":");
+  return given == unescaped;
+}
+
 // `repo` may be our DID or our handle (repo.* methods take an at-identifier).
 void require_repo(const EmbeddedPds& pds, const std::string& repo) {
-  if (repo == pds.did() || lowercase(repo) == pds.handle()) return;
+  if (is_our_did(pds, repo) || lowercase(repo) == pds.handle()) return;
   throw xrpc::invalid_request("Could not find repo: " + repo, "RepoNotFound");
 }
 
 // sync.* methods take a DID only.
 void require_did(const EmbeddedPds& pds, const std::string& did) {
   if (!syntax::is_valid_did(did)) throw xrpc::invalid_request("did must be a valid DID: " + did);
-  if (did != pds.did()) throw xrpc::invalid_request("Could not find repo for DID: " + did, "RepoNotFound");
+  if (!is_our_did(pds, did)) throw xrpc::invalid_request("Could not find repo for DID: " + did, "RepoNotFound");
 }
 
 std::string required_nsid(const ServerRequest& req, std::string_view name) {
