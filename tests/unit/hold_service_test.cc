@@ -38,6 +38,7 @@ struct Options {
   bool is_public = false;
   bool allow_all_crew = false;
   bool quota = false;
+  std::chrono::seconds presign_expiry{15 * 60};
 };
 
 class HoldFixture {
@@ -60,6 +61,7 @@ class HoldFixture {
     c.storage.driver = "filesystem";
     c.storage.path = dir_ / "blobs";
     c.storage.presign = false;
+    c.storage.presign_expiry = options.presign_expiry;
     c.quota.enabled = options.quota;
     c.quota.tiers = {{"deckhand", 1000}, {"bosun", 1'000'000}};
     c.quota.default_tier = "deckhand";
@@ -359,6 +361,70 @@ TEST_CASE("hold service: requestCrew stores only a known role") {
   CHECK(crew_role(f.alice) == "write");
   REQUIRE(f.call("POST", "io.atcr.hold.requestCrew", &f.bob, "", R"({"role":"admin"})").status == 200);
   CHECK(crew_role(f.bob) == "member");  // never admin by asking
+}
+
+// The lexicon's flow alone: initiate, getPartUploadUrl, a PUT to the URL
+// with only the returned headers, complete.
+TEST_CASE("hold service: filesystem part URLs authorize themselves, and only for their part") {
+  HoldFixture f({.presign_expiry = std::chrono::seconds(2)});
+  std::string data = random_text(3000);
+  std::string digest = oci::Digest::of(data).str();
+  auto init = f.call("POST", "io.atcr.hold.initiateUpload", &f.owner, "", R"({"digest":")" + digest + "\"}");
+  REQUIRE(init.status == 200);
+  std::string id = f.json(init).at("uploadId").as_string();
+  auto part_url = [&](int n) {
+    auto r = f.call("POST", "io.atcr.hold.getPartUploadUrl", &f.owner, "",
+                    R"({"uploadId":")" + id + R"(","partNumber":)" + std::to_string(n) + "}");
+    REQUIRE_MESSAGE(r.status == 200, r.text());
+    Value t = f.json(r);
+    CHECK(t.at("headers").as_map().empty());
+    return t.at("url").as_string();
+  };
+  auto put = [&](const std::string& url, const std::string& bytes) {
+    net::HttpRequest req;
+    req.method = "PUT";
+    req.url = url;
+    req.body = to_bytes(bytes);
+    return net::HttpClient().send(req);
+  };
+  auto refused = [&](const net::HttpResponse& r, const std::string& error) {
+    CHECK_MESSAGE(r.status == 403, r.text());
+    CHECK(f.json(r).at("error").as_string() == error);
+  };
+  auto replaced = [](std::string url, const std::string& from, const std::string& to) {
+    auto at = url.find(from);
+    REQUIRE(at != std::string::npos);
+    return url.replace(at, from.size(), to);
+  };
+
+  std::string url1 = part_url(1), url2 = part_url(2);
+  // Tampered: another part, upload, uploader, expiry or signature.
+  refused(put(replaced(url1, "partNumber=1", "partNumber=2"), "x"), "InvalidSignature");
+  refused(put(replaced(url1, "uploadId=", "uploadId=x"), "x"), "InvalidSignature");
+  refused(put(replaced(url1, "did=" + net::url_encode(f.owner.did), "did=" + net::url_encode(f.alice.did)), "x"),
+          "InvalidSignature");
+  refused(put(replaced(url1, "expires=", "expires=9"), "x"), "InvalidSignature");
+  refused(put(replaced(url1, "sig=", "sig=A"), "x"), "InvalidSignature");
+  // Without a signature it is the plain method: a service token is needed.
+  CHECK(put(url1.substr(0, url1.find("&sig=")), "x").status == 401);
+
+  auto p1 = put(url1, data.substr(0, 1000));
+  REQUIRE_MESSAGE(p1.status == 200, p1.text());
+  auto p2 = put(url2, data.substr(1000));
+  REQUIRE_MESSAGE(p2.status == 200, p2.text());
+  auto done = f.call("POST", "io.atcr.hold.completeUpload", &f.owner, "",
+                     R"({"uploadId":")" + id + R"(","digest":")" + digest + R"(","parts":[{"partNumber":1,"etag":")" +
+                         f.json(p1).at("etag").as_string() + R"("},{"partNumber":2,"etag":")" +
+                         f.json(p2).at("etag").as_string() + R"("}]})");
+  REQUIRE_MESSAGE(done.status == 200, done.text());
+  CHECK(f.call("GET", "com.atproto.sync.getBlob", &f.owner, f.blob_query(digest)).text() == data);
+
+  // Expired: 2 s after it was made.
+  auto init2 = f.call("POST", "io.atcr.hold.initiateUpload", &f.owner, "", "{}");
+  id = f.json(init2).at("uploadId").as_string();
+  std::string late = part_url(1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(3100));
+  refused(put(late, "x"), "ExpiredSignature");
 }
 
 TEST_CASE("hold service: export and import round-trip the records") {

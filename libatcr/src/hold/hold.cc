@@ -104,6 +104,7 @@ Hold::Hold(HoldConfig config, HoldOptions options) : impl_(std::make_unique<Impl
   // for several calls; a present lxm must still match the method.
   auth.require_lxm = false;
   h.verifier = std::make_unique<xrpc::ServiceAuthVerifier>(*h.resolver, h.pds->did(), auth);
+  h.part_urls = std::make_unique<PartUrlSigner>(h.config.server.data_dir / "part-url.key");
 
   h.bootstrap();
   h.access.ensure_current(*h.pds);

@@ -20,6 +20,7 @@
 #include "atcr/storage/uploads.h"
 #include "atcr/xrpc/server.h"
 #include "atcr/xrpc/service_auth.h"
+#include "hold/part_urls.h"
 
 namespace atcr::hold {
 
@@ -82,6 +83,7 @@ struct Hold::Impl {
   std::unique_ptr<storage::Blobs> blobs;
   std::unique_ptr<storage::Uploads> uploads;
   std::unique_ptr<xrpc::ServiceAuthVerifier> verifier;
+  std::unique_ptr<PartUrlSigner> part_urls;  // uploadPart URLs that authorize themselves
   AccessState access;
   // Serialises read-modify-write of records (stats counters, crew joins).
   std::mutex records_mu;
@@ -103,6 +105,9 @@ struct Hold::Impl {
 
   void bootstrap();
   std::vector<std::string> former_owner_crew(const std::string& owner) const;  // crew rkeys
+  // The uploader of a PUT to uploadPart: from its service token, or from
+  // the URL's signature when getPartUploadUrl handed out a signed URL.
+  std::string part_uploader(const xrpc::ServerRequest& req, const std::string& upload_id, int part);
   void register_upload_endpoints(xrpc::XrpcServer& server);
   void register_blob_endpoints(xrpc::XrpcServer& server);
   void register_manifest_endpoints(xrpc::XrpcServer& server);

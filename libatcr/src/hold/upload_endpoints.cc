@@ -4,7 +4,14 @@
 // visible). Every method needs write access (captain, crew with
 // blob:write, or anyone when allowAllCrew); an upload id only works for
 // the DID that started it.
+//
+// Where the hold takes part bytes itself (no presigning), getPartUploadUrl
+// answers a signed uploadPart URL (part_urls.h): a PUT to it with no other
+// credential works, as for an S3 presigned URL. A service token still
+// works too; a bad or expired signature is a 403.
 #include <fmt/core.h>
+
+#include <limits>
 
 #include "atcr/net/http_client.h"
 #include "hold/hold_impl.h"
@@ -54,6 +61,29 @@ storage::Reader body_reader(xrpc::BodyReader& body) {
 
 }  // namespace
 
+std::string Hold::Impl::part_uploader(const xrpc::ServerRequest& req, const std::string& upload_id, int part) {
+  std::optional<std::string> signature = req.param("sig");
+  if (!signature || !req.bearer_token().empty()) return require(req, kUploadPart, Access::kWrite);
+  std::string did = req.required_param("did");
+  std::optional<std::int64_t> expires = req.int_param("expires", 0, std::numeric_limits<std::int64_t>::max());
+  if (!expires) input::invalid("expires is required with sig");
+  switch (part_urls->check(upload_id, part, did, *expires, *signature, xrpc::unix_now())) {
+    case PartUrlSigner::Check::kValid:
+      break;
+    case PartUrlSigner::Check::kBadSignature:
+      throw xrpc::XrpcError(403, "InvalidSignature",
+                            "this part URL's signature does not match (ask getPartUploadUrl for a new one)");
+    case PartUrlSigner::Check::kExpired:
+      throw xrpc::XrpcError(403, "ExpiredSignature", "this part URL has expired (ask getPartUploadUrl for a new one)");
+  }
+  // The signer had write access when the URL was made; it must still.
+  access.ensure_current(*pds);
+  std::optional<CrewMember> crew = access.crew(did);
+  Decision d = authorize(access.captain(), crew ? &*crew : nullptr, did, Access::kWrite);
+  if (!d) throw xrpc::XrpcError(403, d.error, d.reason);
+  return did;
+}
+
 void Hold::Impl::register_upload_endpoints(xrpc::XrpcServer& server) {
   server.procedure(kInitiate, [this](const xrpc::ServerRequest& req) {
     std::string who = require(req, kInitiate, Access::kWrite);
@@ -72,11 +102,11 @@ void Hold::Impl::register_upload_endpoints(xrpc::XrpcServer& server) {
     auto target = upload_call([&] { return uploads->part_target(id, who, part); });
     if (!target) {
       // No presigning: the bytes come through us, to uploadPart.
-      target = storage::PartTarget{
-          fmt::format("{}/xrpc/{}?uploadId={}&partNumber={}", config.server.public_url, kUploadPart,
-                      net::url_encode(id), part),
-          "PUT",
-          {}};
+      std::int64_t expires = xrpc::unix_now() + config.storage.presign_expiry.count();
+      target = storage::PartTarget{fmt::format("{}/xrpc/{}?{}", config.server.public_url, kUploadPart,
+                                               part_urls->query(id, part, who, expires)),
+                                   "PUT",
+                                   {}};
     }
     return xrpc::ServerResponse::json(Value(Value::Map{
         {"url", Value(target->url)},
@@ -86,10 +116,10 @@ void Hold::Impl::register_upload_endpoints(xrpc::XrpcServer& server) {
   });
 
   server.stream_method("PUT", kUploadPart, [this](const xrpc::ServerRequest& req, xrpc::BodyReader& body) {
-    std::string who = require(req, kUploadPart, Access::kWrite);
     std::string id = req.required_param("uploadId");
     auto part = req.int_param("partNumber", 1, storage::kMaxPartNumber);
     if (!part) input::invalid("partNumber is required");
+    std::string who = part_uploader(req, id, static_cast<int>(*part));
     auto length = body.content_length();
     if (length && *length > config.uploads.max_part_bytes)
       throw xrpc::XrpcError(413, "PartTooLarge",
