@@ -151,6 +151,11 @@ void Hold::Impl::register_manifest_endpoints(xrpc::XrpcServer& server) {
       // The stats counter is read-modify-write: one writer at a time.
       std::lock_guard lock(records_mu);
       auto current = pds->get_record(oci::kStatsCollection, oci::stats_rkey(user, repository));
+      // A pull counts only for a repository pushed here: no record is
+      // created for a name that has nothing on this hold.
+      if (!push && !current)
+        throw xrpc::XrpcError(404, "RepositoryNotFound",
+                              fmt::format("{} has not pushed {} to this hold", user, repository));
       writes.push_back(stats_write(current, user, repository, push));
       commit(writes, {}, layers);
     }
