@@ -771,3 +771,29 @@ TEST_CASE("uploads: a user's sessions in progress are capped (429 TOOMANYREQUEST
   CHECK(after.status == 202);
   CHECK(c.send("DELETE", after.header("location")).status == 204);
 }
+
+TEST_CASE("an app password revoked at the PDS: the next token request and push fail at once") {
+  World& w = world();
+  User erin = new_user(w.pds);  // app password "atcr"
+  Client c;
+  std::string name = name_of(erin, "revoked");
+  std::string scope = "repository:" + name + ":pull,push";
+  c.login(erin, scope);
+  c.push_blob(name, random_text(100));
+  // Remembered logins are re-checked with the PDS, and stand while it agrees.
+  CHECK(c.token_request(scope, Client::basic(erin)).status == 200);
+
+  w.pds.procedure("com.atproto.server.revokeAppPassword", Value(Value::Map{{"name", Value("atcr")}}), {},
+                  {.bearer = erin.account.access_jwt});
+
+  auto again = c.token_request(scope, Client::basic(erin));
+  CHECK(again.status == 401);
+  CHECK(Client::error_code(again) == "UNAUTHORIZED");
+  // The registry token from before still verifies, but the PDS session
+  // behind it has ended: no more pushes.
+  auto push = c.send("POST", "/v2/" + name + "/blobs/uploads/");
+  CHECK(push.status == 401);
+  CHECK(Client::error_code(push) == "UNAUTHORIZED");
+  CHECK(push.text().find("log in again") != std::string::npos);
+}
+

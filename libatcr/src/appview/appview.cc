@@ -155,8 +155,9 @@ void Appview::housekeeping() {
     log::error("appview", "expiring idle uploads: {}", e.what());
   }
   for (auto* cache : {&impl_->names, &impl_->tags, &impl_->repo_holds, &impl_->push_holds,
-                      &impl_->service_tokens, &impl_->logins, &impl_->manifest_rkeys})
+                      &impl_->service_tokens, &impl_->manifest_rkeys})
     cache->expire();
+  impl_->logins.expire();
   impl_->hold_blobs.expire();
   try {
     impl_->devices->expire();
@@ -447,9 +448,10 @@ bool Appview::Impl::hold_is_public(const HoldClient& hold) {
 }
 
 std::string Appview::Impl::service_token(const std::string& did, const std::string& hold_did, const std::string& lxm) {
+  // The session first: a remembered token must not outlive an ended session.
+  auto session = session_of(did);
   std::string key = did + " " + hold_did + " " + lxm;
   if (auto hit = service_tokens.get(key)) return *hit;
-  auto session = session_of(did);
   std::string token;
   try {
     token = session->get_service_auth(hold_did, lxm);

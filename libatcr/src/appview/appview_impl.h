@@ -75,6 +75,12 @@ struct UploadState {
   explicit UploadState(BlobUpload b) : blob(std::move(b)) {}
 };
 
+// An app-password login /auth/token remembers (Impl::logins).
+struct RememberedLogin {
+  std::string did;
+  std::weak_ptr<xrpc::PdsSession> session;  // the session it made
+};
+
 using StreamBody = xrpc::BodyReader;
 
 // A record as listRecords returns it.
@@ -110,7 +116,7 @@ struct Appview::Impl {
   TtlCache<bool> public_holds;          // hold DID -> public?
   TtlCache<bool> crew;                  // did hold -> approved
   TtlCache<std::string> service_tokens; // did hold lxm -> JWT
-  TtlCache<std::string> logins;         // sha256(user:password) -> did
+  TtlCache<RememberedLogin> logins;    // sha256(user:password) -> the login it made
   TtlCache<std::uint64_t> hold_blobs;   // hold_blob_key() -> size: seen on the hold (uploaded or HEADed)
 
   TidClock tids;  // manifest record keys

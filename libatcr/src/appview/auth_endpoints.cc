@@ -129,9 +129,26 @@ LoginIdentity Appview::Impl::resolve_login(const std::string& user) {
 
 std::string Appview::Impl::password_login(const std::string& user, const std::string& password) {
   // Clients ask for a token per operation: one login per credentials
-  // and few minutes spares the PDS (and its createSession rate limit).
+  // and few minutes spares the PDS (and its createSession rate limit and
+  // password hashing). A remembered login counts only while the session it
+  // made is still the DID's live one (a login with another password
+  // replaces it; a refused refresh ends it), and the PDS still refreshes
+  // it: a revoked app password's refresh tokens are revoked with it, while
+  // its access token would go on working for hours.
   std::string key = hex::encode(sha256(as_bytes(user + ":" + password)));
-  if (auto hit = logins.get(key); hit && store->get(*hit)) return *hit;
+  if (auto hit = logins.get(key)) {
+    auto live = store->get(hit->did);
+    if (live && live == hit->session.lock()) {
+      try {
+        live->refresh();
+        return hit->did;
+      } catch (const xrpc::XrpcError& e) {
+        // Refused: the session has ended (on_refresh_refused); log in anew.
+        log::info("appview", "the remembered login of {} no longer stands: {}", hit->did, e.message());
+      }
+    }
+    logins.erase(key);
+  }
   auto [identity, did, pds_url] = resolve_login(user);
   std::optional<xrpc::PdsSession> session;
   try {
@@ -147,7 +164,7 @@ std::string Appview::Impl::password_login(const std::string& user, const std::st
   auto shared = store->adopt(std::move(*session), pds_url);
   ensure_profile(*shared, did, pds_url);
   migrate_manifest_keys(*shared, did, pds_url);
-  logins.put(key, did);
+  logins.put(key, {did, shared});
   return did;
 }
 

@@ -116,6 +116,17 @@ std::shared_ptr<xrpc::PdsSession> SessionStore::install(xrpc::PdsSession session
       log::error("appview", "saving the refreshed session of {}: {}", t.did, e.what());
     }
   });
+  // A refresh the PDS refuses (e.g. its app password was revoked) ends the
+  // session at once, not when its access token runs out (hours later).
+  const xrpc::PdsSession* raw = shared.get();
+  shared->on_refresh_refused([this, raw](const xrpc::XrpcError& e) {
+    log::info("appview", "the PDS refused to refresh the session of {} ({}): it has ended", raw->did(), e.message());
+    try {
+      drop_if_current(raw->did(), raw);
+    } catch (const StorageError& err) {
+      log::error("appview", "ending the session of {}: {}", raw->did(), err.what());
+    }
+  });
   std::string did = shared->did();
   std::lock_guard lock(mu_);
   live_[did] = shared;
@@ -146,6 +157,15 @@ std::shared_ptr<xrpc::PdsSession> SessionStore::get(const std::string& did) {
     t.refresh_jwt = st.column_text(3);
   }
   return install(xrpc::PdsSession::resume(pds_url, std::move(t), http_), pds_url);
+}
+
+void SessionStore::drop_if_current(const std::string& did, const xrpc::PdsSession* session) {
+  {
+    std::lock_guard lock(mu_);
+    auto it = live_.find(did);
+    if (it == live_.end() || it->second.get() != session) return;  // a newer login replaced it
+  }
+  drop(did);
 }
 
 void SessionStore::drop(const std::string& did) {

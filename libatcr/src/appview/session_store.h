@@ -47,6 +47,8 @@ class SessionStore {
   std::shared_ptr<xrpc::PdsSession> get(const std::string& did);
   // Forgets a session whose refresh token no longer works.
   void drop(const std::string& did);
+  // drop(), unless the DID's live session is no longer `session`.
+  void drop_if_current(const std::string& did, const xrpc::PdsSession* session);
 
   void add_repository(const std::string& name, const std::string& did, const std::string& repository,
                       const std::string& hold_did);

@@ -55,8 +55,18 @@ void PdsSession::Impl::refresh_locked() {
     refresh_jwt = tokens.refresh_jwt;
   }
   // Outside `mu`: calls keep reading the old access token meanwhile.
-  Value out = client.procedure("com.atproto.server.refreshSession", Value(), {},
-                               {.bearer = refresh_jwt});
+  Value out;
+  try {
+    out = client.procedure("com.atproto.server.refreshSession", Value(), {}, {.bearer = refresh_jwt});
+  } catch (const XrpcError& e) {
+    std::function<void(const XrpcError&)> refused;
+    {
+      std::lock_guard lock(mu);
+      refused = on_refresh_refused;
+    }
+    if (refused) refused(e);
+    throw;
+  }
   SessionTokens fresh = parse_tokens(out, "com.atproto.server.refreshSession");
   std::function<void(const SessionTokens&)> callback;
   {
@@ -147,6 +157,11 @@ const XrpcClient& PdsSession::client() const { return impl_->client; }
 void PdsSession::on_refresh(std::function<void(const SessionTokens&)> callback) {
   std::lock_guard lock(impl_->mu);
   impl_->on_refresh = std::move(callback);
+}
+
+void PdsSession::on_refresh_refused(std::function<void(const XrpcError&)> callback) {
+  std::lock_guard lock(impl_->mu);
+  impl_->on_refresh_refused = std::move(callback);
 }
 
 void PdsSession::refresh() {

@@ -14,9 +14,10 @@ struct PdsSession::Impl {
   Impl(XrpcClient c, SessionTokens t) : client(std::move(c)), tokens(std::move(t)) {}
 
   XrpcClient client;
-  mutable std::mutex mu;  // guards tokens and on_refresh
+  mutable std::mutex mu;  // guards tokens and the callbacks
   SessionTokens tokens;
   std::function<void(const SessionTokens&)> on_refresh;
+  std::function<void(const XrpcError&)> on_refresh_refused;
   std::shared_ptr<CallAuthorizer> authorizer;  // set: OAuth, not tokens
   // Held for the whole of a refresh, so concurrent expiries share one.
   std::mutex refresh_mu;

@@ -124,6 +124,11 @@ class PdsSession {
   // must not call refresh() or make calls through this session. Set it
   // before sharing the session between threads.
   void on_refresh(std::function<void(const SessionTokens&)> callback);
+  // Called when the PDS refuses a refresh (an error answer: the refresh
+  // token expired or was revoked, e.g. with its app password), before the
+  // XrpcError propagates, so the session can be ended at once. Same rules
+  // as on_refresh.
+  void on_refresh_refused(std::function<void(const XrpcError&)> callback);
 
   // com.atproto.server.refreshSession, now.
   void refresh();
