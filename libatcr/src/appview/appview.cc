@@ -142,6 +142,7 @@ void Appview::register_endpoints(xrpc::XrpcServer& server) {
   impl_->register_auth(server);
   impl_->register_device_flow(server);
   impl_->register_install(server);
+  impl_->register_device_pages(server);
   impl_->register_lists(server);  // /v2/_catalog before the <name> patterns
   impl_->register_uploads(server);
   impl_->register_blobs(server);

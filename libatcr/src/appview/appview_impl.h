@@ -159,9 +159,17 @@ struct Appview::Impl {
   // /auth/token with a device secret: the DID it signs in, or UNAUTHORIZED
   // saying what to run.
   std::string device_login(const std::string& user, const std::string& secret);
-  // Whether `did` still has a live sign-in session here (device secrets
-  // work only while it does).
+  // Whether `did` still has a live PDS session here, its OAuth session (or
+  // an app-password one): device secrets work only while it does.
   bool session_alive(const std::string& did);
+
+  // ---- the device flow's pages (web/device_pages.cc) ----
+  void register_device_pages(xrpc::XrpcServer& server);
+  xrpc::ServerResponse device_page(const xrpc::ServerRequest& req);      // GET /device
+  xrpc::ServerResponse device_decision(const xrpc::ServerRequest& req);  // POST /device
+  xrpc::ServerResponse devices_page(const xrpc::ServerRequest& req);     // GET /settings/devices
+  xrpc::ServerResponse revoke_device(const xrpc::ServerRequest& req);    // POST /settings/devices/revoke
+  xrpc::ServerResponse install_page(const xrpc::ServerRequest& req);     // GET /install
   void register_web(xrpc::XrpcServer& server);  // web/oauth_routes.cc
 
   // ---- web pages (web/oauth_routes.cc) ----
