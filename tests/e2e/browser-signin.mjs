@@ -8,6 +8,8 @@
 //   ...
 //   await b.close()
 //
+// Env: CHROMIUM (default /usr/bin/chromium), CHROMIUM_ARG (one more switch),
+// IGNORE_TLS=1 (accept the test CA's certificates).
 // b.fail(what, err) writes a screenshot and the page's HTML under
 // $OAUTH_ARTIFACTS (default /tmp), closes the browser and exits 1.
 import fs from 'node:fs'
@@ -38,7 +40,9 @@ export async function openBrowser(name) {
     headless: true,
     ignoreHTTPSErrors: process.env.IGNORE_TLS === '1',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      // e.g. --host-resolver-rules=MAP registry.atcr.dev 127.0.0.1 (one argument)
+      ...(process.env.CHROMIUM_ARG ? [process.env.CHROMIUM_ARG] : [])],
   })
   const page = await context.newPage()
   page.setDefaultTimeout(STEP)

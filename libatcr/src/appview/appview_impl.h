@@ -95,6 +95,9 @@ inline constexpr int kManifestScanPages = 10;
 struct Appview::Impl {
   Impl(AppviewConfig config, AppviewOptions options);
 
+  // A route handler that is a member (web pages, the device flow).
+  using PageHandler = xrpc::ServerResponse (Impl::*)(const xrpc::ServerRequest&);
+
   AppviewConfig config;
   std::unique_ptr<identity::DirectoryResolver> own_resolver;
   identity::Resolver* resolver;
@@ -144,8 +147,7 @@ struct Appview::Impl {
 
   // ---- the device flow (device_endpoints.cc) ----
   // Runs a device-flow handler, answering failures as OAuth errors.
-  xrpc::ServerResponse device_endpoint(const xrpc::ServerRequest& req,
-                                       xrpc::ServerResponse (Impl::*handler)(const xrpc::ServerRequest&));
+  xrpc::ServerResponse device_endpoint(const xrpc::ServerRequest& req, PageHandler handler);
   xrpc::ServerResponse start_device_code(const xrpc::ServerRequest& req);
   xrpc::ServerResponse poll_device_token(const xrpc::ServerRequest& req);
   // The DID's handle if it resolves back to the DID, else "".
@@ -171,6 +173,8 @@ struct Appview::Impl {
   xrpc::ServerResponse revoke_device(const xrpc::ServerRequest& req);    // POST /settings/devices/revoke
   xrpc::ServerResponse install_page(const xrpc::ServerRequest& req);     // GET /install
   void register_web(xrpc::XrpcServer& server);  // web/oauth_routes.cc
+  // A page handler wrapped so every failure is an HTML error page.
+  xrpc::Handler web_page(PageHandler handler);
 
   // ---- web pages (web/oauth_routes.cc) ----
   xrpc::ServerResponse home_page(const xrpc::ServerRequest& req);

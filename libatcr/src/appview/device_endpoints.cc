@@ -77,8 +77,7 @@ void Appview::Impl::register_device_flow(xrpc::XrpcServer& server) {
                [this](const xrpc::ServerRequest& req) { return device_endpoint(req, &Impl::poll_device_token); });
 }
 
-xrpc::ServerResponse Appview::Impl::device_endpoint(
-    const xrpc::ServerRequest& req, xrpc::ServerResponse (Impl::*handler)(const xrpc::ServerRequest&)) {
+xrpc::ServerResponse Appview::Impl::device_endpoint(const xrpc::ServerRequest& req, PageHandler handler) {
   try {
     return (this->*handler)(req);
   } catch (const BadRequest& e) {

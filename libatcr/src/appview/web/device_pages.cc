@@ -49,9 +49,7 @@ std::string stale_form_message() {
 }  // namespace
 
 void Appview::Impl::register_device_pages(xrpc::XrpcServer& server) {
-  auto page = [this](xrpc::ServerResponse (Impl::*handler)(const xrpc::ServerRequest&)) {
-    return web_sessions->guard([this, handler](const xrpc::ServerRequest& req) { return (this->*handler)(req); });
-  };
+  auto page = [this](PageHandler handler) { return web_page(handler); };
   server.route("GET", "/device", page(&Impl::device_page));
   server.route("POST", "/device", page(&Impl::device_decision));
   server.route("GET", "/settings/devices", page(&Impl::devices_page));

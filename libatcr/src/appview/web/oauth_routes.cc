@@ -121,10 +121,12 @@ xrpc::ServerResponse Appview::Impl::client_jwks(const xrpc::ServerRequest&) {
   return json_document(oauth_sessions->client().jwks());
 }
 
+xrpc::Handler Appview::Impl::web_page(PageHandler handler) {
+  return web_sessions->guard([this, handler](const xrpc::ServerRequest& req) { return (this->*handler)(req); });
+}
+
 void Appview::Impl::register_web(xrpc::XrpcServer& server) {
-  auto page = [this](xrpc::ServerResponse (Impl::*handler)(const xrpc::ServerRequest&)) {
-    return web_sessions->guard([this, handler](const xrpc::ServerRequest& req) { return (this->*handler)(req); });
-  };
+  auto page = [this](PageHandler handler) { return web_page(handler); };
   server.route("GET", "/", page(&Impl::home_page));
   server.route("GET", "/login", page(&Impl::login_page));
   server.route("GET", "/auth/oauth/authorize", page(&Impl::oauth_authorize));
