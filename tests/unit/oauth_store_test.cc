@@ -1,0 +1,94 @@
+// The AppView's OAuth state (appview/web/oauth_store.h) against the
+// test-side authorization server + PDS: sign-ins in flight are single-use,
+// sessions live in SQLite (a restart resumes them), refreshed tokens are
+// saved, and a revoked grant drops the session and says so once.
+#include "appview/web/oauth_store.h"
+
+#include <doctest/doctest.h>
+
+#include "fake_oauth_server.h"
+#include "temp_dir.h"
+
+using namespace atcr;
+using namespace atcr::appview::web;
+
+namespace {
+
+struct Fixture {
+  test::FakeOAuthServer as;
+  test::PdsResolver resolver;
+  test::TempDir dir{"atcr-oauth-store"};
+  std::string db = (dir / "appview.sqlite").string();
+  Fixture() { resolver.pds[test::kDid] = as.base; }
+  std::unique_ptr<OAuthStore> open() {
+    return std::make_unique<OAuthStore>(
+        db,
+        std::make_unique<oauth::Client>(
+            oauth::ClientOptions{.base_url = "http://127.0.0.1:5000", .allow_http = true}, resolver, nullptr),
+        nullptr);
+  }
+  // A whole sign-in through `store`: start, the user's approval, callback.
+  std::shared_ptr<xrpc::PdsSession> sign_in(OAuthStore& store) {
+    oauth::PendingAuthorization p = store.client().start("alice.test");
+    std::string state = p.state, url = p.authorization_url;
+    store.put_pending({std::move(p), "/device"});
+    auto pending = store.take_pending(state);
+    REQUIRE(pending);
+    CHECK(pending->return_to == "/device");
+    CHECK(!store.take_pending(state));  // single-use
+    oauth::TokenSet t = store.client().finish(
+        pending->authorization, {as.code_for(url), state, pending->authorization.discovery.server.issuer, "", ""});
+    return store.adopt(t, pending->authorization.dpop_key);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("OAuth sessions are kept in SQLite and resumed after a restart") {
+  Fixture f;
+  {
+    auto store = f.open();
+    CHECK(!store->get(test::kDid));
+    auto pds = f.sign_in(*store);
+    CHECK(pds->query("com.atproto.server.getSession").find("did")->as_string() == test::kDid);
+    CHECK(store->get(test::kDid) == pds);
+    f.as.expire_access();  // refreshed on the next call, and saved
+    pds->query("com.atproto.server.getSession");
+    CHECK(f.as.refreshes == 1);
+  }
+  auto restarted = f.open();
+  auto resumed = restarted->get(test::kDid);
+  REQUIRE(resumed);
+  CHECK(resumed->did() == test::kDid);
+  // The saved tokens are the refreshed ones: no second refresh needed.
+  CHECK(resumed->query("com.atproto.server.getSession").is_map());
+  CHECK(f.as.refreshes == 1);
+  restarted->drop(test::kDid);
+  CHECK(!restarted->get(test::kDid));
+  CHECK(!f.open()->get(test::kDid));
+}
+
+TEST_CASE("a revoked grant drops the session and tells the AppView once") {
+  Fixture f;
+  auto store = f.open();
+  std::vector<std::string> ended;
+  store->on_end([&](const std::string& did) { ended.push_back(did); });
+  auto pds = f.sign_in(*store);
+  f.as.revoked = true;
+  f.as.expire_access();
+  CHECK_THROWS_AS(pds->query("com.atproto.server.getSession"), oauth::SessionEnded);
+  CHECK(ended == std::vector<std::string>{test::kDid});
+  CHECK(!store->get(test::kDid));
+  CHECK(!f.open()->get(test::kDid));  // gone from the database too
+}
+
+TEST_CASE("unknown and expired sign-ins are nothing") {
+  Fixture f;
+  auto store = f.open();
+  CHECK(!store->take_pending("never-issued"));
+  oauth::PendingAuthorization p = store->client().start("alice.test");
+  p.created_at -= 3600;  // started an hour ago
+  std::string state = p.state;
+  store->put_pending({std::move(p), "/"});
+  CHECK(!store->take_pending(state));
+}
