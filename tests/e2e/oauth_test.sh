@@ -98,6 +98,9 @@ t "profile write was DPoP-authorized" all_dpop com.atproto.repo.putRecord
 callback="$(json 'v["callback"]' <<<"$out")"
 t "replayed callback refused" bash -c "[ \"\$(curl -s -o '$W/replay' -w '%{http_code}' '$callback')\" = 400 ] && grep -q 'already used' '$W/replay'"
 t "wrong state refused" bash -c "[ \"\$(curl -s -o '$W/state' -w '%{http_code}' '${callback/state=/state=x}')\" = 400 ]"
+t "hostile handle: a 400 page, escaped" bash -c "[ \"\$(curl -s -o '$W/hostile' -w '%{http_code}' '$AV/auth/oauth/authorize?handle=%3Cscript%3Ex%3C/script%3E')\" = 400 ] &&
+  grep -q 'id=\"error\">.*&lt;script&gt;' '$W/hostile' && ! grep -q '<script>x' '$W/hostile'"
+t "unknown account: a 400 page" bash -c "[ \"\$(curl -s -o '$W/unknown' -w '%{http_code}' '$AV/auth/oauth/authorize?handle=nobody-$RANDOM.test')\" = 400 ]"
 t "logout without CSRF token refused" bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' -d csrf=forged '$AV/auth/logout')\" = 403 ]"
 out="$(browser --deny 2>>"$LOGF")"
 echo "browser --deny: $out" >>"$LOGF"
