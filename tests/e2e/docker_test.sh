@@ -8,9 +8,11 @@
 #      (--iptables=false --bridge=none, its own data/exec root and socket);
 #   2. curl /install.sh | sh: installs the helper, configure-docker;
 #   3. docker-credential-atcr login: the "browser" ($BROWSER) is Playwright
-#      driving chromium (tests/e2e/device-approve.mjs): it signs in on the
+#      driving chromium (tests/e2e/device-browser.mjs): it signs in on the
 #      AppView through the PDS's OAuth pages and approves the code;
 #   4. docker push, pull; podman push, pull (credHelpers in auth.json);
+#      a second account logged in: each push uses the account its image
+#      reference names (the helper reads docker's command line); switch;
 #   5. the device revoked on /settings/devices: the next push fails and
 #      says to run docker-credential-atcr login;
 #   6. a code nobody approved expires (expired_token).
@@ -92,27 +94,25 @@ cat >"$W/browser.sh" <<EOF
 echo "\$1" >"$W/verification-url"
 EOF
 chmod +x "$W/browser.sh"
-approve() {
+browser() { "$ATCR_NODE" "$REPO_ROOT/tests/e2e/device-browser.mjs" "$@"; }
+# login HANDLE PASSWORD: docker-credential-atcr login, approved in the browser
+# by HANDLE (signing in with PASSWORD at the PDS, never given to the helper).
+login() {
   local url=""
+  rm -f "$W/verification-url"
+  BROWSER="$W/browser.sh" "$HELPER" login "$H" </dev/null >"$W/login.out" 2>&1 &
+  local pid=$!
   for _ in $(seq 100); do
     [ -s "$W/verification-url" ] && url="$(cat "$W/verification-url")" && break
     sleep 0.1
   done
-  [ -n "$url" ] || { echo "the helper never opened a browser"; return 1; }
-  echo "verification URL: $url"
-  approve_in_browser "$url"
-}
-login() {
-  rm -f "$W/verification-url"
-  BROWSER="$W/browser.sh" "$HELPER" login "$H" </dev/null >"$W/login.out" 2>&1 &
-  local pid=$!
-  approve || { kill "$pid"; cat "$W/login.out"; return 1; }
+  echo "verification URL: ${url:-none}"
+  [ -n "$url" ] && browser approve "$url" "$1" "$2" "$DEVICE_NAME" || { kill "$pid"; cat "$W/login.out"; return 1; }
   wait "$pid" || { cat "$W/login.out"; return 1; }
   cat "$W/login.out"
 }
-. "$REPO_ROOT/tests/e2e/device-approve.sh"
 
-t "docker-credential-atcr login (device flow)" login
+t "docker-credential-atcr login (device flow)" login "$DEMO_HANDLE" "$DEMO_PASSWORD"
 t "  status shows the account, active"   bash -c "$HELPER status | grep -q '\\* $DEMO_HANDLE'"
 t "  no password in any file"            bash -c "! grep -rqF -- '$DEMO_PASSWORD' $HOME"
 
@@ -130,8 +130,19 @@ P=(podman --root "$W/storage" --runroot "$W/run" --storage-driver vfs)
 t "podman push"                          bash -c "${P[*]} import -q $W/rootfs.tar $IMG-podman:1 >/dev/null && ${P[*]} push -q --tls-verify=false $IMG-podman:1"
 t "podman pull"                          bash -c "${P[*]} rmi -f $IMG-podman:1 >/dev/null && ${P[*]} pull -q --tls-verify=false $IMG-podman:1"
 
+# --- a second account: the image reference picks the account ---------------------------
+other="dk$(date +%s | tail -c 6)other.test"
+other_pw="pw-$RANDOM$RANDOM"
+curl -s -X POST -H 'content-type: application/json' "$PDS_URL/xrpc/com.atproto.server.createAccount" \
+  --data "{\"handle\":\"$other\",\"password\":\"$other_pw\",\"email\":\"${other%%.*}@example.com\"}" >>"$LOGF"
+t "login as a second account"            login "$other" "$other_pw"
+t "  it is the active one"               bash -c "$HELPER status | tee /dev/stderr | grep -q '\* $other' && grep -q '  $DEMO_HANDLE' <($HELPER status)"
+t "  docker push to the first's repo uses the first" bash -c "docker tag $IMG:1 $IMG:2 && docker push $IMG:2"
+t "  and to the second's, the second"    bash -c "docker tag $IMG:1 $H/$other/hello:1 && docker push $H/$other/hello:1"
+t "switch back to the first"             bash -c "$HELPER switch $H && $HELPER status | grep -q '\* $DEMO_HANDLE'"
+
 # --- revoked: the next push fails and says what to run ----------------------------------
-t "revoke the device on /settings/devices" revoke_in_browser "http://$H/settings/devices"
+t "revoke the device on /settings/devices" browser revoke "http://$H" "$DEMO_HANDLE" "$DEMO_PASSWORD"
 t "  docker push is refused"             bash -c "docker push $IMG:1 >$W/revoked.out 2>&1; rc=\$?; cat $W/revoked.out; [ \$rc -ne 0 ]"
 t "    saying to log in again"           has "$W/revoked.out" "docker-credential-atcr login"
 t "  podman push is refused the same way" bash -c "${P[*]} push -q --tls-verify=false $IMG-podman:1 >$W/revoked-podman.out 2>&1; rc=\$?; cat $W/revoked-podman.out; [ \$rc -ne 0 ] && grep -q 'docker-credential-atcr login' $W/revoked-podman.out"
