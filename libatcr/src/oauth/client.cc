@@ -21,6 +21,7 @@ namespace {
 
 constexpr std::string_view kAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 constexpr std::int64_t kDefaultTokenLifetime = 3600;
+constexpr std::size_t kMaxNonces = 10000;
 
 std::string without_trailing_slash(std::string_view url) {
   while (!url.empty() && url.back() == '/') url.remove_suffix(1);
@@ -224,6 +225,10 @@ std::string Client::nonce_for(std::string_view url) const {
 void Client::remember_nonce(std::string_view url, std::string_view nonce) const {
   if (nonce.empty() || nonce.size() > 1024) return;
   std::lock_guard lock(nonce_mu_);
+  // One entry per server this AppView talks to; a flood of sign-ins naming
+  // made-up servers must not grow it without bound (a lost nonce costs one
+  // use_dpop_nonce round trip).
+  if (nonces_.size() >= kMaxNonces) nonces_.clear();
   nonces_[url_origin(url)] = std::string(nonce);
 }
 
