@@ -97,6 +97,7 @@ Appview::Impl::Impl(AppviewConfig c, AppviewOptions options)
       tag_lists(config.cache.tag_ttl, kCacheEntries),
       manifests(std::chrono::hours(24), config.cache.manifest_entries),
       manifest_rkeys(std::chrono::hours(24), kCacheEntries),
+      missing_manifests(config.cache.tag_ttl, kCacheEntries),
       repo_holds(config.cache.hold_ttl, kCacheEntries),
       push_holds(config.cache.hold_ttl, kCacheEntries),
       public_holds(config.cache.hold_ttl, 1000),
@@ -160,6 +161,7 @@ void Appview::housekeeping() {
     cache->expire();
   impl_->logins.expire();
   impl_->hold_blobs.expire();
+  impl_->missing_manifests.expire();
   try {
     impl_->devices->expire();
   } catch (const StorageError& e) {
@@ -553,7 +555,9 @@ std::optional<std::pair<std::string, oci::Digest>> manifest_identity(const Value
 
 void Appview::Impl::remember_manifest_key(const std::string& did, const std::string& repository,
                                           const oci::Digest& digest, const std::string& rkey) {
-  manifest_rkeys.put(manifest_cache_key(did, repository, digest), rkey);
+  std::string key = manifest_cache_key(did, repository, digest);
+  manifest_rkeys.put(key, rkey);
+  missing_manifests.erase(key);
 }
 
 std::optional<RecordEntry> Appview::Impl::find_manifest_record(const Target& t, const oci::Digest& digest,
@@ -573,7 +577,7 @@ std::optional<RecordEntry> Appview::Impl::find_manifest_record(const Target& t, 
     manifest_rkeys.put(key, legacy);
     return RecordEntry{legacy, *v};
   }
-  if (!scan) return std::nullopt;
+  if (!scan || missing_manifests.get(key)) return std::nullopt;
   std::optional<RecordEntry> found;
   for (RecordEntry& e : list_record_entries(t, oci::kManifestCollection, kManifestScanPages)) {
     auto id = manifest_identity(e.value);
@@ -581,6 +585,7 @@ std::optional<RecordEntry> Appview::Impl::find_manifest_record(const Target& t, 
     remember_manifest_key(t.did, id->first, id->second, e.rkey);
     if (!found && id->first == repo && id->second == digest) found = std::move(e);
   }
+  if (!found) missing_manifests.put(key, true);
   return found;
 }
 
@@ -646,6 +651,7 @@ void Appview::Impl::forget_repo_caches(const Target& t) {
   tag_lists.erase(prefix);
   manifests.erase_prefix(prefix + "@");
   manifest_rkeys.erase_prefix(prefix + "@");
+  missing_manifests.erase_prefix(prefix + "@");
 }
 
 std::optional<CachedManifest> Appview::Impl::fetch_manifest(const Target& t, const oci::Digest& digest) {

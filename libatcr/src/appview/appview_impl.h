@@ -90,7 +90,7 @@ struct RecordEntry {
 };
 
 inline constexpr int kMaxListPages = 1000;
-inline constexpr int kManifestScanPages = 10;
+inline constexpr int kManifestScanPages = 5;
 
 struct Appview::Impl {
   Impl(AppviewConfig config, AppviewOptions options);
@@ -114,6 +114,7 @@ struct Appview::Impl {
   TtlCache<std::vector<std::string>> tag_lists;  // did/repo -> tag names (tags/list)
   TtlCache<CachedManifest> manifests;   // did/repo@digest -> manifest
   TtlCache<std::string> manifest_rkeys; // did/repo@digest -> key of its io.atcr.manifest record
+  TtlCache<bool> missing_manifests;     // did/repo@digest searched for and not found (tag_ttl)
   TtlCache<std::string> repo_holds;     // did/repo -> hold DID
   TtlCache<std::string> push_holds;     // did -> hold DID
   TtlCache<bool> public_holds;          // hold DID -> public?
@@ -241,8 +242,10 @@ struct Appview::Impl {
   std::vector<Value> list_records(const Target& t, std::string_view collection);
   // The io.atcr.manifest record of `digest` in t's repository: by the key
   // remembered for it (our writes, tags' AT-URIs, earlier scans), then the
-  // legacy key, then (with `scan`) the newest kManifestScanPages pages of
-  // listRecords. Keys found are remembered.
+  // legacy key, then (with `scan`) the first kManifestScanPages pages of
+  // listRecords. Keys found are remembered; a digest not found with a scan
+  // is not searched for again for cache.tag_ttl (a client probing made-up
+  // digests costs the user's PDS a few requests, not a scan each).
   std::optional<RecordEntry> find_manifest_record(const Target& t, const oci::Digest& digest, bool scan);
   void remember_manifest_key(const std::string& did, const std::string& repository, const oci::Digest& digest,
                              const std::string& rkey);
