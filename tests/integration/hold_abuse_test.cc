@@ -168,6 +168,23 @@ TEST_CASE("hold abuse: anonymous, wrong-user and hostile writes change nothing i
                        "x"),
                 "forged part URL");
 
+  // deleteBlob: nobody, a stranger, the owner with hostile inputs, and the
+  // owner asking for a blob nobody has (404).
+  const std::string kDeleteBlob = "io.atcr.hold.deleteBlob";
+  auto delete_body = [](const std::string& repository, const std::string& digest) {
+    return R"({"repository":)" + jstr(repository) + R"(,"digest":)" + jstr(digest) + "}";
+  };
+  const std::string absent = "sha256:" + std::string(64, '0');
+  check_refused(c.call("POST", kDeleteBlob, nullptr, "", delete_body("app", absent)), "anonymous deleteBlob");
+  check_refused(c.call("POST", kDeleteBlob, &stranger, "", delete_body("app", absent)), "stranger deleteBlob");
+  for (const std::string& bad : hostile) {
+    check_refused(c.call("POST", kDeleteBlob, &owner, "", delete_body(bad, absent)), "deleteBlob repository");
+    check_refused(c.call("POST", kDeleteBlob, &owner, "", delete_body("app", bad)), "deleteBlob digest");
+  }
+  auto unknown = c.call("POST", kDeleteBlob, &owner, "", delete_body("app", absent));
+  CHECK(unknown.status == 404);
+  CHECK(HoldClient::error(unknown) == "BlobNotFound");
+
   // The repo methods: record writes for nobody, or a non-admin.
   for (std::string_view nsid : {"com.atproto.repo.createRecord", "com.atproto.repo.putRecord",
                                 "com.atproto.repo.deleteRecord", "com.atproto.repo.applyWrites",
