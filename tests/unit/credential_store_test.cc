@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
+#include <thread>
 #include <sstream>
 
 #include "atcr/error.h"
@@ -89,6 +91,34 @@ TEST_CASE("credential store: several accounts per registry, one active") {
   CHECK(store.erase("r.example", "bob.test"));
   CHECK_FALSE(store.get("r.example"));
   CHECK(store.list().empty());
+}
+
+TEST_CASE("credential store: writes are atomic: a reader never sees half a file") {
+  test::TempDir dir("atcr-creds");
+  const auto file = dir / "credentials.json";
+  CredentialStore(file).store("r.example", {"alice.test", "s0", ""});
+  std::atomic<bool> done{false};
+  std::atomic<int> bad{0}, reads{0};
+  // Each write replaces the file by rename, so every read parses whole,
+  // however the two interleave (a secret long enough to span many writes).
+  std::thread reader([&] {
+    CredentialStore store(file);
+    while (!done) {
+      try {
+        if (!store.get("r.example")) ++bad;
+      } catch (const std::exception&) {
+        ++bad;
+      }
+      ++reads;
+    }
+  });
+  CredentialStore writer(file);
+  for (int i = 0; i < 200; ++i) writer.store("r.example", {"alice.test", std::string(20000, 'a' + i % 26), ""});
+  done = true;
+  reader.join();
+  CHECK(bad == 0);
+  CHECK(reads > 0);
+  CHECK(std::distance(std::filesystem::directory_iterator(dir.path()), {}) == 1);  // no temporaries left
 }
 
 TEST_CASE("credential store: the single-account file of older versions is read") {
