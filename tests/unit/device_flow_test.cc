@@ -171,6 +171,15 @@ TEST_CASE("polling: denied, and expired codes") {
   CHECK(f.store->poll(late.device_code).status == PollStatus::kUnknown);
 }
 
+TEST_CASE("one address cannot pile up codes (the endpoint is open to anyone)") {
+  Fixture f;
+  for (int i = 0; i < DeviceStore::kMaxPendingPerIp; ++i) f.store->start("box", "box", "10.0.0.9");
+  CHECK_THROWS_AS(f.store->start("box", "box", "10.0.0.9"), TooManyCodes);
+  f.store->start("box", "box", "10.0.0.10");  // others are not held up
+  f.now += 600;                               // once they expire, there is room again
+  f.store->start("box", "box", "10.0.0.9");
+}
+
 TEST_CASE("labels from the helper are bounded and printable") {
   Fixture f;
   auto code = f.store->start(std::string(500, 'x') + "\n<b>", "h\x01st", "127.0.0.1");

@@ -2,7 +2,8 @@
 //
 //   POST /auth/device/code   form (or JSON): device_name, host
 //     -> {device_code, user_code, verification_uri, verification_uri_complete,
-//         expires_in, interval}
+//         expires_in, interval}; 429 {error: slow_down} while the caller's
+//         address has too many codes waiting
 //   POST /auth/device/token  form (or JSON): grant_type =
 //        urn:ietf:params:oauth:grant-type:device_code, device_code
 //     -> 400 {error: authorization_pending | slow_down | access_denied |
@@ -82,6 +83,8 @@ xrpc::ServerResponse Appview::Impl::device_endpoint(const xrpc::ServerRequest& r
     return (this->*handler)(req);
   } catch (const BadRequest& e) {
     return oauth_error("invalid_request", e.what());
+  } catch (const TooManyCodes& e) {
+    return oauth_error("slow_down", e.what(), 429);
   } catch (const std::exception& e) {
     log::error("appview", "{} {}: {}", req.method, req.path, e.what());
     return oauth_error("server_error", "internal error", 500);

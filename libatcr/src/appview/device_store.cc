@@ -120,6 +120,15 @@ DeviceCode DeviceStore::start(std::string_view device_name, std::string_view hos
   code.interval = options_.interval.count();
   std::int64_t t = now();
   std::lock_guard lock(mu_);
+  {
+    sqlite::Statement count(db_,
+                            "SELECT COUNT(*), COALESCE(SUM(ip = ?), 0) FROM device_codes "
+                            "WHERE state = 'pending' AND expires_at > ?");
+    count.bind(1, label(ip)).bind(2, t);
+    count.step();
+    if (count.column_int(1) >= kMaxPendingPerIp || count.column_int(0) >= kMaxPending)
+      throw TooManyCodes("too many login codes are waiting for approval; approve or let them expire first");
+  }
   for (int attempt = 0;; ++attempt) {
     code.user_code = make_user_code();
     sqlite::Statement taken(db_, "SELECT 1 FROM device_codes WHERE user_code = ?");

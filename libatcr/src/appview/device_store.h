@@ -28,6 +28,7 @@
 #include <string_view>
 #include <vector>
 
+#include "atcr/error.h"
 #include "atcr/oci/registry_login.h"
 #include "util/sqlite.h"
 
@@ -82,6 +83,11 @@ struct PollResult {
   std::int64_t interval = 0;
 };
 
+class TooManyCodes : public Error {
+ public:
+  using Error::Error;
+};
+
 class DeviceStore {
  public:
   using Clock = std::function<std::int64_t()>;
@@ -94,8 +100,12 @@ class DeviceStore {
   DeviceStore(const std::string& db_path, Options options);
 
   // `device_name` and `host` are what the helper says (cut to 100 chars);
-  // `ip` is the address its request came from.
+  // `ip` is the address its request came from. Throws TooManyCodes when
+  // that address already has kMaxPendingPerIp codes waiting, or everyone
+  // together kMaxPending (the endpoint is open to anyone).
   DeviceCode start(std::string_view device_name, std::string_view host, std::string_view ip);
+  static constexpr int kMaxPendingPerIp = 20;
+  static constexpr int kMaxPending = 10000;
   PollResult poll(std::string_view device_code);
   // The pending code `user_code` names (typed loosely); nullopt if it is
   // unknown, expired or already decided.
