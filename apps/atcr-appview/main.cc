@@ -42,6 +42,7 @@ int serve(const Args& args) {
   atcr::cli::block_signals();
   AppviewConfig config = AppviewConfig::load(args.config);
   atcr::cli::apply_log_level(config.log.level);
+  for (const auto& warning : config.warnings) atcr::log::warn("config", "{}", warning);
 
   Appview appview(config);
   atcr::xrpc::ServerOptions options;

@@ -81,6 +81,10 @@ class HoldProcess {
   pid_t pid() const { return pid_; }
   bool running() const { return pid_ > 0; }
 
+  // Passes port, public URL and data dir under ATCR's names
+  // (HOLD_SERVER_ADDR, HOLD_PUBLIC_URL, HOLD_DATABASE_DIR), not ours.
+  void use_atcr_names() { atcr_names_ = true; }
+
   // Changes settings for the next start() / run().
   void set(const std::string& name, const std::string& value) { settings_[name] = value; }
 
@@ -165,10 +169,16 @@ class HoldProcess {
     Env env;
     for (const char* name : {"PATH", "HOME", "TMPDIR"})
       if (const char* v = std::getenv(name)) env[name] = v;
-    env["HOLD_SERVER_PORT"] = std::to_string(port_);
-    env["HOLD_SERVER_PUBLIC_URL"] = public_url();
-    env["HOLD_SERVER_DATA_DIR"] = data_dir().string();
-    env["HOLD_LOG_LEVEL"] = "debug";
+    if (atcr_names_) {
+      env["HOLD_SERVER_ADDR"] = "127.0.0.1:" + std::to_string(port_);
+      env["HOLD_PUBLIC_URL"] = public_url();
+      env["HOLD_DATABASE_DIR"] = data_dir().string();
+    } else {
+      env["HOLD_SERVER_PORT"] = std::to_string(port_);
+      env["HOLD_SERVER_PUBLIC_URL"] = public_url();
+      env["HOLD_SERVER_DATA_DIR"] = data_dir().string();
+      env["HOLD_LOG_LEVEL"] = "debug";
+    }
     for (const auto& [k, v] : settings_) env[k] = v;
     return env;
   }
@@ -201,6 +211,7 @@ class HoldProcess {
   std::filesystem::path dir_;
   int port_;
   Env settings_;
+  bool atcr_names_ = false;
   pid_t pid_ = -1;
   int starts_ = 0;
   std::filesystem::path log_;

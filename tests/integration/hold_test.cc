@@ -499,6 +499,23 @@ TEST_CASE("hold binary: a WebSocket client on subscribeRepos sees a requestCrew'
 }
 
 // ------------------------------------------------------------ hostile input, signals
+TEST_CASE("hold binary: an ATCR .env.hold (ATCR's variable names only) runs unchanged") {
+  TempDir dir("atcr-hold-atcr-env");
+  HoldProcess hold(dir.path(), HoldProcess::Env{{"HOLD_OWNER", "did:plc:ewvi7nxzyoun6zhxrhs64oiz"},
+                                                {"STORAGE_DRIVER", "filesystem"},
+                                                {"STORAGE_ROOT_DIR", (dir / "blobs").string()},
+                                                {"HOLD_ALLOW_ALL_CREW", "true"}});
+  hold.use_atcr_names();
+  hold.start();  // answers /xrpc/_health on HOLD_SERVER_ADDR's port
+  std::string log = hold.diagnostics();
+  INFO(log);
+  CHECK(log.find(hold.did() + " serving " + hold.public_url() + " on 127.0.0.1:" + std::to_string(hold.port())) !=
+        std::string::npos);
+  CHECK(log.find(" config: ") == std::string::npos);  // nothing unknown, nothing ignored
+  CHECK_FALSE(std::filesystem::is_empty(hold.data_dir()));  // HOLD_DATABASE_DIR
+  CHECK(hold.stop() == 0);
+}
+
 TEST_CASE("hold binary: malformed requests get XRPC errors; SIGUSR1 and SIGTERM behave") {
   TestHold h(HoldProcess::Env{
       {"HOLD_LOG_LEVEL", "info"}, {"HOLD_ALLOW_ALL_CREW", "true"}, {"HOLD_UPLOADS_MAX_PART_SIZE", "4096"}});

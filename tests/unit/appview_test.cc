@@ -392,3 +392,99 @@ TEST_CASE("configuration: defaults, the one required key, env over file") {
   CHECK(tmpl.find("default_hold_did") != std::string::npos);
   CHECK(tmpl.find("ATCR_DEFAULT_HOLD_DID") != std::string::npos);
 }
+
+namespace {
+
+AppviewConfig load_env_only(const std::map<std::string, std::string>& env,
+                            const std::optional<std::filesystem::path>& file = std::nullopt) {
+  std::vector<std::string> names;
+  for (const auto& [name, value] : env) names.push_back(name);
+  auto lookup = [&](const std::string& name) -> std::optional<std::string> {
+    auto it = env.find(name);
+    return it == env.end() ? std::nullopt : std::optional(it->second);
+  };
+  return AppviewConfig::load(file, lookup, names);
+}
+
+bool warned(const AppviewConfig& c, std::string_view part) {
+  for (const auto& w : c.warnings)
+    if (w.find(part) != std::string::npos) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("appview config: an ATCR .env.appview runs unchanged, as our own names would") {
+  AppviewConfig a = load_env_only({
+      {"ATCR_DEFAULT_HOLD_DID", "did:web:hold.example.com"},
+      {"ATCR_HTTP_ADDR", "127.0.0.1:5123"},
+      {"ATCR_SERVER_BASE_URL", "https://registry.example"},
+      {"ATCR_SERVICE_NAME", "registry.example"},
+      {"ATCR_TOKEN_EXPIRATION", "300"},
+      {"ATCR_UI_ENABLED", "true"},
+      {"ATCR_UI_DATABASE_PATH", "/var/lib/atcr/ui.db"},
+      {"ATCR_JETSTREAM_BACKFILL_ENABLED", "true"},
+      {"JETSTREAM_URL", "wss://jetstream2.us-west.bsky.network/subscribe"},
+  });
+  AppviewConfig b = load_env_only({
+      {"ATCR_SERVER_DEFAULT_HOLD_DID", "did:web:hold.example.com"},
+      {"ATCR_SERVER_HOST", "127.0.0.1"},
+      {"ATCR_SERVER_PORT", "5123"},
+      {"ATCR_SERVER_PUBLIC_URL", "https://registry.example"},
+      {"ATCR_SERVER_SERVICE", "registry.example"},
+      {"ATCR_AUTH_TOKEN_LIFETIME", "5m"},
+  });
+  CHECK(a.server.default_hold_did == b.server.default_hold_did);
+  CHECK(a.server.host == b.server.host);
+  CHECK(a.server.port == b.server.port);
+  CHECK(a.server.public_url == b.server.public_url);
+  CHECK(a.server.service == b.server.service);
+  CHECK(a.auth.token_lifetime == b.auth.token_lifetime);
+  CHECK(b.warnings.empty());
+  // What atcr does not implement is accepted and said once, not dropped silently.
+  CHECK(warned(a, "$ATCR_UI_ENABLED (ui.*) is an ATCR setting atcr recognises but does not use yet"));
+  CHECK(warned(a, "$ATCR_UI_DATABASE_PATH (ui.*)"));
+  CHECK(warned(a, "$ATCR_JETSTREAM_BACKFILL_ENABLED (jetstream.*)"));
+  CHECK(warned(a, "$JETSTREAM_URL"));
+  CHECK(a.warnings.size() == 4);
+}
+
+TEST_CASE("appview config: ATCR's file keys, precedence, unknown ATCR_* names and the project's own variables") {
+  test::TempDir dir("atcr-appview-config-alias");
+  auto file = dir / "appview.toml";
+  std::ofstream(file) << "[server]\ndefault_hold_did = \"did:web:hold.example.com\"\naddr = \"127.0.0.1:5300\"\n"
+                         "base_url = \"https://registry.example\"\n"
+                         "[jetstream]\nurls = [\"wss://jetstream1.us-east.bsky.network/subscribe\"]\n"
+                         "[health]\ncheck_interval = \"15m\"\n";
+  AppviewConfig c = load_env_only({}, file);
+  CHECK(c.server.port == 5300);
+  CHECK(c.server.public_url == "https://registry.example");
+  CHECK(warned(c, "jetstream.* is an ATCR setting"));
+  CHECK(warned(c, "health.* is an ATCR setting"));
+
+  c = load_env_only({{"ATCR_SERVER_PUBLIC_URL", "https://ours.example"},
+                     {"ATCR_SERVER_BASE_URL", "https://theirs.example"},
+                     {"ATCR_SERVER_PROT", "1"},
+                     {"ATCR_TOTALLY_NEW", "1"},
+                     // Set by the project's scripts and tests for themselves: never warned about.
+                     {"ATCR_CACHE", "/root/.cache/atcr"}, {"ATCR_E2E_APPVIEW_PORT", "5106"},
+                     {"ATCR_PDS_PORT", "2853"}, {"ATCR_HOLD_PORT", "8206"}, {"ATCR_BUILD", "build"},
+                     {"ATCR_REGISTRY_DIR", "/tmp/reg"}, {"ATCR_NODE", "node"}},
+                    file);
+  CHECK(c.server.public_url == "https://ours.example");
+  CHECK(warned(c, "both ATCR_SERVER_PUBLIC_URL and ATCR's ATCR_SERVER_BASE_URL are set; using ATCR_SERVER_PUBLIC_URL"));
+  CHECK(warned(c, "unknown environment variable ATCR_SERVER_PROT (ignored); did you mean ATCR_SERVER_PORT?"));
+  CHECK(warned(c, "unknown environment variable ATCR_TOTALLY_NEW (ignored)"));
+  for (const auto& w : c.warnings) {
+    CAPTURE(w);
+    for (const char* tooling : {"ATCR_CACHE", "ATCR_E2E", "ATCR_PDS", "ATCR_HOLD", "ATCR_BUILD", "ATCR_REGISTRY",
+                                "ATCR_NODE"})
+      CHECK(w.find(tooling) == std::string::npos);
+  }
+
+  std::string tmpl = AppviewConfig::template_toml();
+  CHECK(tmpl.find("server.base_url / $ATCR_SERVER_BASE_URL") != std::string::npos);
+  CHECK(tmpl.find("$ATCR_HTTP_ADDR (host:port)") != std::string::npos);
+  CHECK(tmpl.find("jetstream.*") != std::string::npos);
+  CHECK(tmpl.find("ATCR_E2E_*") != std::string::npos);
+}

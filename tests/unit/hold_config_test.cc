@@ -159,3 +159,152 @@ TEST_CASE("hold config: an error message says where the bad value came from") {
     CHECK(what.find("HOLD_SERVER_PORT") != std::string::npos);
   }
 }
+
+namespace {
+
+std::vector<std::string> names_of(const std::map<std::string, std::string>& env) {
+  std::vector<std::string> names;
+  for (const auto& [name, value] : env) names.push_back(name);
+  return names;
+}
+
+HoldConfig load_env(const std::map<std::string, std::string>& env,
+                    const std::optional<std::filesystem::path>& file = std::nullopt) {
+  return HoldConfig::load(file, env_of(env), names_of(env));
+}
+
+bool has_warning(const HoldConfig& c, std::string_view part) {
+  for (const auto& w : c.warnings)
+    if (w.find(part) != std::string::npos) return true;
+  return false;
+}
+
+// The settings an ATCR .env.hold spells with ATCR's names, as ours would.
+void check_same(const HoldConfig& a, const HoldConfig& b) {
+  CHECK(a.server.public_url == b.server.public_url);
+  CHECK(a.server.host == b.server.host);
+  CHECK(a.server.port == b.server.port);
+  CHECK(a.server.is_public == b.server.is_public);
+  CHECK(a.server.data_dir == b.server.data_dir);
+  CHECK(a.registration.owner_did == b.registration.owner_did);
+  CHECK(a.registration.allow_all_crew == b.registration.allow_all_crew);
+  CHECK(a.identity.did_method == b.identity.did_method);
+  CHECK(a.identity.plc_url == b.identity.plc_url);
+  CHECK(a.storage.driver == b.storage.driver);
+  CHECK(a.storage.path == b.storage.path);
+  CHECK(a.storage.s3.endpoint == b.storage.s3.endpoint);
+  CHECK(a.storage.s3.bucket == b.storage.s3.bucket);
+  CHECK(a.storage.s3.region == b.storage.s3.region);
+  CHECK(a.storage.s3.credentials.access_key_id == b.storage.s3.credentials.access_key_id);
+  CHECK(a.storage.s3.credentials.secret_access_key == b.storage.s3.credentials.secret_access_key);
+  CHECK(a.storage.presign == b.storage.presign);
+}
+
+}  // namespace
+
+TEST_CASE("hold config: an ATCR .env.hold runs unchanged, as our own names would") {
+  const std::map<std::string, std::string> atcr_env = {
+      {"HOLD_PUBLIC_URL", "https://hold.example.com"},
+      {"HOLD_SERVER_ADDR", "127.0.0.1:9123"},
+      {"HOLD_DATABASE_DIR", "/srv/hold"},
+      {"HOLD_OWNER", "did:plc:ewvi7nxzyoun6zhxrhs64oiz"},
+      {"HOLD_PUBLIC", "true"},
+      {"HOLD_ALLOW_ALL_CREW", "true"},
+      {"HOLD_DATABASE_DID_METHOD", "web"},
+      {"STORAGE_DRIVER", "filesystem"},
+      {"STORAGE_ROOT_DIR", "/srv/blobs"},
+  };
+  const std::map<std::string, std::string> ours = {
+      {"HOLD_SERVER_PUBLIC_URL", "https://hold.example.com"},
+      {"HOLD_SERVER_HOST", "127.0.0.1"},
+      {"HOLD_SERVER_PORT", "9123"},
+      {"HOLD_SERVER_DATA_DIR", "/srv/hold"},
+      {"HOLD_REGISTRATION_OWNER_DID", "did:plc:ewvi7nxzyoun6zhxrhs64oiz"},
+      {"HOLD_SERVER_PUBLIC", "true"},
+      {"HOLD_REGISTRATION_ALLOW_ALL_CREW", "true"},
+      {"HOLD_IDENTITY_DID_METHOD", "web"},
+      {"HOLD_STORAGE_DRIVER", "filesystem"},
+      {"HOLD_STORAGE_PATH", "/srv/blobs"},
+  };
+  HoldConfig a = load_env(atcr_env);
+  HoldConfig b = load_env(ours);
+  check_same(a, b);
+  CHECK(a.server.port == 9123);
+  CHECK(a.storage.path == "/srv/blobs");
+  CHECK(a.warnings.empty());
+  CHECK(b.warnings.empty());
+}
+
+TEST_CASE("hold config: ATCR's file keys (storage.access_key, database.*, server.addr) map onto ours") {
+  atcr::test::TempDir dir("atcr-hold-config-alias");
+  HoldConfig a = load_env({}, write(dir,
+                                    "[server]\npublic_url = \"https://hold.example.com\"\naddr = \":9200\"\n"
+                                    "[registration]\nowner_did = \"did:plc:ewvi7nxzyoun6zhxrhs64oiz\"\n"
+                                    "[database]\npath = \"/srv/hold\"\ndid_method = \"plc\"\n"
+                                    "did = \"did:plc:ewvi7nxzyoun6zhxrhs64oiz\"\n"
+                                    "plc_directory_url = \"https://plc.example.com\"\n"
+                                    "[storage]\nbucket = \"blobs\"\nendpoint = \"http://127.0.0.1:7480\"\n"
+                                    "access_key = \"AKID\"\nsecret_key = \"secret\"\n"
+                                    "[gc]\nenabled = true\n"));
+  atcr::test::TempDir dir2("atcr-hold-config-ours");
+  HoldConfig b = load_env({}, write(dir2,
+                                    "[server]\npublic_url = \"https://hold.example.com\"\nport = 9200\n"
+                                    "data_dir = \"/srv/hold\"\n"
+                                    "[registration]\nowner_did = \"did:plc:ewvi7nxzyoun6zhxrhs64oiz\"\n"
+                                    "[identity]\ndid_method = \"plc\"\ndid = \"did:plc:ewvi7nxzyoun6zhxrhs64oiz\"\n"
+                                    "plc_url = \"https://plc.example.com\"\n"
+                                    "[storage]\nbucket = \"blobs\"\nendpoint = \"http://127.0.0.1:7480\"\n"
+                                    "access_key_id = \"AKID\"\nsecret_access_key = \"secret\"\n"));
+  check_same(a, b);
+  CHECK(a.identity.did == b.identity.did);
+  CHECK(a.server.host == "127.0.0.1");  // ":9200" names no host: ours stays loopback, and says so
+  CHECK(has_warning(a, "names no host"));
+  CHECK(has_warning(a, "gc.* is an ATCR setting atcr recognises but does not use yet"));
+  CHECK(b.warnings.empty());
+}
+
+TEST_CASE("hold config: our name wins over ATCR's, with a warning; unknown HOLD_* names are warned about") {
+  auto env = kMinimalS3;
+  env["HOLD_SERVER_PORT"] = "9300";
+  env["HOLD_SERVER_ADDR"] = "127.0.0.2:9400";
+  env["HOLD_SERVER_PROT"] = "1";
+  env["HOLD_KEY_PATH"] = "/srv/hold/signing.key";
+  env["HOLD_ADMIN_ENABLED"] = "true";
+  env["HOLD_BENCH"] = "/build/bench/hold_bench";  // the project's own script variable
+  HoldConfig c = load_env(env);
+  CHECK(c.server.port == 9300);
+  CHECK(c.server.host == "127.0.0.2");  // the alias still sets what ours does not
+  CHECK(has_warning(c, "both HOLD_SERVER_PORT and ATCR's HOLD_SERVER_ADDR are set; using HOLD_SERVER_PORT"));
+  CHECK(has_warning(c, "unknown environment variable HOLD_SERVER_PROT (ignored); did you mean HOLD_SERVER_PORT?"));
+  CHECK(has_warning(c, "$HOLD_KEY_PATH is an ATCR setting"));
+  CHECK(has_warning(c, "$HOLD_ADMIN_ENABLED (admin.*)"));
+  CHECK_FALSE(has_warning(c, "HOLD_BENCH"));
+  CHECK(c.warnings.size() == 4);
+
+  atcr::test::TempDir dir("atcr-hold-config-both");
+  c = load_env(kMinimalS3, write(dir, "[storage]\naccess_key = \"ATCR\"\naccess_key_id = \"OURS\"\n"));
+  CHECK(c.storage.s3.credentials.access_key_id == "AKID");  // env over file, whatever the spelling
+  c = load_env({{"HOLD_SERVER_PUBLIC_URL", "https://hold.example.com"},
+                {"HOLD_REGISTRATION_OWNER_DID", "did:plc:ewvi7nxzyoun6zhxrhs64oiz"},
+                {"HOLD_STORAGE_DRIVER", "filesystem"}},
+               write(dir, "[storage]\naccess_key = \"ATCR\"\naccess_key_id = \"OURS\"\n"));
+  CHECK(c.storage.s3.credentials.access_key_id == "OURS");
+  CHECK(has_warning(c, "both storage.access_key_id and ATCR's storage.access_key are set"));
+
+  CHECK(failing_key(std::nullopt, [] {
+          auto e = kMinimalS3;
+          e["HOLD_SERVER_ADDR"] = "no-port";
+          return e;
+        }()) == "server.host");
+}
+
+TEST_CASE("hold config: config init documents ATCR's spellings beside ours") {
+  std::string text = HoldConfig::template_toml();
+  CHECK(text.find("# ATCR spelling (also accepted): server.addr / $HOLD_SERVER_ADDR (host:port)") !=
+        std::string::npos);
+  CHECK(text.find("storage.access_key / $HOLD_STORAGE_ACCESS_KEY") != std::string::npos);
+  CHECK(text.find("$STORAGE_ROOT_DIR") != std::string::npos);
+  CHECK(text.find("database.did_method / $HOLD_DATABASE_DID_METHOD") != std::string::npos);
+  CHECK(text.find("not used yet") != std::string::npos);
+  CHECK(text.find("HOLD_BENCH*") != std::string::npos);
+}

@@ -94,15 +94,48 @@ const std::vector<Option>& schema() {
   return options;
 }
 
+// ATCR's names for the AppView's settings (its Viper keys, which are also
+// ATCR_<SECTION>_<NAME> variables, and its older .env names).
+const settings::Compat& compat() {
+  static const settings::Compat c = {
+      {
+          {"server.addr", "server.host", "server.port"},  // ATCR_SERVER_ADDR=":5000"
+          {"ATCR_HTTP_ADDR", "server.host", "server.port"},
+          {"server.base_url", "server.public_url"},  // ATCR_SERVER_BASE_URL
+          {"ATCR_SERVICE_NAME", "server.service"},
+          {"ATCR_TOKEN_EXPIRATION", "auth.token_lifetime"},  // seconds
+          {"server.debug_addr", ""},
+          {"ATCR_DEBUG_ADDR", ""},
+          {"ATCR_AUTH_CERT_PATH", ""},  // our signing key lives in data_dir
+          {"ATCR_BACKFILL_INTERVAL", ""},
+          {"ATCR_RELAY_ENDPOINT", ""},
+          {"JETSTREAM_URL", ""},
+          {"ui.*", ""},  // ATCR_UI_ENABLED, ATCR_UI_DATABASE_PATH: our database lives in data_dir
+          {"jetstream.*", ""},
+          {"health.*", ""},
+          {"db.*", ""},
+      },
+      // Variables the project's scripts and tests set for themselves.
+      {"ATCR_APPVIEW_", "ATCR_BENCH", "ATCR_BROWSER_", "ATCR_BUILD", "ATCR_CACHE", "ATCR_CREDENTIALS_FILE",
+       "ATCR_DEMO_", "ATCR_E2E_", "ATCR_FIXTURE_DIR", "ATCR_FUZZ_", "ATCR_HOLD_", "ATCR_INSTALL_DIR", "ATCR_NODE",
+       "ATCR_NPM", "ATCR_PDS_", "ATCR_PLC_", "ATCR_PORT", "ATCR_REGISTRY_", "ATCR_S3_", "ATCR_SKIP_",
+       "ATCR_SOURCE_ROOT", "ATCR_TEST_", "ATCR_UPLOAD_COLUMNS", "ATCR_VERIFY_JWT", "ATCR_VERSION"},
+  };
+  return c;
+}
+
 using settings::base_url;
 using settings::invalid;
 
 }  // namespace
 
-AppviewConfig AppviewConfig::load(const std::optional<std::filesystem::path>& file, EnvLookup env) {
+AppviewConfig AppviewConfig::load(const std::optional<std::filesystem::path>& file, EnvLookup env,
+                                  const std::vector<std::string>& env_names) {
   settings::Settings s =
-      settings::load(schema(), kEnvPrefix, file, env ? settings::EnvLookup(env) : settings::process_env());
+      settings::load(schema(), kEnvPrefix, file, env ? settings::EnvLookup(env) : settings::process_env(), compat(),
+                     env ? env_names : settings::process_env_names());
   AppviewConfig c;
+  c.warnings = s.warnings();
 
   c.server.default_hold_did = s.str("server.default_hold_did");
   if (!syntax::is_valid_did(c.server.default_hold_did))
@@ -169,7 +202,7 @@ AppviewConfig AppviewConfig::load(const std::optional<std::filesystem::path>& fi
 }
 
 std::string AppviewConfig::template_toml() {
-  return settings::render_template(schema(), kEnvPrefix, "atcr-appview configuration");
+  return settings::render_template(schema(), kEnvPrefix, "atcr-appview configuration", compat());
 }
 
 }  // namespace atcr::appview

@@ -104,15 +104,48 @@ const std::vector<Option>& schema() {
   return options;
 }
 
+// ATCR's names for the hold's settings (its Viper keys, which are also
+// HOLD_<SECTION>_<NAME> variables, and its older .env names).
+const settings::Compat& compat() {
+  static const settings::Compat c = {
+      {
+          {"server.addr", "server.host", "server.port"},  // HOLD_SERVER_ADDR=":8080"
+          {"server.base_url", "server.public_url"},
+          {"database.path", "server.data_dir"},
+          {"database.dir", "server.data_dir"},  // HOLD_DATABASE_DIR
+          {"database.did_method", "identity.did_method"},
+          {"database.did", "identity.did"},
+          {"database.plc_directory_url", "identity.plc_url"},
+          {"database.key_path", ""},  // HOLD_DATABASE_KEY_PATH: our keys live in data_dir
+          {"database.rotation_key_path", ""},
+          {"HOLD_KEY_PATH", ""},
+          {"storage.access_key", "storage.access_key_id"},
+          {"storage.secret_key", "storage.secret_access_key"},
+          {"storage.root_dir", "storage.path"},
+          {"STORAGE_ROOT_DIR", "storage.path"},
+          {"registration.profile_avatar_url", ""},
+          {"admin.*", ""},  // HOLD_ADMIN_ENABLED
+          {"gc.*", ""},
+          {"health.*", ""},
+          {"scanner.*", ""},
+      },
+      {"HOLD_BENCH"},  // set by bench/hold.sh for itself
+  };
+  return c;
+}
+
 using settings::base_url;
 using settings::invalid;
 
 }  // namespace
 
-HoldConfig HoldConfig::load(const std::optional<std::filesystem::path>& file, EnvLookup env) {
+HoldConfig HoldConfig::load(const std::optional<std::filesystem::path>& file, EnvLookup env,
+                            const std::vector<std::string>& env_names) {
   settings::Settings s =
-      settings::load(schema(), kEnvPrefix, file, env ? settings::EnvLookup(env) : settings::process_env());
+      settings::load(schema(), kEnvPrefix, file, env ? settings::EnvLookup(env) : settings::process_env(), compat(),
+                     env ? env_names : settings::process_env_names());
   HoldConfig c;
+  c.warnings = s.warnings();
 
   c.server.public_url = base_url("server.public_url", s.str("server.public_url"));
   c.server.host = s.str("server.host");
@@ -175,7 +208,7 @@ HoldConfig HoldConfig::load(const std::optional<std::filesystem::path>& file, En
 }
 
 std::string HoldConfig::template_toml() {
-  return settings::render_template(schema(), kEnvPrefix, "atcr-hold configuration");
+  return settings::render_template(schema(), kEnvPrefix, "atcr-hold configuration", compat());
 }
 
 }  // namespace atcr::hold

@@ -7,7 +7,9 @@
 #include <charconv>
 #include <cstdlib>
 #include <limits>
+#include <set>
 #include <toml++/toml.h>
+#include <unistd.h>
 
 namespace atcr::settings {
 
@@ -137,16 +139,20 @@ const Option* find_option(const std::vector<Option>& schema, std::string_view ke
   return nullptr;
 }
 
-// Visits every leaf of the file's table as (dotted key, node).
+// Visits every leaf of the file's table as (dotted key, node); a key that
+// is no option goes to `other`, which returns false to reject it.
 void flatten(const toml::table& table, const std::string& prefix, const std::vector<Option>& schema,
              const std::function<void(const Option&, const toml::node&)>& visit,
+             const std::function<bool(const std::string&, const toml::node&)>& other,
              const std::filesystem::path& file) {
   for (const auto& [name, node] : table) {
     std::string key = prefix.empty() ? std::string(name.str()) : prefix + "." + std::string(name.str());
     if (const Option* option = find_option(schema, key)) {
       visit(*option, node);
+    } else if (other(key, node)) {
+      continue;
     } else if (const toml::table* sub = node.as_table()) {
-      flatten(*sub, key, schema, visit, file);
+      flatten(*sub, key, schema, visit, other, file);
     } else {
       throw ConfigError(key, fmt::format("{}: unknown setting '{}'", file.string(), key));
     }
@@ -176,6 +182,62 @@ std::string toml_default(const Option& option) {
   }
 }
 
+
+// The environment variable an ATCR name reads from ("" for a wildcard,
+// which env_section_prefix covers).
+std::string alias_env(std::string_view prefix, const Alias& alias) {
+  if (alias.name.find('.') == std::string::npos) return alias.name;
+  if (alias.name.ends_with(".*")) return "";
+  return env_name(prefix, alias.name);
+}
+
+// "ATCR_JETSTREAM_" for "jetstream.*"; "" for any other alias.
+std::string env_section_prefix(std::string_view prefix, const Alias& alias) {
+  if (!alias.name.ends_with(".*")) return "";
+  return env_name(prefix, alias.name.substr(0, alias.name.size() - 1));
+}
+
+bool matches_file_key(const Alias& alias, std::string_view key) {
+  if (alias.name.ends_with(".*")) return key.starts_with(std::string_view(alias.name).substr(0, alias.name.size() - 1));
+  return alias.name.find('.') != std::string::npos && alias.name == key;
+}
+
+const Alias* find_file_alias(const Compat& compat, std::string_view key) {
+  for (const auto& a : compat.aliases)
+    if (matches_file_key(a, key)) return &a;
+  return nullptr;
+}
+
+// Levenshtein distance, for "did you mean" hints.
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// A Go listen address "host:port" or ":port" as (host, port).
+std::pair<std::string, std::string> split_address(const std::string& text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos)
+    throw ParseError(fmt::format("'{}' is not a listen address (host:port or :port)", text));
+  std::string host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return {host, text.substr(colon + 1)};
+}
+
+std::string not_used_yet(const std::string& name) {
+  return fmt::format("{} is an ATCR setting atcr recognises but does not use yet; ignored", name);
+}
+
 }  // namespace
 
 EnvLookup process_env() {
@@ -184,6 +246,15 @@ EnvLookup process_env() {
     if (!v) return std::nullopt;
     return std::string(v);
   };
+}
+
+std::vector<std::string> process_env_names() {
+  std::vector<std::string> names;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view entry(*e);
+    names.emplace_back(entry.substr(0, entry.find('=')));
+  }
+  return names;
 }
 
 void invalid(const std::string& key, const std::string& message) {
@@ -259,15 +330,52 @@ const std::map<std::string, std::uint64_t>& Settings::size_map(std::string_view 
 const std::string& Settings::source(std::string_view key) const { return entry(key).source; }
 
 Settings load(const std::vector<Option>& schema, std::string_view env_prefix,
-              const std::optional<std::filesystem::path>& file, const EnvLookup& env) {
+              const std::optional<std::filesystem::path>& file, const EnvLookup& env, const Compat& compat,
+              const std::vector<std::string>& env_names) {
   Settings settings;
-  auto set = [&](const Option& option, const auto& parse, const std::string& source) {
+  std::set<std::string> warned;
+  auto warn = [&](std::string message) {
+    if (warned.insert(message).second) settings.warnings_.push_back(std::move(message));
+  };
+  auto set_text = [&](const Option& option, const auto& parse, const std::string& source) {
     try {
       Value value = parse();
       check_choices(option, value);
       settings.entries_[option.key] = Settings::Entry{std::move(value), source};
     } catch (const ParseError& e) {
       throw ConfigError(option.key, fmt::format("{} (from {}): {}", option.key, source, e.what()));
+    }
+  };
+  auto& set = set_text;
+  // Sets an alias's value (text) on its option(s), unless our own spelling
+  // in the same layer (`own`) already set them.
+  auto set_alias = [&](const Alias& alias, const std::string& spelling, const std::string& text,
+                       const std::string& source, const std::map<std::string, std::string>& own) {
+    std::vector<std::pair<std::string, std::string>> targets;
+    if (alias.port_key.empty()) {
+      targets = {{alias.key, text}};
+    } else {
+      std::pair<std::string, std::string> address;
+      try {
+        address = split_address(text);
+      } catch (const ParseError& e) {
+        throw ConfigError(alias.key, fmt::format("{} (from {}): {}", alias.name, source, e.what()));
+      }
+      if (address.first.empty())
+        warn(fmt::format("{} '{}' names no host: listening on {} ({} unless set); write 0.0.0.0{} to listen "
+                         "on every interface",
+                         source, text, alias.key, find_option(schema, alias.key)->default_value, text));
+      else targets.emplace_back(alias.key, address.first);
+      targets.emplace_back(alias.port_key, address.second);
+    }
+    for (const auto& [key, value] : targets) {
+      const Option* option = find_option(schema, key);
+      if (!option) throw std::logic_error(fmt::format("settings: alias {} of no option '{}'", alias.name, key));
+      if (auto it = own.find(key); it != own.end()) {
+        warn(fmt::format("both {} and ATCR's {} are set; using {}", it->second, spelling, it->second));
+        continue;
+      }
+      set(*option, [&] { return parse_text(*option, value); }, source);
     }
   };
 
@@ -288,23 +396,90 @@ Settings load(const std::vector<Option>& schema, std::string_view env_prefix,
       const auto& where = e.source().begin;
       throw ConfigError("", fmt::format("{}:{}:{}: {}", file->string(), where.line, where.column, e.description()));
     }
-    flatten(table, "", schema,
-            [&](const Option& option, const toml::node& node) {
-              set(option, [&] { return parse_node(option, node); }, "file " + file->string());
-            },
-            *file);
+    std::map<std::string, std::string> own;
+    std::vector<std::pair<const Alias*, std::string>> aliased;  // applied after our own keys
+    flatten(
+        table, "", schema,
+        [&](const Option& option, const toml::node& node) {
+          own[option.key] = option.key;
+          set(option, [&] { return parse_node(option, node); }, "file " + file->string());
+        },
+        [&](const std::string& key, const toml::node& node) {
+          const Alias* alias = find_file_alias(compat, key);
+          if (!alias) return false;
+          if (alias->key.empty()) {
+            warn(not_used_yet(fmt::format("{}: {}", file->string(), alias->name)));
+          } else if (auto text = node.value<std::string>(); text && node.is_string()) {
+            aliased.emplace_back(alias, *text);
+          } else if (auto b = node.as_boolean()) {
+            aliased.emplace_back(alias, b->get() ? "true" : "false");
+          } else if (auto i = node.as_integer()) {
+            aliased.emplace_back(alias, std::to_string(i->get()));
+          } else {
+            throw ConfigError(alias->key, fmt::format("{}: {}: expected a string, boolean or integer",
+                                                      file->string(), key));
+          }
+          return true;
+        },
+        *file);
+    for (const auto& [alias, text] : aliased)
+      set_alias(*alias, alias->name, text, fmt::format("file {} (ATCR key {})", file->string(), alias->name), own);
   }
 
+  std::map<std::string, std::string> own_env;
   for (const auto& option : schema) {
     if (option.kind == Kind::kSizeMap) continue;
     std::vector<std::string> names{env_name(env_prefix, option.key)};
     names.insert(names.end(), option.env_aliases.begin(), option.env_aliases.end());
+    std::string used;
     for (const auto& name : names) {
       auto value = env(name);
       if (!value) continue;
+      if (!used.empty()) {
+        warn(fmt::format("environment: both {} and {} are set; using {}", used, name, used));
+        continue;
+      }
+      used = name;
+      own_env[option.key] = name;
       set(option, [&] { return parse_text(option, *value); }, "env " + name);
-      break;
     }
+  }
+  std::set<std::string> known_env;
+  for (const auto& option : schema) {
+    known_env.insert(env_name(env_prefix, option.key));
+    known_env.insert(option.env_aliases.begin(), option.env_aliases.end());
+  }
+  for (const auto& alias : compat.aliases) {
+    std::string name = alias_env(env_prefix, alias);
+    if (name.empty()) continue;
+    known_env.insert(name);
+    auto value = env(name);
+    if (!value) continue;
+    if (alias.key.empty()) warn(not_used_yet("$" + name));
+    else set_alias(alias, name, *value, "env " + name, own_env);
+  }
+
+  for (const auto& name : env_names) {
+    if (!name.starts_with(env_prefix) || known_env.contains(name)) continue;
+    auto tooling = [&](const std::string& p) { return name.starts_with(p); };
+    if (std::any_of(compat.tooling_prefixes.begin(), compat.tooling_prefixes.end(), tooling)) continue;
+    const Alias* section = nullptr;
+    for (const auto& alias : compat.aliases) {
+      std::string p = env_section_prefix(env_prefix, alias);
+      if (!p.empty() && name.starts_with(p)) section = &alias;
+    }
+    if (section) {
+      warn(not_used_yet("$" + name + " (" + section->name + ")"));
+      continue;
+    }
+    std::string nearest;
+    std::size_t best = 4;  // suggest only names a few edits away
+    for (const auto& known : known_env) {
+      std::size_t d = edit_distance(name, known);
+      if (d < best) best = d, nearest = known;
+    }
+    warn(nearest.empty() ? fmt::format("unknown environment variable {} (ignored)", name)
+                         : fmt::format("unknown environment variable {} (ignored); did you mean {}?", name, nearest));
   }
 
   for (const auto& option : schema) {
@@ -316,12 +491,24 @@ Settings load(const std::vector<Option>& schema, std::string_view env_prefix,
 }
 
 std::string render_template(const std::vector<Option>& schema, std::string_view env_prefix,
-                            std::string_view title) {
+                            std::string_view title, const Compat& compat) {
   std::string out;
   for (std::string_view line : {title}) out += fmt::format("# {}\n", line);
   out +=
       "#\n# Every setting is shown at its default. Values resolve in layers:\n"
       "# built-in defaults, then this file, then environment variables.\n";
+  out += fmt::format(
+      "# ATCR's spellings of a setting (file keys and environment names) are\n"
+      "# accepted too; where both are set, ours wins. An unknown {}* variable\n"
+      "# is reported at start",
+      env_prefix);
+  if (compat.tooling_prefixes.empty()) {
+    out += ".\n";
+  } else {
+    std::string tooling;
+    for (const auto& p : compat.tooling_prefixes) tooling += (tooling.empty() ? "" : " ") + p + "*";
+    out += ", except the project's script variables:\n# " + tooling + "\n";
+  }
   std::string section;
   for (const auto& option : schema) {
     auto dot = option.key.rfind('.');
@@ -348,9 +535,25 @@ std::string render_template(const std::vector<Option>& schema, std::string_view 
       for (const auto& alias : option.env_aliases) vars += ", " + alias;
       out += fmt::format("# Environment: {}\n", vars);
     }
+    std::string atcr;
+    for (const auto& alias : compat.aliases) {
+      if (alias.key != option.key && alias.port_key != option.key) continue;
+      std::string env = alias_env(env_prefix, alias);
+      std::string spelling = alias.name.find('.') == std::string::npos ? "$" + env : alias.name + " / $" + env;
+      if (!alias.port_key.empty()) spelling += " (host:port)";
+      atcr += (atcr.empty() ? "" : ", ") + spelling;
+    }
+    if (!atcr.empty()) out += fmt::format("# ATCR spelling (also accepted): {}\n", atcr);
     std::string value = toml_default(option);
     if (option.required) out += fmt::format("# REQUIRED\n#{} = {}\n", name, value);
     else out += fmt::format("{} = {}\n", name, value);
+  }
+  std::string unused;
+  for (const auto& alias : compat.aliases)
+    if (alias.key.empty()) unused += (unused.empty() ? "" : ", ") + alias.name;
+  if (!unused.empty()) {
+    out += "\n# ATCR settings recognised but not used yet (accepted, reported at start):\n";
+    out += fmt::format("# {}\n", unused);
   }
   return out;
 }

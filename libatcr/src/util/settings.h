@@ -14,6 +14,15 @@
 //
 // Unknown keys in the file are errors, not warnings: a typo in a security
 // setting ("pubic = false") must not silently fall back to a default.
+//
+// ATCR compatibility: a program also lists the names ATCR (the Go
+// implementation) gives its settings (Alias), so an ATCR config or .env runs
+// unchanged. Our own spelling wins when both are set (with a warning). An
+// alias of something we do not implement is accepted and reported once as
+// "recognised, not used yet". A set <PREFIX>* variable that names nothing is
+// a warning naming the nearest known name, except names under the program's
+// tooling prefixes (variables the project's scripts set for themselves, e.g.
+// ATCR_E2E_*, ATCR_PDS_PORT), which the programs ignore.
 #pragma once
 
 #include <chrono>
@@ -60,6 +69,26 @@ struct Option {
   std::vector<std::string> choices;  // kString: the allowed values, if limited
 };
 
+// A name ATCR gives a setting. A dotted name ("storage.access_key") is a
+// file key and also, as Viper derives it, the environment variable
+// <PREFIX>STORAGE_ACCESS_KEY; "jetstream.*" covers a whole section. An
+// undotted name ("STORAGE_ROOT_DIR") is an environment variable only.
+struct Alias {
+  Alias(std::string name, std::string key, std::string port_key = "")
+      : name(std::move(name)), key(std::move(key)), port_key(std::move(port_key)) {}
+
+  std::string name;
+  std::string key;       // our option; "" = recognised, not used yet
+  std::string port_key;  // set: the value is a Go listen address "host:port"
+                         // or ":port", split into key (host) and port_key
+};
+
+// What a program declares besides its options.
+struct Compat {
+  std::vector<Alias> aliases;
+  std::vector<std::string> tooling_prefixes;  // env names the programs ignore
+};
+
 // Errors are atcr::ConfigError: the message names the key and where the
 // value came from.
 
@@ -80,28 +109,39 @@ class Settings {
   const std::map<std::string, std::uint64_t>& size_map(std::string_view key) const;
   // "default", "file", or "env NAME": for `config show` and error messages.
   const std::string& source(std::string_view key) const;
+  // Things to log once at start: aliases overridden or not used yet,
+  // unknown environment variables.
+  const std::vector<std::string>& warnings() const { return warnings_; }
 
  private:
   friend Settings load(const std::vector<Option>&, std::string_view,
-                       const std::optional<std::filesystem::path>&, const EnvLookup&);
+                       const std::optional<std::filesystem::path>&, const EnvLookup&, const Compat&,
+                       const std::vector<std::string>&);
   struct Entry {
     Value value;
     std::string source;
   };
   const Entry& entry(std::string_view key) const;
   std::map<std::string, Entry, std::less<>> entries_;
+  std::vector<std::string> warnings_;
 };
+
+// The names of the process's environment variables.
+std::vector<std::string> process_env_names();
 
 // Throws atcr::ConfigError for an unreadable or malformed file, an unknown key, a
 // value of the wrong kind or out of its choices, or a missing required one.
+// `env_names` are the variables set, checked for unknown <PREFIX>* names.
 Settings load(const std::vector<Option>& schema, std::string_view env_prefix,
-              const std::optional<std::filesystem::path>& file, const EnvLookup& env);
+              const std::optional<std::filesystem::path>& file, const EnvLookup& env,
+              const Compat& compat = {}, const std::vector<std::string>& env_names = {});
 
 // A TOML file with every option at its default, each preceded by its help
 // and the environment variables that override it. Required options are
 // written commented-out so an unedited file fails loudly at load.
+// Each option also lists its ATCR spellings.
 std::string render_template(const std::vector<Option>& schema, std::string_view env_prefix,
-                            std::string_view title);
+                            std::string_view title, const Compat& compat = {});
 
 // Checks shared by the programs' configs, each throwing ConfigError("key: ...").
 [[noreturn]] void invalid(const std::string& key, const std::string& message);

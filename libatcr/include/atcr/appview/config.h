@@ -29,6 +29,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "atcr/error.h"
 
@@ -96,7 +97,15 @@ struct AppviewConfig {
 
   // Throws atcr::ConfigError naming the key for anything missing or
   // invalid. `env` defaults to the process environment.
-  static AppviewConfig load(const std::optional<std::filesystem::path>& file, EnvLookup env = {});
+  static AppviewConfig load(const std::optional<std::filesystem::path>& file, EnvLookup env = {},
+                   const std::vector<std::string>& env_names = {});
+
+  // Said once at start (logged as warnings by the program): ATCR settings
+  // accepted but not used yet, an ATCR spelling overridden by ours, unknown
+  // ATCR_* environment variables (`env_names`, the names set; the process's
+  // when `env` is unset). ATCR's config keys and environment names are
+  // accepted as aliases of ours (see `config init`).
+  std::vector<std::string> warnings;
   // The commented TOML written by `atcr-appview config init`.
   static std::string template_toml();
 };

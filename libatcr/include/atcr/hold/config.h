@@ -17,6 +17,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "atcr/error.h"
 #include "atcr/s3/client.h"
@@ -77,7 +78,15 @@ struct HoldConfig {
 
   // Throws atcr::ConfigError naming the key for anything missing or invalid.
   // `env` defaults to the process environment.
-  static HoldConfig load(const std::optional<std::filesystem::path>& file, EnvLookup env = {});
+  static HoldConfig load(const std::optional<std::filesystem::path>& file, EnvLookup env = {},
+                   const std::vector<std::string>& env_names = {});
+
+  // Said once at start (logged as warnings by the program): ATCR settings
+  // accepted but not used yet, an ATCR spelling overridden by ours, unknown
+  // HOLD_* environment variables (`env_names`, the names set; the process's
+  // when `env` is unset). ATCR's config keys and environment names are
+  // accepted as aliases of ours (see `config init`).
+  std::vector<std::string> warnings;
   // The commented TOML written by `atcr-hold config init`.
   static std::string template_toml();
 };
