@@ -108,8 +108,15 @@ start_appview() {
     return
   fi
   port_taken "$APPVIEW_PORT" && die "port $APPVIEW_PORT is taken (set ATCR_APPVIEW_PORT)"
+  # The hold's presigned part URLs name radosgw on loopback: an origin the
+  # AppView is told to trust (any other must be https on a public address).
+  local storage_origins=""
+  if [ "$STORAGE" = s3 ]; then
+    storage_origins="$(bash "$REPO_ROOT/scripts/s3.sh" start | sed -n 's/^S3_ENDPOINT=//p')" ||
+      die "scripts/s3.sh start failed (above)"
+  fi
   spawn_daemon "$DIR" appview env \
-    ATCR_SERVER_PORT="$APPVIEW_PORT" ATCR_SERVER_PUBLIC_URL="$PUBLIC_URL" \
+    ATCR_UPLOADS_STORAGE_ORIGINS="$storage_origins" ATCR_SERVER_PORT="$APPVIEW_PORT" ATCR_SERVER_PUBLIC_URL="$PUBLIC_URL" \
     ATCR_SERVER_DATA_DIR="$DIR/appview" ATCR_SERVER_DEFAULT_HOLD_DID="$HOLD_DID" \
     ATCR_IDENTITY_PLC_URL="$PLC_URL" ATCR_IDENTITY_HANDLE_RESOLVER="$PDS_URL" ATCR_IDENTITY_DEVELOPMENT=true \
     "$BUILD/apps/atcr-appview" serve

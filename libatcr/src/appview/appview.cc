@@ -29,6 +29,21 @@ std::shared_ptr<const net::HttpClient> default_http() {
   return std::make_shared<const net::HttpClient>(o);
 }
 
+// Part URLs outside a hold's own origin: https on public addresses only
+// (checked after DNS, for every connection), unless the operator listed
+// the origin.
+std::shared_ptr<const PartDestinations> make_part_destinations(const AppviewConfig& c) {
+  net::HttpOptions o;
+  o.timeout = std::chrono::seconds(30);
+  o.connect_timeout = std::chrono::seconds(5);
+  o.user_agent = "atcr-appview/0.1";
+  o.addresses = net::AddressPolicy::kPublic;
+  auto d = std::make_shared<PartDestinations>();
+  d->http = std::make_shared<const net::HttpClient>(o);
+  d->trusted_origins = c.uploads.storage_origins;
+  return d;
+}
+
 identity::ResolverOptions resolver_options(const AppviewConfig& c) {
   identity::ResolverOptions o;
   o.plc_directory = c.identity.plc_url;
@@ -92,6 +107,7 @@ Appview::Impl::Impl(AppviewConfig c, AppviewOptions options)
     : config(std::move(c)),
       resolver(options.resolver),
       http(options.http ? options.http : default_http()),
+      part_destinations(make_part_destinations(config)),
       names(config.cache.identity_ttl, kCacheEntries),
       tags(config.cache.tag_ttl, kCacheEntries),
       tag_lists(config.cache.tag_ttl, kCacheEntries),

@@ -102,6 +102,8 @@ struct Appview::Impl {
   std::unique_ptr<identity::DirectoryResolver> own_resolver;
   identity::Resolver* resolver;
   std::shared_ptr<const net::HttpClient> http;
+  // Where holds' part URLs may point besides the hold itself.
+  std::shared_ptr<const PartDestinations> part_destinations;
   std::unique_ptr<RegistryTokenIssuer> issuer;
   std::unique_ptr<SessionStore> store;
   std::unique_ptr<DeviceStore> devices;  // the device flow, devices' secrets

@@ -83,6 +83,12 @@ const std::vector<Option>& schema() {
       {"uploads.max_sessions", Kind::kInt, "1024",
        "Upload sessions in progress in all (each may keep up to part_size bytes\n"
        "on disk under data_dir/uploads)."},
+      {"uploads.storage_origins", Kind::kString, "",
+       "Storage endpoints a hold's part URLs may name besides the hold itself,\n"
+       "comma-separated origins (\"http://127.0.0.1:7480\"): trusted as they are,\n"
+       "loopback and private addresses included. Any other origin must be https\n"
+       "on a public address (a hold is whoever a user names; its URLs must not\n"
+       "reach this host's network)."},
       // [install]
       {"install.helper_binary", Kind::kString, "",
        "The docker-credential-atcr binary that /install.sh installs for users:\n"
@@ -191,6 +197,18 @@ AppviewConfig AppviewConfig::load(const std::optional<std::filesystem::path>& fi
     std::int64_t v = s.integer(key);
     if (v < 1) invalid(key, "must be at least 1");
     *field = static_cast<std::size_t>(v);
+  }
+
+  for (std::string_view rest = s.str("uploads.storage_origins"); !rest.empty();) {
+    std::string_view item = rest.substr(0, rest.find(','));
+    rest.remove_prefix(std::min(rest.size(), item.size() + 1));
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '/')) item.remove_suffix(1);
+    if (item.empty()) continue;
+    if (!(item.starts_with("http://") || item.starts_with("https://")) ||
+        item.find_first_of("/?#@", item.find("://") + 3) != std::string_view::npos)
+      invalid("uploads.storage_origins", "each entry is an origin like https://s3.example.com[:port]");
+    c.uploads.storage_origins.emplace_back(item);
   }
 
   c.install.helper_binary = s.str("install.helper_binary");

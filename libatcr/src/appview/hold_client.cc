@@ -2,7 +2,11 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
+#include <cctype>
+
 #include "atcr/data/json.h"
+#include "atcr/oci/errors.h"
 #include "atcr/xrpc/client.h"
 #include "atcr/xrpc/error.h"
 
@@ -32,10 +36,36 @@ net::HttpOptions part_options(const net::HttpOptions& base) {
   return o;
 }
 
+// "scheme://host[:port]" of a URL, lowercased; "" when it has userinfo or
+// is not http(s).
+std::string origin_of(std::string_view url) {
+  std::string lower(url.substr(0, std::min(url.size(), url.find_first_of("/?#", url.find("://") + 3))));
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (!(lower.starts_with("http://") || lower.starts_with("https://"))) return {};
+  if (lower.find('@') != std::string::npos || lower.ends_with("://")) return {};
+  return lower;
+}
+
+// The hold's headers a part PUT may carry: what S3 presigning can require
+// of the request body, nothing that authenticates or routes.
+bool forwardable(std::string_view name) {
+  std::string n(name);
+  for (char& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return n == "content-type" || n == "content-md5" || n.starts_with("x-amz-checksum-") ||
+         n == "x-amz-sdk-checksum-algorithm";
+}
+
+[[noreturn]] void refuse_target(std::string_view hold_did, std::string_view why) {
+  throw oci::RegistryError(oci::ErrorCode::kUnavailable,
+                           fmt::format("hold {} gave a part upload URL this registry will not use: {}", hold_did, why),
+                           {}, 502);
+}
+
 }  // namespace
 
-HoldClient::HoldClient(HoldRef hold, std::shared_ptr<const net::HttpClient> http)
-    : hold_(std::move(hold)), http_(std::move(http)) {}
+HoldClient::HoldClient(HoldRef hold, std::shared_ptr<const net::HttpClient> http,
+                       std::shared_ptr<const PartDestinations> parts)
+    : hold_(std::move(hold)), http_(std::move(http)), parts_(std::move(parts)) {}
 
 std::string HoldClient::blob_url(const oci::Digest& digest) const {
   return fmt::format("{}/xrpc/{}?did={}&cid={}", hold_.url, kGetBlob, net::url_encode(hold_.did),
@@ -138,20 +168,39 @@ std::string HoldClient::put_part_stream(const UploadTarget& target, const std::s
   net::HttpRequest req;
   req.method = target.method;
   req.url = target.url;
-  req.headers = target.headers;
-  // Only the hold's own uploadPart takes our token; a presigned URL must
-  // not see it (S3 would refuse a second authentication anyway).
-  if (target.url.starts_with(hold_.url + "/xrpc/"))
+  for (const auto& [name, value] : target.headers)
+    if (forwardable(name)) req.headers.emplace_back(name, value);
+  // The hold's own origin, a storage origin the operator listed, or an
+  // https URL on a public address; only the hold's own uploadPart takes
+  // our token (a presigned URL must not see it).
+  std::string origin = origin_of(target.url);
+  const net::HttpClient* client = http_.get();
+  bool own = !origin.empty() && origin == origin_of(hold_.url);
+  if (own && target.url.starts_with(hold_.url + "/xrpc/")) {
     req.headers.emplace_back("Authorization", "Bearer " + upload_part_token);
+  } else if (!own && !(parts_ && std::find(parts_->trusted_origins.begin(), parts_->trusted_origins.end(), origin) !=
+                                         parts_->trusted_origins.end())) {
+    if (!origin.starts_with("https://")) refuse_target(hold_.did, "not https, and not the hold's own origin");
+    if (!parts_) refuse_target(hold_.did, "not the hold's own origin");
+    client = parts_->http.get();
+  }
   net::BodySource source{size, read};
-  net::HttpResponse r = http_->send_streaming(req, source, {}, part_options(http_->options()));
+  net::HttpResponse r;
+  try {
+    r = client->send_streaming(req, source, {}, part_options(client->options()));
+  } catch (const net::HttpError& e) {
+    if (std::string_view(e.what()).find("not a public address") != std::string_view::npos)
+      refuse_target(hold_.did, "it names an address on a private network");
+    throw;
+  }
   if (!r.ok()) {
-    std::string body = r.text().substr(0, 300);
+    // Said by status only: the body is another service's and is not ours
+    // to show the pushing client.
     throw xrpc::XrpcError(r.status >= 500 ? 502 : r.status, std::string(xrpc::default_error_name(r.status)),
-                          fmt::format("uploading a part to {} failed with {}: {}", hold_.did, r.status, body));
+                          fmt::format("uploading a part to {} failed with {}", hold_.did, r.status));
   }
   std::string etag = r.header("etag");
-  if (etag.empty() && !r.body.empty()) {
+  if (etag.empty() && own && !r.body.empty()) {
     Value v = json::parse(r.text());
     if (const Value* e = v.find("etag"); e && e->is_string()) etag = e->as_string();
   }

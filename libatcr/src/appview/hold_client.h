@@ -23,6 +23,18 @@ struct HoldRef {
   std::string url;  // "https://hold.example.com", no trailing '/'
 };
 
+// Where a hold's part URLs may send the AppView (a hold is whoever a user
+// names, so its URLs are untrusted): the hold's own origin (with our token),
+// an operator-listed storage origin (config uploads.storage_origins), or
+// else an https URL reached through `http`, whose AddressPolicy refuses
+// loopback, private, link-local and metadata addresses after DNS. Only
+// allow-listed headers from the hold reach the PUT (Content-Type,
+// Content-MD5, x-amz-checksum-*), and an upstream body is never echoed.
+struct PartDestinations {
+  std::shared_ptr<const net::HttpClient> http;  // AddressPolicy::kPublic, no redirects
+  std::vector<std::string> trusted_origins;
+};
+
 // What GET getBlob (probed with "Range: bytes=0-0") said about a blob.
 struct BlobProbe {
   enum class Kind { kRedirect, kServed, kMissing, kDenied } kind = Kind::kMissing;
@@ -32,7 +44,9 @@ struct BlobProbe {
 
 class HoldClient {
  public:
-  HoldClient(HoldRef hold, std::shared_ptr<const net::HttpClient> http);
+  // Without `parts`, part URLs outside the hold's own origin are refused.
+  HoldClient(HoldRef hold, std::shared_ptr<const net::HttpClient> http,
+             std::shared_ptr<const PartDestinations> parts = nullptr);
 
   const HoldRef& hold() const { return hold_; }
   // The hold's own URL for a blob: <url>/xrpc/com.atproto.sync.getBlob?did=&cid=
@@ -75,6 +89,7 @@ class HoldClient {
 
   HoldRef hold_;
   std::shared_ptr<const net::HttpClient> http_;
+  std::shared_ptr<const PartDestinations> parts_;
 };
 
 }  // namespace atcr::appview

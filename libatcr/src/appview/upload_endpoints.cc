@@ -48,7 +48,8 @@ std::string blob_location(const std::string& name, const oci::Digest& d) {
 // Parts of one upload, to the hold or where it says.
 class HoldPartSink : public PartSink {
  public:
-  HoldPartSink(Appview::Impl& impl, UploadState& up) : impl_(impl), up_(up), hold_(up.hold, impl.http) {}
+  HoldPartSink(Appview::Impl& impl, UploadState& up)
+      : impl_(impl), up_(up), hold_(up.hold, impl.http, impl.part_destinations) {}
 
   std::string put_part(int part_number, BytesView data) override {
     auto [target, token] = target_of(part_number);

@@ -1,6 +1,9 @@
 #include "atcr/net/http_client.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -226,6 +229,7 @@ class Transfer {
   static std::size_t on_body(char* data, std::size_t size, std::size_t count, void* self);
   static std::size_t on_upload(char* buffer, std::size_t size, std::size_t count, void* self);
   static int on_seek(void* self, curl_off_t offset, int origin);
+  static curl_socket_t on_open_socket(void* self, curlsocktype purpose, curl_sockaddr* address);
   static int on_progress(void* self, curl_off_t, curl_off_t received, curl_off_t, curl_off_t sent);
   bool check_stall(curl_off_t moved);
   bool take_header_line(std::string_view line);
@@ -359,6 +363,10 @@ void Transfer::configure(CURL* handle) {
     connect_to_ = connect_to_list();
     set(handle, CURLOPT_CONNECT_TO, connect_to_.get());
   }
+  if (options_.addresses != AddressPolicy::kAny) {
+    set(handle, CURLOPT_OPENSOCKETFUNCTION, &Transfer::on_open_socket);
+    set(handle, CURLOPT_OPENSOCKETDATA, this);
+  }
   set(handle, CURLOPT_HEADERFUNCTION, &Transfer::on_header);
   set(handle, CURLOPT_HEADERDATA, this);
   set(handle, CURLOPT_WRITEFUNCTION, &Transfer::on_body);
@@ -384,6 +392,22 @@ HttpResponse Transfer::run(CURL* handle) {
   curl_easy_getinfo(handle, CURLINFO_EFFECTIVE_URL, &effective_url);
   response_.effective_url = effective_url != nullptr ? effective_url : request_.url;
   return std::move(response_);
+}
+
+// Every connection, the first and each redirect's, after DNS: the address
+// must pass the policy, or curl gets no socket and the request fails.
+curl_socket_t Transfer::on_open_socket(void* self, curlsocktype, curl_sockaddr* address) {
+  auto& transfer = *static_cast<Transfer*>(self);
+  if (!address_allowed(&address->addr, transfer.options_.addresses)) {
+    char text[INET6_ADDRSTRLEN] = "?";
+    if (address->family == AF_INET)
+      ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&address->addr)->sin_addr, text, sizeof text);
+    else if (address->family == AF_INET6)
+      ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&address->addr)->sin6_addr, text, sizeof text);
+    transfer.abort_reason_ = fmt::format("refused to connect to {}: not a public address", text);
+    return CURL_SOCKET_BAD;
+  }
+  return ::socket(address->family, address->socktype, address->protocol);
 }
 
 // Returning anything but the byte count offered makes curl abort.
@@ -576,6 +600,54 @@ std::string url_encode(std::string_view text) {
     }
   }
   return out;
+}
+
+namespace {
+
+bool ipv4_public(std::uint32_t a, bool allow_loopback) {
+  auto in = [a](std::uint32_t net, int bits) { return (a >> (32 - bits)) == (net >> (32 - bits)); };
+  if (in(0x7f000000, 8)) return allow_loopback;  // 127/8
+  return !(in(0x00000000, 8) ||                  // "this" network
+           in(0x0a000000, 8) ||                  // 10/8
+           in(0x64400000, 10) ||                 // 100.64/10 carrier-grade NAT
+           in(0xa9fe0000, 16) ||                 // 169.254/16 link-local, cloud metadata
+           in(0xac100000, 12) ||                 // 172.16/12
+           in(0xc0000000, 24) ||                 // 192.0.0/24 protocol assignments
+           in(0xc0000200, 24) ||                 // 192.0.2/24 documentation
+           in(0xc0a80000, 16) ||                 // 192.168/16
+           in(0xc6120000, 15) ||                 // 198.18/15 benchmarking
+           in(0xc6336400, 24) ||                 // 198.51.100/24 documentation
+           in(0xcb007100, 24) ||                 // 203.0.113/24 documentation
+           in(0xe0000000, 4) ||                  // multicast
+           in(0xf0000000, 4));                   // reserved, broadcast
+}
+
+}  // namespace
+
+bool address_allowed(const void* address, AddressPolicy policy) {
+  if (policy == AddressPolicy::kAny) return true;
+  bool loopback = policy == AddressPolicy::kPublicOrLoopback;
+  const auto* sa = static_cast<const sockaddr*>(address);
+  if (sa->sa_family == AF_INET) {
+    return ipv4_public(ntohl(reinterpret_cast<const sockaddr_in*>(sa)->sin_addr.s_addr), loopback);
+  }
+  if (sa->sa_family != AF_INET6) return false;
+  const std::uint8_t* b = reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr.s6_addr;
+  static constexpr std::uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::equal(b, b + 12, kMapped)) {  // ::ffff:a.b.c.d is that IPv4 address
+    return ipv4_public(std::uint32_t{b[12]} << 24 | std::uint32_t{b[13]} << 16 | std::uint32_t{b[14]} << 8 | b[15],
+                       loopback);
+  }
+  bool zero_prefix = std::all_of(b, b + 15, [](std::uint8_t x) { return x == 0; });
+  if (zero_prefix && b[15] == 1) return loopback;  // ::1
+  if (zero_prefix) return false;                   // ::, and the deprecated IPv4-compatible forms
+  if ((b[0] & 0xfe) == 0xfc) return false;         // fc00::/7 unique local
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return false;  // fe80::/10 link-local
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) return false;  // fec0::/10 site-local
+  if (b[0] == 0xff) return false;                            // multicast
+  if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) return false;  // 2001:db8::/32 documentation
+  if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b) return false;  // 64:ff9b::/96 NAT64
+  return true;
 }
 
 }  // namespace atcr::net

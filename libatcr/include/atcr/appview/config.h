@@ -80,6 +80,9 @@ struct AppviewConfig {
     std::chrono::seconds session_ttl{60 * 60};  // idle uploads are dropped
     std::size_t max_sessions_per_user = 32;      // past these: 429 TOOMANYREQUESTS
     std::size_t max_sessions = 1024;
+    // Origins ("http://127.0.0.1:7480") a hold's part URLs may name besides
+    // the hold's own; anything else must be https on a public address.
+    std::vector<std::string> storage_origins;
   } uploads;
 
   struct Install {

@@ -38,6 +38,20 @@ class HttpError : public Error {
   using Error::Error;
 };
 
+// Which addresses a client may connect to, checked for every connection
+// it opens (after DNS resolution, so a name cannot hide an address, and on
+// every redirect). For URLs someone else chose (a hold's part URL): a
+// client with a policy other than kAny must not share connections with one
+// that has none, which HttpClient guarantees (connections are per client).
+enum class AddressPolicy {
+  kAny,
+  kPublic,            // no loopback, private, link-local (cloud metadata), CGNAT, multicast, reserved
+  kPublicOrLoopback,  // development: kPublic plus 127.0.0.0/8 and ::1
+};
+
+// Whether `address` (a sockaddr_in or sockaddr_in6) is allowed by `policy`.
+bool address_allowed(const void* sockaddr, AddressPolicy policy);
+
 struct HttpOptions {
   // For the whole exchange, including every redirect and a streamed body.
   // Both timeouts must be positive (HttpError otherwise).
@@ -56,6 +70,9 @@ struct HttpOptions {
   // header and TLS name. Tests use it to reach loopback services by name.
   std::vector<std::string> connect_to{};
   std::string user_agent = "atcr/0.1";
+  // A refused connection fails the request with an HttpError naming the
+  // address.
+  AddressPolicy addresses = AddressPolicy::kAny;
 };
 
 struct HttpRequest {
