@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <fstream>
 #include <thread>
 
 #include "atcr/crypto/random.h"
@@ -237,12 +238,27 @@ TEST_CASE("expire: old sessions and crash leftovers") {
     b[0] = b[1] = b[2] = 'x';
     return std::size_t{3};
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  // A partial part a dropped connection left in the store's scratch dir.
+  auto scratch = f.dir / "blobs" / ".tmp" / "partial";
+  std::ofstream(scratch) << "half a part";
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
   std::string fresh = f.uploads->initiate(kAlice);
   std::string ef = send(*f.uploads, fresh, kAlice, 1, "fresh data");
+  // Another hold's upload in progress in a shared bucket: a stray to this
+  // one, but a fresh one, so it stays.
+  f.store->write("_uploads/other-hold", 1, [n = 0](std::span<std::uint8_t> b) mutable {
+    if (n++ > 0) return std::size_t{0};
+    b[0] = 'y';
+    return std::size_t{1};
+  });
+  auto fresh_scratch = f.dir / "blobs" / ".tmp" / "in-flight";
+  std::ofstream(fresh_scratch) << "a part being written";
 
-  // old1, old2, the orphan: 3.
-  CHECK(f.uploads->expire(std::chrono::seconds(1)) == 3);
+  // old1, old2, the orphan, the stale scratch file: 4.
+  CHECK(f.uploads->expire(std::chrono::seconds(2)) == 4);
+  CHECK_FALSE(fs::exists(scratch));
+  CHECK(fs::exists(fresh_scratch));
+  CHECK(f.store->stat("_uploads/other-hold"));
   CHECK(f.uploads->count() == 1);
   CHECK(kind_of([&] { send(*f.uploads, old1, kAlice, 2, "x"); }) == Kind::InvalidUploadId);
   CHECK(kind_of([&] { f.uploads->abort(old2, kBob); }) == Kind::InvalidUploadId);
@@ -250,7 +266,7 @@ TEST_CASE("expire: old sessions and crash leftovers") {
   // The fresh one is untouched.
   auto d = oci::Digest::of("fresh data");
   CHECK(f.uploads->complete(fresh, kAlice, d.str(), {{1, ef}}).size == 10);
-  CHECK(f.uploads->expire(std::chrono::seconds(1)) == 0);
+  CHECK(f.uploads->expire(std::chrono::seconds(2)) == 0);
 }
 
 TEST_CASE("a restart mid-upload: reopen on the same database and complete") {

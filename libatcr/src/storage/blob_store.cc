@@ -14,6 +14,7 @@ std::optional<PartTarget> BlobStore::presign_part(std::string_view, std::string_
   return {};
 }
 std::optional<std::filesystem::path> BlobStore::local_path(std::string_view) const { return {}; }
+std::size_t BlobStore::sweep_scratch(std::chrono::seconds) { return 0; }
 
 std::string blob_key(const oci::Digest& digest) {
   // A Digest is validated lowercase hex of a fixed length, so it is safe

@@ -173,13 +173,15 @@ void prune_empty_dirs(fs::path dir, const fs::path& root) {
   }
 }
 
-void sweep_stale_temp(const fs::path& tmp) {
-  auto cutoff = fs::file_time_type::clock::now() - kStaleTemp;
+std::size_t sweep_stale_temp(const fs::path& tmp, std::chrono::seconds max_age) {
+  auto cutoff = fs::file_time_type::clock::now() - max_age;
+  std::size_t removed = 0;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(tmp, ec)) {
     std::error_code ec2;
-    if (entry.last_write_time(ec2) < cutoff && !ec2) fs::remove(entry.path(), ec2);
+    if (entry.last_write_time(ec2) < cutoff && !ec2 && fs::remove(entry.path(), ec2)) ++removed;
   }
+  return removed;
 }
 
 }  // namespace
@@ -192,7 +194,11 @@ FilesystemStore::FilesystemStore(fs::path root) {
   if (ec) throw BackendError(fmt::format("storage: cannot resolve root {}: {}", root.string(), ec.message()));
   fs::create_directories(root_ / kTmpDir, ec);
   if (ec) throw BackendError(fmt::format("storage: cannot create {}: {}", (root_ / kTmpDir).string(), ec.message()));
-  sweep_stale_temp(root_ / kTmpDir);
+  sweep_stale_temp(root_ / kTmpDir, kStaleTemp);
+}
+
+std::size_t FilesystemStore::sweep_scratch(std::chrono::seconds max_age) {
+  return sweep_stale_temp(root_ / kTmpDir, max_age);
 }
 
 fs::path FilesystemStore::path_of(std::string_view key) const {
@@ -313,7 +319,11 @@ ListPage FilesystemStore::list(std::string_view prefix, std::string_view continu
     if (!it->is_regular_file(ec)) continue;
     std::string key = it->path().lexically_relative(root_).generic_string();
     if (key.compare(0, prefix.size(), prefix) != 0 || key <= continuation) continue;
-    keys.push_back({std::move(key), static_cast<std::uint64_t>(it->file_size(ec))});
+    ListedKey listed{std::move(key), static_cast<std::uint64_t>(it->file_size(ec)), std::nullopt};
+    if (auto mtime = it->last_write_time(ec); !ec)
+      listed.modified = std::chrono::time_point_cast<std::chrono::system_clock::duration>(
+          std::chrono::file_clock::to_sys(mtime));
+    keys.push_back(std::move(listed));
   }
   std::sort(keys.begin(), keys.end(), [](const ListedKey& a, const ListedKey& b) { return a.key < b.key; });
   ListPage page;

@@ -66,6 +66,17 @@ class Spool {
   std::FILE* file_;
 };
 
+// ListObjectsV2's LastModified ("2026-12-03T05:00:00.000Z"); nullopt if
+// it is not of that form.
+std::optional<std::chrono::system_clock::time_point> parse_last_modified(const std::string& text) {
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &sec) != 6) return std::nullopt;
+  std::chrono::year_month_day ymd{std::chrono::year(y), std::chrono::month(static_cast<unsigned>(mo)),
+                                  std::chrono::day(static_cast<unsigned>(d))};
+  if (!ymd.ok()) return std::nullopt;
+  return std::chrono::sys_days(ymd) + std::chrono::hours(h) + std::chrono::minutes(mi) + std::chrono::seconds(sec);
+}
+
 }  // namespace
 
 S3Store::S3Store(s3::S3Config config, S3StoreOptions options)
@@ -132,7 +143,8 @@ ListPage S3Store::list(std::string_view prefix, std::string_view continuation, i
   o.max_keys = max_keys;
   auto result = mapped("list", prefix, [&] { return client_->list_objects(o); });
   ListPage page;
-  for (auto& obj : result.objects) page.keys.push_back({obj.key.substr(options_.root.size()), obj.size});
+  for (auto& obj : result.objects)
+    page.keys.push_back({obj.key.substr(options_.root.size()), obj.size, parse_last_modified(obj.last_modified)});
   if (result.truncated) page.continuation = result.next_continuation_token;
   return page;
 }

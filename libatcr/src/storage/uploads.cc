@@ -329,11 +329,11 @@ std::size_t Uploads::expire(std::chrono::seconds max_age) {
   // Data first, sessions second: data whose session is not in the second
   // snapshot cannot belong to an upload in progress (its row is written
   // before any of its data).
-  std::vector<std::string> keys;
+  std::vector<std::pair<std::string, std::optional<std::chrono::system_clock::time_point>>> keys;
   std::string token;
   do {
     ListPage page = store.list(kUploadsPrefix, token);
-    for (auto& k : page.keys) keys.push_back(std::move(k.key));
+    for (auto& k : page.keys) keys.emplace_back(std::move(k.key), k.modified);
     token = page.continuation;
   } while (!token.empty());
 
@@ -375,16 +375,24 @@ std::size_t Uploads::expire(std::chrono::seconds max_age) {
       if (failures++ == 0) first_failure = e.what();
     }
   }
-  for (const auto& key : keys) {
+  // A stray counts only past max_age too: a bucket may be shared, and
+  // another hold's upload in progress is a stray to this one.
+  const auto stray_cutoff = std::chrono::system_clock::now() - max_age;
+  for (const auto& [key, modified] : keys) {
     std::string_view rest = std::string_view(key).substr(kUploadsPrefix.size());
     std::string_view owner = rest.substr(0, rest.find('/'));
-    if (live.count(owner) != 0) continue;
+    if (live.count(owner) != 0 || !modified || *modified > stray_cutoff) continue;
     try {
       store.remove(key);
       ++removed;
     } catch (const Error& e) {
       if (failures++ == 0) first_failure = e.what();
     }
+  }
+  try {
+    removed += store.sweep_scratch(max_age);
+  } catch (const Error& e) {
+    if (failures++ == 0) first_failure = e.what();
   }
   if (failures > 0)
     throw BackendError(fmt::format("uploads: expire removed {} but failed {} times; first: {}", removed, failures,

@@ -84,6 +84,8 @@ struct ObjectStat {
 struct ListedKey {
   std::string key;
   std::uint64_t size = 0;
+  // When it was last written, if the driver says (both drivers do).
+  std::optional<std::chrono::system_clock::time_point> modified;
 };
 
 struct ListPage {
@@ -158,6 +160,10 @@ class BlobStore {
   // The file holding the key's bytes, for drivers that have one (so a
   // server can send it with sendfile). Does not check that it exists.
   virtual std::optional<std::filesystem::path> local_path(std::string_view key) const;
+  // Removes the driver's own scratch files (e.g. partial parts a crash or
+  // a dropped connection left) older than `max_age`; returns how many.
+  // Uploads::expire calls it on the sessions' schedule. Default: none.
+  virtual std::size_t sweep_scratch(std::chrono::seconds max_age);
 };
 
 }  // namespace atcr::storage

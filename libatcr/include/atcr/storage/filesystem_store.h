@@ -44,6 +44,9 @@ class FilesystemStore : public BlobStore {
   void abort(std::string_view key, std::string_view upload_id) override;
 
   std::optional<std::filesystem::path> local_path(std::string_view key) const override;
+  // Partial temp files under root/.tmp (a part or blob write that never
+  // finished).
+  std::size_t sweep_scratch(std::chrono::seconds max_age) override;
 
   // The path of a key (validated); public for tests and servers.
   std::filesystem::path path_of(std::string_view key) const;

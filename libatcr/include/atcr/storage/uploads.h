@@ -92,9 +92,12 @@ class Uploads {
 
   void abort(std::string_view upload_id, std::string_view owner_did);
 
-  // Aborts sessions older than `max_age` and deletes data under "_uploads/"
-  // that belongs to no session (left by a crash). Returns how many sessions
-  // and stray objects it removed.
+  // Aborts sessions older than `max_age`, deletes data under "_uploads/"
+  // that belongs to no session (left by a crash) once it is older than
+  // `max_age` too (a bucket shared with another hold holds its uploads in
+  // progress there), and the store's scratch files as old
+  // (BlobStore::sweep_scratch). Returns how many sessions, stray objects
+  // and scratch files it removed.
   std::size_t expire(std::chrono::seconds max_age);
 
   // Open sessions (for stats and tests).
