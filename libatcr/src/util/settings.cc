@@ -368,7 +368,9 @@ Settings load(const std::vector<Option>& schema, std::string_view env_prefix,
       else targets.emplace_back(alias.key, address.first);
       targets.emplace_back(alias.port_key, address.second);
     }
-    for (const auto& [key, value] : targets) {
+    for (const auto& target : targets) {
+      const std::string& key = target.first;
+      const std::string& value = target.second;  // a named reference: clang 14 cannot capture bindings
       const Option* option = find_option(schema, key);
       if (!option) throw std::logic_error(fmt::format("settings: alias {} of no option '{}'", alias.name, key));
       if (auto it = own.find(key); it != own.end()) {
