@@ -15,9 +15,11 @@
 #include "atcr/error.h"
 #include "atcr/oci/errors.h"
 #include "temp_dir.h"
+#include "warnings.h"
 
 using namespace atcr;
 using namespace atcr::appview;
+using atcr::test::warned;
 
 namespace {
 
@@ -406,11 +408,6 @@ AppviewConfig load_env_only(const std::map<std::string, std::string>& env,
   return AppviewConfig::load(file, lookup, names);
 }
 
-bool warned(const AppviewConfig& c, std::string_view part) {
-  for (const auto& w : c.warnings)
-    if (w.find(part) != std::string::npos) return true;
-  return false;
-}
 
 }  // namespace
 

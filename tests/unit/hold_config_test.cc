@@ -6,9 +6,11 @@
 #include <map>
 
 #include "temp_dir.h"
+#include "warnings.h"
 
 using atcr::ConfigError;
 using atcr::hold::HoldConfig;
+using atcr::test::warned;
 
 namespace {
 
@@ -173,11 +175,6 @@ HoldConfig load_env(const std::map<std::string, std::string>& env,
   return HoldConfig::load(file, env_of(env), names_of(env));
 }
 
-bool has_warning(const HoldConfig& c, std::string_view part) {
-  for (const auto& w : c.warnings)
-    if (w.find(part) != std::string::npos) return true;
-  return false;
-}
 
 // The settings an ATCR .env.hold spells with ATCR's names, as ours would.
 void check_same(const HoldConfig& a, const HoldConfig& b) {
@@ -258,8 +255,8 @@ TEST_CASE("hold config: ATCR's file keys (storage.access_key, database.*, server
   check_same(a, b);
   CHECK(a.identity.did == b.identity.did);
   CHECK(a.server.host == "127.0.0.1");  // ":9200" names no host: ours stays loopback, and says so
-  CHECK(has_warning(a, "names no host"));
-  CHECK(has_warning(a, "gc.* is an ATCR setting atcr recognises but does not use yet"));
+  CHECK(warned(a, "names no host"));
+  CHECK(warned(a, "gc.* is an ATCR setting atcr recognises but does not use yet"));
   CHECK(b.warnings.empty());
 }
 
@@ -274,11 +271,11 @@ TEST_CASE("hold config: our name wins over ATCR's, with a warning; unknown HOLD_
   HoldConfig c = load_env(env);
   CHECK(c.server.port == 9300);
   CHECK(c.server.host == "127.0.0.2");  // the alias still sets what ours does not
-  CHECK(has_warning(c, "both HOLD_SERVER_PORT and ATCR's HOLD_SERVER_ADDR are set; using HOLD_SERVER_PORT"));
-  CHECK(has_warning(c, "unknown environment variable HOLD_SERVER_PROT (ignored); did you mean HOLD_SERVER_PORT?"));
-  CHECK(has_warning(c, "$HOLD_KEY_PATH is an ATCR setting"));
-  CHECK(has_warning(c, "$HOLD_ADMIN_ENABLED (admin.*)"));
-  CHECK_FALSE(has_warning(c, "HOLD_BENCH"));
+  CHECK(warned(c, "both HOLD_SERVER_PORT and ATCR's HOLD_SERVER_ADDR are set; using HOLD_SERVER_PORT"));
+  CHECK(warned(c, "unknown environment variable HOLD_SERVER_PROT (ignored); did you mean HOLD_SERVER_PORT?"));
+  CHECK(warned(c, "$HOLD_KEY_PATH is an ATCR setting"));
+  CHECK(warned(c, "$HOLD_ADMIN_ENABLED (admin.*)"));
+  CHECK_FALSE(warned(c, "HOLD_BENCH"));
   CHECK(c.warnings.size() == 4);
 
   atcr::test::TempDir dir("atcr-hold-config-both");
@@ -289,7 +286,7 @@ TEST_CASE("hold config: our name wins over ATCR's, with a warning; unknown HOLD_
                 {"HOLD_STORAGE_DRIVER", "filesystem"}},
                write(dir, "[storage]\naccess_key = \"ATCR\"\naccess_key_id = \"OURS\"\n"));
   CHECK(c.storage.s3.credentials.access_key_id == "OURS");
-  CHECK(has_warning(c, "both storage.access_key_id and ATCR's storage.access_key are set"));
+  CHECK(warned(c, "both storage.access_key_id and ATCR's storage.access_key are set"));
 
   CHECK(failing_key(std::nullopt, [] {
           auto e = kMinimalS3;
