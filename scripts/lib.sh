@@ -98,3 +98,15 @@ check() {
     fail=$((fail + 1))
   fi
 }
+
+# The e2e tests' stack (scripts/registry.sh) where the ATCR_E2E_* knobs say:
+# its state dir (ATCR_E2E_DIR, then SUFFIX, "" for none) and its ports.
+#   e2e_stack -oauth
+e2e_stack() {
+  export ATCR_REGISTRY_DIR="${ATCR_E2E_DIR:-/tmp/atcr-e2e-$(id -u)}$1"
+  export ATCR_APPVIEW_PORT="${ATCR_E2E_APPVIEW_PORT:-5055}" ATCR_HOLD_PORT="${ATCR_E2E_HOLD_PORT:-8085}"
+}
+
+# A demo handle no earlier run made (accounts outlive a run in the shared PDS):
+#   fresh_handle PREFIX [TAG]  ->  PREFIX<6 digits of the time>TAG.test
+fresh_handle() { echo "$1$(date +%s | tail -c 6)${2:-}.test"; }

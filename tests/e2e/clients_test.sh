@@ -9,10 +9,9 @@ set -uo pipefail
 LOG_TAG=e2e
 . "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 
-export ATCR_REGISTRY_DIR="${ATCR_E2E_DIR:-/tmp/atcr-e2e-$(id -u)}"
-export ATCR_APPVIEW_PORT="${ATCR_E2E_APPVIEW_PORT:-5055}" ATCR_HOLD_PORT="${ATCR_E2E_HOLD_PORT:-8085}"
+e2e_stack ""
 export ATCR_HOLD_STORAGE=s3 ATCR_HOLD_PUBLIC=false ATCR_HOLD_ALLOW_ALL_CREW=false
-export ATCR_DEMO_HANDLE="e2e$(date +%s | tail -c 6).test"
+export ATCR_DEMO_HANDLE="$(fresh_handle e2e)"
 
 W="$(mktemp -d /tmp/atcr-e2e-work.XXXXXX)"
 LOGF="$W/clients.log"

@@ -12,8 +12,7 @@ set -uo pipefail
 LOG_TAG=conformance
 . "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 
-export ATCR_REGISTRY_DIR="${ATCR_E2E_DIR:-/tmp/atcr-e2e-$(id -u)}-conformance"
-export ATCR_APPVIEW_PORT="${ATCR_E2E_APPVIEW_PORT:-5055}" ATCR_HOLD_PORT="${ATCR_E2E_HOLD_PORT:-8085}"
+e2e_stack "-conformance"
 cleanup() { bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
@@ -22,7 +21,7 @@ for storage in filesystem s3; do
   echo "--- hold storage: $storage"
   bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true
   rm -rf "$ATCR_REGISTRY_DIR"
-  export ATCR_HOLD_STORAGE="$storage" ATCR_DEMO_HANDLE="conf$(date +%s | tail -c 6)${storage:0:2}.test"
+  export ATCR_HOLD_STORAGE="$storage" ATCR_DEMO_HANDLE="$(fresh_handle conf "${storage:0:2}")"
   env_lines="$(bash "$REPO_ROOT/scripts/registry.sh" start)" || die "scripts/registry.sh start failed"
   eval "$env_lines"
   python3 "$REPO_ROOT/tests/e2e/conformance.py" --registry "$REGISTRY" --user "$DEMO_HANDLE" \

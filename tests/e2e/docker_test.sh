@@ -23,10 +23,9 @@ set -uo pipefail
 LOG_TAG=e2e-docker
 . "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 
-export ATCR_REGISTRY_DIR="${ATCR_E2E_DIR:-/tmp/atcr-e2e-$(id -u)}-docker"
-export ATCR_APPVIEW_PORT="${ATCR_E2E_APPVIEW_PORT:-5055}" ATCR_HOLD_PORT="${ATCR_E2E_HOLD_PORT:-8085}"
+e2e_stack "-docker"
 export ATCR_HOLD_STORAGE=filesystem ATCR_HOLD_PUBLIC=true ATCR_HOLD_ALLOW_ALL_CREW=true
-export ATCR_DEMO_HANDLE="dk$(date +%s | tail -c 6).test"
+export ATCR_DEMO_HANDLE="$(fresh_handle dk)"
 # The appview offers the helper built here; codes poll fast and expire soon.
 export ATCR_INSTALL_HELPER_BINARY="$ATCR_BUILD/apps/docker-credential-atcr"
 export ATCR_AUTH_DEVICE_POLL_INTERVAL=1s ATCR_AUTH_DEVICE_CODE_TTL=20s

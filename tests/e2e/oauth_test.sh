@@ -14,10 +14,9 @@ set -uo pipefail
 LOG_TAG=oauth-e2e
 . "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 
-export ATCR_REGISTRY_DIR="${ATCR_E2E_DIR:-/tmp/atcr-e2e-$(id -u)}-oauth"
-export ATCR_APPVIEW_PORT="${ATCR_E2E_APPVIEW_PORT:-5055}" ATCR_HOLD_PORT="${ATCR_E2E_HOLD_PORT:-8085}"
+e2e_stack "-oauth"
 export ATCR_HOLD_STORAGE=filesystem ATCR_HOLD_PUBLIC=true ATCR_HOLD_ALLOW_ALL_CREW=true
-export ATCR_DEMO_HANDLE="oauth$(date +%s | tail -c 6).test"
+export ATCR_DEMO_HANDLE="$(fresh_handle oauth)"
 PDS_DIR="${ATCR_PDS_DIR:-/tmp/atcr-pds-$(id -u)}"
 PDS_LOG="$PDS_DIR/log/pds.log"
 
@@ -144,7 +143,7 @@ openssl x509 -req -in "$W/tls.csr" -CA "$PDS_TEST_CA" -CAkey "$PDS_TEST_CA_KEY" 
   -CAserial "$W/ca.srl" -days 2 -out "$W/tls.pem" \
   -extfile <(printf 'subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth\n' "$NAME") 2>>"$LOGF"
 export ATCR_REGISTRY_PUBLIC_URL="https://$NAME:$TLS_PORT" ATCR_REGISTRY_DIR="$ATCR_REGISTRY_DIR-https"
-export ATCR_DEMO_HANDLE="conf$(date +%s | tail -c 6).test"
+export ATCR_DEMO_HANDLE="$(fresh_handle conf)"
 stop_proxy() { [ -n "${proxy_pid:-}" ] && kill "$proxy_pid" 2>/dev/null; true; }
 trap 'stop_proxy; cleanup' EXIT
 if env_lines="$(bash "$REPO_ROOT/scripts/registry.sh" start 2>>"$LOGF")"; then
