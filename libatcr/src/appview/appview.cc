@@ -142,7 +142,7 @@ Appview::Impl::Impl(AppviewConfig c, AppviewOptions options)
   std::string db_path = (config.server.data_dir / "appview.sqlite").string();
   web_sessions = std::make_unique<web::WebSessions>(db_path, config.server.data_dir / "web-session.key",
                                            config.server.public_url.rfind("https://", 0) == 0,
-                                           config.auth.web_session_lifetime);
+                                           config.auth.web_session_lifetime, web::appview_site());
   oauth_sessions = std::make_unique<web::OAuthStore>(db_path, make_oauth_client(config, *resolver, http), http);
   oauth_sessions->on_end([this](const std::string& did) { web_sessions->end_all(did); });
 }

@@ -1,97 +1,33 @@
 // Internal: the AppView's browser side, shared by its web pages (OAuth
-// sign-in here; device approval, settings and the web UI build on it).
+// sign-in, device approval, settings, the web UI): the web layer's
+// sessions, CSRF, layout, error pages and escaping (web/web_session.h),
+// named in the AppView's namespace, with the AppView's Site.
 //
-//   - who is signed in: a browser session is a random id in an HMAC-signed
-//     cookie ("atcr_session"; HttpOnly, SameSite=Lax, Secure when the
-//     public URL is https), looked up in the web_sessions table of
-//     appview.sqlite (logout deletes the row, so a copied cookie dies too);
-//   - CSRF: every form POST carries a "csrf" field, an HMAC of the session
-//     id (csrf_token / csrf_ok);
-//   - pages: one layout (page), HTML error pages (error_page), escaping
-//     (html_escape) for everything user-supplied.
-//
-// The OAuth-backed PDS session of a signed-in DID is
-// Appview::Impl::oauth_session_of(did) (appview_impl.h; nullptr if the user
-// has none or it ended).
-//
-// Thread-safe. Keys: data_dir/web-session.key (32 random bytes, hex, 0600).
+// Browser sessions live in the web_sessions table of appview.sqlite, the
+// cookie key in data_dir/web-session.key. The OAuth-backed PDS session of a
+// signed-in DID is Appview::Impl::oauth_session_of(did) (appview_impl.h;
+// nullptr if the user has none or it ended).
 #pragma once
 
-#include <chrono>
-#include <filesystem>
-#include <mutex>
-#include <optional>
-#include <string>
-#include <string_view>
-#include <utility>
-#include <vector>
-
-#include "atcr/bytes.h"
-#include "atcr/xrpc/server.h"
-#include "util/sqlite.h"
+#include "web/web_session.h"
 
 namespace atcr::appview::web {
 
-struct WebUser {
-  std::string did;
-  std::string handle;      // "" if unknown
-  std::string session_id;  // the cookie's random id (CSRF tokens derive from it)
-  std::string display() const { return handle.empty() ? did : handle; }
-};
+using atcr::web::field;
+using atcr::web::html_escape;
+using atcr::web::redirect;
+using atcr::web::Site;
+using atcr::web::WebSessions;
+using atcr::web::WebUser;
 
-class WebSessions {
- public:
-  WebSessions(const std::string& db_path, const std::filesystem::path& key_path, bool secure_cookies,
-              std::chrono::seconds lifetime);
-
-  // The signed-in user of a request, or nullopt (no cookie, bad signature,
-  // logged out, expired).
-  std::optional<WebUser> current(const xrpc::ServerRequest& req);
-  // A new browser session for `did`: the Set-Cookie header value.
-  std::string start(const std::string& did, const std::string& handle);
-  // Ends the request's session (if any): the Set-Cookie value that clears it.
-  std::string end(const xrpc::ServerRequest& req);
-  // Forgets every browser session of `did` (its OAuth grant ended).
-  void end_all(const std::string& did);
-
-  std::string csrf_token(const WebUser& user) const;
-  // True iff `token` is this user's CSRF token (constant-time compare).
-  bool csrf_ok(const WebUser& user, std::string_view token) const;
-  // The "csrf" field of a form POST checked against the signed-in user:
-  // the user, or nullopt if not signed in / the token is missing or wrong.
-  std::optional<WebUser> user_of_form(const xrpc::ServerRequest& req,
-                                      const std::vector<std::pair<std::string, std::string>>& form);
-
-  // A page in the common layout (title, a "signed in as" bar with a logout
-  // button when `user` is set). `body_html` must be escaped already.
-  xrpc::ServerResponse page(const std::optional<WebUser>& user, std::string_view title,
-                            std::string_view body_html, int status = 200) const;
-  // An HTML error page; `message` is escaped here.
-  xrpc::ServerResponse error_page(const std::optional<WebUser>& user, int status, std::string_view title,
-                                  std::string_view message) const;
-  // Wraps a page handler so every failure is an HTML error page: bad
-  // input 400, an unknown account 400, an upstream (PDS, authorization
-  // server) refusal or outage 502, anything else 500 (detail logged only).
-  xrpc::Handler guard(xrpc::Handler handler);
-  // <input type="hidden" name="csrf" value="...">
-  std::string csrf_field(const WebUser& user) const;
-
- private:
-  std::string sign(std::string_view text) const;
-  std::string cookie(std::string_view value, std::int64_t max_age) const;
-
-  Bytes key_;
-  bool secure_;
-  std::chrono::seconds lifetime_;
-  std::mutex db_mu_;
-  sqlite::Database db_;
-};
-
-// &, <, >, " and ' escaped: safe in element content and quoted attributes.
-std::string html_escape(std::string_view text);
-// A redirect (303 See Other by default) to `location`.
-xrpc::ServerResponse redirect(std::string location, int status = 303);
-// The first value of `name` in form fields or query params; "" if absent.
-std::string field(const std::vector<std::pair<std::string, std::string>>& fields, std::string_view name);
+// The AppView's pages: cookie "atcr_session", brand "ATCR", sign-in at
+// /login, logout at /auth/logout.
+inline Site appview_site() {
+  Site site;
+  site.cookie_name = "atcr_session";
+  site.brand = "ATCR";
+  site.log_component = "appview";
+  return site;
+}
 
 }  // namespace atcr::appview::web

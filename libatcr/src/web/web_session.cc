@@ -1,5 +1,5 @@
 // Browser sessions, CSRF tokens and the page layout (see web_session.h).
-#include "appview/web/web_session.h"
+#include "web/web_session.h"
 
 #include <fmt/core.h>
 
@@ -17,11 +17,9 @@
 #include "atcr/oauth/client.h"
 #include "util/private_file.h"
 
-namespace atcr::appview::web {
+namespace atcr::web {
 
 namespace {
-
-constexpr std::string_view kCookie = "atcr_session";
 
 constexpr const char* kSchema = R"(
 PRAGMA journal_mode = WAL;
@@ -123,8 +121,12 @@ std::string field(const std::vector<std::pair<std::string, std::string>>& fields
 }
 
 WebSessions::WebSessions(const std::string& db_path, const std::filesystem::path& key_path, bool secure_cookies,
-                         std::chrono::seconds lifetime)
-    : key_(load_or_create_key(key_path)), secure_(secure_cookies), lifetime_(lifetime), db_(db_path) {
+                         std::chrono::seconds lifetime, Site site)
+    : key_(load_or_create_key(key_path)),
+      secure_(secure_cookies),
+      lifetime_(lifetime),
+      site_(std::move(site)),
+      db_(db_path) {
   db_.exec(kSchema);
 }
 
@@ -133,12 +135,12 @@ std::string WebSessions::sign(std::string_view text) const {
 }
 
 std::string WebSessions::cookie(std::string_view value, std::int64_t max_age) const {
-  return fmt::format("{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{}", kCookie, value, max_age,
+  return fmt::format("{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{}", site_.cookie_name, value, max_age,
                      secure_ ? "; Secure" : "");
 }
 
 std::optional<WebUser> WebSessions::current(const xrpc::ServerRequest& req) {
-  std::string value = cookie_value(req.header("cookie"), kCookie);
+  std::string value = cookie_value(req.header("cookie"), site_.cookie_name);
   if (value.empty() || value.size() > 512) return std::nullopt;
   std::string id = verified_id(value, [this](std::string_view t) { return sign(t); });
   if (id.empty()) return std::nullopt;
@@ -193,18 +195,28 @@ std::string WebSessions::csrf_field(const WebUser& user) const {
   return fmt::format(R"(<input type="hidden" name="csrf" value="{}">)", html_escape(csrf_token(user)));
 }
 
+std::string WebSessions::header_html(const std::optional<WebUser>& user) const {
+  std::string html = fmt::format(R"(<a href="{}">{}</a>)", html_escape(site_.home_path), html_escape(site_.brand));
+  if (user && !site_.nav.empty()) {
+    html += "<nav>";
+    for (const auto& [label, path] : site_.nav)
+      html += fmt::format(R"( <a href="{}">{}</a>)", html_escape(path), html_escape(label));
+    html += "</nav>";
+  }
+  if (!user) return html + fmt::format(R"(<a href="{}">Sign in</a>)", html_escape(site_.login_path));
+  return html + fmt::format(R"(<span>Signed in as <b id="whoami">{}</b></span>)"
+                            R"(<form method="post" action="{}">{}<button>Log out</button></form>)",
+                            html_escape(user->display()), html_escape(site_.logout_path), csrf_field(*user));
+}
+
 xrpc::ServerResponse WebSessions::page(const std::optional<WebUser>& user, std::string_view title,
                                        std::string_view body_html, int status) const {
-  std::string bar = user ? fmt::format(R"(<span>Signed in as <b id="whoami">{}</b></span>)"
-                                       R"(<form method="post" action="/auth/logout">{}<button>Log out</button></form>)",
-                                       html_escape(user->display()), csrf_field(*user))
-                         : std::string(R"(<a href="/login">Sign in</a>)");
   std::string html = fmt::format(
       "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
       "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
-      "<title>{} - ATCR</title><style>{}</style></head>\n<body><header><a href=\"/\">ATCR</a>{}</header>\n"
+      "<title>{} - {}</title><style>{}</style></head>\n<body><header>{}</header>\n"
       "<main><h1>{}</h1>\n{}\n</main></body></html>\n",
-      html_escape(title), kStyle, bar, html_escape(title), body_html);
+      html_escape(title), html_escape(site_.brand), kStyle, header_html(user), html_escape(title), body_html);
   auto r = xrpc::ServerResponse::text(std::move(html), "text/html; charset=utf-8", status);
   r.header("Cache-Control", "no-store");
   r.header("X-Frame-Options", "DENY");
@@ -214,8 +226,8 @@ xrpc::ServerResponse WebSessions::page(const std::optional<WebUser>& user, std::
 
 xrpc::ServerResponse WebSessions::error_page(const std::optional<WebUser>& user, int status, std::string_view title,
                                              std::string_view message) const {
-  return page(user, title, fmt::format(R"(<p class="error" id="error">{}</p><p><a href="/login">Back to sign-in</a></p>)",
-                                       html_escape(message)),
+  return page(user, title, fmt::format(R"(<p class="error" id="error">{}</p><p><a href="{}">Back to sign-in</a></p>)",
+                                       html_escape(message), html_escape(site_.login_path)),
               status);
 }
 
@@ -232,13 +244,13 @@ xrpc::Handler WebSessions::guard(xrpc::Handler handler) {
     try {
       return handler(req);
     } catch (const oauth::OAuthError& e) {
-      log::warn("appview", "{} {}: {}", req.method, req.path, e.what());
+      log::warn(site_.log_component, "{} {}: {}", req.method, req.path, e.what());
       bool theirs = e.status() >= 500;
       return fail(theirs ? 502 : 400, "Sign-in failed", e.what());
     } catch (const identity::ResolutionError& e) {
       return fail(400, "Unknown account", e.what());
     } catch (const net::HttpError& e) {
-      log::warn("appview", "{} {}: {}", req.method, req.path, e.what());
+      log::warn(site_.log_component, "{} {}: {}", req.method, req.path, e.what());
       return fail(502, "Server unreachable", "a server on the way could not be reached; try again later");
     } catch (const xrpc::XrpcError& e) {
       int status = e.status() >= 500 ? 502 : e.status();
@@ -246,10 +258,10 @@ xrpc::Handler WebSessions::guard(xrpc::Handler handler) {
     } catch (const ParseError& e) {
       return fail(400, "Bad request", e.what());
     } catch (const std::exception& e) {
-      log::error("appview", "{} {}: {}", req.method, req.path, e.what());
+      log::error(site_.log_component, "{} {}: {}", req.method, req.path, e.what());
       return fail(500, "Internal error", "something went wrong on our side");
     }
   };
 }
 
-}  // namespace atcr::appview::web
+}  // namespace atcr::web
