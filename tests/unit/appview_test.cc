@@ -7,9 +7,9 @@
 #include <fstream>
 #include <map>
 
-#include "atcr/appview/blob_upload.h"
+#include "appview/blob_upload.h"
 #include "atcr/appview/config.h"
-#include "atcr/appview/pagination.h"
+#include "appview/pagination.h"
 #include "atcr/appview/registry_token.h"
 #include "atcr/encoding/base64.h"
 #include "atcr/error.h"

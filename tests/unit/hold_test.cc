@@ -4,7 +4,7 @@
 #include "atcr/data/syntax.h"
 #include "atcr/error.h"
 #include "atcr/hold/crew.h"
-#include "atcr/hold/quota.h"
+#include "hold/quota.h"
 
 using namespace atcr;
 using namespace atcr::hold;

@@ -6,6 +6,7 @@
 #include <atomic>
 
 #include "atcr/s3/client.h"
+#include "s3/xml.h"
 #include "loopback_server.h"
 
 using namespace atcr;

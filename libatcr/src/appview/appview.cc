@@ -222,9 +222,10 @@ xrpc::ServerResponse Appview::Impl::error_response(const xrpc::ServerRequest& re
 
 namespace {
 
-// Runs `f`, turning every failure into a RegistryError.
-template <class F>
-xrpc::ServerResponse guarded(Appview::Impl& impl, const xrpc::ServerRequest& req, const std::string& scope, F&& f) {
+// Runs `f`, turning every failure into a RegistryError. (`State` is
+// Appview::Impl, deduced: the type is private to Appview.)
+template <class State, class F>
+xrpc::ServerResponse guarded(State& impl, const xrpc::ServerRequest& req, const std::string& scope, F&& f) {
   try {
     try {
       return f();

@@ -18,7 +18,7 @@
 #include "appview/web/oauth_store.h"
 #include "appview/web/web_session.h"
 #include "atcr/appview/appview.h"
-#include "atcr/appview/blob_upload.h"
+#include "appview/blob_upload.h"
 #include "atcr/appview/registry_token.h"
 #include "atcr/data/tid.h"
 #include "atcr/data/value.h"

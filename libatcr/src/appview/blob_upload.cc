@@ -1,4 +1,4 @@
-#include "atcr/appview/blob_upload.h"
+#include "appview/blob_upload.h"
 
 #include <fcntl.h>
 #include <fmt/core.h>

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "appview/upload_target.h"
-#include "atcr/appview/blob_upload.h"
+#include "appview/blob_upload.h"
 #include "atcr/data/value.h"
 #include "atcr/net/http_client.h"
 #include "atcr/oci/digest.h"

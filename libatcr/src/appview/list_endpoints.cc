@@ -10,7 +10,7 @@
 #include <fmt/core.h>
 
 #include "appview/appview_impl.h"
-#include "atcr/appview/pagination.h"
+#include "appview/pagination.h"
 #include "atcr/data/json.h"
 #include "atcr/oci/media_types.h"
 #include "atcr/oci/records.h"

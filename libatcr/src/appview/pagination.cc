@@ -1,4 +1,4 @@
-#include "atcr/appview/pagination.h"
+#include "appview/pagination.h"
 
 #include <fmt/core.h>
 

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "atcr/appview/blob_upload.h"
+#include "appview/blob_upload.h"
 #include "atcr/net/http_client.h"
 #include "atcr/xrpc/session.h"
 #include "util/sqlite.h"

@@ -45,10 +45,12 @@ std::string blob_location(const std::string& name, const oci::Digest& d) {
   return fmt::format("/v2/{}/blobs/{}", name, d.str());
 }
 
-// Parts of one upload, to the hold or where it says.
+// Parts of one upload, to the hold or where it says. (`State` is
+// Appview::Impl, deduced: the type is private to Appview.)
+template <class State>
 class HoldPartSink : public PartSink {
  public:
-  HoldPartSink(Appview::Impl& impl, UploadState& up)
+  HoldPartSink(State& impl, UploadState& up)
       : impl_(impl), up_(up), hold_(up.hold, impl.http, impl.part_destinations) {}
 
   std::string put_part(int part_number, BytesView data) override {
@@ -73,7 +75,7 @@ class HoldPartSink : public PartSink {
     return {std::move(target), std::move(upload_token)};
   }
 
-  Appview::Impl& impl_;
+  State& impl_;
   UploadState& up_;
   HoldClient hold_;
 };

@@ -12,7 +12,7 @@
 #include "atcr/hold/config.h"
 #include "atcr/hold/crew.h"
 #include "atcr/hold/hold.h"
-#include "atcr/hold/quota.h"
+#include "hold/quota.h"
 #include "atcr/identity/resolver.h"
 #include "atcr/pds/embedded_pds.h"
 #include "atcr/storage/blob_key.h"

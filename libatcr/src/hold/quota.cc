@@ -1,4 +1,4 @@
-#include "atcr/hold/quota.h"
+#include "hold/quota.h"
 
 #include <fmt/core.h>
 

@@ -10,6 +10,7 @@
 #include "atcr/crypto/random.h"
 #include "atcr/crypto/sha256.h"
 #include "atcr/encoding/hex.h"
+#include "s3/xml.h"
 
 namespace atcr::s3 {
 

@@ -10,8 +10,8 @@
 //
 // Names are "<handle-or-DID>/<repository>". The identity is resolved to a
 // DID and its PDS (cached); manifests are uploaded to that PDS as blobs and
-// described by io.atcr.manifest records (rkey = digest hex), tags by
-// io.atcr.tag records; a pulled manifest is re-hashed and refused unless it
+// described by io.atcr.manifest records (keyed by TID; oci/records.h says
+// how one is found by digest), tags by io.atcr.tag records; a pulled manifest is re-hashed and refused unless it
 // matches its digest. Blobs are pushed to the pusher's hold (their
 // io.atcr.sailor.profile's defaultHold, else server.default_hold_did) and
 // pulled from the hold named by the repository's manifests (307 to a
@@ -69,11 +69,8 @@ class Appview {
   // call from a timer thread while serving.
   void housekeeping();
 
-  // The implementation (src/appview/appview_impl.h); named here only so
-  // the endpoint files can share it.
-  struct Impl;
-
  private:
+  struct Impl;  // src/appview/appview_impl.h, shared by the endpoint files
   std::unique_ptr<Impl> impl_;
 };
 

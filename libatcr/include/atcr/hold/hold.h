@@ -58,8 +58,11 @@ class Hold {
   // Registers every endpoint; call before server.start().
   void register_endpoints(xrpc::XrpcServer& server);
 
-  // Expires stale upload sessions and reclaims unreferenced repo blocks.
-  // Safe to call from a timer thread while serving.
+  // Expires upload sessions idle past uploads.session_ttl (with stray
+  // upload data and scratch files as old: Uploads::expire) and trims the
+  // firehose's event log to its retention. (Unreachable repo blocks are
+  // collected by the embedded PDS every few commits, not here.) Safe to call
+  // from a timer thread while serving.
   void housekeeping();
 
   // The hold's repo as a CAR (`atcr-hold repo export`).

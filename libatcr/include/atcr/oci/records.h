@@ -1,14 +1,15 @@
 // ATCR's records in the user's PDS: io.atcr.manifest and io.atcr.tag
-// (atcr-protocol.md §1.1, §1.2), as atcr::Value (the PDS client encodes
-// them as DAG-CBOR), plus the descriptor sub-objects they share with the
+// (atcr-protocol.md §1.1, §1.2), as atcr::Value (sent to the PDS as JSON by
+// xrpc::Session; the PDS stores them as DAG-CBOR), plus the descriptor sub-objects they share with the
 // hold's records (hold_records.h).
 //
 // Descriptors inside records (#blobReference for config/layers/subject,
 // #manifestReference for index entries) use the OCI descriptor's own field
 // names: mediaType, digest, size, urls?, annotations?, artifactType?, and
 // platform? {architecture, os, "os.version"?, "os.features"?, variant?}.
-// The lexicon's sub-defs are unconfirmed (§1.1), so readers also accept
-// "osVersion"/"osFeatures".
+// The published lexicon (tests/fixtures/lexicons) spells the platform's
+// dotted names "osVersion"/"osFeatures"; writers here use the OCI spelling,
+// readers accept both.
 //
 // Record keys, as the lexicons declare them:
 //  - manifest: a TID (the lexicon's key type "tid"), chosen when the record

@@ -48,10 +48,9 @@ class FilesystemStore : public BlobStore {
   // finished).
   std::size_t sweep_scratch(std::chrono::seconds max_age) override;
 
-  // The path of a key (validated); public for tests and servers.
-  std::filesystem::path path_of(std::string_view key) const;
-
  private:
+  // The path of a key (validated: throws StorageError on a bad key).
+  std::filesystem::path path_of(std::string_view key) const;
   std::filesystem::path parts_dir(std::string_view upload_id) const;
   FinishResult finish_single(const std::filesystem::path& dest, const std::filesystem::path& dir,
                              const UploadedPart& part);
