@@ -4,14 +4,7 @@
 // WebSocket when the server supports subscriptions).
 #include <doctest/doctest.h>
 
-#include <sys/socket.h>
-#include <sys/time.h>
-
 #include <atomic>
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/websocket.hpp>
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
@@ -27,6 +20,7 @@
 #include "atcr/repo/mst.h"
 #include "atcr/repo/sqlite_store.h"
 #include "atcr/xrpc/server.h"
+#include "atcr/xrpc/websocket_client.h"
 #include "temp_dir.h"
 
 using namespace atcr;
@@ -385,26 +379,16 @@ TEST_CASE("firehose: subscribeRepos cursor rules") {
 
 namespace {
 
-namespace beast = boost::beast;
-namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
-
-// A blocking WebSocket client with a 10 s read timeout, so a test never hangs.
+// Reads frames with a 10 s bound, so a test never hangs.
 struct WsClient {
-  asio::io_context ioc;
-  beast::websocket::stream<tcp::socket> ws{ioc};
-  WsClient(int port, const std::string& target) {
-    tcp::resolver resolver(ioc);
-    asio::connect(ws.next_layer(), resolver.resolve("127.0.0.1", std::to_string(port)));
-    timeval tv{10, 0};
-    ::setsockopt(ws.next_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ws.handshake("127.0.0.1:" + std::to_string(port), target);
-  }
+  std::unique_ptr<xrpc::WebSocketClient> ws;
+  WsClient(int port, const std::string& target)
+      : ws(xrpc::WebSocketClient::connect("ws://127.0.0.1:" + std::to_string(port) + target)) {}
   Frame read() {
-    beast::flat_buffer buffer;
-    ws.read(buffer);
-    auto data = buffer.data();
-    return decode_frame(BytesView(static_cast<const std::uint8_t*>(data.data()), data.size()));
+    auto message = ws->receive(std::chrono::seconds(10));
+    REQUIRE(message);
+    REQUIRE(message->kind == xrpc::WebSocketMessage::kBinary);
+    return decode_frame(message->data);
   }
 };
 
