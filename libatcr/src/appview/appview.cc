@@ -132,6 +132,7 @@ Appview::Impl::Impl(AppviewConfig c, AppviewOptions options)
                                                 KeyType::kP256);
   issuer = std::make_unique<RegistryTokenIssuer>(key, config.server.public_url, config.server.service);
   store = std::make_unique<SessionStore>((config.server.data_dir / "appview.sqlite").string(), http);
+  network_index = index::Index::open(config.server.data_dir / "index.sqlite");
   devices = std::make_unique<DeviceStore>((config.server.data_dir / "appview.sqlite").string(),
                                           DeviceStore::Options{.code_ttl = config.auth.device_code_ttl,
                                                                .interval = config.auth.device_poll_interval,
@@ -605,6 +606,16 @@ std::optional<RecordEntry> Appview::Impl::find_manifest_record(const Target& t, 
   if (!found) missing_manifests.put(key, true);
   return found;
 }
+
+void Appview::Impl::index_own_records(const Target& t, const std::vector<index::RecordChange>& changes) {
+  // A handle in the name resolved to this DID (and back), so it is the
+  // DID's handle now.
+  bool by_handle = !t.name.identity.starts_with("did:");
+  network_index->set_identity(t.did, by_handle ? t.name.identity : "", t.pds_url);
+  network_index->apply_all(changes);
+}
+
+index::Index& Appview::index() { return *impl_->network_index; }
 
 void Appview::Impl::migrate_manifest_keys(const xrpc::PdsSession& session, const std::string& did,
                                           const std::string& pds_url) {

@@ -14,6 +14,7 @@
 #include "appview/device_store.h"
 #include "appview/hold_client.h"
 #include "appview/session_store.h"
+#include "atcr/index/index.h"
 #include "appview/ttl_cache.h"
 #include "appview/web/oauth_store.h"
 #include "appview/web/web_session.h"
@@ -106,6 +107,10 @@ struct Appview::Impl {
   std::shared_ptr<const PartDestinations> part_destinations;
   std::unique_ptr<RegistryTokenIssuer> issuer;
   std::unique_ptr<SessionStore> store;
+  // Every io.atcr.* record on the network (data_dir/index.sqlite): the
+  // catalog and the web UI read it; our own pushes and deletes go in at
+  // once, the firehose brings everyone else's.
+  std::unique_ptr<index::Index> network_index;
   std::unique_ptr<DeviceStore> devices;  // the device flow, devices' secrets
   std::string realm;  // <public_url>/auth/token
   std::unique_ptr<web::WebSessions> web_sessions;  // browser sessions, CSRF, page layout
@@ -253,6 +258,8 @@ struct Appview::Impl {
                              const std::string& rkey);
   // Re-keys a user's manifest records written under legacy keys to TIDs
   // (tags pointing at them follow), on login. Failures are logged only.
+  // Our own record writes (or deletes, a null value) under `t`, into the index.
+  void index_own_records(const Target& t, const std::vector<index::RecordChange>& changes);
   void migrate_manifest_keys(const xrpc::PdsSession& session, const std::string& did, const std::string& pds_url);
   std::optional<CachedManifest> fetch_manifest(const Target& t, const oci::Digest& digest);
   std::optional<oci::Digest> resolve_tag(const Target& t, const std::string& tag);

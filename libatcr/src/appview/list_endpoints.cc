@@ -4,9 +4,9 @@
 // Tags come from the owner's io.atcr.tag records, sorted lexically and
 // paginated with n/last (Link: rel="next" when more remain). Referrers are
 // the repository's manifests whose subject is the digest, as an image
-// index (artifactType filter: OCI-Filters-Applied). The catalog lists the
-// repositories pushed through this AppView (it has no index of the whole
-// network).
+// index (artifactType filter: OCI-Filters-Applied). The catalog lists every
+// repository in the network index (index/index.h): all the network's, not
+// only those pushed through this AppView.
 #include <fmt/core.h>
 
 #include "appview/appview_impl.h"
@@ -36,7 +36,13 @@ Value string_array(const std::vector<std::string>& items) {
 void Appview::Impl::register_lists(xrpc::XrpcServer& server) {
   server.route("GET", "/v2/_catalog", guard("", [this](const xrpc::ServerRequest& req) {
     auto n = parse_page_size(req.param("n"));
-    Page page = paginate(store->repositories(), n, req.param("last").value_or(""));
+    std::size_t want = n.value_or(kMaxPageSize);
+    Page page;
+    if (want > 0) {
+      page.items = network_index->catalog(static_cast<std::int64_t>(want) + 1, req.param("last").value_or(""));
+      page.more = page.items.size() > want;
+      if (page.more) page.items.resize(want);
+    }
     return paged_json(Value(Value::Map{{"repositories", string_array(page.items)}}), page, n, "/v2/_catalog");
   }));
 

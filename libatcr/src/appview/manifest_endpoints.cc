@@ -28,6 +28,10 @@ namespace {
 
 constexpr const char* kManifestPath = "/v2/(.+)/manifests/([^/]+)";
 
+index::RecordChange deletion(const Target& t, std::string_view collection, const std::string& rkey) {
+  return {t.did, std::string(collection), rkey, index::RecordAction::kDelete, Value(), ""};
+}
+
 std::string manifest_location(const Target& t, const oci::Digest& d) {
   return fmt::format("/v2/{}/manifests/{}", t.str(), d.str());
 }
@@ -165,6 +169,7 @@ void Appview::Impl::register_manifests(xrpc::XrpcServer& server) {
     if (!m)
       throw registry_error(oci::ErrorCode::kManifestUnknown,
                            fmt::format("{}@{} is not in the repository", t.str(), digest->str()));
+    if (req.method == "GET") network_index->count_pull(t.did, t.name.repository);
     auto response = xrpc::ServerResponse::text(m->bytes, m->media_type);
     response.header("Docker-Content-Digest", digest->str());
     return response;
@@ -245,6 +250,10 @@ void Appview::Impl::register_manifests(xrpc::XrpcServer& server) {
     remember_manifest_key(t.did, t.name.repository, m.digest, manifest_rkey);
     repo_holds.put(t.did + "/" + t.name.repository, hold_did);
     store->add_repository(t.str(), t.did, t.name.repository, hold_did);
+    std::vector<index::RecordChange> changes;
+    for (const xrpc::WriteOp& w : writes)
+      changes.push_back({t.did, w.collection, w.rkey, index::RecordAction::kCreate, w.value, ""});
+    index_own_records(t, changes);
     log::info("appview", "{} pushed {}:{} ({})", caller.did(), t.str(), ref.str(), m.digest.str());
 
     auto response = xrpc::ServerResponse::empty(201);
@@ -261,7 +270,9 @@ void Appview::Impl::register_manifests(xrpc::XrpcServer& server) {
     if (ref.is_tag()) {
       if (!resolve_tag(t, ref.tag_name()))
         throw registry_error(oci::ErrorCode::kManifestUnknown, fmt::format("{}:{} is not a tag", t.str(), ref.str()));
-      session->delete_record(oci::kTagCollection, oci::tag_rkey(t.name.repository, ref.tag_name()));
+      std::string rkey = oci::tag_rkey(t.name.repository, ref.tag_name());
+      session->delete_record(oci::kTagCollection, rkey);
+      index_own_records(t, {deletion(t, oci::kTagCollection, rkey)});
     } else {
       const oci::Digest& digest = ref.digest_value();
       // Every record of it (a restarted AppView may have written a second).
@@ -277,6 +288,7 @@ void Appview::Impl::register_manifests(xrpc::XrpcServer& server) {
         throw registry_error(oci::ErrorCode::kManifestUnknown,
                              fmt::format("{}@{} is not in the repository", t.str(), digest.str()));
       // Tags pointing at it go too, as in distribution: no dangling tags.
+      std::vector<index::RecordChange> deleted;
       for (const Value& v : list_records(t, oci::kTagCollection)) {
         oci::TagRecord tag;
         try {
@@ -284,10 +296,17 @@ void Appview::Impl::register_manifests(xrpc::XrpcServer& server) {
         } catch (const ParseError&) {
           continue;  // someone else's malformed record is not ours to fix
         }
-        if (tag.repository == t.name.repository && tag.digest() == digest)
-          session->delete_record(oci::kTagCollection, oci::tag_rkey(tag.repository, tag.tag));
+        if (tag.repository == t.name.repository && tag.digest() == digest) {
+          std::string rkey = oci::tag_rkey(tag.repository, tag.tag);
+          session->delete_record(oci::kTagCollection, rkey);
+          deleted.push_back(deletion(t, oci::kTagCollection, rkey));
+        }
       }
-      for (const std::string& rkey : rkeys) session->delete_record(oci::kManifestCollection, rkey);
+      for (const std::string& rkey : rkeys) {
+        session->delete_record(oci::kManifestCollection, rkey);
+        deleted.push_back(deletion(t, oci::kManifestCollection, rkey));
+      }
+      index_own_records(t, deleted);
     }
     forget_repo_caches(t);
     return xrpc::ServerResponse::empty(202);

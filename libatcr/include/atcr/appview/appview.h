@@ -24,7 +24,8 @@
 // WWW-Authenticate: Bearer realm="<public_url>/auth/token",service=...,scope=...
 //
 // State under server.data_dir: registry-token.key (P-256, 0600),
-// appview.sqlite (users' PDS sessions, pushed repositories, upload sessions)
+// appview.sqlite (users' PDS sessions, pushed repositories, upload sessions),
+// index.sqlite (the network index: index/index.h)
 // and uploads/ (each upload session's part being filled, at most
 // uploads.part_size bytes; never memory). An upload in progress survives a
 // restart: the client goes on with its next PATCH.
@@ -35,6 +36,7 @@
 
 #include "atcr/appview/config.h"
 #include "atcr/identity/resolver.h"
+#include "atcr/index/index.h"
 #include "atcr/net/http_client.h"
 #include "atcr/xrpc/server.h"
 
@@ -68,6 +70,9 @@ class Appview {
   // restart), removes spill files no session owns, and trims caches. Safe to
   // call from a timer thread while serving.
   void housekeeping();
+
+  // The network index the catalog and the web UI read (data_dir/index.sqlite).
+  index::Index& index();
 
  private:
   struct Impl;  // src/appview/appview_impl.h, shared by the endpoint files

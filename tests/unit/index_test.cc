@@ -1,0 +1,391 @@
+// index::Index: records in, what the web UI and /v2/_catalog read out.
+#include "atcr/index/index.h"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "atcr/oci/digest.h"
+#include "temp_dir.h"
+#include "util/sqlite.h"
+
+using namespace atcr;
+using namespace atcr::index;
+
+namespace {
+
+constexpr const char* kAlice = "did:plc:alice234567abcdefghijklm";
+constexpr const char* kBob = "did:plc:bob34567abcdefghijklmnop";
+constexpr const char* kHold = "did:web:hold.example.com";
+constexpr const char* kOtherHold = "did:web:evil.example.com";
+
+std::string digest_of(const std::string& s) { return oci::Digest::of(std::string_view(s)).str(); }
+
+Value descriptor(const std::string& media_type, const std::string& digest, std::int64_t size) {
+  return Value(Value::Map{{"mediaType", Value(media_type)}, {"digest", Value(digest)}, {"size", Value(size)}});
+}
+
+Value image_manifest(const std::string& repository, const std::string& digest, const std::string& created,
+                     std::int64_t layer_size, const std::string& description = "") {
+  Value::Map m{{"$type", Value("io.atcr.manifest")},
+               {"repository", Value(repository)},
+               {"digest", Value(digest)},
+               {"mediaType", Value("application/vnd.oci.image.manifest.v1+json")},
+               {"schemaVersion", Value(2)},
+               {"createdAt", Value(created)},
+               {"holdDid", Value(kHold)},
+               {"config", descriptor("application/vnd.oci.image.config.v1+json", digest_of(digest + "c"), 100)},
+               {"layers", Value(Value::Array{descriptor("application/vnd.oci.image.layer.v1.tar+gzip",
+                                                        digest_of(digest + "l"), layer_size)})}};
+  if (!description.empty())
+    m.emplace("annotations",
+                       Value(Value::Map{{"org.opencontainers.image.description", Value(description)}}));
+  return Value(std::move(m));
+}
+
+Value tag_record(const std::string& repository, const std::string& tag, const std::string& did,
+                 const std::string& manifest_rkey, const std::string& updated) {
+  return Value(Value::Map{{"$type", Value("io.atcr.tag")},
+                          {"repository", Value(repository)},
+                          {"tag", Value(tag)},
+                          {"manifest", Value("at://" + did + "/io.atcr.manifest/" + manifest_rkey)},
+                          {"updatedAt", Value(updated)}});
+}
+
+RecordChange put(const std::string& did, std::string_view collection, const std::string& rkey, Value record) {
+  return RecordChange{did, std::string(collection), rkey, RecordAction::kCreate, std::move(record), ""};
+}
+
+RecordChange del(const std::string& did, std::string_view collection, const std::string& rkey) {
+  return RecordChange{did, std::string(collection), rkey, RecordAction::kDelete, Value(), ""};
+}
+
+// alice/app: one manifest, tagged latest.
+void push(Index& index, const std::string& did, const std::string& repository, const std::string& tag,
+          const std::string& rkey, const std::string& created, const std::string& description = "") {
+  std::string digest = digest_of(did + repository + rkey);
+  REQUIRE(index.apply(put(did, "io.atcr.manifest", rkey, image_manifest(repository, digest, created, 1000, description))));
+  REQUIRE(index.apply(put(did, "io.atcr.tag", repository + ":" + tag, tag_record(repository, tag, did, rkey, created))));
+}
+
+}  // namespace
+
+TEST_CASE("index: migrations are numbered, applied once, and a newer schema is refused") {
+  test::TempDir dir("index-migrate");
+  auto path = dir / "index.sqlite";
+  { auto index = Index::open(path); }
+  {
+    sqlite::Database db(path.string());
+    sqlite::Statement st(db, "PRAGMA user_version");
+    st.step();
+    CHECK(st.column_int(0) == 1);
+  }
+  { auto again = Index::open(path); }  // nothing left to apply
+  {
+    sqlite::Database db(path.string());
+    db.exec("PRAGMA user_version = 99");
+  }
+  CHECK_THROWS_AS(Index::open(path), StorageError);
+}
+
+TEST_CASE("index: a push shows in recent pushes, the repository page and the catalog") {
+  auto index = Index::open(":memory:");
+  index->set_identity(kAlice, "alice.test", "https://pds.example.com");
+  push(*index, kAlice, "app", "latest", "3kaaaaaaaaaa2", "2026-12-03T07:00:00.000Z", "A tiny app");
+  push(*index, kAlice, "team/tool", "v1", "3kaaaaaaaaab2", "2026-12-03T08:00:00.000Z");
+
+  auto recent = index->recent_pushes(10);
+  REQUIRE(recent.size() == 2);
+  CHECK(recent[0].repository == "team/tool");
+  CHECK(recent[1].repository == "app");
+  CHECK(recent[1].owner.handle == "alice.test");
+  CHECK(recent[1].description == "A tiny app");
+  CHECK(recent[1].latest_tag == "latest");
+
+  auto detail = index->repository("alice.test", "app");
+  REQUIRE(detail);
+  CHECK(detail->hold_did == kHold);
+  REQUIRE(detail->tags.size() == 1);
+  CHECK(detail->tags[0].tag == "latest");
+  CHECK(detail->tags[0].digest == digest_of(std::string(kAlice) + "app" + "3kaaaaaaaaaa2"));
+  CHECK(detail->tags[0].size == 1100);
+  CHECK(detail->tags[0].created_at == "2026-12-03T07:00:00.000Z");
+  CHECK(detail->annotations.at("org.opencontainers.image.description") == "A tiny app");
+  CHECK(index->repository(kAlice, "app"));  // by DID too
+  CHECK_FALSE(index->repository("alice.test", "nothing"));
+  CHECK_FALSE(index->repository("nobody.test", "app"));
+
+  CHECK(index->catalog(100, "") == std::vector<std::string>{"alice.test/app", "alice.test/team/tool"});
+  CHECK(index->catalog(1, "") == std::vector<std::string>{"alice.test/app"});
+  CHECK(index->catalog(100, "alice.test/app") == std::vector<std::string>{"alice.test/team/tool"});
+  CHECK(index->repository_count() == 2);
+
+  // Applying the same records again changes nothing.
+  push(*index, kAlice, "app", "latest", "3kaaaaaaaaaa2", "2026-12-03T07:00:00.000Z", "A tiny app");
+  CHECK(index->repository_count() == 2);
+  CHECK(index->repository("alice.test", "app")->tags.size() == 1);
+}
+
+TEST_CASE("index: an image index lists its platforms and sums their sizes") {
+  auto index = Index::open(":memory:");
+  std::string amd = digest_of("amd"), arm = digest_of("arm"), top = digest_of("index");
+  REQUIRE(index->apply(put(kAlice, "io.atcr.manifest", "3kaaaaaaaaaa2", image_manifest("multi", amd, "2026-01-01T00:00:00Z", 500))));
+  REQUIRE(index->apply(put(kAlice, "io.atcr.manifest", "3kaaaaaaaaab2", image_manifest("multi", arm, "2026-01-01T00:00:00Z", 700))));
+  auto platform = [](const char* os, const char* arch, const char* variant) {
+    Value::Map p{{"os", Value(os)}, {"architecture", Value(arch)}};
+    if (*variant) p.emplace("variant", Value(variant));
+    return Value(std::move(p));
+  };
+  Value::Map child1 = descriptor("application/vnd.oci.image.manifest.v1+json", amd, 400).as_map();
+  child1.emplace("platform", platform("linux", "amd64", ""));
+  Value::Map child2 = descriptor("application/vnd.oci.image.manifest.v1+json", arm, 400).as_map();
+  child2.emplace("platform", platform("linux", "arm64", "v8"));
+  Value idx(Value::Map{{"$type", Value("io.atcr.manifest")},
+                       {"repository", Value("multi")},
+                       {"digest", Value(top)},
+                       {"mediaType", Value("application/vnd.oci.image.index.v1+json")},
+                       {"schemaVersion", Value(2)},
+                       {"createdAt", Value("2026-01-02T00:00:00Z")},
+                       {"holdDid", Value(kHold)},
+                       {"manifests", Value(Value::Array{Value(child1), Value(child2)})}});
+  REQUIRE(index->apply(put(kAlice, "io.atcr.manifest", "3kaaaaaaaaac2", idx)));
+  REQUIRE(index->apply(put(kAlice, "io.atcr.tag", "multi:latest", tag_record("multi", "latest", kAlice, "3kaaaaaaaaac2", "2026-01-02T00:00:00Z"))));
+  auto detail = index->repository(kAlice, "multi");
+  REQUIRE(detail);
+  REQUIRE(detail->tags.size() == 1);
+  const TagInfo& t = detail->tags[0];
+  CHECK(t.digest == top);
+  CHECK(t.size == 600 + 800);
+  REQUIRE(t.platforms.size() == 2);
+  CHECK(t.platforms[0].os == "linux");
+  CHECK(t.platforms[0].architecture == "amd64");
+  CHECK(t.platforms[1].variant == "v8");
+  CHECK(t.platforms[1].digest == arm);
+}
+
+TEST_CASE("index: search by handle, repository, description and README, paginated; no query is an error") {
+  auto index = Index::open(":memory:");
+  index->set_identity(kAlice, "alice.test", "");
+  index->set_identity(kBob, "bob.test", "");
+  push(*index, kAlice, "webserver", "latest", "3kaaaaaaaaaa2", "2026-01-01T00:00:00Z", "nginx with batteries");
+  push(*index, kBob, "database", "latest", "3kaaaaaaaaaa2", "2026-01-02T00:00:00Z");
+  REQUIRE(index->apply(put(kBob, "io.atcr.repo.page", "database",
+                           Value(Value::Map{{"repository", Value("database")},
+                                            {"description", Value("# Database\n\nA postgres fork with **zebras**.")},
+                                            {"createdAt", Value("2026-01-02T00:00:00Z")},
+                                            {"updatedAt", Value("2026-01-02T00:00:00Z")}}))));
+  for (int i = 0; i < 30; ++i)
+    push(*index, kBob, "many" + std::to_string(i), "latest", "3km" + std::to_string(1000 + i), "2026-01-03T00:00:00Z", "widget");
+
+  auto by_repo = index->search("webserver", {});
+  REQUIRE(by_repo.items.size() == 1);
+  CHECK(by_repo.items[0].owner.handle == "alice.test");
+  CHECK(index->search("nginx", {}).total == 1);
+  CHECK(index->search("ngi", {}).total == 1);  // the last word is a prefix
+  auto by_readme = index->search("zebras", {});
+  REQUIRE(by_readme.items.size() == 1);
+  CHECK(by_readme.items[0].repository == "database");
+  CHECK(by_readme.items[0].description == "Database");  // the README's first line
+  CHECK(index->search("bob.test", {}).total == 31);
+  CHECK(index->search("bob", {}).total == 31);
+
+  auto first = index->search("widget", {.limit = 25, .offset = 0});
+  CHECK(first.total == 30);
+  CHECK(first.items.size() == 25);
+  auto second = index->search("widget", {.limit = 25, .offset = 25});
+  CHECK(second.items.size() == 5);
+  CHECK(index->search("widget", {.limit = 0}).items.size() == 1);  // clamped to [1, 100]
+  CHECK(index->search("widget", {.limit = 1000, .offset = -5}).items.size() == 30);
+
+  for (const char* hostile : {"", "   ", "\"", "*", "NEAR(a b)", "a OR b AND NOT", "'; DROP TABLE users; --",
+                              "webserver\" OR \"x", "\xff\xfe", "^col:x"})
+    CHECK_NOTHROW(index->search(hostile, {}));
+  CHECK(index->search("", {}).items.empty());
+  CHECK(index->search(std::string(100000, 'a'), {}).items.empty());
+}
+
+TEST_CASE("index: stars count once per active account; the viewer's star is known") {
+  auto index = Index::open(":memory:");
+  index->set_identity(kAlice, "alice.test", "");
+  push(*index, kAlice, "app", "latest", "3kaaaaaaaaaa2", "2026-01-01T00:00:00Z");
+  std::string page_uri = std::string("at://") + kAlice + "/io.atcr.repo.page/app";
+  auto star = [&](const std::string& rkey) {
+    return put(kBob, "io.atcr.sailor.star", rkey,
+               Value(Value::Map{{"subject", Value(page_uri)}, {"createdAt", Value("2026-01-05T00:00:00Z")}}));
+  };
+  REQUIRE(index->apply(star("3kstar0000002")));
+  // The older shape: {did, repository}.
+  REQUIRE(index->apply(put(kAlice, "io.atcr.sailor.star", "3kstar0000003",
+                           Value(Value::Map{{"subject", Value(Value::Map{{"did", Value(kAlice)},
+                                                                         {"repository", Value("app")}})},
+                                            {"createdAt", Value("2026-01-05T00:00:00Z")}}))));
+  auto detail = index->repository(kAlice, "app", kBob);
+  REQUIRE(detail);
+  CHECK(detail->summary.star_count == 2);
+  CHECK(detail->viewer_starred);
+  CHECK_FALSE(index->repository(kAlice, "app", "did:plc:someoneelse234567890ab")->viewer_starred);
+  CHECK(index->most_starred(10).at(0).repository == "app");
+  auto stars = index->user_stars(kBob, {});
+  REQUIRE(stars.size() == 1);
+  CHECK(stars[0].repository == "app");
+
+  // A star whose subject is not a repo page is refused.
+  CHECK_FALSE(index->apply(put(kBob, "io.atcr.sailor.star", "3kstar0000004",
+                               Value(Value::Map{{"subject", Value("at://did:plc:x/app.bsky.feed.post/1")}}))));
+  // Bob deactivates: his star stops counting, and comes back with him.
+  index->set_account_status(kBob, false, "deactivated");
+  CHECK(index->repository(kAlice, "app")->summary.star_count == 1);
+  index->set_account_status(kBob, true, "");
+  CHECK(index->repository(kAlice, "app")->summary.star_count == 2);
+  // Unstar.
+  REQUIRE(index->apply(del(kBob, "io.atcr.sailor.star", "3kstar0000002")));
+  CHECK(index->repository(kAlice, "app")->summary.star_count == 1);
+}
+
+TEST_CASE("index: a taken-down account disappears everywhere until reinstated; deleted removes its rows") {
+  auto index = Index::open(":memory:");
+  index->set_identity(kAlice, "alice.test", "");
+  push(*index, kAlice, "app", "latest", "3kaaaaaaaaaa2", "2026-01-01T00:00:00Z", "hello");
+  index->set_account_status(kAlice, false, "takendown");
+  CHECK(index->recent_pushes(10).empty());
+  CHECK(index->search("hello", {}).total == 0);
+  CHECK_FALSE(index->repository(kAlice, "app"));
+  CHECK_FALSE(index->user("alice.test"));
+  CHECK(index->catalog(100, "").empty());
+  index->set_account_status(kAlice, true, "");
+  CHECK(index->recent_pushes(10).size() == 1);
+  CHECK(index->user("alice.test")->did == kAlice);
+  index->set_account_status(kAlice, false, "deleted");
+  index->set_account_status(kAlice, true, "");
+  CHECK(index->recent_pushes(10).empty());  // the rows went with the deletion
+}
+
+TEST_CASE("index: a deleted tag disappears; a repository without manifests or tags is gone") {
+  auto index = Index::open(":memory:");
+  push(*index, kAlice, "app", "latest", "3kaaaaaaaaaa2", "2026-01-01T00:00:00Z");
+  push(*index, kAlice, "app", "v2", "3kaaaaaaaaab2", "2026-01-02T00:00:00Z");
+  CHECK(index->repository(kAlice, "app")->tags.size() == 2);
+  REQUIRE(index->apply(del(kAlice, "io.atcr.tag", "app:v2")));
+  auto detail = index->repository(kAlice, "app");
+  REQUIRE(detail->tags.size() == 1);
+  CHECK(detail->tags[0].tag == "latest");
+  CHECK(detail->summary.latest_tag == "latest");
+  for (const char* rkey : {"3kaaaaaaaaaa2", "3kaaaaaaaaab2"}) REQUIRE(index->apply(del(kAlice, "io.atcr.manifest", rkey)));
+  CHECK(index->repository(kAlice, "app"));  // the tag still names it
+  REQUIRE(index->repository(kAlice, "app")->tags.at(0).digest.empty());
+  REQUIRE(index->apply(del(kAlice, "io.atcr.tag", "app:latest")));
+  CHECK_FALSE(index->repository(kAlice, "app"));
+  CHECK(index->catalog(10, "").empty());
+  CHECK(index->apply(del(kAlice, "io.atcr.tag", "never:was")));  // deleting nothing is fine
+}
+
+TEST_CASE("index: hostile records are refused and replace what was there; unknown collections are ignored") {
+  auto index = Index::open(":memory:");
+  push(*index, kAlice, "app", "latest", "3kaaaaaaaaaa2", "2026-01-01T00:00:00Z");
+  Value bad = image_manifest("../../etc", digest_of("x"), "2026-01-01T00:00:00Z", 1);
+  CHECK_FALSE(index->apply(put(kAlice, "io.atcr.manifest", "3kaaaaaaaaaa2", bad)));
+  CHECK(index->repository(kAlice, "app")->tags.at(0).digest.empty());  // the old version went
+  CHECK_FALSE(index->apply(put(kAlice, "io.atcr.manifest", "3kbbbbbbbbbb2", Value(Value::Map{{"repository", Value(5)}}))));
+  CHECK_FALSE(index->apply(put(kAlice, "io.atcr.tag", "x:y", Value("not a map"))));
+  CHECK_FALSE(index->apply(put(kAlice, "io.atcr.sailor.profile", "notself", Value(Value::Map{}))));
+  CHECK_FALSE(index->apply(put(kAlice, "io.atcr.hold.scan", "not-a-digest", Value(Value::Map{}))));
+  CHECK_FALSE(index->apply(put(kAlice, "app.bsky.feed.post", "3kaaaaaaaaaa2", Value(Value::Map{}))));
+  CHECK_FALSE(is_indexed_collection("app.bsky.feed.post"));
+  CHECK(is_indexed_collection("io.atcr.tag"));
+}
+
+TEST_CASE("index: pull counts, hold stats and scans count only from the repository's own hold") {
+  auto index = Index::open(":memory:");
+  push(*index, kAlice, "app", "latest", "3kaaaaaaaaaa2", "2026-01-01T00:00:00Z");
+  for (int i = 0; i < 3; ++i) index->count_pull(kAlice, "app");
+  CHECK(index->repository(kAlice, "app")->summary.pull_count == 3);
+  auto stats = [&](const char* hold, std::int64_t pulls) {
+    return put(hold, "io.atcr.hold.stats", "statsrkey",
+               Value(Value::Map{{"ownerDid", Value(kAlice)},
+                                {"repository", Value("app")},
+                                {"pullCount", Value(pulls)},
+                                {"pushCount", Value(1)},
+                                {"updatedAt", Value("2026-01-01T00:00:00Z")}}));
+  };
+  REQUIRE(index->apply(stats(kOtherHold, 1000000)));
+  CHECK(index->repository(kAlice, "app")->summary.pull_count == 3);
+  REQUIRE(index->apply(stats(kHold, 10)));
+  CHECK(index->repository(kAlice, "app")->summary.pull_count == 10);
+
+  std::string digest = digest_of(std::string(kAlice) + "app" + "3kaaaaaaaaaa2");
+  auto scan = [&](const char* hold, std::int64_t critical) {
+    return put(hold, "io.atcr.hold.scan", digest.substr(7),
+               Value(Value::Map{{"userDid", Value(kAlice)},
+                                {"repository", Value("app")},
+                                {"status", Value("ok")},
+                                {"critical", Value(critical)},
+                                {"total", Value(critical)},
+                                {"scannedAt", Value("2026-01-01T01:00:00Z")}}));
+  };
+  REQUIRE(index->apply(scan(kOtherHold, 99)));
+  CHECK_FALSE(index->repository(kAlice, "app")->latest_scan);
+  REQUIRE(index->apply(scan(kHold, 2)));
+  auto detail = index->repository(kAlice, "app");
+  REQUIRE(detail->latest_scan);
+  CHECK(detail->latest_scan->critical == 2);
+  CHECK(detail->latest_scan->status == "ok");
+  REQUIRE(detail->tags.at(0).scan);
+  CHECK(detail->tags.at(0).scan->digest == digest);
+}
+
+TEST_CASE("index: profiles, holds and crews; identity changes reach search and the catalog") {
+  auto index = Index::open(":memory:");
+  REQUIRE(index->apply(put(kAlice, "io.atcr.sailor.profile", "self",
+                           Value(Value::Map{{"defaultHold", Value(kHold)},
+                                            {"ociClient", Value("podman")},
+                                            {"createdAt", Value("2026-01-01T00:00:00Z")}}))));
+  CHECK(index->profile(kAlice)->default_hold == kHold);
+  CHECK(index->profile(kAlice)->oci_client == "podman");
+  REQUIRE(index->apply(put(kHold, "io.atcr.hold.captain", "self",
+                           Value(Value::Map{{"owner", Value(kBob)},
+                                            {"public", Value(true)},
+                                            {"allowAllCrew", Value(false)},
+                                            {"enableBlueskyPosts", Value(false)},
+                                            {"deployedAt", Value("2026-01-01T00:00:00Z")}}))));
+  CHECK(index->hold(kHold)->owner == kBob);
+  CHECK(index->hold(kHold)->public_);
+  REQUIRE(index->apply(put(kHold, "io.atcr.hold.crew", kAlice,
+                           Value(Value::Map{{"member", Value(kAlice)},
+                                            {"role", Value("write")},
+                                            {"permissions", Value(Value::Array{Value("blob:read"), Value("blob:write")})},
+                                            {"addedAt", Value("2026-01-01T00:00:00Z")}}))));
+  auto crews = index->crew_memberships(kAlice);
+  REQUIRE(crews.size() == 1);
+  CHECK(crews[0].hold_did == kHold);
+  CHECK(crews[0].permissions == std::vector<std::string>{"blob:read", "blob:write"});
+
+  push(*index, kAlice, "app", "latest", "3kaaaaaaaaaa2", "2026-01-01T00:00:00Z");
+  CHECK(index->catalog(10, "") == std::vector<std::string>{std::string(kAlice) + "/app"});
+  index->set_identity(kAlice, "alice.test", "https://pds.example.com");
+  CHECK(index->catalog(10, "") == std::vector<std::string>{"alice.test/app"});
+  CHECK(index->search("alice", {}).total == 1);
+  index->set_identity(kAlice, "alice2.test", "");
+  CHECK(index->search("alice2", {}).total == 1);
+  CHECK(index->user(kAlice)->pds == "https://pds.example.com");  // "" kept it
+  // The handle moves to Bob: Alice no longer has it.
+  index->set_identity(kBob, "alice2.test", "");
+  CHECK(index->user("alice2.test")->did == kBob);
+  CHECK(index->user(kAlice)->handle.empty());
+}
+
+TEST_CASE("index: cursors, markers and repo state persist") {
+  test::TempDir dir("index-state");
+  {
+    auto index = Index::open(dir / "i.sqlite");
+    index->set_cursor("ws://a", 42);
+    index->set_marker("backfill", "did:plc:x");
+    index->set_repo_state(kAlice, {"3kaaaaaaaaaa2", "bafycommit", "bafydata"});
+  }
+  auto index = Index::open(dir / "i.sqlite");
+  CHECK(index->cursor("ws://a") == 42);
+  CHECK_FALSE(index->cursor("ws://b"));
+  CHECK(index->marker("backfill") == "did:plc:x");
+  CHECK(index->repo_state(kAlice)->data_cid == "bafydata");
+  index->remove_repo(kAlice);
+  CHECK_FALSE(index->repo_state(kAlice));
+}
