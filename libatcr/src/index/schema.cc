@@ -171,7 +171,7 @@ CREATE TABLE repo_state (
   commit_cid TEXT NOT NULL,
   data_cid TEXT NOT NULL
 );
-CREATE TABLE cursors (source TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+-- Ingestion progress: firehose cursors ("cursor <url>"), backfill position.
 CREATE TABLE markers (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 )sql",
 };

@@ -218,21 +218,19 @@ class SqliteIndex final : public Index {
     st.run();
   }
 
+  // A cursor is the marker "cursor <source>".
   std::optional<std::int64_t> cursor(std::string_view source) override {
-    std::lock_guard lock(mu_);
-    sqlite::Statement st(db_, "SELECT seq FROM cursors WHERE source = ?");
-    st.bind(1, source);
-    if (!st.step()) return std::nullopt;
-    return st.column_int(0);
+    auto value = marker(fmt::format("cursor {}", source));
+    if (!value) return std::nullopt;
+    try {
+      return std::stoll(*value);
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
   }
 
   void set_cursor(std::string_view source, std::int64_t seq) override {
-    std::lock_guard lock(mu_);
-    sqlite::Statement st(db_,
-                         "INSERT INTO cursors (source, seq) VALUES (?, ?) "
-                         "ON CONFLICT (source) DO UPDATE SET seq = excluded.seq");
-    st.bind(1, source).bind(2, seq);
-    st.run();
+    set_marker(fmt::format("cursor {}", source), std::to_string(seq));
   }
 
   std::optional<std::string> marker(std::string_view name) override {
