@@ -25,6 +25,8 @@ PACKAGES=(
   libcurl4-openssl-dev libcpp-httplib-dev libssl-dev libsqlite3-dev
   rapidjson-dev libtinyxml2-dev libtomlplusplus-dev libfmt-dev libsecp256k1-dev doctest-dev
   libboost1.81-dev
+  # the web UI's markdown (READMEs)
+  libcmark-gfm-dev libcmark-gfm-extensions-dev
   # tests and tooling: python3 runs test drivers; node/npm bootstrap
   # scripts/node-tools.sh (which fetches Node 22 from the npm registry)
   python3 nodejs npm curl ca-certificates iproute2

@@ -81,5 +81,13 @@ int main(int argc, char** argv) {
     write(root / "fuzz_car", "mst" + std::to_string(n), car);
     write(root / "fuzz_mst", "mst" + std::to_string(n), car);
   }
+  // READMEs: GFM with the constructs the renderer filters.
+  const char* readmes[] = {
+      "# App\n\nRun `app --help`. See [docs](docs/x.md) and https://example.com.\n\n| a | b |\n|---|:-:|\n| 1 | 2 |\n",
+      "<div onclick=x>raw</div>\n\n<script>alert(1)</script> *x* <img src=x onerror=y>\n",
+      "[a](javascript:alert(1)) ![b](data:image/png;base64,AA) [c][r] <https://a.example>\n\n[r]: vbscript:x\n",
+      "> quote\n> - [x] task\n>   1. one\n\n```sh\ncode <b>\n```\n\n~~del~~ **strong** _em_\n",
+  };
+  for (const char* md : readmes) write(root / "fuzz_markdown", "seed" + std::to_string(i++), as_bytes(md));
   return 0;
 }
