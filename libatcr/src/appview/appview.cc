@@ -145,6 +145,7 @@ Appview::Impl::Impl(AppviewConfig c, AppviewOptions options)
                                            config.server.public_url.rfind("https://", 0) == 0,
                                            config.auth.web_session_lifetime, web::appview_site());
   oauth_sessions = std::make_unique<web::OAuthStore>(db_path, make_oauth_client(config, *resolver, http), http);
+  hold_health = std::make_unique<web::HoldHealth>();
   oauth_sessions->on_end([this](const std::string& did) { web_sessions->end_all(did); });
 }
 

@@ -16,7 +16,9 @@
 #include "appview/session_store.h"
 #include "atcr/index/index.h"
 #include "appview/ttl_cache.h"
+#include "appview/web/hold_health.h"
 #include "appview/web/oauth_store.h"
+#include "appview/web/views.h"
 #include "appview/web/web_session.h"
 #include "atcr/appview/appview.h"
 #include "appview/blob_upload.h"
@@ -89,6 +91,26 @@ struct RecordEntry {
   std::string rkey;
   Value value;
 };
+
+// The owner of a web page's /r/ or /u/ path: a handle or DID, resolved.
+struct WebOwner {
+  std::string did;
+  std::string pds_url;
+  std::string handle;  // "" when the DID names none that resolves back
+  // For record reads: the owner's repo with t.name.repository = `repository`.
+  Target target(std::string_view repository) const;
+};
+
+// Collections the web UI reads and writes (atcr-features.md §3).
+inline constexpr std::string_view kProfileCollection = "io.atcr.sailor.profile";
+inline constexpr std::string_view kStarCollection = "io.atcr.sailor.star";
+inline constexpr std::string_view kRepoPageCollection = "io.atcr.repo.page";
+inline constexpr std::string_view kScanCollection = "io.atcr.hold.scan";
+// io.atcr.repo.page's record key: the repository, '/' spelled '~' (record
+// keys admit no '/').
+std::string repo_page_rkey(std::string_view repository);
+// A star's subject: the AT-URI of the repository's io.atcr.repo.page.
+std::string star_subject(const std::string& owner_did, std::string_view repository);
 
 inline constexpr int kMaxListPages = 1000;
 inline constexpr int kManifestScanPages = 5;
@@ -180,6 +202,8 @@ struct Appview::Impl {
   xrpc::ServerResponse devices_page(const xrpc::ServerRequest& req);     // GET /settings/devices
   xrpc::ServerResponse revoke_device(const xrpc::ServerRequest& req);    // POST /settings/devices/revoke
   xrpc::ServerResponse install_page(const xrpc::ServerRequest& req);     // GET /install
+  // The devices list with revoke buttons (/settings/devices, /settings).
+  std::string devices_table(const web::WebUser& user);
   void register_web(xrpc::XrpcServer& server);  // web/oauth_routes.cc
   // A page handler wrapped so every failure is an HTML error page.
   xrpc::Handler web_page(PageHandler handler);
@@ -195,6 +219,44 @@ struct Appview::Impl {
   // The DID's OAuth-backed PDS session (signed in on the web); nullptr if
   // it has none or its grant ended.
   std::shared_ptr<xrpc::PdsSession> oauth_session_of(const std::string& did);
+
+  // ---- the web UI (web/repo_pages.cc, web/settings_pages.cc, web/browse_pages.cc) ----
+  std::unique_ptr<web::HoldHealth> hold_health;
+  void register_repo_pages(xrpc::XrpcServer& server);
+  void register_browse_pages(xrpc::XrpcServer& server);
+  // From the network index: cards newest push first / most stars first;
+  // search hits in rank order (`offset`, at most `limit`).
+  std::vector<web::RepoCard> recent_repos(int limit);
+  std::vector<web::RepoCard> most_starred_repos(int limit);
+  std::vector<web::RepoCard> search_repos(const std::string& query, int offset, int limit);
+  void register_settings_pages(xrpc::XrpcServer& server);
+  xrpc::ServerResponse repo_page(const xrpc::ServerRequest& req);       // GET /r/<id>/<repo>
+  xrpc::ServerResponse star_repo(const xrpc::ServerRequest& req);       // POST /r/<id>/<repo>/-/star
+  xrpc::ServerResponse repo_editor(const xrpc::ServerRequest& req);     // GET /r/<id>/<repo>/-/edit
+  xrpc::ServerResponse save_repo_page(const xrpc::ServerRequest& req);  // POST /r/<id>/<repo>/-/edit
+  xrpc::ServerResponse user_page(const xrpc::ServerRequest& req);       // GET /u/<id>
+  xrpc::ServerResponse settings_page(const xrpc::ServerRequest& req);   // GET /settings
+  xrpc::ServerResponse save_settings(const xrpc::ServerRequest& req);   // POST /settings
+  xrpc::ServerResponse search_page(const xrpc::ServerRequest& req);     // GET /search
+  // A handle or DID from a page path, resolved; nullopt if it does not.
+  std::optional<WebOwner> web_owner(const std::string& identity);
+  // What /r/ shows; nullopt when the repository has neither tags nor a page record.
+  std::optional<web::RepoPage> load_repo_page(const WebOwner& owner, const std::string& repository,
+                                              const std::optional<web::WebUser>& viewer);
+  void load_tags(const Target& t, web::RepoPage& page);
+  void load_hold_facts(const Target& t, web::RepoPage& page);
+  // Star and pull counts from the network index.
+  void add_index_counts(web::RepoCard& card);
+  std::optional<web::RepoCard> starred_card(const std::string& subject);
+  // A record in a hold's embedded PDS (public); nullopt if absent or the hold fails.
+  std::optional<Value> hold_record(const std::string& hold_did, std::string_view collection, const std::string& rkey);
+  std::vector<RecordEntry> stars_of(const std::string& did);  // the DID's io.atcr.sailor.star records
+  std::string oci_client_of(const std::string& did);         // its profile's ociClient ("" if none)
+  std::string hold_usage_row(const std::string& hold_did, const std::string& did);
+  // Form POST refusals as HTML pages: 403 for a missing or wrong CSRF token
+  // (or no sign-in), 401 when the user's OAuth session has ended.
+  xrpc::ServerResponse stale_form(const xrpc::ServerRequest& req, std::string_view title);
+  xrpc::ServerResponse session_ended(const web::WebUser& user, std::string_view title);
 
   // ---- requests ----
   // Wraps a handler so every failure becomes a distribution error body

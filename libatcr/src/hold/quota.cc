@@ -58,15 +58,4 @@ Limit limit_for(const HoldConfig::Quota& quota, bool is_owner, std::string_view 
   return Limit{tier->first, tier->second};
 }
 
-std::string format_size(std::uint64_t bytes) {
-  static const char* kUnits[] = {"B", "KB", "MB", "GB", "TB", "PB", "EB"};
-  double value = static_cast<double>(bytes);
-  int unit = 0;
-  while (value >= 1000 && unit < 6) {
-    value /= 1000;
-    ++unit;
-  }
-  return unit == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", value, kUnits[unit]);
-}
-
 }  // namespace atcr::hold

@@ -9,6 +9,8 @@
 // and kept current as the hold writes or deletes layer records.
 #pragma once
 
+#include "util/format_size.h"
+
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -67,6 +69,6 @@ struct Limit {
 Limit limit_for(const HoldConfig::Quota& quota, bool is_owner, std::string_view crew_tier);
 
 // "5.0 GB": io.atcr.hold.listTiers' quotaFormatted.
-std::string format_size(std::uint64_t bytes);
+using util::format_size;
 
 }  // namespace atcr::hold

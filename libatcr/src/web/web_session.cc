@@ -89,6 +89,12 @@ constexpr std::string_view kStyle =
     "margin-bottom:1.5rem;padding-bottom:.5rem}header form{display:inline}"
     "input[type=text]{padding:.4rem;width:18rem}button{padding:.4rem .9rem}.error{color:#a00}";
 
+constexpr std::string_view kInlineStylePolicy =
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' https: http:; frame-ancestors 'none'";
+constexpr std::string_view kOwnAssetsPolicy =
+    "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' https:; connect-src 'self'; "
+    "form-action 'self' https: http:; frame-ancestors 'none'; base-uri 'none'";
+
 }  // namespace
 
 std::string html_escape(std::string_view text) {
@@ -197,6 +203,10 @@ std::string WebSessions::csrf_field(const WebUser& user) const {
 
 std::string WebSessions::header_html(const std::optional<WebUser>& user) const {
   std::string html = fmt::format(R"(<a href="{}">{}</a>)", html_escape(site_.home_path), html_escape(site_.brand));
+  if (!site_.search_path.empty())
+    html += fmt::format(R"(<form method="get" action="{}" role="search"><input type="search" name="q" )"
+                        R"(placeholder="Search images" aria-label="Search images"></form>)",
+                        html_escape(site_.search_path));
   if (user && !site_.nav.empty()) {
     html += "<nav>";
     for (const auto& [label, path] : site_.nav)
@@ -210,17 +220,25 @@ std::string WebSessions::header_html(const std::optional<WebUser>& user) const {
 }
 
 xrpc::ServerResponse WebSessions::page(const std::optional<WebUser>& user, std::string_view title,
-                                       std::string_view body_html, int status) const {
+                                       std::string_view body_html, int status, std::string_view head_html) const {
+  std::string assets = site_.stylesheet_path.empty()
+                           ? fmt::format("<style>{}</style>", kStyle)
+                           : fmt::format(R"(<link rel="stylesheet" href="{}">)", html_escape(site_.stylesheet_path));
+  if (!site_.script_path.empty())
+    assets += fmt::format(R"(<script src="{}" defer></script>)", html_escape(site_.script_path));
   std::string html = fmt::format(
       "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
       "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
-      "<title>{} - {}</title><style>{}</style></head>\n<body><header>{}</header>\n"
+      "<title>{} - {}</title>{}{}</head>\n<body><header>{}</header>\n"
       "<main><h1>{}</h1>\n{}\n</main></body></html>\n",
-      html_escape(title), html_escape(site_.brand), kStyle, header_html(user), html_escape(title), body_html);
+      html_escape(title), html_escape(site_.brand), assets, head_html, header_html(user), html_escape(title),
+      body_html);
   auto r = xrpc::ServerResponse::text(std::move(html), "text/html; charset=utf-8", status);
   r.header("Cache-Control", "no-store");
   r.header("X-Frame-Options", "DENY");
-  r.header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' https: http:; frame-ancestors 'none'");
+  r.header("X-Content-Type-Options", "nosniff");
+  r.header("Content-Security-Policy",
+           std::string(site_.stylesheet_path.empty() ? kInlineStylePolicy : kOwnAssetsPolicy));
   return r;
 }
 

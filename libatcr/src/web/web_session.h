@@ -47,6 +47,13 @@ struct Site {
   // Header links (label, path) shown to a signed-in user, after the brand.
   std::vector<std::pair<std::string, std::string>> nav;
   std::string log_component = "web";  // guard()'s log lines
+  // The site's own stylesheet and script (versioned paths it serves). With
+  // a stylesheet the built-in inline style goes and the CSP allows styles
+  // from 'self' only; with a script, scripts from 'self' (never inline).
+  std::string stylesheet_path;
+  std::string script_path;
+  // When set, a search box (GET, field "q") in every page's header.
+  std::string search_path;
 };
 
 class WebSessions {
@@ -75,10 +82,12 @@ class WebSessions {
                                       const std::vector<std::pair<std::string, std::string>>& form);
 
   // A page in the common layout (title, the site's navigation and a
-  // "signed in as" bar with a logout button when `user` is set).
-  // `body_html` must be escaped already.
+  // "signed in as" bar with a logout button when `user` is set), with a
+  // Content-Security-Policy that allows no inline script. `body_html` and
+  // `head_html` (extra <head> elements, e.g. OpenGraph meta tags) must be
+  // escaped already.
   xrpc::ServerResponse page(const std::optional<WebUser>& user, std::string_view title,
-                            std::string_view body_html, int status = 200) const;
+                            std::string_view body_html, int status = 200, std::string_view head_html = {}) const;
   // An HTML error page; `message` is escaped here.
   xrpc::ServerResponse error_page(const std::optional<WebUser>& user, int status, std::string_view title,
                                   std::string_view message) const;

@@ -42,10 +42,6 @@ std::string code_form() {
          R"(<p><button type="submit">Continue</button></p></form>)";
 }
 
-std::string stale_form_message() {
-  return "The form was stale or not from this site (CSRF check); reload the page and try again.";
-}
-
 }  // namespace
 
 void Appview::Impl::register_device_pages(xrpc::XrpcServer& server) {
@@ -89,7 +85,7 @@ xrpc::ServerResponse Appview::Impl::device_page(const xrpc::ServerRequest& req) 
 xrpc::ServerResponse Appview::Impl::device_decision(const xrpc::ServerRequest& req) {
   auto form = req.form();
   auto user = web_sessions->user_of_form(req, form);
-  if (!user) return web_sessions->error_page(web_sessions->current(req), 403, "Not approved", stale_form_message());
+  if (!user) return stale_form(req, "Not approved");
   std::string decision = web::field(form, "decision");
   if (decision != "approve" && decision != "deny")
     return web_sessions->error_page(user, 400, "Not approved", "Choose Approve or Deny.");
@@ -105,10 +101,8 @@ xrpc::ServerResponse Appview::Impl::device_decision(const xrpc::ServerRequest& r
               : "<p id=\"result\">Denied. The device was not signed in.</p>");
 }
 
-xrpc::ServerResponse Appview::Impl::devices_page(const xrpc::ServerRequest& req) {
-  auto user = web_sessions->current(req);
-  if (!user) return to_login("/settings/devices");
-  auto list = devices->devices(user->did);
+std::string Appview::Impl::devices_table(const web::WebUser& user) {
+  auto list = devices->devices(user.did);
   std::string rows;
   for (const Device& d : list) {
     rows += fmt::format(
@@ -117,21 +111,25 @@ xrpc::ServerResponse Appview::Impl::devices_page(const xrpc::ServerRequest& req)
         R"(<input type="hidden" name="id" value="{id}"><button type="submit" class="revoke">Revoke</button></form></td></tr>)",
         fmt::arg("id", d.id), fmt::arg("name", html_escape(d.name)), fmt::arg("host", html_escape(d.host)),
         fmt::arg("ip", html_escape(d.ip)), fmt::arg("created", when(d.created_at)), fmt::arg("used", when(d.last_used)),
-        fmt::arg("csrf", web_sessions->csrf_field(*user)));
+        fmt::arg("csrf", web_sessions->csrf_field(user)));
   }
-  std::string body =
-      list.empty()
-          ? std::string("<p id=\"no-devices\">No devices are signed in. Run <code>docker-credential-atcr login ") +
-                html_escape(config.server.service) + "</code> on one.</p>"
-          : "<table id=\"devices\"><tr><th>Device</th><th>Host</th><th>IP</th><th>Signed in</th><th>Last used</th>"
-            "<th></th></tr>" + rows + "</table>";
-  return web_sessions->page(user, "Your devices", body);
+  return list.empty()
+             ? std::string("<p id=\"no-devices\">No devices are signed in. Run <code>docker-credential-atcr login ") +
+                   html_escape(config.server.service) + "</code> on one.</p>"
+             : "<table id=\"devices\"><tr><th>Device</th><th>Host</th><th>IP</th><th>Signed in</th><th>Last used</th>"
+               "<th></th></tr>" + rows + "</table>";
+}
+
+xrpc::ServerResponse Appview::Impl::devices_page(const xrpc::ServerRequest& req) {
+  auto user = web_sessions->current(req);
+  if (!user) return to_login("/settings/devices");
+  return web_sessions->page(user, "Your devices", devices_table(*user));
 }
 
 xrpc::ServerResponse Appview::Impl::revoke_device(const xrpc::ServerRequest& req) {
   auto form = req.form();
   auto user = web_sessions->user_of_form(req, form);
-  if (!user) return web_sessions->error_page(web_sessions->current(req), 403, "Not revoked", stale_form_message());
+  if (!user) return stale_form(req, "Not revoked");
   std::int64_t id = 0;
   try {
     id = std::stoll(web::field(form, "id"));

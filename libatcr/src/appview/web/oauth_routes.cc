@@ -5,12 +5,13 @@
 //   POST /auth/logout              (CSRF) ends the browser session
 //   GET  /client-metadata.json     the client metadata (the confidential client's client_id)
 //   GET  /.well-known/jwks.json    the client's public key
-//   GET  /                         who is signed in
+// and the rest of the web UI's routes (browse, repository and settings pages).
 // Every failure is an HTML error page (WebSessions::guard).
 #include <fmt/core.h>
 
 #include "appview/appview_impl.h"
 #include "appview/web/oauth_store.h"
+#include "appview/web/static_assets.h"
 #include "appview/web/web_session.h"
 #include "atcr/log.h"
 
@@ -48,18 +49,6 @@ std::string login_form(const std::string& return_to, const std::string& handle) 
 
 std::shared_ptr<xrpc::PdsSession> Appview::Impl::oauth_session_of(const std::string& did) {
   return oauth_sessions->get(did);
-}
-
-xrpc::ServerResponse Appview::Impl::home_page(const xrpc::ServerRequest& req) {
-  auto user = web_sessions->current(req);
-  if (!user)
-    return web_sessions->page(user, "ATCR", "<p>The ATProto container registry. <a href=\"/login\">Sign in</a>.</p>");
-  bool oauth_alive = oauth_sessions->get(user->did) != nullptr;
-  return web_sessions->page(user, "ATCR",
-                   fmt::format(R"(<p id="account">Signed in as {} (<code>{}</code>).</p><p>{}</p>)",
-                               web::html_escape(user->display()), web::html_escape(user->did),
-                               oauth_alive ? "Your PDS session is active: pushes write to your PDS."
-                                           : "Your PDS session has ended: sign in again to push."));
 }
 
 xrpc::ServerResponse Appview::Impl::login_page(const xrpc::ServerRequest& req) {
@@ -105,9 +94,7 @@ xrpc::ServerResponse Appview::Impl::oauth_callback(const xrpc::ServerRequest& re
 
 xrpc::ServerResponse Appview::Impl::logout(const xrpc::ServerRequest& req) {
   auto form = req.form();
-  if (!web_sessions->user_of_form(req, form))
-    return web_sessions->error_page(web_sessions->current(req), 403, "Log out failed",
-                           "The form was stale or not from this site (CSRF check); reload the page and try again.");
+  if (!web_sessions->user_of_form(req, form)) return stale_form(req, "Log out failed");
   auto r = web::redirect("/login");
   r.header("Set-Cookie", web_sessions->end(req));
   return r;
@@ -127,7 +114,10 @@ xrpc::Handler Appview::Impl::web_page(PageHandler handler) {
 
 void Appview::Impl::register_web(xrpc::XrpcServer& server) {
   auto page = [this](PageHandler handler) { return web_page(handler); };
-  server.route("GET", "/", page(&Impl::home_page));
+  web::register_static_assets(server);
+  register_browse_pages(server);
+  register_repo_pages(server);
+  register_settings_pages(server);
   server.route("GET", "/login", page(&Impl::login_page));
   server.route("GET", "/auth/oauth/authorize", page(&Impl::oauth_authorize));
   server.route("GET", "/auth/oauth/callback", page(&Impl::oauth_callback));

@@ -9,6 +9,7 @@
 // nullptr if the user has none or it ended).
 #pragma once
 
+#include "appview/web/static_assets.h"
 #include "web/web_session.h"
 
 namespace atcr::appview::web {
@@ -21,12 +22,17 @@ using atcr::web::WebSessions;
 using atcr::web::WebUser;
 
 // The AppView's pages: cookie "atcr_session", brand "ATCR", sign-in at
-// /login, logout at /auth/logout.
+// /login, logout at /auth/logout; our stylesheet and script
+// (static_assets.h), a search box, a Settings link.
 inline Site appview_site() {
   Site site;
   site.cookie_name = "atcr_session";
   site.brand = "ATCR";
   site.log_component = "appview";
+  site.nav = {{"Settings", "/settings"}};
+  site.stylesheet_path = stylesheet_path();
+  site.script_path = script_path();
+  site.search_path = "/search";
   return site;
 }
 

@@ -1,0 +1,390 @@
+// The web UI's repository and user pages:
+//   GET  /r/<handle>/<repo>           README, tags, pull command, stars, pulls, hold, scans
+//   POST /r/<handle>/<repo>/-/star    (CSRF) star=true|false: io.atcr.sailor.star in the viewer's PDS
+//   GET  /r/<handle>/<repo>/-/edit    the owner's editor of io.atcr.repo.page
+//   POST /r/<handle>/<repo>/-/edit    (CSRF) writes it through the owner's OAuth session
+//   GET  /u/<handle>                  a user's repositories and stars
+// Records are read from the owner's PDS (the truth); counts from the index.
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <map>
+
+#include "appview/appview_impl.h"
+#include "appview/web/markdown.h"
+#include "appview/web/views.h"
+#include "atcr/data/datetime.h"
+#include "atcr/data/syntax.h"
+#include "atcr/log.h"
+#include "atcr/oci/hold_records.h"
+#include "atcr/oci/records.h"
+#include "atcr/xrpc/client.h"
+#include "atcr/xrpc/error.h"
+
+namespace atcr::appview {
+
+namespace {
+
+constexpr int kListPages = 5;          // listRecords pages read per collection for a page view
+constexpr std::size_t kMaxTags = 50;   // tags shown
+constexpr std::size_t kScannedTags = 5;  // tags whose scan record is looked up
+
+std::string string_field(const Value& v, std::string_view key) {
+  const Value* f = v.find(key);
+  return f && f->is_string() ? f->as_string() : std::string();
+}
+
+std::int64_t int_field(const Value& v, std::string_view key) {
+  const Value* f = v.find(key);
+  return f && f->is_integer() ? f->as_integer() : 0;
+}
+
+std::string platform_text(const oci::Platform& p) {
+  return p.os + "/" + p.architecture + (p.variant.empty() ? "" : "/" + p.variant);
+}
+
+std::uint64_t image_size(const oci::ManifestRecord& m) {
+  std::uint64_t size = m.config ? static_cast<std::uint64_t>(m.config->size) : 0;
+  for (const auto& l : m.layers) size += static_cast<std::uint64_t>(std::max<std::int64_t>(l.size, 0));
+  return size;
+}
+
+// io.atcr.hold.scan's summary: "clean" or "2 critical, 1 high"; a failed or
+// skipped scan says so.
+std::pair<std::string, bool> scan_summary(const Value& scan) {
+  std::string status = string_field(scan, "status");
+  if (status == "failed" || status == "skipped") return {"scan " + status, false};
+  std::string out;
+  for (const char* level : {"critical", "high", "medium", "low"}) {
+    std::int64_t n = int_field(scan, level);
+    if (n > 0) out += fmt::format("{}{} {}", out.empty() ? "" : ", ", n, level);
+  }
+  return out.empty() ? std::pair{std::string("no known vulnerabilities"), true} : std::pair{out, false};
+}
+
+}  // namespace
+
+std::string repo_page_rkey(std::string_view repository) {
+  std::string key(repository);
+  std::replace(key.begin(), key.end(), '/', '~');
+  return key;
+}
+
+std::string star_subject(const std::string& owner_did, std::string_view repository) {
+  return fmt::format("at://{}/{}/{}", owner_did, kRepoPageCollection, repo_page_rkey(repository));
+}
+
+std::optional<WebOwner> Appview::Impl::web_owner(const std::string& identity) {
+  std::string normalized;
+  try {
+    normalized = oci::normalize_identity(identity);
+  } catch (const oci::RegistryError&) {
+    return std::nullopt;
+  }
+  try {
+    auto [did, pds] = resolve_identity(normalized);
+    std::string handle = normalized.starts_with("did:") ? verified_handle(did) : normalized;
+    return WebOwner{did, pds, handle};
+  } catch (const oci::RegistryError&) {
+    return std::nullopt;
+  }
+}
+
+Target WebOwner::target(std::string_view repository) const {
+  Target t;
+  t.did = did;
+  t.pds_url = pds_url;
+  t.name.identity = did;
+  t.name.repository = std::string(repository);
+  return t;
+}
+
+std::optional<Value> Appview::Impl::hold_record(const std::string& hold_did, std::string_view collection,
+                                                const std::string& rkey) {
+  try {
+    Target hold;
+    hold.did = hold_did;
+    hold.pds_url = hold_client(hold_did).hold().url;
+    return get_record(hold, collection, rkey);
+  } catch (const Error& e) {
+    log::debug("appview", "reading {} {}/{}: {}", hold_did, collection, rkey, e.what());
+    return std::nullopt;
+  }
+}
+
+std::vector<RecordEntry> Appview::Impl::stars_of(const std::string& did) {
+  auto owner = web_owner(did);
+  if (!owner) return {};
+  return list_record_entries(owner->target(""), kStarCollection, kListPages);
+}
+
+std::string Appview::Impl::oci_client_of(const std::string& did) {
+  auto owner = web_owner(did);
+  if (!owner) return {};
+  auto profile = get_record(owner->target(""), kProfileCollection, "self");
+  return profile ? string_field(*profile, "ociClient") : std::string();
+}
+
+// Tags newest first, each with its manifest's size, platforms and hold.
+void Appview::Impl::load_tags(const Target& t, web::RepoPage& page) {
+  std::map<std::string, oci::ManifestRecord> manifests;  // digest -> record, this repository's
+  for (const RecordEntry& e : list_record_entries(t, oci::kManifestCollection, kListPages)) {
+    try {
+      auto m = oci::ManifestRecord::from_value(e.value);
+      if (m.repository == t.name.repository) manifests.emplace(m.digest.str(), std::move(m));
+    } catch (const ParseError&) {
+    }
+  }
+  std::vector<oci::TagRecord> tags;
+  for (const RecordEntry& e : list_record_entries(t, oci::kTagCollection, kListPages)) {
+    try {
+      auto tag = oci::TagRecord::from_value(e.value);
+      if (tag.repository == t.name.repository && tag.digest()) tags.push_back(std::move(tag));
+    } catch (const ParseError&) {
+    }
+  }
+  auto when = [](const oci::TagRecord& r) { return r.updated_at.empty() ? r.created_at : r.updated_at; };
+  std::sort(tags.begin(), tags.end(), [&](const auto& a, const auto& b) { return when(a) > when(b); });
+  std::string latest_hold_at;
+  for (const auto& tag : tags) {
+    if (page.tags.size() == kMaxTags) break;
+    web::TagRow row{.tag = tag.tag, .digest = tag.digest()->str(), .created_at = when(tag)};
+    if (auto m = manifests.find(row.digest); m != manifests.end()) {
+      const oci::ManifestRecord& r = m->second;
+      row.media_type = r.media_type;
+      row.size = image_size(r);
+      for (const auto& child : r.manifests) {
+        if (!child.platform || child.platform->os == "unknown") continue;  // attestations
+        row.platforms.push_back(platform_text(*child.platform));
+        if (auto c = manifests.find(child.digest.str()); c != manifests.end()) row.size += image_size(c->second);
+      }
+      if (!r.hold_did.empty() && r.created_at >= latest_hold_at) {
+        page.hold_did = r.hold_did;
+        latest_hold_at = r.created_at;
+      }
+    }
+    page.tags.push_back(std::move(row));
+  }
+  if (page.tags.empty() && !manifests.empty()) page.hold_did = manifests.begin()->second.hold_did;
+  if (!page.repo.updated_at.empty() || page.tags.empty()) return;
+  page.repo.updated_at = page.tags.front().created_at;
+}
+
+// The hold's view: reachable, pull count, scan records of the newest tags.
+void Appview::Impl::load_hold_facts(const Target& t, web::RepoPage& page) {
+  if (page.hold_did.empty()) return;
+  try {
+    page.hold_up = hold_health->reachable(hold_client(page.hold_did).hold().url);
+  } catch (const Error&) {
+    page.hold_up = false;
+  }
+  if (!*page.hold_up) return;
+  if (auto stats = hold_record(page.hold_did, oci::kStatsCollection, oci::stats_rkey(t.did, t.name.repository)))
+    page.repo.pulls = std::max(page.repo.pulls, int_field(*stats, "pullCount"));
+  for (std::size_t i = 0; i < page.tags.size() && i < kScannedTags; ++i) {
+    web::TagRow& row = page.tags[i];
+    auto colon = row.digest.find(':');
+    if (colon == std::string::npos) continue;
+    if (auto scan = hold_record(page.hold_did, kScanCollection, row.digest.substr(colon + 1)))
+      std::tie(row.scan, row.scan_clean) = scan_summary(*scan);
+  }
+}
+
+std::optional<web::RepoPage> Appview::Impl::load_repo_page(const WebOwner& owner, const std::string& repository,
+                                                           const std::optional<web::WebUser>& viewer) {
+  Target t = owner.target(repository);
+  web::RepoPage page;
+  page.repo = {.did = owner.did, .handle = owner.handle, .repository = repository};
+  page.registry = config.server.service;
+  std::optional<Value> record = get_record(t, kRepoPageCollection, repo_page_rkey(repository));
+  if (record) {
+    page.readme = string_field(*record, "description");
+    page.repo.description = web::summary_line(page.readme);
+    page.repo.updated_at = string_field(*record, "updatedAt");
+  }
+  load_tags(t, page);
+  if (!record && page.tags.empty()) return std::nullopt;
+  add_index_counts(page.repo);
+  load_hold_facts(t, page);
+  if (viewer) {
+    page.can_edit = viewer->did == owner.did;
+    page.oci_client = oci_client_of(viewer->did);
+    std::string subject = star_subject(owner.did, repository);
+    for (const RecordEntry& e : stars_of(viewer->did))
+      if (string_field(e.value, "subject") == subject) page.starred = true;
+  }
+  return page;
+}
+
+xrpc::ServerResponse Appview::Impl::repo_page(const xrpc::ServerRequest& req) {
+  auto viewer = web_sessions->current(req);
+  auto owner = web_owner(req.path_params[0]);
+  if (!owner) return web_sessions->error_page(viewer, 404, "Not found", "No such user: " + req.path_params[0]);
+  const std::string& repository = req.path_params[1];
+  std::optional<web::RepoPage> page;
+  if (oci::is_valid_repository(repository)) page = load_repo_page(*owner, repository, viewer);
+  if (!page) return web_sessions->error_page(viewer, 404, "Not found", "No such repository: " + repository);
+  std::string csrf = viewer ? web_sessions->csrf_field(*viewer) : std::string();
+  return web_sessions->page(viewer, web::repo_ref(page->repo), web::repo_page_body(*page, csrf), 200,
+                            web::repo_meta(*page, config.server.public_url));
+}
+
+xrpc::ServerResponse Appview::Impl::stale_form(const xrpc::ServerRequest& req, std::string_view title) {
+  return web_sessions->error_page(web_sessions->current(req), 403, title,
+                                  "The form was stale or not from this site (CSRF check); reload the page and try again.");
+}
+
+xrpc::ServerResponse Appview::Impl::session_ended(const web::WebUser& user, std::string_view title) {
+  return web_sessions->error_page(user, 401, title, "Your PDS session has ended: log out and sign in again.");
+}
+
+xrpc::ServerResponse Appview::Impl::star_repo(const xrpc::ServerRequest& req) {
+  auto form = req.form();
+  auto user = web_sessions->user_of_form(req, form);
+  if (!user) return stale_form(req, "Not starred");
+  std::string want = web::field(form, "star");
+  if (want != "true" && want != "false")
+    return web_sessions->error_page(user, 400, "Not starred", "Say star=true or star=false.");
+  const std::string& repository = req.path_params[1];
+  auto owner = oci::is_valid_repository(repository) ? web_owner(req.path_params[0]) : std::nullopt;
+  if (!owner) return web_sessions->error_page(user, 404, "Not starred", "No such repository.");
+  auto session = oauth_session_of(user->did);
+  if (!session) return session_ended(*user, "Not starred");
+  std::string subject = star_subject(owner->did, repository);
+  bool starred = false;
+  for (const RecordEntry& e : stars_of(user->did)) {
+    if (string_field(e.value, "subject") != subject) continue;
+    if (want == "false") session->delete_record(kStarCollection, e.rkey);
+    starred = true;
+  }
+  if (want == "true" && !starred) {
+    Value::Map star{{"$type", Value(kStarCollection)}, {"subject", Value(subject)}, {"createdAt", Value(now_datetime())}};
+    session->create_record(kStarCollection, Value(std::move(star)), tids.next().to_string());
+  }
+  log::info("appview", "{} {} {}", user->did, want == "true" ? "starred" : "unstarred", subject);
+  return web::redirect(web::repo_path(owner->handle.empty() ? owner->did : owner->handle, repository));
+}
+
+xrpc::ServerResponse Appview::Impl::repo_editor(const xrpc::ServerRequest& req) {
+  auto user = web_sessions->current(req);
+  if (!user) return web::redirect("/login?return_to=" + net::url_encode(req.path));
+  auto owner = web_owner(req.path_params[0]);
+  const std::string& repository = req.path_params[1];
+  if (!owner || !oci::is_valid_repository(repository))
+    return web_sessions->error_page(user, 404, "Not found", "No such repository.");
+  if (owner->did != user->did)
+    return web_sessions->error_page(user, 403, "Not yours", "Only the owner edits a repository's page.");
+  auto record = get_record(owner->target(repository), kRepoPageCollection, repo_page_rkey(repository));
+  std::string body = fmt::format(
+      R"(<form method="post" id="page-editor">{csrf}<p><label for="description">README (markdown, at most {max} bytes; )"
+      R"(no HTML)</label><br><textarea id="description" name="description" maxlength="{max}">{text}</textarea></p>)"
+      R"(<p><button type="submit" class="primary" id="save">Save</button> <a href="{back}">Cancel</a></p></form>)",
+      fmt::arg("csrf", web_sessions->csrf_field(*user)), fmt::arg("max", web::kMaxMarkdownBytes),
+      fmt::arg("text", web::html_escape(record ? string_field(*record, "description") : std::string())),
+      fmt::arg("back", web::html_escape(web::repo_path(owner->handle.empty() ? owner->did : owner->handle, repository))));
+  return web_sessions->page(user, "Edit " + repository, body);
+}
+
+xrpc::ServerResponse Appview::Impl::save_repo_page(const xrpc::ServerRequest& req) {
+  auto form = req.form();
+  auto user = web_sessions->user_of_form(req, form);
+  if (!user) return stale_form(req, "Not saved");
+  std::string description = web::field(form, "description");
+  if (description.size() > web::kMaxMarkdownBytes)
+    return web_sessions->error_page(user, 400, "Not saved",
+                                    fmt::format("The README is {} bytes; at most {} fit.", description.size(),
+                                                web::kMaxMarkdownBytes));
+  const std::string& repository = req.path_params[1];
+  auto owner = oci::is_valid_repository(repository) ? web_owner(req.path_params[0]) : std::nullopt;
+  if (!owner) return web_sessions->error_page(user, 404, "Not saved", "No such repository.");
+  if (owner->did != user->did)
+    return web_sessions->error_page(user, 403, "Not saved", "Only the owner edits a repository's page.");
+  auto session = oauth_session_of(user->did);
+  if (!session) return session_ended(*user, "Not saved");
+  std::string rkey = repo_page_rkey(repository);
+  auto existing = get_record(owner->target(repository), kRepoPageCollection, rkey);
+  Value::Map record = existing ? existing->as_map() : Value::Map{};
+  std::string now = now_datetime();
+  record["$type"] = Value(kRepoPageCollection);
+  record["repository"] = Value(repository);
+  record["description"] = Value(description);
+  record["userEdited"] = Value(true);
+  record["updatedAt"] = Value(now);
+  if (!record.count("createdAt")) record["createdAt"] = Value(now);
+  session->put_record(kRepoPageCollection, rkey, Value(std::move(record)));
+  return web::redirect(web::repo_path(owner->handle.empty() ? owner->did : owner->handle, repository));
+}
+
+xrpc::ServerResponse Appview::Impl::user_page(const xrpc::ServerRequest& req) {
+  auto viewer = web_sessions->current(req);
+  auto owner = web_owner(req.path_params[0]);
+  if (!owner) return web_sessions->error_page(viewer, 404, "Not found", "No such user: " + req.path_params[0]);
+  Target t = owner->target("");
+  std::map<std::string, web::RepoCard> repos;  // by repository
+  auto card = [&](const std::string& repository) -> web::RepoCard& {
+    auto [it, added] = repos.try_emplace(repository, web::RepoCard{.did = owner->did, .handle = owner->handle,
+                                                                   .repository = repository});
+    return it->second;
+  };
+  for (const RecordEntry& e : list_record_entries(t, oci::kTagCollection, kListPages)) {
+    std::string repository = string_field(e.value, "repository");
+    if (!oci::is_valid_repository(repository)) continue;
+    std::string when = string_field(e.value, "updatedAt");
+    if (when.empty()) when = string_field(e.value, "createdAt");
+    web::RepoCard& c = card(repository);
+    c.updated_at = std::max(c.updated_at, when);
+  }
+  for (const RecordEntry& e : list_record_entries(t, kRepoPageCollection, kListPages)) {
+    std::string repository = string_field(e.value, "repository");
+    if (!oci::is_valid_repository(repository)) continue;
+    card(repository).description = web::summary_line(string_field(e.value, "description"));
+  }
+  std::vector<web::RepoCard> list;
+  for (auto& [name, c] : repos) {
+    add_index_counts(c);
+    list.push_back(std::move(c));
+  }
+  std::sort(list.begin(), list.end(), [](const auto& a, const auto& b) { return a.updated_at > b.updated_at; });
+  std::vector<web::RepoCard> starred;
+  for (const RecordEntry& e : stars_of(owner->did)) {
+    auto c = starred_card(string_field(e.value, "subject"));
+    if (c) starred.push_back(std::move(*c));
+  }
+  std::string who = owner->handle.empty() ? owner->did : owner->handle;
+  std::string body = fmt::format(R"(<p class="muted"><code>{}</code></p><h2>Repositories</h2><div id="repos">{}</div>)"
+                                 R"(<h2>Starred</h2><div id="stars">{}</div>)",
+                                 web::html_escape(owner->did), web::repo_cards(list, "No repositories yet."),
+                                 web::repo_cards(starred, "No stars yet."));
+  return web_sessions->page(viewer, who, body);
+}
+
+// A star's subject (at://<did>/io.atcr.repo.page/<rkey>) as a card.
+std::optional<web::RepoCard> Appview::Impl::starred_card(const std::string& subject) {
+  constexpr std::string_view kPrefix = "at://";
+  if (!subject.starts_with(kPrefix) || !syntax::is_valid_at_uri(subject)) return std::nullopt;
+  std::string rest = subject.substr(kPrefix.size());
+  auto slash = rest.find('/');
+  auto second = rest.find('/', slash + 1);
+  if (slash == std::string::npos || second == std::string::npos) return std::nullopt;
+  std::string did = rest.substr(0, slash);
+  if (rest.substr(slash + 1, second - slash - 1) != kRepoPageCollection) return std::nullopt;
+  std::string repository = rest.substr(second + 1);
+  std::replace(repository.begin(), repository.end(), '~', '/');
+  if (!oci::is_valid_repository(repository)) return std::nullopt;
+  web::RepoCard c{.did = did, .repository = repository};
+  if (did.starts_with("did:")) c.handle = verified_handle(did);
+  add_index_counts(c);
+  return c;
+}
+
+void Appview::Impl::register_repo_pages(xrpc::XrpcServer& server) {
+  auto page = [this](PageHandler handler) { return web_page(handler); };
+  // The /-/ routes first: "-" starts no repository path component.
+  server.route("POST", "/r/([^/]+)/(.+)/-/star", page(&Impl::star_repo));
+  server.route("GET", "/r/([^/]+)/(.+)/-/edit", page(&Impl::repo_editor));
+  server.route("POST", "/r/([^/]+)/(.+)/-/edit", page(&Impl::save_repo_page));
+  server.route("GET", "/r/([^/]+)/(.+)", page(&Impl::repo_page));
+  server.route("GET", "/u/([^/]+)", page(&Impl::user_page));
+}
+
+}  // namespace atcr::appview
