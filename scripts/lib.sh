@@ -110,3 +110,26 @@ e2e_stack() {
 # A demo handle no earlier run made (accounts outlive a run in the shared PDS):
 #   fresh_handle PREFIX [TAG]  ->  PREFIX<6 digits of the time>TAG.test
 fresh_handle() { echo "$1$(date +%s | tail -c 6)${2:-}.test"; }
+
+# docker-credential-atcr's device login, approved in chromium by the account
+# (tests/e2e/device-browser.mjs signs in with ATProto OAuth on the way; the
+# password goes only to the PDS's page, never to the helper). Needs ATCR_NODE
+# and ATCR_BROWSER_NODE_PATH (scripts/node-tools.sh); DIR is scratch space.
+#   device_login DIR HELPER REGISTRY HANDLE PASSWORD DEVICE_NAME
+device_login() {
+  local dir="$1" helper="$2" registry="$3" handle="$4" password="$5" device="$6" url="" pid
+  rm -f "$dir/verification-url"
+  printf '#!/bin/sh\necho "$1" >"%s/verification-url"\n' "$dir" >"$dir/browser.sh"
+  chmod +x "$dir/browser.sh"
+  BROWSER="$dir/browser.sh" "$helper" login "$registry" </dev/null >"$dir/login.out" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do
+    [ -s "$dir/verification-url" ] && url="$(cat "$dir/verification-url")" && break
+    sleep 0.1
+  done
+  echo "verification URL: ${url:-none}"
+  [ -n "$url" ] && "$ATCR_NODE" "$REPO_ROOT/tests/e2e/device-browser.mjs" approve "$url" "$handle" "$password" "$device" ||
+    { kill "$pid"; cat "$dir/login.out"; return 1; }
+  wait "$pid" || { cat "$dir/login.out"; return 1; }
+  cat "$dir/login.out"
+}

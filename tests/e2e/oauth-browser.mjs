@@ -10,12 +10,15 @@
 // "callback": <the redirect back to the AppView, code and state included>}.
 // (a test may replay it). --deny rejects the consent instead and reports
 // the error page; --logout then presses "Log out" (a CSRF-checked form POST)
-// and adds "loggedOut": true once the AppView shows nobody signed in.
+// and adds "loggedOut": true once the AppView shows nobody signed in
+// (BEFORE_LOGOUT, a shell command, runs just before the press: a test can
+// look at the grant the logout will end).
 // Env: CHROMIUM (default /usr/bin/chromium), CHROMIUM_ARG (one more switch),
 // IGNORE_TLS=1 (accept the test CA's certificates).
 // The browser and the sign-in steps are browser-signin.mjs's; on failure it
 // writes a screenshot and the page's HTML under $OAUTH_ARTIFACTS (default /tmp)
 // and exits 1.
+import { execSync } from 'node:child_process'
 import { openBrowser } from './browser-signin.mjs'
 
 const [appview, handle, password, ...flags] = process.argv.slice(2)
@@ -45,6 +48,7 @@ if (deny) {
     const who = await page.locator('#whoami').textContent()
     result = { signedIn: true, whoami: who, url: page.url(), callback }
     if (logout) {
+      if (process.env.BEFORE_LOGOUT) execSync(process.env.BEFORE_LOGOUT, { stdio: ['ignore', 2, 2] })
       await Promise.all([page.waitForURL((u) => u.pathname === '/login'), page.getByRole('button', { name: /log out/i }).click()])
       result.loggedOut = (await page.locator('#whoami').count()) === 0
     }

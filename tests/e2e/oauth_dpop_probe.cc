@@ -5,8 +5,14 @@
 // prints what came back: "ok" or "<status> <error>: <message>".
 //
 //   oauth_dpop_probe <pds_url> <access_token> <dpop_key_hex> ok|htu|htm|iat|ath
+//
+// Or tries a refresh_token grant at the token endpoint (as the loopback
+// client `client_id`, with the grant's DPoP key), printing the same way:
+//
+//   oauth_dpop_probe refresh <token_endpoint> <client_id> <refresh_token> <dpop_key_hex>
 #include <iostream>
 
+#include "atcr/data/json.h"
 #include "atcr/encoding/hex.h"
 #include "atcr/oauth/client.h"
 #include "atcr/oauth/jose.h"
@@ -15,9 +21,51 @@
 
 using namespace atcr;
 
+namespace {
+
+std::string field(const net::HttpResponse& r, const char* name) {
+  try {
+    Value body = json::parse(r.text());
+    const Value* v = body.is_map() ? body.find(name) : nullptr;
+    return v && v->is_string() ? v->as_string() : "";
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+
+int refresh(const std::string& token_endpoint, const std::string& client_id, const std::string& refresh_token,
+            const PrivateKey& key) {
+  net::HttpClient http;
+  std::string form = xrpc::Params{{"grant_type", "refresh_token"}, {"refresh_token", refresh_token},
+                                  {"client_id", client_id}}
+                         .encode();
+  std::string nonce;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::string proof = oauth::make_dpop_proof(key, {.htm = "POST", .url = token_endpoint, .nonce = nonce});
+    net::HttpResponse r = http.post(token_endpoint, "application/x-www-form-urlencoded", as_bytes(form),
+                                    {{"DPoP", proof}, {"Accept", "application/json"}});
+    if (r.ok()) {
+      std::cout << "ok\n";
+      return 0;
+    }
+    if (attempt == 0 && field(r, "error") == "use_dpop_nonce" && !r.header("dpop-nonce").empty()) {
+      nonce = r.header("dpop-nonce");
+      continue;
+    }
+    std::cout << r.status << " " << field(r, "error") << ": " << field(r, "error_description") << "\n";
+    return 0;
+  }
+  return 1;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  if (argc == 6 && std::string(argv[1]) == "refresh")
+    return refresh(argv[2], argv[3], argv[4], PrivateKey::from_bytes(KeyType::kP256, hex::decode(argv[5])));
   if (argc != 5) {
-    std::cerr << "usage: oauth_dpop_probe <pds_url> <access_token> <dpop_key_hex> ok|htu|htm|iat|ath\n";
+    std::cerr << "usage: oauth_dpop_probe <pds_url> <access_token> <dpop_key_hex> ok|htu|htm|iat|ath\n"
+                 "       oauth_dpop_probe refresh <token_endpoint> <client_id> <refresh_token> <dpop_key_hex>\n";
     return 2;
   }
   std::string pds = argv[1], access = argv[2], mode = argv[4];

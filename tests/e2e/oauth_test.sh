@@ -5,7 +5,10 @@
 # loopback client, then the test checks what the AppView did with the grant
 # in the PDS's own request log: the sailor profile, and a push's records and
 # hold service tokens, all sent with "Authorization: DPoP" (the OAuth
-# session), not an app-password bearer token.
+# session), not an app-password bearer token. A device of
+# docker-credential-atcr approved in the browser pushes and pulls with its
+# secret; logging out revokes the grant at the PDS (its tokens are refused
+# there) and stops the device.
 # Prints PASS/FAIL per check and exits non-zero if any failed.
 #
 # Env: ATCR_BUILD (the build dir with apps/), set by meson; ATCR_E2E_DIR,
@@ -88,10 +91,9 @@ assert m[\"dpop_bound_access_tokens\"] is True and m[\"token_endpoint_auth_metho
 # --- the sign-in ------------------------------------------------------------
 t "no profile before sign-in" bash -c "$(declare -f profile_exists); PDS_URL=$PDS_URL DEMO_DID=$DEMO_DID HOLD_DID='$HOLD_DID'; ! profile_exists"
 start=$(date +%s%N)
-out="$(browser --logout 2>>"$LOGF")"
+out="$(browser 2>>"$LOGF")"
 echo "browser: $out ($(( ($(date +%s%N) - start) / 1000000 )) ms)" >>"$LOGF"
 t "browser sign-in lands signed in" [ "$(json 'v["whoami"]' <<<"$out")" = "$DEMO_HANDLE" ]
-t "log out (a CSRF-checked form) signs the browser out" [ "$(json 'v["loggedOut"]' <<<"$out")" = True ]
 t "profile created through the OAuth session" bash -c "$(declare -f profile_exists); PDS_URL=$PDS_URL DEMO_DID=$DEMO_DID HOLD_DID='$HOLD_DID' profile_exists"
 t "profile write was DPoP-authorized" all_dpop com.atproto.repo.putRecord
 callback="$(json 'v["callback"]' <<<"$out")"
@@ -125,8 +127,77 @@ print(*sqlite3.connect(sys.argv[1]).execute("SELECT access_token, dpop_key FROM 
 t "stored session: a right DPoP proof is accepted" bash -c "[ \"\$($(printf '%q ' "$PROBE" "$PDS_URL" "$AT" "$KEY") ok)\" = ok ]"
 for flaw in htu htm iat ath; do
   t "DPoP proof with a wrong $flaw refused (401 invalid_dpop_proof)" bash -c \
-    "$(printf '%q ' "$PROBE" "$PDS_URL" "$AT" "$KEY") $flaw | tee /dev/stderr | grep -q '^401 invalid_dpop_proof: .*$flaw'"
+    "$(printf '%q ' "$PROBE" "$PDS_URL" "$AT" "$KEY") $flaw | tee -a /dev/stderr | grep -q '^401 invalid_dpop_proof: .*$flaw'"
 done
+
+# --- a device approved in the browser: its secret pushes and pulls -----------
+# docker-credential-atcr login, approved by the account in chromium (which
+# signs in with OAuth on the way); the secret docker would get works at
+# /auth/token (auth_method oauth) and for skopeo, while the sign-in stands.
+export USER=e2e XDG_CONFIG_HOME="$W/config"
+unset ATCR_CREDENTIALS_FILE
+HELPER="$ATCR_BUILD/apps/docker-credential-atcr"
+t "docker-credential-atcr login, approved in the browser" \
+  device_login "$W" "$HELPER" "$REGISTRY" "$DEMO_HANDLE" "$DEMO_PASSWORD" "$USER@$(hostname)"
+SECRET="$(echo "$REGISTRY" | "$HELPER" get | python3 -c 'import json,sys; print(json.load(sys.stdin)["Secret"])')"
+t "  get hands docker the device secret" bash -c "[[ '$SECRET' == atcr_device_* ]]"
+# token_claims USER: the claims of the registry token the device secret gets.
+token_claims() {
+  curl -sf -u "$1:$SECRET" "$AV/auth/token?scope=repository:$DEMO_HANDLE/device:pull,push" |
+    python3 -c 'import base64,json,sys; t=json.load(sys.stdin)["token"].split(".")[1]; print(json.dumps(json.loads(base64.urlsafe_b64decode(t + "=" * (-len(t) % 4)))))'
+}
+for user in "$DEMO_HANDLE" "$DEMO_DID"; do
+  t "  /auth/token as $user: auth_method oauth, push granted" bash -c "$(declare -f token_claims)
+    AV=$AV SECRET=$SECRET DEMO_HANDLE=$DEMO_HANDLE; token_claims $user | python3 -c '
+import json,sys; c=json.load(sys.stdin)
+assert c[\"auth_method\"] == \"oauth\" and c[\"sub\"] == \"$DEMO_DID\", c
+assert \"push\" in c[\"access\"][0][\"actions\"], c'"
+done
+t "  skopeo push with the device secret" skopeo copy -q --dest-tls-verify=false --dest-creds "$DEMO_HANDLE:$SECRET" \
+  "oci:$W/img:v1" "docker://$REGISTRY/$DEMO_HANDLE/device:v1"
+t "  skopeo pull with it" skopeo copy -q --src-tls-verify=false --src-creds "$DEMO_HANDLE:$SECRET" \
+  "docker://$REGISTRY/$DEMO_HANDLE/device:v1" "oci:$W/device-pulled:v1"
+
+# --- logout revokes the grant at the PDS (RFC 7009), and the devices stop --------
+# The browser signs in (a new grant, replacing the device approval's) and logs
+# out; just before, the grant's tokens and DPoP key are copied from the
+# AppView's table so the test can try them at the PDS afterwards.
+APPVIEW_DB="$ATCR_REGISTRY_DIR/appview/appview.sqlite"
+grant_row() {
+  python3 -c 'import sqlite3,sys
+r = sqlite3.connect(sys.argv[1]).execute("SELECT access_token, refresh_token, dpop_key, token_endpoint FROM oauth_sessions WHERE did = ?", (sys.argv[2],)).fetchone()
+print(*(r or []))' "$APPVIEW_DB" "$DEMO_DID"
+}
+CLIENT_ID="$(curl -sf "$AV/client-metadata.json" | json 'v["client_id"]')"
+export BEFORE_LOGOUT="$(declare -f grant_row); APPVIEW_DB='$APPVIEW_DB' DEMO_DID='$DEMO_DID'; grant_row >'$W/grant'"
+out="$(browser --logout 2>>"$LOGF")"
+unset BEFORE_LOGOUT
+echo "browser --logout: $out" >>"$LOGF"
+t "log out (a CSRF-checked form) signs the browser out" [ "$(json 'v["loggedOut"]' <<<"$out")" = True ]
+read -r G_AT G_RT G_KEY G_TOKEN_EP <"$W/grant" || true
+t "  the AppView forgot the grant" [ -z "$(grant_row)" ]
+t "  its refresh token is refused at the PDS (invalid_grant)" bash -c \
+  "$(printf '%q ' "$PROBE" refresh "$G_TOKEN_EP" "$CLIENT_ID" "$G_RT" "$G_KEY") | tee -a /dev/stderr | grep -q '^400 invalid_grant: '"
+t "  its access token too (401)" bash -c \
+  "$(printf '%q ' "$PROBE" "$PDS_URL" "$G_AT" "$G_KEY") ok | tee -a /dev/stderr | grep -q '^401 '"
+t "  no grant of this AppView is left at the PDS (each sign-in revoked the one it replaced)" \
+  python3 - "$PDS_DIR/data/account.sqlite" "$CLIENT_ID" "$DEMO_DID" <<'PY'
+import sqlite3, sys
+db, client_id, did = sys.argv[1:]
+n = sqlite3.connect(db).execute("SELECT count(*) FROM token WHERE clientId = ? AND did = ?", (client_id, did)).fetchone()[0]
+print("grants left:", n)
+assert n == 0
+PY
+device_refused() {
+  curl -s -o "$W/refused.json" -w '%{http_code}' -u "$DEMO_HANDLE:$SECRET" "$AV/auth/token?scope=repository:$DEMO_HANDLE/device:pull,push" |
+    grep -q '^401$' && python3 -c 'import json,sys
+e = json.load(open(sys.argv[1]))["errors"][0]; print(e)
+assert e["code"] == "UNAUTHORIZED" and "docker-credential-atcr login" in e["message"] and "OAuth" in e["message"]' "$W/refused.json"
+}
+t "  the device secret is refused at /auth/token: 401, what to run" device_refused
+t "  skopeo with it is refused with that message" bash -c "! skopeo copy -q --src-tls-verify=false \
+  --src-creds '$DEMO_HANDLE:$SECRET' 'docker://$REGISTRY/$DEMO_HANDLE/device:v1' 'oci:$W/refused:v1' 2>'$W/skopeo-refused' &&
+  cat '$W/skopeo-refused' && grep -q 'docker-credential-atcr login' '$W/skopeo-refused'"
 
 # --- the confidential client -------------------------------------------------
 # The AppView on https://registry.atcr.dev:<port> behind a TLS proxy, with a

@@ -44,6 +44,7 @@ class FakeOAuthServer {
   std::string names_server;     // the AS its resource metadata names ("" = itself)
   bool revoked = false;         // refresh_token grants refused
   std::atomic<int> refreshes{0};
+  std::atomic<int> revocations{0};  // tokens revoked at /oauth/revoke
   std::atomic<int> as_nonce_refusals{0};
   std::atomic<int> pds_nonce_refusals{0};
 
@@ -67,6 +68,7 @@ class FakeOAuthServer {
           {"pushed_authorization_request_endpoint", Value(base + "/oauth/par")},
           {"authorization_endpoint", Value(base + "/oauth/authorize")},
           {"token_endpoint", Value(base + "/oauth/token")},
+          {"revocation_endpoint", Value(base + "/oauth/revoke")},
           {"code_challenge_methods_supported", list({"S256"})},
           {"dpop_signing_alg_values_supported", list({"ES256"})},
           {"token_endpoint_auth_methods_supported", list({"none", "private_key_jwt"})},
@@ -74,6 +76,7 @@ class FakeOAuthServer {
     });
     server_->route("POST", "/oauth/par", [this](const xrpc::ServerRequest& req) { return par(req); });
     server_->route("POST", "/oauth/token", [this](const xrpc::ServerRequest& req) { return token(req); });
+    server_->route("POST", "/oauth/revoke", [this](const xrpc::ServerRequest& req) { return revoke(req); });
     server_->query("com.atproto.server.getSession", [this](const xrpc::ServerRequest& req) { return session(req); });
     server_->start();
     base = "http://127.0.0.1:" + std::to_string(server_->port());
@@ -135,10 +138,11 @@ class FakeOAuthServer {
     return r;
   }
 
-  xrpc::ServerResponse issue(std::lock_guard<std::mutex>&) {
+  xrpc::ServerResponse issue(std::lock_guard<std::mutex>&, const PublicKey& dpop_key) {
     ++generation_;
     access_ = "at-" + std::to_string(generation_);
     refresh_ = "rt-" + std::to_string(generation_);
+    grant_keys_.emplace(refresh_, dpop_key);
     return xrpc::ServerResponse::json(Value(Value::Map{
         {"access_token", Value(access_)}, {"refresh_token", Value(refresh_)}, {"token_type", Value("DPoP")},
         {"scope", Value("atproto transition:generic")}, {"sub", Value(sub)}, {"expires_in", Value(3600)}}));
@@ -156,7 +160,8 @@ class FakeOAuthServer {
       ++refreshes;
       if (revoked) return oauth_error(400, "invalid_grant", "the grant was revoked");
       if (form_field(form, "refresh_token") != refresh_) return oauth_error(400, "invalid_grant", "refresh token replayed");
-      return issue(lock);
+      grant_keys_.erase(refresh_);  // rotated
+      return issue(lock, *key);
     }
     std::lock_guard lock(mu_);
     auto it = requests_.find(form_field(form, "code"));
@@ -166,7 +171,28 @@ class FakeOAuthServer {
     if (oauth::pkce_challenge(form_field(form, "code_verifier")) != it->second.challenge)
       return oauth_error(400, "invalid_grant", "PKCE verifier mismatch");
     if (!(*key == it->second.dpop)) return oauth_error(400, "invalid_dpop_proof", "another DPoP key");
-    return issue(lock);
+    return issue(lock, *key);
+  }
+
+  // RFC 7009, as the reference PDS does it: the grant's own DPoP key must
+  // sign the request; an unknown token is a 200 that changes nothing.
+  xrpc::ServerResponse revoke(const xrpc::ServerRequest& req) {
+    xrpc::ServerResponse refusal;
+    auto key = check_as_proof(req, refusal);
+    if (!key) return refusal;
+    auto form = req.form();
+    std::lock_guard lock(mu_);
+    std::string token = form_field(form, "token");
+    auto grant = grant_keys_.find(token);
+    if (grant == grant_keys_.end()) return xrpc::ServerResponse::json(Value(Value::Map{}));
+    if (!(*key == grant->second)) return oauth_error(400, "invalid_grant", "DPoP proof does not match the grant's key");
+    grant_keys_.erase(grant);
+    ++revocations;
+    if (token == refresh_) {
+      revoked = true;
+      access_ = "revoked";
+    }
+    return xrpc::ServerResponse::json(Value(Value::Map{}));
   }
 
   xrpc::ServerResponse session(const xrpc::ServerRequest& req) {
@@ -199,6 +225,7 @@ class FakeOAuthServer {
   std::map<std::string, Request> requests_;  // code -> request
   int generation_ = 0;
   std::string access_, refresh_;
+  std::map<std::string, PublicKey> grant_keys_;  // live refresh token -> its grant's DPoP key
 };
 
 // DIDs whose documents name a PDS (handles: "alice.test" -> kDid).

@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -119,6 +120,50 @@ TEST_CASE("credential store: writes are atomic: a reader never sees half a file"
   CHECK(bad == 0);
   CHECK(reads > 0);
   CHECK(std::distance(std::filesystem::directory_iterator(dir.path()), {}) == 1);  // no temporaries left
+}
+
+TEST_CASE("credential store: concurrent stores and erases, from threads and processes, lose nothing") {
+  test::TempDir dir("atcr-creds");
+  const auto file = dir / "credentials.json";
+  CredentialStore(file).store("r.example", {"keep.test", "k", ""});
+  CredentialStore(file).store("r.example", {"gone.test", "g", ""});
+  constexpr int kWorkers = 4, kEach = 15;
+  // Each worker adds its own accounts; one also erases "gone.test". Without
+  // the lock two read-modify-write cycles interleave and one's entry is lost.
+  auto work = [&](int w) {
+    CredentialStore store(file);
+    for (int i = 0; i < kEach; ++i)
+      store.store("r.example", {"w" + std::to_string(w) + "-" + std::to_string(i) + ".test", "s", ""});
+    if (w == 0) store.erase("r.example", "gone.test");
+  };
+  std::vector<pid_t> children;
+  for (int w = 0; w < kWorkers; ++w) {
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      int rc = 0;
+      try {
+        work(w);
+      } catch (...) {
+        rc = 1;
+      }
+      ::_exit(rc);
+    }
+    children.push_back(pid);
+  }
+  std::vector<std::thread> threads;
+  for (int w = kWorkers; w < 2 * kWorkers; ++w) threads.emplace_back(work, w);
+  for (auto& t : threads) t.join();
+  for (pid_t pid : children) {
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  }
+  auto accounts = CredentialStore(file).accounts().at("r.example").accounts;
+  CHECK(accounts.size() == 1 + 2 * kWorkers * kEach);
+  CHECK(accounts.count("keep.test") == 1);
+  CHECK(accounts.count("gone.test") == 0);
+  CHECK(std::distance(std::filesystem::directory_iterator(dir.path()), {}) == 1);  // no lock file, no temporaries
 }
 
 TEST_CASE("credential store: the single-account file of older versions is read") {

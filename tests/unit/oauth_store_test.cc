@@ -1,12 +1,14 @@
 // The AppView's OAuth state (appview/web/oauth_store.h) against the
 // test-side authorization server + PDS: sign-ins in flight are single-use,
 // sessions live in SQLite (a restart resumes them), refreshed tokens are
-// saved, and a revoked grant drops the session and says so once.
+// saved, a revoked grant drops the session and says so once, and logout
+// revokes the grant at the authorization server.
 #include "appview/web/oauth_store.h"
 
 #include <doctest/doctest.h>
 
 #include "fake_oauth_server.h"
+#include "util/sqlite.h"
 #include "temp_dir.h"
 
 using namespace atcr;
@@ -91,4 +93,59 @@ TEST_CASE("unknown and expired sign-ins are nothing") {
   std::string state = p.state;
   store->put_pending({std::move(p), "/"});
   CHECK(!store->take_pending(state));
+}
+
+TEST_CASE("alive(): a session about to expire is refreshed first; a grant revoked there is not alive") {
+  Fixture f;
+  auto store = f.open();
+  CHECK(!store->alive(test::kDid));
+  f.sign_in(*store);
+  CHECK(store->alive(test::kDid));
+  CHECK(f.as.refreshes == 0);  // fresh tokens: no refresh
+
+  // Its access token expired: alive() refreshes and still finds it standing.
+  {
+    sqlite::Database db(f.db);
+    sqlite::Statement(db, "UPDATE oauth_sessions SET expires_at = 0").run();
+  }
+  auto restarted = f.open();
+  CHECK(restarted->alive(test::kDid));
+  CHECK(f.as.refreshes == 1);
+
+  // Revoked at the authorization server (the user's PDS settings): found
+  // out at the next expiry.
+  f.as.revoked = true;
+  {
+    sqlite::Database db(f.db);
+    sqlite::Statement(db, "UPDATE oauth_sessions SET expires_at = 0").run();
+  }
+  auto again = f.open();
+  CHECK(!again->alive(test::kDid));
+  CHECK(!again->get(test::kDid));
+}
+
+TEST_CASE("revoke() (logout): the grant is revoked at the authorization server, the session gone here") {
+  Fixture f;
+  auto store = f.open();
+  CHECK(!store->revoke(test::kDid));  // nobody signed in
+  auto pds = f.sign_in(*store);
+  CHECK(store->revoke(test::kDid));
+  CHECK(f.as.revocations == 1);
+  CHECK(!store->alive(test::kDid));
+  CHECK(!store->get(test::kDid));
+  CHECK(!f.open()->get(test::kDid));
+  // What the session had no longer works at the PDS.
+  CHECK_THROWS(pds->query("com.atproto.server.getSession"));
+}
+
+TEST_CASE("a new sign-in revokes the grant it replaces") {
+  Fixture f;
+  auto store = f.open();
+  f.sign_in(*store);
+  CHECK(f.as.revocations == 0);
+  auto second = f.sign_in(*store);
+  CHECK(f.as.revocations == 1);
+  CHECK(!f.as.revoked);  // the new grant stands
+  CHECK(store->alive(test::kDid));
+  CHECK(second->query("com.atproto.server.getSession").is_map());
 }

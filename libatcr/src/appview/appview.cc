@@ -139,7 +139,7 @@ Appview::Impl::Impl(AppviewConfig c, AppviewOptions options)
                                                                .clock = {}});
   spill_dir = config.server.data_dir / "uploads";
   std::filesystem::create_directories(spill_dir);
-  realm = config.server.public_url + "/auth/token";
+  realm = config.server.public_url + std::string(kTokenPath);
   std::string db_path = (config.server.data_dir / "appview.sqlite").string();
   web_sessions = std::make_unique<web::WebSessions>(db_path, config.server.data_dir / "web-session.key",
                                            config.server.public_url.rfind("https://", 0) == 0,
@@ -209,7 +209,13 @@ xrpc::ServerResponse Appview::Impl::error_response(const xrpc::ServerRequest& re
                                                    const oci::RegistryError& error) {
   int status = error.http_status();
   auto response = xrpc::ServerResponse::text(oci::error_body(error), "application/json", status);
-  if (status == 401) {
+  if (status == 401 && req.path == kTokenPath) {
+    // The token endpoint takes Basic credentials: a Bearer challenge here
+    // (with insufficient_scope) made clients report "requested access to
+    // the resource is denied" (docker shows only that) instead of our
+    // message, e.g. what to run after a device was revoked.
+    response.header("WWW-Authenticate", fmt::format("Basic realm=\"{}\", charset=\"UTF-8\"", config.server.service));
+  } else if (status == 401) {
     std::string scope;
     if (!req.path_params.empty() && !scope_actions.empty())
       scope = format_scope({"repository", req.path_params[0], {}}) + scope_actions;

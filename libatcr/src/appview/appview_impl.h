@@ -113,6 +113,8 @@ std::string repo_page_rkey(std::string_view repository);
 std::string star_subject(const std::string& owner_did, std::string_view repository);
 
 inline constexpr int kMaxListPages = 1000;
+// The distribution token endpoint (the challenges' realm).
+inline constexpr std::string_view kTokenPath = "/auth/token";
 inline constexpr int kManifestScanPages = 5;
 
 struct Appview::Impl {
@@ -175,6 +177,10 @@ struct Appview::Impl {
   // Where install.sh fetches the helper from; "" if the operator set none.
   std::string helper_download_url() const;
 
+  // GET /auth/token (auth_endpoints.cc): a registry token for Basic
+  // credentials (a device secret or an app password), or anonymous.
+  xrpc::ServerResponse issue_token(const xrpc::ServerRequest& req);
+
   // ---- the device flow (device_endpoints.cc) ----
   // Runs a device-flow handler, answering failures as OAuth errors.
   xrpc::ServerResponse device_endpoint(const xrpc::ServerRequest& req, PageHandler handler);
@@ -188,12 +194,9 @@ struct Appview::Impl {
   // An app password: the DID whose PDS accepts it (sessions kept, profile
   // created on first login).
   std::string password_login(const std::string& user, const std::string& password);
-  // /auth/token with a device secret: the DID it signs in, or UNAUTHORIZED
-  // saying what to run.
+  // /auth/token with a device secret: the DID it signs in while its OAuth
+  // session stands, or UNAUTHORIZED saying what to run.
   std::string device_login(const std::string& user, const std::string& secret);
-  // Whether `did` still has a live PDS session here, its OAuth session (or
-  // an app-password one): device secrets work only while it does.
-  bool session_alive(const std::string& did);
 
   // ---- the device flow's pages (web/device_pages.cc) ----
   void register_device_pages(xrpc::XrpcServer& server);

@@ -3,8 +3,10 @@
 //
 // /auth/token with Basic credentials, handle or DID and either
 //  - a device secret of docker-credential-atcr (device_endpoints.cc): it
-//    must be one of that DID's devices, and the user's sign-in session
-//    must still be alive; the token says auth_method "oauth";
+//    must be one of that DID's devices, and the user's OAuth session (the
+//    browser sign-in the device was approved under) must still stand: an
+//    app-password session does not count, and logging out (which revokes
+//    the grant) stops every device; the token says auth_method "oauth";
 //  - an app password: the user's PDS is resolved and asked to create a
 //    session; the session is kept (SQLite) so pushes can write records and
 //    get hold service tokens; the user's io.atcr.sailor.profile is created
@@ -60,56 +62,59 @@ void Appview::Impl::register_auth(xrpc::XrpcServer& server) {
     return xrpc::ServerResponse::text("{}", "application/json");
   }));
 
-  server.route("GET", "/auth/token", guard("", [this](const xrpc::ServerRequest& req) {
-    auto service = req.param("service");
-    if (service && *service != config.server.service)
-      throw registry_error(oci::ErrorCode::kDenied,
-                           fmt::format("this registry is service '{}', not '{}'", config.server.service, *service));
-    std::vector<AccessEntry> requested = parse_scopes(req.param_all("scope"));
+  server.route("GET", std::string(kTokenPath),
+               guard("", [this](const xrpc::ServerRequest& req) { return issue_token(req); }));
+}
 
-    std::string did, auth_method;
-    if (auto creds = basic_credentials(req)) {
-      if (std::string_view(creds->password).starts_with(kDeviceSecretPrefix)) {
-        did = device_login(creds->user, creds->password);
-        auth_method = "oauth";
-      } else {
-        did = password_login(creds->user, creds->password);
-        auth_method = "app_password";
+xrpc::ServerResponse Appview::Impl::issue_token(const xrpc::ServerRequest& req) {
+  auto service = req.param("service");
+  if (service && *service != config.server.service)
+    throw registry_error(oci::ErrorCode::kDenied,
+                         fmt::format("this registry is service '{}', not '{}'", config.server.service, *service));
+  std::vector<AccessEntry> requested = parse_scopes(req.param_all("scope"));
+
+  std::string did, auth_method;
+  if (auto creds = basic_credentials(req)) {
+    if (std::string_view(creds->password).starts_with(kDeviceSecretPrefix)) {
+      did = device_login(creds->user, creds->password);
+      auth_method = "oauth";
+    } else {
+      did = password_login(creds->user, creds->password);
+      auth_method = "app_password";
+    }
+  }
+
+  std::vector<AccessEntry> granted;
+  for (AccessEntry& e : requested) {
+    if (e.type == "registry" && e.name == "catalog") {
+      granted.push_back({"registry", "catalog", {"*"}});
+      continue;
+    }
+    if (e.type != "repository") continue;
+    std::vector<std::string> actions;
+    bool owner = false;
+    if (!did.empty()) {
+      try {
+        Target t = resolve_name(e.name);
+        owner = t.did == did;
+      } catch (const oci::RegistryError&) {
+        continue;  // an invalid or unknown name gets nothing
       }
     }
-
-    std::vector<AccessEntry> granted;
-    for (AccessEntry& e : requested) {
-      if (e.type == "registry" && e.name == "catalog") {
-        granted.push_back({"registry", "catalog", {"*"}});
-        continue;
-      }
-      if (e.type != "repository") continue;
-      std::vector<std::string> actions;
-      bool owner = false;
-      if (!did.empty()) {
-        try {
-          Target t = resolve_name(e.name);
-          owner = t.did == did;
-        } catch (const oci::RegistryError&) {
-          continue;  // an invalid or unknown name gets nothing
-        }
-      }
-      for (const std::string& a : e.actions) {
-        if (a == "pull" || (owner && (a == "push" || a == "delete" || a == "*"))) actions.push_back(a);
-      }
-      if (!actions.empty()) granted.push_back({e.type, e.name, std::move(actions)});
+    for (const std::string& a : e.actions) {
+      if (a == "pull" || (owner && (a == "push" || a == "delete" || a == "*"))) actions.push_back(a);
     }
+    if (!actions.empty()) granted.push_back({e.type, e.name, std::move(actions)});
+  }
 
-    std::string token = issuer->mint(did, granted, config.auth.token_lifetime, auth_method);
-    Value body(Value::Map{
-        {"token", Value(token)},
-        {"access_token", Value(token)},
-        {"expires_in", Value(static_cast<std::int64_t>(config.auth.token_lifetime.count()))},
-        {"issued_at", Value(now_datetime())},
-    });
-    return xrpc::ServerResponse::json(body);
-  }));
+  std::string token = issuer->mint(did, granted, config.auth.token_lifetime, auth_method);
+  Value body(Value::Map{
+      {"token", Value(token)},
+      {"access_token", Value(token)},
+      {"expires_in", Value(static_cast<std::int64_t>(config.auth.token_lifetime.count()))},
+      {"issued_at", Value(now_datetime())},
+  });
+  return xrpc::ServerResponse::json(body);
 }
 
 LoginIdentity Appview::Impl::resolve_login(const std::string& user) {
@@ -175,14 +180,12 @@ std::string Appview::Impl::device_login(const std::string& user, const std::stri
     throw registry_error(oci::ErrorCode::kUnauthorized,
                          fmt::format("this device is not signed in as {} (it was revoked, or the secret is wrong); {}",
                                      user, again));
-  if (!session_alive(did))
+  if (!oauth_sessions->alive(did))
     throw registry_error(oci::ErrorCode::kUnauthorized,
-                         fmt::format("the sign-in of {} on this registry has ended; {}", user, again));
+                         fmt::format("{} is not signed in on this registry with ATProto OAuth (the sign-in ended, "
+                                     "was logged out or revoked; device secrets work only while it stands); {}",
+                                     user, again));
   return did;
-}
-
-bool Appview::Impl::session_alive(const std::string& did) {
-  return oauth_session_of(did) != nullptr || store->get(did) != nullptr;
 }
 
 void Appview::Impl::ensure_profile(const xrpc::PdsSession& session, const std::string& did,

@@ -173,17 +173,22 @@ AuthServer Client::server_of_pds(const std::string& pds_url) const {
   if (servers == nullptr || !servers->is_array() || servers->as_array().empty() ||
       !servers->as_array()[0].is_string())
     throw OAuthError("invalid_metadata", fmt::format("the PDS {} names no authorization server", pds_url));
-  std::string issuer = without_trailing_slash(servers->as_array()[0].as_string());
+  return server_metadata(without_trailing_slash(servers->as_array()[0].as_string()));
+}
+
+AuthServer Client::server_metadata(const std::string& issuer) const {
   check_url(issuer, "authorization server");
   Value meta = get_json(issuer + "/.well-known/oauth-authorization-server", "the authorization server's metadata");
   if (without_trailing_slash(string_field(meta, "issuer")) != issuer)
     throw OAuthError("issuer_mismatch", fmt::format("the authorization server {} calls itself \"{}\"", issuer,
                                                     string_field(meta, "issuer")));
   AuthServer s{issuer, string_field(meta, "pushed_authorization_request_endpoint"),
-               string_field(meta, "authorization_endpoint"), string_field(meta, "token_endpoint")};
+               string_field(meta, "authorization_endpoint"), string_field(meta, "token_endpoint"),
+               string_field(meta, "revocation_endpoint")};
   check_url(s.par_endpoint, "PAR endpoint");
   check_url(s.authorization_endpoint, "authorization endpoint");
   check_url(s.token_endpoint, "token endpoint");
+  if (!s.revocation_endpoint.empty()) check_url(s.revocation_endpoint, "revocation endpoint");
   if (!array_has(meta, "code_challenge_methods_supported", "S256"))
     throw OAuthError("invalid_metadata", fmt::format("{} does not support PKCE S256", issuer));
   if (!array_has(meta, "dpop_signing_alg_values_supported", "ES256"))
@@ -289,10 +294,21 @@ TokenSet Client::finish(const PendingAuthorization& pending, const CallbackParam
 }
 
 TokenSet Client::refresh(const TokenSet& tokens, const PrivateKey& dpop_key) const {
-  Discovery expected{tokens.did, tokens.handle, tokens.pds_url, {tokens.issuer, {}, {}, tokens.token_endpoint}};
+  Discovery expected{tokens.did, tokens.handle, tokens.pds_url, {tokens.issuer, {}, {}, tokens.token_endpoint, {}}};
   xrpc::Params form{{"grant_type", "refresh_token"}, {"refresh_token", tokens.refresh_token},
                     {"client_id", client_id_}};
   return token_request(form, expected, dpop_key);
+}
+
+void Client::revoke(const TokenSet& tokens, const PrivateKey& dpop_key) const {
+  AuthServer server = server_metadata(tokens.issuer);
+  if (server.revocation_endpoint.empty())
+    throw OAuthError("unsupported_revocation", fmt::format("{} names no revocation endpoint", tokens.issuer));
+  bool refresh = !tokens.refresh_token.empty();
+  xrpc::Params form{{"token", refresh ? tokens.refresh_token : tokens.access_token},
+                    {"token_type_hint", refresh ? "refresh_token" : "access_token"},
+                    {"client_id", client_id_}};
+  post_dpop(server.revocation_endpoint, [&] { return form.encode() + client_auth_params(server); }, dpop_key);
 }
 
 TokenSet Client::token_request(const xrpc::Params& form, const Discovery& expected,

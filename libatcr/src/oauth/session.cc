@@ -66,6 +66,16 @@ void Session::refresh() {
   refresh_locked();
 }
 
+void Session::refresh_if_expiring() {
+  std::string access = access_token();
+  std::int64_t expires_at;
+  {
+    std::lock_guard lock(mu_);
+    expires_at = tokens_.expires_at;
+  }
+  if (expires_at - kRefreshMargin <= xrpc::unix_now()) refresh_if_current(access);
+}
+
 void Session::refresh_if_current(const std::string& stale_access) {
   std::lock_guard refreshing(refresh_mu_);
   // Another call may have refreshed while we waited: its token is the one
@@ -100,18 +110,8 @@ void Session::refresh_locked() {
 
 xrpc::XrpcResponse Session::authorize(std::string_view http_method, const std::string& url,
                                       const std::function<xrpc::XrpcResponse(const net::Headers&)>& send) {
+  refresh_if_expiring();
   std::string access = access_token();
-  {
-    std::int64_t expires_at;
-    {
-      std::lock_guard lock(mu_);
-      expires_at = tokens_.expires_at;
-    }
-    if (expires_at - kRefreshMargin <= xrpc::unix_now()) {
-      refresh_if_current(access);
-      access = access_token();
-    }
-  }
   bool nonce_retried = false;
   bool refreshed = false;
   for (;;) {

@@ -158,6 +158,7 @@ std::optional<Credential> CredentialStore::get(std::string_view server, std::str
 }
 
 void CredentialStore::store(std::string_view server, const Credential& credential) {
+  util::PrivateFileLock lock(path_);
   auto entries = read();
   RegistryAccounts& r = entries[registry_host(server)];
   // One account per identity: a handle and its DID are the same account.
@@ -171,6 +172,7 @@ void CredentialStore::store(std::string_view server, const Credential& credentia
 }
 
 bool CredentialStore::erase(std::string_view server, std::string_view username) {
+  util::PrivateFileLock lock(path_);
   auto entries = read();
   auto it = entries.find(registry_host(server));
   if (it == entries.end()) return false;
@@ -185,6 +187,7 @@ bool CredentialStore::erase(std::string_view server, std::string_view username) 
 }
 
 bool CredentialStore::activate(std::string_view server, std::string_view username) {
+  util::PrivateFileLock lock(path_);
   auto entries = read();
   auto it = entries.find(registry_host(server));
   if (it == entries.end()) return false;

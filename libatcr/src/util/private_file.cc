@@ -1,6 +1,7 @@
 #include "util/private_file.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,14 +19,21 @@ namespace {
   throw StorageError(what + " " + path.string() + ": " + std::strerror(err));
 }
 
-}  // namespace
-
-void write_private_file(const std::filesystem::path& path, std::string_view content) {
+// The directory of `path`, created 0700 if missing ("." for a bare name).
+std::filesystem::path private_dir(const std::filesystem::path& path) {
   std::filesystem::path dir = path.parent_path();
-  if (!dir.empty() && !std::filesystem::exists(dir)) {
+  if (dir.empty()) return ".";
+  if (!std::filesystem::exists(dir)) {
     std::filesystem::create_directories(dir);
     std::filesystem::permissions(dir, std::filesystem::perms::owner_all, std::filesystem::perm_options::replace);
   }
+  return dir;
+}
+
+}  // namespace
+
+void write_private_file(const std::filesystem::path& path, std::string_view content) {
+  private_dir(path);
   std::string tmp = path.string() + ".tmp-XXXXXX";
   int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
   if (fd < 0) fail("creating a temporary file for", path, errno);
@@ -69,5 +77,19 @@ void check_private_file(const std::filesystem::path& path) {
   if (st.st_mode & (S_IRWXG | S_IRWXO))
     throw StorageError(path.string() + " is accessible by group or others; chmod 600 it (it holds secrets)");
 }
+
+PrivateFileLock::PrivateFileLock(const std::filesystem::path& path) {
+  std::filesystem::path dir = private_dir(path);
+  fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd_ < 0) fail("opening the directory of", path, errno);
+  while (::flock(fd_, LOCK_EX) != 0) {
+    if (errno == EINTR) continue;
+    int err = errno;
+    ::close(fd_);
+    fail("locking the directory of", path, err);
+  }
+}
+
+PrivateFileLock::~PrivateFileLock() { ::close(fd_); }  // closing releases the lock
 
 }  // namespace atcr::util

@@ -81,6 +81,7 @@ struct AuthServer {
   std::string par_endpoint;
   std::string authorization_endpoint;
   std::string token_endpoint;
+  std::string revocation_endpoint;  // RFC 7009; "" if the server names none
 };
 
 // What the user typed, resolved: the account (unless they typed a PDS URL)
@@ -152,6 +153,13 @@ class Client {
   // serialise refreshes of one grant). OAuthError "invalid_grant" means the
   // grant is gone (revoked, expired): sign in again.
   TokenSet refresh(const TokenSet& tokens, const PrivateKey& dpop_key) const;
+  // Ends the grant at its authorization server (RFC 7009: the refresh
+  // token, else the access token, sent to the metadata's
+  // revocation_endpoint with the client's authentication and a DPoP proof
+  // of the grant's key, as the token endpoint wants them). The server
+  // answers 200 even for a token it no longer knows. OAuthError
+  // "unsupported_revocation" if the server names no revocation endpoint.
+  void revoke(const TokenSet& tokens, const PrivateKey& dpop_key) const;
 
   // The server's latest DPoP-Nonce for the origin of `url` ("" if none),
   // and remembering a new one (from any response's DPoP-Nonce header).
@@ -160,6 +168,8 @@ class Client {
 
   // The authorization server a PDS names, with its metadata checked.
   AuthServer server_of_pds(const std::string& pds_url) const;
+  // The metadata of the authorization server `issuer`, checked.
+  AuthServer server_metadata(const std::string& issuer) const;
 
  private:
   net::HttpResponse post_dpop(const std::string& url, const std::function<std::string()>& form_body,

@@ -53,6 +53,10 @@ class Session : public xrpc::CallAuthorizer, public std::enable_shared_from_this
 
   // Refreshes now (single-flight). Throws SessionEnded if refused.
   void refresh();
+  // Refreshes if the access token expires within a minute (what every call
+  // does first): a grant revoked at the authorization server shows up here
+  // as SessionEnded once the token it last issued runs out.
+  void refresh_if_expiring();
 
   xrpc::XrpcResponse authorize(std::string_view http_method, const std::string& url,
                                const std::function<xrpc::XrpcResponse(const net::Headers&)>& send) override;

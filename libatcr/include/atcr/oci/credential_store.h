@@ -49,6 +49,9 @@ class CredentialStore {
   // Keys are normalised with registry_host(), so "https://r.example/v2/"
   // and "r.example" are one entry. Each call reads the file afresh and
   // writes replace it atomically (a reader sees the old file or the new).
+  // store/erase/activate hold an exclusive flock on the file's directory
+  // from their read to their write, so concurrent helpers (docker runs
+  // several) never lose one another's changes.
   // Throws StorageError (unreadable, loose permissions) / ParseError
   // (corrupt; the message names the file).
 

@@ -2,7 +2,8 @@
 //   GET  /login                    the handle form
 //   GET  /auth/oauth/authorize     ?handle=... -> discovery, PAR -> 303 to the authorization server
 //   GET  /auth/oauth/callback      code exchange, OAuth session saved, profile ensured, cookie set
-//   POST /auth/logout              (CSRF) ends the browser session
+//   POST /auth/logout              (CSRF) ends the user's browser sessions and revokes the
+//                                  OAuth grant at their authorization server (devices stop)
 //   GET  /client-metadata.json     the client metadata (the confidential client's client_id)
 //   GET  /.well-known/jwks.json    the client's public key
 // and the rest of the web UI's routes (browse, repository and settings pages).
@@ -94,9 +95,15 @@ xrpc::ServerResponse Appview::Impl::oauth_callback(const xrpc::ServerRequest& re
 
 xrpc::ServerResponse Appview::Impl::logout(const xrpc::ServerRequest& req) {
   auto form = req.form();
-  if (!web_sessions->user_of_form(req, form)) return stale_form(req, "Log out failed");
+  auto user = web_sessions->user_of_form(req, form);
+  if (!user) return stale_form(req, "Log out failed");
+  // The grant goes too: its tokens stop working at the PDS, and the
+  // devices approved under it stop at /auth/token (device_login).
+  oauth_sessions->revoke(user->did);
   auto r = web::redirect("/login");
   r.header("Set-Cookie", web_sessions->end(req));
+  web_sessions->end_all(user->did);
+  log::info("appview", "{} logged out", user->did);
   return r;
 }
 

@@ -72,25 +72,32 @@ void OAuthStore::save(const oauth::TokenSet& t, const PrivateKey& dpop_key) {
   st.run();
 }
 
-std::shared_ptr<xrpc::PdsSession> OAuthStore::install(const oauth::TokenSet& t, const PrivateKey& dpop_key) {
+OAuthStore::Live OAuthStore::install(const oauth::TokenSet& t, const PrivateKey& dpop_key) {
   auto session = std::make_shared<oauth::Session>(*client_, t, dpop_key);
-  // Refresh tokens are single-use: an unsaved one is a lost login.
-  session->on_refresh([this, dpop_key](const oauth::TokenSet& fresh) {
+  std::weak_ptr<oauth::Session> weak = session;
+  // Refresh tokens are single-use: an unsaved one is a lost login. A
+  // session dropped meanwhile (logout) stays gone.
+  session->on_refresh([this, dpop_key, weak](const oauth::TokenSet& fresh) {
+    if (!current(fresh.did, weak.lock())) return;
     try {
       save(fresh, dpop_key);
     } catch (const StorageError& e) {
       log::error("appview", "saving the refreshed OAuth session of {}: {}", fresh.did, e.what());
     }
   });
-  std::weak_ptr<oauth::Session> weak = session;
   session->on_end([this, did = t.did, weak](const std::string& why) {
     log::info("appview", "the OAuth session of {} ended: {}", did, why);
     ended(did, weak.lock());
   });
   auto pds = std::make_shared<xrpc::PdsSession>(session->pds_session(http_));
   std::lock_guard lock(mu_);
-  live_[t.did] = Live{session, pds};
-  return pds;
+  return live_[t.did] = Live{session, pds};
+}
+
+bool OAuthStore::current(const std::string& did, const std::shared_ptr<oauth::Session>& session) {
+  std::lock_guard lock(mu_);
+  auto it = live_.find(did);
+  return it != live_.end() && it->second.oauth == session;
 }
 
 void OAuthStore::ended(const std::string& did, const std::shared_ptr<oauth::Session>& session) {
@@ -109,17 +116,54 @@ void OAuthStore::ended(const std::string& did, const std::shared_ptr<oauth::Sess
 }
 
 std::shared_ptr<xrpc::PdsSession> OAuthStore::adopt(const oauth::TokenSet& tokens, const PrivateKey& dpop_key) {
+  auto replaced = live(tokens.did);
   save(tokens, dpop_key);
-  return install(tokens, dpop_key);
+  auto pds = install(tokens, dpop_key).pds;
+  // One grant per account here: the one replaced is used by nothing now.
+  if (replaced) revoke_at_server(tokens.did, *replaced->oauth);
+  return pds;
 }
 
 std::shared_ptr<xrpc::PdsSession> OAuthStore::get(const std::string& did) {
+  auto l = live(did);
+  return l && !l->oauth->ended() ? l->pds : nullptr;
+}
+
+bool OAuthStore::alive(const std::string& did) {
+  auto l = live(did);
+  if (!l) return false;
+  try {
+    l->oauth->refresh_if_expiring();
+  } catch (const oauth::SessionEnded&) {
+    return false;
+  } catch (const Error& e) {
+    log::warn("appview", "refreshing the OAuth session of {}: {}", did, e.what());
+  }
+  return !l->oauth->ended();
+}
+
+bool OAuthStore::revoke(const std::string& did) {
+  auto l = live(did);
+  if (!l) return false;
+  drop(did);
+  revoke_at_server(did, *l->oauth);
+  return true;
+}
+
+void OAuthStore::revoke_at_server(const std::string& did, const oauth::Session& session) {
+  oauth::TokenSet t = session.tokens();
+  try {
+    client_->revoke(t, session.dpop_key());
+    log::info("appview", "an OAuth grant of {} was revoked at {}", did, t.issuer);
+  } catch (const Error& e) {
+    log::warn("appview", "revoking an OAuth grant of {} at {}: {}", did, t.issuer, e.what());
+  }
+}
+
+std::optional<OAuthStore::Live> OAuthStore::live(const std::string& did) {
   {
     std::lock_guard lock(mu_);
-    if (auto it = live_.find(did); it != live_.end()) {
-      if (!it->second.oauth->ended()) return it->second.pds;
-      return nullptr;
-    }
+    if (auto it = live_.find(did); it != live_.end()) return it->second;
   }
   oauth::TokenSet t;
   std::string key_hex;
@@ -129,7 +173,7 @@ std::shared_ptr<xrpc::PdsSession> OAuthStore::get(const std::string& did) {
                          "SELECT handle, pds_url, issuer, token_endpoint, scope, access_token, refresh_token, "
                          "dpop_key, expires_at FROM oauth_sessions WHERE did = ?");
     st.bind(1, did);
-    if (!st.step()) return nullptr;
+    if (!st.step()) return std::nullopt;
     t = oauth::TokenSet{did,
                         st.column_text(0),
                         st.column_text(1),
@@ -146,7 +190,7 @@ std::shared_ptr<xrpc::PdsSession> OAuthStore::get(const std::string& did) {
   } catch (const ParseError& e) {
     log::error("appview", "the stored OAuth session of {} is unusable: {}", did, e.what());
     drop(did);
-    return nullptr;
+    return std::nullopt;
   }
 }
 

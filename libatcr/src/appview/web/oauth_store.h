@@ -39,14 +39,25 @@ class OAuthStore {
   // used or expired).
   std::optional<Pending> take_pending(const std::string& state);
 
-  // Keeps a fresh grant (replacing the DID's older one) and returns its
-  // PDS session.
+  // Keeps a fresh grant and returns its PDS session. The DID's older grant
+  // it replaces is revoked at its authorization server (best effort).
   std::shared_ptr<xrpc::PdsSession> adopt(const oauth::TokenSet& tokens, const PrivateKey& dpop_key);
   // The DID's OAuth-backed PDS session (from memory, else resumed from the
   // database); nullptr if it has none or its grant ended.
   std::shared_ptr<xrpc::PdsSession> get(const std::string& did);
+  // Whether the DID has a session whose grant still stands: one whose
+  // access token is about to expire is refreshed first, so a grant revoked
+  // at the authorization server counts as ended within the token's
+  // lifetime. A refresh that fails for another reason (the server is
+  // unreachable) leaves the session standing.
+  bool alive(const std::string& did);
   // Forgets the DID's session (logout everywhere, revoked grant).
   void drop(const std::string& did);
+  // Logout: forgets the DID's session and revokes its grant at the
+  // authorization server (RFC 7009), so its tokens stop working there too.
+  // A failed revocation is logged, not thrown: the session is gone here
+  // either way. False if the DID had no session.
+  bool revoke(const std::string& did);
   // Called with the DID when a session's grant ends (refresh refused).
   void on_end(std::function<void(const std::string& did)> callback) { on_end_ = std::move(callback); }
 
@@ -56,7 +67,14 @@ class OAuthStore {
     std::shared_ptr<xrpc::PdsSession> pds;
   };
   void save(const oauth::TokenSet& t, const PrivateKey& dpop_key);
-  std::shared_ptr<xrpc::PdsSession> install(const oauth::TokenSet& t, const PrivateKey& dpop_key);
+  // RFC 7009 for the session's grant; failures are logged.
+  void revoke_at_server(const std::string& did, const oauth::Session& session);
+  // The DID's session, from memory else the database (nullopt if none).
+  std::optional<Live> live(const std::string& did);
+  Live install(const oauth::TokenSet& t, const PrivateKey& dpop_key);
+  // Whether `session` is still the DID's current one (not dropped, not
+  // replaced by a newer sign-in).
+  bool current(const std::string& did, const std::shared_ptr<oauth::Session>& session);
   void ended(const std::string& did, const std::shared_ptr<oauth::Session>& session);
 
   std::unique_ptr<oauth::Client> client_;
