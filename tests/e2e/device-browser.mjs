@@ -37,13 +37,14 @@ if (action === 'revoke') {
   try {
     await page.waitForURL((u) => u.pathname === '/settings/devices')
     const names = await page.locator('#devices tr.device td.name').allTextContents()
+    const lastUsed = await page.locator('#devices tr.device td.last-used').allTextContents()
     let revoked = 0
     while ((await page.locator('#devices button.revoke').count()) > 0) {
       await Promise.all([page.waitForNavigation(), page.locator('#devices button.revoke').first().click()])
       revoked++
     }
     await page.locator('#no-devices').waitFor()
-    out = { result: 'revoked', devices: names, revoked }
+    out = { result: 'revoked', devices: names, lastUsed, revoked }
   } catch (e) {
     await b.fail('revoking on /settings/devices', e)
   }

@@ -88,7 +88,6 @@ curl -s -X POST -d "device_name=idle&host=nowhere" "http://$H/auth/device/code" 
 # --- login: the browser approves -------------------------------------------------
 # $BROWSER gets the verification URL; device-browser.mjs signs in there (OAuth
 # through the PDS's pages) and approves the device the page names.
-browser() { "$ATCR_NODE" "$REPO_ROOT/tests/e2e/device-browser.mjs" "$@"; }
 # login HANDLE PASSWORD: docker-credential-atcr login, approved in the browser
 # by HANDLE (scripts/lib.sh).
 login() { device_login "$W" "$HELPER" "$H" "$1" "$2" "$DEVICE_NAME"; }
@@ -123,7 +122,19 @@ t "  and to the second's, the second"    bash -c "docker tag $IMG:1 $H/$other/he
 t "switch back to the first"             bash -c "$HELPER switch $H && $HELPER status | grep -q '\* $DEMO_HANDLE'"
 
 # --- revoked: the next push fails and says what to run ----------------------------------
-t "revoke the device on /settings/devices" browser revoke "http://$H" "$DEMO_HANDLE" "$DEMO_PASSWORD"
+# --- the helper's other commands ----------------------------------------------------------
+t "store, list, get, erase (the Docker protocol)" bash -c "
+  echo '{\"ServerURL\":\"https://other.example/v2/\",\"Username\":\"u.test\",\"Secret\":\"s3\"}' | $HELPER store &&
+  $HELPER list | grep -q '\"other.example\":\"u.test\"' &&
+  echo other.example | $HELPER get | grep -q '\"Secret\":\"s3\"' &&
+  echo other.example | $HELPER erase && ! $HELPER list | grep -q other.example &&
+  ! echo other.example | $HELPER get"
+t "logout forgets one account" bash -c "$HELPER logout $H $other && ! $HELPER status | grep -q '$other' && $HELPER status | grep -q '\* $DEMO_HANDLE'"
+
+t "revoke the device on /settings/devices (it shows its last use)" bash -c "
+  '$ATCR_NODE' '$REPO_ROOT/tests/e2e/device-browser.mjs' revoke 'http://$H' '$DEMO_HANDLE' '$DEMO_PASSWORD' | tee -a /dev/stderr | python3 -c '
+import json,sys; r=json.load(sys.stdin)
+assert r[\"revoked\"] >= 1 and \"never\" not in r[\"lastUsed\"], r'"
 t "  docker push is refused"             bash -c "docker push $IMG:1 >$W/revoked.out 2>&1; rc=\$?; cat $W/revoked.out; [ \$rc -ne 0 ]"
 t "    with the registry's own 401: revoked, what to run" bash -c "grep -q 'unauthorized: this device is not signed in' $W/revoked.out && grep -q 'docker-credential-atcr login' $W/revoked.out"
 t "  podman push is refused the same way" bash -c "${P[*]} push -q --tls-verify=false $IMG-podman:1 >$W/revoked-podman.out 2>&1; rc=\$?; cat $W/revoked-podman.out; [ \$rc -ne 0 ] && grep -q 'this device is not signed in' $W/revoked-podman.out && grep -q 'docker-credential-atcr login' $W/revoked-podman.out"

@@ -387,6 +387,13 @@ TEST_CASE("configuration: defaults, the one required key, env over file") {
   env["ATCR_UPLOADS_PART_SIZE"] = "1MiB";
   CHECK_THROWS_AS(AppviewConfig::load(std::nullopt, lookup), ConfigError);
   env.erase("ATCR_UPLOADS_PART_SIZE");
+  // The OAuth scope is configurable (ATCR's granular scopes), atproto required.
+  env["ATCR_AUTH_OAUTH_SCOPE"] = "atproto repo:io.atcr.manifest blob:*/*";
+  CHECK(AppviewConfig::load(std::nullopt, lookup).auth.oauth_scope == "atproto repo:io.atcr.manifest blob:*/*");
+  env["ATCR_AUTH_OAUTH_SCOPE"] = "transition:generic";
+  CHECK_THROWS_AS(AppviewConfig::load(std::nullopt, lookup), ConfigError);
+  env.erase("ATCR_AUTH_OAUTH_SCOPE");
+  CHECK(AppviewConfig::load(std::nullopt, lookup).auth.oauth_scope == "atproto transition:generic");
   env["ATCR_DEFAULT_HOLD_DID"] = "not-a-did";
   CHECK_THROWS_AS(AppviewConfig::load(std::nullopt, lookup), ConfigError);
 
