@@ -102,10 +102,10 @@ struct WebOwner {
 };
 
 // Collections the web UI reads and writes (atcr-features.md §3).
-inline constexpr std::string_view kProfileCollection = "io.atcr.sailor.profile";
-inline constexpr std::string_view kStarCollection = "io.atcr.sailor.star";
-inline constexpr std::string_view kRepoPageCollection = "io.atcr.repo.page";
-inline constexpr std::string_view kScanCollection = "io.atcr.hold.scan";
+using index::kProfileCollection;
+using index::kRepoPageCollection;
+using index::kScanCollection;
+using index::kStarCollection;
 // io.atcr.repo.page's record key: the repository, '/' spelled '~' (record
 // keys admit no '/').
 std::string repo_page_rkey(std::string_view repository);
@@ -248,9 +248,16 @@ struct Appview::Impl {
                                               const std::optional<web::WebUser>& viewer);
   void load_tags(const Target& t, web::RepoPage& page);
   void load_hold_facts(const Target& t, web::RepoPage& page);
-  // Star and pull counts from the network index.
-  void add_index_counts(web::RepoCard& card);
-  std::optional<web::RepoCard> starred_card(const std::string& subject);
+  // The repository page as the network index knows it; nullopt if it does not.
+  std::optional<web::RepoPage> indexed_repo_page(const WebOwner& owner, const std::string& repository,
+                                                 const std::optional<web::WebUser>& viewer);
+  // The same read from the owner's PDS (a repository the index has not seen yet).
+  std::optional<web::RepoPage> pds_repo_page(const WebOwner& owner, const std::string& repository);
+  // A record the user just wrote through us, applied to the index at once
+  // (the firehose brings the same change later; applying is idempotent).
+  void index_own_write(const std::string& did, std::string_view collection, const std::string& rkey,
+                       std::optional<Value> record);
+  std::vector<web::RepoCard> pds_user_repos(const WebOwner& owner);
   // A record in a hold's embedded PDS (public); nullopt if absent or the hold fails.
   std::optional<Value> hold_record(const std::string& hold_did, std::string_view collection, const std::string& rkey);
   std::vector<RecordEntry> stars_of(const std::string& did);  // the DID's io.atcr.sailor.star records

@@ -1,7 +1,7 @@
 // The web UI's network-wide pages, read from the index:
 //   GET /                recent pushes and the most-starred repositories
 //   GET /search?q=&page= repositories matching a query (handle, name,
-//                        description, README), 20 a page
+//                        description, README: the index's FTS5), 20 a page
 #include <fmt/core.h>
 
 #include "appview/appview_impl.h"
@@ -59,11 +59,21 @@ void Appview::Impl::register_browse_pages(xrpc::XrpcServer& server) {
   server.route("GET", "/search", page(&Impl::search_page));
 }
 
-// ---- the index (until it lands: nothing indexed) ----
+// ---- the network index ----
 
-std::vector<web::RepoCard> Appview::Impl::recent_repos(int) { return {}; }
-std::vector<web::RepoCard> Appview::Impl::most_starred_repos(int) { return {}; }
-std::vector<web::RepoCard> Appview::Impl::search_repos(const std::string&, int, int) { return {}; }
-void Appview::Impl::add_index_counts(web::RepoCard&) {}
+std::vector<web::RepoCard> Appview::Impl::recent_repos(int limit) {
+  return web::cards_of(network_index->recent_pushes(limit));
+}
+
+std::vector<web::RepoCard> Appview::Impl::most_starred_repos(int limit) {
+  std::vector<web::RepoCard> out;
+  for (auto& card : web::cards_of(network_index->most_starred(limit)))
+    if (card.stars > 0) out.push_back(std::move(card));
+  return out;
+}
+
+std::vector<web::RepoCard> Appview::Impl::search_repos(const std::string& query, int offset, int limit) {
+  return web::cards_of(network_index->search(query, {.limit = limit, .offset = offset}).items);
+}
 
 }  // namespace atcr::appview

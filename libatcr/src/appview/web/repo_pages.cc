@@ -49,17 +49,10 @@ std::uint64_t image_size(const oci::ManifestRecord& m) {
   return size;
 }
 
-// io.atcr.hold.scan's summary: "clean" or "2 critical, 1 high"; a failed or
-// skipped scan says so.
-std::pair<std::string, bool> scan_summary(const Value& scan) {
-  std::string status = string_field(scan, "status");
-  if (status == "failed" || status == "skipped") return {"scan " + status, false};
-  std::string out;
-  for (const char* level : {"critical", "high", "medium", "low"}) {
-    std::int64_t n = int_field(scan, level);
-    if (n > 0) out += fmt::format("{}{} {}", out.empty() ? "" : ", ", n, level);
-  }
-  return out.empty() ? std::pair{std::string("no known vulnerabilities"), true} : std::pair{out, false};
+// An io.atcr.hold.scan record read from the hold (a page the index has not seen).
+index::ScanInfo scan_of(const Value& scan) {
+  return {.status = string_field(scan, "status"), .critical = int_field(scan, "critical"),
+          .high = int_field(scan, "high"), .medium = int_field(scan, "medium"), .low = int_field(scan, "low")};
 }
 
 }  // namespace
@@ -183,19 +176,34 @@ void Appview::Impl::load_hold_facts(const Target& t, web::RepoPage& page) {
     page.repo.pulls = std::max(page.repo.pulls, int_field(*stats, "pullCount"));
   for (std::size_t i = 0; i < page.tags.size() && i < kScannedTags; ++i) {
     web::TagRow& row = page.tags[i];
+    if (!row.scan.empty()) continue;  // the index has it
     auto colon = row.digest.find(':');
     if (colon == std::string::npos) continue;
     if (auto scan = hold_record(page.hold_did, kScanCollection, row.digest.substr(colon + 1)))
-      std::tie(row.scan, row.scan_clean) = scan_summary(*scan);
+      std::tie(row.scan, row.scan_clean) = web::scan_summary(scan_of(*scan));
   }
 }
 
-std::optional<web::RepoPage> Appview::Impl::load_repo_page(const WebOwner& owner, const std::string& repository,
-                                                           const std::optional<web::WebUser>& viewer) {
+std::optional<web::RepoPage> Appview::Impl::indexed_repo_page(const WebOwner& owner, const std::string& repository,
+                                                              const std::optional<web::WebUser>& viewer) {
+  auto detail = network_index->repository(owner.did, repository, viewer ? viewer->did : std::string());
+  if (!detail) return std::nullopt;
+  web::RepoPage page;
+  page.repo = web::card_of(detail->summary);
+  page.repo.handle = owner.handle;
+  page.readme = detail->readme;
+  if (page.repo.description.empty()) page.repo.description = web::summary_line(page.readme);
+  for (const auto& tag : detail->tags)
+    if (page.tags.size() < kMaxTags && !tag.digest.empty()) page.tags.push_back(web::tag_row_of(tag));
+  page.hold_did = detail->hold_did;
+  page.starred = detail->viewer_starred;
+  return page;
+}
+
+std::optional<web::RepoPage> Appview::Impl::pds_repo_page(const WebOwner& owner, const std::string& repository) {
   Target t = owner.target(repository);
   web::RepoPage page;
   page.repo = {.did = owner.did, .handle = owner.handle, .repository = repository};
-  page.registry = config.server.service;
   std::optional<Value> record = get_record(t, kRepoPageCollection, repo_page_rkey(repository));
   if (record) {
     page.readme = string_field(*record, "description");
@@ -204,16 +212,45 @@ std::optional<web::RepoPage> Appview::Impl::load_repo_page(const WebOwner& owner
   }
   load_tags(t, page);
   if (!record && page.tags.empty()) return std::nullopt;
-  add_index_counts(page.repo);
-  load_hold_facts(t, page);
+  return page;
+}
+
+// From the index when it knows the repository (fast, with star counts),
+// else from the owner's PDS; then what the hold and the viewer add.
+std::optional<web::RepoPage> Appview::Impl::load_repo_page(const WebOwner& owner, const std::string& repository,
+                                                           const std::optional<web::WebUser>& viewer) {
+  bool indexed = true;
+  std::optional<web::RepoPage> page = indexed_repo_page(owner, repository, viewer);
+  if (!page) {
+    indexed = false;
+    page = pds_repo_page(owner, repository);
+  }
+  if (!page) return std::nullopt;
+  page->registry = config.server.service;
+  load_hold_facts(owner.target(repository), *page);
   if (viewer) {
-    page.can_edit = viewer->did == owner.did;
-    page.oci_client = oci_client_of(viewer->did);
-    std::string subject = star_subject(owner.did, repository);
-    for (const RecordEntry& e : stars_of(viewer->did))
-      if (string_field(e.value, "subject") == subject) page.starred = true;
+    page->can_edit = viewer->did == owner.did;
+    auto profile = network_index->profile(viewer->did);
+    page->oci_client = profile ? profile->oci_client : oci_client_of(viewer->did);
+    if (!indexed) {
+      std::string subject = star_subject(owner.did, repository);
+      for (const RecordEntry& e : stars_of(viewer->did))
+        if (string_field(e.value, "subject") == subject) page->starred = true;
+    }
   }
   return page;
+}
+
+void Appview::Impl::index_own_write(const std::string& did, std::string_view collection, const std::string& rkey,
+                                    std::optional<Value> record) {
+  index::RecordChange change{.did = did, .collection = std::string(collection), .rkey = rkey,
+                             .action = record ? index::RecordAction::kCreate : index::RecordAction::kDelete,
+                             .record = record ? std::move(*record) : Value(), .cid = ""};
+  try {
+    network_index->apply(change);
+  } catch (const StorageError& e) {
+    log::warn("appview", "indexing {}'s {}/{}: {}", did, collection, rkey, e.what());
+  }
 }
 
 xrpc::ServerResponse Appview::Impl::repo_page(const xrpc::ServerRequest& req) {
@@ -254,12 +291,18 @@ xrpc::ServerResponse Appview::Impl::star_repo(const xrpc::ServerRequest& req) {
   bool starred = false;
   for (const RecordEntry& e : stars_of(user->did)) {
     if (string_field(e.value, "subject") != subject) continue;
-    if (want == "false") session->delete_record(kStarCollection, e.rkey);
+    if (want == "false") {
+      session->delete_record(kStarCollection, e.rkey);
+      index_own_write(user->did, kStarCollection, e.rkey, std::nullopt);
+    }
     starred = true;
   }
   if (want == "true" && !starred) {
-    Value::Map star{{"$type", Value(kStarCollection)}, {"subject", Value(subject)}, {"createdAt", Value(now_datetime())}};
-    session->create_record(kStarCollection, Value(std::move(star)), tids.next().to_string());
+    Value star(Value::Map{{"$type", Value(kStarCollection)}, {"subject", Value(subject)},
+                          {"createdAt", Value(now_datetime())}});
+    std::string rkey = tids.next().to_string();
+    session->create_record(kStarCollection, star, rkey);
+    index_own_write(user->did, kStarCollection, rkey, std::move(star));
   }
   log::info("appview", "{} {} {}", user->did, want == "true" ? "starred" : "unstarred", subject);
   return web::redirect(web::repo_path(owner->handle.empty() ? owner->did : owner->handle, repository));
@@ -311,20 +354,19 @@ xrpc::ServerResponse Appview::Impl::save_repo_page(const xrpc::ServerRequest& re
   record["userEdited"] = Value(true);
   record["updatedAt"] = Value(now);
   if (!record.count("createdAt")) record["createdAt"] = Value(now);
-  session->put_record(kRepoPageCollection, rkey, Value(std::move(record)));
+  Value page(std::move(record));
+  session->put_record(kRepoPageCollection, rkey, page);
+  index_own_write(owner->did, kRepoPageCollection, rkey, std::move(page));
   return web::redirect(web::repo_path(owner->handle.empty() ? owner->did : owner->handle, repository));
 }
 
-xrpc::ServerResponse Appview::Impl::user_page(const xrpc::ServerRequest& req) {
-  auto viewer = web_sessions->current(req);
-  auto owner = web_owner(req.path_params[0]);
-  if (!owner) return web_sessions->error_page(viewer, 404, "Not found", "No such user: " + req.path_params[0]);
-  Target t = owner->target("");
+// A user's repositories from their PDS (a user the index has not seen yet).
+std::vector<web::RepoCard> Appview::Impl::pds_user_repos(const WebOwner& owner) {
+  Target t = owner.target("");
   std::map<std::string, web::RepoCard> repos;  // by repository
   auto card = [&](const std::string& repository) -> web::RepoCard& {
-    auto [it, added] = repos.try_emplace(repository, web::RepoCard{.did = owner->did, .handle = owner->handle,
-                                                                   .repository = repository});
-    return it->second;
+    return repos.try_emplace(repository, web::RepoCard{.did = owner.did, .handle = owner.handle,
+                                                       .repository = repository}).first->second;
   };
   for (const RecordEntry& e : list_record_entries(t, oci::kTagCollection, kListPages)) {
     std::string repository = string_field(e.value, "repository");
@@ -336,45 +378,28 @@ xrpc::ServerResponse Appview::Impl::user_page(const xrpc::ServerRequest& req) {
   }
   for (const RecordEntry& e : list_record_entries(t, kRepoPageCollection, kListPages)) {
     std::string repository = string_field(e.value, "repository");
-    if (!oci::is_valid_repository(repository)) continue;
-    card(repository).description = web::summary_line(string_field(e.value, "description"));
+    if (oci::is_valid_repository(repository))
+      card(repository).description = web::summary_line(string_field(e.value, "description"));
   }
   std::vector<web::RepoCard> list;
-  for (auto& [name, c] : repos) {
-    add_index_counts(c);
-    list.push_back(std::move(c));
-  }
+  for (auto& [name, c] : repos) list.push_back(std::move(c));
   std::sort(list.begin(), list.end(), [](const auto& a, const auto& b) { return a.updated_at > b.updated_at; });
-  std::vector<web::RepoCard> starred;
-  for (const RecordEntry& e : stars_of(owner->did)) {
-    auto c = starred_card(string_field(e.value, "subject"));
-    if (c) starred.push_back(std::move(*c));
-  }
-  std::string who = owner->handle.empty() ? owner->did : owner->handle;
-  std::string body = fmt::format(R"(<p class="muted"><code>{}</code></p><h2>Repositories</h2><div id="repos">{}</div>)"
-                                 R"(<h2>Starred</h2><div id="stars">{}</div>)",
-                                 web::html_escape(owner->did), web::repo_cards(list, "No repositories yet."),
-                                 web::repo_cards(starred, "No stars yet."));
-  return web_sessions->page(viewer, who, body);
+  return list;
 }
 
-// A star's subject (at://<did>/io.atcr.repo.page/<rkey>) as a card.
-std::optional<web::RepoCard> Appview::Impl::starred_card(const std::string& subject) {
-  constexpr std::string_view kPrefix = "at://";
-  if (!subject.starts_with(kPrefix) || !syntax::is_valid_at_uri(subject)) return std::nullopt;
-  std::string rest = subject.substr(kPrefix.size());
-  auto slash = rest.find('/');
-  auto second = rest.find('/', slash + 1);
-  if (slash == std::string::npos || second == std::string::npos) return std::nullopt;
-  std::string did = rest.substr(0, slash);
-  if (rest.substr(slash + 1, second - slash - 1) != kRepoPageCollection) return std::nullopt;
-  std::string repository = rest.substr(second + 1);
-  std::replace(repository.begin(), repository.end(), '~', '/');
-  if (!oci::is_valid_repository(repository)) return std::nullopt;
-  web::RepoCard c{.did = did, .repository = repository};
-  if (did.starts_with("did:")) c.handle = verified_handle(did);
-  add_index_counts(c);
-  return c;
+xrpc::ServerResponse Appview::Impl::user_page(const xrpc::ServerRequest& req) {
+  auto viewer = web_sessions->current(req);
+  auto owner = web_owner(req.path_params[0]);
+  if (!owner) return web_sessions->error_page(viewer, 404, "Not found", "No such user: " + req.path_params[0]);
+  auto repos = web::cards_of(network_index->user_repositories(owner->did, {.limit = 100, .offset = 0}));
+  if (repos.empty()) repos = pds_user_repos(*owner);
+  for (auto& r : repos) r.handle = owner->handle;
+  auto starred = web::cards_of(network_index->user_stars(owner->did, {.limit = 100, .offset = 0}));
+  std::string body = fmt::format(R"(<p class="muted"><code>{}</code></p><h2>Repositories</h2><div id="repos">{}</div>)"
+                                 R"(<h2>Starred</h2><div id="stars">{}</div>)",
+                                 web::html_escape(owner->did), web::repo_cards(repos, "No repositories yet."),
+                                 web::repo_cards(starred, "No stars yet."));
+  return web_sessions->page(viewer, owner->handle.empty() ? owner->did : owner->handle, body);
 }
 
 void Appview::Impl::register_repo_pages(xrpc::XrpcServer& server) {

@@ -78,6 +78,7 @@ xrpc::ServerResponse Appview::Impl::settings_page(const xrpc::ServerRequest& req
   std::set<std::string> holds;
   for (const std::string& h : {hold, config.server.default_hold_did})
     if (syntax::is_valid_did(h)) holds.insert(h);
+  for (const index::CrewInfo& crew : network_index->crew_memberships(user->did)) holds.insert(crew.hold_did);
   std::string usage;
   for (const std::string& h : holds) usage += hold_usage_row(h, user->did);
   std::string saved = req.param("saved") ? R"(<p id="saved" class="badge ok">Saved.</p>)" : "";
@@ -131,7 +132,9 @@ xrpc::ServerResponse Appview::Impl::save_settings(const xrpc::ServerRequest& req
   else profile["defaultHold"] = Value(hold);
   if (client.empty()) profile.erase("ociClient");
   else profile["ociClient"] = Value(client);
-  session->put_record(kProfileCollection, "self", Value(std::move(profile)));
+  Value record(std::move(profile));
+  session->put_record(kProfileCollection, "self", record);
+  index_own_write(user->did, kProfileCollection, "self", std::move(record));
   push_holds.erase(user->did);
   log::info("appview", "{} set default hold {} and OCI client {}", user->did, hold.empty() ? "(none)" : hold,
             client.empty() ? "(none)" : client);

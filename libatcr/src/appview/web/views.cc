@@ -3,7 +3,9 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <tuple>
 #include <ctime>
 
 #include "appview/web/markdown.h"
@@ -93,6 +95,37 @@ std::string format_age(std::string_view datetime, std::chrono::system_clock::tim
   if (seconds < 86400 * 60) return ago(seconds / 86400, "day");
   if (seconds < 86400 * 730) return ago(seconds / (86400 * 30), "month");
   return ago(seconds / (86400 * 365), "year");
+}
+
+RepoCard card_of(const index::RepositorySummary& s) {
+  return {.did = s.owner.did, .handle = s.owner.handle, .repository = s.repository, .description = s.description,
+          .updated_at = s.last_push, .stars = s.star_count, .pulls = s.pull_count};
+}
+
+std::vector<RepoCard> cards_of(const std::vector<index::RepositorySummary>& summaries) {
+  std::vector<RepoCard> out;
+  for (const auto& s : summaries) out.push_back(card_of(s));
+  return out;
+}
+
+std::pair<std::string, bool> scan_summary(const index::ScanInfo& scan) {
+  if (scan.status == "failed" || scan.status == "skipped") return {"scan " + scan.status, false};
+  std::string out;
+  for (auto [n, level] : {std::pair{scan.critical, "critical"}, {scan.high, "high"}, {scan.medium, "medium"},
+                          {scan.low, "low"}})
+    if (n > 0) out += fmt::format("{}{} {}", out.empty() ? "" : ", ", n, level);
+  return out.empty() ? std::pair{std::string("no known vulnerabilities"), true} : std::pair{out, false};
+}
+
+TagRow tag_row_of(const index::TagInfo& t) {
+  TagRow row{.tag = t.tag, .digest = t.digest, .media_type = t.media_type,
+             .size = static_cast<std::uint64_t>(std::max<std::int64_t>(t.size, 0)), .created_at = t.created_at};
+  for (const auto& p : t.platforms) {
+    if (p.os == "unknown") continue;  // attestation manifests
+    row.platforms.push_back(p.os + "/" + p.architecture + (p.variant.empty() ? "" : "/" + p.variant));
+  }
+  if (t.scan) std::tie(row.scan, row.scan_clean) = scan_summary(*t.scan);
+  return row;
 }
 
 std::string repo_path(std::string_view identity, std::string_view repository) {

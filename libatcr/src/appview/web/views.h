@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "atcr/index/index.h"
 #include "util/format_size.h"
 
 namespace atcr::appview::web {
@@ -54,6 +55,14 @@ struct RepoPage {
 using util::format_size;  // "1.5 MB"; "999 B"
 // "5 minutes ago", "3 days ago", "just now"; "" for a datetime it cannot read.
 std::string format_age(std::string_view datetime, std::chrono::system_clock::time_point now);
+// The index's answers as the views show them.
+RepoCard card_of(const index::RepositorySummary& summary);
+std::vector<RepoCard> cards_of(const std::vector<index::RepositorySummary>& summaries);
+TagRow tag_row_of(const index::TagInfo& tag);
+// io.atcr.hold.scan as a badge: "3 critical, 1 high", "no known
+// vulnerabilities" (clean), "scan failed".
+std::pair<std::string, bool> scan_summary(const index::ScanInfo& scan);
+
 // "/r/<identity>/<repository>", each path component URL-encoded (not
 // HTML-escaped).
 std::string repo_path(std::string_view identity, std::string_view repository);
