@@ -60,6 +60,10 @@ document.addEventListener('DOMContentLoaded', function () {
 });
 )js";
 
+// A container, in the brand's blue (browsers ask for /favicon.ico).
+constexpr std::string_view kIcon =
+    R"svg(<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect x="1" y="4" width="14" height="9" rx="1" fill="#1456b8"/><path d="M4 6v5M7 6v5M10 6v5M13 6v5" stroke="#fff"/></svg>)svg";
+
 struct Asset {
   std::string path;
   std::string_view body;
@@ -80,8 +84,13 @@ const Asset& js() {
   return a;
 }
 
+const Asset& icon() {
+  static const Asset a{"/favicon.ico", kIcon, "image/svg+xml"};
+  return a;
+}
+
 xrpc::ServerResponse serve_asset(const xrpc::ServerRequest& req) {
-  for (const Asset* a : {&css(), &js()}) {
+  for (const Asset* a : {&css(), &js(), &icon()}) {
     if (req.path != a->path) continue;
     auto r = xrpc::ServerResponse::text(std::string(a->body), a->type);
     r.header("Cache-Control", "public, max-age=31536000, immutable");
@@ -98,6 +107,9 @@ xrpc::ServerResponse serve_asset(const xrpc::ServerRequest& req) {
 const std::string& stylesheet_path() { return css().path; }
 const std::string& script_path() { return js().path; }
 
-void register_static_assets(xrpc::XrpcServer& server) { server.route("GET", "/static/[^/]+/[^/]+", serve_asset); }
+void register_static_assets(xrpc::XrpcServer& server) {
+  server.route("GET", "/static/[^/]+/[^/]+", serve_asset);
+  server.route("GET", "/favicon\\.ico", serve_asset);
+}
 
 }  // namespace atcr::appview::web

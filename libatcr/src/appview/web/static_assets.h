@@ -15,7 +15,8 @@ namespace atcr::appview::web {
 const std::string& stylesheet_path();
 const std::string& script_path();
 
-// GET /static/<hash>/<file>: the asset, or a 404 for another hash or file.
+// GET /static/<hash>/<file>: the asset, or a 404 for another hash or file;
+// GET /favicon.ico: a small SVG icon.
 void register_static_assets(xrpc::XrpcServer& server);
 
 }  // namespace atcr::appview::web

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# webui_test.sh - the AppView's web UI end to end, against the whole stack
+# (reference PDS, two holds, the appview) with Debian's chromium driven by
+# playwright-core (tests/e2e/webui-browser.mjs):
+#   * a multi-arch image pushed with skopeo shows on / and on its repository
+#     page within 5 s (the AppView indexes what it writes; the firehose
+#     consumer brings pushes made elsewhere);
+#   * signed in through the PDS's real OAuth pages: star and unstar (the
+#     io.atcr.sailor.star record checked in the PDS with getRecord), the
+#     README written in the page editor (HTML and javascript: links do not
+#     survive), search by a word of it and by the repository's name;
+#   * /settings sets the default hold to a second hold: the next push's
+#     blobs land there (its layer records and files, the manifest's holdDid);
+#   * a second PDS account sees the first's repositories;
+#   * no console errors on any page; unknown users and repositories are 404
+#     pages; screenshots of every page in $ATCR_BUILD/screenshots/.
+# Prints PASS/FAIL per check and exits non-zero if any failed.
+#
+# Env: ATCR_BUILD (set by meson); ATCR_E2E_DIR, ATCR_E2E_APPVIEW_PORT,
+# ATCR_E2E_HOLD_PORT as for clients_test.sh.
+set -uo pipefail
+LOG_TAG=webui-e2e
+. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
+
+e2e_stack "-webui"
+export ATCR_HOLD_STORAGE=filesystem ATCR_HOLD_PUBLIC=true ATCR_HOLD_ALLOW_ALL_CREW=true
+export ATCR_DEMO_HANDLE="$(fresh_handle web)"
+BUILD="${ATCR_BUILD:-$REPO_ROOT/build}"
+export SCREENSHOTS="$BUILD/screenshots"
+
+W="$(mktemp -d /tmp/atcr-webui-e2e.XXXXXX)"
+LOGF="$W/webui.log"
+fail=0
+pass=0
+cleanup() {
+  stop_daemon "$W" hold2 atcr-hold
+  bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true
+  [ "$fail" = 0 ] && rm -rf "$W" || echo "webui e2e: logs kept in $W"
+}
+trap cleanup EXIT
+t() { check "$@"; }
+json() { python3 -c 'import json,sys; v=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+
+for tool in skopeo python3 curl /usr/bin/chromium; do
+  command -v "$tool" >/dev/null || die "$tool is missing (scripts/setup-deps.sh installs it)"
+done
+eval "$(bash "$REPO_ROOT/scripts/node-tools.sh")" || die "scripts/node-tools.sh failed"
+bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true
+env_lines="$(bash "$REPO_ROOT/scripts/registry.sh" start)" || die "scripts/registry.sh start failed"
+eval "$env_lines"
+AV="http://$REGISTRY"
+export OAUTH_ARTIFACTS="$W"
+rm -rf "$SCREENSHOTS"
+
+# A second hold (filesystem, public, anyone may join), owned by the demo account.
+HOLD2_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+HOLD2_URL="http://localhost:$HOLD2_PORT"
+HOLD2_DID="did:web:localhost%3A$HOLD2_PORT"
+spawn_daemon "$W" hold2 env HOLD_SERVER_PUBLIC_URL="$HOLD2_URL" HOLD_SERVER_PORT="$HOLD2_PORT" HOLD_SERVER_PUBLIC=true \
+  HOLD_SERVER_DATA_DIR="$W/hold2" HOLD_REGISTRATION_OWNER_DID="$DEMO_DID" HOLD_REGISTRATION_ALLOW_ALL_CREW=true \
+  HOLD_IDENTITY_PLC_URL="$PLC_URL" HOLD_STORAGE_DRIVER=filesystem "$BUILD/apps/atcr-hold" serve
+wait_until 30 "the second hold on $HOLD2_URL" "$W" hold2 curl -sf -o /dev/null --max-time 2 "$HOLD2_URL/xrpc/_health"
+
+REPO="web$RANDOM"
+WORD="zebrafinch$RANDOM"
+CREDS="$DEMO_HANDLE:$DEMO_PASSWORD"
+
+# --- a push shows on / and on its page within 5 s ----------------------------
+python3 "$REPO_ROOT/tests/e2e/mkimage.py" "$W/img" --tag v1 --layers 32K --platforms linux/amd64,linux/arm64 >/dev/null
+t "skopeo push (multi-arch)" skopeo copy -q --all --dest-tls-verify=false --dest-creds "$CREDS" \
+  "oci:$W/img:v1" "docker://$REGISTRY/$DEMO_HANDLE/$REPO:v1"
+pushed=$(date +%s%N)
+shows_up() {
+  local deadline=$(($(date +%s%N) + 5000000000))
+  while (($(date +%s%N) < deadline)); do
+    if curl -sf "$AV/" | grep -q "href=\"/r/$DEMO_HANDLE/$REPO\"" &&
+      curl -sf "$AV/r/$DEMO_HANDLE/$REPO" | grep -q '<b>v1</b>'; then
+      echo "visible after $(( ($(date +%s%N) - pushed) / 1000000 )) ms"
+      return 0
+    fi
+    sleep 0.2
+  done
+  return 1
+}
+t "on / and on its repository page within 5 s" shows_up
+status() { curl -s -o "$W/body" -w '%{http_code}' --max-time 20 "$AV$1"; }
+t "unknown user: a 404 page" bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' '$AV/u/nobody-$RANDOM.test')\" = 404 ]"
+t "unknown repository: a 404 page" bash -c "[ \"\$(curl -s -o '$W/404' -w '%{http_code}' '$AV/r/$DEMO_HANDLE/nope$RANDOM')\" = 404 ] && grep -q 'id=\"error\"' '$W/404'"
+t "repository page: OpenGraph tags, a CSP without inline script" bash -c "
+  curl -s -D '$W/headers' -o '$W/repo.html' '$AV/r/$DEMO_HANDLE/$REPO' &&
+  grep -q 'property=\"og:title\" content=\"$DEMO_HANDLE/$REPO\"' '$W/repo.html' &&
+  grep -qi \"^content-security-policy:.*script-src 'self'\" '$W/headers' && ! grep -qi 'unsafe-inline' '$W/headers'"
+css="$(grep -o '/static/[^"]*/atcr.css' "$W/repo.html" 2>/dev/null | head -1)"
+t "static assets: versioned path, cached a year" bash -c "curl -s -D - -o /dev/null '$AV$css' | grep -qi 'cache-control: public, max-age=31536000, immutable'"
+
+# --- the owner in the browser ----------------------------------------------------
+out="$("$ATCR_NODE" "$REPO_ROOT/tests/e2e/webui-browser.mjs" owner "$AV" "$DEMO_HANDLE" "$DEMO_PASSWORD" \
+  "$REPO" "$WORD" "$HOLD2_DID" "$PDS_URL" "$DEMO_DID" 2>>"$LOGF")"
+echo "owner browser: $out" >>"$LOGF"
+[ -n "$out" ] || out='{}'
+o() { json "$1" <<<"$out" 2>/dev/null; }
+t "signed in through the PDS's OAuth pages, back on the repository page" \
+  bash -c "[ '$(o 'v["whoami"]')' = '$DEMO_HANDLE' ] && [ '$(o 'v["landed"]')' = '/r/$DEMO_HANDLE/$REPO' ]"
+t "  tags with their platforms" bash -c "[ '$(o 'v["tags"]')' = 1 ] && grep -q 'linux/amd64, linux/arm64' <<<'$(o 'v["platforms"]')'"
+t "  the hold, reachable" bash -c "grep -q 'reachable' <<<'$(o 'v["hold"]')'"
+t "star: count 1, the record in the PDS names the repository page" bash -c "
+  [ '$(o 'v["starCount"]')' = 1 ] && [ '$(o 'v["starButton"]')' = Unstar ] &&
+  [ '$(o 'v["starRecord"]["subject"]')' = 'at://$DEMO_DID/io.atcr.repo.page/$REPO' ]"
+t "unstar: count 0, the record gone from the PDS" bash -c "
+  [ '$(o 'v["unstarCount"]')' = 0 ] && [ '$(o 'v["unstarButton"]')' = Star ] &&
+  [ '$(o 'v["starRecordAfterUnstar"]')' = None ] && [ '$(o 'v["unstarGetRecordStatus"]')' = 400 ]"
+t "README from the editor: rendered, no HTML or javascript: links survive" python3 -c '
+import json, sys
+v = json.loads(sys.argv[1])
+print(v.get("readme"), v.get("readmeLinks"))
+assert sys.argv[2] in v["readme"] and v["readmeScripts"] == 0 and v["injected"] == 0
+assert v["readmeLinks"] == ["https://example.com/docs"]' "$out" "$WORD"
+t "search finds it by a word of its README" bash -c "grep -q '/r/$DEMO_HANDLE/$REPO' <<<\"$(o 'v["searchWord"]')\""
+t "search finds it by its name" bash -c "grep -q '/r/$DEMO_HANDLE/$REPO' <<<\"$(o 'v["searchName"]')\""
+t "home page lists it" bash -c "grep -q '/r/$DEMO_HANDLE/$REPO' <<<\"$(o 'v["home"]')\""
+t "settings: default hold and OCI client saved" bash -c "
+  [ '$(o 'v["settingsSaved"]')' = True ] && [ '$(o 'v["defaultHold"]')' = '$HOLD2_DID' ] &&
+  grep -q '^podman pull ' <<<'$(o 'v["pullAfter"]')'"
+t "  the profile record in the PDS says so" bash -c "curl -sf '$PDS_URL/xrpc/com.atproto.repo.getRecord?repo=$DEMO_DID&collection=io.atcr.sailor.profile&rkey=self' |
+  python3 -c 'import json,sys; v=json.load(sys.stdin)[\"value\"]; assert v[\"defaultHold\"] == \"$HOLD2_DID\" and v[\"ociClient\"] == \"podman\", v'"
+t "user page lists the repository" bash -c "grep -q '/r/$DEMO_HANDLE/$REPO' <<<\"$(o 'v["userRepos"]')\""
+no_console_errors() { python3 -c 'import json,sys; e=json.loads(sys.argv[1]).get("consoleErrors"); print(e); assert e == []' "$1"; }
+t "no console errors on the owner's pages" no_console_errors "$out"
+
+# --- the next push goes to the new default hold -------------------------------
+python3 "$REPO_ROOT/tests/e2e/mkimage.py" "$W/img2" --tag v2 --layers 48K >/dev/null
+t "skopeo push after the hold change" skopeo copy -q --dest-tls-verify=false --dest-creds "$CREDS" \
+  "oci:$W/img2:v2" "docker://$REGISTRY/$DEMO_HANDLE/$REPO:v2"
+layer="$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1]+"/index.json"))["manifests"][0]["digest"].split(":")[1]
+import os; print(json.load(open(sys.argv[1]+"/blobs/sha256/"+m))["layers"][0]["digest"])' "$W/img2")"
+t "  its manifest record names the second hold" bash -c "curl -sf '$PDS_URL/xrpc/com.atproto.repo.listRecords?repo=$DEMO_DID&collection=io.atcr.manifest&limit=100' |
+  python3 -c 'import json,sys
+recs=[r[\"value\"] for r in json.load(sys.stdin)[\"records\"] if r[\"value\"][\"repository\"] == \"$REPO\"]
+newest=max(recs, key=lambda v: v[\"createdAt\"]); assert newest[\"holdDid\"] == \"$HOLD2_DID\", newest'"
+t "  its layer is on the second hold (layer record and bytes)" bash -c "
+  curl -sf '$HOLD2_URL/xrpc/com.atproto.repo.listRecords?repo=$HOLD2_DID&collection=io.atcr.hold.layer&limit=100' | grep -q '$layer' &&
+  find '$W/hold2/blobs' -type f -path '*${layer#sha256:}*' | grep -q ."
+t "  and the repository page shows it" bash -c "curl -sf '$AV/r/$DEMO_HANDLE/$REPO' | grep -q 'localhost%3A$HOLD2_PORT'"
+
+# --- a second account sees the first's repositories ------------------------------
+other="w2$(date +%s | tail -c 6)v.test"
+other_pw="pw-$RANDOM$RANDOM"
+curl -s -X POST -H 'content-type: application/json' "$PDS_URL/xrpc/com.atproto.server.createAccount" \
+  --data "{\"handle\":\"$other\",\"password\":\"$other_pw\",\"email\":\"${other%%.*}@example.com\"}" >>"$LOGF"
+out="$("$ATCR_NODE" "$REPO_ROOT/tests/e2e/webui-browser.mjs" visitor "$AV" "$other" "$other_pw" "$DEMO_HANDLE" "$REPO" 2>>"$LOGF")"
+echo "visitor browser: $out" >>"$LOGF"
+[ -n "$out" ] || out='{}'
+t "a second account sees the first's repositories" bash -c "[ '$(o 'v["whoami"]')' = '$other' ] && grep -q '/r/$DEMO_HANDLE/$REPO' <<<\"$(o 'v["ownerRepos"]')\""
+t "  and its repository page (tags, README; not editable)" bash -c "
+  [ '$(o 'v["tags"]')' = 2 ] && grep -q '$WORD' <<<'$(o 'v["readme"]')' && [ '$(o 'v["canEdit"]')' = False ]"
+t "  no console errors" no_console_errors "$out"
+t "screenshots of every page saved" bash -c "ls '$SCREENSHOTS' && [ \$(ls '$SCREENSHOTS'/*.png | wc -l) -ge 10 ]"
+
+echo "webui e2e: $pass passed, $fail failed"
+[ "$fail" = 0 ] || { echo "--- log ($LOGF) ---"; tail -n 60 "$LOGF"; }
+[ "$fail" = 0 ]
