@@ -30,6 +30,7 @@
 #include "atcr/xrpc/session.h"
 #include "pds_fixture.h"
 #include "temp_dir.h"
+#include "util/sqlite.h"
 
 using namespace atcr;
 using namespace atcr::test;
@@ -468,6 +469,34 @@ TEST_CASE("manifests: push and pull by tag and digest, missing blobs, an index, 
   CHECK(c.send("DELETE", layer_path).status == 202);
   CHECK(c.send("HEAD", layer_path).status == 404);
   CHECK(Client::error_code(c.send("DELETE", layer_path)) == "BLOB_UNKNOWN");
+}
+
+TEST_CASE("pull counts: one client pulling a repository again within the window counts once") {
+  Client c;
+  std::string name = name_of(c.w.alice, "counted");
+  c.login(c.w.alice, "repository:" + name + ":pull,push");
+  std::string config = R"({"os":"linux","counted":1})";
+  c.push_blob(name, config);
+  std::string manifest = image_manifest(config, {});
+  REQUIRE(c.put_manifest(name, "v1", manifest).status == 201);
+  std::string digest = oci::Digest::of(manifest).str();
+  auto pulls = [&] {
+    sqlite::Database db((c.w.dir / "appview" / "index.sqlite").string());
+    sqlite::Statement st(db, "SELECT count FROM pulls WHERE did = ? AND repository = ?");
+    st.bind(1, c.w.alice.account.did).bind(2, std::string("counted"));
+    return st.step() ? st.column_int(0) : 0;
+  };
+  std::int64_t before = pulls();
+  Client anon;
+  for (int i = 0; i < 5; ++i) {
+    REQUIRE(anon.send("GET", "/v2/" + name + "/manifests/v1").status == 200);
+    REQUIRE(anon.send("GET", "/v2/" + name + "/manifests/" + digest).status == 200);
+    REQUIRE(anon.send("HEAD", "/v2/" + name + "/manifests/v1").status == 200);  // a HEAD is no pull
+  }
+  CHECK(pulls() == before + 1);
+  // Another client (alice, signed in) is another pull; hers repeat once too.
+  for (int i = 0; i < 3; ++i) REQUIRE(c.send("GET", "/v2/" + name + "/manifests/v1").status == 200);
+  CHECK(pulls() == before + 2);
 }
 
 TEST_CASE("cross-repository mount: 201 when the pusher's hold has the blob, else an upload") {

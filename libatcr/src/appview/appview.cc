@@ -120,7 +120,8 @@ Appview::Impl::Impl(AppviewConfig c, AppviewOptions options)
       crew(config.cache.hold_ttl, kCacheEntries),
       service_tokens(kServiceTokenReuse, kCacheEntries),
       logins(std::chrono::minutes(5), kCacheEntries),
-      hold_blobs(config.cache.hold_ttl, kCacheEntries) {
+      hold_blobs(config.cache.hold_ttl, kCacheEntries),
+      recent_pulls(kPullWindow, 100000) {
   if (!resolver) {
     own_resolver = std::make_unique<identity::DirectoryResolver>(resolver_options(config));
     resolver = own_resolver.get();
@@ -180,6 +181,7 @@ void Appview::housekeeping() {
   impl_->logins.expire();
   impl_->hold_blobs.expire();
   impl_->missing_manifests.expire();
+  impl_->recent_pulls.expire();
   try {
     impl_->devices->expire();
   } catch (const StorageError& e) {

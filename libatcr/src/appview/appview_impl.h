@@ -113,6 +113,10 @@ std::string repo_page_rkey(std::string_view repository);
 std::string star_subject(const std::string& owner_did, std::string_view repository);
 
 inline constexpr int kMaxListPages = 1000;
+// A client pulling the same repository again within this window (a
+// multi-platform pull's index then its manifest, retries, CI loops) counts
+// as one pull.
+inline constexpr std::chrono::minutes kPullWindow{5};
 // The distribution token endpoint (the challenges' realm).
 inline constexpr std::string_view kTokenPath = "/auth/token";
 inline constexpr int kManifestScanPages = 5;
@@ -153,6 +157,7 @@ struct Appview::Impl {
   TtlCache<std::string> service_tokens; // did hold lxm -> JWT
   TtlCache<RememberedLogin> logins;    // sha256(user:password) -> the login it made
   TtlCache<std::uint64_t> hold_blobs;   // hold_blob_key() -> size: seen on the hold (uploaded or HEADed)
+  TtlCache<bool> recent_pulls;          // pull_key() -> counted within kPullWindow
 
   TidClock tids;  // manifest record keys
 
@@ -305,6 +310,10 @@ struct Appview::Impl {
   // The token to read blobs with: "" for a public hold, else the caller's.
   std::string read_token(const HoldClient& hold, const Caller& caller);
   void ensure_crew(const std::string& did, const HoldClient& hold);
+
+  // Counts a manifest GET as a pull of t's repository, once per client
+  // (caller DID, else address) and kPullWindow.
+  void count_pull(const xrpc::ServerRequest& req, const Caller& caller, const Target& t);
 
   // ---- manifest pushes ----
   // MANIFEST_BLOB_UNKNOWN unless every blob `m` references is on the hold.

@@ -156,10 +156,18 @@ void Appview::Impl::notify_hold(const oci::Manifest& m, const Target& t, const o
   }
 }
 
+void Appview::Impl::count_pull(const xrpc::ServerRequest& req, const Caller& caller, const Target& t) {
+  std::string client = caller.anonymous() ? "ip " + req.remote_addr : caller.did();
+  std::string key = client + " " + t.did + "/" + t.name.repository;
+  if (recent_pulls.get(key)) return;
+  recent_pulls.put(key, true);
+  network_index->count_pull(t.did, t.name.repository);
+}
+
 void Appview::Impl::register_manifests(xrpc::XrpcServer& server) {
   server.route("GET", kManifestPath, guard("pull", [this](const xrpc::ServerRequest& req) {
     Target t = resolve_name(req.path_params[0]);
-    authorize(req, t, "pull");
+    Caller caller = authorize(req, t, "pull");
     oci::Reference ref = pulled_reference(t, req.path_params[1]);
     std::optional<oci::Digest> digest = ref.is_digest() ? std::optional(ref.digest_value())
                                                         : resolve_tag(t, ref.tag_name());
@@ -169,7 +177,7 @@ void Appview::Impl::register_manifests(xrpc::XrpcServer& server) {
     if (!m)
       throw registry_error(oci::ErrorCode::kManifestUnknown,
                            fmt::format("{}@{} is not in the repository", t.str(), digest->str()));
-    if (req.method == "GET") network_index->count_pull(t.did, t.name.repository);
+    if (req.method == "GET") count_pull(req, caller, t);
     auto response = xrpc::ServerResponse::text(m->bytes, m->media_type);
     response.header("Docker-Content-Digest", digest->str());
     return response;
