@@ -87,6 +87,9 @@ class HoldProcess {
 
   // Changes settings for the next start() / run().
   void set(const std::string& name, const std::string& value) { settings_[name] = value; }
+  // Runs the binary under a command: `prefix` (its first element an
+  // absolute path), then the hold's path and arguments.
+  void run_under(std::vector<std::string> prefix) { prefix_ = std::move(prefix); }
 
   // Spawns `atcr-hold serve` and waits until /xrpc/_health answers 200.
   void start(std::chrono::seconds within = std::chrono::seconds(30)) {
@@ -185,7 +188,8 @@ class HoldProcess {
 
   pid_t spawn(const std::vector<std::string>& args, const std::filesystem::path& err,
               const std::filesystem::path& out) const {
-    std::vector<std::string> argv_s{hold_binary()};
+    std::vector<std::string> argv_s = prefix_;
+    argv_s.push_back(hold_binary());
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(a.data());
@@ -212,6 +216,7 @@ class HoldProcess {
   int port_;
   Env settings_;
   bool atcr_names_ = false;
+  std::vector<std::string> prefix_;
   pid_t pid_ = -1;
   int starts_ = 0;
   std::filesystem::path log_;

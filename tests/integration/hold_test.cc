@@ -422,6 +422,45 @@ TEST_CASE("hold binary: SIGKILL during a proxied part upload loses nothing it sh
   CHECK(repo.records.size() >= 2);  // captain + the owner's crew record
 }
 
+TEST_CASE("hold binary: a full disk is a 507 without paths, keeps nothing partial, and the hold goes on") {
+  // The blob root is a 2 MiB tmpfs that only the hold sees: it runs in
+  // user and mount namespaces of its own (unshare -rm), which mount it.
+  TestHold h({});
+  fs::path root = h.dir.path() / "full-blobs";
+  fs::create_directories(root);
+  h.process.set("HOLD_STORAGE_PATH", root.string());
+  h.process.run_under({"/usr/bin/unshare", "-rm", "/bin/sh", "-c",
+                       "mount -t tmpfs -o size=2m tmpfs \"$0\" && exec \"$@\"", root.string()});
+  h.process.start();
+  INFO(h.process.diagnostics());
+  HoldClient& c = h.client;
+  const Account& owner = callers().owner;
+  // The hold's own view of its blob root (its mount namespace).
+  fs::path seen = fs::path("/proc") / std::to_string(h.process.pid()) / "root" / root.relative_path();
+  REQUIRE_MESSAGE(fs::exists(seen), "cannot see the hold's tmpfs at " << seen);
+
+  std::string big = random_text(3 * kMiB, 3);
+  std::string digest = oci::Digest::of(big).str();
+  std::string id = c.initiate(owner, digest);
+  auto full = c.put_part(owner, id, 1, big);
+  CHECK(full.status == 507);
+  CHECK(full.text().find("InsufficientStorage") != std::string::npos);
+  CHECK(full.text().find("storage is full") != std::string::npos);
+  CHECK_MESSAGE(full.text().find(root.string()) == std::string::npos, full.text());
+  CHECK_MESSAGE(full.text().find("/tmp") == std::string::npos, full.text());
+  // Nothing partial is left on the disk, and nothing is visible.
+  std::uintmax_t files = 0;
+  for (const auto& e : fs::recursive_directory_iterator(seen))
+    if (e.is_regular_file()) ++files;
+  CHECK(files == 0);
+  CHECK(c.call("HEAD", kGetBlob, &owner, c.blob_query(digest)).status == 404);
+  // The hold goes on: a blob that fits is stored and read back.
+  std::string small = random_text(256 * 1024, 4);
+  auto done = c.upload(owner, small);
+  REQUIRE_MESSAGE(done.status == 200, done.text());
+  CHECK(c.download(&owner, oci::Digest::of(small).str()) == small);
+}
+
 // ------------------------------------------------------------ 4. export / import
 TEST_CASE("hold binary: repo export verifies with the reference and imports into a fresh hold") {
   TestHold h(HoldProcess::Env{{"HOLD_ALLOW_ALL_CREW", "true"}});

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 
+#include "appview/appview_impl.h"
 #include "appview/blob_upload.h"
 #include "atcr/appview/config.h"
 #include "appview/pagination.h"
@@ -491,4 +492,15 @@ TEST_CASE("appview config: ATCR's file keys, precedence, unknown ATCR_* names an
   CHECK(tmpl.find("$ATCR_HTTP_ADDR (host:port)") != std::string::npos);
   CHECK(tmpl.find("jetstream.*") != std::string::npos);
   CHECK(tmpl.find("ATCR_E2E_*") != std::string::npos);
+}
+
+TEST_CASE("upstream failures as OCI errors: a full hold is a 507 saying so, not a bad gateway") {
+  auto full = from_upstream(xrpc::XrpcError(507, "InsufficientStorage", "the hold's storage is full: /srv/blobs"));
+  CHECK(full.http_status() == 507);
+  CHECK(full.code() == oci::ErrorCode::kUnavailable);
+  CHECK(full.message().find("storage is full") != std::string::npos);
+  CHECK(full.message().find("/srv") == std::string::npos);  // the hold's words (and paths) are not echoed
+  CHECK(oci::error_body(full).find("\"code\":\"UNAVAILABLE\"") != std::string::npos);
+  CHECK(from_upstream(xrpc::XrpcError(500, "InternalServerError", "x")).http_status() == 502);
+  CHECK(from_upstream(xrpc::XrpcError(403, "Forbidden", "x")).code() == oci::ErrorCode::kDenied);
 }

@@ -162,6 +162,17 @@ TEST_CASE("an operator-listed storage origin is used, with allow-listed headers 
     CHECK(e.message().find("SECRET") == std::string::npos);
   }
   CHECK(internal.hits == 1);
+  // A full store (507) stays a 507, still without the body.
+  internal.status = 507;
+  try {
+    push_part(hold);
+    FAIL("a 507 was taken for success");
+  } catch (const xrpc::XrpcError& e) {
+    CHECK(e.status() == 507);
+    CHECK(e.error() == "InsufficientStorage");
+    CHECK(e.message().find("SECRET") == std::string::npos);
+  }
+  internal.status = 500;
   {
     std::lock_guard lock(internal.mu);
     bool saw_content_type = false;

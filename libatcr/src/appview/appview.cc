@@ -58,15 +58,6 @@ std::string upstream_message(const xrpc::XrpcError& e) {
   return e.message().empty() ? e.error() : e.error() + ": " + e.message();
 }
 
-// The registry error an upstream (PDS, hold) failure becomes when the
-// handler did not map it itself.
-oci::RegistryError from_upstream(const xrpc::XrpcError& e) {
-  if (e.status() == 401 || e.status() == 403)
-    return registry_error(oci::ErrorCode::kDenied, "the hold refused: " + upstream_message(e));
-  if (e.status() == 429) return registry_error(oci::ErrorCode::kTooManyRequests, upstream_message(e));
-  return registry_error(oci::ErrorCode::kUnavailable,
-                        fmt::format("upstream answered {}: {}", e.status(), upstream_message(e)), 502);
-}
 
 // A name ImageName::parse refused. Without an identity ("registry/app",
 // "app") it names nobody's repository: DENIED, saying what names look like
@@ -102,6 +93,19 @@ std::unique_ptr<oauth::Client> make_oauth_client(const AppviewConfig& c, identit
 }
 
 }  // namespace
+
+oci::RegistryError from_upstream(const xrpc::XrpcError& e) {
+  if (e.status() == 401 || e.status() == 403)
+    return registry_error(oci::ErrorCode::kDenied, "the hold refused: " + upstream_message(e));
+  if (e.status() == 429) return registry_error(oci::ErrorCode::kTooManyRequests, upstream_message(e));
+  if (e.status() == 507)
+    return registry_error(oci::ErrorCode::kUnavailable,
+                          "the hold's storage is full: this upload was not stored; try again later or ask the "
+                          "hold's operator",
+                          507);
+  return registry_error(oci::ErrorCode::kUnavailable,
+                        fmt::format("upstream answered {}: {}", e.status(), upstream_message(e)), 502);
+}
 
 Appview::Impl::Impl(AppviewConfig c, AppviewOptions options)
     : config(std::move(c)),

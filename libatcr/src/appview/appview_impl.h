@@ -387,6 +387,11 @@ oci::Digest digest_param(const std::string& text);
 // DIGEST_INVALID (distribution-spec: an unsupported algorithm is a 400).
 oci::Digest pushed_digest(const std::string& text);
 
+// The registry error an upstream (PDS, hold) failure becomes when the
+// handler did not map it itself: 401/403 DENIED, 429 TOOMANYREQUESTS, a
+// full hold (507) UNAVAILABLE 507 saying storage is full, else 502.
+oci::RegistryError from_upstream(const xrpc::XrpcError& e);
+
 // Shorthand for the distribution errors.
 inline oci::RegistryError registry_error(oci::ErrorCode code, std::string message = {}, int status = 0) {
   return oci::RegistryError(code, std::move(message), {}, status);

@@ -196,7 +196,9 @@ std::string HoldClient::put_part_stream(const UploadTarget& target, const std::s
   if (!r.ok()) {
     // Said by status only: the body is another service's and is not ours
     // to show the pushing client.
-    throw xrpc::XrpcError(r.status >= 500 ? 502 : r.status, std::string(xrpc::default_error_name(r.status)),
+    // A full hold (507) stays one: the client should hear that, not "bad gateway".
+    int status = r.status == 507 ? 507 : r.status >= 500 ? 502 : r.status;
+    throw xrpc::XrpcError(status, std::string(xrpc::default_error_name(r.status)),
                           fmt::format("uploading a part to {} failed with {}", hold_.did, r.status));
   }
   std::string etag = r.header("etag");

@@ -14,6 +14,7 @@
 #include <limits>
 
 #include "atcr/net/http_client.h"
+#include "atcr/log.h"
 #include "hold/hold_impl.h"
 #include "hold/input.h"
 
@@ -45,6 +46,12 @@ auto upload_call(F&& f) {
     return f();
   } catch (const storage::UploadError& e) {
     rethrow(e);
+  } catch (const storage::StorageFull& e) {
+    // The hold stays up; the client learns why, not where (no paths).
+    log::error("hold", "{}", e.what());
+    throw xrpc::XrpcError(507, "InsufficientStorage",
+                          "the hold's storage is full: nothing of this upload was kept; try again later or tell the "
+                          "hold's operator");
   }
 }
 

@@ -29,7 +29,9 @@ constexpr auto kStaleTemp = std::chrono::hours(1);
 constexpr std::size_t kEtagHex = 64;
 
 [[noreturn]] void fail_errno(std::string_view what, const fs::path& path, int err) {
-  throw BackendError(fmt::format("storage: {} {}: {}", what, path.string(), std::strerror(err)));
+  std::string message = fmt::format("storage: {} {}: {}", what, path.string(), std::strerror(err));
+  if (err == ENOSPC || err == EDQUOT) throw StorageFull(message);
+  throw BackendError(message);
 }
 
 // An open file descriptor, closed on scope exit.

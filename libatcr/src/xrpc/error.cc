@@ -42,6 +42,7 @@ std::string_view default_error_name(int status) {
     case 502: return "UpstreamFailure";
     case 503: return "NotEnoughResources";
     case 504: return "UpstreamTimeout";
+    case 507: return "InsufficientStorage";
     default: return "Unknown";
   }
 }

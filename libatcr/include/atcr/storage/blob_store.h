@@ -63,6 +63,14 @@ class BackendError : public StorageError {
   using StorageError::StorageError;
 };
 
+// The backend has no room left (the filesystem store's ENOSPC or EDQUOT).
+// Nothing of the failed write is kept. The message names paths: log it,
+// do not show it to clients.
+class StorageFull : public BackendError {
+ public:
+  using BackendError::BackendError;
+};
+
 // Fills a prefix of `buffer` and returns how many bytes it wrote; 0 means
 // the end of the data. May throw to abort the transfer.
 using Reader = std::function<std::size_t(std::span<std::uint8_t> buffer)>;
