@@ -279,10 +279,14 @@ class SqliteIndex final : public Index {
       count.step();
       result.total = count.column_int(0);
     }
+    // Ranked and cut to the page first, so the summary columns (subqueries
+    // each) are computed for the page's rows only, not for every match.
     std::string sql = fmt::format(
-        "SELECT {} FROM repo_search JOIN repositories r ON r.id = repo_search.rowid "
+        "SELECT {} FROM (SELECT r.id AS id, bm25(repo_search, 5.0, 10.0, 2.0, 1.0) AS rank, r.last_push AS pushed "
+        "FROM repo_search JOIN repositories r ON r.id = repo_search.rowid "
         "JOIN users u ON u.did = r.did AND u.active = 1 WHERE repo_search MATCH ?1 "
-        "ORDER BY bm25(repo_search, 5.0, 10.0, 2.0, 1.0), r.last_push DESC LIMIT ?2 OFFSET ?3",
+        "ORDER BY rank, pushed DESC LIMIT ?2 OFFSET ?3) hit "
+        "JOIN repositories r ON r.id = hit.id JOIN users u ON u.did = r.did ORDER BY hit.rank, hit.pushed DESC",
         kSummaryColumns);
     sqlite::Statement st(db_, sql.c_str());
     st.bind(1, match).bind(2, clamp_limit(page.limit)).bind(3, std::max<std::int64_t>(page.offset, 0));
