@@ -23,6 +23,7 @@
 #   ATCR_HOLD_ALLOW_ALL_CREW true | false          (default true: any user may push)
 #   ATCR_REGISTRY_PUBLIC_URL the appview's public_url (default http://$REGISTRY; an
 #                       https one behind a TLS proxy makes it a confidential OAuth client)
+#   ATCR_INDEX_PDSES    firehoses the network index follows (default: the PDS and the hold)
 #   ATCR_DEMO_HANDLE    the demo account           (default sailor.test with the default hold
 #                       port, else sailor-<hold port>.test; "demo" is a reserved handle)
 # Each stack has its own demo account by default: the account's
@@ -119,6 +120,7 @@ start_appview() {
     ATCR_UPLOADS_STORAGE_ORIGINS="$storage_origins" ATCR_SERVER_PORT="$APPVIEW_PORT" ATCR_SERVER_PUBLIC_URL="$PUBLIC_URL" \
     ATCR_SERVER_DATA_DIR="$DIR/appview" ATCR_SERVER_DEFAULT_HOLD_DID="$HOLD_DID" \
     ATCR_IDENTITY_PLC_URL="$PLC_URL" ATCR_IDENTITY_HANDLE_RESOLVER="$PDS_URL" ATCR_IDENTITY_DEVELOPMENT=true \
+    ATCR_INDEX_PDSES="${ATCR_INDEX_PDSES:-$PDS_URL,$HOLD_URL}" \
     "$BUILD/apps/atcr-appview" serve
   wait_until 30 "the appview on $REGISTRY" "$DIR" appview answering "http://$REGISTRY/v2/"
 }

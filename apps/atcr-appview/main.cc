@@ -4,6 +4,7 @@
 //
 //   atcr-appview config init [FILE]    commented TOML (default appview.toml; - for stdout)
 //   atcr-appview serve [--config FILE] run the registry (SIGTERM/SIGINT drain; SIGUSR1 toggles debug logs)
+//   atcr-appview backfill [--config FILE] index every repo of the configured index sources again
 //   atcr-appview version
 //
 // Settings: FILE, then ATCR_* environment variables (see config init and
@@ -31,6 +32,9 @@ const char* const kUsage = R"(usage: atcr-appview <command> [options]
 
 commands:
   serve [--config FILE]    run the registry
+  backfill [--config FILE] index every repo of index.relays and index.pdses again
+                           (listRepos + verified getRepo; resumable, a progress line
+                           per 100 repos; a running registry keeps serving meanwhile)
   config init [FILE]       write a commented config (default: appview.toml; - for stdout)
   version                  print the version
 
@@ -59,6 +63,32 @@ int serve(const Args& args) {
   return 0;
 }
 
+int backfill(const Args& args) {
+  AppviewConfig config = AppviewConfig::load(args.config);
+  atcr::cli::apply_log_level(config.log.level);
+  if (config.index.relays.empty() && config.index.pdses.empty()) {
+    std::fputs("atcr-appview: no index sources: set index.relays or index.pdses\n", stderr);
+    return 78;
+  }
+  Appview appview(config, {.follow_network = false});
+  std::uint64_t repos = 0, records = 0;
+  appview.backfill([&](const atcr::index::BackfillProgress& p) {
+    if (p.done || p.repos_seen % 100 == 0)
+      std::fprintf(stderr, "backfill %s: %llu repos listed, %llu indexed, %llu skipped, %llu records%s\n",
+                   p.host.c_str(), static_cast<unsigned long long>(p.repos_seen),
+                   static_cast<unsigned long long>(p.repos_indexed), static_cast<unsigned long long>(p.repos_skipped),
+                   static_cast<unsigned long long>(p.records), p.done ? " (done)" : "");
+    if (p.done) {
+      repos += p.repos_indexed;
+      records += p.records;
+    }
+  });
+  std::printf("backfilled %llu repos, %llu records; %lld repositories indexed\n",
+              static_cast<unsigned long long>(repos), static_cast<unsigned long long>(records),
+              static_cast<long long>(appview.index().repository_count()));
+  return 0;
+}
+
 int run(int argc, char** argv) {
   std::string command = argc > 1 ? argv[1] : "";
   std::string sub = argc > 2 ? argv[2] : "";
@@ -67,6 +97,7 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (command == "serve") return serve(atcr::cli::parse_args(argc, argv, 2));
+  if (command == "backfill") return backfill(atcr::cli::parse_args(argc, argv, 2));
   if (command == "config" && sub == "init")
     return atcr::cli::config_init("atcr-appview", atcr::cli::parse_args(argc, argv, 3), "appview.toml",
                                   AppviewConfig::template_toml(), "set server.default_hold_did");

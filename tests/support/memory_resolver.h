@@ -22,6 +22,13 @@ class MemoryResolver : public identity::Resolver {
     docs_[did] = std::move(doc);
   }
 
+  // Adds (or replaces) a whole document (services too: a PDS endpoint).
+  void add_document(identity::DidDocument doc) {
+    std::lock_guard lock(mu_);
+    std::string did = doc.id;
+    docs_[did] = std::move(doc);
+  }
+
   identity::DidDocument resolve_did(std::string_view did, bool) override {
     std::lock_guard lock(mu_);
     auto it = docs_.find(std::string(did));

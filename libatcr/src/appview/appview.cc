@@ -152,7 +152,11 @@ Appview::Impl::Impl(AppviewConfig c, AppviewOptions options)
   oauth_sessions = std::make_unique<web::OAuthStore>(db_path, make_oauth_client(config, *resolver, http), http);
   hold_health = std::make_unique<web::HoldHealth>();
   oauth_sessions->on_end([this](const std::string& did) { web_sessions->end_all(did); });
+  if (options.follow_network && (!config.index.relays.empty() || !config.index.pdses.empty()))
+    index_feed = std::make_unique<IndexFeed>(config, *network_index, *resolver, http);
 }
+
+Appview::Impl::~Impl() { index_feed.reset(); }
 
 Appview::Appview(AppviewConfig config, AppviewOptions options)
     : impl_(std::make_unique<Impl>(std::move(config), std::move(options))) {}
@@ -629,6 +633,12 @@ void Appview::Impl::index_own_records(const Target& t, const std::vector<index::
 }
 
 index::Index& Appview::index() { return *impl_->network_index; }
+
+void Appview::backfill(const std::function<void(const index::BackfillProgress&)>& progress,
+                       const std::atomic<bool>* cancel) {
+  index::Ingester ingester(*impl_->network_index, *impl_->resolver, impl_->http);
+  IndexFeed::backfill_all(impl_->config, ingester, progress, cancel, true);
+}
 
 void Appview::Impl::migrate_manifest_keys(const xrpc::PdsSession& session, const std::string& did,
                                           const std::string& pds_url) {

@@ -13,6 +13,7 @@
 
 #include "appview/device_store.h"
 #include "appview/hold_client.h"
+#include "appview/index_feed.h"
 #include "appview/session_store.h"
 #include "atcr/index/index.h"
 #include "appview/ttl_cache.h"
@@ -123,6 +124,7 @@ inline constexpr int kManifestScanPages = 5;
 
 struct Appview::Impl {
   Impl(AppviewConfig config, AppviewOptions options);
+  ~Impl();
 
   // A route handler that is a member (web pages, the device flow).
   using PageHandler = xrpc::ServerResponse (Impl::*)(const xrpc::ServerRequest&);
@@ -139,6 +141,9 @@ struct Appview::Impl {
   // catalog and the web UI read it; our own pushes and deletes go in at
   // once, the firehose brings everyone else's.
   std::unique_ptr<index::Index> network_index;
+  // Follows config.index's sources into network_index while we run (none
+  // configured, or AppviewOptions::follow_network false: null).
+  std::unique_ptr<IndexFeed> index_feed;
   std::unique_ptr<DeviceStore> devices;  // the device flow, devices' secrets
   std::string realm;  // <public_url>/auth/token
   std::unique_ptr<web::WebSessions> web_sessions;  // browser sessions, CSRF, page layout

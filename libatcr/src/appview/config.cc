@@ -89,6 +89,19 @@ const std::vector<Option>& schema() {
        "loopback and private addresses included. Any other origin must be https\n"
        "on a public address (a hold is whoever a user names; its URLs must not\n"
        "reach this host's network)."},
+      // [index]
+      {"index.relays", Kind::kString, "",
+       "Relays whose firehose (com.atproto.sync.subscribeRepos) feeds the network\n"
+       "index (the catalog and the web UI), comma-separated base URLs\n"
+       "(\"https://relay1.us-east.bsky.network\"). A relay is trusted to report\n"
+       "any account's status; commits are verified whatever their source."},
+      {"index.pdses", Kind::kString, "",
+       "PDSes and holds whose own firehoses feed the index, comma-separated base\n"
+       "URLs (\"https://pds.example.com, https://hold.example.com\"). Each is\n"
+       "followed from its first event, and believed about its own accounts only."},
+      {"index.backfill", Kind::kBool, "true",
+       "On first start, list every repo of each source (listRepos) and index it\n"
+       "(getRepo, verified). `atcr-appview backfill` does it again on demand."},
       // [install]
       {"install.helper_binary", Kind::kString, "",
        "The docker-credential-atcr binary that /install.sh installs for users:\n"
@@ -114,7 +127,8 @@ const settings::Compat& compat() {
           {"ATCR_DEBUG_ADDR", ""},
           {"ATCR_AUTH_CERT_PATH", ""},  // our signing key lives in data_dir
           {"ATCR_BACKFILL_INTERVAL", ""},
-          {"ATCR_RELAY_ENDPOINT", ""},
+          {"ATCR_RELAY_ENDPOINT", "index.relays"},
+          {"jetstream.backfill_enabled", "index.backfill"},
           {"JETSTREAM_URL", ""},
           {"ui.*", ""},  // ATCR_UI_ENABLED, ATCR_UI_DATABASE_PATH: our database lives in data_dir
           {"jetstream.*", ""},
@@ -132,6 +146,23 @@ const settings::Compat& compat() {
 
 using settings::base_url;
 using settings::invalid;
+
+// A comma-separated list of origins ("https://host[:port]", no path).
+std::vector<std::string> origin_list(const settings::Settings& s, const std::string& key) {
+  std::vector<std::string> out;
+  for (std::string_view rest = s.str(key); !rest.empty();) {
+    std::string_view item = rest.substr(0, rest.find(','));
+    rest.remove_prefix(std::min(rest.size(), item.size() + 1));
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '/')) item.remove_suffix(1);
+    if (item.empty()) continue;
+    if (!(item.starts_with("http://") || item.starts_with("https://")) ||
+        item.find_first_of("/?#@", item.find("://") + 3) != std::string_view::npos)
+      invalid(key, "each entry is an origin like https://host.example.com[:port]");
+    out.emplace_back(item);
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -199,17 +230,10 @@ AppviewConfig AppviewConfig::load(const std::optional<std::filesystem::path>& fi
     *field = static_cast<std::size_t>(v);
   }
 
-  for (std::string_view rest = s.str("uploads.storage_origins"); !rest.empty();) {
-    std::string_view item = rest.substr(0, rest.find(','));
-    rest.remove_prefix(std::min(rest.size(), item.size() + 1));
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    while (!item.empty() && (item.back() == ' ' || item.back() == '/')) item.remove_suffix(1);
-    if (item.empty()) continue;
-    if (!(item.starts_with("http://") || item.starts_with("https://")) ||
-        item.find_first_of("/?#@", item.find("://") + 3) != std::string_view::npos)
-      invalid("uploads.storage_origins", "each entry is an origin like https://s3.example.com[:port]");
-    c.uploads.storage_origins.emplace_back(item);
-  }
+  c.uploads.storage_origins = origin_list(s, "uploads.storage_origins");
+  c.index.relays = origin_list(s, "index.relays");
+  c.index.pdses = origin_list(s, "index.pdses");
+  c.index.backfill = s.boolean("index.backfill");
 
   c.install.helper_binary = s.str("install.helper_binary");
   if (c.install.helper_binary.find_first_of("\r\n") != std::string::npos)

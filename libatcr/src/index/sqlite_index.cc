@@ -200,6 +200,30 @@ class SqliteIndex final : public Index {
     st.run();
   }
 
+  void replace_repo(std::string_view did, const std::vector<RecordChange>& changes, const RepoState& state) override {
+    std::lock_guard lock(mu_);
+    sqlite::Transaction tx(db_);
+    remove_repo_locked(did);
+    for (const RecordChange& change : changes) apply_locked(change);
+    set_repo_state_locked(did, state);
+    tx.commit();
+  }
+
+  void apply_commit(std::string_view did, const std::vector<RecordChange>& changes, const RepoState& state) override {
+    std::lock_guard lock(mu_);
+    sqlite::Transaction tx(db_);
+    for (const RecordChange& change : changes) apply_locked(change);
+    set_repo_state_locked(did, state);
+    tx.commit();
+  }
+
+  bool known(std::string_view did) override {
+    std::lock_guard lock(mu_);
+    sqlite::Statement st(db_, "SELECT 1 FROM users WHERE did = ?");
+    st.bind(1, did);
+    return st.step();
+  }
+
   std::optional<RepoState> repo_state(std::string_view did) override {
     std::lock_guard lock(mu_);
     sqlite::Statement st(db_, "SELECT rev, commit_cid, data_cid FROM repo_state WHERE did = ?");
@@ -210,6 +234,11 @@ class SqliteIndex final : public Index {
 
   void set_repo_state(std::string_view did, const RepoState& state) override {
     std::lock_guard lock(mu_);
+    set_repo_state_locked(did, state);
+  }
+
+  void set_repo_state_locked(std::string_view did, const RepoState& state) {
+    ensure_user(did);
     sqlite::Statement st(db_,
                          "INSERT INTO repo_state (did, rev, commit_cid, data_cid) VALUES (?, ?, ?, ?) "
                          "ON CONFLICT (did) DO UPDATE SET rev = excluded.rev, commit_cid = excluded.commit_cid, "

@@ -31,12 +31,15 @@
 // restart: the client goes on with its next PATCH.
 #pragma once
 
+#include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "atcr/appview/config.h"
 #include "atcr/identity/resolver.h"
 #include "atcr/index/index.h"
+#include "atcr/index/ingest.h"
 #include "atcr/net/http_client.h"
 #include "atcr/xrpc/server.h"
 
@@ -48,6 +51,10 @@ struct AppviewOptions {
   identity::Resolver* resolver = nullptr;
   // For PDS, hold and S3 requests. Default: one with generous timeouts.
   std::shared_ptr<const net::HttpClient> http = nullptr;
+  // Follow config.index's sources (firehoses, first-start backfill) on
+  // threads of the AppView's own, from construction to destruction. false
+  // for a process that only reads the index or runs `backfill`.
+  bool follow_network = true;
 };
 
 class Appview {
@@ -73,6 +80,11 @@ class Appview {
 
   // The network index the catalog and the web UI read (data_dir/index.sqlite).
   index::Index& index();
+  // Backfills every configured source from its start, in the calling
+  // thread (`atcr-appview backfill`); `progress` after each repo. Resumable
+  // via `cancel`. Sources that fail are logged and skipped.
+  void backfill(const std::function<void(const index::BackfillProgress&)>& progress,
+                const std::atomic<bool>* cancel = nullptr);
 
  private:
   struct Impl;  // src/appview/appview_impl.h, shared by the endpoint files

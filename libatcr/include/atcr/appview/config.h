@@ -19,6 +19,7 @@
 //              web_session_lifetime
 //   [cache]    identity_ttl, tag_ttl, manifest_entries, hold_ttl
 //   [uploads]  part_size, session_ttl, max_sessions_per_user, max_sessions
+//   [index]    relays, pdses, backfill
 //   [install]  helper_binary
 //   [log]      level
 #pragma once
@@ -84,6 +85,14 @@ struct AppviewConfig {
     // the hold's own; anything else must be https on a public address.
     std::vector<std::string> storage_origins;
   } uploads;
+
+  // The network index's sources (index/ingest.h): firehoses followed and
+  // backfilled. None: the index holds only what this AppView pushes.
+  struct NetworkIndex {
+    std::vector<std::string> relays;  // origins
+    std::vector<std::string> pdses;   // origins of PDSes and holds
+    bool backfill = true;             // on first start
+  } index;
 
   struct Install {
     // The docker-credential-atcr binary /install.sh installs: a file on

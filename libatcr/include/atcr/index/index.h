@@ -199,12 +199,23 @@ class Index {
   // A pull the AppView served (a manifest GET).
   virtual void count_pull(std::string_view did, std::string_view repository) = 0;
 
-  // Sync state of a repo as ingestion last verified it ("" if never).
+  // Sync state of a repo as ingestion last verified it.
   struct RepoState {
     std::string rev;
     std::string commit_cid;
     std::string data_cid;  // the MST root (sync v1.1 prevData checks)
   };
+  // A re-sync in one transaction: everything indexed from `did`'s repo is
+  // replaced by `changes` (creates), and its sync state set.
+  virtual void replace_repo(std::string_view did, const std::vector<RecordChange>& changes,
+                            const RepoState& state) = 0;
+  // A verified commit: its changes and the repo's new state, in one
+  // transaction.
+  virtual void apply_commit(std::string_view did, const std::vector<RecordChange>& changes,
+                            const RepoState& state) = 0;
+  // Whether anything of `did` is indexed (a user row: records, identity or
+  // status), hidden or not.
+  virtual bool known(std::string_view did) = 0;
   virtual std::optional<RepoState> repo_state(std::string_view did) = 0;
   virtual void set_repo_state(std::string_view did, const RepoState& state) = 0;
   // Firehose cursors, per source URL.

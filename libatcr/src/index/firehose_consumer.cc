@@ -1,0 +1,169 @@
+// index::FirehoseConsumer: a thread per source following subscribeRepos,
+// with saved cursors and reconnect backoff (contract: atcr/index/ingest.h).
+#include <fmt/core.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "atcr/index/ingest.h"
+#include "atcr/log.h"
+#include "atcr/xrpc/websocket_client.h"
+#include "index/source_url.h"
+
+namespace atcr::index {
+
+namespace {
+// How often a waiting receive looks at the stop flag.
+constexpr auto kPoll = std::chrono::milliseconds(500);
+}  // namespace
+
+struct FirehoseConsumer::Impl {
+  Ingester& ingester;
+  std::vector<Source> sources;
+  ConsumerOptions options;
+  std::vector<std::thread> threads;
+  std::atomic<std::uint64_t> events{0};
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;
+  std::vector<xrpc::WebSocketClient*> open;  // connections to interrupt on stop
+
+  bool stopped() {
+    std::lock_guard lock(mu);
+    return stopping;
+  }
+
+  // Sleeps `d` unless stop() comes first; false when stopping.
+  bool sleep(std::chrono::milliseconds d) {
+    std::unique_lock lock(mu);
+    return !cv.wait_for(lock, d, [&] { return stopping; });
+  }
+
+  void run(const Source& source) {
+    std::chrono::milliseconds backoff = options.min_backoff;
+    while (!stopped()) {
+      bool delivered = false;
+      try {
+        delivered = follow(source);
+      } catch (const std::exception& e) {
+        if (stopped()) break;
+        log::warn("index", "firehose {}: {}; reconnecting in {} ms", source.url, e.what(), backoff.count());
+      }
+      if (delivered) backoff = options.min_backoff;
+      if (!sleep(backoff)) break;
+      if (!delivered) backoff = std::min(backoff * 2, options.max_backoff);
+    }
+  }
+
+  // One connection, until it ends; whether it delivered any event.
+  bool follow(const Source& source) {
+    Index& index = ingester.index();
+    std::string base = subscribe_url(source.url);
+    if (base.empty()) throw Error(fmt::format("'{}' is not an http(s) or ws(s) URL", source.url));
+    std::optional<std::int64_t> cursor = index.cursor(source.url);
+    std::string url = base;
+    if (cursor) {
+      url += fmt::format("?cursor={}", *cursor);
+    } else if (source.kind == SourceKind::kPds) {
+      url += "?cursor=0";  // a PDS keeps its history: take all of it
+    }
+    xrpc::WebSocketOptions ws_options;
+    ws_options.idle_timeout = options.idle_timeout;
+    auto ws = xrpc::WebSocketClient::connect(url, ws_options);
+    {
+      std::lock_guard lock(mu);
+      if (stopping) return false;
+      open.push_back(ws.get());
+    }
+    struct Unregister {
+      Impl* self;
+      xrpc::WebSocketClient* ws;
+      ~Unregister() {
+        std::lock_guard lock(self->mu);
+        std::erase(self->open, ws);
+      }
+    } unregister{this, ws.get()};
+    log::info("index", "firehose {}: connected{}", source.url, cursor ? fmt::format(" at cursor {}", *cursor) : "");
+
+    std::string origin = source.kind == SourceKind::kPds ? origin_of(source.url) : "";
+    bool delivered = false;
+    std::uint32_t unsaved = 0;
+    std::int64_t last_seq = 0;
+    auto save = [&] {
+      if (unsaved > 0 && last_seq > 0) index.set_cursor(source.url, last_seq);
+      unsaved = 0;
+    };
+    struct SaveOnExit {
+      std::function<void()> f;
+      ~SaveOnExit() {
+        try {
+          f();
+        } catch (...) {
+        }
+      }
+    } save_on_exit{save};
+    while (true) {
+      auto message = ws->receive(kPoll);
+      if (!message) break;  // closed (by the peer, or stop())
+      if (message->kind == xrpc::WebSocketMessage::kTimeout) {
+        if (stopped()) break;
+        continue;
+      }
+      if (message->kind != xrpc::WebSocketMessage::kBinary) continue;
+      std::int64_t seq = 0;
+      try {
+        ingester.handle_frame(message->data, origin, seq);
+      } catch (const ParseError& e) {
+        throw Error(fmt::format("a malformed frame: {}", e.what()));
+      } catch (const Error& e) {
+        // An error frame: FutureCursor means our cursor is from another
+        // life of the source (it was reset): start over from its beginning.
+        if (std::string_view(e.what()).find("FutureCursor") != std::string_view::npos) {
+          log::warn("index", "firehose {}: our cursor is ahead of the source; starting from its beginning", source.url);
+          index.set_cursor(source.url, 0);
+          unsaved = 0;
+        }
+        throw;
+      }
+      events.fetch_add(1, std::memory_order_relaxed);
+      delivered = true;
+      if (seq > 0) {
+        last_seq = seq;
+        if (++unsaved >= options.cursor_every) save();
+      }
+    }
+    if (ws->close_code() != 0)
+      log::info("index", "firehose {}: closed by the source ({})", source.url, ws->close_code());
+    return delivered;
+  }
+};
+
+FirehoseConsumer::FirehoseConsumer(Ingester& ingester, std::vector<Source> sources, ConsumerOptions options)
+    : impl_(std::make_unique<Impl>(ingester, std::move(sources), options)) {
+  if (impl_->options.cursor_every == 0) impl_->options.cursor_every = 1;
+}
+
+FirehoseConsumer::~FirehoseConsumer() { stop(); }
+
+void FirehoseConsumer::start() {
+  for (const Source& source : impl_->sources)
+    impl_->threads.emplace_back([this, &source] { impl_->run(source); });
+}
+
+void FirehoseConsumer::stop() {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stopping = true;
+    for (xrpc::WebSocketClient* ws : impl_->open) ws->interrupt();
+  }
+  impl_->cv.notify_all();
+  for (std::thread& t : impl_->threads)
+    if (t.joinable()) t.join();
+  impl_->threads.clear();
+}
+
+std::uint64_t FirehoseConsumer::events() const { return impl_->events.load(); }
+
+}  // namespace atcr::index
