@@ -59,8 +59,12 @@ struct Ingester::Impl {
 
   std::mutex& lock_for(std::string_view did) { return did_locks[std::hash<std::string_view>{}(did) % kDidLockStripes]; }
 
-  void count(Outcome outcome, std::uint64_t records = 0) {
+  Ingester::Observer observer;
+
+  void count(std::string_view did, Outcome outcome, std::uint64_t records = 0, bool stale = false) {
+    if (observer) observer(did, outcome, stale);
     std::lock_guard lock(stats_mu);
+    if (stale) ++stats.stale;
     ++stats.events;
     stats.records += records;
     switch (outcome) {
@@ -90,7 +94,7 @@ struct Ingester::Impl {
 
   Outcome reject(std::string_view what, std::string_view did, const std::exception& e) {
     log::warn("index", "rejected {} of {}: {}", what, log::escape(did), e.what());
-    count(Outcome::kRejected);
+    count(did, Outcome::kRejected);
     return Outcome::kRejected;
   }
 
@@ -99,12 +103,12 @@ struct Ingester::Impl {
     std::lock_guard did_lock(lock_for(did));
     auto state = index.repo_state(did);
     if (!state && !touches_atcr(body)) {
-      count(Outcome::kIgnored);
+      count(did, Outcome::kIgnored);
       return Outcome::kIgnored;
     }
     const std::string& rev = body.at("rev").as_string();
     if (state && rev <= state->rev) {
-      count(Outcome::kIgnored);
+      count(did, Outcome::kIgnored, 0, true);
       return Outcome::kIgnored;
     }
     std::optional<VerifiedCommit> verified;
@@ -140,7 +144,7 @@ struct Ingester::Impl {
                          op.cid ? op.cid->to_string() : ""});
     }
     index.apply_commit(did, changes, {v.commit.rev, v.commit_cid.to_string(), v.commit.data.to_string()});
-    count(Outcome::kApplied, changes.size());
+    count(did, Outcome::kApplied, changes.size());
     return Outcome::kApplied;
   }
 
@@ -149,7 +153,7 @@ struct Ingester::Impl {
     std::lock_guard did_lock(lock_for(did));
     auto state = index.repo_state(did);
     if (!state) {
-      count(Outcome::kIgnored);
+      count(did, Outcome::kIgnored);
       return Outcome::kIgnored;
     }
     std::optional<VerifiedSync> verified;
@@ -164,7 +168,7 @@ struct Ingester::Impl {
     }
     const VerifiedSync& v = *verified;
     if (v.commit_cid.to_string() == state->commit_cid || v.commit.rev <= state->rev) {
-      count(Outcome::kIgnored);
+      count(did, Outcome::kIgnored);
       return Outcome::kIgnored;
     }
     return resync_locked(did, {}, self);
@@ -173,7 +177,7 @@ struct Ingester::Impl {
   Outcome identity(const Value& body) {
     const std::string& did = did_field(body, "did");
     if (!index.known(did)) {
-      count(Outcome::kIgnored);
+      count(did, Outcome::kIgnored);
       return Outcome::kIgnored;
     }
     try {
@@ -182,7 +186,7 @@ struct Ingester::Impl {
     } catch (const Error& e) {
       log::warn("index", "#identity of {}: cannot resolve: {}", did, e.what());
     }
-    count(Outcome::kApplied);
+    count(did, Outcome::kApplied);
     return Outcome::kApplied;
   }
 
@@ -192,7 +196,7 @@ struct Ingester::Impl {
     std::string status;
     if (const Value* s = body.find("status"); s && !s->is_null()) status = s->as_string();
     if (!index.known(did)) {
-      count(Outcome::kIgnored);
+      count(did, Outcome::kIgnored);
       return Outcome::kIgnored;
     }
     if (!source_origin.empty()) {
@@ -205,19 +209,19 @@ struct Ingester::Impl {
       if (hosted_at != source_origin) {
         log::warn("index", "rejected #account of {} from {}: not its PDS ({})", did, source_origin,
                   hosted_at.empty() ? "unknown" : hosted_at);
-        count(Outcome::kRejected);
+        count(did, Outcome::kRejected);
         return Outcome::kRejected;
       }
     }
     index.set_account_status(did, active, status.empty() && !active ? "deactivated" : status);
-    count(Outcome::kApplied);
+    count(did, Outcome::kApplied);
     return Outcome::kApplied;
   }
 
   Outcome resync_locked(std::string_view did, std::string_view pds_url, Ingester&) {
     try {
       std::size_t records = fetch_and_replace(did, pds_url);
-      count(Outcome::kResynced, records);
+      count(did, Outcome::kResynced, records);
       return Outcome::kResynced;
     } catch (const Error& e) {
       return reject("re-sync", did, e);
@@ -287,9 +291,11 @@ Outcome Ingester::handle_message(std::string_view type, const Value& body, std::
   } catch (const ParseError& e) {
     return impl_->reject(type, "?", e);
   }
-  impl_->count(Outcome::kIgnored);
+  impl_->count("", Outcome::kIgnored);
   return Outcome::kIgnored;
 }
+
+void Ingester::observe(Observer observer) { impl_->observer = std::move(observer); }
 
 std::size_t Ingester::resync(std::string_view did, std::string_view pds_url) {
   std::lock_guard did_lock(impl_->lock_for(did));

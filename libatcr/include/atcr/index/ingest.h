@@ -59,6 +59,7 @@ struct IngestStats {
   std::uint64_t events = 0;
   std::uint64_t applied = 0;
   std::uint64_t ignored = 0;
+  std::uint64_t stale = 0;  // of those, commits at or below the repo's verified rev (replays, duplicates)
   std::uint64_t rejected = 0;
   std::uint64_t resyncs = 0;
   std::uint64_t records = 0;  // io.atcr.* record changes applied
@@ -93,6 +94,12 @@ class Ingester {
   std::size_t resync(std::string_view did, std::string_view pds_url = {});
 
   IngestStats stats() const;
+
+  // Called after each event with its repo's DID ("" when it has none), its
+  // outcome, and whether it was stale (a commit at or below the verified
+  // rev). Set before events flow; called on the handling thread.
+  using Observer = std::function<void(std::string_view did, Outcome outcome, bool stale)>;
+  void observe(Observer observer);
 
  private:
   struct Impl;
