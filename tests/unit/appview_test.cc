@@ -428,7 +428,8 @@ TEST_CASE("appview config: an ATCR .env.appview runs unchanged, as our own names
       {"ATCR_TOKEN_EXPIRATION", "300"},
       {"ATCR_UI_ENABLED", "true"},
       {"ATCR_UI_DATABASE_PATH", "/var/lib/atcr/ui.db"},
-      {"ATCR_JETSTREAM_BACKFILL_ENABLED", "true"},
+      {"ATCR_JETSTREAM_BACKFILL_ENABLED", "false"},
+      {"ATCR_RELAY_ENDPOINT", "https://relay.example.com"},
       {"JETSTREAM_URL", "wss://jetstream2.us-west.bsky.network/subscribe"},
   });
   AppviewConfig b = load_env_only({
@@ -449,9 +450,11 @@ TEST_CASE("appview config: an ATCR .env.appview runs unchanged, as our own names
   // What atcr does not implement is accepted and said once, not dropped silently.
   CHECK(warned(a, "$ATCR_UI_ENABLED (ui.*) is an ATCR setting atcr recognises but does not use yet"));
   CHECK(warned(a, "$ATCR_UI_DATABASE_PATH (ui.*)"));
-  CHECK(warned(a, "$ATCR_JETSTREAM_BACKFILL_ENABLED (jetstream.*)"));
   CHECK(warned(a, "$JETSTREAM_URL"));
-  CHECK(a.warnings.size() == 4);
+  CHECK(a.warnings.size() == 3);
+  // ATCR's relay and backfill settings drive the network index.
+  CHECK(a.index.relays == std::vector<std::string>{"https://relay.example.com"});
+  CHECK_FALSE(a.index.backfill);
 }
 
 TEST_CASE("appview config: ATCR's file keys, precedence, unknown ATCR_* names and the project's own variables") {

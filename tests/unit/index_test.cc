@@ -6,6 +6,7 @@
 #include <string>
 
 #include "atcr/oci/digest.h"
+#include "atcr_test_records.h"
 #include "temp_dir.h"
 #include "util/sqlite.h"
 
@@ -19,38 +20,10 @@ constexpr const char* kBob = "did:plc:bob34567abcdefghijklmnop";
 constexpr const char* kHold = "did:web:hold.example.com";
 constexpr const char* kOtherHold = "did:web:evil.example.com";
 
-std::string digest_of(const std::string& s) { return oci::Digest::of(std::string_view(s)).str(); }
-
-Value descriptor(const std::string& media_type, const std::string& digest, std::int64_t size) {
-  return Value(Value::Map{{"mediaType", Value(media_type)}, {"digest", Value(digest)}, {"size", Value(size)}});
-}
-
-Value image_manifest(const std::string& repository, const std::string& digest, const std::string& created,
-                     std::int64_t layer_size, const std::string& description = "") {
-  Value::Map m{{"$type", Value("io.atcr.manifest")},
-               {"repository", Value(repository)},
-               {"digest", Value(digest)},
-               {"mediaType", Value("application/vnd.oci.image.manifest.v1+json")},
-               {"schemaVersion", Value(2)},
-               {"createdAt", Value(created)},
-               {"holdDid", Value(kHold)},
-               {"config", descriptor("application/vnd.oci.image.config.v1+json", digest_of(digest + "c"), 100)},
-               {"layers", Value(Value::Array{descriptor("application/vnd.oci.image.layer.v1.tar+gzip",
-                                                        digest_of(digest + "l"), layer_size)})}};
-  if (!description.empty())
-    m.emplace("annotations",
-                       Value(Value::Map{{"org.opencontainers.image.description", Value(description)}}));
-  return Value(std::move(m));
-}
-
-Value tag_record(const std::string& repository, const std::string& tag, const std::string& did,
-                 const std::string& manifest_rkey, const std::string& updated) {
-  return Value(Value::Map{{"$type", Value("io.atcr.tag")},
-                          {"repository", Value(repository)},
-                          {"tag", Value(tag)},
-                          {"manifest", Value("at://" + did + "/io.atcr.manifest/" + manifest_rkey)},
-                          {"updatedAt", Value(updated)}});
-}
+using test::digest_of;
+using test::descriptor_value;
+using test::manifest_value;
+using test::tag_value;
 
 RecordChange put(const std::string& did, std::string_view collection, const std::string& rkey, Value record) {
   return RecordChange{did, std::string(collection), rkey, RecordAction::kCreate, std::move(record), ""};
@@ -63,9 +36,8 @@ RecordChange del(const std::string& did, std::string_view collection, const std:
 // alice/app: one manifest, tagged latest.
 void push(Index& index, const std::string& did, const std::string& repository, const std::string& tag,
           const std::string& rkey, const std::string& created, const std::string& description = "") {
-  std::string digest = digest_of(did + repository + rkey);
-  REQUIRE(index.apply(put(did, "io.atcr.manifest", rkey, image_manifest(repository, digest, created, 1000, description))));
-  REQUIRE(index.apply(put(did, "io.atcr.tag", repository + ":" + tag, tag_record(repository, tag, did, rkey, created))));
+  REQUIRE(index.apply(put(did, "io.atcr.manifest", rkey, manifest_value(repository, did + repository + rkey, created, 1000, description))));
+  REQUIRE(index.apply(put(did, "io.atcr.tag", repository + ":" + tag, tag_value(did, repository, tag, rkey, created))));
 }
 
 }  // namespace
@@ -129,16 +101,16 @@ TEST_CASE("index: a push shows in recent pushes, the repository page and the cat
 TEST_CASE("index: an image index lists its platforms and sums their sizes") {
   auto index = Index::open(":memory:");
   std::string amd = digest_of("amd"), arm = digest_of("arm"), top = digest_of("index");
-  REQUIRE(index->apply(put(kAlice, "io.atcr.manifest", "3kaaaaaaaaaa2", image_manifest("multi", amd, "2026-01-01T00:00:00Z", 500))));
-  REQUIRE(index->apply(put(kAlice, "io.atcr.manifest", "3kaaaaaaaaab2", image_manifest("multi", arm, "2026-01-01T00:00:00Z", 700))));
+  REQUIRE(index->apply(put(kAlice, "io.atcr.manifest", "3kaaaaaaaaaa2", manifest_value("multi", "amd", "2026-01-01T00:00:00Z", 500))));
+  REQUIRE(index->apply(put(kAlice, "io.atcr.manifest", "3kaaaaaaaaab2", manifest_value("multi", "arm", "2026-01-01T00:00:00Z", 700))));
   auto platform = [](const char* os, const char* arch, const char* variant) {
     Value::Map p{{"os", Value(os)}, {"architecture", Value(arch)}};
     if (*variant) p.emplace("variant", Value(variant));
     return Value(std::move(p));
   };
-  Value::Map child1 = descriptor("application/vnd.oci.image.manifest.v1+json", amd, 400).as_map();
+  Value::Map child1 = descriptor_value("application/vnd.oci.image.manifest.v1+json", amd, 400).as_map();
   child1.emplace("platform", platform("linux", "amd64", ""));
-  Value::Map child2 = descriptor("application/vnd.oci.image.manifest.v1+json", arm, 400).as_map();
+  Value::Map child2 = descriptor_value("application/vnd.oci.image.manifest.v1+json", arm, 400).as_map();
   child2.emplace("platform", platform("linux", "arm64", "v8"));
   Value idx(Value::Map{{"$type", Value("io.atcr.manifest")},
                        {"repository", Value("multi")},
@@ -149,7 +121,7 @@ TEST_CASE("index: an image index lists its platforms and sums their sizes") {
                        {"holdDid", Value(kHold)},
                        {"manifests", Value(Value::Array{Value(child1), Value(child2)})}});
   REQUIRE(index->apply(put(kAlice, "io.atcr.manifest", "3kaaaaaaaaac2", idx)));
-  REQUIRE(index->apply(put(kAlice, "io.atcr.tag", "multi:latest", tag_record("multi", "latest", kAlice, "3kaaaaaaaaac2", "2026-01-02T00:00:00Z"))));
+  REQUIRE(index->apply(put(kAlice, "io.atcr.tag", "multi:latest", tag_value(kAlice, "multi", "latest", "3kaaaaaaaaac2", "2026-01-02T00:00:00Z"))));
   auto detail = index->repository(kAlice, "multi");
   REQUIRE(detail);
   REQUIRE(detail->tags.size() == 1);
@@ -282,7 +254,7 @@ TEST_CASE("index: a deleted tag disappears; a repository without manifests or ta
 TEST_CASE("index: hostile records are refused and replace what was there; unknown collections are ignored") {
   auto index = Index::open(":memory:");
   push(*index, kAlice, "app", "latest", "3kaaaaaaaaaa2", "2026-01-01T00:00:00Z");
-  Value bad = image_manifest("../../etc", digest_of("x"), "2026-01-01T00:00:00Z", 1);
+  Value bad = manifest_value("../../etc", "x", "2026-01-01T00:00:00Z", 1);
   CHECK_FALSE(index->apply(put(kAlice, "io.atcr.manifest", "3kaaaaaaaaaa2", bad)));
   CHECK(index->repository(kAlice, "app")->tags.at(0).digest.empty());  // the old version went
   CHECK_FALSE(index->apply(put(kAlice, "io.atcr.manifest", "3kbbbbbbbbbb2", Value(Value::Map{{"repository", Value(5)}}))));

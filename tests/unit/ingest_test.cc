@@ -20,6 +20,7 @@
 #include "atcr/pds/sequencer.h"
 #include "atcr/repo/commit.h"
 #include "atcr/xrpc/server.h"
+#include "atcr_test_records.h"
 #include "free_port.h"
 #include "memory_resolver.h"
 #include "temp_dir.h"
@@ -29,30 +30,12 @@ using namespace atcr::index;
 
 namespace {
 
-std::string digest_of(const std::string& s) { return oci::Digest::of(std::string_view(s)).str(); }
+using test::digest_of;
 
-Value manifest(const std::string& repository, const std::string& seed) {
-  auto descriptor = [](const std::string& media, const std::string& digest, std::int64_t size) {
-    return Value(Value::Map{{"mediaType", Value(media)}, {"digest", Value(digest)}, {"size", Value(size)}});
-  };
-  return Value(Value::Map{
-      {"$type", Value("io.atcr.manifest")},
-      {"repository", Value(repository)},
-      {"digest", Value(digest_of(seed))},
-      {"mediaType", Value("application/vnd.oci.image.manifest.v1+json")},
-      {"schemaVersion", Value(2)},
-      {"createdAt", Value("2026-12-03T07:00:00.000Z")},
-      {"holdDid", Value("did:web:hold.example.com")},
-      {"config", descriptor("application/vnd.oci.image.config.v1+json", digest_of(seed + "c"), 10)},
-      {"layers", Value(Value::Array{descriptor("application/vnd.oci.image.layer.v1.tar+gzip", digest_of(seed + "l"), 90)})}});
-}
+Value manifest(const std::string& repository, const std::string& seed) { return test::manifest_value(repository, seed); }
 
 Value tag(const std::string& did, const std::string& repository, const std::string& name, const std::string& rkey) {
-  return Value(Value::Map{{"$type", Value("io.atcr.tag")},
-                          {"repository", Value(repository)},
-                          {"tag", Value(name)},
-                          {"manifest", Value("at://" + did + "/io.atcr.manifest/" + rkey)},
-                          {"updatedAt", Value("2026-12-03T07:00:00.000Z")}});
+  return test::tag_value(did, repository, name, rkey);
 }
 
 // An embedded PDS serving its sync endpoints on a free port, so re-syncs
@@ -76,6 +59,13 @@ struct Pds {
     pds::register_endpoints(*server, *pds, {});
     server->start();
     resolver.add_document(pds->did_document());
+  }
+
+  // app:latest, a manifest with digest_of("one").
+  void push_app() {
+    const std::string& did = pds->did();
+    pds->apply_writes({RecordWrite::create("io.atcr.manifest", "3kaaaaaaaaaa2", manifest("app", "one")),
+                       RecordWrite::create("io.atcr.tag", "app:latest", tag(did, "app", "latest", "3kaaaaaaaaaa2"))});
   }
 
   std::vector<Bytes> frames_after(std::int64_t seq) {
@@ -161,8 +151,7 @@ TEST_CASE("ingest: a PDS's firehose indexes its io.atcr records; replays change 
 TEST_CASE("ingest: tampered commits are rejected, logged, and change nothing") {
   Pds p;
   const std::string& did = p.pds->did();
-  p.pds->apply_writes({RecordWrite::create("io.atcr.manifest", "3kaaaaaaaaaa2", manifest("app", "one")),
-                       RecordWrite::create("io.atcr.tag", "app:latest", tag(did, "app", "latest", "3kaaaaaaaaaa2"))});
+  p.push_app();
   auto idx = Index::open(":memory:");
   Ingester ingester(*idx, p.resolver);
   for (const Bytes& frame : p.frames_after(0)) feed(ingester, frame);
@@ -243,8 +232,7 @@ TEST_CASE("ingest: tampered commits are rejected, logged, and change nothing") {
 TEST_CASE("ingest: a broken chain re-syncs the repo from its PDS; #account hides it") {
   Pds p;
   const std::string& did = p.pds->did();
-  p.pds->apply_writes({RecordWrite::create("io.atcr.manifest", "3kaaaaaaaaaa2", manifest("app", "one")),
-                       RecordWrite::create("io.atcr.tag", "app:latest", tag(did, "app", "latest", "3kaaaaaaaaaa2"))});
+  p.push_app();
   std::int64_t seen = p.pds->sequencer().current_seq();
   auto idx = Index::open(":memory:");
   Ingester ingester(*idx, p.resolver);
@@ -274,8 +262,7 @@ TEST_CASE("ingest: a broken chain re-syncs the repo from its PDS; #account hides
 TEST_CASE("ingest: backfill lists the PDS's repos and indexes each; resumable and idempotent") {
   Pds p;
   const std::string& did = p.pds->did();
-  p.pds->apply_writes({RecordWrite::create("io.atcr.manifest", "3kaaaaaaaaaa2", manifest("app", "one")),
-                       RecordWrite::create("io.atcr.tag", "app:latest", tag(did, "app", "latest", "3kaaaaaaaaaa2"))});
+  p.push_app();
   auto idx = Index::open(":memory:");
   Ingester ingester(*idx, p.resolver);
   std::string host = "http://127.0.0.1:" + std::to_string(p.port);

@@ -92,6 +92,19 @@ struct Ingester::Impl {
     }
   }
 
+  // `verify` with the DID's key (see with_key), or nullopt after logging
+  // why it failed: malformed, not verified, or the DID not resolvable.
+  template <class Verify>
+  auto checked(std::string_view what, std::string_view did, Verify&& verify)
+      -> std::optional<decltype(verify(std::declval<const PublicKey&>()))> {
+    try {
+      return with_key(did, verify);
+    } catch (const Error& e) {
+      reject(what, did, e);
+      return std::nullopt;
+    }
+  }
+
   Outcome reject(std::string_view what, std::string_view did, const std::exception& e) {
     log::warn("index", "rejected {} of {}: {}", what, log::escape(did), e.what());
     count(did, Outcome::kRejected);
@@ -111,16 +124,8 @@ struct Ingester::Impl {
       count(did, Outcome::kIgnored, 0, true);
       return Outcome::kIgnored;
     }
-    std::optional<VerifiedCommit> verified;
-    try {
-      verified.emplace(with_key(did, [&](const PublicKey& key) { return verify_commit(body, key); }));
-    } catch (const ParseError& e) {
-      return reject("commit", did, e);
-    } catch (const VerifyError& e) {
-      return reject("commit", did, e);
-    } catch (const identity::ResolutionError& e) {
-      return reject("commit", did, e);
-    }
+    auto verified = checked("commit", did, [&](const PublicKey& key) { return verify_commit(body, key); });
+    if (!verified) return Outcome::kRejected;
     VerifiedCommit& v = *verified;
     bool chained;
     if (!state) {
@@ -156,16 +161,8 @@ struct Ingester::Impl {
       count(did, Outcome::kIgnored);
       return Outcome::kIgnored;
     }
-    std::optional<VerifiedSync> verified;
-    try {
-      verified.emplace(with_key(did, [&](const PublicKey& key) { return verify_sync(body, key); }));
-    } catch (const ParseError& e) {
-      return reject("#sync", did, e);
-    } catch (const VerifyError& e) {
-      return reject("#sync", did, e);
-    } catch (const identity::ResolutionError& e) {
-      return reject("#sync", did, e);
-    }
+    auto verified = checked("#sync", did, [&](const PublicKey& key) { return verify_sync(body, key); });
+    if (!verified) return Outcome::kRejected;
     const VerifiedSync& v = *verified;
     if (v.commit_cid.to_string() == state->commit_cid || v.commit.rev <= state->rev) {
       count(did, Outcome::kIgnored);
