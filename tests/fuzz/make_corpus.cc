@@ -10,7 +10,11 @@
 #include "atcr/data/car.h"
 #include "atcr/data/cbor.h"
 #include "atcr/data/json.h"
+#include "atcr/pds/event_stream.h"
 #include "atcr/repo/mst.h"
+#include "atcr/repo/repository.h"
+#include "atcr/repo/storage.h"
+#include "fuzz_key.h"
 
 using namespace atcr;
 
@@ -89,5 +93,30 @@ int main(int argc, char** argv) {
       "> quote\n> - [x] task\n>   1. one\n\n```sh\ncode <b>\n```\n\n~~del~~ **strong** _em_\n",
   };
   for (const char* md : readmes) write(root / "fuzz_markdown", "seed" + std::to_string(i++), as_bytes(md));
+  // Firehose frames: commits of a repo signed by the fuzz key (creates,
+  // updates, deletes, with prevData), and a #sync.
+  {
+    MemoryRepoStorage storage;
+    Repository repo = Repository::create(storage, fuzz::kFirehoseDid, fuzz::firehose_key());
+    std::vector<std::vector<RecordWrite>> batches;
+    std::vector<RecordWrite> first;
+    for (int k = 0; k < 30; ++k)
+      first.push_back(RecordWrite::create("io.atcr.tag", "app:t" + std::to_string(k),
+                                          Value(Value::Map{{"repository", Value("app")}, {"tag", Value("t")}})));
+    batches.push_back(first);
+    batches.push_back({RecordWrite::update("io.atcr.tag", "app:t3", Value(Value::Map{{"tag", Value("u")}})),
+                       RecordWrite::remove("io.atcr.tag", "app:t7"),
+                       RecordWrite::create("io.atcr.manifest", "3kaaaaaaaaaa2", Value(Value::Map{{"digest", Value("x")}}))});
+    int n = 0;
+    for (const auto& batch : batches) {
+      CommitResult c = repo.apply_writes(batch, fuzz::firehose_key());
+      Value body = pds::commit_body(fuzz::kFirehoseDid, c, "2026-12-03T07:00:00.000Z");
+      body.as_map()["seq"] = Value(n + 1);
+      write(root / "fuzz_firehose", "commit" + std::to_string(n++), pds::encode_message_frame("#commit", body));
+    }
+    Bytes encoded = repo.commit().encode();
+    Value sync = pds::sync_body(fuzz::kFirehoseDid, repo.head(), encoded, repo.rev(), "2026-12-03T07:00:00.000Z");
+    write(root / "fuzz_firehose", "sync", pds::encode_message_frame("#sync", sync));
+  }
   return 0;
 }

@@ -207,7 +207,9 @@ TEST_CASE("ingest: tampered commits are rejected, logged, and change nothing") {
     v.as_map()["rev"] = Value("3zzzzzzzzzzz2");
     forgeries.emplace_back("a rev that is not the commit's", v);
   }
-  for (const auto& [what, body] : forgeries) {
+  for (const auto& forgery : forgeries) {
+    const std::string& what = forgery.first;
+    const Value& body = forgery.second;
     CAPTURE(what);
     StderrCapture log;
     CHECK(feed(ingester, reframe(body)) == Outcome::kRejected);

@@ -19,6 +19,7 @@ constexpr auto kPoll = std::chrono::milliseconds(500);
 }  // namespace
 
 struct FirehoseConsumer::Impl {
+  Impl(Ingester& i, std::vector<Source> s, ConsumerOptions o) : ingester(i), sources(std::move(s)), options(o) {}
   Ingester& ingester;
   std::vector<Source> sources;
   ConsumerOptions options;
