@@ -87,6 +87,7 @@ struct World {
     c.uploads.part_size = 5 << 20;
     c.auth.device_poll_interval = std::chrono::seconds(1);
     c.uploads.max_sessions_per_user = 6;
+    c.identity.development = true;  // the holds users name are on loopback
     start_appview();
 
     // Carol's blobs go to her private hold: her profile says so before her
@@ -544,6 +545,27 @@ TEST_CASE("a private hold: its owner pulls (bytes proxied), others are refused")
   auto denied = b.send("GET", "/v2/" + name + "/blobs/" + ld);
   CHECK(denied.status == 403);
   CHECK(Client::error_code(denied) == "DENIED");
+}
+
+TEST_CASE("a hold a user names on this host's network is refused outside development; the default hold is not") {
+  Client c;
+  World& w = c.w;
+  std::string name = name_of(w.carol, "addr");
+  c.login(w.carol, "repository:" + name + ":pull,push");
+  w.config.identity.development = false;
+  w.start_appview();
+  // carol's profile names her (loopback) private hold: refused, no bytes sent.
+  auto r = c.send("POST", "/v2/" + name + "/blobs/uploads/");
+  CHECK(r.status == 502);
+  CHECK(Client::error_code(r) == "UNAVAILABLE");
+  CHECK_MESSAGE(r.text().find("private or loopback address") != std::string::npos, r.text());
+  // The operator's default hold (also on loopback) is trusted as configured.
+  Client a;
+  std::string alice_name = name_of(w.alice, "addr");
+  a.login(w.alice, "repository:" + alice_name + ":pull,push");
+  CHECK(a.push_blob(alice_name, "default hold bytes").size() > 0);
+  w.config.identity.development = true;
+  w.start_appview();
 }
 
 TEST_CASE("a manifest record pointing at bytes with another digest is refused on pull") {

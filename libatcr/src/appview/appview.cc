@@ -32,6 +32,17 @@ std::shared_ptr<const net::HttpClient> default_http() {
 // Part URLs outside a hold's own origin: https on public addresses only
 // (checked after DNS, for every connection), unless the operator listed
 // the origin.
+// Calls to holds users named: public addresses only (loopback too in
+// development), checked after DNS for every connection.
+std::shared_ptr<const net::HttpClient> make_hold_http(const AppviewConfig& c) {
+  net::HttpOptions o;
+  o.timeout = std::chrono::seconds(30);
+  o.connect_timeout = std::chrono::seconds(5);
+  o.user_agent = "atcr-appview/0.1";
+  o.addresses = c.identity.development ? net::AddressPolicy::kPublicOrLoopback : net::AddressPolicy::kPublic;
+  return std::make_shared<const net::HttpClient>(o);
+}
+
 std::shared_ptr<const PartDestinations> make_part_destinations(const AppviewConfig& c) {
   net::HttpOptions o;
   o.timeout = std::chrono::seconds(30);
@@ -112,6 +123,7 @@ Appview::Impl::Impl(AppviewConfig c, AppviewOptions options)
       resolver(options.resolver),
       http(options.http ? options.http : default_http()),
       part_destinations(make_part_destinations(config)),
+      hold_http(make_hold_http(config)),
       names(config.cache.identity_ttl, kCacheEntries),
       tags(config.cache.tag_ttl, kCacheEntries),
       tag_lists(config.cache.tag_ttl, kCacheEntries),
@@ -252,6 +264,11 @@ xrpc::ServerResponse guarded(State& impl, const xrpc::ServerRequest& req, const 
       throw from_upstream(e);
     } catch (const net::HttpError& e) {
       log::warn("appview", "{} {}: {}", req.method, req.path, e.what());
+      if (std::string_view(e.what()).find("not a public address") != std::string_view::npos)
+        throw registry_error(oci::ErrorCode::kUnavailable,
+                             "the hold named for this repository is on a private or loopback address, which this "
+                             "registry does not call",
+                             502);
       throw registry_error(oci::ErrorCode::kUnavailable, "a backend could not be reached", 503);
     } catch (const identity::ResolutionError& e) {
       throw registry_error(oci::ErrorCode::kNameUnknown, e.what());
@@ -406,7 +423,15 @@ HoldClient Appview::Impl::hold_client(const std::string& hold_did) {
   if (!url) url = doc.pds_endpoint();
   if (!url) throw registry_error(oci::ErrorCode::kUnavailable, fmt::format("hold {} names no endpoint", hold_did));
   while (!url->empty() && url->back() == '/') url->pop_back();
-  return HoldClient(HoldRef{hold_did, *url}, http);
+  HoldRef ref{hold_did, *url};
+  return HoldClient(ref, http_for(ref));
+}
+
+std::shared_ptr<const net::HttpClient> Appview::Impl::http_for(const HoldRef& hold) const {
+  if (hold.did == config.server.default_hold_did) return http;
+  const auto& listed = config.uploads.storage_origins;
+  if (std::find(listed.begin(), listed.end(), oauth::url_origin(hold.url)) != listed.end()) return http;
+  return hold_http;
 }
 
 namespace {

@@ -135,6 +135,9 @@ struct Appview::Impl {
   std::shared_ptr<const net::HttpClient> http;
   // Where holds' part URLs may point besides the hold itself.
   std::shared_ptr<const PartDestinations> part_destinations;
+  // For holds users named: every connection to a public address (loopback
+  // too with identity.development); see http_for().
+  std::shared_ptr<const net::HttpClient> hold_http;
   std::unique_ptr<RegistryTokenIssuer> issuer;
   std::unique_ptr<SessionStore> store;
   // Every io.atcr.* record on the network (data_dir/index.sqlite): the
@@ -307,6 +310,11 @@ struct Appview::Impl {
 
   // ---- holds ----
   HoldClient hold_client(const std::string& hold_did);
+  // The client for calls to a hold's own endpoint. A hold DID is whatever a
+  // user names (profile, manifest record), so its service endpoint must not
+  // reach this host's network: hold_http, unless it is the operator's
+  // default hold or an origin listed in uploads.storage_origins.
+  std::shared_ptr<const net::HttpClient> http_for(const HoldRef& hold) const;
   std::string push_hold(const std::string& did, const std::string& pds_url);
   std::string pull_hold(const Target& target);
   bool hold_is_public(const HoldClient& hold);

@@ -51,7 +51,7 @@ template <class State>
 class HoldPartSink : public PartSink {
  public:
   HoldPartSink(State& impl, UploadState& up)
-      : impl_(impl), up_(up), hold_(up.hold, impl.http, impl.part_destinations) {}
+      : impl_(impl), up_(up), hold_(up.hold, impl.http_for(up.hold), impl.part_destinations) {}
 
   std::string put_part(int part_number, BytesView data) override {
     auto [target, token] = target_of(part_number);
@@ -197,7 +197,7 @@ void Appview::Impl::expire_uploads() {
 void Appview::Impl::abort_quietly(UploadState& up) {
   up.dead = true;
   try {
-    HoldClient(up.hold, http).abort_upload(service_token(up.did, up.hold.did, "io.atcr.hold.abortUpload"),
+    HoldClient(up.hold, http_for(up.hold)).abort_upload(service_token(up.did, up.hold.did, "io.atcr.hold.abortUpload"),
                                            up.hold_upload_id);
   } catch (const Error& e) {
     // The hold expires abandoned uploads itself; nothing more to do.
@@ -235,7 +235,7 @@ std::uint64_t Appview::Impl::finish_upload(UploadState& up, const oci::Digest& d
   std::uint64_t size = 0;
   try {
     up.blob.finish(sink);
-    size = HoldClient(up.hold, http)
+    size = HoldClient(up.hold, http_for(up.hold))
                .complete_upload(service_token(up.did, up.hold.did, "io.atcr.hold.completeUpload"), up.hold_upload_id,
                                 digest, up.blob.parts());
   } catch (const xrpc::XrpcError& e) {
