@@ -52,3 +52,20 @@ TEST_CASE("a site's cookie, brand, navigation and paths") {
   CHECK(anonymous.body.find("/admin/crew") == std::string::npos);  // no navigation before sign-in
   CHECK(anonymous.body.find(R"(href="/admin/login")") != std::string::npos);
 }
+
+TEST_CASE("a site that binds sessions to the browser: a copied cookie is nobody elsewhere") {
+  test::TempDir dir{"atcr-web-site"};
+  Site site = admin_site();
+  site.bind_user_agent = true;
+  WebSessions web((dir / "db.sqlite").string(), dir / "web.key", false, std::chrono::hours(1), site);
+  xrpc::ServerRequest browser;
+  browser.headers.emplace_back("user-agent", "Firefox/140");
+  std::string set_cookie = web.start("did:plc:alice7fhzbvaiqzgqg2fd6a", "", browser);
+  auto same = with_cookie(set_cookie);
+  same.headers.emplace_back("user-agent", "Firefox/140");
+  CHECK(web.current(same));
+  auto other = with_cookie(set_cookie);
+  other.headers.emplace_back("user-agent", "curl/8.0");
+  CHECK(!web.current(other));
+  CHECK(!web.current(with_cookie(set_cookie)));  // no User-Agent at all
+}

@@ -45,10 +45,22 @@ const std::vector<Option>& schema() {
        "and push.",
        false, {"HOLD_ALLOW_ALL_CREW"}},
       {"registration.enable_bluesky_posts", Kind::kBool, "false",
-       "Record in the captain record that pushes may be announced on Bluesky.",
+       "Announce each push with a Bluesky post (app.bsky.feed.post) from the\n"
+       "hold's own account, linking to the image's page on registration.appview_url.",
        false, {"HOLD_BLUESKY_POSTS_ENABLED"}},
       {"registration.region", Kind::kString, "", "Shown in the captain record (e.g. the S3 region)."},
       {"registration.provider", Kind::kString, "", "Shown in the captain record (e.g. \"fly.io\", \"aws\")."},
+      {"registration.profile_display_name", Kind::kString, "",
+       "The hold account's Bluesky display name. Default: the hold's handle."},
+      {"registration.profile_description", Kind::kString, "", "The hold account's Bluesky profile text."},
+      {"registration.profile_avatar", Kind::kString, "", "A PNG or JPEG file: the hold account's avatar."},
+      {"registration.appview_url", Kind::kString, "https://atcr.io",
+       "The AppView whose repository pages push posts link to."},
+      // [admin]
+      {"admin.enabled", Kind::kBool, "true",
+       "The owner's web panel at <public_url>/admin (crew, settings, storage),\n"
+       "signed in with ATProto OAuth."},
+      {"admin.session_lifetime", Kind::kDuration, "12h", "How long an admin sign-in lasts."},
       // [identity]
       {"identity.did_method", Kind::kString, "web",
        "\"web\": did:web from server.public_url. \"plc\": a did:plc registered\n"
@@ -59,9 +71,14 @@ const std::vector<Option>& schema() {
        "rotation key must be in data_dir)."},
       {"identity.plc_url", Kind::kString, "https://plc.directory", "The PLC directory (did:plc only)."},
       {"identity.handle", Kind::kString, "", "The hold's handle. Default: server.public_url's host."},
+      {"identity.handle_resolver", Kind::kString, "",
+       "A service answering com.atproto.identity.resolveHandle (e.g. a PDS),\n"
+       "asked when DNS and https://<handle>/.well-known/atproto-did find no DID\n"
+       "(the admin panel's sign-in and crew forms take handles)."},
       {"identity.development", Kind::kBool, "false",
        "Development on loopback: resolve callers' did:web on localhost /\n"
-       "127.0.0.1 over plain http. Never on a public hold: any request's\n"
+       "127.0.0.1 over plain http, accept .test handles and http PDSes at\n"
+       "the admin sign-in. Never on a public hold: any request's\n"
        "token could make the hold fetch from its own loopback."},
       // [storage]
       {"storage.driver", Kind::kString, "s3", "Where blobs live.", false, {"STORAGE_DRIVER"},
@@ -124,7 +141,6 @@ const settings::Compat& compat() {
           {"storage.root_dir", "storage.path"},
           {"STORAGE_ROOT_DIR", "storage.path"},
           {"registration.profile_avatar_url", ""},
-          {"admin.*", ""},  // HOLD_ADMIN_ENABLED
           {"gc.*", ""},
           {"health.*", ""},
           {"scanner.*", ""},
@@ -162,6 +178,13 @@ HoldConfig HoldConfig::load(const std::optional<std::filesystem::path>& file, En
   c.registration.enable_bluesky_posts = s.boolean("registration.enable_bluesky_posts");
   c.registration.region = s.str("registration.region");
   c.registration.provider = s.str("registration.provider");
+  c.registration.profile_display_name = s.str("registration.profile_display_name");
+  c.registration.profile_description = s.str("registration.profile_description");
+  c.registration.profile_avatar = s.str("registration.profile_avatar");
+  c.registration.appview_url = base_url("registration.appview_url", s.str("registration.appview_url"));
+  c.admin.enabled = s.boolean("admin.enabled");
+  c.admin.session_lifetime = s.duration("admin.session_lifetime");
+  if (c.admin.session_lifetime.count() < 60) invalid("admin.session_lifetime", "must be at least 1m");
 
   c.identity.did_method = s.str("identity.did_method");
   c.identity.did = s.str("identity.did");
@@ -169,6 +192,7 @@ HoldConfig HoldConfig::load(const std::optional<std::filesystem::path>& file, En
     invalid("identity.did", "only a did:plc can be adopted (a did:web follows server.public_url)");
   c.identity.plc_url = base_url("identity.plc_url", s.str("identity.plc_url"));
   c.identity.handle = s.str("identity.handle");
+  c.identity.handle_resolver = base_url("identity.handle_resolver", s.str("identity.handle_resolver"));
   c.identity.development = s.boolean("identity.development");
 
   c.storage.driver = s.str("storage.driver");

@@ -14,6 +14,7 @@
 #include "atcr/repo/repository.h"
 #include "atcr/storage/filesystem_store.h"
 #include "atcr/storage/s3_store.h"
+#include "hold/admin/admin_panel.h"
 #include "hold/hold_impl.h"
 
 namespace atcr::hold {
@@ -42,14 +43,22 @@ std::unique_ptr<storage::BlobStore> open_store(const HoldConfig& config) {
 }
 
 // The captain record as the config says it should be; deployedAt and
-// anything the config does not govern (successor) carry over.
-Captain desired_captain(const HoldConfig& config, const std::optional<Captain>& current) {
+// anything the config does not govern (successor) carry over. The settings
+// the owner changes in the admin panel keep the panel's value unless the
+// config's changed since it was last applied (`last_applied`).
+Captain desired_captain(const HoldConfig& config, const std::optional<Captain>& current,
+                        const std::optional<CaptainSettings>& last_applied) {
   Captain c;
   if (current) c = *current;
   c.owner = config.registration.owner_did;
-  c.is_public = config.server.is_public;
-  c.allow_all_crew = config.registration.allow_all_crew;
-  c.enable_bluesky_posts = config.registration.enable_bluesky_posts;
+  CaptainSettings wanted = CaptainSettings::of(config);
+  if (current && last_applied) {
+    CaptainSettings kept = CaptainSettings::of(*current);
+    if (wanted.is_public == last_applied->is_public) wanted.is_public = kept.is_public;
+    if (wanted.allow_all_crew == last_applied->allow_all_crew) wanted.allow_all_crew = kept.allow_all_crew;
+    if (wanted.bluesky_posts == last_applied->bluesky_posts) wanted.bluesky_posts = kept.bluesky_posts;
+  }
+  wanted.apply_to(c);
   c.region = config.registration.region;
   c.provider = config.registration.provider;
   if (c.deployed_at.empty()) c.deployed_at = now_datetime();
@@ -83,6 +92,8 @@ Hold::Hold(HoldConfig config, HoldOptions options) : impl_(std::make_unique<Impl
     identity::ResolverOptions r;
     r.plc_directory = h.config.identity.plc_url;
     r.did_web.allow_http_localhost = h.config.identity.development;
+    r.handles.resolver_service = h.config.identity.handle_resolver;
+    r.handles.allow_test_handles = h.config.identity.development;
     r.http.connect_timeout = std::chrono::seconds(2);
     r.http.timeout = std::chrono::seconds(4);
     r.unreachable_ttl = std::chrono::seconds(30);
@@ -108,11 +119,14 @@ Hold::Hold(HoldConfig config, HoldOptions options) : impl_(std::make_unique<Impl
 
   h.bootstrap();
   h.access.ensure_current(*h.pds);
+  if (h.config.admin.enabled) h.admin = std::make_unique<AdminPanel>(h);
   log::info("hold", "opened {} ({} storage{})", h.pds->did(), h.config.storage.driver,
             h.config.storage.presign ? ", presigned URLs" : "");
 }
 
 Hold::~Hold() = default;
+Hold::Impl::Impl() = default;
+Hold::Impl::~Impl() = default;
 
 const std::string& Hold::did() const { return impl_->pds->did(); }
 const HoldConfig& Hold::config() const { return impl_->config; }
@@ -120,7 +134,7 @@ const HoldConfig& Hold::config() const { return impl_->config; }
 void Hold::Impl::bootstrap() {
   std::optional<Captain> current;
   if (auto record = pds->get_record(kCaptainCollection, kCaptainRkey)) current = Captain::from_record(record->value);
-  Captain want = desired_captain(config, current);
+  Captain want = desired_captain(config, current, settings_last_applied());
 
   std::vector<RecordWrite> writes;
   if (!current) {
@@ -139,8 +153,9 @@ void Hold::Impl::bootstrap() {
     log::info("hold", "removing crew record {}: its member no longer owns the hold", rkey);
     writes.push_back(RecordWrite::remove(std::string(kCrewCollection), rkey));
   }
+  if (!writes.empty()) pds->apply_writes(writes);
+  remember_settings_applied(CaptainSettings::of(config));
   if (writes.empty()) return;
-  pds->apply_writes(writes);
   log::info("hold", "{} captain record (owner {}, public {}, allowAllCrew {})", current ? "updated" : "created",
             want.owner, want.is_public, want.allow_all_crew);
 }
@@ -206,6 +221,7 @@ void Hold::register_endpoints(xrpc::XrpcServer& server) {
   h.register_blob_endpoints(server);
   h.register_manifest_endpoints(server);
   h.register_crew_endpoints(server);
+  if (h.admin) h.admin->register_routes(server);
 }
 
 void Hold::housekeeping() {

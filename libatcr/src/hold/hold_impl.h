@@ -74,7 +74,24 @@ class AccessState {
   Usage usage_;
 };
 
+// The captain's settings the owner may change at runtime (the admin panel).
+struct CaptainSettings {
+  bool is_public = false;
+  bool allow_all_crew = false;
+  bool bluesky_posts = false;
+
+  static CaptainSettings of(const Captain& captain);
+  static CaptainSettings of(const HoldConfig& config);
+  void apply_to(Captain& captain) const;
+  bool operator==(const CaptainSettings&) const = default;
+};
+
+class AdminPanel;
+
 struct Hold::Impl {
+  Impl();
+  ~Impl();
+
   HoldConfig config;
   std::unique_ptr<identity::Resolver> own_resolver;
   identity::Resolver* resolver = nullptr;
@@ -114,6 +131,24 @@ struct Hold::Impl {
   // io.atcr.hold.deleteBlob for `user` (see blob_endpoints.cc).
   Value delete_blob(const std::string& user, const std::string& repository, const oci::Digest& digest);
   void register_crew_endpoints(xrpc::XrpcServer& server);
+
+  // The owner's changes (crew_admin.cc). Crew records and members as
+  // stored (records that do not parse are skipped).
+  std::vector<CrewMember> crew_members() const;
+  // Creates or replaces `member`'s crew record (validated: a DID, a role
+  // other than owner, known permissions, one of the quota tiers or "");
+  // returns what was stored. ParseError for bad input or the owner.
+  CrewMember put_crew(CrewMember member);
+  // Deletes every crew record of `member_did`; false if there was none.
+  // ParseError for the owner.
+  bool remove_crew(const std::string& member_did);
+  // Writes the captain record's settings.
+  void set_captain_settings(const CaptainSettings& settings);
+  // The config's settings as last applied at boot (data_dir/captain-config).
+  std::optional<CaptainSettings> settings_last_applied() const;
+  void remember_settings_applied(const CaptainSettings& settings);
+
+  std::unique_ptr<AdminPanel> admin;  // when config.admin.enabled
 };
 
 }  // namespace atcr::hold

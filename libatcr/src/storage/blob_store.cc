@@ -20,7 +20,7 @@ std::string blob_key(const oci::Digest& digest) {
   // A Digest is validated lowercase hex of a fixed length, so it is safe
   // in a path as is.
   std::string_view hex = digest.hex();
-  return fmt::format("docker/registry/v2/blobs/{}/{}/{}/data", digest.algorithm(), hex.substr(0, 2), hex);
+  return fmt::format("{}{}/{}/{}/data", kBlobsPrefix, digest.algorithm(), hex.substr(0, 2), hex);
 }
 
 std::string upload_key(std::string_view upload_id) { return std::string(kUploadsPrefix) + std::string(upload_id); }

@@ -140,6 +140,11 @@ std::string WebSessions::sign(std::string_view text) const {
   return base64::encode_url(hmac_sha256(key_, as_bytes(text)));
 }
 
+std::string WebSessions::cookie_signature(std::string_view id, const xrpc::ServerRequest& req) const {
+  if (!site_.bind_user_agent) return sign(id);
+  return sign(fmt::format("{}\nua:{}", id, req.header("user-agent")));
+}
+
 std::string WebSessions::cookie(std::string_view value, std::int64_t max_age) const {
   return fmt::format("{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{}", site_.cookie_name, value, max_age,
                      secure_ ? "; Secure" : "");
@@ -148,7 +153,7 @@ std::string WebSessions::cookie(std::string_view value, std::int64_t max_age) co
 std::optional<WebUser> WebSessions::current(const xrpc::ServerRequest& req) {
   std::string value = cookie_value(req.header("cookie"), site_.cookie_name);
   if (value.empty() || value.size() > 512) return std::nullopt;
-  std::string id = verified_id(value, [this](std::string_view t) { return sign(t); });
+  std::string id = verified_id(value, [&](std::string_view t) { return cookie_signature(t, req); });
   if (id.empty()) return std::nullopt;
   std::lock_guard lock(db_mu_);
   sqlite::Statement st(db_, "SELECT did, handle FROM web_sessions WHERE id_hash = ? AND expires_at > ?");
@@ -157,7 +162,7 @@ std::optional<WebUser> WebSessions::current(const xrpc::ServerRequest& req) {
   return WebUser{st.column_text(0), st.column_text(1), id};
 }
 
-std::string WebSessions::start(const std::string& did, const std::string& handle) {
+std::string WebSessions::start(const std::string& did, const std::string& handle, const xrpc::ServerRequest& req) {
   std::string id = base64::encode_url(random_bytes(24));
   std::int64_t now = now_seconds();
   {
@@ -168,7 +173,7 @@ std::string WebSessions::start(const std::string& did, const std::string& handle
     st.bind(1, id_hash(id)).bind(2, did).bind(3, handle).bind(4, now).bind(5, now + lifetime_.count());
     st.run();
   }
-  return cookie(id + "." + sign(id), lifetime_.count());
+  return cookie(id + "." + cookie_signature(id, req), lifetime_.count());
 }
 
 std::string WebSessions::end(const xrpc::ServerRequest& req) {

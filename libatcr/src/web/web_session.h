@@ -54,6 +54,9 @@ struct Site {
   std::string script_path;
   // When set, a search box (GET, field "q") in every page's header.
   std::string search_path;
+  // The cookie's signature also covers the browser's User-Agent, so a
+  // cookie copied into another browser is nobody there.
+  bool bind_user_agent = false;
 };
 
 class WebSessions {
@@ -67,7 +70,9 @@ class WebSessions {
   // logged out, expired).
   std::optional<WebUser> current(const xrpc::ServerRequest& req);
   // A new browser session for `did`: the Set-Cookie header value.
-  std::string start(const std::string& did, const std::string& handle);
+  // `req`: the request that signed in (its User-Agent, for
+  // Site::bind_user_agent).
+  std::string start(const std::string& did, const std::string& handle, const xrpc::ServerRequest& req = {});
   // Ends the request's session (if any): the Set-Cookie value that clears it.
   std::string end(const xrpc::ServerRequest& req);
   // Forgets every browser session of `did` (its OAuth grant ended).
@@ -100,6 +105,8 @@ class WebSessions {
 
  private:
   std::string sign(std::string_view text) const;
+  // The cookie's signature of session `id` for the browser of `req`.
+  std::string cookie_signature(std::string_view id, const xrpc::ServerRequest& req) const;
   std::string cookie(std::string_view value, std::int64_t max_age) const;
   std::string header_html(const std::optional<WebUser>& user) const;
 

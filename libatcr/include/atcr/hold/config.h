@@ -40,13 +40,25 @@ struct HoldConfig {
     bool enable_bluesky_posts = false;
     std::string region;
     std::string provider;
+    // The hold's own Bluesky profile (app.bsky.actor.profile/self, written
+    // at boot) and where its push posts link to.
+    std::string profile_display_name;
+    std::string profile_description;
+    std::filesystem::path profile_avatar;  // a PNG or JPEG file; "" = none
+    std::string appview_url = "https://atcr.io";
   } registration;
+
+  struct Admin {
+    bool enabled = true;  // the owner's web panel at /admin
+    std::chrono::seconds session_lifetime{12 * 3600};
+  } admin;
 
   struct Identity {
     std::string did_method = "web";  // "web" | "plc"
     std::string did;                 // adopt an existing did:plc
     std::string plc_url = "https://plc.directory";
     std::string handle;  // default: public_url's host
+    std::string handle_resolver;  // a resolveHandle service for handles DNS does not know
     bool development = false;  // resolve did:web on loopback (over http)
   } identity;
 

@@ -17,6 +17,9 @@
 // requestCrew; and com.atproto.sync.getBlob, which serves OCI blobs by
 // digest (a redirect to a presigned URL, or the bytes, with Range).
 //
+// With admin.enabled, the owner's web panel is at /admin (crew, settings,
+// storage; signed in with ATProto OAuth).
+//
 // Callers authenticate with atproto service-auth tokens (minted by their
 // PDS, aud = this hold's DID); see hold/crew.h for who may do what.
 #pragma once
@@ -46,7 +49,9 @@ class Hold {
   // Opens the hold's state under config.server.data_dir, creating it (and
   // the captain record and the owner's crew record) on first boot. Settings
   // the captain mirrors (public, allowAllCrew, ...) are synced from config
-  // on every boot. Throws atcr::Error subclasses naming what failed.
+  // on every boot, except those the owner changed in the admin panel since
+  // (until the config's value changes). Throws atcr::Error subclasses
+  // naming what failed.
   explicit Hold(HoldConfig config, HoldOptions options = {});
   ~Hold();
   Hold(const Hold&) = delete;
@@ -76,6 +81,7 @@ class Hold {
 
  private:
   struct Impl;
+  friend class AdminPanel;  // internal: the admin panel's pages work on Impl
   std::unique_ptr<Impl> impl_;
 };
 

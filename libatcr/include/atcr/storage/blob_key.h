@@ -19,6 +19,8 @@
 namespace atcr::storage {
 
 inline constexpr std::string_view kUploadsPrefix = "_uploads/";
+// Every blob key starts with it (and ends with "/data").
+inline constexpr std::string_view kBlobsPrefix = "docker/registry/v2/blobs/";
 
 std::string blob_key(const oci::Digest& digest);
 // "_uploads/<upload id>": where an upload is assembled before verification.

@@ -15,36 +15,13 @@
 #include "appview/web/static_assets.h"
 #include "appview/web/web_session.h"
 #include "atcr/log.h"
+#include "web/oauth_login.h"
 
 namespace atcr::appview {
 
 namespace {
 
-constexpr std::size_t kMaxHandleInput = 2048;
-
-// Only local paths: never an open redirect to another site.
-std::string safe_return_to(const std::string& path) {
-  if (path.empty() || path[0] != '/' || (path.size() > 1 && (path[1] == '/' || path[1] == '\\')) ||
-      path.find_first_of("\r\n") != std::string::npos)
-    return "/";
-  return path;
-}
-
-xrpc::ServerResponse json_document(const Value& value) {
-  auto r = xrpc::ServerResponse::json(value);
-  r.header("Cache-Control", "public, max-age=300");
-  return r;
-}
-
-std::string login_form(const std::string& return_to, const std::string& handle) {
-  return fmt::format(
-      R"(<form method="get" action="/auth/oauth/authorize">)"
-      R"(<p><label for="handle">Handle, DID or PDS URL</label><br>)"
-      R"(<input type="text" id="handle" name="handle" value="{}" placeholder="alice.bsky.social" required autofocus></p>)"
-      R"(<input type="hidden" name="return_to" value="{}">)"
-      R"(<p><button type="submit" id="signin">Sign in with ATProto</button></p></form>)",
-      web::html_escape(handle), web::html_escape(return_to));
-}
+constexpr std::string_view kAuthorize = "/auth/oauth/authorize";
 
 }  // namespace
 
@@ -54,20 +31,17 @@ std::shared_ptr<xrpc::PdsSession> Appview::Impl::oauth_session_of(const std::str
 
 xrpc::ServerResponse Appview::Impl::login_page(const xrpc::ServerRequest& req) {
   auto user = web_sessions->current(req);
-  std::string return_to = safe_return_to(req.param("return_to").value_or("/"));
-  return web_sessions->page(user, "Sign in", login_form(return_to, ""));
+  std::string return_to = atcr::web::safe_return_to(req.param("return_to").value_or("/"));
+  return web_sessions->page(user, "Sign in", atcr::web::login_form(kAuthorize, return_to, ""));
 }
 
 xrpc::ServerResponse Appview::Impl::oauth_authorize(const xrpc::ServerRequest& req) {
-  std::string input = req.param("handle").value_or("");
-  while (!input.empty() && input.front() == ' ') input.erase(0, 1);
-  while (!input.empty() && input.back() == ' ') input.pop_back();
-  if (!input.empty() && input[0] == '@') input.erase(0, 1);
-  std::string return_to = safe_return_to(req.param("return_to").value_or("/"));
-  if (input.empty() || input.size() > kMaxHandleInput)
+  std::string input = atcr::web::account_input(req.param("handle").value_or(""));
+  std::string return_to = atcr::web::safe_return_to(req.param("return_to").value_or("/"));
+  if (input.empty())
     return web_sessions->page(std::nullopt, "Sign in",
                      "<p class=\"error\" id=\"error\">Enter your handle, DID or PDS URL.</p>" +
-                         login_form(return_to, ""),
+                         atcr::web::login_form(kAuthorize, return_to, ""),
                      400);
   oauth::PendingAuthorization pending = oauth_sessions->client().start(input);
   std::string location = pending.authorization_url;
@@ -76,9 +50,7 @@ xrpc::ServerResponse Appview::Impl::oauth_authorize(const xrpc::ServerRequest& r
 }
 
 xrpc::ServerResponse Appview::Impl::oauth_callback(const xrpc::ServerRequest& req) {
-  oauth::CallbackParams cb{req.param("code").value_or(""), req.param("state").value_or(""),
-                           req.param("iss").value_or(""), req.param("error").value_or(""),
-                           req.param("error_description").value_or("")};
+  oauth::CallbackParams cb = atcr::web::callback_params(req);
   auto pending = oauth_sessions->take_pending(cb.state);
   if (!pending)
     return web_sessions->error_page(std::nullopt, 400, "Sign-in failed",
@@ -108,11 +80,11 @@ xrpc::ServerResponse Appview::Impl::logout(const xrpc::ServerRequest& req) {
 }
 
 xrpc::ServerResponse Appview::Impl::client_metadata(const xrpc::ServerRequest&) {
-  return json_document(oauth_sessions->client().metadata());
+  return atcr::web::client_document(oauth_sessions->client().metadata());
 }
 
 xrpc::ServerResponse Appview::Impl::client_jwks(const xrpc::ServerRequest&) {
-  return json_document(oauth_sessions->client().jwks());
+  return atcr::web::client_document(oauth_sessions->client().jwks());
 }
 
 xrpc::Handler Appview::Impl::web_page(PageHandler handler) {

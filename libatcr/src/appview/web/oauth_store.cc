@@ -8,9 +8,6 @@ namespace atcr::appview::web {
 
 namespace {
 
-constexpr std::int64_t kPendingTtl = 10 * 60;  // seconds
-constexpr std::size_t kMaxPending = 10000;
-
 constexpr const char* kSchema = R"(
 PRAGMA journal_mode = WAL;
 CREATE TABLE IF NOT EXISTS oauth_sessions (
@@ -34,26 +31,6 @@ OAuthStore::OAuthStore(const std::string& db_path, std::unique_ptr<oauth::Client
                        std::shared_ptr<const net::HttpClient> http)
     : client_(std::move(client)), http_(std::move(http)), db_(db_path) {
   db_.exec(kSchema);
-}
-
-void OAuthStore::put_pending(Pending pending) {
-  std::int64_t now = xrpc::unix_now();
-  std::lock_guard lock(mu_);
-  for (auto it = pending_.begin(); it != pending_.end();)
-    it = now - it->second.authorization.created_at > kPendingTtl ? pending_.erase(it) : std::next(it);
-  if (pending_.size() >= kMaxPending) pending_.erase(pending_.begin());
-  std::string state = pending.authorization.state;
-  pending_.insert_or_assign(std::move(state), std::move(pending));
-}
-
-std::optional<OAuthStore::Pending> OAuthStore::take_pending(const std::string& state) {
-  std::lock_guard lock(mu_);
-  auto it = pending_.find(state);
-  if (it == pending_.end()) return std::nullopt;
-  Pending p = std::move(it->second);
-  pending_.erase(it);
-  if (xrpc::unix_now() - p.authorization.created_at > kPendingTtl) return std::nullopt;
-  return p;
 }
 
 void OAuthStore::save(const oauth::TokenSet& t, const PrivateKey& dpop_key) {

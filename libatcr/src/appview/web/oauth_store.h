@@ -1,7 +1,5 @@
 // Internal: the AppView's OAuth state.
-//   - authorizations in flight (start -> callback), in memory by `state`,
-//     each usable once and for kPendingTtl (a restart forgets them: the
-//     user clicks "sign in" again);
+//   - authorizations in flight (start -> callback): web::PendingLogins;
 //   - users' OAuth sessions, in the oauth_sessions table of appview.sqlite
 //     (DID, handle, PDS, authorization server, tokens, DPoP key, expiry),
 //     saved again after every refresh, deleted when the grant ends.
@@ -20,6 +18,7 @@
 #include "atcr/oauth/session.h"
 #include "atcr/xrpc/session.h"
 #include "util/sqlite.h"
+#include "web/oauth_login.h"
 
 namespace atcr::appview::web {
 
@@ -30,14 +29,11 @@ class OAuthStore {
 
   const oauth::Client& client() const { return *client_; }
 
-  struct Pending {
-    oauth::PendingAuthorization authorization;
-    std::string return_to;  // a local path to land on after sign-in
-  };
-  void put_pending(Pending pending);
+  using Pending = atcr::web::PendingLogin;
+  void put_pending(Pending pending) { pending_.put(std::move(pending)); }
   // Removes and returns the authorization of `state` (nullopt if unknown,
   // used or expired).
-  std::optional<Pending> take_pending(const std::string& state);
+  std::optional<Pending> take_pending(const std::string& state) { return pending_.take(state); }
 
   // Keeps a fresh grant and returns its PDS session. The DID's older grant
   // it replaces is revoked at its authorization server (best effort).
@@ -84,7 +80,7 @@ class OAuthStore {
   sqlite::Database db_;
   std::mutex mu_;
   std::map<std::string, Live> live_;
-  std::map<std::string, Pending> pending_;
+  atcr::web::PendingLogins pending_;
 };
 
 }  // namespace atcr::appview::web
