@@ -7,6 +7,8 @@
 #     $ATCR_CACHE/interop/node_modules   (never into the source tree)
 #   * the browser tests' deps (tests/browser: playwright-core, jose) into
 #     $ATCR_CACHE/browser/node_modules
+#   * the app.bsky.* lexicons (tests/bsky: @atproto/api) into
+#     $ATCR_CACHE/bsky/node_modules
 # ATCR_CACHE defaults to $HOME/.cache/atcr. Warm runs only check versions.
 #
 # Output: on stdout, shell `export` lines (logs go to stderr); the same lines
@@ -19,6 +21,7 @@
 #              .mjs tools resolve their imports through it as well)
 #   ATCR_NPM   "node npm-cli.js" command line of the npm that goes with ATCR_NODE
 #   ATCR_BROWSER_NODE_PATH  $ATCR_CACHE/browser/node_modules (playwright-core, jose)
+#   ATCR_BSKY_NODE_PATH  $ATCR_CACHE/bsky/node_modules (@atproto/api)
 #
 # Env knobs: ATCR_CACHE; ATCR_NODE_VERSION, ATCR_NPM_VERSION (pins below).
 set -euo pipefail
@@ -35,6 +38,8 @@ INTEROP_SRC="$REPO_ROOT/tests/interop"
 INTEROP_DIR="$ATCR_CACHE/interop"
 BROWSER_SRC="$REPO_ROOT/tests/browser"
 BROWSER_DIR="$ATCR_CACHE/browser"
+BSKY_SRC="$REPO_ROOT/tests/bsky"
+BSKY_DIR="$ATCR_CACHE/bsky"
 ENV_FILE="$ATCR_CACHE/node-env.sh"
 
 case "$(uname -m)" in
@@ -125,11 +130,13 @@ deps_ok() {
 
 install_deps "$INTEROP_SRC" "$INTEROP_DIR"
 install_deps "$BROWSER_SRC" "$BROWSER_DIR"
+install_deps "$BSKY_SRC" "$BSKY_DIR"
 
 # ------------------------------------------------------------ env
 env_lines="export ATCR_NODE='$NODE_BIN'
 export NODE_PATH='$INTEROP_DIR/node_modules'
 export ATCR_BROWSER_NODE_PATH='$BROWSER_DIR/node_modules'
+export ATCR_BSKY_NODE_PATH='$BSKY_DIR/node_modules'
 export ATCR_NPM='$NODE_BIN $NPM_CLI'"
 if [ ! -f "$ENV_FILE" ] || [ "$(cat "$ENV_FILE")" != "$env_lines" ]; then
   printf '%s\n' "$env_lines" >"$ENV_FILE.tmp.$$"

@@ -498,7 +498,7 @@ TEST_CASE("hold binary: repo export verifies with the reference and imports into
   REQUIRE_MESSAGE(rc == 0, "ref-repo.mjs verify: " << out);
   Value verified = json::parse(out.substr(out.find('{')));
   std::size_t n_records = verified.at("records").as_array().size();
-  CHECK(n_records == 1 /* captain */ + crew.size() + layers.size() + stats.size());
+  CHECK(n_records == 2 /* captain, Bluesky profile */ + crew.size() + layers.size() + stats.size());
 
   TestHold fresh(HoldProcess::Env{});
   REQUIRE_MESSAGE(fresh.process.run({"repo", "import", car.string()}, fresh.dir.path() / "import.out") == 0,
@@ -664,7 +664,7 @@ TEST_CASE("hold binary: a did:plc hold registers with the PLC directory and keep
   REQUIRE(doc.signing_key());
   auto car = http().get(h.process.url() + "/xrpc/com.atproto.sync.getRepo?did=" + net::url_encode(did));
   REQUIRE(car.status == 200);
-  CHECK(verify_repo_car(car.body, did, *doc.signing_key()).records.size() == 2);
+  CHECK(verify_repo_car(car.body, did, *doc.signing_key()).records.size() == 3);  // captain, crew, profile
 
   // The reference PDS mints tokens for it; the owner may write.
   auto call = [&](std::string_view nsid, const std::string& body) {

@@ -53,7 +53,6 @@ const std::vector<Option>& schema() {
       {"registration.profile_display_name", Kind::kString, "",
        "The hold account's Bluesky display name. Default: the hold's handle."},
       {"registration.profile_description", Kind::kString, "", "The hold account's Bluesky profile text."},
-      {"registration.profile_avatar", Kind::kString, "", "A PNG or JPEG file: the hold account's avatar."},
       {"registration.appview_url", Kind::kString, "https://atcr.io",
        "The AppView whose repository pages push posts link to."},
       // [admin]
@@ -180,7 +179,6 @@ HoldConfig HoldConfig::load(const std::optional<std::filesystem::path>& file, En
   c.registration.provider = s.str("registration.provider");
   c.registration.profile_display_name = s.str("registration.profile_display_name");
   c.registration.profile_description = s.str("registration.profile_description");
-  c.registration.profile_avatar = s.str("registration.profile_avatar");
   c.registration.appview_url = base_url("registration.appview_url", s.str("registration.appview_url"));
   c.admin.enabled = s.boolean("admin.enabled");
   c.admin.session_lifetime = s.duration("admin.session_lifetime");

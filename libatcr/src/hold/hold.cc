@@ -15,6 +15,7 @@
 #include "atcr/storage/filesystem_store.h"
 #include "atcr/storage/s3_store.h"
 #include "hold/admin/admin_panel.h"
+#include "hold/bluesky.h"
 #include "hold/hold_impl.h"
 
 namespace atcr::hold {
@@ -149,6 +150,7 @@ void Hold::Impl::bootstrap() {
     writes.push_back(RecordWrite::create(std::string(kCrewCollection), owner_rkey,
                                          owner_crew(want.owner).to_record()));
   }
+  if (std::optional<RecordWrite> profile = profile_write()) writes.push_back(std::move(*profile));
   for (const std::string& rkey : former_owner_crew(want.owner)) {
     log::info("hold", "removing crew record {}: its member no longer owns the hold", rkey);
     writes.push_back(RecordWrite::remove(std::string(kCrewCollection), rkey));
@@ -158,6 +160,19 @@ void Hold::Impl::bootstrap() {
   if (writes.empty()) return;
   log::info("hold", "{} captain record (owner {}, public {}, allowAllCrew {})", current ? "updated" : "created",
             want.owner, want.is_public, want.allow_all_crew);
+}
+
+// The hold account's app.bsky.actor.profile as the config says (its
+// createdAt kept), if the repo's differs.
+std::optional<RecordWrite> Hold::Impl::profile_write() const {
+  auto current = pds->get_record(kProfileCollection, "self");
+  std::string created_at = now_datetime();
+  if (current && current->value.is_map())
+    if (const Value* c = current->value.find("createdAt"); c && c->is_string()) created_at = c->as_string();
+  Value want = hold_profile(config.registration, pds->handle(), created_at);
+  if (!current) return RecordWrite::create(std::string(kProfileCollection), "self", std::move(want));
+  if (current->value == want) return std::nullopt;
+  return RecordWrite::update(std::string(kProfileCollection), "self", std::move(want));
 }
 
 // The crew records the bootstrap wrote for earlier owners (role "owner",

@@ -14,6 +14,7 @@
 #include "atcr/hold/hold.h"
 #include "hold/quota.h"
 #include "atcr/identity/resolver.h"
+#include "atcr/oci/hold_records.h"
 #include "atcr/pds/embedded_pds.h"
 #include "atcr/storage/blob_key.h"
 #include "atcr/storage/blob_store.h"
@@ -121,6 +122,7 @@ struct Hold::Impl {
                       const std::vector<LayerUse>& layers_added = {});
 
   void bootstrap();
+  std::optional<RecordWrite> profile_write() const;
   std::vector<std::string> former_owner_crew(const std::string& owner) const;  // crew rkeys
   // The uploader of a PUT to uploadPart: from its service token, or from
   // the URL's signature when getPartUploadUrl handed out a signed URL.
@@ -147,6 +149,11 @@ struct Hold::Impl {
   // The config's settings as last applied at boot (data_dir/captain-config).
   std::optional<CaptainSettings> settings_last_applied() const;
   void remember_settings_applied(const CaptainSettings& settings);
+
+  // bluesky.cc: the post announcing a push by `user` (their handle if it
+  // resolves, else their DID, linked to the AppView's repository page).
+  Value push_post_for(const std::string& user, const std::string& repository, const std::string& tag,
+                      const oci::ManifestInfo& info);
 
   std::unique_ptr<AdminPanel> admin;  // when config.admin.enabled
 };

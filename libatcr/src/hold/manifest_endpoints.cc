@@ -18,6 +18,7 @@
 #include "atcr/oci/hold_records.h"
 #include "atcr/oci/records.h"
 #include "atcr/oci/reference.h"
+#include "hold/bluesky.h"
 #include "hold/hold_impl.h"
 #include "hold/input.h"
 
@@ -95,8 +96,8 @@ void Hold::Impl::register_manifest_endpoints(xrpc::XrpcServer& server) {
     std::string digest_text = input::required_string(in, "manifestDigest", 128);
     if (!oci::Digest::valid(digest_text)) input::invalid("manifestDigest is not a digest");
     oci::Digest manifest_digest = oci::Digest::parse(digest_text);
-    if (auto tag = input::optional_string(in, "tag", oci::kMaxTagLength); tag && !oci::is_valid_tag(*tag))
-      input::invalid("tag is not an OCI tag");
+    std::optional<std::string> tag = input::optional_string(in, "tag", oci::kMaxTagLength);
+    if (tag && !oci::is_valid_tag(*tag)) input::invalid("tag is not an OCI tag");
     // Only the user's own token (as the AppView sends it) counts for that
     // user: nobody inflates another's counters or writes records in their
     // name.
@@ -105,6 +106,7 @@ void Hold::Impl::register_manifest_endpoints(xrpc::XrpcServer& server) {
 
     std::vector<RecordWrite> writes;
     std::vector<LayerUse> layers;
+    std::string post_uri;
     if (push) {
       const Value* manifest_in = input::field(in, "manifest");
       if (!manifest_in) input::invalid("manifest is required for a push");
@@ -145,6 +147,12 @@ void Hold::Impl::register_manifest_endpoints(xrpc::XrpcServer& server) {
                                 fmt::format("this push needs {} more; {} of {} ({} tier) is used", format_size(adding),
                                             format_size(used), format_size(*limit.bytes), limit.tier));
       }
+      if (access.captain().enable_bluesky_posts) {
+        std::string rkey = next_tid();
+        writes.push_back(RecordWrite::create(std::string(kPostCollection), rkey,
+                                             push_post_for(user, repository, tag.value_or(""), info)));
+        post_uri = fmt::format("at://{}/{}/{}", pds->did(), kPostCollection, rkey);
+      }
     }
 
     {
@@ -159,13 +167,15 @@ void Hold::Impl::register_manifest_endpoints(xrpc::XrpcServer& server) {
       writes.push_back(stats_write(current, user, repository, push));
       commit(writes, {}, layers);
     }
-    return xrpc::ServerResponse::json(Value(Value::Map{
+    Value::Map out{
         {"success", Value(true)},
         {"operation", Value(operation)},
         {"statsUpdated", Value(true)},
         {"layersCreated", Value(static_cast<std::int64_t>(layers.size()))},
-        {"postCreated", Value(false)},
-    }));
+        {"postCreated", Value(!post_uri.empty())},
+    };
+    if (!post_uri.empty()) out["postUri"] = Value(post_uri);
+    return xrpc::ServerResponse::json(Value(std::move(out)));
   });
 
   server.query(kGetQuota, [this](const xrpc::ServerRequest& req) {

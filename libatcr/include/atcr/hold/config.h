@@ -44,7 +44,6 @@ struct HoldConfig {
     // at boot) and where its push posts link to.
     std::string profile_display_name;
     std::string profile_description;
-    std::filesystem::path profile_avatar;  // a PNG or JPEG file; "" = none
     std::string appview_url = "https://atcr.io";
   } registration;
 
