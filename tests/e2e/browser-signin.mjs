@@ -48,7 +48,8 @@ export async function openBrowser(name) {
   page.setDefaultTimeout(STEP)
   let callback = ''
   let appviewUrl = ''
-  const isCallback = (url) => url.href.startsWith(appviewUrl) && url.pathname === '/auth/oauth/callback'
+  let callbackPath = '/auth/oauth/callback'
+  const isCallback = (url) => url.href.startsWith(appviewUrl) && url.pathname === callbackPath
   // (The PDS redirects there with a 303, and playwright's routes do not
   // see redirected requests; the request event does.)
   page.on('request', (request) => {
@@ -75,8 +76,12 @@ export async function openBrowser(name) {
     // From the AppView's sign-in form (where the page is now): the handle,
     // the PDS's sign-in and consent pages, and back to the AppView (where
     // the form's return_to says). `deny` refuses the consent instead.
-    async signIn(appview, handle, password, { deny = false } = {}) {
+    // Another service's sign-in (the hold's admin panel) names its own
+    // `redirectPath`; `refused`: its callback answers with an error page.
+    async signIn(appview, handle, password,
+      { deny = false, redirectPath = '/auth/oauth/callback', refused = deny } = {}) {
       appviewUrl = appview
+      callbackPath = redirectPath
       callback = ''
       try {
         await page.fill('#handle', handle)
@@ -107,7 +112,7 @@ export async function openBrowser(name) {
         if (!callback) await button.first().click()
         await waitCallback()
         // Signed in: the callback redirects on; refused: it is the error page.
-        await page.waitForURL((u) => u.href.startsWith(appview) && (deny || !isCallback(u)))
+        await page.waitForURL((u) => u.href.startsWith(appview) && (refused || !isCallback(u)))
         await page.waitForLoadState()
       } catch (e) {
         await b.fail('answering the consent page', e)

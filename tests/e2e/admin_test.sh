@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# admin_test.sh - the hold's admin panel and Bluesky posts, end to end.
+# Chromium (headless, playwright-core: tests/e2e/admin-browser.mjs) signs
+# the hold's owner in at <hold>/admin with ATProto OAuth through the
+# reference PDS's own authorization UI (the hold is a loopback OAuth client
+# here), turns Bluesky posts on, adds a second account to the crew by
+# handle, which then pushes with skopeo; removes it, after which its push
+# is refused. A form posted without its CSRF token is refused, and the
+# second account signing in gets a 403 page. The post the push made and
+# the hold's profile are validated against the app.bsky.* lexicons of
+# @atproto/api (tests/e2e/validate-bsky.mjs).
+# Prints PASS/FAIL per check and exits non-zero if any failed.
+#
+# Env: ATCR_BUILD (the build dir with apps/), set by meson; ATCR_E2E_DIR,
+# ATCR_E2E_APPVIEW_PORT, ATCR_E2E_HOLD_PORT as for clients_test.sh.
+set -uo pipefail
+LOG_TAG=admin-e2e
+. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
+
+e2e_stack "-admin"
+export ATCR_HOLD_STORAGE=filesystem ATCR_HOLD_PUBLIC=true ATCR_HOLD_ALLOW_ALL_CREW=false
+export ATCR_DEMO_HANDLE="$(fresh_handle admin)"
+
+W="$(mktemp -d /tmp/atcr-admin-e2e.XXXXXX)"
+LOGF="$W/admin.log"
+fail=0
+cleanup() {
+  bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true
+  [ "$fail" = 0 ] && rm -rf "$W" || echo "admin e2e: logs and screenshots kept in $W"
+}
+trap cleanup EXIT
+
+for tool in skopeo python3 curl /usr/bin/chromium; do
+  command -v "$tool" >/dev/null || die "$tool is missing (scripts/setup-deps.sh installs it)"
+done
+eval "$(bash "$REPO_ROOT/scripts/node-tools.sh")" || die "scripts/node-tools.sh failed"
+# The PDS first: the hold resolves .test handles through it.
+eval "$(bash "$REPO_ROOT/scripts/pds.sh" start)" || die "scripts/pds.sh start failed"
+bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true
+rm -rf "$ATCR_REGISTRY_DIR/hold"  # a fresh hold: no crew or settings from an earlier run
+export HOLD_IDENTITY_DEVELOPMENT=true HOLD_IDENTITY_HANDLE_RESOLVER="$PDS_URL" \
+  HOLD_REGISTRATION_APPVIEW_URL="http://127.0.0.1:$ATCR_APPVIEW_PORT" \
+  HOLD_REGISTRATION_PROFILE_DISPLAY_NAME="Admin e2e hold" \
+  HOLD_REGISTRATION_PROFILE_DESCRIPTION=$'Blobs for the crew \u2693, announced on Bluesky.'
+env_lines="$(bash "$REPO_ROOT/scripts/registry.sh" start)" || die "scripts/registry.sh start failed"
+eval "$env_lines"
+export OAUTH_ARTIFACTS="$W"
+HOLD="http://127.0.0.1:$ATCR_HOLD_PORT"
+
+pass=0
+t() { check "$@"; }
+json() { python3 -c 'import json,sys; v=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+crew_of() {  # crew_of DID: the hold's crew record for DID, or nothing
+  curl -sf "$HOLD/xrpc/com.atproto.repo.listRecords?repo=$HOLD_DID&collection=io.atcr.hold.crew&limit=100" |
+    python3 -c 'import json,sys; print(*[json.dumps(r["value"]) for r in json.load(sys.stdin)["records"] if r["value"].get("member") == sys.argv[1]])' "$1"
+}
+
+# --- the second account (not crew: the hold does not let anyone join) ------
+MEMBER="$(fresh_handle crew)"
+MEMBER_PW="pw-$RANDOM$RANDOM"
+MEMBER_DID="$(curl -s -X POST -H 'content-type: application/json' "$PDS_URL/xrpc/com.atproto.server.createAccount" \
+  --data "{\"handle\":\"$MEMBER\",\"password\":\"$MEMBER_PW\",\"email\":\"${MEMBER%%.*}@example.com\"}" | json 'v["did"]')"
+[ -n "$MEMBER_DID" ] || die "createAccount $MEMBER failed"
+# push.sh STEP: the member pushes a fresh image (new layers: nothing to skip) as <member>/admin:STEP.
+cat >"$W/push.sh" <<SH
+#!/usr/bin/env bash
+python3 "$REPO_ROOT/tests/e2e/mkimage.py" "$W/img-\$1" --tag v1 --layers 64K >/dev/null &&
+skopeo copy -q --dest-tls-verify=false --dest-creds "$MEMBER:$MEMBER_PW" "oci:$W/img-\$1:v1" \
+  "docker://$REGISTRY/$MEMBER/admin:\$1" >>"$LOGF" 2>&1
+SH
+chmod +x "$W/push.sh"
+t "before: the member's push is refused" bash -c "! '$W/push.sh' before"
+
+# --- the owner at work, in the browser --------------------------------------
+start=$(date +%s%N)
+out="$("$ATCR_NODE" "$REPO_ROOT/tests/e2e/admin-browser.mjs" "$HOLD" "$DEMO_HANDLE" "$DEMO_PASSWORD" \
+  "$MEMBER" "$MEMBER_DID" "$MEMBER_PW" "$W/push.sh" 2>>"$LOGF")"
+echo "browser: $out ($(( ($(date +%s%N) - start) / 1000000 )) ms)" | tee -a "$LOGF"
+[ -n "$out" ] || out='{}'
+r() { json "v.get('$1')" <<<"$out"; }
+t "signed out: the panel sends the browser to its sign-in" [ "$(r loginRedirect)" = /admin/auth/login ]
+t "the owner signs in with OAuth and lands on the crew page" bash -c "[ '$(r whoami)' = '$DEMO_HANDLE' ] && [ '$(r landed)' = /admin/crew ]"
+t "settings: Bluesky posts on, in the captain record" bash -c "[ '$(r postsOn)' = True ] &&
+  curl -sf '$HOLD/xrpc/com.atproto.repo.getRecord?repo=$HOLD_DID&collection=io.atcr.hold.captain&rkey=self' | grep -q '\"enableBlueskyPosts\":true'"
+t "crew: the member, added by handle, is listed" [ "$(r memberListed)" = True ]
+t "the member is crew: the push goes through" [ "$(r pushAfterAdd)" = True ]
+t "crew: removed, no longer listed" [ "$(r memberListedAfterRemove)" = False ]
+t "removed: the member's push is refused" [ "$(r pushAfterRemove)" = False ]
+t "a form without its CSRF token is refused (403)" [ "$(r noCsrfStatus)" = 403 ]
+t "... and wrote nothing: no crew record for the member" [ -z "$(crew_of "$MEMBER_DID")" ]
+t "logout (a POST form) ends the session" [ "$(r afterLogout)" = /admin/auth/login ]
+t "someone else signing in gets a 403 page" bash -c 'grep -qi "for the hold.s owner" <<<"$1"' _ "$(r memberError)"
+t "... and no session" [ "$(r memberAfter)" = /admin/auth/login ]
+
+# --- outside the browser ----------------------------------------------------
+t "logout without a CSRF token refused" bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' -d csrf=forged '$HOLD/admin/auth/logout')\" = 403 ]"
+t "client metadata names the admin callback" bash -c "curl -sf '$HOLD/client-metadata.json' | grep -q 'admin%2Fauth%2Fcallback\|admin/auth/callback'"
+t "hostile sign-in input: a 400 page, escaped" bash -c "[ \"\$(curl -s -o '$W/hostile' -w '%{http_code}' '$HOLD/admin/auth/authorize?handle=%3Cscript%3Ex%3C/script%3E')\" = 400 ] &&
+  ! grep -q '<script>x' '$W/hostile'"
+
+# --- Bluesky: the push's post and the hold's profile ------------------------
+t "the push's post and the profile validate against app.bsky.* (@atproto/api)" \
+  "$ATCR_NODE" "$REPO_ROOT/tests/e2e/validate-bsky.mjs" "$HOLD" "$HOLD_DID" "http://127.0.0.1:$ATCR_APPVIEW_PORT" "$MEMBER/admin:allowed"
+t "no post for the refused push" bash -c "! curl -sf '$HOLD/xrpc/com.atproto.repo.listRecords?repo=$HOLD_DID&collection=app.bsky.feed.post' | grep -q 'admin:refused'"
+
+echo "admin e2e: $pass passed, $fail failed"
+[ "$fail" = 0 ] || { echo "--- log ($LOGF) ---"; tail -n 60 "$LOGF"; }
+[ "$fail" = 0 ]
