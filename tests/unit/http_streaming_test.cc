@@ -3,6 +3,7 @@
 // The clients are Boost.Beast (raw control over the connection) and
 // atcr::net::HttpClient (libcurl, as real clients upload).
 #include <doctest/doctest.h>
+#include <fmt/core.h>
 
 #include <atomic>
 #include <boost/asio/connect.hpp>
@@ -441,6 +442,71 @@ TEST_CASE("streamed and file responses, HEAD keeps Content-Length") {
   req.target("/stream/throws");
   t.send(req);
   CHECK_THROWS(t.receive());  // chunked, never terminated
+}
+
+TEST_CASE("file responses (sendfile): large, ranged, to a slow reader, shorter than promised, a stalled reader") {
+  test::TempDir dir;
+  const std::string path = (dir.path() / "big").string();
+  constexpr std::uint64_t kSize = 24ull << 20;  // beyond any socket buffer
+  std::string content(kSize, '\0');
+  for (std::uint64_t i = 0; i < kSize; ++i) content[i] = static_cast<char>(pattern_byte(i));
+  std::ofstream(path, std::ios::binary) << content;
+
+  ServerOptions o = quiet();
+  o.write_timeout = 1s;
+  XrpcServer server(o);
+  server.route("GET", "/file", [&](const ServerRequest& req) {
+    auto offset = req.int_param("offset", 0, 1ll << 40).value_or(0);
+    auto length = req.int_param("length", 0, 1ll << 40).value_or(static_cast<std::int64_t>(kSize) - offset);
+    return ServerResponse::file(path, static_cast<std::uint64_t>(offset), static_cast<std::uint64_t>(length),
+                                "application/octet-stream", offset > 0 ? 206 : 200);
+  });
+  server.start();
+
+  SUBCASE("whole and ranged, on one connection") {
+    Client c(server.port());
+    auto res = c.get("/file");
+    CHECK(res.result_int() == 200);
+    CHECK(res.body().size() == kSize);
+    CHECK(res.body() == content);
+    res = c.get(fmt::format("/file?offset={}&length={}", (5 << 20) + 17, 3 << 20));
+    CHECK(res.result_int() == 206);
+    CHECK(res.body() == content.substr((5 << 20) + 17, 3 << 20));
+    CHECK(c.get("/xrpc/_health").result_int() == 200);
+  }
+  SUBCASE("a reader that pauses: the server waits for the socket, then goes on") {
+    Client c(server.port());
+    http::request<http::empty_body> req{http::verb::get, "/file", 11};
+    req.set(http::field::host, "x");
+    c.send(req);
+    std::this_thread::sleep_for(300ms);  // the socket buffers fill up; under write_timeout
+    auto res = c.receive();
+    CHECK(res.body() == content);
+    CHECK(c.get("/xrpc/_health").result_int() == 200);
+  }
+  SUBCASE("a file shorter than the response: the connection drops mid-body") {
+    Client c(server.port());
+    http::request<http::empty_body> req{http::verb::get, fmt::format("/file?offset={}&length=4096", kSize - 1000), 11};
+    req.set(http::field::host, "x");
+    c.send(req);
+    CHECK_THROWS(c.receive());
+  }
+  SUBCASE("a reader that stops reading is dropped after write_timeout; the server stays well") {
+    // The file is larger than both sockets' buffers can take (the kernel's
+    // tcp_wmem and tcp_rmem maxima, 4 and 6 MiB by default).
+    Client c(server.port());
+    http::request<http::empty_body> req{http::verb::get, "/file", 11};
+    req.set(http::field::host, "x");
+    c.send(req);
+    std::this_thread::sleep_for(2s);
+    // What had been sent arrives, then the connection ends short of the body.
+    CHECK_THROWS(c.receive());
+    Client d(server.port());
+    CHECK(d.get("/file?offset=1&length=10").body() == content.substr(1, 10));
+  }
+  auto before = std::chrono::steady_clock::now();
+  server.stop();
+  CHECK(std::chrono::steady_clock::now() - before < 5s);
 }
 
 TEST_CASE("WebSocket subscriptions") {

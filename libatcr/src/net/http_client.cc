@@ -34,6 +34,10 @@ constexpr std::size_t kMaxHeaderBytes = 256 * 1024;
 
 constexpr const char* kProtocols = "http,https";
 
+// curl's receive and send buffers for streamed bodies (curl allows up to
+// 10 MiB down and 2 MiB up); a streaming transfer holds one of each.
+constexpr long kStreamBufferBytes = 512 * 1024;
+
 void init_curl_once() {
   // curl_global_init is not thread-safe in every libcurl build; a static
   // runs it exactly once. It is never undone: curl_global_cleanup at exit
@@ -371,6 +375,12 @@ void Transfer::configure(CURL* handle) {
   set(handle, CURLOPT_HEADERDATA, this);
   set(handle, CURLOPT_WRITEFUNCTION, &Transfer::on_body);
   set(handle, CURLOPT_WRITEDATA, this);
+  // Streamed bodies (blobs) move in large pieces: with curl's defaults
+  // (16 KiB down, 64 KiB up) a blob costs a system call and a callback per
+  // few kilobytes. (curl_easy_reset puts the defaults back for the next
+  // request on this handle.)
+  if (sink_) set(handle, CURLOPT_BUFFERSIZE, kStreamBufferBytes);
+  if (streams_upload()) set(handle, CURLOPT_UPLOAD_BUFFERSIZE, kStreamBufferBytes);
   configure_method(handle);
 }
 

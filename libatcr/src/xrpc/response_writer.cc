@@ -2,9 +2,12 @@
 // serializer, which frames whatever it is handed (Content-Length or chunked)
 // without copying: the buffered body is written straight from
 // ServerResponse::body, streamed pieces straight from the handler's buffers.
+// A file body goes from the page cache to the socket with sendfile(2), so
+// its bytes are never copied through this process.
 #include "xrpc/response_writer.h"
 
 #include <fmt/core.h>
+#include <sys/sendfile.h>
 
 #include <algorithm>
 #include <boost/beast/core/file.hpp>
@@ -13,7 +16,9 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
+#include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <vector>
 
@@ -200,10 +205,9 @@ bool write_streamed(SyncStream& io, const ServerOptions& options, const ServerRe
   return writer.finish(internal_error);
 }
 
-bool write_file(SyncStream& io, const ServerOptions& options, const ServerResponse& res,
-                beast::file& file, const ResponseFraming& framing, std::string& internal_error) {
-  PieceWriter writer(io, options, res, framing);
-  if (!writer.write_header(internal_error)) return false;
+// The file body, read in pieces and written through `writer` (where
+// sendfile cannot be used).
+bool copy_file_body(const ServerResponse& res, beast::file& file, PieceWriter& writer, std::string& internal_error) {
   std::vector<std::uint8_t> buffer(static_cast<std::size_t>(
       std::min<std::uint64_t>(kFileChunk, std::max<std::uint64_t>(*res.stream_length, 1))));
   std::uint64_t left = *res.stream_length;
@@ -221,6 +225,66 @@ bool write_file(SyncStream& io, const ServerOptions& options, const ServerRespon
     left -= n;
   }
   return writer.finish(internal_error);
+}
+
+// Outcome of sending a file body with sendfile(2).
+enum class SendfileResult { kDone, kFailed, kUnsupported };
+
+// Sends the file region straight from the page cache to the socket. The
+// socket is non-blocking (asio makes it so): when its buffer is full we
+// wait until it is writable, at most write_timeout each time.
+// kUnsupported (nothing sent) when the file system cannot sendfile.
+SendfileResult sendfile_body(SyncStream& io, const ServerOptions& options, const ServerResponse& res,
+                             beast::file& file, std::string& internal_error) {
+  auto& socket = io.stream().socket();
+  error_code ec;
+  socket.native_non_blocking(true, ec);
+  if (ec) return SendfileResult::kUnsupported;
+  const int out = socket.native_handle();
+  const int in = file.native_handle();
+  off_t offset = static_cast<off_t>(res.file_offset);
+  std::uint64_t left = *res.stream_length;
+  // Linux sends at most 0x7ffff000 bytes per call.
+  constexpr std::uint64_t kMaxPerCall = 0x7ffff000;
+  while (left > 0) {
+    ssize_t n = ::sendfile(out, in, &offset, static_cast<std::size_t>(std::min(left, kMaxPerCall)));
+    if (n > 0) {
+      left -= static_cast<std::uint64_t>(n);
+      continue;
+    }
+    if (n == 0) {
+      internal_error = fmt::format("reading {}: file shorter than the response", res.file_path);
+      return SendfileResult::kFailed;
+    }
+    if (errno == EINTR) continue;
+    if ((errno == EINVAL || errno == ENOSYS) && left == *res.stream_length) return SendfileResult::kUnsupported;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      internal_error = fmt::format("sending {}: {}", res.file_path, std::strerror(errno));
+      return SendfileResult::kFailed;
+    }
+    if (error_code wait = io.wait_writable(options.write_timeout)) {
+      internal_error = fmt::format("writing the response body: {}", wait.message());
+      return SendfileResult::kFailed;
+    }
+  }
+  return SendfileResult::kDone;
+}
+
+bool write_file(SyncStream& io, const ServerOptions& options, const ServerResponse& res,
+                beast::file& file, const ResponseFraming& framing, std::string& internal_error) {
+  PieceWriter writer(io, options, res, framing);
+  if (!writer.write_header(internal_error)) return false;
+  // The header went through the serializer with the body's Content-Length;
+  // the body follows on the socket itself.
+  switch (sendfile_body(io, options, res, file, internal_error)) {
+    case SendfileResult::kDone:
+      return true;
+    case SendfileResult::kFailed:
+      return false;
+    case SendfileResult::kUnsupported:
+      break;
+  }
+  return copy_file_body(res, file, writer, internal_error);
 }
 
 void replace_with_internal_error(ServerResponse& res) {

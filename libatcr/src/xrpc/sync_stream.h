@@ -11,6 +11,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <chrono>
 #include <cstddef>
@@ -55,6 +56,30 @@ class SyncStream {
     context_->run();
     if (transferred) *transferred = done.bytes;
     return done.ec;
+  }
+
+  // Waits until the socket can take more bytes (for writes made on the
+  // native socket, e.g. sendfile), at most `timeout`: then the socket is
+  // closed and the result is beast::error::timeout.
+  error_code wait_writable(std::chrono::steady_clock::duration timeout) {
+    asio::steady_timer timer(*context_, timeout);
+    error_code result;
+    bool done = false;
+    bool timed_out = false;
+    stream_.socket().async_wait(asio::ip::tcp::socket::wait_write, [&](error_code ec) {
+      done = true;
+      result = timed_out ? error_code(beast::error::timeout) : ec;
+      timer.cancel();
+    });
+    timer.async_wait([&](error_code ec) {
+      if (ec || done) return;
+      timed_out = true;
+      error_code ignored;
+      stream_.socket().close(ignored);
+    });
+    context_->restart();
+    context_->run();
+    return result;
   }
 
   // Half-closes, then reads and discards what the peer still sends for at
