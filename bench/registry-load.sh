@@ -19,6 +19,8 @@
 #   REG_PID=<pid>      registry PID for RSS/CPU (default: owner of the listening socket, via ss)
 #   PREFIX=bench       repository prefix; repos are $PREFIX/<name>-<runid>-<i>
 #   SKIP_COPY=1 / SKIP_LOAD=1     skip a phase;  CLEANUP=0 keep pushed manifests (default deletes)
+#   LOADS="manifest blob tags"    which load rows: manifest GET/HEAD, blob HEAD + GET, tags/list
+#   FETCHES=1500       GET blob: requests per curl round (rounds repeat for DUR seconds)
 #   WARMUP=1           push and pull a small image once, untimed, before phase 1 (the first
 #                      login and connection set-up are not what the timings are about)
 #   LAB=/tmp/atcr-reg   WORK=$LAB/bench-work
@@ -26,7 +28,8 @@ set -euo pipefail
 H=${1:?usage: bench-registry.sh HOST:PORT}
 LAB=${LAB:-/tmp/atcr-reg}; WORK=${WORK:-$LAB/bench-work}
 RUNS=${RUNS:-3}; IMAGES=${IMAGES:-"small medium large"}; FRESH=${FRESH:-1}
-DUR=${DUR:-10}; THREADS=${THREADS:-2}; CONNS=${CONNS:-32}
+DUR=${DUR:-10}; THREADS=${THREADS:-2}; CONNS=${CONNS:-32}; LOADS=${LOADS:-"manifest blob tags"}
+FETCHES=${FETCHES:-1500}
 CREDS=${CREDS:-}; PREFIX=${PREFIX:-bench}; CLEANUP=${CLEANUP:-1}
 # gzip level 0 = valid gzip of stored blocks: fast to generate, and skopeo pushes it as-is.
 # (An uncompressed "...layer.v1.tar" layer would be gzip'd by skopeo on push -> manifest digest changes.)
@@ -166,6 +169,34 @@ run_ab_head() { # run_ab_head LABEL URL [ab args...]   (wrk 4.1 cannot do HEAD: 
   log "  load $label: ${rps:-?} req/s p50=${p50}ms p99=${p99}ms non2xx=${non2:-0} failed=${fail:-?}"
   kv "rps.$label" "${rps:-0}"; kv "bad.$label" "$(( ${non2:-0} + ${fail:-0} ))"
 }
+# run_fetch LABEL URL SIZE: GET blob as a client does it: follow redirects (a registry
+# may send the client to where the bytes are: atcr to its hold or a presigned S3 URL,
+# Distribution on S3 to a presigned URL) and count the bytes delivered. curl -Z keeps
+# $CONNS transfers in flight over reused connections; rounds of $FETCHES requests
+# repeat until $DUR seconds have passed. A custom Authorization header goes to the
+# registry only, never to the host a redirect names (curl drops it there).
+wants() { [[ " $LOADS " == *" $1 "* ]]; }
+run_fetch() {
+  local label=$1 url=$2 size=$3
+  local f=$WORK/fetch-${label//[^A-Za-z0-9]/_}.txt cfg=$WORK/fetch.cfg c0 c1 t0 t1 n=0 good=0 bad=0 bytes=0
+  : >"$f"
+  for _ in $(seq "$FETCHES"); do printf 'url = "%s"\noutput = "/dev/null"\n' "$url"; done >"$cfg"
+  c0=$(cpu_s); t0=$(now)
+  while :; do
+    curl -sS -Z --parallel-immediate --parallel-max "$CONNS" -L "${AUTHH[@]}" \
+      -w '%{http_code} %{size_download}\n' -K "$cfg" >>"$f" 2>>"$LOG" || true
+    t1=$(now); n=$((n + FETCHES))
+    awk -v a="$t0" -v b="$t1" -v d="$DUR" 'BEGIN{exit !(b-a >= d)}' && break
+  done
+  c1=$(cpu_s)
+  read -r good bad bytes < <(awk -v s="$size" '$1==200 && $2==s {g++; b+=$2; next} {x++} END{print g+0, x+0, b+0}' "$f")
+  local secs mbs rps
+  secs=$(sub "$t0" "$t1"); mbs=$(mbps "$bytes" "$secs"); rps=$(awk -v g="$good" -v s="$secs" 'BEGIN{printf "%.1f", g/s}')
+  LROWS+=("$(printf '%-22s %-4s %10s %8s %8s %10s %6s %6s %7s' "$label" curl "$rps" - - "${mbs}MB" "$bad" 0 \
+    "$(awk -v a="$c0" -v b="$c1" -v d="$secs" 'BEGIN{printf "%.0f", (b-a)/d*100}')")")
+  log "  load $label: $mbs MB/s ($rps req/s, $good whole blobs in ${secs}s, $bad not 200 or short)"
+  kv "blob_MBs.$label" "$mbs"; kv "bad.$label" "$bad"
+}
 if [ "${SKIP_LOAD:-0}" != 1 ]; then
   command -v wrk >/dev/null || die "wrk not installed (apt-get install wrk)"
   command -v ab >/dev/null || die "ab not installed (apt-get install apache2-utils)"
@@ -184,12 +215,16 @@ if [ "${SKIP_LOAD:-0}" != 1 ]; then
   # -L: a registry may redirect blob downloads (atcr sends clients to the hold)
   [ "$("${CURL[@]}" -L "http://$H/v2/$LREPO/blobs/$L0" | sha256sum | cut -d' ' -f1)" = "${L0#sha256:}" ] || die "blob GET bytes differ"
   log "load tests: ${DUR}s each, wrk -t$THREADS -c$CONNS / ab -k -c$CONNS"
-  run_wrk  "GET manifest (tag)"     "http://$H/v2/$LREPO/manifests/v1" -H "$ACC"
-  run_wrk  "GET manifest (digest)"  "http://$H/v2/$LREPO/manifests/$MDG" -H "$ACC"
-  run_ab_head "HEAD manifest (tag)" "http://$H/v2/$LREPO/manifests/v1" -H "$ACC"
-  run_ab_head "HEAD blob"           "http://$H/v2/$LREPO/blobs/$L0"
-  run_wrk  "GET blob $((L0SZ/1024))KiB"    "http://$H/v2/$LREPO/blobs/$L0"
-  run_wrk  "GET tags/list"          "http://$H/v2/$LREPO/tags/list"
+  if wants manifest; then
+    run_wrk  "GET manifest (tag)"     "http://$H/v2/$LREPO/manifests/v1" -H "$ACC"
+    run_wrk  "GET manifest (digest)"  "http://$H/v2/$LREPO/manifests/$MDG" -H "$ACC"
+    run_ab_head "HEAD manifest (tag)" "http://$H/v2/$LREPO/manifests/v1" -H "$ACC"
+  fi
+  if wants blob; then
+    run_ab_head "HEAD blob"           "http://$H/v2/$LREPO/blobs/$L0"
+    run_fetch "GET blob $((L0SZ/1048576))MiB${BLOB_LABEL:-}" "http://$H/v2/$LREPO/blobs/$L0" "$L0SZ"
+  fi
+  wants tags && run_wrk "GET tags/list"       "http://$H/v2/$LREPO/tags/list"
 fi
 RSS2=$(mem_kb VmRSS); HWM=$(mem_kb VmHWM)
 kv "peak_rss_kb" "$HWM"
@@ -210,6 +245,7 @@ fi
   fi
   if [ ${#LROWS[@]} -gt 0 ]; then
     echo "# load: req/s, latency p50/p99 in ms (ab: integer ms), non2xx, errors (wrk socket errs / ab failed), srv CPU% (200 = both cores)"
+    echo "# (curl rows: GET blob following redirects; xfer/s = MB/s of whole blobs delivered, non2xx = not 200 or short)"
     printf '%-22s %-4s %10s %8s %8s %10s %6s %6s %7s\n' test tool req/s p50_ms p99_ms xfer/s non2xx errs srvCPU%
     printf '%s\n' "${LROWS[@]}"
   fi

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <future>
 
 #include "appview/appview_impl.h"
 #include "atcr/crypto/keys.h"
@@ -129,6 +130,7 @@ Appview::Impl::Impl(AppviewConfig c, AppviewOptions options)
       tag_lists(config.cache.tag_ttl, kCacheEntries),
       manifests(std::chrono::hours(24), config.cache.manifest_entries),
       manifest_rkeys(std::chrono::hours(24), kCacheEntries),
+      tid_keyed(std::chrono::hours(24), kCacheEntries),
       missing_manifests(config.cache.tag_ttl, kCacheEntries),
       repo_holds(config.cache.hold_ttl, kCacheEntries),
       push_holds(config.cache.hold_ttl, kCacheEntries),
@@ -531,6 +533,22 @@ std::string Appview::Impl::service_token(const std::string& did, const std::stri
   return token;
 }
 
+void Appview::Impl::prefetch_service_tokens(const std::string& did, const std::string& hold_did,
+                                            std::initializer_list<std::string_view> lxms) {
+  std::vector<std::future<void>> fetches;
+  for (std::string_view lxm : lxms) {
+    if (service_tokens.get(did + " " + hold_did + " " + std::string(lxm))) continue;
+    fetches.push_back(std::async(std::launch::async, [this, &did, &hold_did, lxm] {
+      try {
+        service_token(did, hold_did, std::string(lxm));
+      } catch (const Error&) {
+        // The call that needs the token asks again and reports it.
+      }
+    }));
+  }
+  for (auto& f : fetches) f.get();
+}
+
 std::string Appview::Impl::read_token(const HoldClient& hold, const Caller& caller) {
   if (hold_is_public(hold) || caller.anonymous()) return {};
   return service_token(caller.did(), hold.hold().did, "com.atproto.sync.getBlob");
@@ -632,10 +650,16 @@ std::optional<RecordEntry> Appview::Impl::find_manifest_record(const Target& t, 
     if (auto v = get_record(t, oci::kManifestCollection, *rkey); v && is_it(*v)) return RecordEntry{*rkey, *v};
     manifest_rkeys.erase(key);
   }
-  std::string legacy = oci::legacy_manifest_rkey(repo, digest);
-  if (auto v = get_record(t, oci::kManifestCollection, legacy); v && is_it(*v)) {
-    manifest_rkeys.put(key, legacy);
-    return RecordEntry{legacy, *v};
+  // A user whose records all had TID keys at login has none under the
+  // legacy key: only older AppViews write them. (Should one write it
+  // since, a push of that digest adds a second record; pulls read either,
+  // a delete removes both, and a scan still finds it.)
+  if (!tid_keyed.get(t.did)) {
+    std::string legacy = oci::legacy_manifest_rkey(repo, digest);
+    if (auto v = get_record(t, oci::kManifestCollection, legacy); v && is_it(*v)) {
+      manifest_rkeys.put(key, legacy);
+      return RecordEntry{legacy, *v};
+    }
   }
   if (!scan || missing_manifests.get(key)) return std::nullopt;
   std::optional<RecordEntry> found;
@@ -672,9 +696,17 @@ void Appview::Impl::migrate_manifest_keys(const xrpc::PdsSession& session, const
   t.pds_url = pds_url;
   try {
     std::vector<RecordEntry> legacy;
-    for (RecordEntry& e : list_record_entries(t, oci::kManifestCollection))
-      if (!syntax::is_valid_tid(e.rkey)) legacy.push_back(std::move(e));
-    if (legacy.empty()) return;
+    for (RecordEntry& e : list_record_entries(t, oci::kManifestCollection)) {
+      if (!syntax::is_valid_tid(e.rkey)) {
+        legacy.push_back(std::move(e));
+      } else if (auto id = manifest_identity(e.value)) {
+        remember_manifest_key(did, id->first, id->second, e.rkey);
+      }
+    }
+    if (legacy.empty()) {
+      tid_keyed.put(did, true);
+      return;
+    }
     std::vector<RecordEntry> tags = list_record_entries(t, oci::kTagCollection);
     // A few manifests per commit (applyWrites takes at most 200 writes).
     constexpr std::size_t kPerCommit = 20;
@@ -698,6 +730,7 @@ void Appview::Impl::migrate_manifest_keys(const xrpc::PdsSession& session, const
       }
       session.apply_writes(writes);
     }
+    tid_keyed.put(did, true);
     log::info("appview", "{}: re-keyed {} manifest records to TIDs", did, legacy.size());
   } catch (const Error& e) {
     log::warn("appview", "{}: re-keying manifest records: {}", did, e.what());

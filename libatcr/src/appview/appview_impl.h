@@ -157,6 +157,7 @@ struct Appview::Impl {
   TtlCache<std::vector<std::string>> tag_lists;  // did/repo -> tag names (tags/list)
   TtlCache<CachedManifest> manifests;   // did/repo@digest -> manifest
   TtlCache<std::string> manifest_rkeys; // did/repo@digest -> key of its io.atcr.manifest record
+  TtlCache<bool> tid_keyed;             // did -> every io.atcr.manifest record had a TID key at its login
   TtlCache<bool> missing_manifests;     // did/repo@digest searched for and not found (tag_ttl)
   TtlCache<std::string> repo_holds;     // did/repo -> hold DID
   TtlCache<std::string> push_holds;     // did -> hold DID
@@ -320,6 +321,11 @@ struct Appview::Impl {
   bool hold_is_public(const HoldClient& hold);
   // A service token of `did` for `hold_did` bound to `lxm` (cached ~45 s).
   std::string service_token(const std::string& did, const std::string& hold_did, const std::string& lxm);
+  // Fetches the tokens for `lxms` that are not cached, all at once (each is
+  // a PDS round trip), so the calls that follow find them. Failures are
+  // left for those calls to meet.
+  void prefetch_service_tokens(const std::string& did, const std::string& hold_did,
+                               std::initializer_list<std::string_view> lxms);
   // The token to read blobs with: "" for a public hold, else the caller's.
   std::string read_token(const HoldClient& hold, const Caller& caller);
   void ensure_crew(const std::string& did, const HoldClient& hold);
@@ -343,17 +349,19 @@ struct Appview::Impl {
   std::vector<Value> list_records(const Target& t, std::string_view collection);
   // The io.atcr.manifest record of `digest` in t's repository: by the key
   // remembered for it (our writes, tags' AT-URIs, earlier scans), then the
-  // legacy key, then (with `scan`) the first kManifestScanPages pages of
+  // legacy key (unless the user's login found only TID keys), then (with
+  // `scan`) the first kManifestScanPages pages of
   // listRecords. Keys found are remembered; a digest not found with a scan
   // is not searched for again for cache.tag_ttl (a client probing made-up
   // digests costs the user's PDS a few requests, not a scan each).
   std::optional<RecordEntry> find_manifest_record(const Target& t, const oci::Digest& digest, bool scan);
   void remember_manifest_key(const std::string& did, const std::string& repository, const oci::Digest& digest,
                              const std::string& rkey);
-  // Re-keys a user's manifest records written under legacy keys to TIDs
-  // (tags pointing at them follow), on login. Failures are logged only.
   // Our own record writes (or deletes, a null value) under `t`, into the index.
   void index_own_records(const Target& t, const std::vector<index::RecordChange>& changes);
+  // Re-keys a user's manifest records written under legacy keys to TIDs
+  // (tags pointing at them follow), on login, and remembers every record's
+  // key. Failures are logged only.
   void migrate_manifest_keys(const xrpc::PdsSession& session, const std::string& did, const std::string& pds_url);
   std::optional<CachedManifest> fetch_manifest(const Target& t, const oci::Digest& digest);
   std::optional<oci::Digest> resolve_tag(const Target& t, const std::string& tag);

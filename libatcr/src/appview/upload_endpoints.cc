@@ -91,6 +91,11 @@ std::shared_ptr<UploadState> Appview::Impl::start_upload(const Target& t, const 
   if (store->count_uploads("") >= config.uploads.max_sessions)
     throw registry_error(oci::ErrorCode::kTooManyRequests, "the registry has too many uploads in progress; retry later");
   HoldClient hold = hold_client(push_hold(t.did, t.pds_url));
+  // The tokens a push needs, fetched together rather than one PDS round
+  // trip at a time as each call comes (they are reused for ~45 s).
+  prefetch_service_tokens(did, hold.hold().did,
+                          {"io.atcr.hold.initiateUpload", kPartLxm, kUploadPartLxm, "io.atcr.hold.completeUpload",
+                           "io.atcr.hold.notifyManifest"});
   ensure_crew(did, hold);
   std::string uuid = hex::encode(random_bytes(16));
   auto up = std::make_shared<UploadState>(BlobUpload(config.uploads.part_size, spill_dir / uuid));

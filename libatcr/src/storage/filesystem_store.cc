@@ -94,8 +94,17 @@ class TempFile {
     if (written_ - queued_ >= kWritebackChunk) start_writeback();
   }
 
+  // How durable commit() makes the name.
+  enum class Name {
+    kDurable,  // the directory is synced too: the object survives a crash
+    // Left to whoever renames it next (a part, an assembled upload: both
+    // move on before anything relies on them; their content is synced, so
+    // a crash loses the name at worst, never the bytes behind it).
+    kScratch,
+  };
+
   // fsync, close, and rename over `dest` (creating its directory).
-  void commit(const fs::path& dest) {
+  void commit(const fs::path& dest, Name name = Name::kDurable) {
     if (::fsync(fd_.get()) != 0) fail_errno("fsync", path_, errno);
     fd_.close_checked(path_);
     // Another thread pruning empty directories may remove dest's parent
@@ -108,7 +117,7 @@ class TempFile {
       if (errno != ENOENT || attempt >= 3) fail_errno("rename into", dest, errno);
     }
     committed_ = true;
-    fsync_path(dest.parent_path(), O_RDONLY | O_DIRECTORY);
+    if (name == Name::kDurable) fsync_path(dest.parent_path(), O_RDONLY | O_DIRECTORY);
   }
 
  private:
@@ -367,7 +376,7 @@ std::string FilesystemStore::write_part(std::string_view key, std::string_view u
     std::string name = entry.path().filename().string();
     if (name.compare(0, stem.size(), stem) == 0 && name != stem + etag) fs::remove(entry.path(), ec);
   }
-  tmp.commit(dir / (stem + etag));
+  tmp.commit(dir / (stem + etag), TempFile::Name::kScratch);
   return etag;
 }
 
@@ -413,7 +422,7 @@ FinishResult FilesystemStore::finish(std::string_view key, std::string_view uplo
       total += static_cast<std::uint64_t>(n);
     }
   }
-  tmp.commit(dest);
+  tmp.commit(dest, TempFile::Name::kScratch);
   std::error_code ec;
   fs::remove_all(dir, ec);  // the upload is over either way; leftovers are swept by Uploads::expire
   return FinishResult{total, hash.finish()};
@@ -433,8 +442,9 @@ FinishResult FilesystemStore::finish_single(const fs::path& dest, const fs::path
   std::uint64_t size = fs::file_size(part_path, ec);
   if (ec) throw InvalidPart(fmt::format("storage: part {} with ETag {} was not uploaded", part.part_number, etag));
   fs::create_directories(dest.parent_path());
+  // (Its bytes were synced when the part was written; the name is made
+  // durable by the move() that publishes the blob.)
   if (::rename(part_path.c_str(), dest.c_str()) != 0) fail_errno("rename", part_path, errno);
-  fsync_path(dest.parent_path(), O_RDONLY | O_DIRECTORY);
   fs::remove_all(dir, ec);
   Sha256Digest sha{};
   Bytes raw = hex::decode(etag);

@@ -11,6 +11,10 @@
 // root/_uploads/<upload id>/<n>.<etag> (the ETag is the first 32 hex digits
 // of the part's SHA-256, kept in the name so finish() can check it without
 // rereading); finish() concatenates them in order, hashing as it goes.
+// Every object's bytes are fsynced before it gets its name. The name is
+// synced (its directory fsynced) by write() and move(); a part's and
+// finish()'s are not: they are scratch that Uploads moves into place (a
+// crash may lose them, which fails that upload, never a stored blob).
 // Files are created 0644 and directories 0755, less the umask.
 #pragma once
 
