@@ -111,11 +111,16 @@ struct Ingester::Impl {
     return Outcome::kRejected;
   }
 
-  Outcome commit(const Value& body, Ingester& self) {
+  Outcome commit(const Value& body, std::string_view source_origin, Ingester& self) {
     const std::string& did = did_field(body, "repo");
     std::lock_guard did_lock(lock_for(did));
     auto state = index.repo_state(did);
-    if (!state && !touches_atcr(body)) {
+    // A repo's first commit on a PDS's own stream is followed from the
+    // start (its later ATCR records then need no getRepo); on a relay only
+    // repos with ATCR records are.
+    const Value* since_field = body.find("since");
+    bool genesis = since_field && since_field->is_null() && !source_origin.empty();
+    if (!state && !genesis && !touches_atcr(body)) {
       count(did, Outcome::kIgnored);
       return Outcome::kIgnored;
     }
@@ -149,6 +154,7 @@ struct Ingester::Impl {
                          op.cid ? op.cid->to_string() : ""});
     }
     index.apply_commit(did, changes, {v.commit.rev, v.commit_cid.to_string(), v.commit.data.to_string()});
+    if (!state) refresh_identity(did, false);  // newly followed: its #identity may have gone by
     count(did, Outcome::kApplied, changes.size());
     return Outcome::kApplied;
   }
@@ -177,14 +183,19 @@ struct Ingester::Impl {
       count(did, Outcome::kIgnored);
       return Outcome::kIgnored;
     }
-    try {
-      identity::Identity id = resolver.resolve(did, true);
-      index.set_identity(did, id.handle.value_or(""), id.document.pds_endpoint().value_or(""));
-    } catch (const Error& e) {
-      log::warn("index", "#identity of {}: cannot resolve: {}", did, e.what());
-    }
+    refresh_identity(did, true);
     count(did, Outcome::kApplied);
     return Outcome::kApplied;
+  }
+
+  // The DID's verified handle and PDS into the index; logged on failure.
+  void refresh_identity(std::string_view did, bool fresh) {
+    try {
+      identity::Identity id = resolver.resolve(did, fresh);
+      index.set_identity(did, id.handle.value_or(""), id.document.pds_endpoint().value_or(""));
+    } catch (const Error& e) {
+      log::warn("index", "identity of {}: cannot resolve: {}", did, e.what());
+    }
   }
 
   Outcome account(const Value& body, std::string_view source_origin) {
@@ -244,12 +255,7 @@ struct Ingester::Impl {
     }
     if (changes.empty() && !index.known(did)) return 0;  // nothing of ATCR's: not tracked
     index.replace_repo(did, changes, {repo.commit.rev, repo.commit_cid.to_string(), repo.commit.data.to_string()});
-    std::string handle;
-    try {
-      handle = resolver.resolve(did).handle.value_or("");
-    } catch (const Error&) {
-    }
-    index.set_identity(did, handle, pds);
+    refresh_identity(did, false);
     return changes.size();
   }
 };
@@ -277,7 +283,7 @@ Outcome Ingester::handle_frame(BytesView frame, std::string_view source_origin, 
 
 Outcome Ingester::handle_message(std::string_view type, const Value& body, std::string_view source_origin) {
   try {
-    if (type == "#commit") return impl_->commit(body, *this);
+    if (type == "#commit") return impl_->commit(body, source_origin, *this);
     if (type == "#sync") return impl_->sync(body, *this);
     if (type == "#identity") return impl_->identity(body);
     if (type == "#account") return impl_->account(body, source_origin);

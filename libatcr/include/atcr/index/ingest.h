@@ -23,8 +23,10 @@
 // only for DIDs whose document names that PDS (a PDS cannot take down
 // someone it does not host); a relay is trusted for #account of anyone.
 //
-// Only io.atcr.* records are indexed; repos without any are not tracked,
-// so following a relay costs a signature check per commit, no storage.
+// Only io.atcr.* records are indexed; repos without any are not tracked
+// (except from their first commit on their own PDS's stream), so following
+// a relay costs a signature check per ATCR commit and no storage for the
+// rest.
 //
 // Threads: an Ingester may be used from several threads (one per source);
 // events of one DID arriving from two sources at once are serialised.
