@@ -27,6 +27,8 @@ PACKAGES=(
   libboost1.81-dev
   # the web UI's markdown (READMEs)
   libcmark-gfm-dev libcmark-gfm-extensions-dev
+  # the scanner reads image layers (tar, gzip, zstd) with libarchive
+  libarchive-dev
   # tests and tooling: python3 runs test drivers; node/npm bootstrap
   # scripts/node-tools.sh (which fetches Node 22 from the npm registry)
   python3 nodejs npm curl ca-certificates iproute2

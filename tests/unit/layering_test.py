@@ -10,7 +10,7 @@ import re
 import sys
 
 ORDER = ["util", "encoding", "crypto", "data", "repo", "net", "identity", "xrpc", "oauth", "web", "oci", "s3", "storage",
-         "pds", "index", "hold", "appview"]
+         "scan", "pds", "index", "hold", "appview"]
 RANK = {name: i for i, name in enumerate(ORDER)}
 # Same-rank groups: layers that must not see each other although neither is below.
 SIBLINGS = {("hold", "appview"), ("appview", "hold")}
