@@ -15,6 +15,7 @@
 #include "atcr/repo/repository.h"
 #include "atcr/repo/storage.h"
 #include "fuzz_key.h"
+#include "tar_builder.h"
 
 using namespace atcr;
 
@@ -118,5 +119,32 @@ int main(int argc, char** argv) {
     Value sync = pds::sync_body(fuzz::kFirehoseDid, repo.head(), encoded, repo.rev(), "2026-12-03T07:00:00.000Z");
     write(root / "fuzz_firehose", "sync", pds::encode_message_frame("#sync", sync));
   }
+  // Layers for fuzz_layer (first byte 0: a layer, 1: an archive, 2: databases).
+  const std::string status = "Package: libssl3\nStatus: install ok installed\nSource: openssl\nVersion: 3.0.11-1\n\n";
+  const std::vector<test::TarEntry> layer = {
+      {test::TarEntry::kFile, "var/lib/dpkg/status", status, ""},
+      {test::TarEntry::kFile, "lib/apk/db/installed", "P:musl\nV:1.2.4-r2\n\n", ""},
+      {test::TarEntry::kFile, "usr/lib/python3/x-1.0.dist-info/METADATA", "Name: x\nVersion: 1.0\n", ""},
+      {test::TarEntry::kFile, "app/node_modules/y/package.json", R"({"name":"y","version":"1.0.0"})", ""},
+      {test::TarEntry::kFile, "usr/.wh.z", "", ""},
+      {test::TarEntry::kSymlink, "etc/link", "", "../../x"},
+  };
+  for (bool gz : {false, true}) {
+    Bytes tar = make_tar(layer, gz);
+    for (std::uint8_t mode : {0, 1}) {
+      Bytes input{mode};
+      input.insert(input.end(), tar.begin(), tar.end());
+      write(root / "fuzz_layer", "layer" + std::to_string(mode) + (gz ? "gz" : ""), input);
+    }
+  }
+  write(root / "fuzz_layer", "status", as_bytes("\x02" + status));
+  // OSV entries and version lists for fuzz_osv.
+  const char* osv[] = {
+      R"({"id":"DSA-1","affected":[{"package":{"ecosystem":"Debian:12","name":"openssl"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1:3.0.13-1~deb12u1"}]}]}],"severity":[{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}]})",
+      R"({"id":"GHSA-1","database_specific":{"severity":"HIGH"},"affected":[{"package":{"ecosystem":"npm","name":"lodash"},"ranges":[{"type":"SEMVER","events":[{"introduced":"4.0.0"},{"last_affected":"4.17.20"}]}],"versions":["4.17.20"]}]})",
+      "1:1.0~rc1-1\n1.0\n1.0_rc1-r2\n1.0a1.post2.dev3+local.7\n1.0.0-alpha.1+b\n2!1.0",
+  };
+  int o = 0;
+  for (const char* s : osv) write(root / "fuzz_osv", "seed" + std::to_string(o++), as_bytes(s));
   return 0;
 }

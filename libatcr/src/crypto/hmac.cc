@@ -17,4 +17,11 @@ Sha256Digest hmac_sha256(BytesView key, BytesView data) {
   return out;
 }
 
+bool equal_constant_time(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
 }  // namespace atcr

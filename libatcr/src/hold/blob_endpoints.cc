@@ -17,6 +17,7 @@
 // the blob is absent or only in others' images.
 #include <fmt/core.h>
 
+#include "atcr/data/cid.h"
 #include "atcr/log.h"
 #include "atcr/net/http_range.h"
 #include "atcr/oci/digest.h"
@@ -40,9 +41,18 @@ xrpc::XrpcError blob_not_found(const oci::Digest& digest) {
 oci::Digest digest_param(const xrpc::ServerRequest& req) {
   std::string cid = req.required_param("cid");
   if (!oci::Digest::valid(cid)) {
-    // An atproto blob CID: this hold keeps no atproto blobs.
-    if (cid.starts_with("b")) throw xrpc::XrpcError(404, "BlobNotFound", "this hold stores OCI blobs only");
-    input::invalid("cid must be an OCI digest (sha256:<64 hex>)");
+    // An atproto blob CID (raw, sha256: the scan records' SBOMs and
+    // reports) names the same bytes as the digest of its hash.
+    if (cid.starts_with("b")) {
+      try {
+        Cid parsed = Cid::parse(cid);
+        if (parsed.codec() == static_cast<std::uint64_t>(Codec::kRaw) && parsed.hash_code() == Cid::kSha256)
+          return oci::Digest::from_sha256(parsed.digest());
+      } catch (const ParseError&) {
+      }
+      throw xrpc::XrpcError(404, "BlobNotFound", "this hold stores OCI blobs and raw sha256 blobs only");
+    }
+    input::invalid("cid must be an OCI digest (sha256:<64 hex>) or a raw blob CID");
   }
   return oci::Digest::parse(cid);
 }
@@ -106,7 +116,8 @@ void Hold::Impl::register_blob_endpoints(xrpc::XrpcServer& server) {
     if (did != pds->did())
       throw xrpc::XrpcError(404, "RepoNotFound", fmt::format("this hold is {}, not {}", pds->did(), did));
     oci::Digest digest = digest_param(req);
-    require(req, kGetBlob, Access::kRead);
+    // The scanner reads images with the hold's shared secret.
+    if (!scanner_authorized(req)) require(req, kGetBlob, Access::kRead);
 
     auto stat = blobs->stat(digest);
     if (!stat) throw blob_not_found(digest);

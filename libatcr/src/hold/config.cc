@@ -113,6 +113,17 @@ const std::vector<Option>& schema() {
       {"quota.tiers", Kind::kSizeMap, "deckhand = \"5GB\", bosun = \"50GB\", quartermaster = \"100GB\"",
        "Tier name = quota. A crew record's tier picks one."},
       {"quota.default_tier", Kind::kString, "deckhand", "The tier of crew members without one."},
+      // [scanner]
+      {"scanner.secret", Kind::kString, "",
+       "The secret a vulnerability scanner (atcr-scanner) presents in\n"
+       "X-Scanner-Secret to take scan jobs (io.atcr.hold.subscribeScanJobs)\n"
+       "and read blobs. Empty: scanning is off.",
+       false, {"HOLD_SCANNER_SECRET"}},
+      {"scanner.scan_on_push", Kind::kString, "",
+       "Tiers whose pushes are queued for scanning, comma-separated\n"
+       "(\"bosun, quartermaster\"); \"*\" scans every push, the owner's too."},
+      {"scanner.job_timeout", Kind::kDuration, "10m",
+       "How long a scanner may take over one job before it is handed out again."},
       // [log]
       {"log.level", Kind::kString, "info", "Log verbosity. SIGUSR1 toggles debug for 30 minutes.", false, {},
        {"debug", "info", "warn", "error"}},
@@ -142,7 +153,6 @@ const settings::Compat& compat() {
           {"registration.profile_avatar_url", ""},
           {"gc.*", ""},
           {"health.*", ""},
-          {"scanner.*", ""},
       },
       {"HOLD_BENCH"},  // set by bench/hold.sh for itself
   };
@@ -224,6 +234,18 @@ HoldConfig HoldConfig::load(const std::optional<std::filesystem::path>& file, En
   c.quota.default_tier = s.str("quota.default_tier");
   if (c.quota.enabled && !c.quota.tiers.contains(c.quota.default_tier))
     invalid("quota.default_tier", fmt::format("'{}' is not one of quota.tiers", c.quota.default_tier));
+
+  c.scanner.secret = s.str("scanner.secret");
+  for (std::string_view rest = s.str("scanner.scan_on_push"); !rest.empty();) {
+    std::size_t comma = rest.find(',');
+    std::string_view tier = rest.substr(0, comma);
+    while (!tier.empty() && tier.front() == ' ') tier.remove_prefix(1);
+    while (!tier.empty() && tier.back() == ' ') tier.remove_suffix(1);
+    if (!tier.empty()) c.scanner.scan_on_push.insert(std::string(tier));
+    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+  }
+  c.scanner.job_timeout = s.duration("scanner.job_timeout");
+  if (c.scanner.job_timeout.count() < 1) invalid("scanner.job_timeout", "must be at least 1s");
 
   c.log.level = s.str("log.level");
   return c;

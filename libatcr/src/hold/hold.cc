@@ -117,6 +117,7 @@ Hold::Hold(HoldConfig config, HoldOptions options) : impl_(std::make_unique<Impl
   auth.require_lxm = false;
   h.verifier = std::make_unique<xrpc::ServiceAuthVerifier>(*h.resolver, h.pds->did(), auth);
   h.part_urls = std::make_unique<PartUrlSigner>(h.config.server.data_dir / "part-url.key");
+  h.scans = std::make_unique<ScanQueue>(h.config.server.data_dir / "scans.sqlite");
 
   h.bootstrap();
   h.access.ensure_current(*h.pds);
@@ -237,6 +238,7 @@ void Hold::register_endpoints(xrpc::XrpcServer& server) {
   h.register_manifest_endpoints(server);
   h.register_crew_endpoints(server);
   if (h.admin) h.admin->register_routes(server);
+  h.register_scan_endpoints(server);
 }
 
 void Hold::housekeeping() {

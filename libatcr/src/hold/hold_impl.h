@@ -2,6 +2,7 @@
 // implement its endpoints (one file per group of methods).
 #pragma once
 
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -21,7 +22,10 @@
 #include "atcr/storage/uploads.h"
 #include "atcr/xrpc/server.h"
 #include "atcr/xrpc/service_auth.h"
+#include "atcr/oci/manifest.h"
+#include "atcr/scan/protocol.h"
 #include "hold/part_urls.h"
+#include "hold/scan_queue.h"
 
 namespace atcr::hold {
 
@@ -156,6 +160,23 @@ struct Hold::Impl {
                       const oci::ManifestInfo& info);
 
   std::unique_ptr<AdminPanel> admin;  // when config.admin.enabled
+
+  // Scanning (scan_endpoints.cc).
+  std::unique_ptr<ScanQueue> scans;
+  std::mutex scan_mu;  // with scan_cv: connected scanners wait for jobs
+  std::condition_variable scan_cv;
+  // Whether the request carries the scanner secret (X-Scanner-Secret).
+  bool scanner_authorized(const xrpc::ServerRequest& req) const;
+  // After a push: queues a scan when the pusher's tier ("" for the owner) scans on push.
+  void queue_scan(const std::string& user, const std::string& repository, const std::string& tag,
+                  const oci::Digest& digest, const std::string& manifest_uri,
+                  const std::vector<oci::Descriptor>& layers, std::string_view tier);
+  Value store_scan_blob(const Bytes& data, std::string_view mime_type);
+  void record_scan(const QueuedScan& job, const scan::ScanResult& result);
+  std::string scan_job_message(const QueuedScan& job) const;
+  bool await_scan_result(xrpc::WebSocket& ws, const QueuedScan& job);
+  void serve_scanner(const xrpc::ServerRequest& req, xrpc::WebSocket& ws);
+  void register_scan_endpoints(xrpc::XrpcServer& server);
 };
 
 }  // namespace atcr::hold

@@ -107,6 +107,9 @@ void Hold::Impl::register_manifest_endpoints(xrpc::XrpcServer& server) {
     std::vector<RecordWrite> writes;
     std::vector<LayerUse> layers;
     std::string post_uri;
+    std::vector<oci::Descriptor> scan_layers;  // what a scan reads, in the manifest's order
+    std::string manifest_uri;
+    std::string tier;  // the pusher's ("" for the owner)
     if (push) {
       const Value* manifest_in = input::field(in, "manifest");
       if (!manifest_in) input::invalid("manifest is required for a push");
@@ -116,7 +119,7 @@ void Hold::Impl::register_manifest_endpoints(xrpc::XrpcServer& server) {
       } catch (const ParseError& e) {
         input::invalid(fmt::format("manifest: {}", e.what()));
       }
-      std::string manifest_uri = layer_manifest_uri(in, user, repository, manifest_digest);
+      manifest_uri = layer_manifest_uri(in, user, repository, manifest_digest);
       std::string created_at = now_datetime();
       // The config is recorded like a layer: every blob an image uses on
       // this hold has a record, so deleteBlob never takes one still in use.
@@ -136,8 +139,12 @@ void Hold::Impl::register_manifest_endpoints(xrpc::XrpcServer& server) {
                                              oci::layer_record(stored, repository, user, "", manifest_uri,
                                                                created_at)));
       }
+      for (const oci::Descriptor& layer : info.layers) {
+        if (!oci::is_non_distributable(layer)) scan_layers.push_back(layer);
+      }
       access.ensure_current(*pds);
       std::optional<CrewMember> crew = access.crew(user);
+      if (user != access.captain().owner) tier = crew && !crew->tier.empty() ? crew->tier : config.quota.default_tier;
       Limit limit = limit_for(config.quota, user == access.captain().owner, crew ? crew->tier : "");
       if (limit.bytes) {
         std::uint64_t used = access.usage(user).total_bytes;
@@ -166,6 +173,10 @@ void Hold::Impl::register_manifest_endpoints(xrpc::XrpcServer& server) {
                               fmt::format("{} has not pushed {} to this hold", user, repository));
       writes.push_back(stats_write(current, user, repository, push));
       commit(writes, {}, layers);
+    }
+    if (push) {
+      queue_scan(user, repository, input::optional_string(in, "tag", oci::kMaxTagLength).value_or(""),
+                 manifest_digest, manifest_uri, scan_layers, tier);
     }
     Value::Map out{
         {"success", Value(true)},
@@ -209,7 +220,7 @@ void Hold::Impl::register_manifest_endpoints(xrpc::XrpcServer& server) {
             {"name", Value(name)},
             {"quotaBytes", Value(static_cast<std::int64_t>(bytes))},
             {"quotaFormatted", Value(format_size(bytes))},
-            {"scanOnPush", Value(false)},
+            {"scanOnPush", Value(config.scanner.scans(name))},
         });
       }
     }

@@ -37,15 +37,6 @@ Bytes load_or_create_key(const std::filesystem::path& file) {
   return key;
 }
 
-// Compares without stopping at the first difference, so the time taken
-// says nothing about how much of a forged signature was right.
-bool same(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
-
 }  // namespace
 
 PartUrlSigner::PartUrlSigner(const std::filesystem::path& key_file) : key_(load_or_create_key(key_file)) {}
@@ -70,7 +61,7 @@ PartUrlSigner::Check PartUrlSigner::check(std::string_view upload_id, int part, 
                                           std::int64_t now) const {
   if (upload_id.find('\n') != std::string_view::npos || did.find('\n') != std::string_view::npos)
     return Check::kBadSignature;
-  if (!same(signature, sign(upload_id, part, did, expires))) return Check::kBadSignature;
+  if (!equal_constant_time(signature, sign(upload_id, part, did, expires))) return Check::kBadSignature;
   if (now > expires) return Check::kExpired;
   return Check::kValid;
 }

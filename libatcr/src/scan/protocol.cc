@@ -56,6 +56,28 @@ Value parse_message(std::string_view json, std::string_view want) {
 
 }  // namespace
 
+Value::Array layers_value(const std::vector<LayerRef>& layers) {
+  Value::Array out;
+  for (const LayerRef& l : layers)
+    out.emplace_back(Value::Map{{"digest", Value(l.digest)}, {"size", Value(l.size)}, {"mediaType", Value(l.media_type)}});
+  return out;
+}
+
+std::vector<LayerRef> layers_from(const Value* list) {
+  std::vector<LayerRef> out;
+  if (!list || list->is_null()) return out;
+  if (!list->is_array()) bad("layers must be an array");
+  if (list->as_array().size() > ScanJob::kMaxLayers) bad(fmt::format("more than {} layers", ScanJob::kMaxLayers));
+  for (const Value& l : list->as_array()) {
+    if (!l.is_map()) bad("a layer must be an object");
+    LayerRef ref{string_field(l, "digest", 128, true), int_field(l, "size", false).value_or(0),
+                 string_field(l, "mediaType", 256, false)};
+    if (ref.size < 0) bad("a layer's size must not be negative");
+    out.push_back(std::move(ref));
+  }
+  return out;
+}
+
 std::string message_type(const Value& message) {
   const Value* t = message.is_map() ? message.find("type") : nullptr;
   if (!t || !t->is_string()) return {};
@@ -75,6 +97,8 @@ std::string ScanJob::to_json() const {
   };
   if (!tag.empty()) m["tag"] = Value(tag);
   if (priority) m["priority"] = Value(*priority);
+  if (!manifest_uri.empty()) m["manifest"] = Value(manifest_uri);
+  if (!layers.empty()) m["layers"] = Value(layers_value(layers));
   return json::serialize(Value(std::move(m)));
 }
 
@@ -93,6 +117,8 @@ ScanJob ScanJob::from_json(std::string_view json) {
   if (!job.hold_endpoint.starts_with("http://") && !job.hold_endpoint.starts_with("https://"))
     bad("holdEndpoint is not an http(s) URL");
   job.priority = int_field(m, "priority", false);
+  job.manifest_uri = string_field(m, "manifest", 8192, false);
+  job.layers = layers_from(m.find("layers"));
   return job;
 }
 

@@ -54,13 +54,6 @@ Bytes load_or_create_key(const std::filesystem::path& path) {
 
 std::string id_hash(std::string_view id) { return hex::encode(sha256(as_bytes(id))); }
 
-bool equal_constant_time(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
-
 // The value of cookie `name` in a Cookie header ("a=1; b=2").
 std::string cookie_value(std::string_view header, std::string_view name) {
   while (!header.empty()) {

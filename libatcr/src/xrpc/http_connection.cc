@@ -292,14 +292,15 @@ ServerResponse HttpConnection::Impl::dispatch(Exchange& x) {
   if (match.response) return std::move(*match.response);
 
   if (match.socket_handler) {
+    if (match.subscription_options->authorize) match.subscription_options->authorize(req);
     if (!beast::websocket::is_upgrade(x.header.get()))
       return ServerResponse::error(426, "InvalidRequest",
                                    fmt::format("{} is a subscription: connect with a WebSocket",
                                                req.nsid))
           .header("Upgrade", "websocket");
     x.upgraded = true;
-    x.upgrade_status = serve_websocket(io, options, x.header.get(), req, *match.socket_handler,
-                                       stop, x.internal_error);
+    x.upgrade_status = serve_websocket(io, options, *match.subscription_options, x.header.get(), req,
+                                       *match.socket_handler, stop, x.internal_error);
     return ServerResponse::empty(x.upgrade_status);
   }
   if (match.stream_handler) return run_stream_handler(x, *match.stream_handler);

@@ -160,16 +160,16 @@ void Router::add_xrpc(std::string_view nsid, XrpcEntry entry) {
 }
 
 void Router::add_method(std::string_view http_method, std::string_view nsid, Handler handler) {
-  add_xrpc(nsid, XrpcEntry{std::string(http_method), std::move(handler), {}, {}});
+  add_xrpc(nsid, XrpcEntry{std::string(http_method), std::move(handler), {}, {}, {}});
 }
 
 void Router::add_stream_method(std::string_view http_method, std::string_view nsid,
                                StreamHandler handler) {
-  add_xrpc(nsid, XrpcEntry{std::string(http_method), {}, std::move(handler), {}});
+  add_xrpc(nsid, XrpcEntry{std::string(http_method), {}, std::move(handler), {}, {}});
 }
 
-void Router::add_subscription(std::string_view nsid, SocketHandler handler) {
-  add_xrpc(nsid, XrpcEntry{"GET", {}, {}, std::move(handler)});
+void Router::add_subscription(std::string_view nsid, SocketHandler handler, SubscriptionOptions options) {
+  add_xrpc(nsid, XrpcEntry{"GET", {}, {}, std::move(handler), std::move(options)});
 }
 
 void Router::add_route(std::string_view http_method, std::string_view pattern, Handler handler) {
@@ -206,7 +206,10 @@ RouteMatch Router::resolve_xrpc(ServerRequest& req) const {
     req.nsid = it->first;
     if (entry.handler) match.handler = &entry.handler;
     if (entry.stream_handler) match.stream_handler = &entry.stream_handler;
-    if (entry.socket_handler) match.socket_handler = &entry.socket_handler;
+    if (entry.socket_handler) {
+      match.socket_handler = &entry.socket_handler;
+      match.subscription_options = &entry.subscription_options;
+    }
     return match;
   }
   if (!syntax::is_valid_nsid(nsid)) throw invalid_request("invalid xrpc path");

@@ -30,6 +30,7 @@ struct RouteMatch {
   const Handler* handler = nullptr;
   const StreamHandler* stream_handler = nullptr;
   const SocketHandler* socket_handler = nullptr;
+  const SubscriptionOptions* subscription_options = nullptr;  // with socket_handler
   std::optional<ServerResponse> response;
 };
 
@@ -61,7 +62,7 @@ class Router {
   void add_method(std::string_view http_method, std::string_view nsid, Handler handler);
   void add_stream_method(std::string_view http_method, std::string_view nsid,
                          StreamHandler handler);
-  void add_subscription(std::string_view nsid, SocketHandler handler);
+  void add_subscription(std::string_view nsid, SocketHandler handler, SubscriptionOptions options);
   void add_route(std::string_view http_method, std::string_view pattern, Handler handler);
   void add_stream_route(std::string_view http_method, std::string_view pattern,
                         StreamHandler handler);
@@ -77,6 +78,7 @@ class Router {
     Handler handler;
     StreamHandler stream_handler;
     SocketHandler socket_handler;
+    SubscriptionOptions subscription_options;
   };
   struct PlainEntry {
     std::string http_method;

@@ -287,9 +287,13 @@ void XrpcServer::stream_method(std::string_view http_method, std::string_view ns
 }
 
 void XrpcServer::subscription(std::string_view nsid, SocketHandler handler) {
+  subscription(nsid, std::move(handler), SubscriptionOptions{});
+}
+
+void XrpcServer::subscription(std::string_view nsid, SocketHandler handler, SubscriptionOptions options) {
   syntax::validate_nsid(nsid);
   impl_->check_not_started("registering a subscription");
-  impl_->router.add_subscription(nsid, std::move(handler));
+  impl_->router.add_subscription(nsid, std::move(handler), std::move(options));
 }
 
 void XrpcServer::start() {

@@ -6,7 +6,9 @@
 // pending read and one pending write (plus a close) at a time, but only as
 // asynchronous operations on one executor: so a second thread, the pump,
 // runs the connection's io_context for the session's life. It keeps one
-// read pending (data frames are discarded: subscriptions are one-way), and
+// read pending (data frames are discarded, unless the subscription receives
+// them: then they queue for receive(), and the pump reads the next only once
+// the handler has taken them, so a flooding client waits on TCP), and
 // executes the writes and the close the handler's thread posts to it, which
 // that thread then waits for.
 #include "xrpc/websocket_session.h"
@@ -18,7 +20,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -30,8 +34,11 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// Clients send nothing but control frames; a larger data frame is refused.
+// Clients of one-way subscriptions send nothing but control frames; a
+// larger data frame is refused.
 constexpr std::size_t kMaxIncomingMessage = 64 * 1024;
+// Received messages queued before the pump stops reading.
+constexpr std::size_t kMaxQueuedMessages = 2;
 // After a stop, a write still blocked on a slow peer gets this long before
 // the socket is closed under it.
 constexpr auto kStopGrace = std::chrono::seconds(1);
@@ -40,8 +47,10 @@ constexpr auto kCloseTimeout = std::chrono::seconds(3);
 
 class Session final : public WebSocket {
  public:
-  Session(SyncStream& io, const ServerOptions& options)
-      : io_(io), options_(options), ws_(io.stream()) {}
+  Session(SyncStream& io, const ServerOptions& options, const SubscriptionOptions& subscription)
+      : io_(io), options_(options), receiving_(subscription.max_incoming_bytes > 0), ws_(io.stream()) {
+    max_incoming_ = receiving_ ? subscription.max_incoming_bytes : kMaxIncomingMessage;
+  }
 
   ~Session() override { stop_pump(); }
 
@@ -54,7 +63,7 @@ class Session final : public WebSocket {
     timeouts.idle_timeout = options_.read_timeout;
     timeouts.keep_alive_pings = true;
     ws_.set_option(timeouts);
-    ws_.read_message_max(kMaxIncomingMessage);
+    ws_.read_message_max(max_incoming_);
     ws_.binary(true);
     return io_.run_untimed([&](auto handler) { ws_.async_accept(upgrade, handler); });
   }
@@ -81,6 +90,16 @@ class Session final : public WebSocket {
 
   // After the handler: the closing handshake (unless done), then the pump ends.
   void finish(std::uint16_t code, std::string_view reason) {
+    {
+      // Nobody receives any more: read (and drop) until the peer's close.
+      std::lock_guard lock(mu_);
+      discard_ = true;
+      received_.clear();
+      if (read_paused_) {
+        read_paused_ = false;
+        asio::post(io_.context(), [this] { read_next(); });
+      }
+    }
     close(code, reason);
     std::unique_lock lock(mu_);
     // The pending read completes once the peer answers the close.
@@ -139,10 +158,37 @@ class Session final : public WebSocket {
     return cv_.wait_for(lock, timeout, [&] { return closed_; });
   }
 
+  std::optional<std::string> receive(std::chrono::milliseconds timeout) override {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, timeout, [&] { return !received_.empty() || closed_; });
+    if (received_.empty()) return std::nullopt;
+    std::string message = std::move(received_.front());
+    received_.pop_front();
+    if (read_paused_ && !read_ended_) {
+      read_paused_ = false;
+      asio::post(io_.context(), [this] { read_next(); });
+    }
+    return message;
+  }
+
  private:
   // On the pump: keeps one read pending for the session's life.
   void read_next() {
     ws_.async_read(incoming_, [this](error_code ec, std::size_t) {
+      if (!ec && receiving_) {
+        std::lock_guard lock(mu_);
+        if (discard_) {
+          incoming_.clear();
+          return read_next();
+        }
+        received_.push_back(beast::buffers_to_string(incoming_.data()));
+        incoming_.clear();
+        cv_.notify_all();
+        if (received_.size() >= kMaxQueuedMessages) {
+          read_paused_ = true;  // receive() resumes it
+          return;
+        }
+      }
       incoming_.clear();
       if (!ec) return read_next();
       std::lock_guard lock(mu_);
@@ -207,6 +253,8 @@ class Session final : public WebSocket {
 
   SyncStream& io_;
   const ServerOptions& options_;
+  const bool receiving_;  // data messages queue for receive()
+  std::size_t max_incoming_ = kMaxIncomingMessage;
   websocket::stream<beast::tcp_stream&> ws_;
   beast::flat_buffer incoming_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard_;
@@ -221,15 +269,18 @@ class Session final : public WebSocket {
   bool close_done_ = false;
   bool write_done_ = false;
   error_code write_error_;
+  std::deque<std::string> received_;
+  bool read_paused_ = false;  // the queue is full: no read pending
+  bool discard_ = false;      // the handler returned
 };
 
 }  // namespace
 
-int serve_websocket(SyncStream& io, const ServerOptions& options,
+int serve_websocket(SyncStream& io, const ServerOptions& options, const SubscriptionOptions& subscription,
                     const beast::http::request<beast::http::empty_body>& upgrade,
                     const ServerRequest& request, const SocketHandler& handler, StopRelay& stop,
                     std::string& internal_error) {
-  Session session(io, options);
+  Session session(io, options, subscription);
   if (error_code ec = session.accept(upgrade)) {
     // Beast has answered a bad handshake with a 400 already.
     io.close();

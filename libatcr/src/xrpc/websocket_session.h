@@ -17,7 +17,7 @@ namespace atcr::xrpc {
 // why), closes the socket and returns the status for the log: 101, or the
 // error status Beast answered a bad handshake with. The connection is
 // finished afterwards. `stop` reaches the session while it runs.
-int serve_websocket(SyncStream& io, const ServerOptions& options,
+int serve_websocket(SyncStream& io, const ServerOptions& options, const SubscriptionOptions& subscription,
                     const beast::http::request<beast::http::empty_body>& upgrade,
                     const ServerRequest& request, const SocketHandler& handler, StopRelay& stop,
                     std::string& internal_error);

@@ -16,7 +16,9 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "atcr/error.h"
@@ -79,6 +81,16 @@ struct HoldConfig {
     std::map<std::string, std::uint64_t> tiers;  // name -> bytes
     std::string default_tier = "deckhand";
   } quota;
+
+  struct Scanner {
+    std::string secret;                       // empty: scanning is off
+    std::set<std::string> scan_on_push;       // tier names; "*": every push
+    std::chrono::seconds job_timeout{10 * 60};
+    // Whether a push by a user of `tier` ("" for the owner) is scanned.
+    bool scans(std::string_view tier) const {
+      return !secret.empty() && (scan_on_push.contains("*") || (!tier.empty() && scan_on_push.contains(std::string(tier))));
+    }
+  } scanner;
 
   struct Log {
     std::string level = "info";  // "debug" | "info" | "warn" | "error"

@@ -7,7 +7,8 @@
 // are JSON text frames, one object each, told apart by `type` (the
 // lexicon's union: #scanJob and #scanResult):
 //   hold -> scanner  {"type": "scan_job", "seq", "digest", "repository",
-//                     "tag"?, "userDid", "holdDid", "holdEndpoint", "priority"?}
+//                     "tag"?, "userDid", "holdDid", "holdEndpoint", "priority"?,
+//                     "manifest"?, "layers"?}
 //   scanner -> hold  {"type": "scan_result", "seq"?, "digest",
 //                     "summary": {"critical","high","medium","low","total"},
 //                     "sbom": {"$bytes"}, "vulnReport": {"$bytes"},
@@ -15,7 +16,10 @@
 // (bytes in atproto JSON's {"$bytes": base64} form). The hold sends one job
 // at a time and waits for its result; a job whose result never comes
 // (scanner gone, or silent for the hold's job timeout) is handed out again.
-// `seq` in a result is ours (ATCR names the job by digest alone): it lets
+// "manifest" (the manifest record's at-uri) and "layers" (the image's
+// layers in the manifest's order: [{"digest", "size", "mediaType"}]) are
+// ours too: the hold has them from notifyManifest, and with them a scanner
+// needs nothing but the hold. `seq` in a result is ours (ATCR names the job by digest alone): it lets
 // the hold tell a late result for an older job of the same digest apart.
 //
 // The hold then writes io.atcr.hold.scan (rkey: the digest's hex, so a
@@ -27,6 +31,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "atcr/bytes.h"
 #include "atcr/data/value.h"
@@ -43,6 +48,12 @@ inline constexpr std::string_view kVulnReportMediaType = "application/vnd.atcr.v
 // byte field; SBOMs of real images are a few MB).
 inline constexpr std::size_t kMaxResultMessageBytes = 96ULL << 20;
 
+struct LayerRef {
+  std::string digest;
+  std::int64_t size = 0;
+  std::string media_type;
+};
+
 struct ScanJob {
   std::int64_t seq = 0;
   std::string digest;  // the manifest's
@@ -52,6 +63,10 @@ struct ScanJob {
   std::string hold_did;
   std::string hold_endpoint;  // where to read blobs: <endpoint>/xrpc/com.atproto.sync.getBlob
   std::optional<std::int64_t> priority;
+  std::string manifest_uri;
+  std::vector<LayerRef> layers;  // at most kMaxLayers
+
+  static constexpr std::size_t kMaxLayers = 1000;
 
   std::string to_json() const;
   // ParseError naming the field for anything missing or malformed.
@@ -71,6 +86,10 @@ struct ScanResult {
   // ParseError naming the field; byte fields over 100 MB are refused.
   static ScanResult from_json(std::string_view json);
 };
+
+// The "layers" field: to JSON, and from it (ParseError when malformed).
+Value::Array layers_value(const std::vector<LayerRef>& layers);
+std::vector<LayerRef> layers_from(const Value* list);
 
 // "scan_job" / "scan_result" / "" for a message that is neither.
 std::string message_type(const Value& message);

@@ -173,13 +173,31 @@ class WebSocket {
   virtual bool closed() const = 0;
   // Blocks until closed() or `timeout` passes; returns closed().
   virtual bool wait_closed(std::chrono::milliseconds timeout) = 0;
+  // The next data message from the peer (text or binary, as bytes), waiting
+  // up to `timeout`; nullopt on timeout or once closed() with nothing
+  // queued. Only for subscriptions registered with
+  // SubscriptionOptions::max_incoming_bytes; others discard what the
+  // client sends. A message over that size closes the socket (1009).
+  // From the handler's thread.
+  virtual std::optional<std::string> receive(std::chrono::milliseconds timeout) = 0;
 };
 
 // Runs on the connection's thread for the life of the socket; the socket is
 // closed (1000, or 1001 when the server is stopping) when it returns, or
-// 1011 if it throws. Data frames from the client are discarded; pings and
-// the closing handshake are answered.
+// 1011 if it throws. Data frames from the client are discarded (unless the
+// subscription receives them, see SubscriptionOptions); pings and the
+// closing handshake are answered.
 using SocketHandler = std::function<void(const ServerRequest&, WebSocket&)>;
+
+struct SubscriptionOptions {
+  // Runs before the upgrade: throwing an XrpcError refuses it as an HTTP
+  // response (e.g. 401 for a wrong secret), so a refused client never gets
+  // a socket.
+  std::function<void(const ServerRequest&)> authorize;
+  // > 0: the client's data messages up to this size are queued for
+  // WebSocket::receive() (a two-way protocol); 0: discarded.
+  std::size_t max_incoming_bytes = 0;
+};
 
 // One line per request, for the log.
 struct RequestLog {
@@ -254,6 +272,7 @@ class XrpcServer {
   // client to see go as frames (atproto event streams send an error frame,
   // then close).
   void subscription(std::string_view nsid, SocketHandler handler);
+  void subscription(std::string_view nsid, SocketHandler handler, SubscriptionOptions options);
 
   // Binds and starts serving on background threads. Throws atcr::Error if
   // the address cannot be bound. Once per server, even after a failure
