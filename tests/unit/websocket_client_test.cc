@@ -266,3 +266,55 @@ TEST_CASE("websocket client: wss verifies the certificate chain and the host nam
   std::string by_address = "wss://127.0.0.1:" + std::to_string(relay.port()) + "/xrpc/com.example.hello";
   CHECK_THROWS_AS(WebSocketClient::connect(by_address, options), net::HttpError);
 }
+
+TEST_CASE("two-way subscriptions: authorize before the upgrade, receive the client's messages") {
+  ServerOptions o;
+  o.logger = nullptr;
+  XrpcServer server(o);
+  SubscriptionOptions sub;
+  sub.authorize = [](const ServerRequest& req) {
+    if (req.header("x-secret") != "open sesame") throw XrpcError(401, "InvalidSecret", "wrong secret");
+  };
+  sub.max_incoming_bytes = 1024;
+  // Echoes each message back, numbered; "stop" ends the session.
+  server.subscription(
+      "com.example.echo",
+      [](const ServerRequest&, WebSocket& ws) {
+        for (int n = 1; !ws.closed();) {
+          auto m = ws.receive(100ms);
+          if (!m) continue;
+          if (*m == "stop") return;
+          ws.send_text(std::to_string(n++) + ":" + *m);
+        }
+      },
+      sub);
+  // A one-way subscription discards what the client sends.
+  server.subscription("com.example.deaf", [](const ServerRequest&, WebSocket& ws) {
+    CHECK_FALSE(ws.receive(300ms));
+    ws.send_text("heard nothing");
+    ws.wait_closed(5s);
+  });
+  server.start();
+
+  CHECK_THROWS_WITH_AS(WebSocketClient::connect(ws_url(server, "com.example.echo")), doctest::Contains("401"),
+                       net::HttpError);
+  WebSocketOptions with_secret;
+  with_secret.headers = {{"X-Secret", "open sesame"}};
+  auto ws = WebSocketClient::connect(ws_url(server, "com.example.echo"), with_secret);
+  // More messages than the server queues: backpressure, nothing lost.
+  for (int i = 0; i < 20; ++i) ws->send_text("m" + std::to_string(i));
+  for (int i = 0; i < 20; ++i) {
+    auto m = ws->receive(5s);
+    REQUIRE(m);
+    CHECK(m->text() == std::to_string(i + 1) + ":m" + std::to_string(i));
+  }
+  ws->send_text(std::string(2000, 'x'));  // over max_incoming_bytes: 1009
+  CHECK_FALSE(ws->receive(5s));
+  CHECK(ws->close_code() == 1009);
+
+  auto deaf = WebSocketClient::connect(ws_url(server, "com.example.deaf"));
+  deaf->send_text("hello?");
+  auto m = deaf->receive(5s);
+  REQUIRE(m);
+  CHECK(m->text() == "heard nothing");
+}

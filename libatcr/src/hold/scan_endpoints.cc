@@ -49,8 +49,14 @@ void Hold::Impl::queue_scan(const std::string& user, const std::string& reposito
   job.user_did = user;
   job.manifest_uri = manifest_uri;
   job.layers_json = json::serialize(Value(scan::layers_value(refs)));
-  std::int64_t seq = scans->enqueue(job);
-  log::info("hold", "scan {} queued for {}/{}@{}", seq, user, repository, digest.str());
+  try {
+    std::int64_t seq = scans->enqueue(job);
+    log::info("hold", "scan {} queued for {}/{}@{}", seq, user, repository, digest.str());
+  } catch (const StorageError& e) {
+    // The push itself succeeded: a scan missed is not worth failing it.
+    log::error("hold", "could not queue a scan of {}: {}", digest.str(), e.what());
+    return;
+  }
   scan_cv.notify_all();
 }
 

@@ -1,0 +1,129 @@
+// atcr-scanner: a vulnerability scanner for ATCR holds (library: atcr/scan).
+//
+//   atcr-scanner serve          take jobs from a hold until SIGTERM / SIGINT
+//   atcr-scanner scan LAYER...  scan local layer tars; print the report
+//
+// Settings come from the environment (ATCR's names) or flags:
+//   SCANNER_HOLD_URL       --hold URL       the hold (http(s)://...)
+//   SCANNER_SHARED_SECRET  --secret-file F  the hold's scanner.secret
+//   SCANNER_OSV_DB         --db PATH        OSV database: a directory of JSON files or a zip
+//   --jobs N               serve: exit after N jobs (tests)
+#include <signal.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "atcr/data/json.h"
+#include "atcr/error.h"
+#include "atcr/log.h"
+#include "atcr/scan/scanner.h"
+#include "service_cli.h"
+
+using namespace atcr;
+
+namespace {
+
+struct Flags {
+  std::string command;
+  std::string hold_url;
+  std::string secret;
+  std::string db;
+  std::optional<std::size_t> jobs;
+  std::vector<std::string> files;
+};
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError("", "cannot read " + path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+Flags parse(int argc, char** argv) {
+  Flags f;
+  f.hold_url = env("SCANNER_HOLD_URL");
+  f.secret = env("SCANNER_SHARED_SECRET");
+  f.db = env("SCANNER_OSV_DB");
+  if (argc < 2) throw ConfigError("", "usage: atcr-scanner serve|scan [--hold URL] [--secret-file F] [--db PATH] [--jobs N] [LAYER...]");
+  f.command = argv[1];
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw ConfigError(a, a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--hold") f.hold_url = value();
+    else if (a == "--secret-file") f.secret = read_file(value());
+    else if (a == "--db") f.db = value();
+    else if (a == "--jobs") f.jobs = std::stoul(value());
+    else f.files.push_back(a);
+  }
+  while (!f.secret.empty() && (f.secret.back() == '\n' || f.secret.back() == '\r')) f.secret.pop_back();
+  if (f.db.empty()) throw ConfigError("SCANNER_OSV_DB", "set SCANNER_OSV_DB or --db to an OSV database");
+  return f;
+}
+
+int serve(const Flags& f) {
+  if (f.hold_url.empty()) throw ConfigError("SCANNER_HOLD_URL", "set SCANNER_HOLD_URL or --hold");
+  if (f.secret.empty()) throw ConfigError("SCANNER_SHARED_SECRET", "set SCANNER_SHARED_SECRET or --secret-file");
+  cli::block_signals();
+  scan::OsvDatabase db = scan::OsvDatabase::load(f.db);
+  log::info("scanner", "{} OSV entries loaded from {} ({} skipped)", db.size(), f.db, db.skipped());
+  scan::ScannerOptions options;
+  options.hold_url = f.hold_url;
+  options.secret = f.secret;
+  scan::Scanner scanner(options, std::move(db));
+  std::thread signals([&] {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    int sig = 0;
+    sigwait(&set, &sig);
+    scanner.stop();
+  });
+  signals.detach();
+  if (f.jobs) {
+    std::size_t done = 0;
+    while (done < *f.jobs) done += scanner.serve_connection(*f.jobs - done);
+    return 0;
+  }
+  scanner.run();
+  return 0;
+}
+
+int scan_files(const Flags& f) {
+  scan::OsvDatabase db = scan::OsvDatabase::load(f.db);
+  std::vector<scan::LayerRef> layers;
+  for (const std::string& path : f.files) layers.push_back({path, 0, ""});
+  scan::ImageScan found = scan::scan_layers(
+      layers, [](const scan::LayerRef& l) { std::string s = read_file(l.digest); return Bytes(s.begin(), s.end()); },
+      db, scan::LayerLimits{});
+  for (const std::string& note : found.notes) log::info("scanner", "{}", note);
+  scan::ImageRef image{"local", "local", "did:web:localhost"};
+  std::cout << json::serialize(scan::vulnerability_report(image, found.matches, scan::kScannerVersion, db.size()))
+            << "\n";
+  return found.matches.empty() ? 0 : 3;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return cli::guarded_main("atcr-scanner", [&] {
+    Flags f = parse(argc, argv);
+    if (f.command == "serve") return serve(f);
+    if (f.command == "scan") return scan_files(f);
+    throw ConfigError("", "unknown command " + f.command + " (serve, scan)");
+  });
+}
