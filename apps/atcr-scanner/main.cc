@@ -55,7 +55,9 @@ Flags parse(int argc, char** argv) {
   f.hold_url = env("SCANNER_HOLD_URL");
   f.secret = env("SCANNER_SHARED_SECRET");
   f.db = env("SCANNER_OSV_DB");
-  if (argc < 2) throw ConfigError("", "usage: atcr-scanner serve|scan [--hold URL] [--secret-file F] [--db PATH] [--jobs N] [LAYER...]");
+  if (argc < 2)
+    throw ConfigError(
+        "", "usage: atcr-scanner serve|scan [--hold URL] [--secret-file F] [--db PATH] [--jobs N] [LAYER...]");
   f.command = argv[1];
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
@@ -63,11 +65,16 @@ Flags parse(int argc, char** argv) {
       if (i + 1 >= argc) throw ConfigError(a, a + " needs a value");
       return argv[++i];
     };
-    if (a == "--hold") f.hold_url = value();
-    else if (a == "--secret-file") f.secret = read_file(value());
-    else if (a == "--db") f.db = value();
-    else if (a == "--jobs") f.jobs = std::stoul(value());
-    else f.files.push_back(a);
+    if (a == "--hold")
+      f.hold_url = value();
+    else if (a == "--secret-file")
+      f.secret = read_file(value());
+    else if (a == "--db")
+      f.db = value();
+    else if (a == "--jobs")
+      f.jobs = std::stoul(value());
+    else
+      f.files.push_back(a);
   }
   while (!f.secret.empty() && (f.secret.back() == '\n' || f.secret.back() == '\r')) f.secret.pop_back();
   if (f.db.empty()) throw ConfigError("SCANNER_OSV_DB", "set SCANNER_OSV_DB or --db to an OSV database");
@@ -108,7 +115,11 @@ int scan_files(const Flags& f) {
   std::vector<scan::LayerRef> layers;
   for (const std::string& path : f.files) layers.push_back({path, 0, ""});
   scan::ImageScan found = scan::scan_layers(
-      layers, [](const scan::LayerRef& l) { std::string s = read_file(l.digest); return Bytes(s.begin(), s.end()); },
+      layers,
+      [](const scan::LayerRef& l) {
+        std::string s = read_file(l.digest);
+        return Bytes(s.begin(), s.end());
+      },
       db, scan::LayerLimits{});
   for (const std::string& note : found.notes) log::info("scanner", "{}", note);
   scan::ImageRef image{"local", "local", "did:web:localhost"};

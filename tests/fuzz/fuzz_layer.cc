@@ -51,11 +51,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (total > limits.max_kept_bytes) std::abort();
       (void)packages_in(files.file_list());
     } else if (mode == 1) {
-      read_archive_files(memory_reader(body), limits, [](std::string_view) { return true; },
-                         [&](const std::string& path, std::string content) {
-                           check_path(path);
-                           if (content.size() > limits.max_file_bytes) std::abort();
-                         });
+      read_archive_files(
+          memory_reader(body), limits, [](std::string_view) { return true; },
+          [&](const std::string& path, std::string content) {
+            check_path(path);
+            if (content.size() > limits.max_file_bytes) std::abort();
+          });
     } else {
       for (const Package& p : parse_dpkg_status(text, "var/lib/dpkg/status")) (void)p.purl();
       for (const Package& p : parse_apk_installed(text, "lib/apk/db/installed")) (void)p.purl();

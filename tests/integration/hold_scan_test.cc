@@ -51,9 +51,10 @@ struct Pushed {
 
 Pushed push_image(HoldClient& c, const Account& as, const std::string& repository, const std::string& version) {
   Pushed p;
-  Bytes tar = make_tar({{TarEntry::kFile, "var/lib/dpkg/status",
-                         "Package: libssl3\nStatus: install ok installed\nSource: openssl\nVersion: " + version + "\n"}},
-                       true);
+  Bytes tar =
+      make_tar({{TarEntry::kFile, "var/lib/dpkg/status",
+                 "Package: libssl3\nStatus: install ok installed\nSource: openssl\nVersion: " + version + "\n"}},
+               true);
   p.layer = to_string(tar);
   p.layer_digest = oci::Digest::of(p.layer).str();
   REQUIRE(c.upload(as, p.layer, 1 << 20).status == 200);
@@ -61,10 +62,10 @@ Pushed push_image(HoldClient& c, const Account& as, const std::string& repositor
                          R"("application/vnd.oci.image.layer.v1.tar+gzip","digest":)" +
                          jstr(p.layer_digest) + R"(,"size":)" + std::to_string(p.layer.size()) + "}]}";
   p.manifest_digest = oci::Digest::of(manifest).str();
-  auto notify = c.call("POST", "io.atcr.hold.notifyManifest", &as, "",
-                       R"({"repository":)" + jstr(repository) + R"(,"userDid":)" + jstr(as.did) +
-                           R"(,"manifestDigest":)" + jstr(p.manifest_digest) + R"(,"manifest":)" + manifest +
-                           R"(,"tag":"v1","operation":"push"})");
+  auto notify =
+      c.call("POST", "io.atcr.hold.notifyManifest", &as, "",
+             R"({"repository":)" + jstr(repository) + R"(,"userDid":)" + jstr(as.did) + R"(,"manifestDigest":)" +
+                 jstr(p.manifest_digest) + R"(,"manifest":)" + manifest + R"(,"tag":"v1","operation":"push"})");
   REQUIRE_MESSAGE(notify.status == 200, notify.text());
   return p;
 }
@@ -137,7 +138,8 @@ TEST_CASE("hold binary: scan jobs on push, results as io.atcr.hold.scan records"
   ws->send_text(stray.to_json());
 
   scan::OsvDatabase db;
-  REQUIRE(db.add_json(R"({"id":"CVE-2099-0001","severity":[{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],
+  REQUIRE(db.add_json(
+      R"({"id":"CVE-2099-0001","severity":[{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],
     "affected":[{"package":{"ecosystem":"Debian:12","name":"openssl"},
     "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"3.0.13-1~deb12u1"}]}]}]})"));
   scan::ImageScan found = scan::scan_layers(

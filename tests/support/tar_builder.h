@@ -17,8 +17,8 @@ namespace atcr::test {
 struct TarEntry {
   enum Type { kFile, kDir, kSymlink, kHardlink } type = kFile;
   std::string path;
-  std::string content;   // kFile
-  std::string link;      // kSymlink / kHardlink target
+  std::string content;    // kFile
+  std::string link;       // kSymlink / kHardlink target
   std::size_t zeros = 0;  // kFile: this many zero bytes after content (bombs)
 };
 
@@ -41,7 +41,9 @@ inline Bytes make_tar(const std::vector<TarEntry>& entries, bool gzip = false) {
         archive_entry_set_filetype(e, AE_IFREG);
         archive_entry_set_size(e, static_cast<la_int64_t>(t.content.size() + t.zeros));
         break;
-      case TarEntry::kDir: archive_entry_set_filetype(e, AE_IFDIR); break;
+      case TarEntry::kDir:
+        archive_entry_set_filetype(e, AE_IFDIR);
+        break;
       case TarEntry::kSymlink:
         archive_entry_set_filetype(e, AE_IFLNK);
         archive_entry_set_symlink(e, t.link.c_str());

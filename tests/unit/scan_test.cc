@@ -40,9 +40,9 @@ void check_ascending(Ecosystem e, const std::vector<std::string>& versions) {
 }  // namespace
 
 TEST_CASE("Debian version ordering: epochs, ~, revisions, digits") {
-  check_ascending(Ecosystem::kDebian, {"~~", "~~a", "~", "0", "1.0~rc1", "1.0~rc2", "1.0", "1.0-1", "1.0-1ubuntu1",
-                                       "1.0-2", "1.0a", "1.0+dfsg-1", "1.0.1", "1.2", "1.10", "2.0", "1:0.1", "1:1.0",
-                                       "2:0"});
+  check_ascending(Ecosystem::kDebian,
+                  {"~~", "~~a", "~", "0", "1.0~rc1", "1.0~rc2", "1.0", "1.0-1", "1.0-1ubuntu1", "1.0-2", "1.0a",
+                   "1.0+dfsg-1", "1.0.1", "1.2", "1.10", "2.0", "1:0.1", "1:1.0", "2:0"});
   CHECK(compare_debian("1.0", "1.0-0") == 0);  // an absent revision is "0"
   CHECK(compare_debian("0:1.0", "1.0") == 0);  // epoch 0 is no epoch
   CHECK(compare_debian("1.01", "1.1") == 0);   // digit runs compare as numbers
@@ -70,9 +70,8 @@ TEST_CASE("PEP 440 ordering") {
 }
 
 TEST_CASE("semver ordering") {
-  check_ascending(Ecosystem::kNpm, {"1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta",
-                                    "1.0.0-beta.2", "1.0.0-beta.11", "1.0.0-rc.1", "1.0.0", "1.0.1", "1.2.0",
-                                    "1.10.0", "2.0.0"});
+  check_ascending(Ecosystem::kNpm, {"1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2",
+                                    "1.0.0-beta.11", "1.0.0-rc.1", "1.0.0", "1.0.1", "1.2.0", "1.10.0", "2.0.0"});
   CHECK(compare_semver("v1.2.3", "1.2.3+build.5") == 0);
   // Not semver: ordered by the fallback, consistently.
   CHECK(compare_semver("banana", "1.0.0") == -compare_semver("1.0.0", "banana"));
@@ -113,7 +112,7 @@ TEST_CASE("apk, Python and npm databases") {
   CHECK(npm->purl() == "pkg:npm/%40babel/core@7.23.0");
   CHECK_FALSE(parse_npm_package_json("[", "x"));
   CHECK_FALSE(parse_npm_package_json(R"({"name": "x"})", "x"));
-  CHECK_FALSE(parse_npm_package_json(std::string(100000, '[') , "x"));  // deep nesting: no stack overflow
+  CHECK_FALSE(parse_npm_package_json(std::string(100000, '['), "x"));  // deep nesting: no stack overflow
   CHECK(normalize_pypi_name("Foo__Bar.-baz") == "foo-bar-baz");
 }
 
@@ -121,8 +120,7 @@ TEST_CASE("which files are package databases") {
   CHECK(database_kind("var/lib/dpkg/status") == DatabaseKind::kDpkgStatus);
   CHECK(database_kind("var/lib/dpkg/status.d/libc6") == DatabaseKind::kDpkgStatus);
   CHECK(database_kind("lib/apk/db/installed") == DatabaseKind::kApkInstalled);
-  CHECK(database_kind("usr/lib/python3.11/site-packages/idna-3.4.dist-info/METADATA") ==
-        DatabaseKind::kPythonMetadata);
+  CHECK(database_kind("usr/lib/python3.11/site-packages/idna-3.4.dist-info/METADATA") == DatabaseKind::kPythonMetadata);
   CHECK(database_kind("app/node_modules/lodash/package.json") == DatabaseKind::kNpmPackageJson);
   CHECK(database_kind("app/node_modules/@types/node/package.json") == DatabaseKind::kNpmPackageJson);
   CHECK_FALSE(database_kind("app/node_modules/lodash/fp/package.json"));
@@ -209,7 +207,8 @@ TEST_CASE("OSV matching: ranges, versions, source packages, severities") {
   CHECK(s.total == 4);
 
   // An epoch in the range: 1:0.9 is after 2.0 without one.
-  OsvAffected a{Ecosystem::kDebian, "x", {OsvRange{false, {{OsvEvent::kIntroduced, "0"}, {OsvEvent::kFixed, "1:1.0"}}}}, {}};
+  OsvAffected a{
+      Ecosystem::kDebian, "x", {OsvRange{false, {{OsvEvent::kIntroduced, "0"}, {OsvEvent::kFixed, "1:1.0"}}}}, {}};
   CHECK(is_affected(a, "5.0"));
   CHECK(is_affected(a, "1:0.9"));
   CHECK_FALSE(is_affected(a, "1:1.0"));
@@ -249,7 +248,8 @@ TEST_CASE("SBOM: SPDX 2.3 with purls; the report and the protocol messages") {
   CHECK(sbom.find("relationships")->as_array().size() == 2);
   CHECK(sbom.find("creationInfo")->find("creators")->as_array()[0].as_string() == "Tool: atcr-scanner-0.1.0");
 
-  ScanJob job{7, image.digest, image.repository, "latest", image.user_did, "did:web:hold.example", "https://hold.example", 1};
+  ScanJob job{
+      7, image.digest, image.repository, "latest", image.user_did, "did:web:hold.example", "https://hold.example", 1};
   ScanJob back = ScanJob::from_json(job.to_json());
   CHECK(back.seq == 7);
   CHECK(back.tag == "latest");

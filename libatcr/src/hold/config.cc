@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "atcr/data/syntax.h"
+#include "atcr/text.h"
 #include "util/settings.h"
 
 namespace atcr::hold {
@@ -238,9 +239,7 @@ HoldConfig HoldConfig::load(const std::optional<std::filesystem::path>& file, En
   c.scanner.secret = s.str("scanner.secret");
   for (std::string_view rest = s.str("scanner.scan_on_push"); !rest.empty();) {
     std::size_t comma = rest.find(',');
-    std::string_view tier = rest.substr(0, comma);
-    while (!tier.empty() && tier.front() == ' ') tier.remove_prefix(1);
-    while (!tier.empty() && tier.back() == ' ') tier.remove_suffix(1);
+    std::string_view tier = trim_whitespace(rest.substr(0, comma));
     if (!tier.empty()) c.scanner.scan_on_push.insert(std::string(tier));
     rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
   }

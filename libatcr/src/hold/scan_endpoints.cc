@@ -96,7 +96,8 @@ void Hold::Impl::record_scan(const QueuedScan& job, const scan::ScanResult& resu
   };
   if (!result.error.empty()) m["reason"] = Value(result.error.substr(0, 256));
   if (!result.sbom.empty()) m["sbomBlob"] = store_scan_blob(result.sbom, scan::kSbomMediaType);
-  if (!result.vuln_report.empty()) m["vulnReportBlob"] = store_scan_blob(result.vuln_report, scan::kVulnReportMediaType);
+  if (!result.vuln_report.empty())
+    m["vulnReportBlob"] = store_scan_blob(result.vuln_report, scan::kVulnReportMediaType);
   std::string rkey(oci::Digest::parse(job.digest).hex());
   std::lock_guard lock(records_mu);
   auto current = pds->get_record(scan::kScanCollection, rkey);
@@ -188,8 +189,7 @@ void Hold::Impl::register_scan_endpoints(xrpc::XrpcServer& server) {
   options.authorize = [this](const xrpc::ServerRequest& req) {
     if (config.scanner.secret.empty())
       throw xrpc::XrpcError(401, "InvalidSecret", "scanning is not enabled on this hold (scanner.secret)");
-    if (!scanner_authorized(req))
-      throw xrpc::XrpcError(401, "InvalidSecret", "X-Scanner-Secret is missing or wrong");
+    if (!scanner_authorized(req)) throw xrpc::XrpcError(401, "InvalidSecret", "X-Scanner-Secret is missing or wrong");
   };
   options.max_incoming_bytes = scan::kMaxResultMessageBytes;
   server.subscription(

@@ -1,3 +1,4 @@
+#include "atcr/text.h"
 #include "atcr/identity/handle.h"
 
 #include <fmt/format.h>
@@ -16,12 +17,6 @@ constexpr std::size_t kMaxResolverAnswer = 4096;
 
 bool is_test_handle(std::string_view handle) { return handle.ends_with(".test"); }
 
-std::string_view trim(std::string_view s) {
-  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  while (!s.empty() && space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && space(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 // com.atproto.identity.resolveHandle on the configured service; nullopt
 // when it says it cannot resolve the handle.
@@ -81,7 +76,7 @@ std::optional<std::string> resolve_handle_https(const net::HttpClient& http, std
   net::HttpResponse response = http.send(request, detail::bounded(http, kMaxAtprotoDidBytes, kHandleMaxRedirects));
   if (!response.ok()) return std::nullopt;
   std::string body = response.text();
-  std::string_view did = trim(body);
+  std::string_view did = trim_whitespace(body);
   if (!syntax::is_valid_did(did)) return std::nullopt;
   return std::string(did);
 }

@@ -1,3 +1,4 @@
+#include "atcr/text.h"
 #include "atcr/net/http_client.h"
 
 #include <arpa/inet.h>
@@ -67,12 +68,6 @@ bool iequals(std::string_view a, std::string_view b) {
          });
 }
 
-std::string_view trim(std::string_view s) {
-  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  while (!s.empty() && space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && space(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 // The code in a status line ("HTTP/1.1 404 Not Found", "HTTP/2 200"), or 0.
 int status_of(std::string_view line) {
@@ -445,12 +440,13 @@ bool Transfer::take_header_line(std::string_view line) {
   if (line.empty()) return true;  // end of this response's headers
   if (line.front() == ' ' || line.front() == '\t') {
     // Obsolete line folding (RFC 7230 3.2.4) continues the previous value.
-    if (!response_.headers.empty()) response_.headers.back().second += " " + std::string(trim(line));
+    if (!response_.headers.empty()) response_.headers.back().second += " " + std::string(trim_whitespace(line));
     return true;
   }
   auto colon = line.find(':');
   if (colon == std::string_view::npos) return true;  // not a header; curl has accepted it
-  response_.headers.emplace_back(lowercase(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1))));
+  response_.headers.emplace_back(lowercase(trim_whitespace(line.substr(0, colon))),
+                                 std::string(trim_whitespace(line.substr(colon + 1))));
   return true;
 }
 

@@ -54,9 +54,8 @@ struct Entry {
 // Walks the archive: for each entry, keep(entry) says whether its data is
 // wanted (a regular file within max_file_bytes); got(entry, data) then
 // receives it. Every entry's data is read and counted either way.
-void walk(const ReadFn& read, Format format, const LayerLimits& limits,
-          const std::function<bool(const Entry&)>& keep, const std::function<void(const Entry&, std::string)>& got,
-          std::vector<std::string>* notes) {
+void walk(const ReadFn& read, Format format, const LayerLimits& limits, const std::function<bool(const Entry&)>& keep,
+          const std::function<void(const Entry&, std::string)>& got, std::vector<std::string>* notes) {
   std::unique_ptr<archive, ArchiveDeleter> a(archive_read_new());
   if (!a) throw Error("libarchive: out of memory");
   // Built-in decoders only: a filter libarchive would run as an external
@@ -80,7 +79,8 @@ void walk(const ReadFn& read, Format format, const LayerLimits& limits,
     const char* why = archive_error_string(a.get());
     throw ParseError(fmt::format("{}: {}", what, why ? why : "malformed archive"));
   };
-  if (archive_read_open(a.get(), &source, nullptr, &Source::callback, nullptr) != ARCHIVE_OK) fail("opening the archive");
+  if (archive_read_open(a.get(), &source, nullptr, &Source::callback, nullptr) != ARCHIVE_OK)
+    fail("opening the archive");
 
   std::uint64_t entries = 0, unpacked = 0;
   std::vector<char> chunk(kChunk);
@@ -89,8 +89,7 @@ void walk(const ReadFn& read, Format format, const LayerLimits& limits,
     int r = archive_read_next_header(a.get(), &e);
     if (r == ARCHIVE_EOF) break;
     if (r < ARCHIVE_WARN) fail("reading an entry header");
-    if (++entries > limits.max_entries)
-      throw LimitError(fmt::format("more than {} entries", limits.max_entries));
+    if (++entries > limits.max_entries) throw LimitError(fmt::format("more than {} entries", limits.max_entries));
     Entry entry;
     const char* path = archive_entry_pathname(e);
     entry.raw_path = path ? path : "";
@@ -117,8 +116,9 @@ void walk(const ReadFn& read, Format format, const LayerLimits& limits,
       if (!wanted) continue;
       if (data.size() + static_cast<std::size_t>(n) > limits.max_file_bytes) {
         // The header under-declared the size.
-        if (notes) notes->push_back(fmt::format("{}: over the {}-byte limit", clean_path(entry.raw_path).value_or("?"),
-                                                limits.max_file_bytes));
+        if (notes)
+          notes->push_back(fmt::format("{}: over the {}-byte limit", clean_path(entry.raw_path).value_or("?"),
+                                       limits.max_file_bytes));
         wanted = false;
         data.clear();
         data.shrink_to_fit();
@@ -234,8 +234,8 @@ void read_archive_files(const ReadFn& read, const LayerLimits& limits, const Ima
   auto got = [&](const Entry& e, std::string data) {
     kept += data.size();
     if (kept > limits.max_kept_bytes || ++count > limits.max_kept_files)
-      throw LimitError(fmt::format("the archive's files exceed {} bytes or {} files", limits.max_kept_bytes,
-                                   limits.max_kept_files));
+      throw LimitError(
+          fmt::format("the archive's files exceed {} bytes or {} files", limits.max_kept_bytes, limits.max_kept_files));
     visit(*clean_path(e.raw_path), std::move(data));
   };
   walk(read, Format::kAny, limits, keep, got, nullptr);

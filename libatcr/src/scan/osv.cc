@@ -88,11 +88,16 @@ Severity severity_of(const JsonValue& doc) {
 
 std::string_view severity_name(Severity s) {
   switch (s) {
-    case Severity::kCritical: return "Critical";
-    case Severity::kHigh: return "High";
-    case Severity::kMedium: return "Medium";
-    case Severity::kLow: return "Low";
-    case Severity::kUnknown: break;
+    case Severity::kCritical:
+      return "Critical";
+    case Severity::kHigh:
+      return "High";
+    case Severity::kMedium:
+      return "Medium";
+    case Severity::kLow:
+      return "Low";
+    case Severity::kUnknown:
+      break;
   }
   return "Unknown";
 }
@@ -118,8 +123,8 @@ std::optional<double> cvss3_base_score(std::string_view vector) {
     if (slash == std::string_view::npos) break;
     vector.remove_prefix(slash + 1);
   }
-  auto pick = [&](std::string_view key, std::initializer_list<std::pair<std::string_view, double>> values)
-      -> std::optional<double> {
+  auto pick = [&](std::string_view key,
+                  std::initializer_list<std::pair<std::string_view, double>> values) -> std::optional<double> {
     auto it = m.find(key);
     if (it == m.end()) return std::nullopt;
     for (const auto& [name, weight] : values) {
@@ -215,9 +220,12 @@ bool is_affected(const OsvAffected& a, std::string_view version) {
     bool affected = false;
     for (const OsvEvent& e : events) {
       int c = compare_event_versions(order, version, e.version);
-      if (e.kind == OsvEvent::kIntroduced && (e.version == "0" || c >= 0)) affected = true;
-      else if (e.kind == OsvEvent::kFixed && c >= 0) affected = false;
-      else if (e.kind == OsvEvent::kLastAffected && c > 0) affected = false;
+      if (e.kind == OsvEvent::kIntroduced && (e.version == "0" || c >= 0))
+        affected = true;
+      else if (e.kind == OsvEvent::kFixed && c >= 0)
+        affected = false;
+      else if (e.kind == OsvEvent::kLastAffected && c > 0)
+        affected = false;
     }
     if (affected) return true;
   }
@@ -326,7 +334,8 @@ OsvDatabase OsvDatabase::load(const std::filesystem::path& path, const OsvLimits
     return db;
   }
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError("", fmt::format("the OSV database {} is neither a directory nor a readable file", path.string()));
+  if (!in)
+    throw ConfigError("", fmt::format("the OSV database {} is neither a directory nor a readable file", path.string()));
   ReadFn read = [&in](std::span<std::uint8_t> buffer) {
     in.read(reinterpret_cast<char*>(buffer.data()), static_cast<std::streamsize>(buffer.size()));
     return static_cast<std::size_t>(in.gcount());

@@ -11,16 +11,11 @@
 #include <tuple>
 
 #include "atcr/net/http_client.h"
+#include "atcr/text.h"
 
 namespace atcr::scan {
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
-}
 
 // Calls visit(line) for each line (without its '\n').
 template <typename Visit>
@@ -57,11 +52,21 @@ std::string Package::purl() const {
   std::string type, ns, qualifiers;
   std::string n = name;
   switch (ecosystem) {
-    case Ecosystem::kDebian: type = "deb", ns = "debian/"; break;
-    case Ecosystem::kAlpine: type = "apk", ns = "alpine/"; break;
-    case Ecosystem::kPyPI: type = "pypi", n = normalize_pypi_name(name); break;
-    case Ecosystem::kNpm: type = "npm"; break;
-    case Ecosystem::kOther: type = "generic"; break;
+    case Ecosystem::kDebian:
+      type = "deb", ns = "debian/";
+      break;
+    case Ecosystem::kAlpine:
+      type = "apk", ns = "alpine/";
+      break;
+    case Ecosystem::kPyPI:
+      type = "pypi", n = normalize_pypi_name(name);
+      break;
+    case Ecosystem::kNpm:
+      type = "npm";
+      break;
+    case Ecosystem::kOther:
+      type = "generic";
+      break;
   }
   std::string path;
   if (ecosystem == Ecosystem::kNpm && n.starts_with('@') && n.find('/') != std::string::npos) {
@@ -92,11 +97,11 @@ std::vector<Package> parse_dpkg_status(std::string_view text, std::string_view l
     installed.reset();
   };
   for_each_line(text, [&](std::string_view line) {
-    if (trim(line).empty()) return flush();
+    if (trim_whitespace(line).empty()) return flush();
     if (line.front() == ' ' || line.front() == '\t') return;  // a continuation
     std::size_t colon = line.find(':');
     if (colon == std::string_view::npos) return;
-    std::string_view key = line.substr(0, colon), value = trim(line.substr(colon + 1));
+    std::string_view key = line.substr(0, colon), value = trim_whitespace(line.substr(colon + 1));
     if (key == "Package") {
       p.name = value;
     } else if (key == "Version") {
@@ -109,10 +114,11 @@ std::vector<Package> parse_dpkg_status(std::string_view text, std::string_view l
     } else if (key == "Source") {
       // "Source: name" or "Source: name (version)" when it differs.
       std::size_t paren = value.find('(');
-      p.source_name = trim(value.substr(0, paren));
+      p.source_name = trim_whitespace(value.substr(0, paren));
       if (paren != std::string_view::npos) {
         std::size_t close = value.find(')', paren);
-        if (close != std::string_view::npos) p.source_version = trim(value.substr(paren + 1, close - paren - 1));
+        if (close != std::string_view::npos)
+          p.source_version = trim_whitespace(value.substr(paren + 1, close - paren - 1));
       }
     }
   });
@@ -130,17 +136,28 @@ std::vector<Package> parse_apk_installed(std::string_view text, std::string_view
     p = Package{};
   };
   for_each_line(text, [&](std::string_view line) {
-    line = trim(line);
+    line = trim_whitespace(line);
     if (line.empty()) return flush();
     if (line.size() < 2 || line[1] != ':') return;
     std::string_view value = line.substr(2);
     switch (line[0]) {
-      case 'P': p.name = value; break;
-      case 'V': p.version = value; break;
-      case 'A': p.arch = value; break;
-      case 'o': p.source_name = value; break;
-      case 'L': p.license = value; break;
-      default: break;
+      case 'P':
+        p.name = value;
+        break;
+      case 'V':
+        p.version = value;
+        break;
+      case 'A':
+        p.arch = value;
+        break;
+      case 'o':
+        p.source_name = value;
+        break;
+      case 'L':
+        p.license = value;
+        break;
+      default:
+        break;
     }
   });
   flush();
@@ -154,16 +171,19 @@ std::optional<Package> parse_python_metadata(std::string_view text, std::string_
   bool done = false;
   for_each_line(text, [&](std::string_view line) {
     if (done) return;
-    if (trim(line).empty()) {
+    if (trim_whitespace(line).empty()) {
       done = true;  // the headers end; the description follows
       return;
     }
     std::size_t colon = line.find(':');
     if (colon == std::string_view::npos || line.front() == ' ' || line.front() == '\t') return;
-    std::string_view key = line.substr(0, colon), value = trim(line.substr(colon + 1));
-    if (ascii_iequals(key, "Name") && p.name.empty()) p.name = value;
-    else if (ascii_iequals(key, "Version") && p.version.empty()) p.version = value;
-    else if (ascii_iequals(key, "License") && p.license.empty()) p.license = value;
+    std::string_view key = line.substr(0, colon), value = trim_whitespace(line.substr(colon + 1));
+    if (ascii_iequals(key, "Name") && p.name.empty())
+      p.name = value;
+    else if (ascii_iequals(key, "Version") && p.version.empty())
+      p.version = value;
+    else if (ascii_iequals(key, "License") && p.license.empty())
+      p.license = value;
   });
   if (!plausible(p.name) || !plausible(p.version)) return std::nullopt;
   return p;
@@ -205,8 +225,8 @@ std::string normalize_pypi_name(std::string_view name) {
 
 std::optional<DatabaseKind> database_kind(std::string_view path) {
   if (path == "var/lib/dpkg/status") return DatabaseKind::kDpkgStatus;
-  if (path.starts_with("var/lib/dpkg/status.d/") && path.find('/', 23) == std::string_view::npos &&
-      path.size() > 23 && !path.ends_with(".md5sums"))
+  if (path.starts_with("var/lib/dpkg/status.d/") && path.find('/', 23) == std::string_view::npos && path.size() > 23 &&
+      !path.ends_with(".md5sums"))
     return DatabaseKind::kDpkgStatus;
   if (path == "lib/apk/db/installed") return DatabaseKind::kApkInstalled;
   std::size_t slash = path.rfind('/');

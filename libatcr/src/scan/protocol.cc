@@ -59,7 +59,8 @@ Value parse_message(std::string_view json, std::string_view want) {
 Value::Array layers_value(const std::vector<LayerRef>& layers) {
   Value::Array out;
   for (const LayerRef& l : layers)
-    out.emplace_back(Value::Map{{"digest", Value(l.digest)}, {"size", Value(l.size)}, {"mediaType", Value(l.media_type)}});
+    out.emplace_back(
+        Value::Map{{"digest", Value(l.digest)}, {"size", Value(l.size)}, {"mediaType", Value(l.media_type)}});
   return out;
 }
 

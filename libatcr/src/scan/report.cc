@@ -22,11 +22,20 @@ Summary summarize(const std::vector<Match>& matches) {
   Summary s;
   for (const Match& m : matches) {
     switch (m.vulnerability->severity) {
-      case Severity::kCritical: ++s.critical; break;
-      case Severity::kHigh: ++s.high; break;
-      case Severity::kMedium: ++s.medium; break;
-      case Severity::kLow: ++s.low; break;
-      case Severity::kUnknown: break;
+      case Severity::kCritical:
+        ++s.critical;
+        break;
+      case Severity::kHigh:
+        ++s.high;
+        break;
+      case Severity::kMedium:
+        ++s.medium;
+        break;
+      case Severity::kLow:
+        ++s.low;
+        break;
+      case Severity::kUnknown:
+        break;
     }
     ++s.total;
   }
@@ -48,8 +57,8 @@ Value spdx_sbom(const ImageRef& image, const std::vector<Package>& packages, std
         {"licenseConcluded", Value("NOASSERTION")},
         {"licenseDeclared", Value("NOASSERTION")},
         {"copyrightText", Value("NOASSERTION")},
-        {"sourceInfo", Value(fmt::format("acquired package info from {} database: {}", ecosystem_name(p.ecosystem),
-                                         p.location))},
+        {"sourceInfo",
+         Value(fmt::format("acquired package info from {} database: {}", ecosystem_name(p.ecosystem), p.location))},
         {"externalRefs", Value(Value::Array{Value(Value::Map{
                              {"referenceCategory", Value("PACKAGE-MANAGER")},
                              {"referenceType", Value("purl")},

@@ -155,7 +155,7 @@ int compare_apk_parsed(const ApkVersion& a, const ApkVersion& b) {
 struct Pep440 {
   std::string_view epoch;
   std::vector<std::string_view> release;
-  int pre_kind = 2;  // 0: before any pre-release (a dev release of the final), 1: a pre-release, 2: none
+  int pre_kind = 2;    // 0: before any pre-release (a dev release of the final), 1: a pre-release, 2: none
   int pre_letter = 0;  // a < b < rc
   std::string_view pre_number;
   bool post = false;
@@ -375,11 +375,16 @@ int compare_semver_parsed(const Semver& a, const Semver& b) {
 
 std::string_view ecosystem_name(Ecosystem ecosystem) {
   switch (ecosystem) {
-    case Ecosystem::kDebian: return "Debian";
-    case Ecosystem::kAlpine: return "Alpine";
-    case Ecosystem::kPyPI: return "PyPI";
-    case Ecosystem::kNpm: return "npm";
-    case Ecosystem::kOther: break;
+    case Ecosystem::kDebian:
+      return "Debian";
+    case Ecosystem::kAlpine:
+      return "Alpine";
+    case Ecosystem::kPyPI:
+      return "PyPI";
+    case Ecosystem::kNpm:
+      return "npm";
+    case Ecosystem::kOther:
+      break;
   }
   return "";
 }
@@ -420,11 +425,15 @@ int compare_semver(std::string_view a, std::string_view b) {
 
 int compare_versions(Ecosystem ecosystem, std::string_view a, std::string_view b) {
   switch (ecosystem) {
-    case Ecosystem::kAlpine: return compare_apk(a, b);
-    case Ecosystem::kPyPI: return compare_pep440(a, b);
-    case Ecosystem::kNpm: return compare_semver(a, b);
+    case Ecosystem::kAlpine:
+      return compare_apk(a, b);
+    case Ecosystem::kPyPI:
+      return compare_pep440(a, b);
+    case Ecosystem::kNpm:
+      return compare_semver(a, b);
     case Ecosystem::kDebian:
-    case Ecosystem::kOther: break;
+    case Ecosystem::kOther:
+      break;
   }
   return compare_debian(a, b);
 }
