@@ -4,6 +4,7 @@
 
 #include <fstream>
 #include <map>
+#include <set>
 
 #include "temp_dir.h"
 #include "warnings.h"
@@ -304,4 +305,29 @@ TEST_CASE("hold config: config init documents ATCR's spellings beside ours") {
   CHECK(text.find("database.did_method / $HOLD_DATABASE_DID_METHOD") != std::string::npos);
   CHECK(text.find("not used yet") != std::string::npos);
   CHECK(text.find("HOLD_BENCH*") != std::string::npos);
+}
+
+TEST_CASE("hold config: scanning is on with a secret, for the tiers listed") {
+  HoldConfig off = HoldConfig::load(std::nullopt, env_of(kMinimalS3));
+  CHECK(off.scanner.secret.empty());
+  CHECK_FALSE(off.scanner.scans(""));
+  CHECK_FALSE(off.scanner.scans("deckhand"));
+
+  auto env = kMinimalS3;
+  env["HOLD_SCANNER_SECRET"] = "s3cret";
+  env["HOLD_SCANNER_SCAN_ON_PUSH"] = " bosun,quartermaster ,";
+  HoldConfig some = HoldConfig::load(std::nullopt, env_of(env));
+  CHECK(some.scanner.scan_on_push == std::set<std::string>{"bosun", "quartermaster"});
+  CHECK(some.scanner.scans("bosun"));
+  CHECK_FALSE(some.scanner.scans("deckhand"));
+  CHECK_FALSE(some.scanner.scans(""));  // the owner: only with "*"
+  CHECK(some.scanner.job_timeout == std::chrono::minutes(10));
+
+  env["HOLD_SCANNER_SCAN_ON_PUSH"] = "*";
+  HoldConfig all = HoldConfig::load(std::nullopt, env_of(env));
+  CHECK(all.scanner.scans(""));
+  CHECK(all.scanner.scans("anything"));
+
+  env["HOLD_SCANNER_JOB_TIMEOUT"] = "0s";
+  CHECK(failing_key(std::nullopt, env) == "scanner.job_timeout");
 }

@@ -193,9 +193,10 @@ std::optional<Package> parse_npm_package_json(std::string_view text, std::string
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
   if (doc.HasParseError() || !doc.IsObject()) return std::nullopt;
+  const rapidjson::Value& obj = doc;
   auto string_member = [&](const char* key) -> std::string {
-    auto it = doc.FindMember(key);
-    if (it == doc.MemberEnd() || !it->value.IsString()) return {};
+    auto it = obj.FindMember(key);
+    if (it == obj.MemberEnd() || !it->value.IsString()) return {};
     return std::string(it->value.GetString(), it->value.GetStringLength());
   };
   Package p;

@@ -22,6 +22,10 @@
 // needs nothing but the hold. `seq` in a result is ours (ATCR names the job by digest alone): it lets
 // the hold tell a late result for an older job of the same digest apart.
 //
+// The lexicon's `cursor` parameter is accepted and ignored: the hold's jobs
+// are a persistent queue (a job stays until its result is recorded), not a
+// log to replay.
+//
 // The hold then writes io.atcr.hold.scan (rkey: the digest's hex, so a
 // re-scan replaces the record) with the counts, status "ok" (or "failed"
 // with `error` as the reason), and the SBOM and report as blobs.

@@ -178,8 +178,12 @@ class WebSocket {
   // queued. Only for subscriptions registered with
   // SubscriptionOptions::max_incoming_bytes; others discard what the
   // client sends. A message over that size closes the socket (1009).
-  // From the handler's thread.
-  virtual std::optional<std::string> receive(std::chrono::milliseconds timeout) = 0;
+  // From the handler's thread. (The default, for sockets that receive
+  // nothing, e.g. tests' fakes: waits, then nullopt.)
+  virtual std::optional<std::string> receive(std::chrono::milliseconds timeout) {
+    wait_closed(timeout);
+    return std::nullopt;
+  }
 };
 
 // Runs on the connection's thread for the life of the socket; the socket is
