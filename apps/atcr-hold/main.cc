@@ -6,6 +6,7 @@
 //   atcr-hold config init [FILE]                commented TOML (- for stdout)
 //   atcr-hold repo export [--config FILE]       the hold's repo as a CAR on stdout
 //   atcr-hold repo import [--config FILE] CAR...
+//   atcr-hold gc [--dry-run] [--json] [--config FILE]
 //   atcr-hold version
 #include <cstdio>
 #include <fstream>
@@ -14,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "atcr/data/json.h"
 #include "atcr/error.h"
 #include "atcr/hold/config.h"
 #include "atcr/hold/hold.h"
@@ -36,6 +38,10 @@ commands:
   config init [FILE]                  write a commented config (default: hold.toml; - for stdout)
   repo export [--config FILE]         write the hold's repo as a CAR to stdout
   repo import [--config FILE] CAR...  upsert every record of the CARs in one commit
+  gc [--dry-run] [--json] [--config FILE]
+                                      collect garbage now (through the running hold, or
+                                      in this process when none runs); --dry-run only
+                                      reports what would go and why
   version                             print the version
 
 Settings come from FILE, then HOLD_* environment variables (see config init).
@@ -93,6 +99,24 @@ int repo_import(const Args& args) {
   return 0;
 }
 
+int gc(const Args& args) {
+  bool dry_run = false, json = false;
+  for (const auto& a : args.positional) {
+    if (a == "--dry-run") {
+      dry_run = true;
+    } else if (a == "--json") {
+      json = true;
+    } else {
+      std::fprintf(stderr, "atcr-hold gc: unknown argument %s\n", a.c_str());
+      return 2;
+    }
+  }
+  atcr::hold::GcReport report = Hold::run_gc(load(args), dry_run);
+  std::cout << (json ? atcr::json::serialize(report.to_json()) + "\n" : report.summary());
+  std::cout.flush();
+  return std::cout ? 0 : 1;
+}
+
 int run(int argc, char** argv) {
   std::string command = argc > 1 ? argv[1] : "";
   std::string sub = argc > 2 ? argv[2] : "";
@@ -105,6 +129,7 @@ int run(int argc, char** argv) {
     return atcr::cli::config_init("atcr-hold", atcr::cli::parse_args(argc, argv, 3), "hold.toml",
                                   HoldConfig::template_toml(),
                                   "set server.public_url, registration.owner_did and storage");
+  if (command == "gc") return gc(atcr::cli::parse_args(argc, argv, 2));
   if (command == "repo" && sub == "export") return repo_export(atcr::cli::parse_args(argc, argv, 3));
   if (command == "repo" && sub == "import") return repo_import(atcr::cli::parse_args(argc, argv, 3));
   bool help = command == "help" || command == "--help" || command == "-h";

@@ -459,6 +459,24 @@ TEST_CASE("an aborted multipart upload leaves nothing behind") {
   CHECK(list_keys(c, p).empty());
 }
 
+TEST_CASE("multipart uploads in progress are listed by prefix, and gone once aborted") {
+  const S3Client& c = client();
+  const std::string p = prefix("mpu-list");
+  std::string a = c.create_multipart_upload(p + "a key+with space");
+  std::string b = c.create_multipart_upload(p + "b");
+  c.create_multipart_upload(prefix("mpu-other") + "x");  // another prefix: not listed
+  MultipartUploadsPage page = c.list_multipart_uploads(p);
+  REQUIRE(page.uploads.size() == 2);
+  CHECK(page.uploads[0].key == p + "a key+with space");
+  CHECK(page.uploads[0].upload_id == a);
+  CHECK(page.uploads[1].upload_id == b);
+  CHECK_FALSE(page.uploads[0].initiated.empty());
+  c.abort_multipart_upload(p + "a key+with space", a);
+  c.abort_multipart_upload(p + "b", b);
+  CHECK(c.list_multipart_uploads(p).uploads.empty());
+  for (const auto& u : c.list_multipart_uploads(prefix("mpu-other")).uploads) c.abort_multipart_upload(u.key, u.upload_id);
+}
+
 TEST_CASE("S3 errors carry the status, code, key and request id") {
   const S3Client& c = client();
   const std::string key = prefix("errors") + "missing key";

@@ -330,6 +330,33 @@ TEST_CASE("Uploads on S3 in proxy mode: no URLs, bytes through write_part") {
   clear(s);
 }
 
+TEST_CASE("expire aborts S3 multipart uploads that lost their session row") {
+  S3Store s = store_for("uploads-lost");
+  TempDb db;
+  Uploads uploads(s, db.path);
+  std::string part = random_text(1000, 51);
+  // A backend upload no session knows (the row was lost), and one that a
+  // session still owns: only the first goes.
+  std::string lost = s.begin(upload_key("lost-session"));
+  s.write_part(upload_key("lost-session"), lost, 1, part.size(), reader_of(part));
+  std::string live = uploads.initiate(kDid);
+  uploads.write_part(live, kDid, 1, reader_of(part), part.size());
+  auto pending = s.pending_uploads(kUploadsPrefix);
+  REQUIRE(pending.size() == 2);
+  for (const auto& u : pending) CHECK(u.initiated.has_value());
+  CHECK(uploads.expire(1h) == 0);  // nothing is old enough yet
+  std::this_thread::sleep_for(1100ms);
+  // The live session is older than 1s too, so it is expired as a session;
+  // an hour's grace keeps both: prove the lost one goes on its own first.
+  CHECK(uploads.expire(24h) == 0);
+  CHECK(s.pending_uploads(kUploadsPrefix).size() == 2);
+  CHECK(uploads.count() == 1);
+  uploads.abort(live, kDid);
+  CHECK(uploads.expire(1s) == 1);
+  CHECK(s.pending_uploads(kUploadsPrefix).empty());
+  clear(s);
+}
+
 TEST_CASE("a pull zone replaces the host of presigned GETs, and the URL works through it") {
   // curl plays the CDN: it connects to the pull zone's name (cdn.localhost,
   // loopback) and forwards with the bucket's Host, which the URL is signed for.

@@ -118,6 +118,8 @@ void Hold::Impl::register_blob_endpoints(xrpc::XrpcServer& server) {
     oci::Digest digest = digest_param(req);
     // The scanner reads images with the hold's shared secret.
     if (!scanner_authorized(req)) require(req, kGetBlob, Access::kRead);
+    // A client that finds a blob here may push a manifest using it next.
+    touched.touch(digest.str());
 
     auto stat = blobs->stat(digest);
     if (!stat) throw blob_not_found(digest);

@@ -49,6 +49,9 @@ const std::vector<Option>& schema() {
        "Announce each push with a Bluesky post (app.bsky.feed.post) from the\n"
        "hold's own account, linking to the image's page on registration.appview_url.",
        false, {"HOLD_BLUESKY_POSTS_ENABLED"}},
+      {"registration.appview_did", Kind::kString, "",
+       "An AppView's DID allowed to change crew tiers (io.atcr.hold.updateCrewTier,\n"
+       "as ATCR's AppView does for billing). Empty: only the hold's admins may."},
       {"registration.region", Kind::kString, "", "Shown in the captain record (e.g. the S3 region)."},
       {"registration.provider", Kind::kString, "", "Shown in the captain record (e.g. \"fly.io\", \"aws\")."},
       {"registration.profile_display_name", Kind::kString, "",
@@ -125,6 +128,15 @@ const std::vector<Option>& schema() {
        "(\"bosun, quartermaster\"); \"*\" scans every push, the owner's too."},
       {"scanner.job_timeout", Kind::kDuration, "10m",
        "How long a scanner may take over one job before it is handed out again."},
+      // [gc]
+      {"gc.enabled", Kind::kBool, "false",
+       "Collect garbage every gc.interval: blobs no layer record, no manifest\n"
+       "in any user's PDS and no upload refers to, layer records whose manifest\n"
+       "is gone, abandoned uploads. `atcr-hold gc [--dry-run]` runs it by hand."},
+      {"gc.interval", Kind::kDuration, "24h", "How often a scheduled collection runs."},
+      {"gc.grace_period", Kind::kDuration, "24h",
+       "How long a blob stays unreferenced (seen by two runs this far apart)\n"
+       "before it is deleted; also the age a layer record must reach."},
       // [log]
       {"log.level", Kind::kString, "info", "Log verbosity. SIGUSR1 toggles debug for 30 minutes.", false, {},
        {"debug", "info", "warn", "error"}},
@@ -152,7 +164,6 @@ const settings::Compat& compat() {
           {"storage.root_dir", "storage.path"},
           {"STORAGE_ROOT_DIR", "storage.path"},
           {"registration.profile_avatar_url", ""},
-          {"gc.*", ""},
           {"health.*", ""},
       },
       {"HOLD_BENCH"},  // set by bench/hold.sh for itself
@@ -186,6 +197,9 @@ HoldConfig HoldConfig::load(const std::optional<std::filesystem::path>& file, En
     invalid("registration.owner_did", fmt::format("'{}' is not a DID", c.registration.owner_did));
   c.registration.allow_all_crew = s.boolean("registration.allow_all_crew");
   c.registration.enable_bluesky_posts = s.boolean("registration.enable_bluesky_posts");
+  c.registration.appview_did = s.str("registration.appview_did");
+  if (!c.registration.appview_did.empty() && !syntax::is_valid_did(c.registration.appview_did))
+    invalid("registration.appview_did", fmt::format("'{}' is not a DID", c.registration.appview_did));
   c.registration.region = s.str("registration.region");
   c.registration.provider = s.str("registration.provider");
   c.registration.profile_display_name = s.str("registration.profile_display_name");
@@ -245,6 +259,10 @@ HoldConfig HoldConfig::load(const std::optional<std::filesystem::path>& file, En
   }
   c.scanner.job_timeout = s.duration("scanner.job_timeout");
   if (c.scanner.job_timeout.count() < 1) invalid("scanner.job_timeout", "must be at least 1s");
+  c.gc.enabled = s.boolean("gc.enabled");
+  c.gc.interval = s.duration("gc.interval");
+  if (c.gc.interval.count() < 1) invalid("gc.interval", "must be at least 1s");
+  c.gc.grace_period = s.duration("gc.grace_period");
 
   c.log.level = s.str("log.level");
   return c;

@@ -3,9 +3,11 @@
 #include <fmt/core.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <ostream>
 
+#include "atcr/crypto/random.h"
 #include "atcr/data/cbor.h"
 #include "atcr/data/datetime.h"
 #include "atcr/identity/directory_resolver.h"
@@ -16,7 +18,9 @@
 #include "atcr/storage/s3_store.h"
 #include "hold/admin/admin_panel.h"
 #include "hold/bluesky.h"
+#include "atcr/encoding/hex.h"
 #include "hold/hold_impl.h"
+#include "util/private_file.h"
 
 namespace atcr::hold {
 
@@ -64,6 +68,20 @@ Captain desired_captain(const HoldConfig& config, const std::optional<Captain>& 
   c.provider = config.registration.provider;
   if (c.deployed_at.empty()) c.deployed_at = now_datetime();
   return c;
+}
+
+// A 256-bit random secret, hex, kept private on disk.
+std::string load_or_create_secret(const std::filesystem::path& path) {
+  if (std::filesystem::exists(path)) {
+    util::check_private_file(path);
+    std::ifstream in(path);
+    std::string text;
+    std::getline(in, text);
+    if (text.size() == 64) return text;
+  }
+  std::string secret = hex::encode(random_bytes(32));
+  util::write_private_file(path, secret + "\n");
+  return secret;
 }
 
 CrewMember owner_crew(const std::string& owner) {
@@ -118,6 +136,14 @@ Hold::Hold(HoldConfig config, HoldOptions options) : impl_(std::make_unique<Impl
   h.verifier = std::make_unique<xrpc::ServiceAuthVerifier>(*h.resolver, h.pds->did(), auth);
   h.part_urls = std::make_unique<PartUrlSigner>(h.config.server.data_dir / "part-url.key");
   h.scans = std::make_unique<ScanQueue>(h.config.server.data_dir / "scans.sqlite");
+  h.gc_state = std::make_unique<GcState>(h.config.server.data_dir / "gc.sqlite");
+  h.control_secret = load_or_create_secret(control_secret_path(h.config));
+  // Users name their PDS: in production it must be a public address.
+  net::HttpOptions user_http;
+  user_http.timeout = std::chrono::seconds(20);
+  user_http.connect_timeout = std::chrono::seconds(4);
+  user_http.addresses = h.config.identity.development ? net::AddressPolicy::kAny : net::AddressPolicy::kPublic;
+  h.user_http = std::make_unique<net::HttpClient>(user_http);
 
   h.bootstrap();
   h.access.ensure_current(*h.pds);
@@ -132,6 +158,10 @@ Hold::Impl::~Impl() = default;
 
 const std::string& Hold::did() const { return impl_->pds->did(); }
 const HoldConfig& Hold::config() const { return impl_->config; }
+
+std::filesystem::path Hold::control_secret_path(const HoldConfig& config) {
+  return config.server.data_dir / "control.secret";
+}
 
 void Hold::Impl::bootstrap() {
   std::optional<Captain> current;
@@ -239,6 +269,8 @@ void Hold::register_endpoints(xrpc::XrpcServer& server) {
   h.register_crew_endpoints(server);
   if (h.admin) h.admin->register_routes(server);
   h.register_scan_endpoints(server);
+  h.register_user_endpoints(server);
+  h.register_gc_endpoints(server, *this);
 }
 
 void Hold::housekeeping() {
@@ -246,6 +278,7 @@ void Hold::housekeeping() {
   std::size_t expired = h.uploads->expire(h.config.uploads.session_ttl);
   if (expired) log::info("hold", "expired {} stale upload(s)", expired);
   h.pds->trim_events();
+  if (h.config.gc.enabled && std::chrono::system_clock::now() - h.last_gc.load() >= h.config.gc.interval) gc(false);
 }
 
 void Hold::export_car(std::ostream& out) const {

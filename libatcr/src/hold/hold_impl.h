@@ -3,6 +3,8 @@
 #pragma once
 
 #include <condition_variable>
+#include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -16,6 +18,7 @@
 #include "hold/quota.h"
 #include "atcr/identity/resolver.h"
 #include "atcr/oci/hold_records.h"
+#include "atcr/net/http_client.h"
 #include "atcr/pds/embedded_pds.h"
 #include "atcr/storage/blob_key.h"
 #include "atcr/storage/blob_store.h"
@@ -24,10 +27,13 @@
 #include "atcr/xrpc/service_auth.h"
 #include "atcr/oci/manifest.h"
 #include "atcr/scan/protocol.h"
+#include "hold/gc_state.h"
 #include "hold/part_urls.h"
 #include "hold/scan_queue.h"
 
 namespace atcr::hold {
+
+inline constexpr std::string_view kControlSecretHeader = "x-hold-control-secret";
 
 // Every record of a collection of the hold's repo, page by page.
 template <typename Visit>
@@ -110,6 +116,21 @@ struct Hold::Impl {
   // Serialises read-modify-write of records (stats counters, crew joins).
   std::mutex records_mu;
   TidClock tids;  // thread-safe
+  // Garbage collection (gc.cc): its persisted state, the digests clients
+  // touched lately, one run at a time, and the client for users' PDSes.
+  std::unique_ptr<GcState> gc_state;
+  TouchedDigests touched;
+  std::mutex gc_running;
+  std::atomic<std::chrono::system_clock::time_point> last_gc{std::chrono::system_clock::now()};
+  std::unique_ptr<net::HttpClient> user_http;
+  class Collector;
+  // data_dir/control.secret: lets a program on this host (atcr-hold gc)
+  // drive the running hold.
+  std::string control_secret;
+  // The control secret's holder or one of the hold's admins; throws the refusal.
+  void require_operator(const xrpc::ServerRequest& req, std::string_view lxm);
+  void register_gc_endpoints(xrpc::XrpcServer& server, Hold& hold);
+  void register_user_endpoints(xrpc::XrpcServer& server);
 
   // A fresh record key for "tid"-keyed collections (layer records).
   std::string next_tid();

@@ -110,6 +110,9 @@ void Hold::Impl::register_manifest_endpoints(xrpc::XrpcServer& server) {
     std::vector<oci::Descriptor> scan_layers;  // what a scan reads, in the manifest's order
     std::string manifest_uri;
     std::string tier;  // the pusher's ("" for the owner)
+    // From the blob checks to the commit: garbage collection deletes a
+    // blob only under this lock, after looking for layer records again.
+    std::lock_guard lock(records_mu);
     if (push) {
       const Value* manifest_in = input::field(in, "manifest");
       if (!manifest_in) input::invalid("manifest is required for a push");
@@ -163,8 +166,7 @@ void Hold::Impl::register_manifest_endpoints(xrpc::XrpcServer& server) {
     }
 
     {
-      // The stats counter is read-modify-write: one writer at a time.
-      std::lock_guard lock(records_mu);
+      // The stats counter is read-modify-write: one writer at a time (records_mu).
       auto current = pds->get_record(oci::kStatsCollection, oci::stats_rkey(user, repository));
       // A pull counts only for a repository pushed here: no record is
       // created for a name that has nothing on this hold.
@@ -210,9 +212,7 @@ void Hold::Impl::register_manifest_endpoints(xrpc::XrpcServer& server) {
   });
 
   server.query(kListTiers, [this](const xrpc::ServerRequest&) {
-    std::vector<std::pair<std::string, std::uint64_t>> tiers(config.quota.tiers.begin(), config.quota.tiers.end());
-    // Rank order, smallest quota first: updateCrewTier's tierRank indexes it.
-    std::stable_sort(tiers.begin(), tiers.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+    auto tiers = ranked_tiers(config.quota);
     Value::Array list;
     if (config.quota.enabled) {
       for (const auto& [name, bytes] : tiers) {

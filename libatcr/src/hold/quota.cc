@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <set>
 
 namespace atcr::hold {
@@ -56,6 +57,12 @@ Limit limit_for(const HoldConfig::Quota& quota, bool is_owner, std::string_view 
   if (tier == quota.tiers.end()) tier = quota.tiers.find(quota.default_tier);
   if (tier == quota.tiers.end()) return {};  // config validation prevents this
   return Limit{tier->first, tier->second};
+}
+
+std::vector<std::pair<std::string, std::uint64_t>> ranked_tiers(const HoldConfig::Quota& quota) {
+  std::vector<std::pair<std::string, std::uint64_t>> tiers(quota.tiers.begin(), quota.tiers.end());
+  std::stable_sort(tiers.begin(), tiers.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+  return tiers;
 }
 
 }  // namespace atcr::hold

@@ -68,6 +68,10 @@ struct Limit {
 // record names none or one the config does not have.
 Limit limit_for(const HoldConfig::Quota& quota, bool is_owner, std::string_view crew_tier);
 
+// The tiers in rank order, smallest quota first (ties in name order):
+// listTiers lists them so, and updateCrewTier's tierRank indexes them.
+std::vector<std::pair<std::string, std::uint64_t>> ranked_tiers(const HoldConfig::Quota& quota);
+
 // "5.0 GB": io.atcr.hold.listTiers' quotaFormatted.
 using util::format_size;
 

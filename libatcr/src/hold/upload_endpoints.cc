@@ -151,7 +151,11 @@ void Hold::Impl::register_upload_endpoints(xrpc::XrpcServer& server) {
       parts.push_back({static_cast<int>(input::required_integer(p, "partNumber", 1, storage::kMaxPartNumber)),
                        input::required_string(p, "etag", 256)});
     }
+    // Touched before and after: the blob may already be here (the upload
+    // is then dropped), and the manifest that needs it comes later.
+    touched.touch(digest);
     storage::CompletedBlob blob = upload_call([&] { return uploads->complete(id, who, digest, parts); });
+    touched.touch(blob.digest.str());
     return xrpc::ServerResponse::json(Value(Value::Map{
         {"status", Value("completed")},
         {"digest", Value(blob.digest.str())},

@@ -385,6 +385,27 @@ PartsPage parse_list_parts(std::string_view body) {
   return page;
 }
 
+MultipartUploadsPage parse_list_multipart_uploads(std::string_view body) {
+  XMLDocument doc;
+  const XMLElement* root = require_root(doc, body, "ListMultipartUploadsResult");
+  bool encoded = text(root, "EncodingType") == "url";
+  auto decode = [&](std::string s) { return encoded ? url_decode(s) : s; };
+  MultipartUploadsPage page;
+  page.truncated = text(root, "IsTruncated") == "true";
+  page.next_key_marker = decode(text(root, "NextKeyMarker"));
+  page.next_upload_id_marker = text(root, "NextUploadIdMarker");
+  for (auto* e = root->FirstChildElement("Upload"); e != nullptr; e = e->NextSiblingElement("Upload")) {
+    MultipartUpload u;
+    u.key = decode(required_text(e, "Key"));
+    u.upload_id = required_text(e, "UploadId");
+    u.initiated = text(e, "Initiated");
+    page.uploads.push_back(std::move(u));
+  }
+  if (page.truncated && page.next_key_marker.empty() && page.next_upload_id_marker.empty())
+    throw ParseError("s3: truncated ListMultipartUploads without a next marker");
+  return page;
+}
+
 std::string complete_multipart_body(const std::vector<CompletedPart>& parts) {
   std::string out = "<CompleteMultipartUpload>";
   for (const auto& p : parts) {
@@ -758,6 +779,15 @@ std::vector<PartInfo> S3Client::list_parts(std::string_view key, std::string_vie
     marker = p.next_marker;
   }
   throw Error(fmt::format("s3: ListParts {}: more than 100 pages", key));
+}
+
+MultipartUploadsPage S3Client::list_multipart_uploads(std::string_view prefix, std::string_view key_marker,
+                                                      std::string_view upload_id_marker) const {
+  Call call{"ListMultipartUploads", "GET", "", {{"uploads", ""}, {"encoding-type", "url"}}, {}};
+  if (!prefix.empty()) call.query.emplace_back("prefix", std::string(prefix));
+  if (!key_marker.empty()) call.query.emplace_back("key-marker", std::string(key_marker));
+  if (!upload_id_marker.empty()) call.query.emplace_back("upload-id-marker", std::string(upload_id_marker));
+  return xml::parse_list_multipart_uploads(impl_->send(call).text());
 }
 
 std::string S3Client::presign_get(std::string_view key, std::chrono::seconds expires) const {

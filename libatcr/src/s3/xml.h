@@ -30,6 +30,7 @@ struct PartsPage {
   int next_marker = 0;
 };
 PartsPage parse_list_parts(std::string_view body);
+MultipartUploadsPage parse_list_multipart_uploads(std::string_view body);  // ListMultipartUploadsResult
 std::string complete_multipart_body(const std::vector<CompletedPart>& parts);
 
 }  // namespace xml

@@ -15,12 +15,26 @@ std::optional<PartTarget> BlobStore::presign_part(std::string_view, std::string_
 }
 std::optional<std::filesystem::path> BlobStore::local_path(std::string_view) const { return {}; }
 std::size_t BlobStore::sweep_scratch(std::chrono::seconds) { return 0; }
+std::vector<PendingUpload> BlobStore::pending_uploads(std::string_view) const { return {}; }
 
 std::string blob_key(const oci::Digest& digest) {
   // A Digest is validated lowercase hex of a fixed length, so it is safe
   // in a path as is.
   std::string_view hex = digest.hex();
   return fmt::format("{}{}/{}/{}/data", kBlobsPrefix, digest.algorithm(), hex.substr(0, 2), hex);
+}
+
+std::optional<oci::Digest> digest_of_blob_key(std::string_view key) {
+  // <prefix><algorithm>/<2 hex>/<hex>/data
+  if (!key.starts_with(kBlobsPrefix) || !key.ends_with("/data")) return std::nullopt;
+  std::string_view rest = key.substr(kBlobsPrefix.size(), key.size() - kBlobsPrefix.size() - 5);
+  std::size_t a = rest.find('/'), b = a == std::string_view::npos ? a : rest.find('/', a + 1);
+  if (b == std::string_view::npos) return std::nullopt;
+  std::string text = fmt::format("{}:{}", rest.substr(0, a), rest.substr(b + 1));
+  if (!oci::Digest::valid(text)) return std::nullopt;
+  oci::Digest digest = oci::Digest::parse(text);
+  if (blob_key(digest) != key) return std::nullopt;
+  return digest;
 }
 
 std::string upload_key(std::string_view upload_id) { return std::string(kUploadsPrefix) + std::string(upload_id); }

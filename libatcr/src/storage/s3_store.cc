@@ -199,6 +199,26 @@ void S3Store::abort(std::string_view key, std::string_view upload_id) {
   }
 }
 
+std::vector<PendingUpload> S3Store::pending_uploads(std::string_view prefix) const {
+  detail::check_prefix(prefix);
+  std::vector<PendingUpload> out;
+  std::string key_marker, id_marker;
+  // A bound for a server whose markers never advance.
+  for (int page = 0; page < 10000; ++page) {
+    auto result = mapped("list uploads", prefix, [&] {
+      return client_->list_multipart_uploads(options_.root + std::string(prefix), key_marker, id_marker);
+    });
+    for (auto& u : result.uploads)
+      out.push_back({u.key.substr(options_.root.size()), std::move(u.upload_id), parse_last_modified(u.initiated)});
+    if (!result.truncated) return out;
+    if (result.next_key_marker == key_marker && result.next_upload_id_marker == id_marker)
+      throw BackendError("storage: ListMultipartUploads markers did not advance");
+    key_marker = result.next_key_marker;
+    id_marker = result.next_upload_id_marker;
+  }
+  throw BackendError("storage: more than 10000 pages of multipart uploads");
+}
+
 std::optional<std::string> S3Store::presign_get(std::string_view key, std::chrono::seconds expires) const {
   const std::string k = full(key);
   if (!options_.presign) return std::nullopt;

@@ -389,6 +389,21 @@ std::size_t Uploads::expire(std::chrono::seconds max_age) {
       if (failures++ == 0) first_failure = e.what();
     }
   }
+  // Multipart uploads that lost their session row (a crash between the
+  // backend's begin and the row's update, or a database restored from a
+  // backup): invisible to list(), they keep their parts until aborted.
+  for (const PendingUpload& u : store.pending_uploads(kUploadsPrefix)) {
+    std::string_view rest = std::string_view(u.key).substr(kUploadsPrefix.size());
+    std::string_view owner = rest.substr(0, rest.find('/'));
+    if (live.count(owner) != 0 || live.count(u.upload_id) != 0 || !u.initiated || *u.initiated > stray_cutoff)
+      continue;
+    try {
+      store.abort(u.key, u.upload_id);
+      ++removed;
+    } catch (const Error& e) {
+      if (failures++ == 0) first_failure = e.what();
+    }
+  }
   try {
     removed += store.sweep_scratch(max_age);
   } catch (const Error& e) {
@@ -398,6 +413,14 @@ std::size_t Uploads::expire(std::chrono::seconds max_age) {
     throw BackendError(fmt::format("uploads: expire removed {} but failed {} times; first: {}", removed, failures,
                                    first_failure));
   return removed;
+}
+
+std::vector<std::string> Uploads::announced_digests() const {
+  std::lock_guard lock(impl_->mu);
+  sqlite::Statement q(impl_->db, "SELECT DISTINCT digest_hint FROM upload_sessions WHERE digest_hint != ''");
+  std::vector<std::string> out;
+  while (q.step()) out.push_back(q.column_text(0));
+  return out;
 }
 
 std::size_t Uploads::count() const {

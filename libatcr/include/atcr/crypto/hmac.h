@@ -1,4 +1,5 @@
-// HMAC-SHA256 (OpenSSL), for AWS SigV4 request signing.
+// HMAC-SHA256 (OpenSSL), for AWS SigV4 request signing, and comparing
+// secrets without leaking where they differ.
 #pragma once
 
 #include <string_view>

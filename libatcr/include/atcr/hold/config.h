@@ -40,6 +40,7 @@ struct HoldConfig {
     std::string owner_did;
     bool allow_all_crew = false;
     bool enable_bluesky_posts = false;
+    std::string appview_did;  // may call updateCrewTier besides the hold's admins
     std::string region;
     std::string provider;
     // The hold's own Bluesky profile (app.bsky.actor.profile/self, written
@@ -91,6 +92,12 @@ struct HoldConfig {
       return !secret.empty() && (scan_on_push.contains("*") || (!tier.empty() && scan_on_push.contains(std::string(tier))));
     }
   } scanner;
+  struct Gc {
+    bool enabled = false;  // scheduled runs; Hold::gc() works either way
+    std::chrono::seconds interval{24 * 3600};
+    // How long a blob must stay unreferenced (across runs) before it goes.
+    std::chrono::seconds grace_period{24 * 3600};
+  } gc;
 
   struct Log {
     std::string level = "info";  // "debug" | "info" | "warn" | "error"

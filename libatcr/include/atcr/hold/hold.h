@@ -33,6 +33,7 @@
 
 #include "atcr/bytes.h"
 #include "atcr/hold/config.h"
+#include "atcr/hold/gc.h"
 #include "atcr/identity/resolver.h"
 #include "atcr/xrpc/server.h"
 
@@ -65,10 +66,35 @@ class Hold {
 
   // Expires upload sessions idle past uploads.session_ttl (with stray
   // upload data and scratch files as old: Uploads::expire) and trims the
-  // firehose's event log to its retention. (Unreachable repo blocks are
-  // collected by the embedded PDS every few commits, not here.) Safe to call
-  // from a timer thread while serving.
+  // firehose's event log to its retention; with gc.enabled, runs gc() every
+  // gc.interval. (Unreachable repo blocks are collected by the embedded PDS
+  // every few commits, and by gc().) Safe to call from a timer thread while
+  // serving.
   void housekeeping();
+
+  // Runs one garbage collection now, while serving (what it reclaims and
+  // why nothing referenced goes: atcr/hold/gc.h), and returns its report,
+  // which also goes to the history. A dry run deletes and marks nothing
+  // and reports what a run would delete now. Blocks for the whole run
+  // (a listRecords walk of every user's PDS, a listing of every blob).
+  // One run at a time: ConflictError while another runs. Thread-safe.
+  GcReport gc(bool dry_run = false);
+  // The last runs' reports, newest first (at most 20; 50 items each).
+  std::vector<GcReport> gc_history() const;
+
+  // The file (0600, under data_dir) holding the secret that lets a program
+  // on the hold's host call io.atcr.hold.runGarbageCollection and
+  // getGarbageCollectionHistory on the running hold (header
+  // X-Hold-Control-Secret), as `atcr-hold gc` does.
+  static std::filesystem::path control_secret_path(const HoldConfig& config);
+
+  // `atcr-hold gc`: a collection on the hold `config` describes. When that
+  // hold is serving (server.host:server.port answers), the running hold
+  // runs it (runGarbageCollection with the control secret), so it is
+  // serialised with its pushes; when nothing answers there, this process
+  // opens the hold and runs it itself. Throws what either way throws
+  // (xrpc::XrpcError 409 GcRunning while a run is on).
+  static GcReport run_gc(const HoldConfig& config, bool dry_run);
 
   // The hold's repo as a CAR (`atcr-hold repo export`).
   void export_car(std::ostream& out) const;

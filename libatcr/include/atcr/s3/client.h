@@ -118,6 +118,21 @@ struct ListResult {
   std::string next_continuation_token;  // pass back in ListOptions when truncated
 };
 
+// A multipart upload in progress (ListMultipartUploads).
+struct MultipartUpload {
+  std::string key;
+  std::string upload_id;
+  std::string initiated;  // as the server wrote it (ISO 8601)
+};
+
+struct MultipartUploadsPage {
+  std::vector<MultipartUpload> uploads;
+  bool truncated = false;
+  // Pass both back to list_multipart_uploads() for the next page.
+  std::string next_key_marker;
+  std::string next_upload_id_marker;
+};
+
 struct CompletedPart {
   int part_number = 0;
   std::string etag;
@@ -179,6 +194,12 @@ class S3Client {
   // Every part uploaded so far (following the pages). A 404 S3Error once the
   // upload is completed or aborted (code NoSuchUpload; radosgw: NoSuchKey).
   std::vector<PartInfo> list_parts(std::string_view key, std::string_view upload_id) const;
+  // One page (up to 1000) of the multipart uploads in progress whose keys
+  // start with `prefix`, in key order; continue from a page's next_*
+  // markers. Uploads nobody completes or aborts keep their parts (and
+  // their cost) forever: a store's janitor lists them to abort the stale.
+  MultipartUploadsPage list_multipart_uploads(std::string_view prefix, std::string_view key_marker = {},
+                                              std::string_view upload_id_marker = {}) const;
 
   // Presigned URLs, valid for `expires` (1 s to 7 days), for clients that
   // talk to the bucket directly. GET and HEAD go through the pull zone if

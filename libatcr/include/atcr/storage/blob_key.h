@@ -23,6 +23,8 @@ inline constexpr std::string_view kUploadsPrefix = "_uploads/";
 inline constexpr std::string_view kBlobsPrefix = "docker/registry/v2/blobs/";
 
 std::string blob_key(const oci::Digest& digest);
+// The digest whose blob_key() `key` is; nullopt for any other key.
+std::optional<oci::Digest> digest_of_blob_key(std::string_view key);
 // "_uploads/<upload id>": where an upload is assembled before verification.
 std::string upload_key(std::string_view upload_id);
 

@@ -102,6 +102,14 @@ struct ListPage {
   std::string continuation;
 };
 
+// A multipart upload the backend keeps outside any key (S3's, whose
+// parts are invisible to list()).
+struct PendingUpload {
+  std::string key;
+  std::string upload_id;
+  std::optional<std::chrono::system_clock::time_point> initiated;
+};
+
 // Where and how a client sends a part itself.
 struct PartTarget {
   std::string url;
@@ -172,6 +180,10 @@ class BlobStore {
   // a dropped connection left) older than `max_age`; returns how many.
   // Uploads::expire calls it on the sessions' schedule. Default: none.
   virtual std::size_t sweep_scratch(std::chrono::seconds max_age);
+  // Multipart uploads in progress under `prefix` that list() does not
+  // show (S3: ListMultipartUploads, every page). Default (drivers whose
+  // parts are ordinary keys): none.
+  virtual std::vector<PendingUpload> pending_uploads(std::string_view prefix) const;
 };
 
 }  // namespace atcr::storage

@@ -51,6 +51,8 @@ class S3Store : public BlobStore {
                       const std::vector<UploadedPart>& parts) override;
   void abort(std::string_view key, std::string_view upload_id) override;
 
+  std::vector<PendingUpload> pending_uploads(std::string_view prefix) const override;
+
   std::optional<std::string> presign_get(std::string_view key, std::chrono::seconds expires) const override;
   std::optional<std::string> presign_head(std::string_view key, std::chrono::seconds expires) const override;
   std::optional<PartTarget> presign_part(std::string_view key, std::string_view upload_id, int part_number,

@@ -96,9 +96,15 @@ class Uploads {
   // that belongs to no session (left by a crash) once it is older than
   // `max_age` too (a bucket shared with another hold holds its uploads in
   // progress there), and the store's scratch files as old
-  // (BlobStore::sweep_scratch). Returns how many sessions, stray objects
-  // and scratch files it removed.
+  // (BlobStore::sweep_scratch), and backend multipart uploads under
+  // "_uploads/" that no session knows (BlobStore::pending_uploads) once
+  // initiated longer than `max_age` ago. Returns how many sessions, stray
+  // objects, multipart uploads and scratch files it removed.
   std::size_t expire(std::chrono::seconds max_age);
+
+  // The digests clients announced for the sessions still open (their
+  // initiate() hints): what uploads in flight will publish.
+  std::vector<std::string> announced_digests() const;
 
   // Open sessions (for stats and tests).
   std::size_t count() const;
