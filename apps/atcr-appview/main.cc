@@ -54,8 +54,12 @@ int serve(const Args& args) {
   options.port = config.server.port;
   options.version = kVersion;
   options.max_body_bytes = 5 * 1024 * 1024;  // manifests (4 MiB); blobs stream
+  atcr::xrpc::Metrics metrics;
+  atcr::cli::instrument(options, metrics, config.metrics.enabled);
   atcr::xrpc::XrpcServer server(options);
   appview.register_endpoints(server);
+  appview.instrument(metrics);
+  auto metrics_server = atcr::cli::metrics_listener(metrics, server, config.metrics.enabled, config.metrics.addr);
   server.start();
   atcr::log::info("appview", "serving {} on {}:{} (default hold {})", config.server.public_url,
                   config.server.host, server.port(), config.server.default_hold_did);

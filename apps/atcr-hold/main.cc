@@ -63,8 +63,12 @@ int serve(const Args& args) {
   options.port = config.server.port;
   options.version = kVersion;
   options.max_body_bytes = 4 * 1024 * 1024;  // JSON bodies; blob parts stream
+  atcr::xrpc::Metrics metrics;
+  atcr::cli::instrument(options, metrics, config.metrics.enabled);
   atcr::xrpc::XrpcServer server(options);
   hold.register_endpoints(server);
+  hold.instrument(metrics);
+  auto metrics_server = atcr::cli::metrics_listener(metrics, server, config.metrics.enabled, config.metrics.addr);
   server.start();
   atcr::log::info("hold", "{} serving {} on {}:{}", hold.did(), config.server.public_url, config.server.host,
                   server.port());

@@ -34,6 +34,34 @@ void raise_open_file_limit() {
 
 }  // namespace
 
+void instrument(xrpc::ServerOptions& options, xrpc::Metrics& metrics, bool enabled) {
+  if (enabled) options.logger = metrics.instrument(std::move(options.logger));
+}
+
+std::unique_ptr<xrpc::XrpcServer> metrics_listener(xrpc::Metrics& metrics, xrpc::XrpcServer& main, bool enabled,
+                                                   const std::string& addr) {
+  if (!enabled) return nullptr;
+  if (addr.empty()) {
+    metrics.register_endpoint(main);
+    return nullptr;
+  }
+  std::size_t colon = addr.rfind(':');
+  xrpc::ServerOptions options;
+  options.host = addr.substr(0, colon);
+  if (options.host.size() > 1 && options.host.front() == '[') options.host = options.host.substr(1, options.host.size() - 2);
+  try {
+    options.port = std::stoi(addr.substr(colon + 1));
+  } catch (const std::exception&) {
+    throw ConfigError("metrics.addr", "'" + addr + "' has no port number");
+  }
+  options.logger = nullptr;  // scrapes are not worth a log line each
+  auto server = std::make_unique<xrpc::XrpcServer>(options);
+  metrics.register_endpoint(*server);
+  server->start();
+  log::info("metrics", "serving /metrics on {}:{}", options.host, server->port());
+  return server;
+}
+
 Args parse_args(int argc, char** argv, int first) {
   Args args;
   for (int i = first; i < argc; ++i) {

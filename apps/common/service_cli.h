@@ -6,12 +6,14 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "atcr/log.h"
+#include "atcr/xrpc/metrics.h"
 #include "atcr/xrpc/server.h"
 
 namespace atcr::cli {
@@ -50,6 +52,15 @@ struct ServeOptions {
 // failures are logged, never fatal. Raises the open-file limit to its hard
 // maximum first: every connection holds a few descriptors.
 void serve(xrpc::XrpcServer& server, const ServeOptions& options);
+
+// The [metrics] settings: `options.logger` starts counting requests into
+// `metrics` when enabled. Call before the main server is made.
+void instrument(xrpc::ServerOptions& options, xrpc::Metrics& metrics, bool enabled);
+// Serves GET /metrics: on `main` (before it starts) when `addr` is empty,
+// else on a listener of its own at addr ("host:port"), started here and
+// returned (keep it alive while serving). Nothing when not enabled.
+std::unique_ptr<xrpc::XrpcServer> metrics_listener(xrpc::Metrics& metrics, xrpc::XrpcServer& main, bool enabled,
+                                                   const std::string& addr);
 
 // Runs `body`, mapping exceptions to exit codes: ConfigError 78 (EX_CONFIG),
 // anything else 1, each with a one-line message.

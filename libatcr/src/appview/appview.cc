@@ -191,6 +191,19 @@ void Appview::register_endpoints(xrpc::XrpcServer& server) {
   impl_->register_manifests(server);
 }
 
+void Appview::instrument(xrpc::Metrics& metrics) {
+  impl_->metrics = &metrics;
+  metrics.on_scrape([impl = impl_.get()](xrpc::Metrics& m) {
+    std::size_t open = 0;
+    {
+      std::lock_guard lock(impl->uploads_mu);
+      open = impl->uploads.size();
+    }
+    m.set("atcr_appview_uploads_in_flight", "Blob upload sessions in use since the AppView started.", {},
+          static_cast<double>(open));
+  });
+}
+
 void Appview::housekeeping() {
   try {
     impl_->expire_uploads();

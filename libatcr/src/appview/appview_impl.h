@@ -175,6 +175,9 @@ struct Appview::Impl {
   std::mutex uploads_mu;
   std::map<std::string, std::shared_ptr<UploadState>> uploads;
   std::filesystem::path spill_dir;  // data_dir/uploads
+  // Set by Appview::instrument (null: no metrics): for gauges a part keeps
+  // current itself, e.g. the firehose consumer's lag.
+  xrpc::Metrics* metrics = nullptr;
 
   // ---- endpoints (one file each) ----
   void register_auth(xrpc::XrpcServer& server);

@@ -66,6 +66,13 @@ std::optional<CrewMember> AccessState::crew(std::string_view member) const {
   return it->second;
 }
 
+std::vector<CrewMember> AccessState::crew_members() const {
+  std::lock_guard lock(mu_);
+  std::vector<CrewMember> out;
+  for (const auto& [did, member] : crew_) out.push_back(member);
+  return out;
+}
+
 UserUsage AccessState::usage(std::string_view user) const {
   std::lock_guard lock(mu_);
   return usage_.of(user);

@@ -137,6 +137,12 @@ const std::vector<Option>& schema() {
       {"gc.grace_period", Kind::kDuration, "24h",
        "How long a blob stays unreferenced (seen by two runs this far apart)\n"
        "before it is deleted; also the age a layer record must reach."},
+      {"metrics.enabled", Kind::kBool, "true",
+       "Serve Prometheus metrics at GET /metrics (requests by route and status,\n"
+       "latencies, bytes in and out, uploads in flight, ...)."},
+      {"metrics.addr", Kind::kString, "",
+       "Serve /metrics on this host:port of its own (e.g. \"127.0.0.1:9100\")\n"
+       "instead of the main listener, to keep it off the public address."},
       // [log]
       {"log.level", Kind::kString, "info", "Log verbosity. SIGUSR1 toggles debug for 30 minutes.", false, {},
        {"debug", "info", "warn", "error"}},
@@ -264,6 +270,10 @@ HoldConfig HoldConfig::load(const std::optional<std::filesystem::path>& file, En
   if (c.gc.interval.count() < 1) invalid("gc.interval", "must be at least 1s");
   c.gc.grace_period = s.duration("gc.grace_period");
 
+  c.metrics.enabled = s.boolean("metrics.enabled");
+  c.metrics.addr = s.str("metrics.addr");
+  if (!c.metrics.addr.empty() && c.metrics.addr.rfind(':') == std::string::npos)
+    invalid("metrics.addr", "must be host:port");
   c.log.level = s.str("log.level");
   return c;
 }

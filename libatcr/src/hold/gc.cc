@@ -363,6 +363,7 @@ GcReport Hold::gc(bool dry_run) {
   if (!run.owns_lock()) throw ConflictError("hold: a garbage collection is already running");
   GcReport report = Impl::Collector(h, dry_run).run();
   h.gc_state->record_run(report);
+  h.report_gc(report);
   h.last_gc = Clock::now();
   log::info("hold", "gc{}: {} blobs ({} bytes) and {} layer records {}, {} uploads, {} repo blocks removed",
             dry_run ? " (dry run)" : "", report.blobs_deleted, report.bytes_freed, report.layer_records_deleted,

@@ -273,6 +273,60 @@ void Hold::register_endpoints(xrpc::XrpcServer& server) {
   h.register_gc_endpoints(server, *this);
 }
 
+void Hold::instrument(xrpc::Metrics& metrics) {
+  Impl& h = *impl_;
+  h.metrics = &metrics;
+  metrics.on_scrape([&h](xrpc::Metrics& m) {
+    m.set("atcr_hold_uploads_in_flight", "Blob upload sessions open on the hold.", {},
+          static_cast<double>(h.uploads->count()));
+    h.access.ensure_current(*h.pds);
+    Captain captain = h.access.captain();
+    std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> by_tier;  // tier -> (bytes, users)
+    std::vector<CrewMember> crew = h.access.crew_members();
+    m.set("atcr_hold_crew_members", "Crew records on the hold.", {}, static_cast<double>(crew.size()));
+    std::uint64_t total = 0;
+    for (const CrewMember& member : crew) {
+      Limit limit = limit_for(h.config.quota, member.member == captain.owner, member.tier);
+      auto& [bytes, users] = by_tier[limit.tier.empty() ? "unlimited" : limit.tier];
+      std::uint64_t used = h.access.usage(member.member).total_bytes;
+      bytes += used;
+      total += used;
+      ++users;
+    }
+    for (const auto& [tier, use] : by_tier) {
+      m.set("atcr_hold_quota_used_bytes", "Bytes charged to the crew of each quota tier (layer records).",
+            {{"tier", tier}}, static_cast<double>(use.first));
+      m.set("atcr_hold_quota_users", "Crew members in each quota tier.", {{"tier", tier}},
+            static_cast<double>(use.second));
+      if (auto limit = h.config.quota.tiers.find(tier); h.config.quota.enabled && limit != h.config.quota.tiers.end())
+        m.set("atcr_hold_quota_limit_bytes", "Each quota tier's limit per user.", {{"tier", tier}},
+              static_cast<double>(limit->second));
+    }
+    m.set("atcr_hold_quota_used_bytes_total", "Bytes charged to the crew in all.", {}, static_cast<double>(total));
+  });
+}
+
+void Hold::Impl::report_gc(const GcReport& r) {
+  if (!metrics) return;
+  const xrpc::MetricLabels mode{{"mode", r.dry_run ? "dry_run" : "run"}};
+  metrics->add("atcr_hold_gc_runs_total", "Garbage collections run.", mode);
+  if (r.dry_run) return;
+  metrics->add("atcr_hold_gc_blobs_deleted_total", "Blobs garbage collection deleted.", {},
+               static_cast<double>(r.blobs_deleted));
+  metrics->add("atcr_hold_gc_bytes_freed_total", "Bytes garbage collection freed.", {},
+               static_cast<double>(r.bytes_freed));
+  metrics->add("atcr_hold_gc_layer_records_deleted_total", "Orphaned layer records garbage collection deleted.", {},
+               static_cast<double>(r.layer_records_deleted));
+  metrics->add("atcr_hold_gc_uploads_removed_total", "Abandoned uploads garbage collection removed.", {},
+               static_cast<double>(r.uploads_removed));
+  metrics->set("atcr_hold_gc_blobs_waiting", "Unreferenced blobs waiting out the grace period (last run).", {},
+               static_cast<double>(r.blobs_waiting));
+  metrics->set("atcr_hold_gc_last_run_timestamp_seconds", "When the last garbage collection finished.", {},
+               static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count()));
+}
+
 void Hold::housekeeping() {
   Impl& h = *impl_;
   std::size_t expired = h.uploads->expire(h.config.uploads.session_ttl);

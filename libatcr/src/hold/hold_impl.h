@@ -23,6 +23,7 @@
 #include "atcr/storage/blob_key.h"
 #include "atcr/storage/blob_store.h"
 #include "atcr/storage/uploads.h"
+#include "atcr/xrpc/metrics.h"
 #include "atcr/xrpc/server.h"
 #include "atcr/xrpc/service_auth.h"
 #include "atcr/oci/manifest.h"
@@ -60,6 +61,7 @@ class AccessState {
 
   Captain captain() const;
   std::optional<CrewMember> crew(std::string_view member) const;
+  std::vector<CrewMember> crew_members() const;
   UserUsage usage(std::string_view user) const;
   std::uint64_t added_by(std::string_view user, const std::vector<LayerUse>& layers) const;
 
@@ -124,6 +126,8 @@ struct Hold::Impl {
   std::atomic<std::chrono::system_clock::time_point> last_gc{std::chrono::system_clock::now()};
   std::unique_ptr<net::HttpClient> user_http;
   class Collector;
+  xrpc::Metrics* metrics = nullptr;  // Hold::instrument
+  void report_gc(const GcReport& report);
   // data_dir/control.secret: lets a program on this host (atcr-hold gc)
   // drive the running hold.
   std::string control_secret;

@@ -21,6 +21,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <optional>
 
 #include "xrpc/request_log.h"
@@ -182,7 +183,7 @@ struct HttpConnection::Impl {
   void send_continue(unsigned version);
   bool wants_continue(const Exchange& x) const;
   void answer_and_close(int status, std::string_view message);
-  void log(const Exchange& x, int status, Clock::time_point start);
+  void log(const Exchange& x, int status, Clock::time_point start, std::uint64_t bytes_out = 0);
 };
 
 HttpConnection::HttpConnection(const ServerContext& server,
@@ -261,8 +262,9 @@ bool HttpConnection::Impl::serve_one() {
   // keep-alive; one request per connection keeps it simple and correct.
   bool keep_alive = version >= 11 && client_keep_alive && !x.body_pending && !server.stopping;
   ResponseFraming framing{head, version, keep_alive};
+  const std::uint64_t bytes_out = head ? 0 : res.stream_length.value_or(res.body.size());
   bool sent = write_response(io, options, res, framing, x.internal_error);
-  log(x, res.status, start);
+  log(x, res.status, start, bytes_out);
   if (!sent) return false;
   if (!keep_alive) {
     if (x.body_pending)
@@ -382,12 +384,19 @@ void HttpConnection::Impl::answer_and_close(int status, std::string_view message
   emit_log(options.logger, entry);
 }
 
-void HttpConnection::Impl::log(const Exchange& x, int status, Clock::time_point start) {
+void HttpConnection::Impl::log(const Exchange& x, int status, Clock::time_point start, std::uint64_t bytes_out) {
   if (!options.logger) return;
   RequestLog entry;
   entry.method = x.req.method;
   entry.path = x.req.path;
   entry.nsid = x.req.nsid;
+  entry.route = x.req.route;
+  entry.bytes_out = bytes_out;
+  // The header parser may have moved into a body parser: the copy of
+  // the header in req says the declared length.
+  entry.bytes_in = x.req.body.size();
+  if (std::string declared = x.req.header("content-length"); !declared.empty() && entry.bytes_in == 0)
+    entry.bytes_in = std::strtoull(declared.c_str(), nullptr, 10);
   entry.status = status;
   entry.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
   entry.remote_addr = remote_addr;

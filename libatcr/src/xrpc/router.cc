@@ -173,14 +173,14 @@ void Router::add_subscription(std::string_view nsid, SocketHandler handler, Subs
 }
 
 void Router::add_route(std::string_view http_method, std::string_view pattern, Handler handler) {
-  routes_.push_back(PlainEntry{std::string(http_method),
+  routes_.push_back(PlainEntry{std::string(http_method), std::string(pattern),
                                std::regex(std::string(pattern), std::regex::ECMAScript),
                                PathFilter(pattern), std::move(handler), {}});
 }
 
 void Router::add_stream_route(std::string_view http_method, std::string_view pattern,
                               StreamHandler handler) {
-  routes_.push_back(PlainEntry{std::string(http_method),
+  routes_.push_back(PlainEntry{std::string(http_method), std::string(pattern),
                                std::regex(std::string(pattern), std::regex::ECMAScript),
                                PathFilter(pattern), {}, std::move(handler)});
 }
@@ -193,6 +193,7 @@ RouteMatch Router::resolve_xrpc(ServerRequest& req) const {
   std::string_view nsid = std::string_view(req.path).substr(kXrpcPrefix.size());
   RouteMatch match;
   if (nsid == "_health") {
+    req.route = "/xrpc/_health";
     if (req.method != "GET" && req.method != "HEAD")
       throw invalid_request(fmt::format("Incorrect HTTP method ({}) expected GET", req.method));
     match.response = ServerResponse::json(Value::Map{{"version", version_}});
@@ -204,6 +205,7 @@ RouteMatch Router::resolve_xrpc(ServerRequest& req) const {
       throw invalid_request(fmt::format("Incorrect HTTP method ({}) expected {}", req.method,
                                         entry.http_method));
     req.nsid = it->first;
+    req.route = "/xrpc/" + it->first;
     if (entry.handler) match.handler = &entry.handler;
     if (entry.stream_handler) match.stream_handler = &entry.stream_handler;
     if (entry.socket_handler) {
@@ -224,6 +226,7 @@ RouteMatch Router::resolve_plain(ServerRequest& req) const {
     std::smatch groups;
     if (!std::regex_match(req.path, groups, r.regex)) continue;
     for (std::size_t i = 1; i < groups.size(); ++i) req.path_params.push_back(groups[i].str());
+    req.route = r.pattern;
     if (r.handler) match.handler = &r.handler;
     if (r.stream_handler) match.stream_handler = &r.stream_handler;
     return match;

@@ -82,6 +82,7 @@ class Router {
   };
   struct PlainEntry {
     std::string http_method;
+    std::string pattern;  // ServerRequest::route
     std::regex regex;
     PathFilter filter;  // cheap necessary conditions, checked before the regex
     Handler handler;

@@ -41,6 +41,7 @@
 #include "atcr/index/index.h"
 #include "atcr/index/ingest.h"
 #include "atcr/net/http_client.h"
+#include "atcr/xrpc/metrics.h"
 #include "atcr/xrpc/server.h"
 
 namespace atcr::appview {
@@ -85,6 +86,12 @@ class Appview {
   // via `cancel`. Sources that fail are logged and skipped.
   void backfill(const std::function<void(const index::BackfillProgress&)>& progress,
                 const std::atomic<bool>* cancel = nullptr);
+
+  // Reports the AppView's own gauges into `metrics` from now on (uploads
+  // in flight, at each scrape) and keeps it for parts that set their own
+  // (atcr_appview_firehose_lag_seconds, by the firehose consumer). The
+  // registry must outlive the AppView. Call before serving.
+  void instrument(xrpc::Metrics& metrics);
 
  private:
   struct Impl;  // src/appview/appview_impl.h, shared by the endpoint files

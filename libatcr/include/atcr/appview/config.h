@@ -101,6 +101,11 @@ struct AppviewConfig {
     std::string helper_binary;
   } install;
 
+  struct Metrics {
+    bool enabled = true;
+    std::string addr;  // "host:port" of a listener of its own; "" = the main one
+  } metrics;
+
   struct Log {
     std::string level = "info";
   } log;

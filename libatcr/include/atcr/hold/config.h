@@ -99,6 +99,11 @@ struct HoldConfig {
     std::chrono::seconds grace_period{24 * 3600};
   } gc;
 
+  struct Metrics {
+    bool enabled = true;
+    std::string addr;  // "host:port" of a listener of its own; "" = the main one
+  } metrics;
+
   struct Log {
     std::string level = "info";  // "debug" | "info" | "warn" | "error"
   } log;

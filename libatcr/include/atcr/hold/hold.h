@@ -35,6 +35,7 @@
 #include "atcr/hold/config.h"
 #include "atcr/hold/gc.h"
 #include "atcr/identity/resolver.h"
+#include "atcr/xrpc/metrics.h"
 #include "atcr/xrpc/server.h"
 
 namespace atcr::hold {
@@ -63,6 +64,12 @@ class Hold {
 
   // Registers every endpoint; call before server.start().
   void register_endpoints(xrpc::XrpcServer& server);
+
+  // Reports the hold's gauges into `metrics` at each scrape (uploads in
+  // flight, storage used per quota tier and in all, crew size) and each
+  // garbage collection's results (atcr_hold_gc_*). The registry must
+  // outlive the hold. Call before serving.
+  void instrument(xrpc::Metrics& metrics);
 
   // Expires upload sessions idle past uploads.session_ttl (with stray
   // upload data and scratch files as old: Uploads::expire) and trims the

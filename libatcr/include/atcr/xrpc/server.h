@@ -69,6 +69,10 @@ struct ServerRequest {
   // Plain routes: the pattern's capture groups (path_params[0] is the first).
   std::vector<std::string> path_params;
   std::string remote_addr;
+  // What the request was routed by: "/xrpc/<nsid>" for a registered XRPC
+  // method, a plain route's pattern; "" when nothing matched. A bounded
+  // set, unlike `path` (metrics label requests with it).
+  std::string route;
 
   // The first header with this (case-insensitive) name, or "".
   std::string header(std::string_view name) const;
@@ -211,6 +215,11 @@ struct RequestLog {
   int status = 0;
   std::chrono::microseconds latency{0};
   std::string remote_addr;
+  std::string route;  // ServerRequest::route
+  // The request body's declared (or buffered) size, and the response
+  // body's (0 for HEAD): what metrics count as bytes in and out.
+  std::uint64_t bytes_in = 0;
+  std::uint64_t bytes_out = 0;
   // For 500s from a handler's exception: what it said. Logged, not sent.
   std::string internal_error;
 };
