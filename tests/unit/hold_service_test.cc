@@ -498,3 +498,144 @@ TEST_CASE("hold service: deleteBlob drops the caller's references; the bytes go 
   auto quota = f.call("GET", "io.atcr.hold.getQuota", &f.alice, "userDid=" + f.alice.did);
   CHECK(f.json(quota).at("totalSize").as_integer() == 300);
 }
+
+namespace {
+
+// alice joins and pushes one layer for a manifest record of hers.
+struct Pushed {
+  std::string layer, manifest_uri;
+};
+
+Pushed push_one(HoldFixture& f) {
+  REQUIRE(f.call("POST", "io.atcr.hold.requestCrew", &f.alice, "", "{}").status == 200);
+  std::string data = random_text(700);
+  std::string digest = oci::Digest::of(data).str();
+  REQUIRE(f.upload(f.alice, data, digest).status == 200);
+  std::string uri = "at://" + f.alice.did + "/io.atcr.manifest/3kabcdefghij2";
+  std::string manifest = R"({"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":")" +
+                         digest + R"(","size":700}]})";
+  auto r = f.call("POST", "io.atcr.hold.notifyManifest", &f.alice, "",
+                  R"({"repository":"app","userDid":")" + f.alice.did + R"(","manifestDigest":")" +
+                      oci::Digest::of(manifest).str() + R"(","manifest":)" + manifest + R"(,"manifestUri":")" + uri +
+                      R"(","tag":"v1","operation":"push"})");
+  REQUIRE_MESSAGE(r.status == 200, r.text());
+  return {digest, uri};
+}
+
+std::string error_of(HoldFixture& f, const net::HttpResponse& r) {
+  INFO(r.text());
+  return f.json(r).at("error").as_string();
+}
+
+}  // namespace
+
+TEST_CASE("hold service: getLayersForManifest lists a manifest's layer records, for readers only") {
+  HoldFixture f({.allow_all_crew = true});
+  Pushed p = push_one(f);
+  std::string q = "manifest=" + net::url_encode(p.manifest_uri);
+  auto r = f.call("GET", "io.atcr.hold.getLayersForManifest", &f.alice, q);
+  REQUIRE_MESSAGE(r.status == 200, r.text());
+  Value layers = f.json(r).at("layers");
+  REQUIRE(layers.as_array().size() == 1);
+  CHECK(layers.as_array()[0].at("digest").as_string() == p.layer);
+  CHECK(layers.as_array()[0].at("manifest").as_string() == p.manifest_uri);
+  CHECK(layers.as_array()[0].at("userDid").as_string() == f.alice.did);
+  // Another manifest: none. Anonymous on a private hold: 401. Not a URI: 400.
+  auto other = f.call("GET", "io.atcr.hold.getLayersForManifest", &f.alice,
+                      "manifest=" + net::url_encode("at://" + f.alice.did + "/io.atcr.manifest/3kzzzzzzzzzz2"));
+  CHECK(f.json(other).at("layers").as_array().empty());
+  CHECK(f.call("GET", "io.atcr.hold.getLayersForManifest", nullptr, q).status == 401);
+  auto bad = f.call("GET", "io.atcr.hold.getLayersForManifest", &f.alice, "manifest=nope");
+  CHECK(bad.status == 400);
+  CHECK(error_of(f, bad) == "InvalidRequest");
+}
+
+TEST_CASE("hold service: exportUserData gives each caller their own data, and nobody's to anonymous") {
+  HoldFixture f({.allow_all_crew = true});
+  Pushed p = push_one(f);
+  auto mine = f.call("GET", "io.atcr.hold.exportUserData", &f.alice, "");
+  REQUIRE_MESSAGE(mine.status == 200, mine.text());
+  Value e = f.json(mine);
+  CHECK(e.at("userDid").as_string() == f.alice.did);
+  CHECK(e.at("holdDid").as_string() == f.hold().did());
+  CHECK_FALSE(e.at("isCaptain").as_bool());
+  CHECK(e.at("crewRecord").at("role").as_string() == "member");
+  REQUIRE(e.at("layerRecords").as_array().size() == 1);
+  CHECK(e.at("layerRecords").as_array()[0].at("digest").as_string() == p.layer);
+  REQUIRE(e.at("statsRecords").as_array().size() == 1);
+  CHECK(e.at("statsRecords").as_array()[0].at("pushCount").as_integer() == 1);
+  CHECK(e.at("blueskyPosts").as_array().empty());
+  // bob has nothing here; the owner is the captain.
+  Value b = f.json(f.call("GET", "io.atcr.hold.exportUserData", &f.bob, ""));
+  CHECK(b.at("userDid").as_string() == f.bob.did);
+  CHECK(b.find("crewRecord") == nullptr);
+  CHECK(b.at("layerRecords").as_array().empty());
+  CHECK(f.json(f.call("GET", "io.atcr.hold.exportUserData", &f.owner, "")).at("isCaptain").as_bool());
+  auto anon = f.call("GET", "io.atcr.hold.exportUserData", nullptr, "");
+  CHECK(anon.status == 401);
+  CHECK(error_of(f, anon) == "AuthRequired");
+}
+
+TEST_CASE("hold service: updateCrewTier, by the hold's admins only") {
+  HoldFixture f({.allow_all_crew = true, .quota = true});
+  REQUIRE(f.call("POST", "io.atcr.hold.requestCrew", &f.alice, "", "{}").status == 200);
+  auto body = [&](const User& u, int rank) {
+    return R"({"userDid":")" + u.did + R"(","tierRank":)" + std::to_string(rank) + "}";
+  };
+  // Refused: anonymous, a crew member without crew:admin (also for themself).
+  auto anon = f.call("POST", "io.atcr.hold.updateCrewTier", nullptr, "", body(f.alice, 1));
+  CHECK(anon.status == 401);
+  CHECK(error_of(f, anon) == "AuthRequired");
+  auto self = f.call("POST", "io.atcr.hold.updateCrewTier", &f.alice, "", body(f.alice, 1));
+  CHECK(self.status == 403);
+  CHECK(f.hold().gc_history().empty());
+  // The owner: tiers rank smallest quota first (deckhand 1000, bosun 1 MB).
+  auto up = f.call("POST", "io.atcr.hold.updateCrewTier", &f.owner, "", body(f.alice, 1));
+  REQUIRE_MESSAGE(up.status == 200, up.text());
+  CHECK(f.json(up).at("tierName").as_string() == "bosun");
+  auto quota = f.json(f.call("GET", "io.atcr.hold.getQuota", &f.alice, "userDid=" + f.alice.did));
+  CHECK(quota.at("tier").as_string() == "bosun");
+  CHECK(quota.at("limit").as_integer() == 1'000'000);
+  // Not crew: UserNotFound; a rank past the tiers: 400; no change either way.
+  auto stranger = f.call("POST", "io.atcr.hold.updateCrewTier", &f.owner, "", body(f.bob, 0));
+  CHECK(stranger.status == 404);
+  CHECK(error_of(f, stranger) == "UserNotFound");
+  CHECK(f.call("POST", "io.atcr.hold.updateCrewTier", &f.owner, "", body(f.alice, 2)).status == 400);
+  CHECK(f.call("POST", "io.atcr.hold.updateCrewTier", &f.owner, "", body(f.alice, -1)).status == 400);
+  CHECK(f.json(f.call("GET", "io.atcr.hold.getQuota", &f.alice, "userDid=" + f.alice.did)).at("tier").as_string() ==
+        "bosun");
+}
+
+TEST_CASE("hold service: gc deletes nothing while a user's PDS cannot be read; a dry run changes nothing") {
+  // The fixture's users have no PDS at all: every blob might be theirs.
+  HoldFixture f({.allow_all_crew = true});
+  push_one(f);
+  std::string orphan = random_text(300);
+  std::string orphan_digest = oci::Digest::of(orphan).str();
+  REQUIRE(f.upload(f.alice, orphan, orphan_digest).status == 200);
+
+  hold::GcReport dry = f.hold().gc(true);
+  CHECK(dry.dry_run);
+  CHECK(dry.blobs_scanned == 2);
+  CHECK(dry.blobs_referenced == 1);  // the layer record's
+  CHECK(dry.blobs_deleted == 0);
+  CHECK_FALSE(dry.warnings.empty());
+  hold::GcReport run = f.hold().gc(false);
+  CHECK(run.blobs_deleted == 0);
+  CHECK(run.layer_records_deleted == 0);
+  CHECK(run.blobs_waiting == 1);
+  CHECK(f.call("GET", "com.atproto.sync.getBlob", &f.alice, f.blob_query(orphan_digest), "").status == 200);
+  // The history keeps both, newest first, and reads back what was reported.
+  auto history = f.hold().gc_history();
+  REQUIRE(history.size() == 2);
+  CHECK_FALSE(history[0].dry_run);
+  CHECK(history[1].dry_run);
+  CHECK(history[0].to_json() == run.to_json());
+  // Through XRPC: the owner may run it, a crew member may not.
+  CHECK(f.call("POST", "io.atcr.hold.runGarbageCollection", &f.alice, "", R"({"dryRun":true})").status == 403);
+  auto by_owner = f.call("POST", "io.atcr.hold.runGarbageCollection", &f.owner, "", R"({"dryRun":true})");
+  REQUIRE_MESSAGE(by_owner.status == 200, by_owner.text());
+  CHECK(f.json(by_owner).at("dryRun").as_bool());
+  CHECK(f.call("POST", "io.atcr.hold.runGarbageCollection", &f.owner, "", R"({"dryRun":"yes"})").status == 400);
+  CHECK(f.call("GET", "io.atcr.hold.getGarbageCollectionHistory", nullptr, "").status == 401);
+}

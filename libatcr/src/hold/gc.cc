@@ -300,6 +300,13 @@ class Hold::Impl::Collector {
         if (!unreferenced.contains(d)) still_used.push_back(d);
       h_.gc_state->mark(unreferenced, still_used);
     }
+    // A PDS that could not be read may hold a manifest naming any of them.
+    if (!unreachable_.empty() && !due.empty()) {
+      report_.warnings.push_back(fmt::format("no blob deleted: {} of {} users could not be checked", unreachable_.size(),
+                                             images_.size() + unreachable_.size()));
+      report_.blobs_waiting += due.size();
+      return;
+    }
     for (const auto& [d, size] : due) delete_blob(d, size);
   }
 

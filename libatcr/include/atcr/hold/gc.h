@@ -14,7 +14,8 @@
 //     ago (mark, then sweep: the candidate set is kept in
 //     data_dir/gc.sqlite), and was last written longer ago than that.
 // A user whose PDS cannot be read keeps everything: their layer records
-// stay, and the run says so in `warnings`.
+// stay, no blob is deleted by that run (any blob might be theirs), and the
+// run says so in `warnings`.
 //
 // A run also deletes layer records older than the grace period whose
 // manifest is gone from the user's PDS (or is untagged, for users with
