@@ -388,7 +388,10 @@ PartsPage parse_list_parts(std::string_view body) {
 MultipartUploadsPage parse_list_multipart_uploads(std::string_view body) {
   XMLDocument doc;
   const XMLElement* root = require_root(doc, body, "ListMultipartUploadsResult");
-  bool encoded = text(root, "EncodingType") == "url";
+  // Asked for with encoding-type=url: radosgw encodes the keys but leaves
+  // <EncodingType> out, so only another stated encoding means raw keys.
+  std::string stated = text(root, "EncodingType");
+  bool encoded = stated.empty() || stated == "url";
   auto decode = [&](std::string s) { return encoded ? url_decode(s) : s; };
   MultipartUploadsPage page;
   page.truncated = text(root, "IsTruncated") == "true";
