@@ -138,11 +138,13 @@ Hold::Hold(HoldConfig config, HoldOptions options) : impl_(std::make_unique<Impl
   h.scans = std::make_unique<ScanQueue>(h.config.server.data_dir / "scans.sqlite");
   h.gc_state = std::make_unique<GcState>(h.config.server.data_dir / "gc.sqlite");
   h.control_secret = load_or_create_secret(control_secret_path(h.config));
-  // Users name their PDS: in production it must be a public address.
+  // Users name their PDS (garbage collection reads it): a public address,
+  // or loopback too in development.
   net::HttpOptions user_http;
   user_http.timeout = std::chrono::seconds(20);
   user_http.connect_timeout = std::chrono::seconds(4);
-  user_http.addresses = h.config.identity.development ? net::AddressPolicy::kAny : net::AddressPolicy::kPublic;
+  user_http.addresses =
+      h.config.identity.development ? net::AddressPolicy::kPublicOrLoopback : net::AddressPolicy::kPublic;
   h.user_http = std::make_unique<net::HttpClient>(user_http);
 
   h.bootstrap();
