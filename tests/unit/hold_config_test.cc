@@ -257,7 +257,8 @@ TEST_CASE("hold config: ATCR's file keys (storage.access_key, database.*, server
   CHECK(a.identity.did == b.identity.did);
   CHECK(a.server.host == "127.0.0.1");  // ":9200" names no host: ours stays loopback, and says so
   CHECK(warned(a, "names no host"));
-  CHECK(warned(a, "gc.* is an ATCR setting atcr recognises but does not use yet"));
+  CHECK(a.gc.enabled);  // ATCR's gc.enabled is ours too
+  CHECK_FALSE(warned(a, "gc."));
   CHECK(b.warnings.empty());
 }
 
