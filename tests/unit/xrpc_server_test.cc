@@ -310,7 +310,12 @@ TEST_CASE("health, logging and latency") {
   CHECK(logs[2].remote_addr == "127.0.0.1");
 
   // The stderr logger formats a line without throwing.
-  RequestLog entry{"GET", "/x", "", 200, 1500us, "127.0.0.1", ""};
+  RequestLog entry;
+  entry.method = "GET";
+  entry.path = "/x";
+  entry.status = 200;
+  entry.latency = 1500us;
+  entry.remote_addr = "127.0.0.1";
   stderr_logger()(entry);
 }
 

@@ -17,7 +17,7 @@ using settings::Option;
 constexpr std::string_view kEnvPrefix = "ATCR_";
 
 const std::vector<Option>& schema() {
-  static const std::vector<Option> options = {
+  static const std::vector<Option> options = settings::with_metrics({
       // [server]
       {"server.default_hold_did", Kind::kString, "",
        "The hold (did:web:hold.example.com) that stores the blobs of users whose\n"
@@ -108,14 +108,8 @@ const std::vector<Option>& schema() {
        "a path on this host (served at /install/docker-credential-atcr) or an\n"
        "http(s) URL. Empty: /install says it is not set up."},
       // [log]
-      {"metrics.enabled", Kind::kBool, "true",
-       "Serve Prometheus metrics at GET /metrics (requests by route and status,\n"
-       "latencies, bytes in and out, uploads in flight, ...)."},
-      {"metrics.addr", Kind::kString, "",
-       "Serve /metrics on this host:port of its own (e.g. \"127.0.0.1:9100\")\n"
-       "instead of the main listener, to keep it off the public address."},
       {"log.level", Kind::kString, "info", "Log verbosity.", false, {}, {"debug", "info", "warn", "error"}},
-  };
+  });
   return options;
 }
 
@@ -245,10 +239,9 @@ AppviewConfig AppviewConfig::load(const std::optional<std::filesystem::path>& fi
   if (c.install.helper_binary.find_first_of("\r\n") != std::string::npos)
     invalid("install.helper_binary", "must be one line");
 
-  c.metrics.enabled = s.boolean("metrics.enabled");
-  c.metrics.addr = s.str("metrics.addr");
-  if (!c.metrics.addr.empty() && c.metrics.addr.rfind(':') == std::string::npos)
-    invalid("metrics.addr", "must be host:port");
+  settings::MetricsSettings metrics = settings::metrics_settings(s);
+  c.metrics.enabled = metrics.enabled;
+  c.metrics.addr = metrics.addr;
   c.log.level = s.str("log.level");
   return c;
 }

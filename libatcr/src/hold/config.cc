@@ -18,7 +18,7 @@ using settings::Option;
 constexpr std::string_view kEnvPrefix = "HOLD_";
 
 const std::vector<Option>& schema() {
-  static const std::vector<Option> options = {
+  static const std::vector<Option> options = settings::with_metrics({
       // [server]
       {"server.public_url", Kind::kString, "",
        "The URL clients reach this hold at, e.g. \"https://hold.example.com\".\n"
@@ -137,16 +137,10 @@ const std::vector<Option>& schema() {
       {"gc.grace_period", Kind::kDuration, "24h",
        "How long a blob stays unreferenced (seen by two runs this far apart)\n"
        "before it is deleted; also the age a layer record must reach."},
-      {"metrics.enabled", Kind::kBool, "true",
-       "Serve Prometheus metrics at GET /metrics (requests by route and status,\n"
-       "latencies, bytes in and out, uploads in flight, ...)."},
-      {"metrics.addr", Kind::kString, "",
-       "Serve /metrics on this host:port of its own (e.g. \"127.0.0.1:9100\")\n"
-       "instead of the main listener, to keep it off the public address."},
       // [log]
       {"log.level", Kind::kString, "info", "Log verbosity. SIGUSR1 toggles debug for 30 minutes.", false, {},
        {"debug", "info", "warn", "error"}},
-  };
+  });
   return options;
 }
 
@@ -270,10 +264,9 @@ HoldConfig HoldConfig::load(const std::optional<std::filesystem::path>& file, En
   if (c.gc.interval.count() < 1) invalid("gc.interval", "must be at least 1s");
   c.gc.grace_period = s.duration("gc.grace_period");
 
-  c.metrics.enabled = s.boolean("metrics.enabled");
-  c.metrics.addr = s.str("metrics.addr");
-  if (!c.metrics.addr.empty() && c.metrics.addr.rfind(':') == std::string::npos)
-    invalid("metrics.addr", "must be host:port");
+  settings::MetricsSettings metrics = settings::metrics_settings(s);
+  c.metrics.enabled = metrics.enabled;
+  c.metrics.addr = metrics.addr;
   c.log.level = s.str("log.level");
   return c;
 }

@@ -8,20 +8,14 @@
 #include "atcr/data/syntax.h"
 #include "atcr/encoding/base32.h"
 #include "atcr/error.h"
+#include "hold/input.h"
 
 namespace atcr::hold {
 
 namespace {
 
-std::string string_field(const Value& record, std::string_view key) {
-  const Value* v = record.find(key);
-  return v && v->is_string() ? v->as_string() : std::string();
-}
-
-bool bool_field(const Value& record, std::string_view key) {
-  const Value* v = record.find(key);
-  return v && v->is_bool() && v->as_bool();
-}
+using input::record_bool;
+using input::record_string;
 
 void put_if_set(Value::Map& map, std::string_view key, const std::string& value) {
   if (!value.empty()) map[key] = Value(value);
@@ -53,15 +47,15 @@ Value Captain::to_record() const {
 Captain Captain::from_record(const Value& record) {
   if (!record.is_map()) throw ParseError("captain record: not an object");
   Captain c;
-  c.owner = string_field(record, "owner");
+  c.owner = record_string(record, "owner");
   if (!syntax::is_valid_did(c.owner)) throw ParseError("captain record: owner is not a DID");
-  c.is_public = bool_field(record, "public");
-  c.allow_all_crew = bool_field(record, "allowAllCrew");
-  c.enable_bluesky_posts = bool_field(record, "enableBlueskyPosts");
-  c.deployed_at = string_field(record, "deployedAt");
-  c.region = string_field(record, "region");
-  c.provider = string_field(record, "provider");
-  c.successor = string_field(record, "successor");
+  c.is_public = record_bool(record, "public");
+  c.allow_all_crew = record_bool(record, "allowAllCrew");
+  c.enable_bluesky_posts = record_bool(record, "enableBlueskyPosts");
+  c.deployed_at = record_string(record, "deployedAt");
+  c.region = record_string(record, "region");
+  c.provider = record_string(record, "provider");
+  c.successor = record_string(record, "successor");
   return c;
 }
 
@@ -86,16 +80,16 @@ Value CrewMember::to_record() const {
 CrewMember CrewMember::from_record(const Value& record) {
   if (!record.is_map()) throw ParseError("crew record: not an object");
   CrewMember c;
-  c.member = string_field(record, "member");
-  if (c.member.empty()) c.member = string_field(record, "did");  // pre-lexicon records
+  c.member = record_string(record, "member");
+  if (c.member.empty()) c.member = record_string(record, "did");  // pre-lexicon records
   if (!syntax::is_valid_did(c.member)) throw ParseError("crew record: member is not a DID");
-  c.role = string_field(record, "role");
+  c.role = record_string(record, "role");
   if (const Value* perms = record.find("permissions"); perms && perms->is_array()) {
     for (const Value& p : perms->as_array())
       if (p.is_string()) c.permissions.push_back(p.as_string());
   }
-  c.tier = string_field(record, "tier");
-  c.added_at = string_field(record, "addedAt");
+  c.tier = record_string(record, "tier");
+  c.added_at = record_string(record, "addedAt");
   return c;
 }
 

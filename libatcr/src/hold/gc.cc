@@ -42,14 +42,10 @@ constexpr std::size_t kDeletesPerCommit = 100;
 std::int64_t i64(std::uint64_t v) { return static_cast<std::int64_t>(v); }
 
 std::uint64_t u64_field(const Value& v, std::string_view key) {
-  const Value* f = v.find(key);
-  return f && f->is_integer() && f->as_integer() > 0 ? static_cast<std::uint64_t>(f->as_integer()) : 0;
+  return static_cast<std::uint64_t>(input::record_count(v, key));
 }
 
-std::string str_field(const Value& v, std::string_view key) {
-  const Value* f = v.find(key);
-  return f && f->is_string() ? f->as_string() : std::string();
-}
+using input::record_string;
 
 // When a layer record was written: its key is a TID of ours. A key that is
 // not (an imported record) counts as old.
@@ -105,10 +101,9 @@ Value GcReport::to_json() const {
 GcReport GcReport::from_json(const Value& v) {
   if (!v.is_map()) throw ParseError("gc report: not an object");
   GcReport r;
-  const Value* dry = v.find("dryRun");
-  r.dry_run = dry && dry->is_bool() && dry->as_bool();
-  r.started_at = str_field(v, "startedAt");
-  r.finished_at = str_field(v, "finishedAt");
+  r.dry_run = input::record_bool(v, "dryRun");
+  r.started_at = record_string(v, "startedAt");
+  r.finished_at = record_string(v, "finishedAt");
   r.blobs_scanned = u64_field(v, "blobsScanned");
   r.blobs_referenced = u64_field(v, "blobsReferenced");
   r.blobs_waiting = u64_field(v, "blobsWaiting");
@@ -119,7 +114,7 @@ GcReport GcReport::from_json(const Value& v) {
   r.repo_blocks_removed = u64_field(v, "repoBlocksRemoved");
   if (const Value* items = v.find("items"); items && items->is_array()) {
     for (const Value& i : items->as_array())
-      r.items.push_back({str_field(i, "kind"), str_field(i, "target"), u64_field(i, "bytes"), str_field(i, "reason")});
+      r.items.push_back({record_string(i, "kind"), record_string(i, "target"), u64_field(i, "bytes"), record_string(i, "reason")});
   }
   if (const Value* warns = v.find("warnings"); warns && warns->is_array()) {
     for (const Value& w : warns->as_array())

@@ -44,4 +44,20 @@ inline std::int64_t required_integer(const Value& in, std::string_view key, std:
   return n;
 }
 
+// Lenient readers of records and reports the hold wrote itself: a
+// missing field, or one of another type, reads as "" / false / 0.
+inline std::string record_string(const Value& record, std::string_view key) {
+  const Value* v = record.find(key);
+  return v && v->is_string() ? v->as_string() : std::string();
+}
+inline bool record_bool(const Value& record, std::string_view key) {
+  const Value* v = record.find(key);
+  return v && v->is_bool() && v->as_bool();
+}
+// A count: a non-negative integer, else 0.
+inline std::int64_t record_count(const Value& record, std::string_view key) {
+  const Value* v = record.find(key);
+  return v && v->is_integer() && v->as_integer() > 0 ? v->as_integer() : 0;
+}
+
 }  // namespace atcr::hold::input

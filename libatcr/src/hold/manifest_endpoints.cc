@@ -30,10 +30,7 @@ constexpr std::string_view kNotify = "io.atcr.hold.notifyManifest";
 constexpr std::string_view kGetQuota = "io.atcr.hold.getQuota";
 constexpr std::string_view kListTiers = "io.atcr.hold.listTiers";
 
-std::int64_t count_field(const Value& record, std::string_view key) {
-  const Value* v = record.find(key);
-  return v && v->is_integer() ? std::max<std::int64_t>(0, v->as_integer()) : 0;
-}
+using input::record_count;
 
 // The stats record after one more push or pull.
 Value bumped_stats(const std::optional<Record>& current, std::string_view owner, std::string_view repository,
@@ -45,8 +42,8 @@ Value bumped_stats(const std::optional<Record>& current, std::string_view owner,
       {"$type", Value(oci::kStatsCollection)},
       {"ownerDid", Value(owner)},
       {"repository", Value(repository)},
-      {"pullCount", Value(count_field(old, "pullCount") + (push ? 0 : 1))},
-      {"pushCount", Value(count_field(old, "pushCount") + (push ? 1 : 0))},
+      {"pullCount", Value(record_count(old, "pullCount") + (push ? 0 : 1))},
+      {"pushCount", Value(record_count(old, "pushCount") + (push ? 1 : 0))},
       {"updatedAt", Value(now)},
   };
   for (const char* key : {"lastPull", "lastPush"}) {

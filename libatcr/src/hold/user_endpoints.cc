@@ -27,10 +27,7 @@ constexpr std::string_view kGetLayers = "io.atcr.hold.getLayersForManifest";
 constexpr std::string_view kExport = "io.atcr.hold.exportUserData";
 constexpr std::string_view kUpdateTier = "io.atcr.hold.updateCrewTier";
 
-std::string string_of(const Value& record, std::string_view key) {
-  const Value* v = record.find(key);
-  return v && v->is_string() ? v->as_string() : std::string();
-}
+using input::record_string;
 
 // A record's fields as the export lists them (those present).
 Value pick(const Value& record, std::initializer_list<std::string_view> keys) {
@@ -49,7 +46,7 @@ void Hold::Impl::register_user_endpoints(xrpc::XrpcServer& server) {
     require(req, kGetLayers, Access::kRead);
     Value::Array layers;
     for_each_record(*pds, oci::kLayerCollection, [&](const pds::ListedRecord& r) {
-      if (string_of(r.value, "manifest") == manifest) layers.push_back(r.value);
+      if (record_string(r.value, "manifest") == manifest) layers.push_back(r.value);
     });
     return xrpc::ServerResponse::json(Value(Value::Map{{"layers", Value(std::move(layers))}}));
   });
@@ -75,11 +72,11 @@ void Hold::Impl::register_user_endpoints(xrpc::XrpcServer& server) {
     }
     Value::Array layers, stats;
     for_each_record(*pds, oci::kLayerCollection, [&](const pds::ListedRecord& r) {
-      if (string_of(r.value, "userDid") == who)
+      if (record_string(r.value, "userDid") == who)
         layers.push_back(pick(r.value, {"size", "digest", "manifest", "createdAt", "mediaType"}));
     });
     for_each_record(*pds, oci::kStatsCollection, [&](const pds::ListedRecord& r) {
-      if (string_of(r.value, "ownerDid") == who)
+      if (record_string(r.value, "ownerDid") == who)
         stats.push_back(pick(r.value, {"repository", "pullCount", "pushCount", "lastPull", "lastPush", "updatedAt"}));
     });
     out["layerRecords"] = Value(std::move(layers));
@@ -105,7 +102,7 @@ void Hold::Impl::register_user_endpoints(xrpc::XrpcServer& server) {
     std::lock_guard lock(records_mu);
     std::optional<std::pair<std::string, CrewMember>> found;
     for_each_record(*pds, kCrewCollection, [&](const pds::ListedRecord& r) {
-      if (found || string_of(r.value, "member") != user) return;
+      if (found || record_string(r.value, "member") != user) return;
       try {
         found.emplace(r.uri.substr(r.uri.rfind('/') + 1), CrewMember::from_record(r.value));
       } catch (const ParseError&) {

@@ -277,6 +277,25 @@ std::string base_url(const std::string& key, std::string url, std::string* autho
   return url;
 }
 
+std::vector<Option> with_metrics(std::vector<Option> options) {
+  static const std::vector<Option> metrics = {
+      {"metrics.enabled", Kind::kBool, "true",
+       "Serve Prometheus metrics at GET /metrics (requests by route and status,\n"
+       "latencies, bytes in and out, uploads in flight, ...)."},
+      {"metrics.addr", Kind::kString, "",
+       "Serve /metrics on this host:port of its own (e.g. \"127.0.0.1:9100\")\n"
+       "instead of the main listener, to keep it off the public address."},
+  };
+  options.insert(options.end(), metrics.begin(), metrics.end());
+  return options;
+}
+
+MetricsSettings metrics_settings(const Settings& settings) {
+  MetricsSettings m{settings.boolean("metrics.enabled"), settings.str("metrics.addr")};
+  if (!m.addr.empty() && m.addr.rfind(':') == std::string::npos) invalid("metrics.addr", "must be host:port");
+  return m;
+}
+
 int port(const Settings& settings, const std::string& key) {
   std::int64_t p = settings.integer(key);
   if (p < 0 || p > 65535) invalid(key, fmt::format("{} is not a port (0-65535)", p));

@@ -153,6 +153,16 @@ std::string base_url(const std::string& key, std::string url, std::string* autho
 // An integer setting that must be a TCP port (0 = any free one).
 int port(const Settings& settings, const std::string& key);
 
+// The [metrics] section both servers have (metrics.enabled, metrics.addr),
+// appended to a program's options.
+std::vector<Option> with_metrics(std::vector<Option> options);
+struct MetricsSettings {
+  bool enabled = true;
+  std::string addr;  // "host:port" of a listener of its own; "" = the main one
+};
+// Throws ConfigError for an addr that is not host:port.
+MetricsSettings metrics_settings(const Settings& settings);
+
 // Parsers behind kBytes and kDuration (exposed for tests).
 std::uint64_t parse_bytes(std::string_view text);           // throws ParseError
 std::chrono::seconds parse_duration(std::string_view text);  // throws ParseError
