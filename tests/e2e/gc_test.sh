@@ -94,7 +94,10 @@ for storage in filesystem s3; do
   # lands in the middle of a sweep.
   export ATCR_HOLD_STORAGE="$storage" ATCR_DEMO_HANDLE="$(fresh_handle gc "${storage:0:2}")"
   # The users' PDS is on loopback: the hold may read it in development.
+  # The bucket is shared with every other stack: this hold gets a prefix
+  # of its own (garbage collection owns everything under it).
   export HOLD_GC_GRACE_PERIOD=3s ATCR_HOLD_GC_DELETE_DELAY_MS=400 HOLD_IDENTITY_DEVELOPMENT=true
+  export HOLD_STORAGE_PREFIX="gc-test-$$-$(date +%s)/"
   env_lines="$(bash "$REPO_ROOT/scripts/registry.sh" start)" || die "scripts/registry.sh start failed"
   eval "$env_lines"
   CREDS="$DEMO_HANDLE:$DEMO_PASSWORD"
@@ -138,8 +141,11 @@ for storage in filesystem s3; do
   env_lines="$(bash "$REPO_ROOT/scripts/registry.sh" start)" || die "restarting the hold failed"
   t "run 3 finishes the job"     bash -c "$(declare -f hold_gc field); hold_gc >$W/run3.json && test \"\$(field $W/run3.json blobsDeleted)\" -gt 0"
   kill "$pusher" 2>/dev/null; wait "$pusher" 2>/dev/null; pusher=""
-  t "run 4 has nothing left"     bash -c "sleep 4; $(declare -f hold_gc field); hold_gc >$W/run4.json && test \"\$(field $W/run4.json blobsDeleted)\" = 0"
-  freed=$(cat "$W/hold-before-kill.log" "$ATCR_REGISTRY_DIR/log/hold.log" | sed -n 's/.*gc: deleted blob sha256:[0-9a-f]* (\([0-9]*\) bytes).*/\1/p' | awk '{s += $1} END {print s + 0}')
+  # A push the pusher's kill cut short may leave a layer no manifest uses:
+  # that goes too, and is the only other thing that may.
+  t "run 4 finds at most what the killed pusher left" bash -c "sleep 4; $(declare -f hold_gc field); hold_gc >$W/run4.json && test \"\$(field $W/run4.json blobsDeleted)\" -le 1"
+  freed=$(cat "$W/hold-before-kill.log" "$ATCR_REGISTRY_DIR/log/hold.log" | sed -n 's/.*gc: deleted blob \(sha256:[0-9a-f]*\) (\([0-9]*\) bytes).*/\1 \2/p' |
+    grep -F -f <(echo "$gone_blobs") | awk '{s += $2} END {print s + 0}')
   t "bytes freed = what only the dropped images used ($expected)" same "$freed" "$expected"
   for dg in $gone_blobs; do
     t "  $dg is gone"            same "$(blob_status "$dg")" 404

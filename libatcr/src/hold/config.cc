@@ -99,6 +99,10 @@ const std::vector<Option>& schema() {
       {"storage.path_style", Kind::kBool, "true",
        "s3 driver: address the bucket as <endpoint>/<bucket> (most S3-compatible\n"
        "servers) instead of <bucket>.<endpoint-host> (AWS virtual hosts)."},
+      {"storage.prefix", Kind::kString, "",
+       "s3 driver: keep every key under this prefix (ending in '/'), like\n"
+       "Distribution's rootdirectory. Garbage collection treats everything under\n"
+       "it as this hold's: never share a bucket without a prefix of its own."},
       {"storage.pull_zone", Kind::kString, "",
        "s3 driver: a CDN base URL swapped into presigned download URLs."},
       {"storage.disable_presigned_urls", Kind::kBool, "false",
@@ -229,6 +233,8 @@ HoldConfig HoldConfig::load(const std::optional<std::filesystem::path>& file, En
   s3.credentials.secret_access_key = s.str("storage.secret_access_key");
   s3.path_style = s.boolean("storage.path_style");
   s3.pull_zone = base_url("storage.pull_zone", s.str("storage.pull_zone"));
+  c.storage.prefix = s.str("storage.prefix");
+  if (!c.storage.prefix.empty() && c.storage.prefix.back() != '/') invalid("storage.prefix", "must end in '/'");
   if (c.storage.driver == "s3") {
     for (const char* key : {"storage.endpoint", "storage.bucket", "storage.access_key_id",
                             "storage.secret_access_key"}) {

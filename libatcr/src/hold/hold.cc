@@ -44,6 +44,7 @@ std::unique_ptr<storage::BlobStore> open_store(const HoldConfig& config) {
     return std::make_unique<storage::FilesystemStore>(config.storage.path);
   storage::S3StoreOptions options;
   options.presign = config.storage.presign;
+  options.root = config.storage.prefix;
   return std::make_unique<storage::S3Store>(config.storage.s3, options);
 }
 

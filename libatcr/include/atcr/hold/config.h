@@ -68,6 +68,7 @@ struct HoldConfig {
     std::string driver = "s3";  // "s3" | "filesystem"
     std::filesystem::path path;  // filesystem root; default <data_dir>/blobs
     s3::S3Config s3;
+    std::string prefix;  // s3: every key under it ("" or ending in '/'); the hold owns all of it
     bool presign = true;  // false: blob bytes go through the hold
     std::chrono::seconds presign_expiry{15 * 60};
   } storage;
