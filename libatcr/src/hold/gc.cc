@@ -19,9 +19,11 @@
 #include "atcr/crypto/hmac.h"
 #include "atcr/data/datetime.h"
 #include "atcr/data/tid.h"
+#include "atcr/encoding/hex.h"
 #include "atcr/log.h"
 #include "atcr/oci/hold_records.h"
 #include "atcr/oci/records.h"
+#include "atcr/scan/protocol.h"
 #include "atcr/storage/blob_key.h"
 #include "atcr/xrpc/client.h"
 #include "hold/hold_impl.h"
@@ -147,6 +149,7 @@ class Hold::Impl::Collector {
   GcReport run() {
     if (!dry_) expire_uploads();
     read_layer_records();
+    read_scan_blobs();
     read_users();
     sweep_layer_records();
     sweep_blobs();
@@ -176,6 +179,19 @@ class Hold::Impl::Collector {
         layers_.push_back({r.uri.substr(r.uri.rfind('/') + 1), oci::LayerRecord::from_value(r.value)});
       } catch (const ParseError&) {
         // Unreadable: names no digest anyone could rely on; left alone.
+      }
+    });
+  }
+
+  // The SBOMs and reports io.atcr.hold.scan records name: stored as blobs
+  // (raw sha256 CIDs), referenced by no layer record.
+  void read_scan_blobs() {
+    for_each_record(*h_.pds, scan::kScanCollection, [&](const pds::ListedRecord& r) {
+      for (std::string_view field : {"sbomBlob", "vulnReportBlob"}) {
+        const Value* blob = r.value.find(field);
+        const Value* ref = blob ? blob->find("ref") : nullptr;
+        if (!ref || !ref->is_link() || ref->as_link().hash_code() != Cid::kSha256) continue;
+        scan_blobs_.insert("sha256:" + hex::encode(ref->as_link().digest()));
       }
     });
   }
@@ -248,6 +264,7 @@ class Hold::Impl::Collector {
   std::set<std::string> referenced() const {
     std::set<std::string> out;
     for (const LayerEntry& l : layers_) out.insert(l.record.digest.str());
+    out.insert(scan_blobs_.begin(), scan_blobs_.end());
     for (const auto& [did, user] : images_) out.insert(user.kept_blobs.begin(), user.kept_blobs.end());
     for (std::string& d : h_.uploads->announced_digests()) out.insert(std::move(d));
     return out;
@@ -354,6 +371,7 @@ class Hold::Impl::Collector {
   Clock::time_point horizon_;
   std::string rev_;
   std::vector<LayerEntry> layers_;
+  std::set<std::string> scan_blobs_;
   std::map<std::string, UserImages> images_;
   std::set<std::string> unreachable_;
   std::set<std::string> live_layer_digests_;  // filled when the repo moved during the sweep
