@@ -221,7 +221,7 @@ if [ "${SKIP_LOAD:-0}" != 1 ]; then
     run_ab_head "HEAD manifest (tag)" "http://$H/v2/$LREPO/manifests/v1" -H "$ACC"
   fi
   if wants blob; then
-    run_ab_head "HEAD blob"           "http://$H/v2/$LREPO/blobs/$L0"
+    run_ab_head "HEAD blob${BLOB_LABEL:-}" "http://$H/v2/$LREPO/blobs/$L0"
     run_fetch "GET blob $((L0SZ/1048576))MiB${BLOB_LABEL:-}" "http://$H/v2/$LREPO/blobs/$L0" "$L0SZ"
   fi
   wants tags && run_wrk "GET tags/list"       "http://$H/v2/$LREPO/tags/list"
