@@ -40,6 +40,9 @@ PACKAGES=(
   ceph-mon ceph-osd radosgw ceph-common
   # a real browser for the web UI tests
   chromium
+  # deployment (tests/deploy): systemd-analyze verifies the units; the compose
+  # stack (deploy/) runs under docker-compose behind Caddy
+  systemd docker-compose caddy
 )
 
 installed() {

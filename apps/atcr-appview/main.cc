@@ -5,6 +5,7 @@
 //   atcr-appview config init [FILE]    commented TOML (default appview.toml; - for stdout)
 //   atcr-appview serve [--config FILE] run the registry (SIGTERM/SIGINT drain; SIGUSR1 toggles debug logs)
 //   atcr-appview backfill [--config FILE] index every repo of the configured index sources again
+//   atcr-appview healthcheck [--config FILE] [--url URL]  exit 0 when the local registry answers
 //   atcr-appview version
 //
 // Settings: FILE, then ATCR_* environment variables (see config init and
@@ -36,6 +37,9 @@ commands:
                            (listRepos + verified getRepo; resumable, a progress line
                            per 100 repos; a running registry keeps serving meanwhile)
   config init [FILE]       write a commented config (default: appview.toml; - for stdout)
+  healthcheck [--config FILE] [--url URL]
+                           exit 0 when the registry on this machine answers
+                           /xrpc/_health within 5 s (server.host/port), else 1
   version                  print the version
 
 Settings come from FILE, then ATCR_* environment variables (see config init).
@@ -93,6 +97,13 @@ int backfill(const Args& args) {
   return 0;
 }
 
+// Reads the config without logging its warnings: a container runtime runs
+// this every few seconds.
+int healthcheck(const Args& args) {
+  AppviewConfig config = AppviewConfig::load(args.config);
+  return atcr::cli::healthcheck("atcr-appview", args, config.server.host, config.server.port);
+}
+
 int run(int argc, char** argv) {
   std::string command = argc > 1 ? argv[1] : "";
   std::string sub = argc > 2 ? argv[2] : "";
@@ -101,6 +112,7 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (command == "serve") return serve(atcr::cli::parse_args(argc, argv, 2));
+  if (command == "healthcheck") return healthcheck(atcr::cli::parse_args(argc, argv, 2));
   if (command == "backfill") return backfill(atcr::cli::parse_args(argc, argv, 2));
   if (command == "config" && sub == "init")
     return atcr::cli::config_init("atcr-appview", atcr::cli::parse_args(argc, argv, 3), "appview.toml",

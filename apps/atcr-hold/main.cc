@@ -7,6 +7,7 @@
 //   atcr-hold repo export [--config FILE]       the hold's repo as a CAR on stdout
 //   atcr-hold repo import [--config FILE] CAR...
 //   atcr-hold gc [--dry-run] [--json] [--config FILE]
+//   atcr-hold healthcheck [--config FILE] [--url URL]   exit 0 when the local hold answers
 //   atcr-hold version
 #include <cstdio>
 #include <fstream>
@@ -42,6 +43,9 @@ commands:
                                       collect garbage now (through the running hold, or
                                       in this process when none runs); --dry-run only
                                       reports what would go and why
+  healthcheck [--config FILE] [--url URL]
+                                      exit 0 when the hold on this machine answers
+                                      /xrpc/_health within 5 s (server.host/port), else 1
   version                             print the version
 
 Settings come from FILE, then HOLD_* environment variables (see config init).
@@ -121,6 +125,13 @@ int gc(const Args& args) {
   return std::cout ? 0 : 1;
 }
 
+// Reads the config without logging its warnings: a container runtime runs
+// this every few seconds.
+int healthcheck(const Args& args) {
+  HoldConfig config = HoldConfig::load(args.config);
+  return atcr::cli::healthcheck("atcr-hold", args, config.server.host, config.server.port);
+}
+
 int run(int argc, char** argv) {
   std::string command = argc > 1 ? argv[1] : "";
   std::string sub = argc > 2 ? argv[2] : "";
@@ -133,6 +144,7 @@ int run(int argc, char** argv) {
     return atcr::cli::config_init("atcr-hold", atcr::cli::parse_args(argc, argv, 3), "hold.toml",
                                   HoldConfig::template_toml(),
                                   "set server.public_url, registration.owner_did and storage");
+  if (command == "healthcheck") return healthcheck(atcr::cli::parse_args(argc, argv, 2));
   if (command == "gc") return gc(atcr::cli::parse_args(argc, argv, 2));
   if (command == "repo" && sub == "export") return repo_export(atcr::cli::parse_args(argc, argv, 3));
   if (command == "repo" && sub == "import") return repo_import(atcr::cli::parse_args(argc, argv, 3));

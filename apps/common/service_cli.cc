@@ -1,6 +1,7 @@
 #include "service_cli.h"
 
 #include <signal.h>
+#include <fmt/core.h>
 #include <sys/resource.h>
 
 #include <cstdio>
@@ -9,6 +10,7 @@
 #include <iostream>
 
 #include "atcr/error.h"
+#include "atcr/net/http_client.h"
 
 namespace atcr::cli {
 
@@ -156,6 +158,48 @@ void serve(xrpc::XrpcServer& server, const ServeOptions& options) {
     std::quick_exit(0);
   }
   log::info(options.program, "stopped");
+}
+
+namespace {
+
+// Where a client on this machine reaches a server listening on `host`.
+std::string local_base_url(const std::string& host, int port) {
+  std::string h = host;
+  if (h.empty() || h == "0.0.0.0") h = "127.0.0.1";
+  if (h == "::" || h == "[::]") h = "::1";
+  if (h.find(':') != std::string::npos && h.front() != '[') h = "[" + h + "]";
+  return fmt::format("http://{}:{}", h, port);
+}
+
+}  // namespace
+
+int healthcheck(std::string_view program, const Args& args, const std::string& host, int port) {
+  std::string base = local_base_url(host, port);
+  const auto& pos = args.positional;
+  for (std::size_t i = 0; i < pos.size(); ++i) {
+    if (pos[i] == "--url" && i + 1 < pos.size()) {
+      base = pos[++i];
+    } else if (pos[i].starts_with("--url=")) {
+      base = pos[i].substr(6);
+    } else {
+      throw ConfigError("", fmt::format("healthcheck: unexpected argument '{}' (--url URL)", pos[i]));
+    }
+  }
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  std::string url = base + "/xrpc/_health";
+  net::HttpOptions options;
+  options.timeout = std::chrono::seconds(5);
+  options.connect_timeout = std::chrono::seconds(2);
+  options.max_response_bytes = 64 * 1024;
+  int p = static_cast<int>(program.size());
+  try {
+    net::HttpResponse response = net::HttpClient(options).get(url);
+    std::printf("%.*s: %s: %d %s\n", p, program.data(), url.c_str(), response.status, response.text().c_str());
+    return response.ok() ? 0 : 1;
+  } catch (const net::HttpError& e) {
+    std::printf("%.*s: %s: unhealthy: %s\n", p, program.data(), url.c_str(), e.what());
+    return 1;
+  }
 }
 
 int guarded_main(std::string_view program, const std::function<int()>& body) {

@@ -62,6 +62,13 @@ void instrument(xrpc::ServerOptions& options, xrpc::Metrics& metrics, bool enabl
 std::unique_ptr<xrpc::XrpcServer> metrics_listener(xrpc::Metrics& metrics, xrpc::XrpcServer& main, bool enabled,
                                                    const std::string& addr);
 
+// `healthcheck [--url URL]`: GET <URL or http://host:port>/xrpc/_health of a
+// server running on this machine (host 0.0.0.0 / :: / "" ask loopback), for
+// container HEALTHCHECKs and probes that have no curl. Prints one line;
+// returns 0 for a 2xx within 5 s, else 1. `args.positional` may hold
+// "--url URL" (then host and port are not used).
+int healthcheck(std::string_view program, const Args& args, const std::string& host, int port);
+
 // Runs `body`, mapping exceptions to exit codes: ConfigError 78 (EX_CONFIG),
 // anything else 1, each with a one-line message.
 int guarded_main(std::string_view program, const std::function<int()>& body);
