@@ -5,7 +5,10 @@
 # reference PDS's own authorization UI (the hold is a loopback OAuth client
 # here), turns Bluesky posts on, adds a second account to the crew by
 # handle, which then pushes with skopeo; removes it, after which its push
-# is refused. A form posted without its CSRF token is refused, and the
+# is refused. The member's image is deleted; on the panel's GC page a
+# preview lists its layer records, a run removes them, and after the grace
+# period a second preview and run delete its blobs (getBlob 404 after).
+# A form posted without its CSRF token is refused, and the
 # second account signing in gets a 403 page. The post the push made and
 # the hold's profile are validated against the app.bsky.* lexicons of
 # @atproto/api (tests/e2e/validate-bsky.mjs).
@@ -38,7 +41,8 @@ eval "$(bash "$REPO_ROOT/scripts/node-tools.sh")" || die "scripts/node-tools.sh 
 eval "$(bash "$REPO_ROOT/scripts/pds.sh" start)" || die "scripts/pds.sh start failed"
 bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true
 rm -rf "$ATCR_REGISTRY_DIR/hold"  # a fresh hold: no crew or settings from an earlier run
-export HOLD_IDENTITY_DEVELOPMENT=true HOLD_IDENTITY_HANDLE_RESOLVER="$PDS_URL" \
+# A short GC grace period: the panel's GC page runs collections that delete.
+export HOLD_IDENTITY_DEVELOPMENT=true HOLD_IDENTITY_HANDLE_RESOLVER="$PDS_URL" HOLD_GC_GRACE_PERIOD=2s \
   HOLD_REGISTRATION_APPVIEW_URL="http://127.0.0.1:$ATCR_APPVIEW_PORT" \
   HOLD_REGISTRATION_PROFILE_DISPLAY_NAME="Admin e2e hold" \
   HOLD_REGISTRATION_PROFILE_DESCRIPTION=$'Blobs for the crew \u2693, announced on Bluesky.'
@@ -68,13 +72,19 @@ python3 "$REPO_ROOT/tests/e2e/mkimage.py" "$W/img-\$1" --tag v1 --layers 64K >/d
 skopeo copy -q --dest-tls-verify=false --dest-creds "$MEMBER:$MEMBER_PW" "oci:$W/img-\$1:v1" \
   "docker://$REGISTRY/$MEMBER/admin:\$1" >>"$LOGF" 2>&1
 SH
-chmod +x "$W/push.sh"
+# drop.sh: the member deletes the image pushed as :allowed; the grace period passes.
+cat >"$W/drop.sh" <<SH
+#!/usr/bin/env bash
+skopeo delete --tls-verify=false --creds "$MEMBER:$MEMBER_PW" "docker://$REGISTRY/$MEMBER/admin:allowed" >>"$LOGF" 2>&1 &&
+sleep 3
+SH
+chmod +x "$W/push.sh" "$W/drop.sh"
 t "before: the member's push is refused" bash -c "! '$W/push.sh' before"
 
 # --- the owner at work, in the browser --------------------------------------
 start=$(date +%s%N)
 out="$("$ATCR_NODE" "$REPO_ROOT/tests/e2e/admin-browser.mjs" "$HOLD" "$DEMO_HANDLE" "$DEMO_PASSWORD" \
-  "$MEMBER" "$MEMBER_DID" "$MEMBER_PW" "$W/push.sh" 2>>"$LOGF")"
+  "$MEMBER" "$MEMBER_DID" "$MEMBER_PW" "$W/push.sh" "$W/drop.sh" 2>>"$LOGF")"
 echo "browser: $out ($(( ($(date +%s%N) - start) / 1000000 )) ms)" | tee -a "$LOGF"
 [ -n "$out" ] || out='{}'
 r() { json "v.get('$1')" <<<"$out"; }
@@ -86,6 +96,14 @@ t "crew: the member, added by handle, is listed" [ "$(r memberListed)" = True ]
 t "the member is crew: the push goes through" [ "$(r pushAfterAdd)" = True ]
 t "crew: removed, no longer listed" [ "$(r memberListedAfterRemove)" = False ]
 t "removed: the member's push is refused" [ "$(r pushAfterRemove)" = False ]
+t "the member deletes the image it pushed" [ "$(r imageDropped)" = True ]
+t "gc page: a preview lists the image's layer records" bash -c 'grep -q "^Preview: " <<<"$1" && grep -q layer-record <<<"$2"' _ "$(r gcPreview)" "$(r gcPreviewKinds)"
+t "gc page: a run removes them (blobs wait out the grace period)" bash -c 'grep -Eq "Collected: 0 blob\(s\) deleted, .* [1-9][0-9]* layer record" <<<"$1"' _ "$(r gcRun1)"
+t "gc page: the next preview lists the blobs, with why" bash -c 'grep -q "'"'"'blob'"'"'" <<<"$1" && grep -q "no layer record" <<<"$2"' _ "$(r gcPreview2Kinds)" "$(r gcPreview2Reasons)"
+t "gc page: the next run deletes them" bash -c 'grep -Eq "Collected: [1-9][0-9]* blob\(s\) deleted" <<<"$1" && grep -q "'"'"'blob'"'"'" <<<"$2"' _ "$(r gcRun2)" "$(r gcLastKinds)"
+t "gc page: last runs lists both runs and both previews" bash -c '[ "$1" = 2 ] && [ "$2" = 2 ]' _ "$(r gcRuns)" "$(r gcPreviews)"
+layer="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/blobs/sha256/"+json.load(open(sys.argv[1]+"/index.json"))["manifests"][0]["digest"][7:]))["layers"][0]["digest"])' "$W/img-allowed")"
+t "... and the hold no longer serves the image's layer" bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' '$HOLD/xrpc/com.atproto.sync.getBlob?did=$HOLD_DID&cid=$layer')\" = 404 ]"
 t "a form without its CSRF token is refused (403)" [ "$(r noCsrfStatus)" = 403 ]
 t "... and wrote nothing: no crew record for the member" [ -z "$(crew_of "$MEMBER_DID")" ]
 t "logout (a POST form) ends the session" [ "$(r afterLogout)" = /admin/auth/login ]

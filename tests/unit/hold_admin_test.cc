@@ -248,3 +248,47 @@ TEST_CASE("admin panel: settings write the captain record and outlive a restart,
   CHECK(!captain->at("public").as_bool());
   CHECK(captain->at("enableBlueskyPosts").as_bool());  // the config never changed that one
 }
+
+TEST_CASE("admin panel: garbage collection: preview and run, owner-only POSTs with the CSRF token; last runs") {
+  AdminFixture f;
+  auto owner = f.sign_in(kOwner);
+  auto alice = f.sign_in(kAlice);
+  auto empty = f.get("/admin/gc", &owner);
+  CHECK(empty.status == 200);
+  CHECK(has(empty, R"(id="gc-preview")"));
+  CHECK(has(empty, "No collection has run yet"));
+
+  // Refused: signed out, not the owner, no or a forged CSRF token. None runs.
+  CHECK(f.get("/admin/gc").status == 303);
+  CHECK(f.get("/admin/gc", &alice).status == 403);
+  CHECK(f.post("/admin/gc/run", nullptr, {}).status == 403);
+  CHECK(f.post("/admin/gc/run", &alice, {}).status == 403);
+  CHECK(f.post("/admin/gc/preview", &alice, {}).status == 403);
+  CHECK(f.post("/admin/gc/run", &owner, {}, false).status == 403);
+  CHECK(f.post("/admin/gc/preview", &owner, {{"csrf", "forged"}}, false).status == 403);
+  CHECK(has(f.get("/admin/gc", &owner), "No collection has run yet"));
+
+  // A preview is a page of what would go (here nothing: the owner's PDS
+  // cannot be read, which the page says, escaped).
+  auto preview = f.post("/admin/gc/preview", &owner, {});
+  CHECK(preview.status == 200);
+  CHECK(preview.header("content-type").starts_with("text/html"));
+  CHECK(has(preview, R"(id="gc-summary">Preview: )"));
+  CHECK(has(preview, "would delete 0 blob(s)"));
+  CHECK(has(preview, "could not be read"));
+  CHECK(has(preview, R"(id="gc-run")"));
+
+  // A run lands back on the page, which lists both, newest first.
+  auto run = f.post("/admin/gc/run", &owner, {});
+  CHECK(run.status == 303);
+  CHECK(run.header("location").starts_with("/admin/gc?done=Collected"));
+  auto after = f.get(run.header("location"), &owner);
+  CHECK(has(after, R"(id="notice">Collected: 0 blob(s) deleted)"));
+  auto runs = after.text();
+  auto first_run = runs.find(R"(<tr class="run">)");
+  auto first_preview = runs.find(R"(<tr class="preview">)");
+  CHECK(first_run != std::string::npos);
+  CHECK(first_preview != std::string::npos);
+  CHECK(first_run < first_preview);
+  CHECK(has(after, R"(id="gc-last")"));
+}

@@ -377,11 +377,13 @@ class Hold::Impl::Collector {
   std::set<std::string> live_layer_digests_;  // filled when the repo moved during the sweep
 };
 
-GcReport Hold::gc(bool dry_run) {
-  Impl& h = *impl_;
+GcReport Hold::gc(bool dry_run) { return impl_->collect(dry_run); }
+
+GcReport Hold::Impl::collect(bool dry_run) {
+  Impl& h = *this;
   std::unique_lock run(h.gc_running, std::try_to_lock);
   if (!run.owns_lock()) throw ConflictError("hold: a garbage collection is already running");
-  GcReport report = Impl::Collector(h, dry_run).run();
+  GcReport report = Collector(h, dry_run).run();
   h.gc_state->record_run(report);
   h.report_gc(report);
   h.last_gc = Clock::now();

@@ -126,6 +126,9 @@ struct Hold::Impl {
   std::atomic<std::chrono::system_clock::time_point> last_gc{std::chrono::system_clock::now()};
   std::unique_ptr<net::HttpClient> user_http;
   class Collector;
+  // Hold::gc: one run (ConflictError while another is on), recorded in
+  // the history and the metrics.
+  GcReport collect(bool dry_run);
   xrpc::Metrics* metrics = nullptr;  // Hold::instrument
   void report_gc(const GcReport& report);
   // data_dir/control.secret: lets a program on this host (atcr-hold gc)

@@ -18,7 +18,7 @@
 // digest (a redirect to a presigned URL, or the bytes, with Range).
 //
 // With admin.enabled, the owner's web panel is at /admin (crew, settings,
-// storage; signed in with ATProto OAuth).
+// storage, garbage collection; signed in with ATProto OAuth).
 //
 // Callers authenticate with atproto service-auth tokens (minted by their
 // PDS, aud = this hold's DID); see hold/crew.h for who may do what.

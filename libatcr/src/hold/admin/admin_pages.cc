@@ -73,12 +73,6 @@ CrewMember member_of_form(const Form& form, std::string did) {
   return m;
 }
 
-std::string notice(const xrpc::ServerRequest& req) {
-  std::string text = req.param("done").value_or("");
-  if (text.empty() || text.size() > 300) return {};
-  return fmt::format(R"(<p class="notice" id="notice">{}</p>)", html_escape(text));
-}
-
 xrpc::ServerResponse back_to(std::string_view page, std::string_view done) {
   return web::redirect(fmt::format("{}?done={}", page, net::url_encode(done)));
 }
@@ -89,6 +83,12 @@ struct UserStorage {
 };
 
 }  // namespace
+
+std::string done_notice(const xrpc::ServerRequest& req) {
+  std::string text = req.param("done").value_or("");
+  if (text.empty() || text.size() > 300) return {};
+  return fmt::format(R"(<p class="notice" id="notice">{}</p>)", html_escape(text));
+}
 
 std::string AdminPanel::member_did(const std::string& typed) {
   std::string input = web::account_input(typed);
@@ -138,7 +138,7 @@ xrpc::ServerResponse AdminPanel::crew_page(const xrpc::ServerRequest& req, const
       R"(<h2>Add a member</h2><form method="post" action="/admin/crew/add" id="add-crew">{csrf})"
       R"(<p><label for="member">Handle or DID</label><br><input type="text" id="member" name="member" required></p>)"
       R"(<p>{role} {perms} {tier}</p><p><button id="add">Add</button></p></form>)",
-      fmt::arg("notice", notice(req)), fmt::arg("rows", rows), fmt::arg("csrf", csrf),
+      fmt::arg("notice", done_notice(req)), fmt::arg("rows", rows), fmt::arg("csrf", csrf),
       fmt::arg("role", role_select("write")),
       fmt::arg("perms", permission_boxes({std::string(kBlobRead), std::string(kBlobWrite)})),
       fmt::arg("tier", tier_select(hold_.config.quota, "")));
@@ -180,7 +180,7 @@ xrpc::ServerResponse AdminPanel::settings_page(const xrpc::ServerRequest& req, c
       R"(Announce pushes with Bluesky posts from the hold's account</label></p>)"
       R"(<p><button id="save">Save</button></p></form>)"
       R"(<p><small>Written to the captain record. A restart keeps them unless the config file changes them.</small></p>)",
-      fmt::arg("notice", notice(req)), fmt::arg("csrf", sessions_.csrf_field(user)), fmt::arg("pub", checked(s.is_public)),
+      fmt::arg("notice", done_notice(req)), fmt::arg("csrf", sessions_.csrf_field(user)), fmt::arg("pub", checked(s.is_public)),
       fmt::arg("all", checked(s.allow_all_crew)), fmt::arg("posts", checked(s.bluesky_posts)));
   return sessions_.page(user, "Settings", body);
 }

@@ -41,7 +41,8 @@ web::Site admin_site() {
   site.home_path = "/admin";
   site.login_path = "/admin/auth/login";
   site.logout_path = "/admin/auth/logout";
-  site.nav = {{"Crew", "/admin/crew"}, {"Settings", "/admin/settings"}, {"Storage", "/admin/storage"}};
+  site.nav = {{"Crew", "/admin/crew"}, {"Settings", "/admin/settings"}, {"Storage", "/admin/storage"},
+             {"GC", "/admin/gc"}};
   site.log_component = "hold-admin";
   site.bind_user_agent = true;
   return site;
@@ -152,7 +153,8 @@ xrpc::ServerResponse AdminPanel::overview(const xrpc::ServerRequest&, const web:
       fmt::format(R"(<p id="hold">Hold <code>{}</code> at <code>{}</code>.</p><ul>)"
                   R"(<li><a href="/admin/crew">Crew</a>: {} member(s)</li>)"
                   R"(<li><a href="/admin/settings">Settings</a>: public {}, anyone may join {}, Bluesky posts {}</li>)"
-                  R"(<li><a href="/admin/storage">Storage</a>: usage, repositories, blobs</li></ul>)",
+                  R"(<li><a href="/admin/storage">Storage</a>: usage, repositories, blobs</li>)"
+                  R"(<li><a href="/admin/gc">Garbage collection</a>: preview, run, last runs</li></ul>)",
                   web::html_escape(hold_.pds->did()), web::html_escape(hold_.config.server.public_url), crew,
                   yes_no(captain.is_public), yes_no(captain.allow_all_crew), yes_no(captain.enable_bluesky_posts)));
 }
@@ -172,6 +174,9 @@ void AdminPanel::register_routes(xrpc::XrpcServer& server) {
   server.route("GET", "/admin/settings", owner_get(&AdminPanel::settings_page));
   server.route("POST", "/admin/settings", owner_post(&AdminPanel::settings_save));
   server.route("GET", "/admin/storage", owner_get(&AdminPanel::storage_page));
+  server.route("GET", "/admin/gc", owner_get(&AdminPanel::gc_page));
+  server.route("POST", "/admin/gc/preview", owner_post(&AdminPanel::gc_preview));
+  server.route("POST", "/admin/gc/run", owner_post(&AdminPanel::gc_run));
 }
 
 }  // namespace atcr::hold

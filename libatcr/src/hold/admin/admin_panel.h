@@ -11,6 +11,9 @@
 //   POST /admin/crew/remove          did
 //   GET  /admin/settings, POST       public, allowAllCrew, enableBlueskyPosts (the captain record)
 //   GET  /admin/storage              usage per user and tier, largest repositories, blobs stored
+//   GET  /admin/gc                   garbage collection: the last runs (GC history), with
+//   POST /admin/gc/preview           a dry run: what would go now, and why (a page)
+//   POST /admin/gc/run               a run (409 while another is on) -> 303 to /admin/gc
 //   GET  /client-metadata.json, /.well-known/jwks.json: the OAuth client (confidential on
 //        an https public URL, with data_dir/oauth-client.key; loopback in development)
 //
@@ -37,6 +40,8 @@ namespace atcr::hold {
 
 // The panel's Site: its cookie, brand, navigation and paths.
 web::Site admin_site();
+// The notice a form's redirect carries (?done=), escaped; "" if none.
+std::string done_notice(const xrpc::ServerRequest& req);
 
 class AdminPanel {
  public:
@@ -74,6 +79,10 @@ class AdminPanel {
   xrpc::ServerResponse settings_page(const xrpc::ServerRequest& req, const web::WebUser& user);
   xrpc::ServerResponse settings_save(const xrpc::ServerRequest& req, const web::WebUser& user);
   xrpc::ServerResponse storage_page(const xrpc::ServerRequest& req, const web::WebUser& user);
+  // admin_gc.cc: garbage collection.
+  xrpc::ServerResponse gc_page(const xrpc::ServerRequest& req, const web::WebUser& user);
+  xrpc::ServerResponse gc_preview(const xrpc::ServerRequest& req, const web::WebUser& user);
+  xrpc::ServerResponse gc_run(const xrpc::ServerRequest& req, const web::WebUser& user);
   // The DID a crew form names (a DID, or a handle resolved); ParseError if neither.
   std::string member_did(const std::string& typed);
   // "@handle (did)" for a DID, or the DID alone when its handle does not resolve.
