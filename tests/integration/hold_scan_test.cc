@@ -3,11 +3,14 @@
 // restart, a scanner that sends garbage loses the job to the next one, a
 // result for another digest is ignored, and a real result (made with
 // libatcr's scanner pieces from the layer the hold serves) becomes an
-// io.atcr.hold.scan record whose SBOM and report blobs getBlob serves.
+// io.atcr.hold.scan record whose SBOM and report blobs getBlob serves,
+// and which garbage collection keeps (no layer record names them) while it
+// deletes the layer no manifest uses any more.
 //
 // Callers are accounts on the reference PDS (fixture: pds).
 #include <doctest/doctest.h>
 
+#include <fstream>
 #include <thread>
 
 #include "atcr/scan/protocol.h"
@@ -78,13 +81,30 @@ net::HttpResponse get_blob(HoldClient& c, const std::string& cid, std::string_vi
   return http().send(req);
 }
 
+// One garbage collection on the running hold (its control secret), its report.
+Value run_gc(HoldProcess& p) {
+  std::string secret;
+  std::ifstream(p.data_dir() / "control.secret") >> secret;
+  net::HttpRequest req;
+  req.method = "POST";
+  req.url = p.url() + "/xrpc/io.atcr.hold.runGarbageCollection";
+  req.headers = {{"Content-Type", "application/json"}, {"X-Hold-Control-Secret", secret}};
+  req.body = to_bytes("{}");
+  auto r = http().send(req);
+  REQUIRE_MESSAGE(r.status == 200, r.text());
+  return json::parse(r.text());
+}
+
 }  // namespace
 
 TEST_CASE("hold binary: scan jobs on push, results as io.atcr.hold.scan records") {
+  // Garbage collection reads the users' PDS (loopback here: development).
   TestHold h(HoldProcess::Env{{"HOLD_ALLOW_ALL_CREW", "true"},
                               {"HOLD_SCANNER_SECRET", std::string(kSecret)},
                               {"HOLD_SCANNER_SCAN_ON_PUSH", "*"},
-                              {"HOLD_SCANNER_JOB_TIMEOUT", "30s"}});
+                              {"HOLD_SCANNER_JOB_TIMEOUT", "30s"},
+                              {"HOLD_IDENTITY_DEVELOPMENT", "true"},
+                              {"HOLD_GC_GRACE_PERIOD", "1s"}});
   h.process.start();
   INFO(h.process.diagnostics());
   HoldClient& c = h.client;
@@ -180,6 +200,26 @@ TEST_CASE("hold binary: scan jobs on push, results as io.atcr.hold.scan records"
   h.process.start();
   auto again = connect_scanner(h.process, kSecret);
   CHECK_FALSE(next_job(*again, std::chrono::seconds(2)));
+
+  // Garbage collection: the image's manifest never reached the writer's
+  // PDS, so past the grace period its layer record goes (run 1), then its
+  // layer (run 2); the SBOM and the report stay: the scan record names them.
+  std::uint64_t blobs_deleted = 0;
+  for (int run = 1; run <= 2; ++run) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+    Value report = run_gc(h.process);
+    INFO(json::serialize(report));
+    blobs_deleted += static_cast<std::uint64_t>(report.at("blobsDeleted").as_integer());
+    if (run == 1) CHECK(report.at("layerRecordsDeleted").as_integer() == 1);
+    CHECK(report.at("warnings").as_array().empty());
+  }
+  CHECK(blobs_deleted == 1);
+  CHECK(get_blob(c, image.layer_digest, kSecret).status == 404);
+  for (std::string_view field : {"sbomBlob", "vulnReportBlob"}) {
+    auto kept = get_blob(c, record.at(field).at("ref").as_link().to_string(), kSecret);
+    CHECK_MESSAGE(kept.status == 200, field);
+  }
+  CHECK(c.records("io.atcr.hold.scan").contains(rkey));
 }
 
 TEST_CASE("hold binary: scanning off, or a tier without scanOnPush, queues nothing") {
