@@ -10,7 +10,8 @@
 # period a second preview and run delete its blobs (getBlob 404 after).
 # A form posted without its CSRF token is refused, and the
 # second account signing in gets a 403 page. The post the push made and
-# the hold's profile are validated against the app.bsky.* lexicons of
+# the hold's profile (with its avatar, a PNG served by getBlob to anyone,
+# still after the GC runs) are validated against the app.bsky.* lexicons of
 # @atproto/api (tests/e2e/validate-bsky.mjs).
 # Prints PASS/FAIL per check and exits non-zero if any failed.
 #
@@ -41,6 +42,16 @@ eval "$(bash "$REPO_ROOT/scripts/node-tools.sh")" || die "scripts/node-tools.sh 
 eval "$(bash "$REPO_ROOT/scripts/pds.sh" start)" || die "scripts/pds.sh start failed"
 bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true
 rm -rf "$ATCR_REGISTRY_DIR/hold"  # a fresh hold: no crew or settings from an earlier run
+# The hold's avatar: a small real PNG.
+python3 - "$W/avatar.png" <<'PY'
+import struct, sys, zlib
+def chunk(kind, data): return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+rows = b"".join(b"\0" + b"".join(bytes([x * 16, y * 16, 200]) for x in range(16)) for y in range(16))
+png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 16, 16, 8, 2, 0, 0, 0)) + \
+      chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+open(sys.argv[1], "wb").write(png)
+PY
+export HOLD_REGISTRATION_PROFILE_AVATAR="$W/avatar.png"
 # A short GC grace period: the panel's GC page runs collections that delete.
 export HOLD_IDENTITY_DEVELOPMENT=true HOLD_IDENTITY_HANDLE_RESOLVER="$PDS_URL" HOLD_GC_GRACE_PERIOD=2s \
   HOLD_REGISTRATION_APPVIEW_URL="http://127.0.0.1:$ATCR_APPVIEW_PORT" \
@@ -118,7 +129,7 @@ t "hostile sign-in input: a 400 page, escaped" bash -c "[ \"\$(curl -s -o '$W/ho
 
 # --- Bluesky: the push's post and the hold's profile ------------------------
 t "the push's post and the profile validate against app.bsky.* (@atproto/api)" \
-  "$ATCR_NODE" "$REPO_ROOT/tests/e2e/validate-bsky.mjs" "$HOLD" "$HOLD_DID" "http://127.0.0.1:$ATCR_APPVIEW_PORT" "$MEMBER/admin:allowed"
+  "$ATCR_NODE" "$REPO_ROOT/tests/e2e/validate-bsky.mjs" "$HOLD" "$HOLD_DID" "http://127.0.0.1:$ATCR_APPVIEW_PORT" "$MEMBER/admin:allowed" "$W/avatar.png"
 t "no post for the refused push" bash -c "! curl -sf '$HOLD/xrpc/com.atproto.repo.listRecords?repo=$HOLD_DID&collection=app.bsky.feed.post' | grep -q 'admin:refused'"
 
 echo "admin e2e: $pass passed, $fail failed"

@@ -2,22 +2,25 @@
 // app.bsky.* lexicons @atproto/api ships (its own @atproto/lexicon
 // validator): every app.bsky.feed.post and the app.bsky.actor.profile in
 // the hold's repo, and each post's link facet (UTF-8 byte offsets) covers
-// "<expected name>" and links under APPVIEW_URL.
+// "<expected name>" and links under APPVIEW_URL. With AVATAR_FILE, the
+// profile's avatar is a blob getBlob serves to anyone, byte for byte that
+// file, with the blob ref's image type.
 //
-//   node validate-bsky.mjs HOLD_URL HOLD_DID APPVIEW_URL EXPECTED_NAME
+//   node validate-bsky.mjs HOLD_URL HOLD_DID APPVIEW_URL EXPECTED_NAME [AVATAR_FILE]
 //
 // Imports resolve through ATCR_BSKY_NODE_PATH (scripts/node-tools.sh).
 // Prints one line per record; exits 1 on any failure or when no post names
 // EXPECTED_NAME.
+import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 
 const require = createRequire(join(process.env.ATCR_BSKY_NODE_PATH || '.', 'noop.js'))
 const { lexicons, jsonToLex } = require('@atproto/api')
 
-const [holdUrl, holdDid, appviewUrl, expectedName] = process.argv.slice(2)
+const [holdUrl, holdDid, appviewUrl, expectedName, avatarFile] = process.argv.slice(2)
 if (!expectedName) {
-  console.error('usage: validate-bsky.mjs HOLD_URL HOLD_DID APPVIEW_URL EXPECTED_NAME')
+  console.error('usage: validate-bsky.mjs HOLD_URL HOLD_DID APPVIEW_URL EXPECTED_NAME [AVATAR_FILE]')
   process.exit(2)
 }
 
@@ -61,5 +64,16 @@ check(profiles.length === 1 && profiles[0].uri.endsWith('/self'), 'one app.bsky.
 for (const p of profiles) {
   const problem = valid('app.bsky.actor.profile', p.value)
   check(!problem, `${p.uri} valid app.bsky.actor.profile (${p.value.displayName}) ${problem}`)
+  if (!avatarFile) continue
+  const avatar = p.value.avatar
+  check(avatar?.$type === 'blob' && avatar.ref?.$link, `${p.uri} has an avatar blob ref`)
+  if (!avatar?.ref?.$link) continue
+  // Anyone (no credentials) may fetch it: the Bluesky AppView does.
+  const r = await fetch(`${holdUrl}/xrpc/com.atproto.sync.getBlob?did=${encodeURIComponent(holdDid)}&cid=${avatar.ref.$link}`)
+  const body = Buffer.from(await r.arrayBuffer())
+  check(r.status === 200 && body.equals(readFileSync(avatarFile)),
+    `getBlob serves the avatar ${avatar.ref.$link} to anyone (${r.status}, ${body.length} bytes)`)
+  check(r.headers.get('content-type') === avatar.mimeType && avatar.size === body.length,
+    `... as ${r.headers.get('content-type')}, ${avatar.mimeType} ${avatar.size} bytes in the ref`)
 }
 process.exit(failures ? 1 : 0)

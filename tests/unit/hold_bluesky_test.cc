@@ -3,7 +3,10 @@
 // limits. tests/e2e/admin_test.sh validates real ones against @atproto/api.
 #include <doctest/doctest.h>
 
+#include <fstream>
+
 #include "hold/bluesky.h"
+#include "temp_dir.h"
 
 using namespace atcr;
 using namespace atcr::hold;
@@ -68,4 +71,35 @@ TEST_CASE("the hold's profile: the configured name and description, within the l
   Value long_one = hold_profile(r, "hold.example.com", "2026-12-03T07:00:00.000Z");
   CHECK(code_points(long_one.at("displayName").as_string()) == 64);
   CHECK(code_points(long_one.at("description").as_string()) == 256);
+}
+
+TEST_CASE("the hold's avatar: a PNG or JPEG file of at most 1,000,000 bytes, in the profile as a blob ref") {
+  test::TempDir dir("atcr-avatar");
+  auto write = [&](const std::string& name, const std::string& bytes) {
+    std::ofstream(dir.path() / name, std::ios::binary) << bytes;
+    return dir.path() / name;
+  };
+  Avatar png = load_avatar(write("a.png", std::string("\x89PNG\r\n\x1a\n", 8) + "pixels"));
+  CHECK(png.mime_type == "image/png");
+  CHECK(png.data.size() == 14);
+  CHECK(load_avatar(write("a.jpg", "\xFF\xD8\xFF\xE0jfif")).mime_type == "image/jpeg");
+  auto refused = [&](const std::filesystem::path& path, std::string_view why) {
+    try {
+      load_avatar(path);
+      FAIL("accepted " << path);
+    } catch (const ConfigError& e) {
+      CHECK(e.key() == "registration.profile_avatar");
+      CHECK_MESSAGE(std::string(e.what()).find(why) != std::string::npos, e.what());
+    }
+  };
+  refused(write("a.gif", "GIF89a..."), "neither a PNG nor a JPEG");
+  refused(write("empty.png", ""), "neither a PNG nor a JPEG");
+  refused(write("big.png", std::string("\x89PNG\r\n\x1a\n", 8) + std::string(kMaxAvatarBytes, 'x')), "larger than");
+  refused(dir.path() / "missing.png", "cannot read");
+  refused(dir.path(), "");  // a directory
+
+  HoldConfig::Registration r;
+  Value blob(Value::Map{{"$type", Value("blob")}, {"mimeType", Value("image/png")}, {"size", Value(14)}});
+  Value with = hold_profile(r, "hold.example.com", "2026-12-03T07:00:00.000Z", &blob);
+  CHECK(with.at("avatar") == blob);
 }

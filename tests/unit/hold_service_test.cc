@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
 #include <sstream>
 #include <thread>
 
@@ -39,6 +40,7 @@ struct Options {
   bool allow_all_crew = false;
   bool quota = false;
   std::chrono::seconds presign_expiry{15 * 60};
+  std::filesystem::path avatar;  // registration.profile_avatar
 };
 
 class HoldFixture {
@@ -65,6 +67,7 @@ class HoldFixture {
     c.quota.enabled = options.quota;
     c.quota.tiers = {{"deckhand", 1000}, {"bosun", 1'000'000}};
     c.quota.default_tier = "deckhand";
+    c.registration.profile_avatar = options.avatar;
     hold_ = std::make_unique<hold::Hold>(c, hold::HoldOptions{&resolver_});
     xrpc::ServerOptions so;
     so.port = port_;
@@ -638,4 +641,37 @@ TEST_CASE("hold service: gc deletes nothing while a user's PDS cannot be read; a
   CHECK(f.json(by_owner).at("dryRun").as_bool());
   CHECK(f.call("POST", "io.atcr.hold.runGarbageCollection", &f.owner, "", R"({"dryRun":"yes"})").status == 400);
   CHECK(f.call("GET", "io.atcr.hold.getGarbageCollectionHistory", nullptr, "").status == 401);
+}
+
+TEST_CASE("hold service: the profile's avatar is a blob of the hold's repo that getBlob serves to anyone") {
+  test::TempDir dir("atcr-avatar");
+  std::string png = "\x89PNG\r\n\x1a\n" + random_text(500);
+  std::ofstream(dir.path() / "avatar.png", std::ios::binary) << png;
+  HoldFixture f({.allow_all_crew = true, .avatar = dir.path() / "avatar.png"});  // a private hold
+  auto profile = f.json(f.call("GET", "com.atproto.repo.getRecord", nullptr,
+                               "repo=" + net::url_encode(f.hold().did()) + "&collection=app.bsky.actor.profile&rkey=self"));
+  const Value& avatar = profile.at("value").at("avatar");
+  CHECK(avatar.at("$type").as_string() == "blob");
+  CHECK(avatar.at("mimeType").as_string() == "image/png");
+  CHECK(avatar.at("size").as_integer() == static_cast<std::int64_t>(png.size()));
+  std::string cid = avatar.at("ref").as_link().to_string();
+  CHECK(cid.starts_with("bafkrei"));  // raw, sha256
+
+  auto served = f.call("GET", "com.atproto.sync.getBlob", nullptr, f.blob_query(cid));
+  REQUIRE(served.status == 200);
+  CHECK(served.text() == png);
+  CHECK(served.header("content-type") == "image/png");
+  // Nothing else is: an OCI blob on this private hold still needs a reader.
+  Pushed pushed = push_one(f);
+  CHECK(f.call("GET", "com.atproto.sync.getBlob", nullptr, f.blob_query(pushed.layer)).status == 401);
+  CHECK(f.call("HEAD", "com.atproto.sync.getBlob", nullptr, f.blob_query(oci::Digest::of(png).str())).status == 200);
+
+  // A restart with the same file writes nothing new; without it, no avatar.
+  f.start({.allow_all_crew = true, .avatar = dir.path() / "avatar.png"});
+  CHECK(f.call("GET", "com.atproto.sync.getBlob", nullptr, f.blob_query(cid)).status == 200);
+  f.start({});
+  profile = f.json(f.call("GET", "com.atproto.repo.getRecord", nullptr,
+                          "repo=" + net::url_encode(f.hold().did()) + "&collection=app.bsky.actor.profile&rkey=self"));
+  CHECK(profile.at("value").find("avatar") == nullptr);
+  CHECK(f.call("GET", "com.atproto.sync.getBlob", nullptr, f.blob_query(cid)).status == 401);
 }

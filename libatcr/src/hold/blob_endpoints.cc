@@ -1,6 +1,8 @@
 // com.atproto.sync.getBlob for OCI blobs: `cid` carries a digest
-// ("sha256:..."), as ATCR's holds accept. Reading needs read access (anyone
-// on a public hold).
+// ("sha256:..."), as ATCR's holds accept, or the raw CID of a blob the
+// hold's own records name (scan SBOMs and reports, the profile's avatar).
+// Reading needs read access (anyone on a public hold), except the avatar,
+// which anyone may read (served with its image type).
 //
 //   HEAD: 200 with Content-Length and Docker-Content-Digest, no redirect
 //         (clients probing for a blob should not pay a round trip to S3);
@@ -17,6 +19,7 @@
 // the blob is absent or only in others' images.
 #include <fmt/core.h>
 
+#include "atcr/crypto/sha256.h"
 #include "atcr/data/cid.h"
 #include "atcr/log.h"
 #include "atcr/net/http_range.h"
@@ -58,6 +61,25 @@ oci::Digest digest_param(const xrpc::ServerRequest& req) {
 }
 
 }  // namespace
+
+Value Hold::Impl::store_record_blob(const Bytes& data, std::string_view mime_type) {
+  oci::Digest digest = oci::Digest::of(data);
+  if (!blobs->stat(digest)) {
+    std::size_t offset = 0;
+    blobs->store().write(storage::blob_key(digest), data.size(), [&](std::span<std::uint8_t> buffer) {
+      std::size_t n = std::min(buffer.size(), data.size() - offset);
+      std::copy_n(data.begin() + static_cast<std::ptrdiff_t>(offset), n, buffer.begin());
+      offset += n;
+      return n;
+    });
+  }
+  return Value(Value::Map{
+      {"$type", Value("blob")},
+      {"ref", Value(Cid::from_sha256(Codec::kRaw, sha256(data)))},
+      {"mimeType", Value(mime_type)},
+      {"size", Value(static_cast<std::int64_t>(data.size()))},
+  });
+}
 
 Value Hold::Impl::delete_blob(const std::string& user, const std::string& repository, const oci::Digest& digest) {
   std::lock_guard lock(records_mu);
@@ -116,8 +138,11 @@ void Hold::Impl::register_blob_endpoints(xrpc::XrpcServer& server) {
     if (did != pds->did())
       throw xrpc::XrpcError(404, "RepoNotFound", fmt::format("this hold is {}, not {}", pds->did(), did));
     oci::Digest digest = digest_param(req);
-    // The scanner reads images with the hold's shared secret.
-    if (!scanner_authorized(req)) require(req, kGetBlob, Access::kRead);
+    // The profile's avatar is anyone's to see; the scanner reads images
+    // with the hold's shared secret.
+    const bool avatar = !avatar_digest.empty() && digest.str() == avatar_digest;
+    if (!avatar && !scanner_authorized(req)) require(req, kGetBlob, Access::kRead);
+    const std::string content_type(avatar ? avatar_mime_type : kOctetStream);
     // A client that finds a blob here may push a manifest using it next.
     touched.touch(digest.str());
 
@@ -128,7 +153,7 @@ void Hold::Impl::register_blob_endpoints(xrpc::XrpcServer& server) {
     if (req.method == "HEAD") {
       return xrpc::ServerResponse::empty(200)
           .header("Content-Length", std::to_string(size))
-          .header("Content-Type", std::string(kOctetStream))
+          .header("Content-Type", content_type)
           .header("Docker-Content-Digest", digest.str())
           .header("Accept-Ranges", "bytes");
     }
@@ -147,10 +172,10 @@ void Hold::Impl::register_blob_endpoints(xrpc::XrpcServer& server) {
 
     xrpc::ServerResponse response;
     if (auto path = blobs->local_path(digest)) {
-      response = xrpc::ServerResponse::file(path->string(), offset, length, std::string(kOctetStream), status);
+      response = xrpc::ServerResponse::file(path->string(), offset, length, content_type, status);
     } else {
       response = xrpc::ServerResponse::streamed(
-          length, std::string(kOctetStream),
+          length, content_type,
           [this, digest, offset, length](const std::function<bool(BytesView)>& write) {
             blobs->read(digest, storage::ByteRange{offset, length}, write);
           },

@@ -3,6 +3,8 @@
 
 #include <fmt/core.h>
 
+#include <fstream>
+
 #include "atcr/data/datetime.h"
 #include "util/format_size.h"
 #include "atcr/net/http_client.h"
@@ -64,8 +66,31 @@ Value push_post(const PushAnnouncement& push, const std::string& created_at) {
   });
 }
 
+Avatar load_avatar(const std::filesystem::path& path) {
+  constexpr std::string_view kKey = "registration.profile_avatar";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError(std::string(kKey), fmt::format("{}: cannot read {}", kKey, path.string()));
+  Avatar a;
+  a.data.resize(kMaxAvatarBytes + 1);
+  in.read(reinterpret_cast<char*>(a.data.data()), static_cast<std::streamsize>(a.data.size()));
+  a.data.resize(static_cast<std::size_t>(in.gcount()));
+  if (a.data.size() > kMaxAvatarBytes)
+    throw ConfigError(std::string(kKey), fmt::format("{}: {} is larger than {} bytes (the profile lexicon's limit)",
+                                                     kKey, path.string(), kMaxAvatarBytes));
+  auto starts_with = [&](std::initializer_list<std::uint8_t> magic) {
+    return a.data.size() >= magic.size() && std::equal(magic.begin(), magic.end(), a.data.begin());
+  };
+  if (starts_with({0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'}))
+    a.mime_type = "image/png";
+  else if (starts_with({0xFF, 0xD8, 0xFF}))
+    a.mime_type = "image/jpeg";
+  else
+    throw ConfigError(std::string(kKey), fmt::format("{}: {} is neither a PNG nor a JPEG image", kKey, path.string()));
+  return a;
+}
+
 Value hold_profile(const HoldConfig::Registration& registration, const std::string& handle,
-                   const std::string& created_at) {
+                   const std::string& created_at, const Value* avatar) {
   Value::Map m{
       {"$type", Value(kProfileCollection)},
       {"displayName", Value(shorten(registration.profile_display_name.empty() ? handle
@@ -75,6 +100,7 @@ Value hold_profile(const HoldConfig::Registration& registration, const std::stri
   };
   if (!registration.profile_description.empty())
     m["description"] = Value(shorten(registration.profile_description, kMaxDescription));
+  if (avatar) m["avatar"] = *avatar;
   return Value(std::move(m));
 }
 

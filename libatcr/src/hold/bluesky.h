@@ -7,8 +7,10 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 
+#include "atcr/bytes.h"
 #include "atcr/data/value.h"
 #include "atcr/hold/config.h"
 
@@ -31,8 +33,20 @@ struct PushAnnouncement {
 Value push_post(const PushAnnouncement& push, const std::string& created_at);
 
 // The profile the config asks for: displayName (default `handle`) and
-// description, shortened to the lexicon's limits.
+// description, shortened to the lexicon's limits, and `avatar` (a blob
+// ref: {$type: blob, ref, mimeType, size}) when not null.
 Value hold_profile(const HoldConfig::Registration& registration, const std::string& handle,
-                   const std::string& created_at);
+                   const std::string& created_at, const Value* avatar = nullptr);
+
+// The avatar image registration.profile_avatar names, as the profile
+// lexicon accepts it: image/png or image/jpeg (told by its magic bytes), at
+// most 1,000,000 bytes. Throws ConfigError (key registration.profile_avatar)
+// for a file that is missing, unreadable, too large or not such an image.
+struct Avatar {
+  Bytes data;
+  std::string mime_type;
+};
+inline constexpr std::size_t kMaxAvatarBytes = 1'000'000;
+Avatar load_avatar(const std::filesystem::path& path);
 
 }  // namespace atcr::hold

@@ -6,6 +6,7 @@
 
 #include "atcr/data/syntax.h"
 #include "atcr/text.h"
+#include "hold/bluesky.h"
 #include "util/settings.h"
 
 namespace atcr::hold {
@@ -57,6 +58,8 @@ const std::vector<Option>& schema() {
       {"registration.profile_display_name", Kind::kString, "",
        "The hold account's Bluesky display name. Default: the hold's handle."},
       {"registration.profile_description", Kind::kString, "", "The hold account's Bluesky profile text."},
+      {"registration.profile_avatar", Kind::kString, "",
+       "A PNG or JPEG file (at most 1,000,000 bytes): the hold account's Bluesky avatar."},
       {"registration.appview_url", Kind::kString, "https://atcr.io",
        "The AppView whose repository pages push posts link to."},
       // [admin]
@@ -208,6 +211,8 @@ HoldConfig HoldConfig::load(const std::optional<std::filesystem::path>& file, En
   c.registration.provider = s.str("registration.provider");
   c.registration.profile_display_name = s.str("registration.profile_display_name");
   c.registration.profile_description = s.str("registration.profile_description");
+  c.registration.profile_avatar = s.str("registration.profile_avatar");
+  if (!c.registration.profile_avatar.empty()) load_avatar(c.registration.profile_avatar);  // throws naming the key
   c.registration.appview_url = base_url("registration.appview_url", s.str("registration.appview_url"));
   c.admin.enabled = s.boolean("admin.enabled");
   c.admin.session_lifetime = s.duration("admin.session_lifetime");

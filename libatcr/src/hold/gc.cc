@@ -26,6 +26,7 @@
 #include "atcr/scan/protocol.h"
 #include "atcr/storage/blob_key.h"
 #include "atcr/xrpc/client.h"
+#include "hold/bluesky.h"
 #include "hold/hold_impl.h"
 #include "hold/input.h"
 #include "hold/user_images.h"
@@ -149,7 +150,7 @@ class Hold::Impl::Collector {
   GcReport run() {
     if (!dry_) expire_uploads();
     read_layer_records();
-    read_scan_blobs();
+    read_record_blobs();
     read_users();
     sweep_layer_records();
     sweep_blobs();
@@ -183,17 +184,27 @@ class Hold::Impl::Collector {
     });
   }
 
-  // The SBOMs and reports io.atcr.hold.scan records name: stored as blobs
-  // (raw sha256 CIDs), referenced by no layer record.
-  void read_scan_blobs() {
-    for_each_record(*h_.pds, scan::kScanCollection, [&](const pds::ListedRecord& r) {
-      for (std::string_view field : {"sbomBlob", "vulnReportBlob"}) {
-        const Value* blob = r.value.find(field);
-        const Value* ref = blob ? blob->find("ref") : nullptr;
-        if (!ref || !ref->is_link() || ref->as_link().hash_code() != Cid::kSha256) continue;
-        scan_blobs_.insert("sha256:" + hex::encode(ref->as_link().digest()));
-      }
-    });
+  // The blobs the hold's own records name (raw sha256 CIDs, referenced by
+  // no layer record): io.atcr.hold.scan records' SBOMs and reports, the
+  // profile's avatar.
+  void read_record_blobs() {
+    for (std::string_view collection : {scan::kScanCollection, kProfileCollection})
+      for_each_record(*h_.pds, collection, [&](const pds::ListedRecord& r) { add_blob_refs(r.value); });
+  }
+
+  // Every {$type: blob, ref} in `v`, at any depth.
+  void add_blob_refs(const Value& v) {
+    if (v.is_array()) {
+      for (const Value& item : v.as_array()) add_blob_refs(item);
+      return;
+    }
+    if (!v.is_map()) return;
+    const Value* type = v.find("$type");
+    const Value* ref = v.find("ref");
+    if (type && type->is_string() && type->as_string() == "blob" && ref && ref->is_link() &&
+        ref->as_link().hash_code() == Cid::kSha256)
+      record_blobs_.insert("sha256:" + hex::encode(ref->as_link().digest()));
+    for (const auto& [key, item] : v.as_map()) add_blob_refs(item);
   }
 
   // The owner, the crew and every user with a layer record.
@@ -264,7 +275,7 @@ class Hold::Impl::Collector {
   std::set<std::string> referenced() const {
     std::set<std::string> out;
     for (const LayerEntry& l : layers_) out.insert(l.record.digest.str());
-    out.insert(scan_blobs_.begin(), scan_blobs_.end());
+    out.insert(record_blobs_.begin(), record_blobs_.end());
     for (const auto& [did, user] : images_) out.insert(user.kept_blobs.begin(), user.kept_blobs.end());
     for (std::string& d : h_.uploads->announced_digests()) out.insert(std::move(d));
     return out;
@@ -371,7 +382,7 @@ class Hold::Impl::Collector {
   Clock::time_point horizon_;
   std::string rev_;
   std::vector<LayerEntry> layers_;
-  std::set<std::string> scan_blobs_;
+  std::set<std::string> record_blobs_;
   std::map<std::string, UserImages> images_;
   std::set<std::string> unreachable_;
   std::set<std::string> live_layer_digests_;  // filled when the repo moved during the sweep

@@ -198,12 +198,19 @@ void Hold::Impl::bootstrap() {
 
 // The hold account's app.bsky.actor.profile as the config says (its
 // createdAt kept), if the repo's differs.
-std::optional<RecordWrite> Hold::Impl::profile_write() const {
+std::optional<RecordWrite> Hold::Impl::profile_write() {
   auto current = pds->get_record(kProfileCollection, "self");
   std::string created_at = now_datetime();
   if (current && current->value.is_map())
     if (const Value* c = current->value.find("createdAt"); c && c->is_string()) created_at = c->as_string();
-  Value want = hold_profile(config.registration, pds->handle(), created_at);
+  std::optional<Value> avatar;
+  if (!config.registration.profile_avatar.empty()) {
+    Avatar image = load_avatar(config.registration.profile_avatar);
+    avatar = store_record_blob(image.data, image.mime_type);
+    avatar_digest = oci::Digest::of(image.data).str();
+    avatar_mime_type = image.mime_type;
+  }
+  Value want = hold_profile(config.registration, pds->handle(), created_at, avatar ? &*avatar : nullptr);
   if (!current) return RecordWrite::create(std::string(kProfileCollection), "self", std::move(want));
   if (current->value == want) return std::nullopt;
   return RecordWrite::update(std::string(kProfileCollection), "self", std::move(want));

@@ -154,7 +154,7 @@ struct Hold::Impl {
                       const std::vector<LayerUse>& layers_added = {});
 
   void bootstrap();
-  std::optional<RecordWrite> profile_write() const;
+  std::optional<RecordWrite> profile_write();
   std::vector<std::string> former_owner_crew(const std::string& owner) const;  // crew rkeys
   // The uploader of a PUT to uploadPart: from its service token, or from
   // the URL's signature when getPartUploadUrl handed out a signed URL.
@@ -162,6 +162,14 @@ struct Hold::Impl {
   void register_upload_endpoints(xrpc::XrpcServer& server);
   void register_blob_endpoints(xrpc::XrpcServer& server);
   void register_manifest_endpoints(xrpc::XrpcServer& server);
+  // Stores `data` as a blob of the hold's own records (a scan's SBOM, the
+  // profile's avatar: raw sha256 CIDs, kept by GC while a record names
+  // them) and returns its blob ref {$type: blob, ref, mimeType, size}.
+  Value store_record_blob(const Bytes& data, std::string_view mime_type);
+  // The profile's avatar (registration.profile_avatar): getBlob serves it
+  // to anyone, as its own type. Set at boot, read-only after.
+  std::string avatar_digest;
+  std::string avatar_mime_type;
   // io.atcr.hold.deleteBlob for `user` (see blob_endpoints.cc).
   Value delete_blob(const std::string& user, const std::string& repository, const oci::Digest& digest);
   void register_crew_endpoints(xrpc::XrpcServer& server);
@@ -199,7 +207,7 @@ struct Hold::Impl {
   void queue_scan(const std::string& user, const std::string& repository, const std::string& tag,
                   const oci::Digest& digest, const std::string& manifest_uri,
                   const std::vector<oci::Descriptor>& layers, std::string_view tier);
-  Value store_scan_blob(const Bytes& data, std::string_view mime_type);
+
   void record_scan(const QueuedScan& job, const scan::ScanResult& result);
   std::string scan_job_message(const QueuedScan& job) const;
   bool await_scan_result(xrpc::WebSocket& ws, const QueuedScan& job);

@@ -60,25 +60,6 @@ void Hold::Impl::queue_scan(const std::string& user, const std::string& reposito
   scan_cv.notify_all();
 }
 
-Value Hold::Impl::store_scan_blob(const Bytes& data, std::string_view mime_type) {
-  oci::Digest digest = oci::Digest::of(data);
-  if (!blobs->stat(digest)) {
-    std::size_t offset = 0;
-    blobs->store().write(storage::blob_key(digest), data.size(), [&](std::span<std::uint8_t> buffer) {
-      std::size_t n = std::min(buffer.size(), data.size() - offset);
-      std::copy_n(data.begin() + static_cast<std::ptrdiff_t>(offset), n, buffer.begin());
-      offset += n;
-      return n;
-    });
-  }
-  return Value(Value::Map{
-      {"$type", Value("blob")},
-      {"ref", Value(Cid::from_sha256(Codec::kRaw, sha256(data)))},
-      {"mimeType", Value(mime_type)},
-      {"size", Value(static_cast<std::int64_t>(data.size()))},
-  });
-}
-
 void Hold::Impl::record_scan(const QueuedScan& job, const scan::ScanResult& result) {
   Value::Map m{
       {"$type", Value(scan::kScanCollection)},
@@ -95,9 +76,9 @@ void Hold::Impl::record_scan(const QueuedScan& job, const scan::ScanResult& resu
       {"status", Value(result.error.empty() ? "ok" : "failed")},
   };
   if (!result.error.empty()) m["reason"] = Value(result.error.substr(0, 256));
-  if (!result.sbom.empty()) m["sbomBlob"] = store_scan_blob(result.sbom, scan::kSbomMediaType);
+  if (!result.sbom.empty()) m["sbomBlob"] = store_record_blob(result.sbom, scan::kSbomMediaType);
   if (!result.vuln_report.empty())
-    m["vulnReportBlob"] = store_scan_blob(result.vuln_report, scan::kVulnReportMediaType);
+    m["vulnReportBlob"] = store_record_blob(result.vuln_report, scan::kVulnReportMediaType);
   std::string rkey(oci::Digest::parse(job.digest).hex());
   std::lock_guard lock(records_mu);
   auto current = pds->get_record(scan::kScanCollection, rkey);

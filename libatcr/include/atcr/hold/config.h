@@ -47,6 +47,10 @@ struct HoldConfig {
     // at boot) and where its push posts link to.
     std::string profile_display_name;
     std::string profile_description;
+    // A PNG or JPEG file (at most 1,000,000 bytes, the lexicon's limit):
+    // the profile's avatar, a blob in the hold's repo served by getBlob to
+    // anyone. Empty: no avatar.
+    std::filesystem::path profile_avatar;
     std::string appview_url = "https://atcr.io";
   } registration;
 

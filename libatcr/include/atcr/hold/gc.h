@@ -2,7 +2,9 @@
 // (Hold::gc) gives. The collection runs online, beside pushes and pulls.
 //
 // A blob is deleted only when all of these hold:
-//   - no io.atcr.hold.layer record on the hold names its digest;
+//   - no io.atcr.hold.layer record on the hold names its digest, and no
+//     blob ref of the hold's own records does (io.atcr.hold.scan SBOMs and
+//     reports, the app.bsky.actor.profile avatar);
 //   - no manifest in any user's PDS references it (the users are the crew,
 //     the owner and every userDid of a layer record; their io.atcr.manifest
 //     records are read from their own PDS, which is the truth). A manifest
