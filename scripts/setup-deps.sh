@@ -43,6 +43,8 @@ PACKAGES=(
   # deployment (tests/deploy): systemd-analyze verifies the units; the compose
   # stack (deploy/) runs under docker-compose behind Caddy
   systemd docker-compose caddy
+  # man pages from the programs' --help (meson install)
+  help2man
 )
 
 installed() {

@@ -10,6 +10,7 @@
 //   --jobs N               serve: exit after N jobs (tests)
 #include <signal.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -29,6 +30,20 @@
 using namespace atcr;
 
 namespace {
+
+const char* const kUsage = R"(usage: atcr-scanner <command> [options] [LAYER...]
+
+commands:
+  serve        take scan jobs from a hold until SIGTERM / SIGINT
+  scan LAYER...  scan local layer tars; print the vulnerability report (exit 3 if any match)
+  version      print the version
+
+options (or the environment, in ATCR's names):
+  --hold URL        SCANNER_HOLD_URL       the hold (http(s)://...)
+  --secret-file F   SCANNER_SHARED_SECRET  the hold's scanner.secret
+  --db PATH         SCANNER_OSV_DB         OSV database: a directory of JSON files or a zip
+  --jobs N                                 serve: exit after N jobs
+)";
 
 struct Flags {
   std::string command;
@@ -132,6 +147,15 @@ int scan_files(const Flags& f) {
 
 int main(int argc, char** argv) {
   return cli::guarded_main("atcr-scanner", [&] {
+    std::string first = argc > 1 ? argv[1] : "";
+    if (first == "--help" || first == "-h" || first == "help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (first == "--version" || first == "version") {
+      std::printf("%.*s\n", static_cast<int>(scan::kScannerVersion.size()), scan::kScannerVersion.data());
+      return 0;
+    }
     Flags f = parse(argc, argv);
     if (f.command == "serve") return serve(f);
     if (f.command == "scan") return scan_files(f);
