@@ -11,7 +11,7 @@
 # OUT/rootfs/  goes to / (owned by root);  OUT/state/  holds the empty
 # /var/lib/atcr-* state directories, copied with --chown=10001:10001.
 # Static linking is not possible with Debian's packages (libcurl pulls in
-# GSSAPI/Kerberos and LDAP, which ship no static archives): docs/deploy.md.
+# GSSAPI/Kerberos, and libkrb5-dev ships no static archives): docs/deploy.md.
 set -euo pipefail
 die() { echo "stage.sh: $*" >&2; exit 1; }
 (($# >= 2)) || die "usage: stage.sh OUT PROGRAM..."
