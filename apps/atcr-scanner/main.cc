@@ -2,11 +2,17 @@
 //
 //   atcr-scanner serve          take jobs from a hold until SIGTERM / SIGINT
 //   atcr-scanner scan LAYER...  scan local layer tars; print the report
+//   atcr-scanner job FILE       one job as the hold sends it (a scan_job JSON
+//                               message), read from the hold; print
+//                               {"summary", "sbom", "report"}, send nothing
 //
 // Settings come from the environment (ATCR's names) or flags:
 //   SCANNER_HOLD_URL       --hold URL       the hold (http(s)://...)
 //   SCANNER_SHARED_SECRET  --secret-file F  the hold's scanner.secret
 //   SCANNER_OSV_DB         --db PATH        OSV database: a directory of JSON files or a zip
+//   SCANNER_PLC_URL        --plc URL        where users' DIDs resolve, for jobs that list no
+//                                           layers (default https://plc.directory)
+//   SCANNER_DEVELOPMENT=true --development  users' PDS may be on loopback
 //   --jobs N               serve: exit after N jobs (tests)
 #include <signal.h>
 
@@ -50,6 +56,8 @@ struct Flags {
   std::string hold_url;
   std::string secret;
   std::string db;
+  std::string plc_url;
+  bool development = false;
   std::optional<std::size_t> jobs;
   std::vector<std::string> files;
 };
@@ -70,9 +78,12 @@ Flags parse(int argc, char** argv) {
   f.hold_url = env("SCANNER_HOLD_URL");
   f.secret = env("SCANNER_SHARED_SECRET");
   f.db = env("SCANNER_OSV_DB");
+  f.plc_url = env("SCANNER_PLC_URL");
+  f.development = env("SCANNER_DEVELOPMENT") == "true";
   if (argc < 2)
     throw ConfigError(
-        "", "usage: atcr-scanner serve|scan [--hold URL] [--secret-file F] [--db PATH] [--jobs N] [LAYER...]");
+        "", "usage: atcr-scanner serve|scan|job [--hold URL] [--secret-file F] [--db PATH] [--plc URL] [--development]"
+            " [--jobs N] [LAYER... | JOB]");
   f.command = argv[1];
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
@@ -86,6 +97,10 @@ Flags parse(int argc, char** argv) {
       f.secret = read_file(value());
     else if (a == "--db")
       f.db = value();
+    else if (a == "--plc")
+      f.plc_url = value();
+    else if (a == "--development")
+      f.development = true;
     else if (a == "--jobs")
       f.jobs = std::stoul(value());
     else
@@ -96,16 +111,39 @@ Flags parse(int argc, char** argv) {
   return f;
 }
 
-int serve(const Flags& f) {
+// The hold's scanner, as the flags describe it.
+scan::Scanner hold_scanner(const Flags& f) {
   if (f.hold_url.empty()) throw ConfigError("SCANNER_HOLD_URL", "set SCANNER_HOLD_URL or --hold");
   if (f.secret.empty()) throw ConfigError("SCANNER_SHARED_SECRET", "set SCANNER_SHARED_SECRET or --secret-file");
-  cli::block_signals();
   scan::OsvDatabase db = scan::OsvDatabase::load(f.db);
   log::info("scanner", "{} OSV entries loaded from {} ({} skipped)", db.size(), f.db, db.skipped());
   scan::ScannerOptions options;
   options.hold_url = f.hold_url;
   options.secret = f.secret;
-  scan::Scanner scanner(options, std::move(db));
+  if (!f.plc_url.empty()) options.plc_url = f.plc_url;
+  options.development = f.development;
+  return scan::Scanner(options, std::move(db));
+}
+
+int scan_job(const Flags& f) {
+  if (f.files.size() != 1) throw ConfigError("", "usage: atcr-scanner job FILE (a scan_job message)");
+  scan::ScanJob job = scan::ScanJob::from_json(read_file(f.files[0]));
+  scan::Scanner scanner = hold_scanner(f);
+  scan::ScanResult r = scanner.scan(job);
+  if (!r.error.empty()) throw Error("the scan failed: " + r.error);
+  Value::Map summary{{"critical", Value(r.summary.critical)}, {"high", Value(r.summary.high)},
+                     {"medium", Value(r.summary.medium)},     {"low", Value(r.summary.low)},
+                     {"total", Value(r.summary.total)}};
+  std::cout << json::serialize(Value(Value::Map{{"summary", Value(std::move(summary))},
+                                                 {"sbom", json::parse(to_string(r.sbom))},
+                                                 {"report", json::parse(to_string(r.vuln_report))}}))
+            << "\n";
+  return 0;
+}
+
+int serve(const Flags& f) {
+  cli::block_signals();
+  scan::Scanner scanner = hold_scanner(f);
   std::thread signals([&] {
     sigset_t set;
     sigemptyset(&set);
@@ -159,6 +197,7 @@ int main(int argc, char** argv) {
     Flags f = parse(argc, argv);
     if (f.command == "serve") return serve(f);
     if (f.command == "scan") return scan_files(f);
-    throw ConfigError("", "unknown command " + f.command + " (serve, scan)");
+    if (f.command == "job") return scan_job(f);
+    throw ConfigError("", "unknown command " + f.command + " (serve, scan, job)");
   });
 }

@@ -8,7 +8,10 @@
 # the fixed or other-ecosystem ones), the io.atcr.hold.scan record (rkey:
 # the manifest digest's hex) is in the hold's repo (listRecords) with its
 # SBOM and report blobs readable by getBlob, and the record's commit is on
-# the hold's firehose (subscribeRepos); a wrong secret is refused.
+# the hold's firehose (subscribeRepos); a wrong secret is refused. A job
+# as ATCR's holds send it (no "layers", no "manifest": the fields are ours)
+# is scanned too: `atcr-scanner job` reads the layers from the user's
+# io.atcr.manifest record in their PDS and finds the same packages and CVE.
 #
 # Env: ATCR_BUILD (set by meson), FIREHOSE_PROBE; ports and dirs as the
 # other e2e tests (ATCR_E2E_APPVIEW_PORT, ATCR_E2E_HOLD_PORT, ATCR_E2E_DIR).
@@ -93,6 +96,35 @@ PY
 t "the scan record is in the hold's repo, with the SBOM and report blobs" record_check
 t "the scan record's commit is on the hold's firehose" "$FIREHOSE_PROBE" "$HOLD_URL" "io.atcr.hold.scan/$RKEY" 20
 
+
+# A job without layers or manifest URI, as ATCR's holds send it.
+python3 - "$DIGEST" "$DEMO_DID" "$HOLD_DID" "$HOLD_URL" >"$W/atcr-job.json" <<'PY'
+import json, sys
+digest, user, hold_did, hold = sys.argv[1:]
+print(json.dumps({"type": "scan_job", "seq": 1, "digest": digest, "repository": "scanme", "tag": "v1",
+                  "userDid": user, "holdDid": hold_did, "holdEndpoint": hold}))
+PY
+job_check() {
+  python3 - "$1" <<'PY'
+import json, sys
+out = json.load(open(sys.argv[1]))
+found = {(p["name"], p["versionInfo"]) for p in out["sbom"]["packages"]}
+want = {("base-files", "12.4+deb12u5"), ("libssl3", "3.0.11-1~deb12u2"), ("zlib1g", "1:1.2.13.dfsg-1")}
+assert found == want, found
+ids = [(m["vulnerability"]["id"], m["package"]["name"]) for m in out["report"]["matches"]]
+assert ids == [("CVE-2099-0001", "libssl3")], ids
+assert out["summary"]["critical"] == 1 and out["summary"]["total"] == 1, out["summary"]
+PY
+}
+t "a job without layers (ATCR's): the layers come from the user's manifest record" bash -c \
+  "timeout 60 '$BUILD/apps/atcr-scanner' job --hold '$HOLD_URL' --secret-file '$W/secret' --db '$W/osv.zip' \
+     --plc '$PLC_URL' --development '$W/atcr-job.json' >'$W/atcr-job-out.json' 2>'$W/atcr-job.log' &&
+   grep -q 'lists no layers; 1 read from' '$W/atcr-job.log' && $(declare -f job_check); job_check '$W/atcr-job-out.json'"
+python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); j["userDid"]="did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"; print(json.dumps(j))' \
+  "$W/atcr-job.json" >"$W/unknown-job.json"
+t "... and a user with no such record: the scan fails, saying why" bash -c \
+  "! timeout 60 '$BUILD/apps/atcr-scanner' job --hold '$HOLD_URL' --secret-file '$W/secret' --db '$W/osv.zip' \
+     --plc '$PLC_URL' --development '$W/unknown-job.json' 2>'$W/unknown-job.log' && grep -qi 'scan failed' '$W/unknown-job.log'"
 echo "scanner e2e: $pass passed, $fail failed"
 if ((fail)); then
   echo "--- checks (tail)"; tail -n 60 "$LOGF"

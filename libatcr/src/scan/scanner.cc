@@ -6,6 +6,7 @@
 
 #include "atcr/data/datetime.h"
 #include "atcr/data/json.h"
+#include "atcr/identity/directory_resolver.h"
 #include "atcr/log.h"
 #include "atcr/oci/digest.h"
 #include "atcr/xrpc/websocket_client.h"
@@ -94,10 +95,31 @@ Bytes Scanner::fetch_layer(const ScanJob& job, const LayerRef& layer) const {
   return std::move(r.body);
 }
 
+std::vector<LayerRef> Scanner::layers_of(const ScanJob& job) {
+  if (!job.layers.empty()) return job.layers;
+  if (!resolver_) {
+    identity::ResolverOptions r;
+    r.plc_directory = options_.plc_url;
+    r.did_web.allow_http_localhost = options_.development;
+    resolver_ = std::make_unique<identity::DirectoryResolver>(r);
+    net::HttpOptions h;
+    h.timeout = std::chrono::seconds(30);
+    h.connect_timeout = std::chrono::seconds(5);
+    h.max_response_bytes = 16 << 20;  // a manifest record page or blob
+    h.user_agent = std::string(kScannerVersion);
+    h.addresses = options_.development ? net::AddressPolicy::kPublicOrLoopback : net::AddressPolicy::kPublic;
+    user_http_ = std::make_shared<const net::HttpClient>(h);
+  }
+  std::vector<LayerRef> layers = layers_from_pds(job, *resolver_, user_http_);
+  log::info("scanner", "{}: the job lists no layers; {} read from {}'s manifest record", job.digest, layers.size(),
+            job.user_did);
+  return layers;
+}
+
 ScanResult Scanner::scan(const ScanJob& job) {
   try {
     ImageScan found = scan_layers(
-        job.layers, [&](const LayerRef& layer) { return fetch_layer(job, layer); }, db_, options_.limits);
+        layers_of(job), [&](const LayerRef& layer) { return fetch_layer(job, layer); }, db_, options_.limits);
     for (const std::string& note : found.notes) log::info("scanner", "{}: {}", job.digest, log::escape(note));
     log::info("scanner", "{} {}@{}: {} packages, {} vulnerabilities", job.seq, job.repository, job.digest,
               found.packages.size(), found.matches.size());
