@@ -42,12 +42,15 @@ const char* const kUsage = R"(usage: atcr-scanner <command> [options] [LAYER...]
 commands:
   serve        take scan jobs from a hold until SIGTERM / SIGINT
   scan LAYER...  scan local layer tars; print the vulnerability report (exit 3 if any match)
+  job FILE     scan one scan_job message from the hold by hand; print summary, SBOM and report
   version      print the version
 
 options (or the environment, in ATCR's names):
   --hold URL        SCANNER_HOLD_URL       the hold (http(s)://...)
   --secret-file F   SCANNER_SHARED_SECRET  the hold's scanner.secret
   --db PATH         SCANNER_OSV_DB         OSV database: a directory of JSON files or a zip
+  --plc URL         SCANNER_PLC_URL        where users' DIDs resolve, for jobs without layers
+  --development     SCANNER_DEVELOPMENT    users' PDS may be on loopback
   --jobs N                                 serve: exit after N jobs
 )";
 
