@@ -12,7 +12,9 @@
 #   2. caddy + hold up; the hold registers its did:plc; the AppView is given it
 #   3. docker reports both healthy (HEALTHCHECK = the healthcheck subcommand)
 #   4. push, pull, bytes compared; the hold's blobs are in its volume
-#   5. docker-compose down -v, dockerd stopped, scratch removed
+#   5. an upgrade: hold and AppView recreated on their volumes; same DID, the
+#      image still pulls byte for byte; no config warnings from ATCR's names
+#   6. docker-compose down -v, dockerd stopped, scratch removed
 # Env: ATCR_BUILD (the build dir with apps/), set by meson; ATCR_PLC_PORT,
 # ATCR_PDS_PORT, ATCR_PDS_DIR as for scripts/pds.sh.
 set -uo pipefail
@@ -173,6 +175,15 @@ t "  the layers are in the hold's volume" bash -c "
   for l in \$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(\" \".join(x[\"digest\"][7:] for x in m[\"layers\"]))' \
       \$(python3 -c 'import json,sys; print(sys.argv[1]+\"/blobs/sha256/\"+json.load(open(sys.argv[1]+\"/index.json\"))[\"manifests\"][0][\"digest\"][7:])' $W/img)); do
     find \$v -type f -exec sha256sum {} + | grep \$l >/dev/null || { echo no \$l in \$v; exit 1; }; done"
+# An upgrade: new containers from the images, the same volumes.
+t "recreate hold and appview (an upgrade)" compose up -d --force-recreate --no-deps hold appview
+t "  the hold healthy again" wait_healthy hold
+t "  the AppView healthy again" wait_healthy appview
+t "  the hold kept its DID (keys in its volume)" bash -c "
+  ${CURL[*]} https://localhost:$HOLD_TLS/xrpc/com.atproto.server.describeServer | grep -q '\"$HOLD_DID\"'"
+t "  the image still pulls, byte for byte" bash -c "rm -rf $W/pulled &&
+  skopeo copy -q --src-cert-dir $W/certs --src-creds '$CREDS' docker://$REG/$HANDLE/app:v1 oci:$W/pulled:v1"
+t "  every blob byte for byte" same_blobs
 compose logs --no-color hold appview >"$W/programs.log" 2>&1
 t "the ATCR-named templates start without a config warning" bash -c "
   grep -E 'warn|unknown|both' $W/programs.log; ! grep -qiE 'warn config|unknown environment|both .* are set' $W/programs.log"
