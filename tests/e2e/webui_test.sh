@@ -3,8 +3,9 @@
 # (reference PDS, two holds, the appview) with Debian's chromium driven by
 # playwright-core (tests/e2e/webui-browser.mjs):
 #   * a multi-arch image pushed with skopeo shows on / and on its repository
-#     page within 5 s (the AppView indexes what it writes; the firehose
-#     consumer brings pushes made elsewhere);
+#     page within 5 s (the AppView indexes what it writes), and so does one
+#     pushed through a second AppView with an index of its own: that one
+#     only the firehose consumer (of the reference PDS) can bring;
 #   * signed in through the PDS's real OAuth pages: star and unstar (the
 #     io.atcr.sailor.star record checked in the PDS with getRecord), the
 #     README written in the page editor (HTML and javascript: links do not
@@ -33,6 +34,7 @@ LOGF="$W/webui.log"
 fail=0
 pass=0
 cleanup() {
+  stop_daemon "$W" appview2 atcr-appview
   stop_daemon "$W" hold2 atcr-hold
   bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true
   [ "$fail" = 0 ] && rm -rf "$W" || echo "webui e2e: logs kept in $W"
@@ -70,11 +72,12 @@ python3 "$REPO_ROOT/tests/e2e/mkimage.py" "$W/img" --tag v1 --layers 32K --platf
 t "skopeo push (multi-arch)" skopeo copy -q --all --dest-tls-verify=false --dest-creds "$CREDS" \
   "oci:$W/img:v1" "docker://$REGISTRY/$DEMO_HANDLE/$REPO:v1"
 pushed=$(date +%s%N)
+# shows_up [REPO]: on / and with its tag v1 on its page, within 5 s of $pushed.
 shows_up() {
-  local deadline=$(($(date +%s%N) + 5000000000))
+  local repo="${1:-$REPO}" deadline=$(($(date +%s%N) + 5000000000))
   while (($(date +%s%N) < deadline)); do
-    if curl -sf "$AV/" | grep -q "href=\"/r/$DEMO_HANDLE/$REPO\"" &&
-      curl -sf "$AV/r/$DEMO_HANDLE/$REPO" | grep -q '<b>v1</b>'; then
+    if curl -sf "$AV/" | grep -q "href=\"/r/$DEMO_HANDLE/$repo\"" &&
+      curl -sf "$AV/r/$DEMO_HANDLE/$repo" | grep -q '<b>v1</b>'; then
       echo "visible after $(( ($(date +%s%N) - pushed) / 1000000 )) ms"
       return 0
     fi
@@ -83,6 +86,22 @@ shows_up() {
   return 1
 }
 t "on / and on its repository page within 5 s" shows_up
+
+# --- a push this AppView never saw arrives by its firehose consumer ------------
+# A second AppView on the same PDS and hold, with its own index and no firehose:
+# its push reaches the first AppView only through the PDS's subscribeRepos.
+AV2_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+spawn_daemon "$W" appview2 env ATCR_SERVER_PORT="$AV2_PORT" ATCR_SERVER_PUBLIC_URL="http://127.0.0.1:$AV2_PORT" \
+  ATCR_SERVER_DATA_DIR="$W/appview2" ATCR_SERVER_DEFAULT_HOLD_DID="$HOLD_DID" ATCR_IDENTITY_PLC_URL="$PLC_URL" \
+  ATCR_IDENTITY_HANDLE_RESOLVER="$PDS_URL" ATCR_IDENTITY_DEVELOPMENT=true ATCR_INDEX_PDSES= ATCR_INDEX_BACKFILL=false \
+  "$BUILD/apps/atcr-appview" serve
+wait_until 30 "the second appview on port $AV2_PORT" "$W" appview2 curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$AV2_PORT/v2/"
+FH_REPO="fh$RANDOM"
+python3 "$REPO_ROOT/tests/e2e/mkimage.py" "$W/img3" --tag v1 --layers 8K >/dev/null
+t "skopeo push through a second AppView (an index of its own)" skopeo copy -q --dest-tls-verify=false \
+  --dest-creds "$CREDS" "oci:$W/img3:v1" "docker://127.0.0.1:$AV2_PORT/$DEMO_HANDLE/$FH_REPO:v1"
+pushed=$(date +%s%N)
+t "  on this AppView's / and repository page within 5 s, by the firehose" shows_up "$FH_REPO"
 status() { curl -s -o "$W/body" -w '%{http_code}' --max-time 20 "$AV$1"; }
 t "unknown user: a 404 page" bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' '$AV/u/nobody-$RANDOM.test')\" = 404 ]"
 t "unknown repository: a 404 page" bash -c "[ \"\$(curl -s -o '$W/404' -w '%{http_code}' '$AV/r/$DEMO_HANDLE/nope$RANDOM')\" = 404 ] && grep -q 'id=\"error\"' '$W/404'"
