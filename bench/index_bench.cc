@@ -124,8 +124,8 @@ int main(int argc, char** argv) {
     for (const std::string& did : dids) resolver.resolve_did(did);
     auto t = Clock::now();
     for (const Bytes& frame : frames) {
-      std::int64_t seq = 0;
-      ingester.handle_frame(frame, pds_url, seq);  // as the consumer of a PDS source passes its origin
+      index::FrameInfo info;
+      ingester.handle_frame(frame, pds_url, info);  // as the consumer of a PDS source passes its origin
     }
     double s = seconds_since(t);
     auto st = ingester.stats();

@@ -102,6 +102,15 @@ t "skopeo push through a second AppView (an index of its own)" skopeo copy -q --
   --dest-creds "$CREDS" "oci:$W/img3:v1" "docker://127.0.0.1:$AV2_PORT/$DEMO_HANDLE/$FH_REPO:v1"
 pushed=$(date +%s%N)
 t "  on this AppView's / and repository page within 5 s, by the firehose" shows_up "$FH_REPO"
+t "  /metrics: the consumer of the PDS is connected, its firehose lag under 5 s" python3 -c '
+import re, sys, urllib.request
+text = urllib.request.urlopen(sys.argv[1] + "/metrics").read().decode()
+def value(name):
+    m = re.search("^%s\\{source=\"%s\"\\} (\\S+)$" % (name, re.escape(sys.argv[2])), text, re.M)
+    assert m, name; return float(m.group(1))
+print(value("atcr_index_firehose_lag_seconds"), value("atcr_index_firehose_seq"))
+assert value("atcr_index_firehose_connected") == 1 and value("atcr_index_firehose_seq") > 0
+assert -1 < value("atcr_index_firehose_lag_seconds") < 5' "$AV" "$PDS_URL"
 status() { curl -s -o "$W/body" -w '%{http_code}' --max-time 20 "$AV$1"; }
 t "unknown user: a 404 page" bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' '$AV/u/nobody-$RANDOM.test')\" = 404 ]"
 t "unknown repository: a 404 page" bash -c "[ \"\$(curl -s -o '$W/404' -w '%{http_code}' '$AV/r/$DEMO_HANDLE/nope$RANDOM')\" = 404 ] && grep -q 'id=\"error\"' '$W/404'"

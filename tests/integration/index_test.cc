@@ -127,7 +127,23 @@ TEST_CASE("index: the firehose and a backfill of the reference PDS index the sam
                                 Value(Value::Map{{"$type", Value("io.atcr.sailor.profile")},
                                                  {"createdAt", Value("2026-12-03T07:00:00.000Z")}}))});
     wait_current(*idx, w, {accounts[0]});
+    // Where the consumer is (what /metrics shows): connected, the last seq,
+    // and the lag behind the PDS's clock of the last event it handled.
+    std::vector<index::SourceStatus> status = consumer.status();
+    REQUIRE(status.size() == 1);
+    CHECK(status[0].url == test::pds_url());
+    CHECK(status[0].connected);
+    CHECK(status[0].events > 0);
+    CHECK(status[0].seq > 0);
+    REQUIRE(status[0].event_time);
+    REQUIRE(status[0].handled_at);
+    double lag = std::chrono::duration<double>(*status[0].handled_at - *status[0].event_time).count();
+    MESSAGE("firehose lag of the last event: " << lag << " s");
+    CHECK(lag > -1.0);  // the PDS's clock is ours
+    CHECK(lag < 30.0);
     consumer.stop();
+    CHECK_FALSE(consumer.status()[0].connected);
+    CHECK(idx->cursor(test::pds_url()) == consumer.status()[0].seq);
     CHECK(ingester.stats().rejected == 0);
     firehose_dump = dump(*idx, accounts);
     cursor = idx->cursor(test::pds_url()).value_or(0);

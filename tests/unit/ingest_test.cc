@@ -11,6 +11,7 @@
 
 #include "atcr/data/car.h"
 #include "atcr/data/cbor.h"
+#include "atcr/data/datetime.h"
 #include "atcr/index/index.h"
 #include "atcr/index/ingest.h"
 #include "atcr/oci/digest.h"
@@ -106,8 +107,8 @@ class StderrCapture {
 };
 
 Outcome feed(Ingester& ingester, const Bytes& frame) {
-  std::int64_t seq = 0;
-  return ingester.handle_frame(frame, "", seq);
+  FrameInfo info;
+  return ingester.handle_frame(frame, "", info);
 }
 
 // The last #commit frame's body, to tamper with.
@@ -225,10 +226,16 @@ TEST_CASE("ingest: tampered commits are rejected, logged, and change nothing") {
   CHECK(feed(ingester, reframe(good)) == Outcome::kApplied);
   CHECK(idx->repository(did, "app")->tags.size() == 2);
 
+  // A frame tells its seq and time (a replay, now ignored).
+  FrameInfo info;
+  CHECK(ingester.handle_frame(reframe(good), "", info) == Outcome::kIgnored);
+  CHECK(info.seq == good.find("seq")->as_integer());
+  REQUIRE(info.time);
+  CHECK(format_datetime(*info.time) == good.find("time")->as_string());
+
   // Garbage frames are parse errors (the consumer drops the connection).
-  std::int64_t seq = 0;
-  CHECK_THROWS_AS(ingester.handle_frame(Bytes{0xa1, 0x00}, "", seq), ParseError);
-  CHECK_THROWS_AS(ingester.handle_frame(pds::encode_error_frame("FutureCursor", "no"), "", seq), Error);
+  CHECK_THROWS_AS(ingester.handle_frame(Bytes{0xa1, 0x00}, "", info), ParseError);
+  CHECK_THROWS_AS(ingester.handle_frame(pds::encode_error_frame("FutureCursor", "no"), "", info), Error);
 }
 
 TEST_CASE("ingest: a broken chain re-syncs the repo from its PDS; #account hides it") {

@@ -1,4 +1,5 @@
 #include "atcr/data/syntax.h"
+#include "atcr/data/datetime.h"
 
 #include <doctest/doctest.h>
 
@@ -327,4 +328,26 @@ TEST_CASE("language tags: grammar corner cases") {
   CHECK_FALSE(syntax::is_valid_language(private_use + "-a"));  // 129: too long
   // Private-use subtags may repeat; only variants and singletons may not.
   CHECK(syntax::is_valid_language("en-x-a-a"));
+}
+
+// parse_datetime reads every valid atproto datetime, to the same instant as
+// its UTC spelling, and nothing that is not one of the RFC 3339 form.
+TEST_CASE("parse_datetime: valid datetimes and their instants") {
+  using namespace std::chrono;
+  for (const auto& line : fixture_lines("syntax/datetime_syntax_valid.txt")) {
+    INFO(line);
+    CHECK(atcr::parse_datetime(line).has_value());
+  }
+  auto utc = atcr::parse_datetime("2025-10-14T12:00:00.123Z");
+  REQUIRE(utc);
+  CHECK(*utc == system_clock::time_point(milliseconds(1760443200123)));
+  CHECK(atcr::parse_datetime("2025-10-14T14:30:00.123+02:30") == utc);
+  CHECK(atcr::parse_datetime("2025-10-14T11:00:00.123-01:00") == utc);
+  CHECK(atcr::parse_datetime("2025-10-14T12:00:00.123456789Z") == *utc + microseconds(456));
+  CHECK(atcr::format_datetime(*atcr::parse_datetime(atcr::now_datetime())).size() == 24);
+  for (const char* bad : {"", "2025-10-14", "2025-02-30T00:00:00Z", "2025-10-14T24:00:00Z", "2025-10-14T12:00:00.Z",
+                          "2025-10-14T12:00:00Zjunk", "2025-10-14T12:00:00+0200", "2025-1a-14T12:00:00Z"}) {
+    INFO(bad);
+    CHECK_FALSE(atcr::parse_datetime(bad).has_value());
+  }
 }

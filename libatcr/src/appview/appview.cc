@@ -191,6 +191,34 @@ void Appview::register_endpoints(xrpc::XrpcServer& server) {
   impl_->register_manifests(server);
 }
 
+namespace {
+
+// The index's firehose consumer, per source: connected, the last seq, and
+// its lag (how far behind the source's clock it handled the last event;
+// the age of that event, which also grows while a source is quiet).
+void firehose_metrics(xrpc::Metrics& m, const std::vector<index::SourceStatus>& sources) {
+  using namespace std::chrono;
+  auto now = system_clock::now();
+  for (const index::SourceStatus& s : sources) {
+    xrpc::MetricLabels source{{"source", s.url}};
+    m.set("atcr_index_firehose_connected", "Whether the index's firehose consumer is connected to the source.", source,
+          s.connected ? 1 : 0);
+    m.set("atcr_index_firehose_seq", "The seq of the last firehose event the index handled from the source.", source,
+          static_cast<double>(s.seq));
+    m.set("atcr_index_firehose_events", "Firehose events the index handled from the source since start.", source,
+          static_cast<double>(s.events));
+    if (!s.event_time || !s.handled_at) continue;
+    m.set("atcr_index_firehose_lag_seconds",
+          "How far behind the source the index handled its last firehose event (handled at minus the event's time).",
+          source, duration<double>(*s.handled_at - *s.event_time).count());
+    m.set("atcr_index_firehose_last_event_age_seconds",
+          "Now minus the time of the last firehose event the index handled (grows while the source is quiet).", source,
+          duration<double>(now - *s.event_time).count());
+  }
+}
+
+}  // namespace
+
 void Appview::instrument(xrpc::Metrics& metrics) {
   impl_->metrics = &metrics;
   metrics.on_scrape([impl = impl_.get()](xrpc::Metrics& m) {
@@ -201,6 +229,7 @@ void Appview::instrument(xrpc::Metrics& metrics) {
     }
     m.set("atcr_appview_uploads_in_flight", "Blob upload sessions in use since the AppView started.", {},
           static_cast<double>(open));
+    if (impl->index_feed) firehose_metrics(m, impl->index_feed->status());
   });
 }
 

@@ -24,6 +24,8 @@ class IndexFeed {
   ~IndexFeed();
 
   index::Ingester& ingester() { return ingester_; }
+  // Where the consumer is on each source (/metrics: firehose lag).
+  std::vector<index::SourceStatus> status() const { return consumer_.status(); }
 
   // `atcr-appview backfill`: every source from the start, in this thread.
   static void backfill_all(const AppviewConfig& config, index::Ingester& ingester,

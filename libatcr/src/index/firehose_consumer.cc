@@ -19,12 +19,23 @@ constexpr auto kPoll = std::chrono::milliseconds(500);
 }  // namespace
 
 struct FirehoseConsumer::Impl {
-  Impl(Ingester& i, std::vector<Source> s, ConsumerOptions o) : ingester(i), sources(std::move(s)), options(o) {}
+  Impl(Ingester& i, std::vector<Source> s, ConsumerOptions o) : ingester(i), sources(std::move(s)), options(o) {
+    statuses.resize(sources.size());
+    for (std::size_t i = 0; i < sources.size(); ++i) statuses[i].url = sources[i].url;
+  }
   Ingester& ingester;
   std::vector<Source> sources;
   ConsumerOptions options;
   std::vector<std::thread> threads;
   std::atomic<std::uint64_t> events{0};
+
+  mutable std::mutex status_mu;
+  std::vector<SourceStatus> statuses;  // parallel to sources
+
+  void update(std::size_t i, const std::function<void(SourceStatus&)>& change) {
+    std::lock_guard lock(status_mu);
+    change(statuses[i]);
+  }
 
   std::mutex mu;
   std::condition_variable cv;
@@ -42,13 +53,15 @@ struct FirehoseConsumer::Impl {
     return !cv.wait_for(lock, d, [&] { return stopping; });
   }
 
-  void run(const Source& source) {
+  void run(std::size_t i) {
+    const Source& source = sources[i];
     std::chrono::milliseconds backoff = options.min_backoff;
     while (!stopped()) {
       bool delivered = false;
       try {
-        delivered = follow(source);
+        delivered = follow(i);
       } catch (const std::exception& e) {
+        update(i, [](SourceStatus& s) { s.connected = false; });
         if (stopped()) break;
         log::warn("index", "firehose {}: {}; reconnecting in {} ms", source.url, e.what(), backoff.count());
       }
@@ -59,7 +72,8 @@ struct FirehoseConsumer::Impl {
   }
 
   // One connection, until it ends; whether it delivered any event.
-  bool follow(const Source& source) {
+  bool follow(std::size_t i) {
+    const Source& source = sources[i];
     Index& index = ingester.index();
     std::string base = subscribe_url(source.url);
     if (base.empty()) throw Error(fmt::format("'{}' is not an http(s) or ws(s) URL", source.url));
@@ -80,12 +94,15 @@ struct FirehoseConsumer::Impl {
     }
     struct Unregister {
       Impl* self;
+      std::size_t i;
       xrpc::WebSocketClient* ws;
       ~Unregister() {
+        self->update(i, [](SourceStatus& s) { s.connected = false; });
         std::lock_guard lock(self->mu);
         std::erase(self->open, ws);
       }
-    } unregister{this, ws.get()};
+    } unregister{this, i, ws.get()};
+    update(i, [](SourceStatus& s) { s.connected = true; });
     log::info("index", "firehose {}: connected{}", source.url, cursor ? fmt::format(" at cursor {}", *cursor) : "");
 
     std::string origin = source.kind == SourceKind::kPds ? origin_of(source.url) : "";
@@ -113,9 +130,9 @@ struct FirehoseConsumer::Impl {
         continue;
       }
       if (message->kind != xrpc::WebSocketMessage::kBinary) continue;
-      std::int64_t seq = 0;
+      FrameInfo frame;
       try {
-        ingester.handle_frame(message->data, origin, seq);
+        ingester.handle_frame(message->data, origin, frame);
       } catch (const ParseError& e) {
         throw Error(fmt::format("a malformed frame: {}", e.what()));
       } catch (const Error& e) {
@@ -130,8 +147,16 @@ struct FirehoseConsumer::Impl {
       }
       events.fetch_add(1, std::memory_order_relaxed);
       delivered = true;
-      if (seq > 0) {
-        last_seq = seq;
+      update(i, [&](SourceStatus& s) {
+        ++s.events;
+        if (frame.seq > 0) s.seq = frame.seq;
+        if (frame.time) {
+          s.event_time = frame.time;
+          s.handled_at = std::chrono::system_clock::now();
+        }
+      });
+      if (frame.seq > 0) {
+        last_seq = frame.seq;
         if (++unsaved >= options.cursor_every) save();
       }
     }
@@ -149,8 +174,7 @@ FirehoseConsumer::FirehoseConsumer(Ingester& ingester, std::vector<Source> sourc
 FirehoseConsumer::~FirehoseConsumer() { stop(); }
 
 void FirehoseConsumer::start() {
-  for (const Source& source : impl_->sources)
-    impl_->threads.emplace_back([this, &source] { impl_->run(source); });
+  for (std::size_t i = 0; i < impl_->sources.size(); ++i) impl_->threads.emplace_back([this, i] { impl_->run(i); });
 }
 
 void FirehoseConsumer::stop() {
@@ -166,5 +190,10 @@ void FirehoseConsumer::stop() {
 }
 
 std::uint64_t FirehoseConsumer::events() const { return impl_->events.load(); }
+
+std::vector<SourceStatus> FirehoseConsumer::status() const {
+  std::lock_guard lock(impl_->status_mu);
+  return impl_->statuses;
+}
 
 }  // namespace atcr::index

@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "atcr/data/cbor.h"
+#include "atcr/data/datetime.h"
 #include "atcr/data/syntax.h"
 #include "atcr/index/ingest.h"
 #include "atcr/log.h"
@@ -267,8 +268,8 @@ Ingester::~Ingester() = default;
 
 Index& Ingester::index() { return impl_->index; }
 
-Outcome Ingester::handle_frame(BytesView frame, std::string_view source_origin, std::int64_t& seq) {
-  seq = 0;
+Outcome Ingester::handle_frame(BytesView frame, std::string_view source_origin, FrameInfo& info) {
+  info = {};
   pds::Frame f = pds::decode_frame(frame);
   if (f.op == -1) {
     const Value* error = f.body.find("error");
@@ -277,7 +278,8 @@ Outcome Ingester::handle_frame(BytesView frame, std::string_view source_origin, 
                             error && error->is_string() ? log::escape(error->as_string()) : "?",
                             message && message->is_string() ? log::escape(message->as_string()) : ""));
   }
-  if (const Value* s = f.body.find("seq"); s && s->is_integer()) seq = s->as_integer();
+  if (const Value* s = f.body.find("seq"); s && s->is_integer()) info.seq = s->as_integer();
+  if (const Value* t = f.body.find("time"); t && t->is_string()) info.time = parse_datetime(t->as_string());
   return handle_message(f.type, f.body, source_origin);
 }
 

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "atcr/data/datetime.h"
 #include "storage/keys.h"
 
 namespace atcr::storage {
@@ -65,17 +66,6 @@ class Spool {
  private:
   std::FILE* file_;
 };
-
-// ListObjectsV2's LastModified ("2026-12-03T05:00:00.000Z"); nullopt if
-// it is not of that form.
-std::optional<std::chrono::system_clock::time_point> parse_last_modified(const std::string& text) {
-  int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
-  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &sec) != 6) return std::nullopt;
-  std::chrono::year_month_day ymd{std::chrono::year(y), std::chrono::month(static_cast<unsigned>(mo)),
-                                  std::chrono::day(static_cast<unsigned>(d))};
-  if (!ymd.ok()) return std::nullopt;
-  return std::chrono::sys_days(ymd) + std::chrono::hours(h) + std::chrono::minutes(mi) + std::chrono::seconds(sec);
-}
 
 }  // namespace
 
@@ -144,7 +134,7 @@ ListPage S3Store::list(std::string_view prefix, std::string_view continuation, i
   auto result = mapped("list", prefix, [&] { return client_->list_objects(o); });
   ListPage page;
   for (auto& obj : result.objects)
-    page.keys.push_back({obj.key.substr(options_.root.size()), obj.size, parse_last_modified(obj.last_modified)});
+    page.keys.push_back({obj.key.substr(options_.root.size()), obj.size, parse_datetime(obj.last_modified)});
   if (result.truncated) page.continuation = result.next_continuation_token;
   return page;
 }
@@ -209,7 +199,7 @@ std::vector<PendingUpload> S3Store::pending_uploads(std::string_view prefix) con
       return client_->list_multipart_uploads(options_.root + std::string(prefix), key_marker, id_marker);
     });
     for (auto& u : result.uploads)
-      out.push_back({u.key.substr(options_.root.size()), std::move(u.upload_id), parse_last_modified(u.initiated)});
+      out.push_back({u.key.substr(options_.root.size()), std::move(u.upload_id), parse_datetime(u.initiated)});
     if (!result.truncated) return out;
     if (result.next_key_marker == key_marker && result.next_upload_id_marker == id_marker)
       throw BackendError("storage: ListMultipartUploads markers did not advance");

@@ -37,6 +37,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,6 +55,14 @@ enum class Outcome {
   kIgnored,   // nothing to do: another repo's news, an old rev, #info
   kRejected,  // failed verification or was malformed; logged
   kResynced,  // the repo was fetched whole and re-indexed
+};
+
+// What a subscribeRepos frame said of itself, besides its message.
+struct FrameInfo {
+  std::int64_t seq = 0;  // 0 when it has none (#info, errors)
+  // The event's `time` (when the source emitted it); nullopt when absent
+  // or not an atproto datetime.
+  std::optional<std::chrono::system_clock::time_point> time;
 };
 
 // Counters since the Ingester was made (for logs and benches).
@@ -81,11 +90,11 @@ class Ingester {
 
   // One subscribeRepos frame (header + body, DAG-CBOR). `source_origin` is
   // the origin of a PDS source ("" for a relay: trusted for #account).
-  // `seq` gets the event's seq (0 when it has none: #info, errors).
+  // `info` gets the event's seq and time (set before the event is handled).
   // Throws ParseError for a frame that is not an event-stream frame (the
   // connection should be dropped); an error frame ({op: -1}) throws
   // xrpc-style atcr::Error with its error name.
-  Outcome handle_frame(BytesView frame, std::string_view source_origin, std::int64_t& seq);
+  Outcome handle_frame(BytesView frame, std::string_view source_origin, FrameInfo& info);
   // The body of one decoded message.
   Outcome handle_message(std::string_view type, const Value& body, std::string_view source_origin);
 
@@ -129,6 +138,19 @@ struct ConsumerOptions {
   std::uint32_t cursor_every = 1;
 };
 
+// Where a consumer is on one source (for /metrics and logs).
+struct SourceStatus {
+  std::string url;
+  bool connected = false;
+  std::uint64_t events = 0;  // handled from this source since start()
+  std::int64_t seq = 0;      // the last handled event's (0: none yet)
+  // The last handled event's own time (the source's clock), and when we
+  // had handled it (ours): their difference is how far behind the source
+  // the consumer ran. nullopt until an event with a time was handled.
+  std::optional<std::chrono::system_clock::time_point> event_time;
+  std::optional<std::chrono::system_clock::time_point> handled_at;
+};
+
 // Follows com.atproto.sync.subscribeRepos on each source from its saved
 // cursor (Index::cursor(url)); a source never seen starts from cursor 0 for
 // a PDS (its whole retained history) and live for a relay. Reconnects with
@@ -147,6 +169,8 @@ class FirehoseConsumer {
   void stop();
   // Events handled so far, over all sources.
   std::uint64_t events() const;
+  // One entry per source, in the order given. Any thread.
+  std::vector<SourceStatus> status() const;
 
  private:
   struct Impl;

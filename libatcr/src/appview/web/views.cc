@@ -4,11 +4,10 @@
 #include <fmt/core.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <tuple>
-#include <ctime>
 
 #include "appview/web/markdown.h"
+#include "atcr/data/datetime.h"
 #include "appview/web/web_session.h"
 #include "atcr/net/http_client.h"
 
@@ -78,16 +77,9 @@ std::string hold_status(const RepoPage& page) {
 }  // namespace
 
 std::string format_age(std::string_view datetime, std::chrono::system_clock::time_point now) {
-  std::tm tm{};
-  std::string text(datetime.substr(0, 19));
-  if (text.size() != 19 ||
-      std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                  &tm.tm_min, &tm.tm_sec) != 6)
-    return {};
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  auto then = std::chrono::system_clock::from_time_t(timegm(&tm));
-  auto seconds = std::chrono::duration_cast<std::chrono::seconds>(now - then).count();
+  auto then = parse_datetime(datetime);
+  if (!then) return {};
+  auto seconds = std::chrono::duration_cast<std::chrono::seconds>(now - *then).count();
   if (seconds < 60) return "just now";
   auto ago = [](long long n, const char* unit) { return fmt::format("{} {}{} ago", n, unit, n == 1 ? "" : "s"); };
   if (seconds < 3600) return ago(seconds / 60, "minute");
