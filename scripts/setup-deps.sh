@@ -45,6 +45,9 @@ PACKAGES=(
   systemd docker-compose caddy
   # man pages from the programs' --help (meson install)
   help2man
+  # the scaled-out AppView: PostgreSQL (libpq; the server for tests, scripts/postgres.sh)
+  # and haproxy in front of several instances (e2e scale-out, bench/scale-out.sh)
+  libpq-dev postgresql-15 haproxy
 )
 
 installed() {
