@@ -9,6 +9,8 @@
 #   scripts/postgres.sh start   start it (or reuse the one running), print its env
 #   scripts/postgres.sh env     print the env of the running one (fails if none)
 #   scripts/postgres.sh reset   drop and recreate the database "atcr" (empty)
+#   scripts/postgres.sh database NAME   a fresh, empty database NAME (dropped
+#                               first if it exists): prints its URL
 #   scripts/postgres.sh stop    stop the server this script started
 #
 # The env printed, for `eval` or `export`:
@@ -43,10 +45,13 @@ ready() { as_owner "$BIN/pg_isready" -q -h "$DIR/sock" -p "$PORT"; }
 running() { [ -s "$DIR/data/postmaster.pid" ] && as_owner "$BIN/pg_ctl" -D "$DIR/data" status >/dev/null 2>&1; }
 print_env() { echo "ATCR_TEST_DATABASE_URL=$URL"; }
 
+# create_db [NAME]: a fresh database NAME (default atcr) owned by atcr.
 create_db() {
-  psql_admin -c "DROP DATABASE IF EXISTS atcr WITH (FORCE)" \
+  local name="${1:-atcr}"
+  [[ "$name" =~ ^[a-z_][a-z0-9_]*$ ]] || die "database names are [a-z_][a-z0-9_]*"
+  psql_admin -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" \
              -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'atcr') THEN CREATE ROLE atcr LOGIN; END IF; END \$\$" \
-             -c "CREATE DATABASE atcr OWNER atcr"
+             -c "CREATE DATABASE $name OWNER atcr"
 }
 
 start() {
@@ -91,6 +96,10 @@ case "${1:-}" in
     start ;;
   env) running && ready || die "no PostgreSQL running in $DIR"; print_env ;;
   reset) running || die "no PostgreSQL running in $DIR"; create_db ;;
+  database)
+    running || die "no PostgreSQL running in $DIR"
+    create_db "${2:-}"
+    echo "postgres://atcr@127.0.0.1:$PORT/$2" ;;
   stop) stop ;;
-  *) die "usage: $0 start|env|reset|stop" ;;
+  *) die "usage: $0 start|env|reset|database NAME|stop" ;;
 esac

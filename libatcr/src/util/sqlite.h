@@ -55,7 +55,6 @@ class Statement {
   Bytes column_blob(int index) const;
   BytesView column_blob_view(int index) const;  // valid until the next step/reset
   bool column_is_null(int index) const;
-  sqlite3_stmt* handle() const { return stmt_; }
 
  private:
   Database& db_;
