@@ -130,6 +130,26 @@ t "hostile sign-in input: a 400 page, escaped" bash -c "[ \"\$(curl -s -o '$W/ho
 # --- Bluesky: the push's post and the hold's profile ------------------------
 t "the push's post and the profile validate against app.bsky.* (@atproto/api)" \
   "$ATCR_NODE" "$REPO_ROOT/tests/e2e/validate-bsky.mjs" "$HOLD" "$HOLD_DID" "http://127.0.0.1:$ATCR_APPVIEW_PORT" "$MEMBER/admin:allowed" "$W/avatar.png"
+export_posts() {  # the member's exportUserData (a service token from its PDS): its blueskyPosts' texts
+  python3 - "$PDS_URL" "$MEMBER" "$MEMBER_PW" "$HOLD" "$HOLD_DID" <<'PY'
+import json, sys, urllib.parse, urllib.request
+pds, handle, password, hold, hold_did = sys.argv[1:]
+def call(url, body=None, token=None):
+    req = urllib.request.Request(url, data=json.dumps(body).encode() if body is not None else None)
+    if body is not None: req.add_header("Content-Type", "application/json")
+    if token: req.add_header("Authorization", "Bearer " + token)
+    return json.load(urllib.request.urlopen(req, timeout=10))
+s = call(f"{pds}/xrpc/com.atproto.server.createSession", {"identifier": handle, "password": password})
+q = urllib.parse.urlencode({"aud": hold_did, "lxm": "io.atcr.hold.exportUserData"})
+token = call(f"{pds}/xrpc/com.atproto.server.getServiceAuth?{q}", token=s["accessJwt"])["token"]
+out = call(f"{hold}/xrpc/io.atcr.hold.exportUserData", token=token)
+assert out["userDid"] == s["did"], out
+for p in out["blueskyPosts"]:
+    assert p["uri"].startswith(f"at://{hold_did}/app.bsky.feed.post/") and p["createdAt"], p
+    print(p["text"])
+PY
+}
+t "exportUserData: the member's blueskyPosts hold its push's post" bash -c 'grep -q "admin:allowed" <<<"$1"' _ "$(export_posts)"
 t "no post for the refused push" bash -c "! curl -sf '$HOLD/xrpc/com.atproto.repo.listRecords?repo=$HOLD_DID&collection=app.bsky.feed.post' | grep -q 'admin:refused'"
 
 echo "admin e2e: $pass passed, $fail failed"

@@ -41,6 +41,7 @@ struct Options {
   bool quota = false;
   std::chrono::seconds presign_expiry{15 * 60};
   std::filesystem::path avatar;  // registration.profile_avatar
+  bool posts = false;            // registration.enable_bluesky_posts
 };
 
 class HoldFixture {
@@ -68,6 +69,7 @@ class HoldFixture {
     c.quota.tiers = {{"deckhand", 1000}, {"bosun", 1'000'000}};
     c.quota.default_tier = "deckhand";
     c.registration.profile_avatar = options.avatar;
+    c.registration.enable_bluesky_posts = options.posts;
     hold_ = std::make_unique<hold::Hold>(c, hold::HoldOptions{&resolver_});
     xrpc::ServerOptions so;
     so.port = port_;
@@ -79,6 +81,11 @@ class HoldFixture {
 
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   hold::Hold& hold() { return *hold_; }
+  std::filesystem::path data_dir() const { return dir_ / "data"; }
+  void stop() {
+    server_.reset();
+    hold_.reset();
+  }
 
   std::string token(const User& u, std::string_view lxm) const {
     xrpc::ServiceAuthParams p;
@@ -674,4 +681,31 @@ TEST_CASE("hold service: the profile's avatar is a blob of the hold's repo that 
                           "repo=" + net::url_encode(f.hold().did()) + "&collection=app.bsky.actor.profile&rkey=self"));
   CHECK(profile.at("value").find("avatar") == nullptr);
   CHECK(f.call("GET", "com.atproto.sync.getBlob", nullptr, f.blob_query(cid)).status == 401);
+}
+
+TEST_CASE("hold service: exportUserData lists the hold's Bluesky posts about the caller's pushes") {
+  HoldFixture f({.allow_all_crew = true, .posts = true});
+  Pushed pushed = push_one(f);
+  auto posts = f.json(f.call("GET", "com.atproto.repo.listRecords", nullptr,
+                             "repo=" + net::url_encode(f.hold().did()) + "&collection=app.bsky.feed.post"));
+  REQUIRE(posts.at("records").as_array().size() == 1);
+  const Value& post = posts.at("records").as_array()[0];
+  auto exported = [&](const User& u) {
+    return f.json(f.call("GET", "io.atcr.hold.exportUserData", &u, "")).at("blueskyPosts").as_array();
+  };
+  auto mine = exported(f.alice);
+  REQUIRE(mine.size() == 1);
+  CHECK(mine[0].at("uri") == post.at("uri"));
+  CHECK(mine[0].at("text") == post.at("value").at("text"));
+  CHECK(mine[0].at("createdAt") == post.at("value").at("createdAt"));
+  CHECK(mine[0].at("text").as_string().find("/app:v1") != std::string::npos);
+  CHECK(exported(f.bob).empty());
+  CHECK(exported(f.owner).empty());
+  // A post the log does not know (written before it, or the log lost):
+  // still found by its link to the user's repository page.
+  f.stop();
+  std::filesystem::remove(f.data_dir() / "posts.sqlite");
+  f.start({.allow_all_crew = true, .posts = true});
+  CHECK(exported(f.alice).size() == 1);
+  CHECK(exported(f.bob).empty());
 }

@@ -137,6 +137,7 @@ Hold::Hold(HoldConfig config, HoldOptions options) : impl_(std::make_unique<Impl
   h.verifier = std::make_unique<xrpc::ServiceAuthVerifier>(*h.resolver, h.pds->did(), auth);
   h.part_urls = std::make_unique<PartUrlSigner>(h.config.server.data_dir / "part-url.key");
   h.scans = std::make_unique<ScanQueue>(h.config.server.data_dir / "scans.sqlite");
+  h.posts = std::make_unique<PostLog>(h.config.server.data_dir / "posts.sqlite");
   h.gc_state = std::make_unique<GcState>(h.config.server.data_dir / "gc.sqlite");
   h.control_secret = load_or_create_secret(control_secret_path(h.config));
   // Users name their PDS (garbage collection reads it): a public address,

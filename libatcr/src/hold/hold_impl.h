@@ -30,6 +30,7 @@
 #include "atcr/scan/protocol.h"
 #include "hold/gc_state.h"
 #include "hold/part_urls.h"
+#include "hold/post_log.h"
 #include "hold/scan_queue.h"
 
 namespace atcr::hold {
@@ -194,6 +195,11 @@ struct Hold::Impl {
   // resolves, else their DID, linked to the AppView's repository page).
   Value push_post_for(const std::string& user, const std::string& repository, const std::string& tag,
                       const oci::ManifestInfo& info);
+  std::unique_ptr<PostLog> posts;  // which user each post is about
+  // exportUserData's blueskyPosts: [{uri, text, createdAt}] of the posts
+  // about `user` (those the post log names, and older ones whose link is
+  // to a repository page of the user's DID or current handle).
+  Value::Array posts_about(const std::string& user);
 
   std::unique_ptr<AdminPanel> admin;  // when config.admin.enabled
 

@@ -103,7 +103,7 @@ void Hold::Impl::register_manifest_endpoints(xrpc::XrpcServer& server) {
 
     std::vector<RecordWrite> writes;
     std::vector<LayerUse> layers;
-    std::string post_uri;
+    std::string post_uri, post_rkey;
     std::vector<oci::Descriptor> scan_layers;  // what a scan reads, in the manifest's order
     std::string manifest_uri;
     std::string tier;  // the pusher's ("" for the owner)
@@ -155,10 +155,10 @@ void Hold::Impl::register_manifest_endpoints(xrpc::XrpcServer& server) {
                                             format_size(used), format_size(*limit.bytes), limit.tier));
       }
       if (access.captain().enable_bluesky_posts) {
-        std::string rkey = next_tid();
-        writes.push_back(RecordWrite::create(std::string(kPostCollection), rkey,
+        post_rkey = next_tid();
+        writes.push_back(RecordWrite::create(std::string(kPostCollection), post_rkey,
                                              push_post_for(user, repository, tag.value_or(""), info)));
-        post_uri = fmt::format("at://{}/{}/{}", pds->did(), kPostCollection, rkey);
+        post_uri = fmt::format("at://{}/{}/{}", pds->did(), kPostCollection, post_rkey);
       }
     }
 
@@ -172,6 +172,7 @@ void Hold::Impl::register_manifest_endpoints(xrpc::XrpcServer& server) {
                               fmt::format("{} has not pushed {} to this hold", user, repository));
       writes.push_back(stats_write(current, user, repository, push));
       commit(writes, {}, layers);
+      if (!post_rkey.empty()) posts->add(post_rkey, user);
     }
     if (push) {
       queue_scan(user, repository, input::optional_string(in, "tag", oci::kMaxTagLength).value_or(""),

@@ -7,6 +7,8 @@
 //   io.atcr.hold.exportUserData        (query)     -> {exportedAt, holdDid, userDid, isCaptain, crewRecord?,
 //       layerRecords, statsRecords, blueskyPosts}: the caller's own data
 //       (GDPR), named by their service token; AuthRequired without one.
+//       blueskyPosts: [{uri, text, createdAt}] of the hold's posts about
+//       the caller's pushes.
 //   io.atcr.hold.updateCrewTier        (procedure) {userDid, tierRank} -> {tierName}
 //       tierRank indexes listTiers (smallest quota first). Only the hold's
 //       admins (crew:admin, the owner) or registration.appview_did;
@@ -16,6 +18,9 @@
 #include "atcr/data/datetime.h"
 #include "atcr/data/syntax.h"
 #include "atcr/oci/hold_records.h"
+#include <set>
+
+#include "hold/bluesky.h"
 #include "hold/hold_impl.h"
 #include "hold/input.h"
 
@@ -37,7 +42,40 @@ Value pick(const Value& record, std::initializer_list<std::string_view> keys) {
   return Value(std::move(out));
 }
 
+// Whether `post` links to a repository page of `who` (a DID or handle).
+bool links_to(const Value& post, const std::string& who) {
+  const Value* facets = post.find("facets");
+  if (who.empty() || !facets || !facets->is_array()) return false;
+  for (const Value& facet : facets->as_array()) {
+    const Value* features = facet.find("features");
+    if (!features || !features->is_array()) continue;
+    for (const Value& f : features->as_array())
+      if (record_string(f, "uri").find("/r/" + net::url_encode(who) + "/") != std::string::npos) return true;
+  }
+  return false;
+}
+
 }  // namespace
+
+Value::Array Hold::Impl::posts_about(const std::string& user) {
+  std::vector<std::string> logged = posts->rkeys_of(user);
+  std::set<std::string> keys(logged.begin(), logged.end());
+  std::string handle;
+  try {
+    handle = resolver->resolve(user).handle.value_or("");
+  } catch (const Error&) {
+    // matched by DID alone
+  }
+  Value::Array out;
+  for_each_record(*pds, kPostCollection, [&](const pds::ListedRecord& r) {
+    std::string rkey = r.uri.substr(r.uri.rfind('/') + 1);
+    if (!keys.contains(rkey) && !links_to(r.value, user) && !links_to(r.value, handle)) return;
+    out.push_back(Value(Value::Map{{"uri", Value(r.uri)},
+                                   {"text", Value(record_string(r.value, "text"))},
+                                   {"createdAt", Value(record_string(r.value, "createdAt"))}}));
+  });
+  return out;
+}
 
 void Hold::Impl::register_user_endpoints(xrpc::XrpcServer& server) {
   server.query(kGetLayers, [this](const xrpc::ServerRequest& req) {
@@ -81,7 +119,7 @@ void Hold::Impl::register_user_endpoints(xrpc::XrpcServer& server) {
     });
     out["layerRecords"] = Value(std::move(layers));
     out["statsRecords"] = Value(std::move(stats));
-    out["blueskyPosts"] = Value(Value::Array{});  // this hold posts nothing about users yet
+    out["blueskyPosts"] = Value(posts_about(who));
     return xrpc::ServerResponse::json(Value(std::move(out)));
   });
 
