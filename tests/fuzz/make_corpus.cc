@@ -10,6 +10,8 @@
 #include "atcr/data/car.h"
 #include "atcr/data/cbor.h"
 #include "atcr/data/json.h"
+#include "atcr/oci/digest.h"
+#include "atcr/oci/records.h"
 #include "atcr/pds/event_stream.h"
 #include "atcr/repo/mst.h"
 #include "atcr/repo/repository.h"
@@ -118,6 +120,30 @@ int main(int argc, char** argv) {
     Bytes encoded = repo.commit().encode();
     Value sync = pds::sync_body(fuzz::kFirehoseDid, repo.head(), encoded, repo.rev(), "2026-12-03T07:00:00.000Z");
     write(root / "fuzz_firehose", "sync", pds::encode_message_frame("#sync", sync));
+  }
+  // verify (first byte 0: an image reference; 1: a repo CAR with a tag and
+  // the manifest record it names, signed by the fuzz key).
+  for (const char* ref : {"atcr.io/alice.example.com/team/app:v1", "127.0.0.1:5000/did:plc:abc/app",
+                          "https://r.example/did:web:localhost%3A8080/app:x"})
+    write(root / "fuzz_verify", "ref" + std::to_string(i++), as_bytes(std::string(1, '\0') + ref));
+  {
+    MemoryRepoStorage storage;
+    const std::string manifest = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"})";
+    const std::string digest = oci::Digest::of(manifest).str();
+    const std::string rkey = "3kaaaaaaaaaa2";
+    Repository repo = Repository::create(
+        storage, fuzz::kFirehoseDid, fuzz::firehose_key(),
+        {RecordWrite::create("io.atcr.manifest", rkey,
+                             Value(Value::Map{{"repository", Value("app")}, {"digest", Value(digest)},
+                                              {"mediaType", Value("application/vnd.oci.image.manifest.v1+json")},
+                                              {"schemaVersion", Value(2)}})),
+         RecordWrite::create("io.atcr.tag", "app:latest",
+                             Value(Value::Map{{"repository", Value("app")}, {"tag", Value("latest")},
+                                              {"manifest", Value(oci::manifest_uri(fuzz::kFirehoseDid, rkey))},
+                                              {"manifestDigest", Value(digest)}}))});
+    Bytes car = repo.export_car();
+    car.insert(car.begin(), 1);
+    write(root / "fuzz_verify", "repo", car);
   }
   // Layers for fuzz_layer (first byte 0: a layer, 1: an archive, 2: databases).
   const std::string status = "Package: libssl3\nStatus: install ok installed\nSource: openssl\nVersion: 3.0.11-1\n\n";

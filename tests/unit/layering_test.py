@@ -9,7 +9,7 @@ import pathlib
 import re
 import sys
 
-ORDER = ["util", "encoding", "db", "crypto", "data", "repo", "net", "identity", "xrpc", "oauth", "web", "oci", "s3", "storage",
+ORDER = ["util", "encoding", "db", "crypto", "data", "repo", "net", "identity", "xrpc", "oauth", "web", "oci", "verify", "s3", "storage",
          "scan", "pds", "index", "hold", "appview"]
 RANK = {name: i for i, name in enumerate(ORDER)}
 # Same-rank groups: layers that must not see each other although neither is below.

@@ -9,6 +9,7 @@
 #include "atcr/error.h"
 #include "atcr/oci/credential_store.h"
 #include "atcr/oci/errors.h"
+#include "atcr/oci/media_types.h"
 
 namespace atcr::oci {
 
@@ -55,36 +56,91 @@ std::optional<BearerChallenge> parse_bearer_challenge(std::string_view header) {
   return c;
 }
 
-std::string registry_login(const net::HttpClient& http, std::string_view registry_url, std::string_view username,
-                           std::string_view password, std::string_view scope) {
+namespace {
+
+// The message of the first entry of an OCI error body, "" when there is none.
+std::string first_error_message(const net::HttpResponse& r) {
+  try {
+    return json::parse(r.text()).at("errors").as_array().at(0).at("message").as_string();
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+
+// A token from the challenge's realm for `scope`: with Basic credentials
+// when `username` is non-empty, anonymously otherwise.
+std::string request_token(const net::HttpClient& http, std::string_view base, const BearerChallenge& challenge,
+                          std::string_view scope, std::string_view username, std::string_view password) {
+  std::string url = challenge.realm + (challenge.realm.find('?') == std::string::npos ? "?" : "&") +
+                    "service=" + net::url_encode(challenge.service);
+  if (!scope.empty()) url += "&scope=" + net::url_encode(scope);
+  net::Headers headers;
+  if (!username.empty())
+    headers.emplace_back("Authorization",
+                         "Basic " + base64::encode(as_bytes(std::string(username) + ":" + std::string(password))));
+  net::HttpResponse r = http.get(url, headers);
+  if (r.status == 401 || r.status == 403) {
+    std::string why = first_error_message(r);
+    std::string who = username.empty() ? "an anonymous token" : fmt::format("the credentials of {}", username);
+    throw RegistryError(ErrorCode::kUnauthorized,
+                        fmt::format("{} refused {}{}{}", base, who, why.empty() ? "" : ": ", why));
+  }
+  if (!r.ok()) throw ParseError(fmt::format("token endpoint {} answered {}", challenge.realm, r.status));
+  Value body = json::parse(r.text());
+  for (const char* field : {"token", "access_token"}) {
+    if (const Value* t = body.is_map() ? body.find(field) : nullptr; t && t->is_string()) return t->as_string();
+  }
+  throw ParseError(fmt::format("token endpoint {} returned no token", challenge.realm));
+}
+
+std::string base_of(std::string_view registry_url) {
   std::string base(registry_url);
   while (!base.empty() && base.back() == '/') base.pop_back();
+  return base;
+}
+
+}  // namespace
+
+std::string registry_login(const net::HttpClient& http, std::string_view registry_url, std::string_view username,
+                           std::string_view password, std::string_view scope) {
+  std::string base = base_of(registry_url);
   net::HttpResponse ping = http.get(base + "/v2/");
   if (ping.ok()) return "";  // no auth at all
   if (ping.status != 401) throw ParseError(fmt::format("{}/v2/ answered {}, not 200 or 401", base, ping.status));
   auto challenge = parse_bearer_challenge(ping.header("www-authenticate"));
   if (!challenge) throw ParseError(fmt::format("{}/v2/ sent no Bearer challenge", base));
+  return request_token(http, base, *challenge, scope, username, password);
+}
 
-  std::string url = challenge->realm + (challenge->realm.find('?') == std::string::npos ? "?" : "&") +
-                    "service=" + net::url_encode(challenge->service);
-  if (!scope.empty()) url += "&scope=" + net::url_encode(scope);
-  std::string basic = base64::encode(as_bytes(std::string(username) + ":" + std::string(password)));
-  net::HttpResponse r = http.get(url, {{"Authorization", "Basic " + basic}});
-  if (r.status == 401 || r.status == 403) {
-    std::string why;
+ServedManifest fetch_manifest(const net::HttpClient& http, std::string_view registry_url, std::string_view name,
+                              std::string_view reference, std::string_view username, std::string_view password) {
+  std::string base = base_of(registry_url);
+  net::HttpRequest req;
+  req.url = fmt::format("{}/v2/{}/manifests/{}", base, name, reference);
+  req.headers = {{"Accept", fmt::format("{}, {}, {}, {}", media_type::kImageManifest, media_type::kImageIndex,
+                                        media_type::kDockerManifest, media_type::kDockerManifestList)}};
+  net::HttpOptions options = http.options();
+  options.max_response_bytes = kMaxFetchedManifestBytes;
+  net::HttpResponse r = http.send(req, options);
+  if (r.status == 401) {
+    auto challenge = parse_bearer_challenge(r.header("www-authenticate"));
+    if (!challenge) throw ParseError(fmt::format("GET {} answered 401 without a Bearer challenge", req.url));
+    std::string token = request_token(http, base, *challenge, fmt::format("repository:{}:pull", name), username,
+                                      password);
+    req.headers.emplace_back("Authorization", "Bearer " + token);
+    r = http.send(req, options);
+  }
+  if (!r.ok()) {
+    std::string code;
     try {
-      why = json::parse(r.text()).at("errors").as_array().at(0).at("message").as_string();
+      code = json::parse(r.text()).at("errors").as_array().at(0).at("code").as_string();
     } catch (const std::exception&) {
     }
-    throw RegistryError(ErrorCode::kUnauthorized, fmt::format("{} refused the credentials of {}{}{}", base, username,
-                                                              why.empty() ? "" : ": ", why));
+    auto known = code_from_name(code);
+    if (!known) throw ParseError(fmt::format("GET {} answered {} without an OCI error", req.url, r.status));
+    throw RegistryError(*known, first_error_message(r), {}, r.status);
   }
-  if (!r.ok()) throw ParseError(fmt::format("token endpoint {} answered {}", challenge->realm, r.status));
-  Value body = json::parse(r.text());
-  for (const char* field : {"token", "access_token"}) {
-    if (const Value* t = body.is_map() ? body.find(field) : nullptr; t && t->is_string()) return t->as_string();
-  }
-  throw ParseError(fmt::format("token endpoint {} returned no token", challenge->realm));
+  return ServedManifest{std::move(r.body), r.header("content-type"), r.header("docker-content-digest")};
 }
 
 std::string registry_base_url(std::string_view registry) {
@@ -130,12 +186,6 @@ std::string str(const Value& v, const char* key, const std::string& url, bool re
 std::int64_t seconds(const Value& v, const char* key, std::int64_t fallback) {
   const Value* f = v.find(key);
   return f && f->is_integer() ? f->as_integer() : fallback;
-}
-
-std::string base_of(std::string_view registry_url) {
-  std::string base(registry_url);
-  while (!base.empty() && base.back() == '/') base.pop_back();
-  return base;
 }
 
 }  // namespace

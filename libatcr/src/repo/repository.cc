@@ -381,16 +381,28 @@ VerifiedRepo read_repo_car(BytesView car_bytes, car::Limits limits) {
   return walk_repo(contents, root, std::move(commit));
 }
 
-std::optional<Record> verify_record_proof(BytesView car_bytes, std::string_view did, const PublicKey& key,
-                                          std::string_view collection, std::string_view rkey) {
+RecordProof check_record_proof(BytesView car_bytes, std::string_view did, const PublicKey& key,
+                               std::string_view collection, std::string_view rkey) {
   car::Contents contents = car::read(car_bytes);
   auto [root, commit] = check_commit(contents, did, key);
   mst::Tree tree(contents.blocks, commit.data);
-  auto cid = tree.get(make_path(collection, rkey));
-  if (!cid) return std::nullopt;
+  std::optional<Cid> cid;
+  try {
+    cid = tree.get(make_path(collection, rkey));
+  } catch (const NotFoundError& e) {
+    throw VerifyError(std::string("proof lacks an MST node on the record's path: ") + e.what());
+  }
+  RecordProof out{std::move(commit), root, std::nullopt};
+  if (!cid) return out;
   const Bytes* bytes = contents.blocks.find(*cid);
   if (!bytes) throw VerifyError("proof lacks the record block " + cid->to_string());
-  return Record{*cid, *bytes, cbor::decode(*bytes)};
+  out.record = Record{*cid, *bytes, cbor::decode(*bytes)};
+  return out;
+}
+
+std::optional<Record> verify_record_proof(BytesView car_bytes, std::string_view did, const PublicKey& key,
+                                          std::string_view collection, std::string_view rkey) {
+  return check_record_proof(car_bytes, did, key, collection, rkey).record;
 }
 
 Repository import_repo_car(RepoStorage& storage, BytesView car_bytes, std::string_view did, const PublicKey& key) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "atcr/bytes.h"
 #include "atcr/net/http_client.h"
 
 namespace atcr::oci {
@@ -30,6 +31,30 @@ std::optional<BearerChallenge> parse_bearer_challenge(std::string_view www_authe
 // not follow the protocol. A registry without auth yields "".
 std::string registry_login(const net::HttpClient& http, std::string_view registry_url, std::string_view username,
                            std::string_view password, std::string_view scope = {});
+
+// A manifest as a registry served it.
+struct ServedManifest {
+  Bytes body;               // exactly the bytes sent
+  std::string media_type;   // the Content-Type header
+  std::string digest;       // the Docker-Content-Digest header, as claimed ("" if none)
+};
+
+// Largest manifest fetch_manifest() accepts (the distribution-spec lets
+// registries refuse manifests over 4 MiB).
+inline constexpr std::size_t kMaxFetchedManifestBytes = 4 * 1024 * 1024;
+
+// GET <registry_url>/v2/<name>/manifests/<reference>, accepting every
+// manifest and index type. A 401 with a Bearer challenge is followed as
+// docker pull does: a token for "repository:<name>:pull" from the realm,
+// anonymously when `username` is empty, else with Basic credentials; then
+// the GET again. Nothing in the answer is trusted: check the bytes'
+// digest yourself. Throws RegistryError with the registry's error code
+// (MANIFEST_UNKNOWN, NAME_UNKNOWN, UNAUTHORIZED...) and message for a
+// refusal, net::HttpError when it cannot be reached, ParseError for
+// answers outside the protocol (a body over kMaxFetchedManifestBytes too).
+ServedManifest fetch_manifest(const net::HttpClient& http, std::string_view registry_url, std::string_view name,
+                              std::string_view reference, std::string_view username = {},
+                              std::string_view password = {});
 
 // "127.0.0.1:5000" -> "http://127.0.0.1:5000" (loopback speaks plain
 // HTTP); any other host gets https unless a scheme is given. A path is

@@ -150,8 +150,23 @@ VerifiedRepo verify_repo_car(BytesView car, std::string_view did, const PublicKe
 // origin is vouched for otherwise (an operator importing an export).
 VerifiedRepo read_repo_car(BytesView car, car::Limits limits = {});
 
+// A verified record proof: the signed commit it was proven under, and the
+// record (nullopt: a valid proof that the path is absent at that commit).
+struct RecordProof {
+  Commit commit;
+  Cid commit_cid;
+  std::optional<Record> record;
+};
+
 // Verifies a record proof CAR (as from record_proof or sync.getRecord):
-// returns the record, or nullopt for a valid proof of absence.
+// every block against its CID, the root commit's DID and its signature
+// against `key`, and the MST path from the commit's root to the record (or
+// to where it would be). Throws ParseError or VerifyError naming the
+// problem; a proof missing a node on the path is a VerifyError.
+RecordProof check_record_proof(BytesView car, std::string_view did, const PublicKey& key,
+                               std::string_view collection, std::string_view rkey);
+
+// check_record_proof's record alone.
 std::optional<Record> verify_record_proof(BytesView car, std::string_view did, const PublicKey& key,
                                           std::string_view collection, std::string_view rkey);
 
