@@ -19,7 +19,9 @@
 #include "atcr/net/http_client.h"
 #include "atcr/oci/digest.h"
 #include "atcr/xrpc/server.h"
+#include "atcr/xrpc/metrics.h"
 #include "atcr/xrpc/service_auth.h"
+#include "atcr/xrpc/websocket_client.h"
 #include "free_port.h"
 #include "memory_resolver.h"
 #include "temp_dir.h"
@@ -42,6 +44,7 @@ struct Options {
   std::chrono::seconds presign_expiry{15 * 60};
   std::filesystem::path avatar;  // registration.profile_avatar
   bool posts = false;            // registration.enable_bluesky_posts
+  bool metrics = false;          // GET /metrics, the hold instrumented
 };
 
 class HoldFixture {
@@ -54,6 +57,7 @@ class HoldFixture {
   void start(Options options) {
     server_.reset();
     hold_.reset();
+    metrics_.reset();
     hold::HoldConfig c;
     c.server.public_url = url();
     c.server.port = port_;
@@ -74,8 +78,14 @@ class HoldFixture {
     xrpc::ServerOptions so;
     so.port = port_;
     so.logger = nullptr;
+    if (options.metrics) {
+      metrics_ = std::make_unique<xrpc::Metrics>();
+      so.logger = metrics_->instrument(nullptr);
+      hold_->instrument(*metrics_);
+    }
     server_ = std::make_unique<xrpc::XrpcServer>(so);
     hold_->register_endpoints(*server_);
+    if (metrics_) metrics_->register_endpoint(*server_);
     server_->start();
   }
 
@@ -153,6 +163,7 @@ class HoldFixture {
   test::TempDir dir_{"atcr-hold-service"};
   test::MemoryResolver resolver_;
   int port_;
+  std::unique_ptr<xrpc::Metrics> metrics_;  // outlives the hold and server using it
   std::unique_ptr<hold::Hold> hold_;
   std::unique_ptr<xrpc::XrpcServer> server_;
   net::HttpClient http_;
@@ -708,4 +719,51 @@ TEST_CASE("hold service: exportUserData lists the hold's Bluesky posts about the
   f.start({.allow_all_crew = true, .posts = true});
   CHECK(exported(f.alice).size() == 1);
   CHECK(exported(f.bob).empty());
+}
+
+// The value of the metric line that starts with `prefix` (name and labels), or -1.
+double metric(const std::string& text, const std::string& prefix) {
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    if (line.starts_with(prefix) && line.size() > prefix.size() && line[prefix.size()] == ' ')
+      return std::stod(line.substr(prefix.size() + 1));
+  return -1;
+}
+
+TEST_CASE("hold service: /metrics: requests by route and status, latency, bytes, uploads in flight, quota, GC, firehose") {
+  HoldFixture f({.allow_all_crew = true, .quota = true, .metrics = true});
+  push_one(f);  // alice: 700 bytes, deckhand tier
+  CHECK(f.call("POST", "io.atcr.hold.initiateUpload", &f.alice, "", R"({"digest":"sha256:)" + std::string(64, 'a') +
+                                                                        "\"}").status == 200);  // left open
+  CHECK(f.call("GET", "io.atcr.hold.exportUserData", nullptr, "").status == 401);
+  f.hold().gc(true);
+  auto firehose = xrpc::WebSocketClient::connect(f.url() + "/xrpc/com.atproto.sync.subscribeRepos?cursor=0", {});
+  for (int i = 0; i < 50; ++i) {  // until the session is registered and has replayed the log
+    auto m = firehose->receive(std::chrono::milliseconds(100));
+    if (!m || m->kind == xrpc::WebSocketMessage::kTimeout) break;
+  }
+
+  net::HttpRequest scrape;
+  scrape.url = f.url() + "/metrics";
+  net::HttpResponse page = net::HttpClient().send(scrape);
+  REQUIRE(page.status == 200);
+  CHECK(page.header("content-type").starts_with("text/plain"));
+  std::string text = page.text();
+  INFO(text);
+  const std::string notify = R"(route="/xrpc/io.atcr.hold.notifyManifest",method="POST")";
+  CHECK(metric(text, "atcr_http_requests_total{" + notify + R"(,status="200"})") == 1);
+  CHECK(metric(text, R"(atcr_http_requests_total{route="/xrpc/io.atcr.hold.exportUserData",method="GET",status="401"})") == 1);
+  CHECK(metric(text, "atcr_http_request_duration_seconds_count{" + notify + "}") == 1);
+  CHECK(metric(text, "atcr_http_request_duration_seconds_bucket{" + notify + R"(,le="+Inf"})") == 1);
+  CHECK(metric(text, R"(atcr_http_request_bytes_total{route="/xrpc/io.atcr.hold.uploadPart"})") >= 700);
+  CHECK(metric(text, R"(atcr_http_response_bytes_total{route="/xrpc/io.atcr.hold.notifyManifest"})") > 0);
+  CHECK(metric(text, "atcr_hold_uploads_in_flight") == 1);
+  CHECK(metric(text, R"(atcr_hold_quota_used_bytes{tier="deckhand"})") == 700);
+  CHECK(metric(text, R"(atcr_hold_quota_limit_bytes{tier="deckhand"})") == 1000);
+  CHECK(metric(text, "atcr_hold_quota_used_bytes_total") == 700);
+  CHECK(metric(text, R"(atcr_hold_gc_runs_total{mode="dry_run"})") == 1);
+  CHECK(metric(text, "atcr_hold_firehose_seq") > 0);
+  CHECK(metric(text, "atcr_hold_firehose_subscribers") == 1);
+  CHECK(metric(text, "atcr_hold_firehose_lag_events") == 0);  // it was sent everything
+  firehose->close();
 }

@@ -273,6 +273,7 @@ void Hold::register_endpoints(xrpc::XrpcServer& server) {
       throw xrpc::XrpcError(400, "InvalidRequest",
                             "the captain record follows the hold's configuration and cannot be deleted");
   };
+  options.sessions = h.firehose_sessions;
   pds::register_endpoints(server, *h.pds, options);
   h.register_upload_endpoints(server);
   h.register_blob_endpoints(server);
@@ -290,6 +291,14 @@ void Hold::instrument(xrpc::Metrics& metrics) {
   metrics.on_scrape([&h](xrpc::Metrics& m) {
     m.set("atcr_hold_uploads_in_flight", "Blob upload sessions open on the hold.", {},
           static_cast<double>(h.uploads->count()));
+    std::int64_t seq = h.pds->sequencer().current_seq();
+    pds::FirehoseSessions::Snapshot firehose = h.firehose_sessions->snapshot();
+    m.set("atcr_hold_firehose_seq", "The newest event on the hold's firehose (subscribeRepos).", {},
+          static_cast<double>(seq));
+    m.set("atcr_hold_firehose_subscribers", "Live subscribeRepos sessions.", {},
+          static_cast<double>(firehose.sessions));
+    m.set("atcr_hold_firehose_lag_events", "Events the slowest live subscriber has not been sent yet.", {},
+          static_cast<double>(firehose.oldest_sent ? std::max<std::int64_t>(0, seq - *firehose.oldest_sent) : 0));
     h.access.ensure_current(*h.pds);
     Captain captain = h.access.captain();
     std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> by_tier;  // tier -> (bytes, users)

@@ -20,6 +20,7 @@
 #include "atcr/oci/hold_records.h"
 #include "atcr/net/http_client.h"
 #include "atcr/pds/embedded_pds.h"
+#include "atcr/pds/endpoints.h"
 #include "atcr/storage/blob_key.h"
 #include "atcr/storage/blob_store.h"
 #include "atcr/storage/uploads.h"
@@ -131,6 +132,8 @@ struct Hold::Impl {
   // the history and the metrics.
   GcReport collect(bool dry_run);
   xrpc::Metrics* metrics = nullptr;  // Hold::instrument
+  // The firehose's live sessions (their lag is a metric).
+  std::shared_ptr<pds::FirehoseSessions> firehose_sessions = std::make_shared<pds::FirehoseSessions>();
   void report_gc(const GcReport& report);
   // data_dir/control.secret: lets a program on this host (atcr-hold gc)
   // drive the running hold.

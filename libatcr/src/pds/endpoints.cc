@@ -210,6 +210,54 @@ void register_identity(xrpc::XrpcServer& server, EmbeddedPds& pds) {
 
 }  // namespace
 
+FirehoseSessions::Snapshot FirehoseSessions::snapshot() const {
+  std::lock_guard lock(mu_);
+  Snapshot s;
+  s.sessions = at_.size();
+  for (const auto& [id, seq] : at_)
+    if (!s.oldest_sent || seq < *s.oldest_sent) s.oldest_sent = seq;
+  return s;
+}
+
+std::uint64_t FirehoseSessions::open(std::int64_t position) {
+  std::lock_guard lock(mu_);
+  at_[++next_] = position;
+  return next_;
+}
+
+void FirehoseSessions::sent(std::uint64_t id, std::int64_t seq) {
+  std::lock_guard lock(mu_);
+  if (auto it = at_.find(id); it != at_.end()) it->second = seq;
+}
+
+void FirehoseSessions::close(std::uint64_t id) {
+  std::lock_guard lock(mu_);
+  at_.erase(id);
+}
+
+namespace {
+
+// A session's place in FirehoseSessions, for as long as it lives.
+class SessionPosition {
+ public:
+  SessionPosition(FirehoseSessions* sessions, std::int64_t position)
+      : sessions_(sessions), id_(sessions ? sessions->open(position) : 0) {}
+  ~SessionPosition() {
+    if (sessions_) sessions_->close(id_);
+  }
+  SessionPosition(const SessionPosition&) = delete;
+  SessionPosition& operator=(const SessionPosition&) = delete;
+  void sent(std::int64_t seq) {
+    if (sessions_) sessions_->sent(id_, seq);
+  }
+
+ private:
+  FirehoseSessions* sessions_;
+  std::uint64_t id_;
+};
+
+}  // namespace
+
 void serve_firehose(Sequencer& sequencer, xrpc::WebSocket& socket, std::optional<std::int64_t> cursor,
                     const EndpointOptions& options) {
   std::int64_t last = sequencer.current_seq();
@@ -224,6 +272,7 @@ void serve_firehose(Sequencer& sequencer, xrpc::WebSocket& socket, std::optional
           "#info", info_body("OutdatedCursor", "Requested cursor exceeded limit. Possibly missing events")));
     last = *cursor;
   }
+  SessionPosition position(options.sessions.get(), last);
   std::size_t batch = options.firehose_batch == 0 ? 1 : options.firehose_batch;
   while (!socket.closed() && !sequencer.closed()) {
     std::vector<SequencedEvent> events = sequencer.read_after(last, batch);
@@ -235,6 +284,7 @@ void serve_firehose(Sequencer& sequencer, xrpc::WebSocket& socket, std::optional
       if (!socket.send_binary(e.frame)) return;
       last = e.seq;
     }
+    position.sent(last);
   }
 }
 

@@ -66,9 +66,10 @@ class Hold {
   void register_endpoints(xrpc::XrpcServer& server);
 
   // Reports the hold's gauges into `metrics` at each scrape (uploads in
-  // flight, storage used per quota tier and in all, crew size) and each
-  // garbage collection's results (atcr_hold_gc_*). The registry must
-  // outlive the hold. Call before serving.
+  // flight, storage used per quota tier and in all, crew size, the firehose:
+  // its newest seq, live subscribers and the slowest one's lag in events)
+  // and each garbage collection's results (atcr_hold_gc_*). The registry
+  // must outlive the hold. Call before serving.
   void instrument(xrpc::Metrics& metrics);
 
   // Expires upload sessions idle past uploads.session_ttl (with stray

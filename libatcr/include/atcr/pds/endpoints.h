@@ -21,12 +21,41 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
 
 #include "atcr/pds/embedded_pds.h"
 #include "atcr/xrpc/server.h"
 
 namespace atcr::pds {
+
+// Where each live subscribeRepos session is (the last seq it was sent),
+// for metrics: how many follow the firehose and how far the slowest is
+// behind. Thread-safe.
+class FirehoseSessions {
+ public:
+  struct Snapshot {
+    std::size_t sessions = 0;
+    // The lowest seq a session has been sent up to (its cursor before the
+    // first event); nullopt with no session.
+    std::optional<std::int64_t> oldest_sent;
+  };
+  Snapshot snapshot() const;
+
+  // serve_firehose's bookkeeping.
+  std::uint64_t open(std::int64_t position);
+  void sent(std::uint64_t id, std::int64_t seq);
+  void close(std::uint64_t id);
+
+ private:
+  mutable std::mutex mu_;
+  std::uint64_t next_ = 0;
+  std::map<std::uint64_t, std::int64_t> at_;
+};
 
 struct EndpointOptions {
   // Called before a write procedure (deleteRecord) runs; throws an
@@ -39,6 +68,8 @@ struct EndpointOptions {
   std::chrono::milliseconds firehose_poll{1000};
   // Register the firehose (needs XrpcServer::subscription support).
   bool subscribe_repos = true;
+  // When set, every session reports its position here (metrics).
+  std::shared_ptr<FirehoseSessions> sessions;
 };
 
 // Registers the endpoints above. `pds` must outlive the server.
