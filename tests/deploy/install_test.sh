@@ -24,13 +24,13 @@ bindir="$prefix/$(opt bindir)"
 mandir="$prefix/$(opt mandir)"
 unitdir="$(opt systemd_unit_dir)"
 [ -n "$unitdir" ] || unitdir="$prefix/lib/systemd/system"
-progs=(atcr-appview atcr-hold atcr-scanner docker-credential-atcr)
+progs=(atcr-appview atcr-hold atcr-scanner docker-credential-atcr atcr)
 
 no_build_paths() { ! readelf -d "$1" | grep -iE 'rpath|runpath' && ! ldd "$1" | grep -q "$build"; }
 for p in "${progs[@]}"; do
   bin="$dest$bindir/$p"
   check "$p installed in $bindir" test -x "$bin"
-  check "  runs from there: --help" bash -c "'$bin' --help | grep -q usage"
+  check "  runs from there: --help" bash -c "'$bin' --help | grep -qi usage"
   check "  nothing from the build dir (no rpath)" no_build_paths "$bin"
   check "  man page (help2man)" bash -c "grep -q '^\\.SH NAME' '$dest$mandir/man1/$p.1' && grep -q '^\\.SH DESCRIPTION' '$dest$mandir/man1/$p.1'"
 done
