@@ -7,6 +7,7 @@
 //
 // As the owner: turns Bluesky posts on (settings), adds the member (by
 // handle) to the crew, runs `<push_script> allowed` (the member pushes),
+// reads the storage page,
 // removes the member, runs `<push_script> refused`; runs `<drop_script>`
 // (the member's image is deleted, and the grace period passes), then on
 // the GC page: a preview, a run (its layer records go, its blobs are
@@ -71,6 +72,13 @@ await step('adding the member', async () => {
   result.memberListed = (await page.locator(`tr[data-did="${memberDid}"]`).count()) === 1
 })
 result.pushAfterAdd = run(pushScript, 'allowed')
+await step('reading the storage page', async () => {
+  await page.goto(`${hold}/admin/storage`)
+  result.storageBlobs = await page.locator('#blobs').textContent()
+  result.storageUsage = await page.locator('#usage').textContent()
+  result.storageRepositories = await page.locator('#repositories').textContent()
+  await page.goto(`${hold}/admin/crew`)
+})
 await step('removing the member', async () => {
   await submit(`tr[data-did="${memberDid}"] form.remove button`)
   result.removedNotice = await page.locator('#notice').textContent()

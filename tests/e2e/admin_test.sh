@@ -52,6 +52,10 @@ png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 16, 16, 8, 2
 open(sys.argv[1], "wb").write(png)
 PY
 export HOLD_REGISTRATION_PROFILE_AVATAR="$W/avatar.png"
+# /metrics on addresses of their own (metrics.addr), the hold's and the AppView's.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+HOLD_METRICS_PORT="$(free_port)" AV_METRICS_PORT="$(free_port)"
+export HOLD_METRICS_ADDR="127.0.0.1:$HOLD_METRICS_PORT" ATCR_METRICS_ADDR="127.0.0.1:$AV_METRICS_PORT"
 # A short GC grace period: the panel's GC page runs collections that delete.
 export HOLD_IDENTITY_DEVELOPMENT=true HOLD_IDENTITY_HANDLE_RESOLVER="$PDS_URL" HOLD_GC_GRACE_PERIOD=2s \
   HOLD_REGISTRATION_APPVIEW_URL="http://127.0.0.1:$ATCR_APPVIEW_PORT" \
@@ -150,6 +154,16 @@ for p in out["blueskyPosts"]:
 PY
 }
 t "exportUserData: the member's blueskyPosts hold its push's post" bash -c 'grep -q "admin:allowed" <<<"$1"' _ "$(export_posts)"
+t "storage page: the member's repository and usage, the blobs stored" bash -c \
+  'grep -q "admin" <<<"$1" && grep -q "$3" <<<"$2" && grep -Eq "^[1-9][0-9]* blob\(s\) stored, [0-9.]+ [KM]?B\.$" <<<"$4"' \
+  _ "$(r storageRepositories)" "$(r storageUsage)" "$MEMBER" "$(r storageBlobs)"
+t "/metrics on the hold's metrics.addr (and not on its main port)" bash -c "
+  curl -sf http://$HOLD_METRICS_ADDR/metrics | grep -q '^atcr_hold_uploads_in_flight ' &&
+  curl -sf http://$HOLD_METRICS_ADDR/metrics | grep -q 'atcr_http_requests_total{route=\"/admin/gc/run\",method=\"POST\",status=\"303\"}' &&
+  [ \"\$(curl -s -o /dev/null -w '%{http_code}' $HOLD/metrics)\" = 404 ]"
+t "/metrics on the AppView's metrics.addr (and not on its main port)" bash -c "
+  curl -sf http://$ATCR_METRICS_ADDR/metrics | grep -q '^atcr_http_requests_total{' &&
+  [ \"\$(curl -s -o /dev/null -w '%{http_code}' http://$REGISTRY/metrics)\" = 404 ]"
 t "no post for the refused push" bash -c "! curl -sf '$HOLD/xrpc/com.atproto.repo.listRecords?repo=$HOLD_DID&collection=app.bsky.feed.post' | grep -q 'admin:refused'"
 
 echo "admin e2e: $pass passed, $fail failed"
