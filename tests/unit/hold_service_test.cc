@@ -18,6 +18,7 @@
 #include "atcr/hold/hold.h"
 #include "atcr/net/http_client.h"
 #include "atcr/oci/digest.h"
+#include "atcr/oci/hold_records.h"
 #include "atcr/xrpc/server.h"
 #include "atcr/xrpc/metrics.h"
 #include "atcr/xrpc/service_auth.h"
@@ -766,4 +767,34 @@ TEST_CASE("hold service: /metrics: requests by route and status, latency, bytes,
   CHECK(metric(text, "atcr_hold_firehose_subscribers") == 1);
   CHECK(metric(text, "atcr_hold_firehose_lag_events") == 0);  // it was sent everything
   firehose->close();
+}
+
+TEST_CASE("hold service: io.atcr.hold.stats counts pushes and pulls per user and repository (rkey stats_rkey)") {
+  HoldFixture f({.allow_all_crew = true});
+  push_one(f);
+  auto stats = [&] {
+    auto r = f.call("GET", "com.atproto.repo.getRecord", nullptr,
+                    "repo=" + net::url_encode(f.hold().did()) + "&collection=io.atcr.hold.stats&rkey=" +
+                        oci::stats_rkey(f.alice.did, "app"));
+    REQUIRE_MESSAGE(r.status == 200, r.text());
+    return f.json(r).at("value");
+  };
+  Value pushed = stats();
+  CHECK(pushed.at("$type").as_string() == "io.atcr.hold.stats");
+  CHECK(pushed.at("ownerDid").as_string() == f.alice.did);
+  CHECK(pushed.at("repository").as_string() == "app");
+  CHECK(pushed.at("pushCount").as_integer() == 1);
+  CHECK(pushed.at("pullCount").as_integer() == 0);
+  CHECK(pushed.find("lastPush") != nullptr);
+  auto pull = [&](const User& u) {
+    return f.call("POST", "io.atcr.hold.notifyManifest", &u, "",
+                  R"({"repository":"app","userDid":")" + u.did + R"(","manifestDigest":"sha256:)" +
+                      std::string(64, 'b') + R"(","operation":"pull"})");
+  };
+  for (int i = 0; i < 2; ++i) REQUIRE(pull(f.alice).status == 200);
+  Value pulled = stats();
+  CHECK(pulled.at("pullCount").as_integer() == 2);
+  CHECK(pulled.at("pushCount").as_integer() == 1);
+  CHECK(pulled.find("lastPull") != nullptr);
+  CHECK(pull(f.bob).status == 404);  // bob pushed nothing named app here: no record made
 }
