@@ -8,6 +8,7 @@
 #include "atcr/encoding/base64.h"
 #include "atcr/error.h"
 #include "atcr/oci/credential_store.h"
+#include "atcr/oci/digest.h"
 #include "atcr/oci/errors.h"
 #include "atcr/oci/media_types.h"
 
@@ -112,15 +113,31 @@ std::string registry_login(const net::HttpClient& http, std::string_view registr
   return request_token(http, base, *challenge, scope, username, password);
 }
 
-ServedManifest fetch_manifest(const net::HttpClient& http, std::string_view registry_url, std::string_view name,
-                              std::string_view reference, std::string_view username, std::string_view password) {
-  std::string base = base_of(registry_url);
-  net::HttpRequest req;
-  req.url = fmt::format("{}/v2/{}/manifests/{}", base, name, reference);
-  req.headers = {{"Accept", fmt::format("{}, {}, {}, {}", media_type::kImageManifest, media_type::kImageIndex,
-                                        media_type::kDockerManifest, media_type::kDockerManifestList)}};
+namespace {
+
+// A registry refusal as the RegistryError its body names.
+[[noreturn]] void throw_registry_error(const net::HttpResponse& r, const std::string& url) {
+  std::string code;
+  try {
+    code = json::parse(r.text()).at("errors").as_array().at(0).at("code").as_string();
+  } catch (const std::exception&) {
+  }
+  auto known = code_from_name(code);
+  if (!known) throw ParseError(fmt::format("GET {} answered {} without an OCI error", url, r.status));
+  throw RegistryError(*known, first_error_message(r), {}, r.status);
+}
+
+// GET <base><path> as a puller: a 401's Bearer challenge answered with a
+// pull token (anonymous or Basic), then the GET again; a redirect (a
+// blob's storage) followed without the token, at most 3 times. Returns a
+// 2xx response.
+net::HttpResponse registry_get(const net::HttpClient& http, const std::string& base, std::string_view name,
+                               const std::string& path, net::Headers headers, std::size_t max_bytes,
+                               std::string_view username, std::string_view password) {
+  net::HttpRequest req{"GET", base + path, std::move(headers), {}};
   net::HttpOptions options = http.options();
-  options.max_response_bytes = kMaxFetchedManifestBytes;
+  options.max_response_bytes = max_bytes;
+  options.max_redirects = 0;
   net::HttpResponse r = http.send(req, options);
   if (r.status == 401) {
     auto challenge = parse_bearer_challenge(r.header("www-authenticate"));
@@ -130,17 +147,38 @@ ServedManifest fetch_manifest(const net::HttpClient& http, std::string_view regi
     req.headers.emplace_back("Authorization", "Bearer " + token);
     r = http.send(req, options);
   }
-  if (!r.ok()) {
-    std::string code;
-    try {
-      code = json::parse(r.text()).at("errors").as_array().at(0).at("code").as_string();
-    } catch (const std::exception&) {
-    }
-    auto known = code_from_name(code);
-    if (!known) throw ParseError(fmt::format("GET {} answered {} without an OCI error", req.url, r.status));
-    throw RegistryError(*known, first_error_message(r), {}, r.status);
+  for (int hops = 0; r.status >= 300 && r.status < 400 && !r.header("location").empty(); ++hops) {
+    if (hops == 3) throw ParseError(fmt::format("GET {}: more than 3 redirects", base + path));
+    std::string location = r.header("location");
+    if (location.starts_with("/")) location = base + location;
+    // The registry's token is for the registry: storage gets none.
+    req = net::HttpRequest{"GET", location, {}, {}};
+    r = http.send(req, options);
   }
+  if (!r.ok()) throw_registry_error(r, req.url);
+  return r;
+}
+
+}  // namespace
+
+ServedManifest fetch_manifest(const net::HttpClient& http, std::string_view registry_url, std::string_view name,
+                              std::string_view reference, std::string_view username, std::string_view password) {
+  net::Headers accept{{"Accept", fmt::format("{}, {}, {}, {}", media_type::kImageManifest, media_type::kImageIndex,
+                                             media_type::kDockerManifest, media_type::kDockerManifestList)}};
+  net::HttpResponse r = registry_get(http, base_of(registry_url), name,
+                                     fmt::format("/v2/{}/manifests/{}", name, reference), std::move(accept),
+                                     kMaxFetchedManifestBytes, username, password);
   return ServedManifest{std::move(r.body), r.header("content-type"), r.header("docker-content-digest")};
+}
+
+Bytes fetch_blob(const net::HttpClient& http, std::string_view registry_url, std::string_view name,
+                 const Digest& digest, std::size_t max_bytes, std::string_view username, std::string_view password) {
+  net::HttpResponse r = registry_get(http, base_of(registry_url), name,
+                                     fmt::format("/v2/{}/blobs/{}", name, digest.str()), {}, max_bytes, username,
+                                     password);
+  if (digest.algorithm() == "sha256" && Digest::of(r.body) != digest)
+    throw VerifyError(fmt::format("the registry's blob {} hashes to {}", digest.str(), Digest::of(r.body).str()));
+  return std::move(r.body);
 }
 
 std::string registry_base_url(std::string_view registry) {

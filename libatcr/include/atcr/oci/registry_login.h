@@ -11,6 +11,7 @@
 
 #include "atcr/bytes.h"
 #include "atcr/net/http_client.h"
+#include "atcr/oci/digest.h"
 
 namespace atcr::oci {
 
@@ -55,6 +56,16 @@ inline constexpr std::size_t kMaxFetchedManifestBytes = 4 * 1024 * 1024;
 ServedManifest fetch_manifest(const net::HttpClient& http, std::string_view registry_url, std::string_view name,
                               std::string_view reference, std::string_view username = {},
                               std::string_view password = {});
+
+// GET <registry_url>/v2/<name>/blobs/<digest>, as fetch_manifest() does
+// (the token challenge), following the registry's redirect to its storage
+// (at most 3, without the registry's token), and checking the bytes
+// against a sha256 `digest` (VerifyError otherwise). For configs and other
+// small blobs: the body is held in memory, at most `max_bytes` (HttpError
+// beyond). Throws as fetch_manifest().
+Bytes fetch_blob(const net::HttpClient& http, std::string_view registry_url, std::string_view name,
+                 const Digest& digest, std::size_t max_bytes = 4 * 1024 * 1024, std::string_view username = {},
+                 std::string_view password = {});
 
 // "127.0.0.1:5000" -> "http://127.0.0.1:5000" (loopback speaks plain
 // HTTP); any other host gets https unless a scheme is given. A path is
