@@ -93,6 +93,13 @@ inline std::vector<std::string> bucket_keys(const std::string& prefix) {
   }
 }
 
+// The bucket prefix an S3 hold chose at its first start ("" for the root).
+inline std::string storage_prefix(const HoldProcess& hold) {
+  std::string text = read_file(hold.data_dir() / "storage-prefix");
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  return text == "/" ? "" : text;
+}
+
 // ------------------------------------------------------------ the callers
 struct Callers {
   xrpc::XrpcClient pds{pds_url(), test_http()};

@@ -272,7 +272,7 @@ TEST_CASE("hold binary on radosgw: failed, aborted, concurrent and foreign uploa
     CHECK(HoldClient::error(done) == "InvalidDigest");
     CHECK(c.call("HEAD", kGetBlob, &owner, c.blob_query(claimed)).status == 404);
     CHECK(c.call("HEAD", kGetBlob, &owner, c.blob_query(real)).status == 404);
-    auto left = bucket_keys("_uploads/" + id);
+    auto left = bucket_keys(storage_prefix(h.process) + "_uploads/" + id);
     CHECK_MESSAGE(left.empty(), "left in the bucket: " << left.front());
     // The upload is over: completing it again is an unknown upload.
     CHECK(HoldClient::error(c.complete(owner, id, real, {HoldClient::etag_of(p1)})) == "InvalidUploadId");
@@ -290,7 +290,7 @@ TEST_CASE("hold binary on radosgw: failed, aborted, concurrent and foreign uploa
     CHECK(done.status == 400);
     CHECK(HoldClient::error(done) == "InvalidDigest");
     CHECK(c.call("HEAD", kGetBlob, &owner, c.blob_query(digest)).status == 404);
-    CHECK(bucket_keys("_uploads/" + id).empty());
+    CHECK(bucket_keys(storage_prefix(h.process) + "_uploads/" + id).empty());
   }
 
   SUBCASE("abortUpload, then completeUpload: InvalidUploadId") {
@@ -354,6 +354,69 @@ TEST_CASE("hold binary on radosgw: failed, aborted, concurrent and foreign uploa
     auto done = c.complete(owner, id, digest, {HoldClient::etag_of(p1)});
     CHECK_MESSAGE(done.status == 200, done.text());
   }
+}
+
+// Two holds on one bucket, as scripts/registry.sh and e2e set up: each keeps
+// its tree under its own prefix by default, so one's housekeeping and
+// garbage collection (here with a 1 s upload TTL and no grace period) never
+// touch the other's upload in progress or its blobs.
+TEST_CASE("hold binary on radosgw: two holds sharing a bucket leave each other's uploads and blobs alone") {
+  HoldProcess::Env eager = s3_settings(/*presign=*/true);
+  eager["HOLD_UPLOADS_SESSION_TTL"] = "1s";
+  eager["HOLD_GC_GRACE_PERIOD"] = "0s";
+  TestHold pushing(s3_settings(/*presign=*/true)), collecting(eager);
+  pushing.process.start();
+  collecting.process.start();
+  INFO(pushing.process.diagnostics());
+  INFO(collecting.process.diagnostics());
+  const std::string mine = storage_prefix(pushing.process), theirs = storage_prefix(collecting.process);
+  CHECK(mine == "did-web-localhost-3A" + std::to_string(pushing.process.port()) + "/");
+  CHECK(theirs == "did-web-localhost-3A" + std::to_string(collecting.process.port()) + "/");
+  const Account& owner = callers().owner;
+  HoldClient& c = pushing.client;
+
+  std::string kept = random_text(4096, 21);
+  REQUIRE(c.upload(owner, kept).status == 200);
+  CHECK_FALSE(bucket_keys(mine + "docker/registry/v2/blobs/").empty());
+
+  // A long push on one hold: its multipart upload open past the other's TTL.
+  std::string data = random_text(5 * kMiB + 777, 22);
+  std::string digest = oci::Digest::of(data).str();
+  std::string id = c.initiate(owner, digest);
+  auto p1 = c.put_part(owner, id, 1, data.substr(0, 5 * kMiB));
+  REQUIRE(p1.status == 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  for (int run = 0; run < 2; ++run)  // mark, then sweep
+    CHECK(collecting.process.run({"gc"}, collecting.dir.path() / "gc.out") == 0);
+  CHECK(collecting.client.call("GET", "_health", nullptr).status == 200);
+
+  auto p2 = c.put_part(owner, id, 2, data.substr(5 * kMiB));
+  REQUIRE(p2.status == 200);
+  auto done = c.complete(owner, id, digest, {HoldClient::etag_of(p1), HoldClient::etag_of(p2)});
+  CHECK_MESSAGE(done.status == 200, done.text());
+  CHECK(c.download(&owner, digest) == data);
+  CHECK(c.download(&owner, oci::Digest::of(kept).str()) == kept);
+  CHECK(bucket_keys(theirs).empty());  // and the collecting hold wrote nothing outside its prefix
+}
+
+// A hold whose data dir predates per-hold prefixes keeps its keys at the
+// bucket root, where its blobs are.
+TEST_CASE("hold binary on radosgw: a hold that ran before per-hold prefixes keeps the bucket root") {
+  TestHold h(s3_settings(/*presign=*/false));
+  h.process.start();
+  INFO(h.process.diagnostics());
+  const Account& owner = callers().owner;
+  std::string data = random_text(3000, 23);
+  std::string digest = oci::Digest::of(data).str();
+  // Its blob at the old place, the root layout an earlier hold wrote.
+  h.process.stop();
+  fs::remove(h.process.data_dir() / "storage-prefix");
+  std::string hex = digest.substr(7);
+  bucket().put_object("docker/registry/v2/blobs/sha256/" + hex.substr(0, 2) + "/" + hex + "/data", to_bytes(data));
+  h.process.start();
+  CHECK(storage_prefix(h.process).empty());
+  CHECK(h.client.download(&owner, digest) == data);
+  CHECK(read_file(h.process.log_path()).find("bucket root") != std::string::npos);
 }
 
 // ------------------------------------------------------------ 3b. kill -9

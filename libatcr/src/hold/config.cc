@@ -104,8 +104,11 @@ const std::vector<Option>& schema() {
        "servers) instead of <bucket>.<endpoint-host> (AWS virtual hosts)."},
       {"storage.prefix", Kind::kString, "",
        "s3 driver: keep every key under this prefix (ending in '/'), like\n"
-       "Distribution's rootdirectory. Garbage collection treats everything under\n"
-       "it as this hold's: never share a bucket without a prefix of its own."},
+       "Distribution's rootdirectory; \"/\" is the bucket root. Empty: the hold's\n"
+       "own, \"<its DID>/\", chosen at its first start and kept in\n"
+       "<data_dir>/storage-prefix (a hold that ran before keeps the root).\n"
+       "Garbage collection and upload housekeeping treat everything under it as\n"
+       "this hold's: never give two holds sharing a bucket the same prefix."},
       {"storage.pull_zone", Kind::kString, "",
        "s3 driver: a CDN base URL swapped into presigned download URLs."},
       {"storage.disable_presigned_urls", Kind::kBool, "false",

@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -39,12 +40,45 @@ pds::PdsConfig pds_config(const HoldConfig& config) {
   return p;
 }
 
-std::unique_ptr<storage::BlobStore> open_store(const HoldConfig& config) {
+// A DID as one S3 key segment: [A-Za-z0-9._-], everything else '-'
+// ("did:web:localhost%3A8080" -> "did-web-localhost-3A8080").
+std::string key_segment_of(std::string_view did) {
+  std::string out(did);
+  for (char& c : out)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') c = '-';
+  return out;
+}
+
+// Where an S3 hold keeps its keys in the bucket. An explicit
+// storage.prefix wins ("/" is the bucket root). Otherwise the choice made
+// at the hold's first start, kept in <data_dir>/storage-prefix: its own
+// "<DID>/" for a new hold, so holds sharing a bucket never see each
+// other's uploads or blobs; the bucket root for a hold that already ran
+// before (its blobs are there; docs/hold.md says how to move them).
+std::string storage_root(const HoldConfig& config, const std::string& did) {
+  if (!config.storage.prefix.empty()) return config.storage.prefix == "/" ? "" : config.storage.prefix;
+  const std::filesystem::path chosen = config.server.data_dir / "storage-prefix";
+  if (std::ifstream in(chosen); in) {
+    std::string root;
+    std::getline(in, root);
+    return root == "/" ? "" : root;
+  }
+  const bool ran_before = std::filesystem::exists(config.server.data_dir / "uploads.sqlite");
+  std::string root = ran_before ? "" : key_segment_of(did) + "/";
+  util::write_private_file(chosen, (root.empty() ? "/" : root) + "\n");
+  if (ran_before)
+    log::warn("hold", "storage: keys stay at the bucket root (this hold predates per-hold prefixes); "
+                      "never share its bucket, or move them under a storage.prefix (docs/hold.md)");
+  return root;
+}
+
+std::unique_ptr<storage::BlobStore> open_store(const HoldConfig& config, const std::string& did) {
   if (config.storage.driver == "filesystem")
     return std::make_unique<storage::FilesystemStore>(config.storage.path);
   storage::S3StoreOptions options;
   options.presign = config.storage.presign;
-  options.root = config.storage.prefix;
+  options.root = storage_root(config, did);
+  log::info("hold", "storage: bucket {}, keys under '{}'", config.storage.s3.bucket, options.root);
   return std::make_unique<storage::S3Store>(config.storage.s3, options);
 }
 
@@ -122,7 +156,7 @@ Hold::Hold(HoldConfig config, HoldOptions options) : impl_(std::make_unique<Impl
   }
 
   h.pds = pds::EmbeddedPds::open(pds_config(h.config));
-  h.store = open_store(h.config);
+  h.store = open_store(h.config, h.pds->did());
   h.blobs = std::make_unique<storage::Blobs>(*h.store, h.config.storage.presign_expiry);
   storage::UploadOptions upload_options;
   upload_options.presign_expiry = h.config.storage.presign_expiry;

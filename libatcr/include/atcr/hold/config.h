@@ -72,7 +72,9 @@ struct HoldConfig {
     std::string driver = "s3";  // "s3" | "filesystem"
     std::filesystem::path path;  // filesystem root; default <data_dir>/blobs
     s3::S3Config s3;
-    std::string prefix;  // s3: every key under it ("" or ending in '/'); the hold owns all of it
+    // s3: every key under it (ending in '/'; "/" the bucket root); the hold
+    // owns all of it. "": the hold's own, chosen at its first start.
+    std::string prefix;
     bool presign = true;  // false: blob bytes go through the hold
     std::chrono::seconds presign_expiry{15 * 60};
   } storage;
