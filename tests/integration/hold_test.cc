@@ -419,6 +419,58 @@ TEST_CASE("hold binary on radosgw: a hold that ran before per-hold prefixes keep
   CHECK(read_file(h.process.log_path()).find("bucket root") != std::string::npos);
 }
 
+// deleteBlob and images pushed before config blobs got layer records: the
+// hold has no record naming such a config, only the user's manifest record
+// in their PDS does. The bytes stay while a kept image of another user, or
+// of the same user in another repository, uses them.
+TEST_CASE("hold binary: deleteBlob keeps a config blob only a kept manifest in a PDS names") {
+  TestHold h({{"HOLD_ALLOW_ALL_CREW", "true"}, {"HOLD_IDENTITY_DEVELOPMENT", "true"}});
+  h.process.start();
+  INFO(h.process.diagnostics());
+  HoldClient& c = h.client;
+  const Account& owner = callers().owner;
+  const Account& writer = callers().writer;
+  std::string config = random_text(321, 31), layer = random_text(2000, 32), stray = random_text(99, 33);
+  std::string dc = oci::Digest::of(config).str(), dl = oci::Digest::of(layer).str(), ds = oci::Digest::of(stray).str();
+  REQUIRE(c.upload(owner, config).status == 200);
+  REQUIRE(c.upload(owner, layer).status == 200);
+  REQUIRE(c.upload(writer, stray).status == 200);
+  // The owner's old image: a manifest record in their PDS, no layer records.
+  const std::string repository = "old-image-" + std::to_string(h.process.port());
+  Value record = json::parse(R"({"$type":"io.atcr.manifest","repository":")" + repository +
+                             R"(","digest":")" + oci::Digest::of(repository).str() +
+                             R"(","mediaType":"application/vnd.oci.image.manifest.v1+json","schemaVersion":2,)"
+                             R"("config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")" +
+                             dc + R"(","size":321},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":")" +
+                             dl + R"(","size":2000}],"holdDid":")" + h.process.did() +
+                             R"(","createdAt":"2025-01-01T00:00:00.000Z"})");
+  callers().pds.procedure("com.atproto.repo.createRecord",
+                          Value(Value::Map{{"repo", Value(owner.did)},
+                                           {"collection", Value("io.atcr.manifest")},
+                                           {"record", record}}),
+                          {}, {.bearer = owner.access_jwt});
+  auto del = [&](const Account& as, const std::string& digest, const std::string& repo) {
+    return c.call("POST", "io.atcr.hold.deleteBlob", &as, "", R"({"digest":")" + digest + R"(","repository":")" + repo + "\"}");
+  };
+  auto present = [&](const std::string& digest) {
+    return c.call("HEAD", kGetBlob, &owner, c.blob_query(digest)).status == 200;
+  };
+  // Another user, and the owner from another repository: 404, bytes kept.
+  CHECK(del(writer, dc, "mine").status == 404);
+  CHECK(del(owner, dc, "elsewhere").status == 404);
+  CHECK(present(dc));
+  CHECK(c.download(&owner, dc) == config);
+  // A blob no image uses still goes at once.
+  auto gone = del(writer, ds, "mine");
+  CHECK_MESSAGE(gone.status == 200, gone.text());
+  CHECK_FALSE(present(ds));
+  // From the image's own repository (the spec's blob DELETE): it goes.
+  auto own = del(owner, dl, repository);
+  CHECK_MESSAGE(own.status == 200, own.text());
+  CHECK(HoldClient::json(own).at("blobDeleted").as_bool());
+  CHECK_FALSE(present(dl));
+}
+
 // ------------------------------------------------------------ 3b. kill -9
 TEST_CASE("hold binary: SIGKILL during a proxied part upload loses nothing it should keep") {
   // Presigned URLs off: the part's bytes go through the hold to radosgw.

@@ -15,8 +15,13 @@
 // its userDid and that repository); the bytes go only once no layer record
 // on the hold references the digest, so another user's or repository's
 // image keeps its blobs. A blob nothing references (uploaded, in no image
-// yet) is deleted. 404 BlobNotFound when the caller had no reference and
-// the blob is absent or only in others' images.
+// yet) is deleted. Images pushed before configs got layer records have
+// none for their config: a blob no other layer record names stays while
+// any kept image of another user, or of the caller in another repository,
+// uses it (their PDSes say; Impl::kept_images), and while a user's PDS
+// cannot be read (503 when nothing else changed). 404 BlobNotFound when
+// the caller had no reference and the blob is absent or only in others'
+// images.
 #include <fmt/core.h>
 
 #include "atcr/crypto/sha256.h"
@@ -81,7 +86,45 @@ Value Hold::Impl::store_record_blob(const Bytes& data, std::string_view mime_typ
   });
 }
 
+std::shared_ptr<const Hold::Impl::KeptImages> Hold::Impl::kept_images() {
+  constexpr auto kFresh = std::chrono::minutes(1);
+  std::lock_guard lock(kept_images_mu);
+  const auto now = std::chrono::steady_clock::now();
+  if (kept_images_cache && now - kept_images_cache->read_at < kFresh) return kept_images_cache;
+  std::set<std::string> layer_users;
+  for_each_record(*pds, oci::kLayerCollection, [&](const pds::ListedRecord& r) {
+    if (const Value* u = r.value.find("userDid"); u && u->is_string()) layer_users.insert(u->as_string());
+  });
+  auto kept = std::make_shared<KeptImages>();
+  kept->read_at = now;
+  for (const std::string& did : image_users(std::move(layer_users))) {
+    try {
+      if (!resolver->resolve_did(did).pds_endpoint()) continue;  // no PDS, no images
+      kept->users[did] = read_user_images(*resolver, *user_http, did);
+    } catch (const std::exception& e) {
+      log::warn("hold", "deleteBlob: the images of {} could not be read: {}", did, e.what());
+      kept->unreachable.insert(did);
+    }
+  }
+  kept_images_cache = kept;
+  return kept;
+}
+
+std::size_t Hold::Impl::KeptImages::others_using(const std::string& digest, const std::string& user,
+                                                 const std::string& repository) const {
+  std::size_t n = 0;
+  for (const auto& [did, images] : users) {
+    auto it = images.kept_blob_repositories.find(digest);
+    if (it == images.kept_blob_repositories.end()) continue;
+    for (const std::string& r : it->second)
+      if (did != user || r != repository) ++n;
+  }
+  return n;
+}
+
 Value Hold::Impl::delete_blob(const std::string& user, const std::string& repository, const oci::Digest& digest) {
+  // Before the lock: it may read users' PDSes.
+  std::shared_ptr<const KeptImages> kept = kept_images();
   std::lock_guard lock(records_mu);
   std::vector<RecordWrite> removals;
   std::size_t others = 0;
@@ -103,15 +146,22 @@ Value Hold::Impl::delete_blob(const std::string& user, const std::string& reposi
     removals.push_back(RecordWrite::remove(std::string(oci::kLayerCollection), r.uri.substr(r.uri.rfind('/') + 1)));
   });
   bool present = blobs->stat(digest).has_value();
+  if (present && others == 0) others = kept->others_using(digest.str(), user, repository);
+  const bool unchecked = present && others == 0 && !kept->unreachable.empty();
   // Nothing of the caller's to delete: the blob is not here, or it is
   // (only) in others' images.
   if (removals.empty() && (!present || others > 0)) throw blob_not_found(digest);
+  if (removals.empty() && unchecked)
+    throw xrpc::XrpcError(503, "Unavailable",
+                          fmt::format("cannot tell whether other images use {}: {} user(s)' records could not be "
+                                      "read; try again later",
+                                      digest.str(), kept->unreachable.size()));
   if (!removals.empty()) {
     commit(removals);
     access.invalidate();  // usage changed: the next reader rebuilds it
   }
   bool deleted = false;
-  if (present && others == 0) {
+  if (present && others == 0 && !unchecked) {
     blobs->remove(digest);
     deleted = true;
   }

@@ -139,6 +139,15 @@ std::string GcReport::summary() const {
 
 // ---- the collection --------------------------------------------------------------
 
+std::set<std::string> Hold::Impl::image_users(std::set<std::string> users) {
+  access.ensure_current(*pds);
+  users.insert(access.captain().owner);
+  for_each_record(*pds, kCrewCollection, [&](const pds::ListedRecord& r) {
+    if (const Value* m = r.value.find("member"); m && m->is_string()) users.insert(m->as_string());
+  });
+  return users;
+}
+
 class Hold::Impl::Collector {
  public:
   Collector(Impl& h, bool dry_run) : h_(h), dry_(dry_run) {
@@ -209,14 +218,9 @@ class Hold::Impl::Collector {
 
   // The owner, the crew and every user with a layer record.
   void read_users() {
-    std::set<std::string> users;
-    h_.access.ensure_current(*h_.pds);
-    users.insert(h_.access.captain().owner);
-    for_each_record(*h_.pds, kCrewCollection, [&](const pds::ListedRecord& r) {
-      if (const Value* m = r.value.find("member"); m && m->is_string()) users.insert(m->as_string());
-    });
-    for (const LayerEntry& l : layers_) users.insert(l.record.user_did);
-    for (const std::string& did : users) {
+    std::set<std::string> layer_users;
+    for (const LayerEntry& l : layers_) layer_users.insert(l.record.user_did);
+    for (const std::string& did : h_.image_users(std::move(layer_users))) {
       try {
         images_[did] = read_user_images(*h_.resolver, *h_.user_http, did);
       } catch (const std::exception& e) {

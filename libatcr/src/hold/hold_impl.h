@@ -8,6 +8,8 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -33,6 +35,7 @@
 #include "hold/part_urls.h"
 #include "hold/post_log.h"
 #include "hold/scan_queue.h"
+#include "hold/user_images.h"
 
 namespace atcr::hold {
 
@@ -174,6 +177,22 @@ struct Hold::Impl {
   // to anyone, as its own type. Set at boot, read-only after.
   std::string avatar_digest;
   std::string avatar_mime_type;
+  // The users whose PDSes may hold images using this hold's blobs: the
+  // owner, the crew and `layer_users` (those with layer records).
+  std::set<std::string> image_users(std::set<std::string> layer_users);
+  // What those users' kept images use, read from their PDSes at most once
+  // a minute (blob_endpoints.cc): deleteBlob's check for blobs no layer
+  // record names, as older images' config blobs.
+  struct KeptImages {
+    std::map<std::string, UserImages> users;
+    std::set<std::string> unreachable;  // could not be read: may use anything
+    std::chrono::steady_clock::time_point read_at;
+    // How many kept images other than `user`'s in `repository` use `digest`.
+    std::size_t others_using(const std::string& digest, const std::string& user, const std::string& repository) const;
+  };
+  std::shared_ptr<const KeptImages> kept_images();
+  std::mutex kept_images_mu;
+  std::shared_ptr<const KeptImages> kept_images_cache;
   // io.atcr.hold.deleteBlob for `user` (see blob_endpoints.cc).
   Value delete_blob(const std::string& user, const std::string& repository, const oci::Digest& digest);
   void register_crew_endpoints(xrpc::XrpcServer& server);

@@ -87,10 +87,12 @@ UserImages read_user_images(identity::Resolver& resolver, const net::HttpClient&
   }
   // Digest -> what its manifest uses (records of one digest share it).
   std::map<std::string, ManifestEntry> by_digest;
+  std::map<std::string, std::set<std::string>> repositories;  // manifest digest -> where
   for (auto& [rkey, value] : list_all(pds, did, oci::kManifestCollection)) {
     oci::ManifestRecord m = oci::ManifestRecord::from_value(value);
     std::string digest = m.digest.str();
     out.manifest_by_rkey[rkey] = digest;
+    repositories[digest].insert(m.repository);
     if (!by_digest.contains(digest)) by_digest[digest] = entry_of(pds, did, m);
   }
   std::deque<std::string> keep;
@@ -113,6 +115,8 @@ UserImages read_user_images(identity::Resolver& resolver, const net::HttpClient&
     auto it = by_digest.find(digest);
     if (it == by_digest.end()) continue;
     out.kept_blobs.insert(it->second.blobs.begin(), it->second.blobs.end());
+    for (const std::string& blob : it->second.blobs)
+      out.kept_blob_repositories[blob].insert(repositories[digest].begin(), repositories[digest].end());
     keep.insert(keep.end(), it->second.children.begin(), it->second.children.end());
   }
   return out;

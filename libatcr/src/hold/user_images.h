@@ -22,6 +22,8 @@ struct UserImages {
   std::set<std::string> kept_manifests;
   // Every blob digest (config, layers, subject) a kept manifest uses.
   std::set<std::string> kept_blobs;
+  // Blob digest -> the repositories of the kept manifests that use it.
+  std::map<std::string, std::set<std::string>> kept_blob_repositories;
   bool auto_remove_untagged = false;
 };
 
