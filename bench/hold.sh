@@ -9,6 +9,9 @@
 # writes (conv=fsync) and reads the same amounts in the same directory, and
 # a table prints MB/s of both and their ratio (hold / dd: 1.00x would be the
 # disk's speed), the small calls' latency and the hold's peak RSS.
+# An nginx (Debian's) on loopback serves the hold's blob directory as files,
+# and the same client fetches the 256 MiB blob from it: the honest ceiling of
+# loopback HTTP (the hold/nginx and nginx/dd ratios print below the table).
 # --quick divides the sizes by 8. Raw results: $BUILD/bench-results/hold.jsonl.
 set -euo pipefail
 LOG_TAG=bench-hold
@@ -26,12 +29,32 @@ if [ ! -x "$HOLD_BENCH" ]; then
   [ -f "$BUILD/meson-private/coredata.dat" ] || meson_setup "$BUILD" --buildtype=release -Dbench=true -Dtests=false
   meson compile -C "$BUILD" -j "${JOBS:-2}" bench/hold_bench || die "compile of $HOLD_BENCH failed"
 fi
+command -v nginx >/dev/null || die "nginx is missing (apt-get install nginx-light)"
 mkdir -p "$OUT"
 rm -rf "$WORK"
-trap 'rm -rf "$WORK"' EXIT
+mkdir -p "$WORK/blobs" "$WORK/nginx"
+NGINX_PORT="$(free_port)"
+cat >"$WORK/nginx/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log;
+events { worker_connections 64; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  default_type application/octet-stream;
+  server { listen 127.0.0.1:$NGINX_PORT; root $WORK/blobs; }
+}
+CONF
+nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" &
+nginx_pid=$!
+trap 'kill "$nginx_pid" 2>/dev/null; wait "$nginx_pid" 2>/dev/null; rm -rf "$WORK"' EXIT
+for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$NGINX_PORT/" && break; sleep 0.1; done
 
-log "running $HOLD_BENCH $WORK${quick:+ $quick}"
-"$HOLD_BENCH" "$WORK" $quick >"$OUT/hold.jsonl" || die "hold_bench failed (exit $?)"
+log "running $HOLD_BENCH $WORK${quick:+ $quick} --nginx $NGINX_PORT"
+"$HOLD_BENCH" "$WORK" $quick --nginx "$NGINX_PORT" >"$OUT/hold.jsonl" || die "hold_bench failed (exit $?)"
 
 python3 - "$OUT/hold.jsonl" "$WORK/dd" "$quick" <<'PY'
 import json, os, subprocess, sys, time
@@ -85,6 +108,12 @@ for name in ("hold_getPartUploadUrl", "hold_getBlob_HEAD", "s3_presign_get"):
     if r:
         table.append((name, fmt(r["ops_per_sec"]) + " ops/s", "-", "-",
                       f"p50 {r['p50_us']:.0f} us, p99 {r['p99_us']:.0f} us"))
+n = rows.get("nginx_download_256MiB", {}).get("bytes_per_sec")
+if n:
+    h = rows["hold_download_256MiB"]["bytes_per_sec"]
+    d = limits["hold_download_256MiB"][0] / limits["hold_download_256MiB"][1]
+    table.append(("nginx_download_256MiB", fmt(n / 1e6), fmt(d / 1e6), f"{n / d:.2f}x",
+                  f"same file, same client; hold/nginx {h / n:.2f}x"))
 rss = rows.get("hold_peak_rss_kb", {}).get("value")
 table.append(("hold peak RSS (KB)", fmt(rss), "-", "-", "VmHWM of the hold process"))
 widths = [max(len(r[i]) for r in table) for i in range(5)]

@@ -1,7 +1,7 @@
 // hold_bench: the hold's blob path, measured. bench/hold.sh runs it and
 // compares the throughput with dd on the same disk.
 //
-//   hold_bench <work dir> [--quick]
+//   hold_bench <work dir> [--quick] [--nginx PORT]
 //
 // A hold with the filesystem driver runs in a child process (so its peak
 // RSS is its own), serving on loopback; callers' keys are resolved from
@@ -11,7 +11,11 @@
 // the small calls. One JSON line per benchmark, as bench/run.sh's programs:
 //   {"name", "ops", "seconds", "ops_per_sec", "bytes_per_sec"?, "p50_us"?, "p99_us"?}
 // and {"name": "hold_peak_rss_kb", "value": KB} (VmHWM of the hold process).
-// --quick divides the blob sizes and call counts by 8.
+// --quick divides the blob sizes and call counts by 8. --nginx PORT: an
+// nginx on loopback serving <work dir>/blobs (the hold's store) as files;
+// the 256 MiB blob is then also fetched from it with the same client
+// (nginx_download_256MiB), the honest ceiling of loopback HTTP. Each
+// 256 MiB download is the median of three, hold and nginx alternating.
 #include <fmt/core.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -24,6 +28,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <string>
@@ -38,6 +43,7 @@
 #include "atcr/net/http_client.h"
 #include "atcr/oci/digest.h"
 #include "atcr/s3/client.h"
+#include "atcr/storage/blob_key.h"
 #include "atcr/xrpc/server.h"
 #include "atcr/xrpc/service_auth.h"
 #include "memory_resolver.h"
@@ -181,15 +187,20 @@ class Client {
   }
 
   std::uint64_t download(const std::string& digest) {
+    return fetch(url_ + "/xrpc/com.atproto.sync.getBlob?" + blob_query_ + digest, tokens_.at("com.atproto.sync.getBlob"));
+  }
+
+  // GET `url` (with `authorization` unless ""), the body counted and dropped.
+  std::uint64_t fetch(const std::string& url, const std::string& authorization = {}) {
     net::HttpRequest get;
-    get.url = url_ + "/xrpc/com.atproto.sync.getBlob?" + blob_query_ + digest;
-    get.headers = {{"Authorization", tokens_.at("com.atproto.sync.getBlob")}};
+    get.url = url;
+    if (!authorization.empty()) get.headers = {{"Authorization", authorization}};
     std::uint64_t got = 0;
     auto r = http_->send_streaming(get, {}, [&](BytesView chunk) {
       got += chunk.size();
       return true;
     });
-    if (r.status != 200) throw Error(fmt::format("getBlob: {} {}", r.status, r.text()));
+    if (r.status != 200) throw Error(fmt::format("GET {}: {} {}", url, r.status, r.text()));
     return got;
   }
 
@@ -229,7 +240,14 @@ std::string digest_of(std::vector<std::uint8_t>& buffer, std::size_t parts, std:
   return oci::Digest::from_sha256(BytesView(d.data(), d.size())).str();
 }
 
-int run(const fs::path& dir, bool quick) {
+// Seconds `download` took; it must bring `expected` bytes.
+double timed_download(const std::function<std::uint64_t()>& download, std::uint64_t expected) {
+  auto t0 = Clock::now();
+  if (download() != expected) throw Error("a download came back short");
+  return seconds_since(t0);
+}
+
+int run(const fs::path& dir, bool quick, int nginx_port) {
   const std::size_t scale = quick ? 8 : 1;
   PrivateKey owner = PrivateKey::generate(KeyType::kSecp256k1);
   fs::create_directories(dir);
@@ -260,9 +278,19 @@ int run(const fs::path& dir, bool quick) {
   auto t0 = Clock::now();
   client.upload(big_digest, big, big_parts, 1);
   print_throughput("hold_upload_256MiB", 1, seconds_since(t0), big.size() * big_parts);
-  t0 = Clock::now();
-  std::uint64_t got = client.download(big_digest);
-  print_throughput("hold_download_256MiB", 1, seconds_since(t0), got);
+  const std::uint64_t big_size = big.size() * big_parts;
+  const std::string nginx_url =
+      fmt::format("http://127.0.0.1:{}/{}", nginx_port, storage::blob_key(oci::Digest::parse(big_digest)));
+  std::vector<double> hold_runs, nginx_runs;
+  for (int i = 0; i < 3; ++i) {  // alternating, so both see the same machine
+    hold_runs.push_back(timed_download([&] { return client.download(big_digest); }, big_size));
+    if (nginx_port) nginx_runs.push_back(timed_download([&] { return client.fetch(nginx_url); }, big_size));
+  }
+  std::sort(hold_runs.begin(), hold_runs.end());
+  std::sort(nginx_runs.begin(), nginx_runs.end());
+  print_throughput("hold_download_256MiB", 1, hold_runs[1], big_size);
+  if (nginx_port) print_throughput("nginx_download_256MiB", 1, nginx_runs[1], big_size);
+  std::uint64_t got = 0;
 
   std::vector<std::uint8_t> small(16 * kMiB / scale);
   std::copy(random.begin(), random.begin() + static_cast<std::ptrdiff_t>(small.size()), small.begin());
@@ -324,12 +352,18 @@ int run(const fs::path& dir, bool quick) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: hold_bench <work dir> [--quick]\n";
+    std::cerr << "usage: hold_bench <work dir> [--quick] [--nginx PORT]\n";
     return 2;
   }
-  bool quick = argc > 2 && std::string(argv[2]) == "--quick";
+  bool quick = false;
+  int nginx_port = 0;
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--quick") quick = true;
+    if (a == "--nginx" && i + 1 < argc) nginx_port = std::atoi(argv[++i]);
+  }
   try {
-    return run(argv[1], quick);
+    return run(argv[1], quick, nginx_port);
   } catch (const std::exception& e) {
     std::cerr << "hold_bench: " << e.what() << std::endl;
     return 1;

@@ -26,7 +26,6 @@ fi
 OUT="$BUILD/bench-results"
 WORK="$(mktemp -d /tmp/atcr-webui-bench.XXXXXX)"
 mkdir -p "$OUT" "$WORK/www"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 APP_PORT="$(free_port)" NGINX_PORT="$(free_port)"
 
 mkfifo "$WORK/stdin"

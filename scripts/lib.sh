@@ -33,6 +33,8 @@ meson_setup() {
 # (pids get reused).
 
 port_taken() { ss -Hltn "sport = :$1" | grep -q .; }
+# A loopback port the kernel says is free now.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # spawn_daemon DIR NAME CMD...: detached (own session, no inherited stdio).
 spawn_daemon() {

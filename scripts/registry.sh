@@ -86,6 +86,8 @@ start_hold() {
     HOLD_SERVER_PUBLIC_URL="$HOLD_URL" HOLD_SERVER_PORT="$HOLD_PORT" HOLD_SERVER_PUBLIC="$HOLD_PUBLIC"
     HOLD_SERVER_DATA_DIR="$DIR/hold" HOLD_REGISTRATION_OWNER_DID="$DEMO_DID"
     HOLD_REGISTRATION_ALLOW_ALL_CREW="$ALLOW_ALL_CREW" HOLD_IDENTITY_PLC_URL="$PLC_URL"
+    # Its users' PDS is on loopback: GC and deleteBlob read their images.
+    HOLD_IDENTITY_DEVELOPMENT=true
   )
   if [ "$STORAGE" = s3 ]; then
     local s3env

@@ -16,10 +16,10 @@
 // on the hold references the digest, so another user's or repository's
 // image keeps its blobs. A blob nothing references (uploaded, in no image
 // yet) is deleted. Images pushed before configs got layer records have
-// none for their config: a blob no other layer record names stays while
-// any kept image of another user, or of the caller in another repository,
-// uses it (their PDSes say; Impl::kept_images), and while a user's PDS
-// cannot be read (503 when nothing else changed). 404 BlobNotFound when
+// none for their config: a blob no layer record names stays while any kept
+// image of another user, or of the caller in another repository, uses it
+// (their PDSes say; Impl::kept_images), and is refused with 503 while a
+// user's PDS cannot be read. 404 BlobNotFound when
 // the caller had no reference and the blob is absent or only in others'
 // images.
 #include <fmt/core.h>
@@ -123,45 +123,61 @@ std::size_t Hold::Impl::KeptImages::others_using(const std::string& digest, cons
 }
 
 Value Hold::Impl::delete_blob(const std::string& user, const std::string& repository, const oci::Digest& digest) {
-  // Before the lock: it may read users' PDSes.
-  std::shared_ptr<const KeptImages> kept = kept_images();
-  std::lock_guard lock(records_mu);
   std::vector<RecordWrite> removals;
   std::size_t others = 0;
-  for_each_record(*pds, oci::kLayerCollection, [&](const pds::ListedRecord& r) {
-    std::optional<oci::LayerRecord> parsed;
-    try {
-      parsed = oci::LayerRecord::from_value(r.value);
-    } catch (const ParseError&) {
-      return;  // not a reference anyone can rely on
-    }
-    const oci::LayerRecord& layer = *parsed;
-    if (layer.digest != digest) return;
-    // Records of the newer lexicon name no repository: the user's own.
-    bool mine = layer.user_did == user && (layer.repository.empty() || layer.repository == repository);
-    if (!mine) {
-      ++others;
-      return;
-    }
-    removals.push_back(RecordWrite::remove(std::string(oci::kLayerCollection), r.uri.substr(r.uri.rfind('/') + 1)));
-  });
+  // The layer records naming the digest: the caller's from `repository`
+  // (to remove) and the others.
+  auto scan = [&] {
+    removals.clear();
+    others = 0;
+    for_each_record(*pds, oci::kLayerCollection, [&](const pds::ListedRecord& r) {
+      std::optional<oci::LayerRecord> parsed;
+      try {
+        parsed = oci::LayerRecord::from_value(r.value);
+      } catch (const ParseError&) {
+        return;  // not a reference anyone can rely on
+      }
+      const oci::LayerRecord& layer = *parsed;
+      if (layer.digest != digest) return;
+      // Records of the newer lexicon name no repository: the user's own.
+      bool mine = layer.user_did == user && (layer.repository.empty() || layer.repository == repository);
+      if (!mine) {
+        ++others;
+        return;
+      }
+      removals.push_back(RecordWrite::remove(std::string(oci::kLayerCollection), r.uri.substr(r.uri.rfind('/') + 1)));
+    });
+  };
+  std::unique_lock lock(records_mu);
+  scan();
   bool present = blobs->stat(digest).has_value();
-  if (present && others == 0) others = kept->others_using(digest.str(), user, repository);
-  const bool unchecked = present && others == 0 && !kept->unreachable.empty();
+  if (present && removals.empty() && others == 0) {
+    // No layer record names it: uploaded and in no image yet, or the
+    // config of an image pushed before configs got records. Users' PDSes
+    // say which (read without the lock; a push meanwhile is seen below).
+    lock.unlock();
+    std::shared_ptr<const KeptImages> kept = kept_images();
+    others = kept->others_using(digest.str(), user, repository);
+    if (others == 0 && !kept->unreachable.empty())
+      throw xrpc::XrpcError(503, "Unavailable",
+                            fmt::format("cannot tell whether other images use {}: {} user(s)' records could not be "
+                                        "read; try again later",
+                                        digest.str(), kept->unreachable.size()));
+    lock.lock();
+    const std::size_t in_images = others;
+    scan();
+    others += in_images;
+    present = blobs->stat(digest).has_value();
+  }
   // Nothing of the caller's to delete: the blob is not here, or it is
   // (only) in others' images.
   if (removals.empty() && (!present || others > 0)) throw blob_not_found(digest);
-  if (removals.empty() && unchecked)
-    throw xrpc::XrpcError(503, "Unavailable",
-                          fmt::format("cannot tell whether other images use {}: {} user(s)' records could not be "
-                                      "read; try again later",
-                                      digest.str(), kept->unreachable.size()));
   if (!removals.empty()) {
     commit(removals);
     access.invalidate();  // usage changed: the next reader rebuilds it
   }
   bool deleted = false;
-  if (present && others == 0 && !unchecked) {
+  if (present && others == 0) {
     blobs->remove(digest);
     deleted = true;
   }
