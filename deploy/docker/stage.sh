@@ -48,6 +48,11 @@ for prog in "$@"; do
 done
 
 cp /etc/ssl/certs/ca-certificates.crt "$R/etc/ssl/certs/"
+# OpenSSL's own default paths (the WebSocket client's set_default_verify_paths)
+# lead to the same bundle, as on Debian.
+mkdir -p "$R/usr/lib/ssl"
+ln -s /etc/ssl/certs/ca-certificates.crt "$R/usr/lib/ssl/cert.pem"
+ln -s /etc/ssl/certs "$R/usr/lib/ssl/certs"
 printf 'root:x:0:0:root:/root:/sbin/nologin\natcr:x:10001:10001:atcr:/var/lib/atcr:/sbin/nologin\n' >"$R/etc/passwd"
 printf 'root:x:0:\natcr:x:10001:\n' >"$R/etc/group"
 printf 'passwd: files\ngroup: files\nhosts: files dns\n' >"$R/etc/nsswitch.conf"

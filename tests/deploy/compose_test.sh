@@ -11,7 +11,8 @@
 #   1. build the four images (FROM scratch; each runs as uid 10001)
 #   2. caddy + hold up; the hold registers its did:plc; the AppView is given it
 #   3. docker reports both healthy (HEALTHCHECK = the healthcheck subcommand)
-#   4. push, pull, bytes compared; the hold's blobs are in its volume
+#   4. push, pull, bytes compared; the hold's blobs are in its volume; the
+#      scanner (docker-compose.scanner.yml) scans the push through Caddy
 #   5. an upgrade: hold and AppView recreated on their volumes; same DID, the
 #      image still pulls byte for byte; no config warnings from ATCR's names
 #   6. docker-compose down -v, dockerd stopped, scratch removed
@@ -107,6 +108,21 @@ setenv .env.appview ATCR_IDENTITY_PLC_URL "$PLC_URL"
 setenv .env.appview ATCR_IDENTITY_HANDLE_RESOLVER "$PDS_URL"
 setenv .env.appview ATCR_IDENTITY_DEVELOPMENT true
 setenv .env.appview ATCR_INDEX_BACKFILL false
+# The scanner (docker-compose.scanner.yml) with the fixture OSV database.
+SECRET="$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+setenv .env.hold HOLD_SCANNER_SECRET "$SECRET"
+setenv .env.hold HOLD_SCANNER_SCAN_ON_PUSH '*'
+cp .env.scanner.example .env.scanner
+setenv .env.scanner SCANNER_HOLD_URL "https://localhost:$HOLD_TLS"
+setenv .env.scanner SCANNER_SHARED_SECRET "$SECRET"
+setenv .env COMPOSE_FILE docker-compose.yml:docker-compose.scanner.yml
+setenv .env SCANNER_OSV_ZIP "$W/osv.zip"
+python3 - "$REPO_ROOT/tests/fixtures/scanner/osv" "$W/osv.zip" <<'PY'
+import os, sys, zipfile
+with zipfile.ZipFile(sys.argv[2], "w", zipfile.ZIP_DEFLATED) as z:
+    for name in sorted(os.listdir(sys.argv[1])):
+        z.write(os.path.join(sys.argv[1], name), "osv/" + name)
+PY
 cp /etc/ssl/certs/ca-certificates.crt "$W/ca-bundle.crt"  # until Caddy's root exists
 
 health() { docker inspect -f '{{.State.Health.Status}}' "$(compose ps -q "$1")" 2>/dev/null; }
@@ -133,7 +149,7 @@ HOLD_DID="$("${CURL[@]}" "https://localhost:$HOLD_TLS/xrpc/com.atproto.server.de
   python3 -c 'import json,sys; print(json.load(sys.stdin)["did"])' 2>/dev/null)"
 t "  its did:plc, through Caddy over TLS" bash -c "[[ '$HOLD_DID' == did:plc:* ]]"
 setenv .env.appview ATCR_DEFAULT_HOLD_DID "$HOLD_DID"
-t "compose up (the AppView)" compose up -d
+t "compose up (the AppView, the scanner)" compose up -d
 t "  healthy (its HEALTHCHECK)" wait_healthy appview
 t "  /v2/ over TLS: 401 with a Bearer challenge" bash -c "
   curl -s --cacert $W/certs/ca.crt -D - -o /dev/null https://$REG/v2/ | tee /dev/stderr | grep -qi '^www-authenticate: Bearer'"
@@ -154,7 +170,8 @@ loopback_only() {
 t "  everything listens on 127.0.0.1 only" loopback_only
 
 # --- push and pull through Caddy ---------------------------------------------------------
-python3 "$REPO_ROOT/tests/e2e/mkimage.py" "$W/img" --tag v1 --layers 1M,512K >/dev/null
+python3 "$REPO_ROOT/tests/e2e/mkimage.py" "$W/img" --tag v1 --layers 1M,512K \
+  --add-file "var/lib/dpkg/status=$REPO_ROOT/tests/fixtures/scanner/dpkg-status" >/dev/null
 CREDS="$HANDLE:$PASSWORD"
 t "skopeo push over TLS (Caddy's root in --dest-cert-dir)" \
   skopeo copy -q --dest-cert-dir "$W/certs" --dest-creds "$CREDS" "oci:$W/img:v1" "docker://$REG/$HANDLE/app:v1"
@@ -170,6 +187,20 @@ same_blobs() {
   ((n >= 4))  # two layers, the config, the manifest
 }
 t "  every blob byte for byte" same_blobs
+# The scanner takes the push's job over wss:// through Caddy; the hold
+# records the result (tests/e2e/scanner_test.sh checks the records in depth).
+scanned() {
+  local digest rkey
+  digest="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/index.json"))["manifests"][0]["digest"][7:])' "$W/img")"
+  for _ in $(seq 60); do
+    "${CURL[@]}" "https://localhost:$HOLD_TLS/xrpc/com.atproto.repo.getRecord?repo=$HOLD_DID&collection=io.atcr.hold.scan&rkey=$digest" \
+      >"$W/scan.json" 2>/dev/null && break
+    sleep 1
+  done
+  python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))["value"]; print(v)
+assert v["status"] == "ok" and v["critical"] == 1 and v["total"] == 1, v' "$W/scan.json"
+}
+t "  the scanner's container scanned it (the fixture's CVE)" scanned
 t "  the layers are in the hold's volume" bash -c "
   v=\$(docker volume inspect -f '{{.Mountpoint}}' ${P}_hold-data) &&
   for l in \$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(\" \".join(x[\"digest\"][7:] for x in m[\"layers\"]))' \
@@ -184,7 +215,7 @@ t "  the hold kept its DID (keys in its volume)" bash -c "
 t "  the image still pulls, byte for byte" bash -c "rm -rf $W/pulled &&
   skopeo copy -q --src-cert-dir $W/certs --src-creds '$CREDS' docker://$REG/$HANDLE/app:v1 oci:$W/pulled:v1"
 t "  every blob byte for byte" same_blobs
-compose logs --no-color hold appview >"$W/programs.log" 2>&1
+compose logs --no-color hold appview scanner >"$W/programs.log" 2>&1
 t "the ATCR-named templates start without a config warning" bash -c "
   grep -E 'warn|unknown|both' $W/programs.log; ! grep -qiE 'warn config|unknown environment|both .* are set' $W/programs.log"
 t "compose down -v" compose down -v --remove-orphans

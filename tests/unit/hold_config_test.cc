@@ -297,6 +297,16 @@ TEST_CASE("hold config: our name wins over ATCR's, with a warning; unknown HOLD_
         }()) == "server.host");
 }
 
+TEST_CASE("hold config: an ATCR name that is also ours (HOLD_SCANNER_SECRET) is one variable, not two") {
+  auto env = kMinimalS3;
+  env["HOLD_SCANNER_SECRET"] = "s3cret";
+  HoldConfig c = load_env(env);
+  CHECK(c.scanner.secret == "s3cret");
+  CHECK(c.warnings.empty());
+  std::string text = HoldConfig::template_toml();
+  CHECK(text.find("# Environment: HOLD_SCANNER_SECRET\n") != std::string::npos);
+}
+
 TEST_CASE("hold config: config init documents ATCR's spellings beside ours") {
   std::string text = HoldConfig::template_toml();
   CHECK(text.find("# ATCR spelling (also accepted): server.addr / $HOLD_SERVER_ADDR (host:port)") !=

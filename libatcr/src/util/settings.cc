@@ -21,6 +21,15 @@ std::string env_name(std::string_view prefix, std::string_view key) {
   return name;
 }
 
+// An option's environment names: ours (<PREFIX>SECTION_KEY) first, then its
+// aliases, each once (an alias may spell ours again: ATCR's HOLD_SCANNER_SECRET).
+std::vector<std::string> option_env_names(std::string_view prefix, const Option& option) {
+  std::vector<std::string> names{env_name(prefix, option.key)};
+  for (const auto& alias : option.env_aliases)
+    if (std::find(names.begin(), names.end(), alias) == names.end()) names.push_back(alias);
+  return names;
+}
+
 std::string trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
@@ -450,10 +459,8 @@ Settings load(const std::vector<Option>& schema, std::string_view env_prefix,
   std::map<std::string, std::string> own_env;
   for (const auto& option : schema) {
     if (option.kind == Kind::kSizeMap) continue;
-    std::vector<std::string> names{env_name(env_prefix, option.key)};
-    names.insert(names.end(), option.env_aliases.begin(), option.env_aliases.end());
     std::string used;
-    for (const auto& name : names) {
+    for (const auto& name : option_env_names(env_prefix, option)) {
       auto value = env(name);
       if (!value) continue;
       if (!used.empty()) {
@@ -552,8 +559,8 @@ std::string render_template(const std::vector<Option>& schema, std::string_view 
       out += fmt::format("# One of: {}.\n", allowed);
     }
     if (option.kind != Kind::kSizeMap) {
-      std::string vars = env_name(env_prefix, option.key);
-      for (const auto& alias : option.env_aliases) vars += ", " + alias;
+      std::string vars;
+      for (const auto& name : option_env_names(env_prefix, option)) vars += (vars.empty() ? "" : ", ") + name;
       out += fmt::format("# Environment: {}\n", vars);
     }
     std::string atcr;
