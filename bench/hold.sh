@@ -21,7 +21,7 @@ cd "$REPO_ROOT"
 BUILD="${BUILD:-build-bench}"
 HOLD_BENCH="$BUILD/bench/hold_bench"
 OUT="$BUILD/bench-results"
-WORK="$OUT/hold-work"
+WORK="$(realpath -m "$OUT/hold-work")"  # absolute: nginx -p changes its directory
 quick=""
 for a in "$@"; do [ "$a" = --quick ] && quick=--quick; done
 
