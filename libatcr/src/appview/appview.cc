@@ -7,6 +7,8 @@
 #include <future>
 
 #include "appview/appview_impl.h"
+#include "appview/shared_secrets.h"
+#include "atcr/crypto/random.h"
 #include "atcr/crypto/keys.h"
 #include "atcr/data/syntax.h"
 #include "atcr/identity/did_web.h"
@@ -93,14 +95,18 @@ std::string upstream_message(const xrpc::XrpcError& e) {
 
 // The confidential client (key generated on first run) on an https public
 // URL, the loopback client on http://127.0.0.1 / localhost.
+// Its key (a confidential client's) is data_dir/oauth-client.key, or the
+// shared database's when instances share one.
 std::unique_ptr<oauth::Client> make_oauth_client(const AppviewConfig& c, identity::Resolver& resolver,
-                                                 std::shared_ptr<const net::HttpClient> http) {
+                                                 std::shared_ptr<const net::HttpClient> http, db::Database& database) {
   oauth::ClientOptions o;
   o.base_url = c.server.public_url;
   o.scope = c.auth.oauth_scope;
   o.allow_http = c.identity.development;
   if (!oauth::is_loopback_url(c.server.public_url))
-    o.client_key = PrivateKey::load_or_generate((c.server.data_dir / "oauth-client.key").string(), KeyType::kP256);
+    o.client_key = database.shared() ? shared_key(database, "oauth-client", KeyType::kP256)
+                                     : PrivateKey::load_or_generate((c.server.data_dir / "oauth-client.key").string(),
+                                                                    KeyType::kP256);
   return std::make_unique<oauth::Client>(std::move(o), resolver, std::move(http));
 }
 
@@ -147,30 +153,52 @@ Appview::Impl::Impl(AppviewConfig c, AppviewOptions options)
   std::filesystem::create_directories(config.server.data_dir);
   std::filesystem::permissions(config.server.data_dir, std::filesystem::perms::owner_all,
                                std::filesystem::perm_options::replace);
-  PrivateKey key = PrivateKey::load_or_generate((config.server.data_dir / "registry-token.key").string(),
-                                                KeyType::kP256);
+  std::string db_path = (config.server.data_dir / "appview.sqlite").string();
+  database = db::open(config.database.url.empty() ? db_path : config.database.url);
+  if (database->shared()) log::info("appview", "state in {} (shared)", db::redact_url(config.database.url));
+  // A token one instance issues must verify on all: with a shared database
+  // they share the key.
+  PrivateKey key = database->shared() ? shared_key(*database, "registry-token", KeyType::kP256)
+                                      : PrivateKey::load_or_generate(
+                                            (config.server.data_dir / "registry-token.key").string(), KeyType::kP256);
   issuer = std::make_unique<RegistryTokenIssuer>(key, config.server.public_url, config.server.service);
-  store = std::make_unique<SessionStore>((config.server.data_dir / "appview.sqlite").string(), http);
+  store = std::make_unique<SessionStore>(database, http);
   network_index = index::Index::open(config.server.data_dir / "index.sqlite");
-  devices = std::make_unique<DeviceStore>((config.server.data_dir / "appview.sqlite").string(),
+  devices = std::make_unique<DeviceStore>(database,
                                           DeviceStore::Options{.code_ttl = config.auth.device_code_ttl,
                                                                .interval = config.auth.device_poll_interval,
                                                                .clock = {}});
   spill_dir = config.server.data_dir / "uploads";
   std::filesystem::create_directories(spill_dir);
   realm = config.server.public_url + std::string(kTokenPath);
-  std::string db_path = (config.server.data_dir / "appview.sqlite").string();
-  web_sessions = std::make_unique<web::WebSessions>(db_path, config.server.data_dir / "web-session.key",
-                                           config.server.public_url.rfind("https://", 0) == 0,
-                                           config.auth.web_session_lifetime, web::appview_site());
-  oauth_sessions = std::make_unique<web::OAuthStore>(db_path, make_oauth_client(config, *resolver, http), http);
+  bool secure_cookies = config.server.public_url.rfind("https://", 0) == 0;
+  if (database->shared()) {
+    Bytes cookie_key = shared_secret(*database, "web-session", [] { return random_bytes(32); });
+    web_sessions = std::make_unique<web::WebSessions>(database, std::move(cookie_key), secure_cookies,
+                                                      config.auth.web_session_lifetime, web::appview_site());
+  } else {
+    web_sessions = std::make_unique<web::WebSessions>(db_path, config.server.data_dir / "web-session.key",
+                                                      secure_cookies, config.auth.web_session_lifetime,
+                                                      web::appview_site());
+  }
+  oauth_sessions =
+      std::make_unique<web::OAuthStore>(database, make_oauth_client(config, *resolver, http, *database), http);
   hold_health = std::make_unique<web::HoldHealth>();
   oauth_sessions->on_end([this](const std::string& did) { web_sessions->end_all(did); });
-  if (options.follow_network && (!config.index.relays.empty() || !config.index.pdses.empty()))
-    index_feed = std::make_unique<IndexFeed>(config, *network_index, *resolver, http);
+  if (options.follow_network && (!config.index.relays.empty() || !config.index.pdses.empty())) {
+    auto make_feed = [this] { return std::make_unique<IndexFeed>(config, *network_index, *resolver, http); };
+    if (database->shared()) {
+      feed_leader = std::make_unique<FeedLeader>(*database, make_feed);
+    } else {
+      index_feed = make_feed();
+    }
+  }
 }
 
-Appview::Impl::~Impl() { index_feed.reset(); }
+Appview::Impl::~Impl() {
+  feed_leader.reset();
+  index_feed.reset();
+}
 
 Appview::Appview(AppviewConfig config, AppviewOptions options)
     : impl_(std::make_unique<Impl>(std::move(config), std::move(options))) {}
@@ -230,6 +258,10 @@ void Appview::instrument(xrpc::Metrics& metrics) {
     m.set("atcr_appview_uploads_in_flight", "Blob upload sessions in use since the AppView started.", {},
           static_cast<double>(open));
     if (impl->index_feed) firehose_metrics(m, impl->index_feed->status());
+    if (impl->feed_leader) firehose_metrics(m, impl->feed_leader->status());
+    bool leads = impl->index_feed || (impl->feed_leader && impl->feed_leader->leading());
+    m.set("atcr_appview_index_leader", "1 if this instance follows the network index's sources.", {},
+          leads ? 1.0 : 0.0);
   });
 }
 

@@ -74,7 +74,7 @@ struct UploadState {
   std::string did;
   HoldRef hold;
   std::string hold_upload_id;
-  BlobUpload blob;  // spills to data_dir/uploads/<uuid>
+  BlobUpload blob;  // spills to data_dir/uploads/<uuid> (or the shared database)
   bool dead = false;  // completed, cancelled or failed
   explicit UploadState(BlobUpload b) : blob(std::move(b)) {}
 };
@@ -147,6 +147,11 @@ struct Appview::Impl {
   // Follows config.index's sources into network_index while we run (none
   // configured, or AppviewOptions::follow_network false: null).
   std::unique_ptr<IndexFeed> index_feed;
+  // With a shared database: runs the IndexFeed in whichever instance leads.
+  std::unique_ptr<FeedLeader> feed_leader;
+  // The AppView's state: data_dir/appview.sqlite, or config.database.url's
+  // PostgreSQL database shared with other instances.
+  std::shared_ptr<db::Database> database;
   std::unique_ptr<DeviceStore> devices;  // the device flow, devices' secrets
   std::string realm;  // <public_url>/auth/token
   std::unique_ptr<web::WebSessions> web_sessions;  // browser sessions, CSRF, page layout
@@ -377,6 +382,9 @@ struct Appview::Impl {
   // when none, another user's or another repository's.
   std::shared_ptr<UploadState> find_upload(const Target& t, const std::string& uuid, const Caller& caller);
   std::shared_ptr<UploadState> load_upload(const std::string& uuid);
+  // Where upload `uuid` keeps the part being filled: a file under spill_dir,
+  // or the shared database.
+  std::unique_ptr<Spill> spill_of(const std::string& uuid);
   // Saves the session's offset and parts (after each request).
   void save_upload(const UploadState& up);
   // Forgets the session: memory, database and spill file.

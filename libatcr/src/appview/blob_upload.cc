@@ -59,7 +59,35 @@ void spill_truncate(const std::filesystem::path& path, std::uint64_t size) {
     spill_failed("truncate", errno);
 }
 
+class FileSpill : public Spill {
+ public:
+  explicit FileSpill(std::filesystem::path path) : path_(std::move(path)) {}
+  std::uint64_t size() override {
+    struct stat st {};
+    if (::stat(path_.c_str(), &st) == 0) return static_cast<std::uint64_t>(st.st_size);
+    if (errno != ENOENT) spill_failed("stat", errno);
+    return 0;
+  }
+  void append(BytesView data) override { spill_append(path_, data); }
+  void truncate(std::uint64_t size) override { spill_truncate(path_, size); }
+  std::size_t read(std::uint64_t at, std::span<std::uint8_t> buffer) override {
+    SpillFd fd(path_, O_RDONLY);
+    for (;;) {
+      ssize_t n = ::pread(fd.get(), buffer.data(), buffer.size(), static_cast<off_t>(at));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) spill_failed("read", errno);
+      return static_cast<std::size_t>(n);
+    }
+  }
+  void discard() noexcept override { ::unlink(path_.c_str()); }
+
+ private:
+  std::filesystem::path path_;
+};
+
 }  // namespace
+
+std::unique_ptr<Spill> file_spill(std::filesystem::path path) { return std::make_unique<FileSpill>(std::move(path)); }
 
 std::optional<ChunkRange> parse_content_range(std::string_view header) {
   while (!header.empty() && header.front() == ' ') header.remove_prefix(1);
@@ -77,27 +105,29 @@ std::optional<ChunkRange> parse_content_range(std::string_view header) {
 
 BlobUpload::BlobUpload(std::uint64_t part_size) : part_size_(part_size == 0 ? 1 : part_size) {}
 
-BlobUpload::BlobUpload(std::uint64_t part_size, std::filesystem::path spill_file) : BlobUpload(part_size) {
-  spill_ = std::move(spill_file);
+BlobUpload::BlobUpload(std::uint64_t part_size, std::filesystem::path spill_file)
+    : BlobUpload(part_size, file_spill(std::move(spill_file))) {}
+
+BlobUpload::BlobUpload(std::uint64_t part_size, std::unique_ptr<Spill> spill) : BlobUpload(part_size) {
+  spill_ = std::move(spill);
 }
 
 BlobUpload BlobUpload::resume(std::uint64_t part_size, std::filesystem::path spill_file, std::uint64_t offset,
                               std::vector<UploadedPartInfo> parts) {
-  BlobUpload up(part_size, std::move(spill_file));
+  return resume(part_size, file_spill(std::move(spill_file)), offset, std::move(parts));
+}
+
+BlobUpload BlobUpload::resume(std::uint64_t part_size, std::unique_ptr<Spill> spill, std::uint64_t offset,
+                              std::vector<UploadedPartInfo> parts) {
+  BlobUpload up(part_size, std::move(spill));
   std::uint64_t sent = 0;
   for (const auto& p : parts) sent += p.size;
   if (sent > offset) throw StorageError("upload state: its parts hold more bytes than its offset");
-  struct stat st {};
-  std::uint64_t have = 0;
-  if (::stat(up.spill_.c_str(), &st) == 0) {
-    have = static_cast<std::uint64_t>(st.st_size);
-  } else if (errno != ENOENT) {
-    spill_failed("stat", errno);
-  }
+  std::uint64_t have = up.spill_->size();
   std::uint64_t want = offset - sent;
   if (have < want)
     throw StorageError(fmt::format("upload state: {} buffered bytes expected, {} found", want, have));
-  if (have > want) spill_truncate(up.spill_, want);
+  if (have > want) up.spill_->truncate(want);
   up.offset_ = offset;
   up.spilled_ = want;
   up.parts_ = std::move(parts);
@@ -105,7 +135,7 @@ BlobUpload BlobUpload::resume(std::uint64_t part_size, std::filesystem::path spi
 }
 
 void BlobUpload::discard() noexcept {
-  if (!spill_.empty()) ::unlink(spill_.c_str());
+  if (spill_) spill_->discard();
   spilled_ = 0;
   buffer_.clear();
 }
@@ -135,10 +165,10 @@ void BlobUpload::append(BytesView data, PartSink& sink) {
   if (finished_) throw oci::RegistryError(oci::ErrorCode::kBlobUploadInvalid, "the upload is already complete");
   while (!data.empty()) {
     std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(part_size_ - buffered(), data.size()));
-    if (spill_.empty()) {
+    if (!spill_) {
       buffer_.insert(buffer_.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(take));
     } else {
-      spill_append(spill_, data.first(take));
+      spill_->append(data.first(take));
       spilled_ += take;
     }
     offset_ += take;
@@ -176,22 +206,18 @@ void BlobUpload::flush(PartSink& sink) {
   int number = static_cast<int>(parts_.size()) + 1;
   std::uint64_t size = buffered();
   std::string etag;
-  if (spill_.empty() || size == 0) {
+  if (!spill_ || size == 0) {
     etag = sink.put_part(number, buffer_);
   } else {
-    SpillFd fd(spill_, O_RDONLY);
     std::uint64_t at = 0;
     etag = sink.put_part_stream(number, size, [&](std::span<std::uint8_t> b) -> std::size_t {
       std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(b.size(), size - at));
-      for (;;) {
-        ssize_t n = ::pread(fd.get(), b.data(), want, static_cast<off_t>(at));
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) spill_failed("read", errno);
-        at += static_cast<std::uint64_t>(n);
-        return static_cast<std::size_t>(n);
-      }
+      if (want == 0) return 0;
+      std::size_t n = spill_->read(at, b.first(want));
+      at += n;
+      return n;
     });
-    spill_truncate(spill_, 0);
+    spill_->truncate(0);
   }
   parts_.push_back({number, std::move(etag), size});
   buffer_.clear();

@@ -18,10 +18,13 @@
 // Network-free so the rules are unit-tested; the AppView supplies the sink
 // (getPartUploadUrl + PUT to the hold or a presigned S3 URL).
 //
-// The part being filled waits in memory, or, given a spill file, on disk:
-// the AppView spills, so an abandoned chunked upload costs disk (bounded by
-// its session caps), not up to a part's size of memory, and a session saved
-// as (offset, parts) resumes after a restart (resume()).
+// The part being filled waits in memory, or, given a Spill, outside the
+// process: a file (the AppView with its own SQLite database) or rows of the
+// shared database (AppView instances behind a load balancer, where a
+// chunked upload's next request may reach another instance). So an
+// abandoned chunked upload costs disk (bounded by its session caps), not up
+// to a part's size of memory, and a session saved as (offset, parts)
+// resumes after a restart or elsewhere (resume()).
 #pragma once
 
 #include <cstdint>
@@ -30,6 +33,7 @@
 #include <string>
 #include <string_view>
 #include <functional>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -59,6 +63,21 @@ class PartSink {
   virtual std::string put_part_stream(int part_number, std::uint64_t size, const Reader& read) = 0;
 };
 
+// Where the part being filled is kept. Errors throw atcr::StorageError.
+class Spill {
+ public:
+  virtual ~Spill() = default;
+  virtual std::uint64_t size() = 0;  // bytes held
+  virtual void append(BytesView data) = 0;
+  virtual void truncate(std::uint64_t size) = 0;  // to `size` bytes (<= size())
+  // Up to buffer.size() bytes from offset `at` (< size()); returns how many.
+  virtual std::size_t read(std::uint64_t at, std::span<std::uint8_t> buffer) = 0;
+  // Forgets everything held. Best effort, never throws.
+  virtual void discard() noexcept = 0;
+};
+// A Spill in a file (created on the first byte, deleted by discard()).
+std::unique_ptr<Spill> file_spill(std::filesystem::path path);
+
 struct UploadedPartInfo {
   int part_number = 0;
   std::string etag;
@@ -73,13 +92,17 @@ class BlobUpload {
   // byte, emptied as each part is sent, deleted by discard()). File errors
   // throw atcr::StorageError.
   BlobUpload(std::uint64_t part_size, std::filesystem::path spill_file);
+  // The same with any Spill.
+  BlobUpload(std::uint64_t part_size, std::unique_ptr<Spill> spill);
   // An upload saved as offset() and parts(): `spill_file` must hold the
   // offset - sum(part sizes) bytes buffered then; a longer one (a chunk a
   // crash cut short) is cut back to that. Throws atcr::StorageError when it
   // holds fewer (the upload cannot go on from a known offset).
   static BlobUpload resume(std::uint64_t part_size, std::filesystem::path spill_file, std::uint64_t offset,
                            std::vector<UploadedPartInfo> parts);
-  // Deletes the spill file (if any). Best effort, never throws.
+  static BlobUpload resume(std::uint64_t part_size, std::unique_ptr<Spill> spill, std::uint64_t offset,
+                           std::vector<UploadedPartInfo> parts);
+  // Forgets the spilled bytes (if any). Best effort, never throws.
   void discard() noexcept;
 
   // Bytes received so far (the next chunk must start here).
@@ -120,13 +143,13 @@ class BlobUpload {
 
  private:
   void flush(PartSink& sink);
-  std::uint64_t buffered() const { return spill_.empty() ? buffer_.size() : spilled_; }
+  std::uint64_t buffered() const { return spill_ ? spilled_ : buffer_.size(); }
 
   std::uint64_t part_size_;
   std::uint64_t offset_ = 0;
-  Bytes buffer_;                 // the part being filled, without a spill file
-  std::filesystem::path spill_;  // or there
-  std::uint64_t spilled_ = 0;    // bytes in spill_
+  Bytes buffer_;                  // the part being filled, without a spill
+  std::unique_ptr<Spill> spill_;  // or there
+  std::uint64_t spilled_ = 0;     // bytes in spill_
   std::vector<UploadedPartInfo> parts_;
   bool finished_ = false;
 };

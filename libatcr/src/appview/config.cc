@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "atcr/data/syntax.h"
+#include "atcr/db/database.h"
 #include "util/settings.h"
 
 namespace atcr::appview {
@@ -107,6 +108,12 @@ const std::vector<Option>& schema() {
        "The docker-credential-atcr binary that /install.sh installs for users:\n"
        "a path on this host (served at /install/docker-credential-atcr) or an\n"
        "http(s) URL. Empty: /install says it is not set up."},
+      // [database]
+      {"database.url", Kind::kString, "",
+       "Empty: the AppView keeps its state in data_dir/appview.sqlite (one\n"
+       "instance). A postgres:// URL (postgres://user:password@host:5432/db):\n"
+       "several instances behind a load balancer share it: sessions, device\n"
+       "secrets, uploads in progress, the token signing key (docs/scale-out.md)."},
       // [log]
       {"log.level", Kind::kString, "info", "Log verbosity.", false, {}, {"debug", "info", "warn", "error"}},
   });
@@ -138,7 +145,7 @@ const settings::Compat& compat() {
       // Variables the project's scripts and tests set for themselves.
       {"ATCR_APPVIEW_", "ATCR_BENCH", "ATCR_BROWSER_", "ATCR_BUILD", "ATCR_CACHE", "ATCR_CREDENTIALS_FILE",
        "ATCR_DEMO_", "ATCR_E2E_", "ATCR_FIXTURE_DIR", "ATCR_FUZZ_", "ATCR_HOLD_", "ATCR_INSTALL_DIR", "ATCR_NODE",
-       "ATCR_NPM", "ATCR_PDS_", "ATCR_PLC_", "ATCR_PORT", "ATCR_REGISTRY_", "ATCR_S3_", "ATCR_SKIP_",
+       "ATCR_NPM", "ATCR_PDS_", "ATCR_PG_", "ATCR_PLC_", "ATCR_PORT", "ATCR_REGISTRY_", "ATCR_S3_", "ATCR_SKIP_",
        "ATCR_SOURCE_ROOT", "ATCR_TEST_", "ATCR_UPLOAD_COLUMNS", "ATCR_VERIFY_JWT", "ATCR_VERSION"},
   };
   return c;
@@ -189,6 +196,9 @@ AppviewConfig AppviewConfig::load(const std::optional<std::filesystem::path>& fi
   if (c.server.service.find_first_of("\"\\ ") != std::string::npos)
     invalid("server.service", "must not contain quotes, backslashes or spaces");
 
+  c.database.url = s.str("database.url");
+  if (!c.database.url.empty() && !db::is_postgres_url(c.database.url))
+    invalid("database.url", "must be a postgres:// URL (or empty for SQLite in data_dir)");
   c.server.blob_delete = s.boolean("server.blob_delete");
 
   c.identity.plc_url = base_url("identity.plc_url", s.str("identity.plc_url"));

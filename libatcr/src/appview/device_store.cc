@@ -1,5 +1,7 @@
 #include "appview/device_store.h"
 
+#include <fmt/core.h>
+
 #include "atcr/crypto/random.h"
 #include "atcr/crypto/sha256.h"
 #include "atcr/encoding/base64.h"
@@ -9,20 +11,19 @@ namespace atcr::appview {
 
 namespace {
 
-constexpr const char* kSchema = R"(
-PRAGMA journal_mode = WAL;
-PRAGMA synchronous = NORMAL;
-PRAGMA busy_timeout = 5000;
+// Version 1 is the schema of the releases before migrations were numbered
+// (IF NOT EXISTS: their databases have it already).
+constexpr const char* kSchemaV1 = R"(
 CREATE TABLE IF NOT EXISTS device_codes (
   device_code_hash TEXT PRIMARY KEY,
   user_code TEXT NOT NULL UNIQUE,
   device_name TEXT NOT NULL,
   host TEXT NOT NULL,
   ip TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
-  expires_at INTEGER NOT NULL,
-  interval INTEGER NOT NULL,
-  last_poll INTEGER NOT NULL DEFAULT 0,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  "interval" BIGINT NOT NULL,
+  last_poll BIGINT NOT NULL DEFAULT 0,
   state TEXT NOT NULL DEFAULT 'pending',  -- pending | approved | denied
   did TEXT NOT NULL DEFAULT ''
 );
@@ -33,11 +34,38 @@ CREATE TABLE IF NOT EXISTS devices (
   name TEXT NOT NULL,
   host TEXT NOT NULL,
   ip TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
-  last_used INTEGER NOT NULL DEFAULT 0
+  created_at BIGINT NOT NULL,
+  last_used BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS devices_did ON devices (did);
 )";
+constexpr const char* kSchemaV1Postgres = R"(
+CREATE TABLE IF NOT EXISTS device_codes (
+  device_code_hash TEXT PRIMARY KEY,
+  user_code TEXT NOT NULL UNIQUE,
+  device_name TEXT NOT NULL,
+  host TEXT NOT NULL,
+  ip TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  "interval" BIGINT NOT NULL,
+  last_poll BIGINT NOT NULL DEFAULT 0,
+  state TEXT NOT NULL DEFAULT 'pending',
+  did TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS devices (
+  id BIGSERIAL PRIMARY KEY,
+  did TEXT NOT NULL,
+  secret_hash TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL,
+  host TEXT NOT NULL,
+  ip TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  last_used BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS devices_did ON devices (did);
+)";
+constexpr db::Migration kMigrations[] = {{1, kSchemaV1, kSchemaV1Postgres}};
 
 constexpr std::size_t kUserCodeLetters = 8;
 constexpr std::size_t kMaxLabel = 100;
@@ -60,15 +88,15 @@ std::string label(std::string_view text) {
   return out;
 }
 
-Device device_from(const sqlite::Statement& st) {
+Device device_from(const db::Row& r) {
   Device d;
-  d.id = st.column_int(0);
-  d.did = st.column_text(1);
-  d.name = st.column_text(2);
-  d.host = st.column_text(3);
-  d.ip = st.column_text(4);
-  d.created_at = st.column_int(5);
-  d.last_used = st.column_int(6);
+  d.id = r.integer(0);
+  d.did = r.text(1);
+  d.name = r.text(2);
+  d.host = r.text(3);
+  d.ip = r.text(4);
+  d.created_at = r.integer(5);
+  d.last_used = r.integer(6);
   return d;
 }
 
@@ -103,8 +131,12 @@ std::optional<std::string> normalize_user_code(std::string_view typed) {
 
 std::string hash_device_secret(std::string_view secret) { return hash(secret); }
 
-DeviceStore::DeviceStore(const std::string& db_path, Options options) : options_(std::move(options)), db_(db_path) {
-  db_.exec(kSchema);
+DeviceStore::DeviceStore(const std::string& db_path, Options options)
+    : DeviceStore(db::open(db_path), std::move(options)) {}
+
+DeviceStore::DeviceStore(std::shared_ptr<db::Database> database, Options options)
+    : options_(std::move(options)), db_(std::move(database)) {
+  db_->migrate("appview.devices", kMigrations);
 }
 
 std::int64_t DeviceStore::now() const {
@@ -119,150 +151,117 @@ DeviceCode DeviceStore::start(std::string_view device_name, std::string_view hos
   code.expires_in = options_.code_ttl.count();
   code.interval = options_.interval.count();
   std::int64_t t = now();
-  std::lock_guard lock(mu_);
-  {
-    sqlite::Statement count(db_,
-                            "SELECT COUNT(*), COALESCE(SUM(ip = ?), 0) FROM device_codes "
-                            "WHERE state = 'pending' AND expires_at > ?");
-    count.bind(1, label(ip)).bind(2, t);
-    count.step();
-    if (count.column_int(1) >= kMaxPendingPerIp || count.column_int(0) >= kMaxPending)
+  db_->transaction([&](db::Executor& tx) {
+    const db::Row waiting = tx.exec("SELECT COUNT(*), COALESCE(SUM(CASE WHEN ip = ? THEN 1 ELSE 0 END), 0) "
+                                    "FROM device_codes WHERE state = 'pending' AND expires_at > ?",
+                                    {label(ip), t})
+                                .front();
+    if (waiting.integer(1) >= kMaxPendingPerIp || waiting.integer(0) >= kMaxPending)
       throw TooManyCodes("too many login codes are waiting for approval; approve or let them expire first");
-  }
-  for (int attempt = 0;; ++attempt) {
-    code.user_code = make_user_code();
-    sqlite::Statement taken(db_, "SELECT 1 FROM device_codes WHERE user_code = ?");
-    taken.bind(1, code.user_code);
-    if (!taken.step() || attempt > 20) break;
-  }
-  sqlite::Statement st(db_,
-                       "INSERT INTO device_codes (device_code_hash, user_code, device_name, host, ip, created_at, "
-                       "expires_at, interval) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-  st.bind(1, hash(code.device_code)).bind(2, code.user_code).bind(3, label(device_name)).bind(4, label(host));
-  st.bind(5, label(ip)).bind(6, t).bind(7, t + code.expires_in).bind(8, code.interval);
-  st.run();
+    for (int attempt = 0;; ++attempt) {
+      code.user_code = make_user_code();
+      if (tx.exec("SELECT 1 FROM device_codes WHERE user_code = ?", {code.user_code}).empty() || attempt > 20) break;
+    }
+    tx.exec("INSERT INTO device_codes (device_code_hash, user_code, device_name, host, ip, created_at, "
+            "expires_at, \"interval\") VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            {hash(code.device_code), code.user_code, label(device_name), label(host), label(ip), t,
+             t + code.expires_in, code.interval});
+  });
   return code;
 }
 
 PollResult DeviceStore::poll(std::string_view device_code) {
   const std::string code_hash = hash(device_code);
   const std::int64_t t = now();
-  std::lock_guard lock(mu_);
-  sqlite::Transaction tx(db_);
-  sqlite::Statement st(db_,
-                       "SELECT expires_at, interval, last_poll, state, did, device_name, host, ip FROM device_codes "
-                       "WHERE device_code_hash = ?");
-  st.bind(1, code_hash);
   PollResult r;
-  if (!st.step()) return r;  // kUnknown
-  std::int64_t expires_at = st.column_int(0);
-  r.interval = st.column_int(1);
-  std::int64_t last_poll = st.column_int(2);
-  std::string state = st.column_text(3);
-  r.did = st.column_text(4);
-  std::string name = st.column_text(5), host = st.column_text(6), ip = st.column_text(7);
-
-  auto forget = [&] {
-    sqlite::Statement del(db_, "DELETE FROM device_codes WHERE device_code_hash = ?");
-    del.bind(1, code_hash);
-    del.run();
-  };
-  if (t >= expires_at) {
-    r.status = PollStatus::kExpired;
-  } else if (state == "denied") {
-    r.status = PollStatus::kDenied;
-    forget();
-  } else if (state == "approved") {
-    r.status = PollStatus::kApproved;
-    r.secret = token(kDeviceSecretPrefix);
-    sqlite::Statement add(db_,
-                          "INSERT INTO devices (did, secret_hash, name, host, ip, created_at) VALUES (?, ?, ?, ?, ?, ?)");
-    add.bind(1, r.did).bind(2, hash(r.secret)).bind(3, name).bind(4, host).bind(5, ip).bind(6, t);
-    add.run();
-    forget();  // the secret is handed out once
-  } else {
-    r.status = PollStatus::kPending;
-    if (last_poll != 0 && t - last_poll < r.interval) {
-      r.status = PollStatus::kSlowDown;
-      r.interval += kSlowDownStep;
+  db_->transaction([&](db::Executor& tx) {
+    auto found = tx.exec("SELECT expires_at, \"interval\", last_poll, state, did, device_name, host, ip "
+                         "FROM device_codes WHERE device_code_hash = ?",
+                         {code_hash});
+    if (found.empty()) return;  // kUnknown
+    const db::Row& row = found.front();
+    std::int64_t expires_at = row.integer(0);
+    r.interval = row.integer(1);
+    std::int64_t last_poll = row.integer(2);
+    const std::string& state = row.text(3);
+    r.did = row.text(4);
+    auto forget = [&] { tx.exec("DELETE FROM device_codes WHERE device_code_hash = ?", {code_hash}); };
+    if (t >= expires_at) {
+      r.status = PollStatus::kExpired;
+    } else if (state == "denied") {
+      r.status = PollStatus::kDenied;
+      forget();
+    } else if (state == "approved") {
+      r.status = PollStatus::kApproved;
+      r.secret = token(kDeviceSecretPrefix);
+      tx.exec("INSERT INTO devices (did, secret_hash, name, host, ip, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+              {r.did, hash(r.secret), row.text(5), row.text(6), row.text(7), t});
+      forget();  // the secret is handed out once
+    } else {
+      r.status = PollStatus::kPending;
+      if (last_poll != 0 && t - last_poll < r.interval) {
+        r.status = PollStatus::kSlowDown;
+        r.interval += kSlowDownStep;
+      }
+      tx.exec("UPDATE device_codes SET last_poll = ?, \"interval\" = ? WHERE device_code_hash = ?",
+              {t, r.interval, code_hash});
     }
-    sqlite::Statement upd(db_, "UPDATE device_codes SET last_poll = ?, interval = ? WHERE device_code_hash = ?");
-    upd.bind(1, t).bind(2, r.interval).bind(3, code_hash);
-    upd.run();
-  }
-  tx.commit();
+  });
   return r;
 }
 
 std::optional<PendingDevice> DeviceStore::pending(std::string_view user_code) {
   auto code = normalize_user_code(user_code);
   if (!code) return std::nullopt;
-  std::lock_guard lock(mu_);
-  sqlite::Statement st(db_,
-                       "SELECT device_name, host, ip, created_at, expires_at FROM device_codes "
-                       "WHERE user_code = ? AND state = 'pending' AND expires_at > ?");
-  st.bind(1, *code).bind(2, now());
-  if (!st.step()) return std::nullopt;
+  auto found = db_->exec("SELECT device_name, host, ip, created_at, expires_at FROM device_codes "
+                         "WHERE user_code = ? AND state = 'pending' AND expires_at > ?",
+                         {*code, now()});
+  if (found.empty()) return std::nullopt;
+  const db::Row& row = found.front();
   PendingDevice p;
   p.user_code = *code;
-  p.device_name = st.column_text(0);
-  p.host = st.column_text(1);
-  p.ip = st.column_text(2);
-  p.created_at = st.column_int(3);
-  p.expires_at = st.column_int(4);
+  p.device_name = row.text(0);
+  p.host = row.text(1);
+  p.ip = row.text(2);
+  p.created_at = row.integer(3);
+  p.expires_at = row.integer(4);
   return p;
 }
 
 bool DeviceStore::decide(std::string_view user_code, const std::string& did, bool approve) {
   auto code = normalize_user_code(user_code);
   if (!code) return false;
-  std::lock_guard lock(mu_);
-  sqlite::Statement st(db_,
-                       "UPDATE device_codes SET state = ?, did = ? "
-                       "WHERE user_code = ? AND state = 'pending' AND expires_at > ?");
-  st.bind(1, approve ? "approved" : "denied").bind(2, did).bind(3, *code).bind(4, now());
-  st.run();
-  return sqlite3_changes(db_.handle()) == 1;
+  return db_->exec("UPDATE device_codes SET state = ?, did = ? "
+                   "WHERE user_code = ? AND state = 'pending' AND expires_at > ?",
+                   {approve ? "approved" : "denied", did, *code, now()})
+             .affected == 1;
 }
 
 std::optional<Device> DeviceStore::check_secret(const std::string& did, std::string_view secret) {
   if (!secret.starts_with(kDeviceSecretPrefix)) return std::nullopt;
-  std::lock_guard lock(mu_);
-  sqlite::Statement st(db_, (std::string("SELECT ") + kDeviceColumns +
-                             " FROM devices WHERE secret_hash = ? AND did = ?").c_str());
-  st.bind(1, hash(secret)).bind(2, did);
-  if (!st.step()) return std::nullopt;
-  Device d = device_from(st);
+  auto found = db_->exec(fmt::format("SELECT {} FROM devices WHERE secret_hash = ? AND did = ?", kDeviceColumns),
+                         {hash(secret), did});
+  if (found.empty()) return std::nullopt;
+  Device d = device_from(found.front());
   d.last_used = now();
-  sqlite::Statement used(db_, "UPDATE devices SET last_used = ? WHERE id = ?");
-  used.bind(1, d.last_used).bind(2, d.id);
-  used.run();
+  db_->exec("UPDATE devices SET last_used = ? WHERE id = ?", {d.last_used, d.id});
   return d;
 }
 
 std::vector<Device> DeviceStore::devices(const std::string& did) {
-  std::lock_guard lock(mu_);
-  sqlite::Statement st(db_, (std::string("SELECT ") + kDeviceColumns +
-                             " FROM devices WHERE did = ? ORDER BY created_at DESC, id DESC").c_str());
-  st.bind(1, did);
   std::vector<Device> out;
-  while (st.step()) out.push_back(device_from(st));
+  for (const db::Row& r :
+       db_->exec(fmt::format("SELECT {} FROM devices WHERE did = ? ORDER BY created_at DESC, id DESC", kDeviceColumns),
+                 {did})
+           .rows)
+    out.push_back(device_from(r));
   return out;
 }
 
 bool DeviceStore::revoke(const std::string& did, std::int64_t id) {
-  std::lock_guard lock(mu_);
-  sqlite::Statement st(db_, "DELETE FROM devices WHERE id = ? AND did = ?");
-  st.bind(1, id).bind(2, did);
-  st.run();
-  return sqlite3_changes(db_.handle()) == 1;
+  return db_->exec("DELETE FROM devices WHERE id = ? AND did = ?", {id, did}).affected == 1;
 }
 
-void DeviceStore::expire() {
-  std::lock_guard lock(mu_);
-  sqlite::Statement st(db_, "DELETE FROM device_codes WHERE expires_at < ?");
-  st.bind(1, now() - kForgetAfter);
-  st.run();
-}
+void DeviceStore::expire() { db_->exec("DELETE FROM device_codes WHERE expires_at < ?", {now() - kForgetAfter}); }
 
 }  // namespace atcr::appview

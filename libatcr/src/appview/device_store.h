@@ -1,5 +1,5 @@
 // Internal: the device flow's state (RFC 8628) and the devices it signs in,
-// in the AppView's SQLite database (data_dir/appview.sqlite), so pending
+// in the AppView's database (data_dir/appview.sqlite or database.url), so pending
 // codes and approved devices survive a restart.
 //
 //   start()    docker-credential-atcr asks for a code pair: a device code
@@ -14,14 +14,15 @@
 //              devices (another user's secret is not);
 //   devices() / revoke()  the settings page.
 //
-// Thread-safe (one connection behind a mutex). Throws StorageError when the
-// database fails. Times are unix seconds from the clock given (tests pass
+// Thread-safe; the database may be shared by several AppView instances
+// (database.url). Throws StorageError when the database fails. Times are unix seconds from the clock given (tests pass
 // their own).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -30,7 +31,7 @@
 
 #include "atcr/error.h"
 #include "atcr/oci/registry_login.h"
-#include "util/sqlite.h"
+#include "atcr/db/database.h"
 
 namespace atcr::appview {
 
@@ -98,6 +99,7 @@ class DeviceStore {
   };
 
   DeviceStore(const std::string& db_path, Options options);
+  DeviceStore(std::shared_ptr<db::Database> database, Options options);
 
   // `device_name` and `host` are what the helper says (cut to 100 chars);
   // `ip` is the address its request came from. Throws TooManyCodes when
@@ -127,8 +129,7 @@ class DeviceStore {
   std::int64_t now() const;
 
   Options options_;
-  std::mutex mu_;
-  sqlite::Database db_;
+  std::shared_ptr<db::Database> db_;
 };
 
 }  // namespace atcr::appview

@@ -50,4 +50,60 @@ void IndexFeed::backfill_all(const AppviewConfig& config, index::Ingester& inges
   }
 }
 
+FeedLeader::FeedLeader(db::Database& db, MakeFeed make, std::chrono::milliseconds poll)
+    : db_(db), make_(std::move(make)), poll_(poll), thread_([this] { run(); }) {}
+
+FeedLeader::~FeedLeader() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+std::vector<index::SourceStatus> FeedLeader::status() const {
+  std::lock_guard lock(feed_mu_);
+  return feed_ ? feed_->status() : std::vector<index::SourceStatus>{};
+}
+
+void FeedLeader::set_feed(std::unique_ptr<IndexFeed> feed) {
+  {
+    std::lock_guard lock(feed_mu_);
+    std::swap(feed_, feed);
+  }
+  feed.reset();  // the one replaced stops here, not under the lock
+}
+
+void FeedLeader::run() {
+  constexpr std::string_view kLock = "atcr-appview network index feed";
+  std::unique_ptr<db::Leadership> lease;
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    lock.unlock();
+    try {
+      if (!lease) {
+        if ((lease = db_.try_lead(kLock))) {
+          log::info("index", "this instance leads: it follows the network index's sources");
+          set_feed(make_());
+          leading_ = true;
+        }
+      } else if (!lease->held()) {
+        log::warn("index", "lost the database connection holding the index leadership: stopping the feed");
+        leading_ = false;
+        set_feed(nullptr);
+        lease.reset();
+      }
+    } catch (const Error& e) {
+      log::warn("index", "index leadership: {}", e.what());
+    }
+    lock.lock();
+    cv_.wait_for(lock, poll_, [&] { return stop_; });
+  }
+  lock.unlock();
+  leading_ = false;
+  set_feed(nullptr);  // stop following before the lock goes to another instance
+  lease.reset();
+}
+
 }  // namespace atcr::appview

@@ -5,10 +5,15 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include "atcr/appview/config.h"
+#include "atcr/db/database.h"
 #include "atcr/index/ingest.h"
 
 namespace atcr::appview {
@@ -37,6 +42,37 @@ class IndexFeed {
   index::FirehoseConsumer consumer_;
   std::atomic<bool> cancel_{false};
   std::thread backfill_;
+};
+
+// Instances sharing a database consume the firehose once: the IndexFeed
+// runs only in the instance holding the database's leadership lock (a
+// PostgreSQL advisory lock on a connection of its own). The others try for
+// it every `poll`; when the leader dies its connection closes, the lock is
+// released and one of them takes over within a poll or two. A leader that
+// loses its connection stops its feed at its next check.
+class FeedLeader {
+ public:
+  using MakeFeed = std::function<std::unique_ptr<IndexFeed>()>;
+  FeedLeader(db::Database& db, MakeFeed make, std::chrono::milliseconds poll = std::chrono::seconds(2));
+  ~FeedLeader();  // stops the feed, then gives the lock up
+  bool leading() const { return leading_; }
+  // The feed's sources while this instance leads; none otherwise.
+  std::vector<index::SourceStatus> status() const;
+
+ private:
+  void run();
+  void set_feed(std::unique_ptr<IndexFeed> feed);  // the old one stopped outside the lock
+
+  db::Database& db_;
+  MakeFeed make_;
+  std::chrono::milliseconds poll_;
+  std::atomic<bool> leading_{false};
+  mutable std::mutex feed_mu_;
+  std::unique_ptr<IndexFeed> feed_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
 };
 
 }  // namespace atcr::appview

@@ -5,7 +5,10 @@
 //  - the repositories pushed through this AppView, with the hold their
 //    latest manifest named (the catalog, and the pull-side hold lookup);
 //  - blob upload sessions in progress (the bytes of the part being filled
-//    are in a spill file next to it), so a push resumes after a restart.
+//    are in a spill file next to it, or, in a shared database, in its
+//    upload_spill table), so a push resumes after a restart, and on another
+//    instance when several share a PostgreSQL database.
+// The database: data_dir/appview.sqlite, or the one database.url names.
 #pragma once
 
 #include <map>
@@ -18,7 +21,7 @@
 #include "appview/blob_upload.h"
 #include "atcr/net/http_client.h"
 #include "atcr/xrpc/session.h"
-#include "util/sqlite.h"
+#include "atcr/db/database.h"
 
 namespace atcr::appview {
 
@@ -39,6 +42,13 @@ struct SavedUpload {
 class SessionStore {
  public:
   SessionStore(const std::string& db_path, std::shared_ptr<const net::HttpClient> http);
+  SessionStore(std::shared_ptr<db::Database> database, std::shared_ptr<const net::HttpClient> http);
+
+  // Whether other instances share the database (uploads are then read from
+  // it at every request, their spills kept in it).
+  bool shared() const { return db_->shared(); }
+  // The part being filled of upload `uuid`, kept in the database.
+  std::unique_ptr<Spill> spill(const std::string& uuid);
 
   // Keeps a fresh login (replacing any older session of the DID).
   std::shared_ptr<xrpc::PdsSession> adopt(xrpc::PdsSession session, const std::string& pds_url);
@@ -70,8 +80,7 @@ class SessionStore {
   std::shared_ptr<xrpc::PdsSession> install(xrpc::PdsSession session, const std::string& pds_url);
 
   std::shared_ptr<const net::HttpClient> http_;
-  std::mutex db_mu_;
-  sqlite::Database db_;
+  std::shared_ptr<db::Database> db_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<xrpc::PdsSession>> live_;
 };

@@ -13,9 +13,12 @@
 //   GET    .../uploads/<uuid>     204 with Range: 0-<offset-1>
 //   DELETE .../uploads/<uuid>     abortUpload -> 204
 //
-// Upload sessions are bound to the pusher's DID and name, saved in SQLite
-// after every request (the part being filled waits in a spill file), so
-// they survive a restart; each user and the AppView have a cap on them.
+// Upload sessions are bound to the pusher's DID and name, saved in the
+// database after every request (the part being filled waits in a spill
+// file, or in the database when it is shared), so they survive a restart;
+// with a shared database each request reads the session afresh, so a
+// chunked upload's requests may reach different instances. Each user and
+// the AppView have a cap on them.
 #include <fmt/core.h>
 
 #include "appview/appview_impl.h"
@@ -98,7 +101,7 @@ std::shared_ptr<UploadState> Appview::Impl::start_upload(const Target& t, const 
                            "io.atcr.hold.notifyManifest"});
   ensure_crew(did, hold);
   std::string uuid = hex::encode(random_bytes(16));
-  auto up = std::make_shared<UploadState>(BlobUpload(config.uploads.part_size, spill_dir / uuid));
+  auto up = std::make_shared<UploadState>(BlobUpload(config.uploads.part_size, spill_of(uuid)));
   up->uuid = uuid;
   up->name = t.str();
   up->did = did;
@@ -112,9 +115,14 @@ std::shared_ptr<UploadState> Appview::Impl::start_upload(const Target& t, const 
     throw;
   }
   save_upload(*up);
+  if (store->shared()) return up;  // read afresh at its next request, wherever it lands
   std::lock_guard lock(uploads_mu);
   uploads[up->uuid] = up;
   return up;
+}
+
+std::unique_ptr<Spill> Appview::Impl::spill_of(const std::string& uuid) {
+  return store->shared() ? store->spill(uuid) : file_spill(spill_dir / uuid);
 }
 
 std::shared_ptr<UploadState> Appview::Impl::load_upload(const std::string& uuid) {
@@ -123,7 +131,7 @@ std::shared_ptr<UploadState> Appview::Impl::load_upload(const std::string& uuid)
   std::shared_ptr<UploadState> up;
   try {
     up = std::make_shared<UploadState>(
-        BlobUpload::resume(saved->part_size, spill_dir / uuid, saved->offset, std::move(saved->parts)));
+        BlobUpload::resume(saved->part_size, spill_of(uuid), saved->offset, std::move(saved->parts)));
   } catch (const StorageError& e) {
     log::warn("appview", "upload {} cannot be resumed: {}", uuid, e.what());
     store->delete_upload(uuid);
@@ -140,7 +148,10 @@ std::shared_ptr<UploadState> Appview::Impl::load_upload(const std::string& uuid)
 std::shared_ptr<UploadState> Appview::Impl::find_upload(const Target& t, const std::string& uuid,
                                                         const Caller& caller) {
   std::shared_ptr<UploadState> up;
-  {
+  if (store->shared()) {
+    // Another instance may have moved it on since: the database says where it is.
+    if (is_upload_id(uuid)) up = load_upload(uuid);
+  } else {
     std::lock_guard lock(uploads_mu);
     if (auto it = uploads.find(uuid); it != uploads.end()) {
       up = it->second;

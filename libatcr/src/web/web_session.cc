@@ -21,17 +21,18 @@ namespace atcr::web {
 
 namespace {
 
-constexpr const char* kSchema = R"(
-PRAGMA journal_mode = WAL;
+// Version 1 is the schema of the releases before migrations were numbered.
+constexpr const char* kSchemaV1 = R"(
 CREATE TABLE IF NOT EXISTS web_sessions (
   id_hash TEXT PRIMARY KEY,
   did TEXT NOT NULL,
   handle TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
-  expires_at INTEGER NOT NULL
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS web_sessions_did ON web_sessions (did);
 )";
+constexpr db::Migration kMigrations[] = {{1, kSchemaV1}};
 
 std::int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -121,12 +122,13 @@ std::string field(const std::vector<std::pair<std::string, std::string>>& fields
 
 WebSessions::WebSessions(const std::string& db_path, const std::filesystem::path& key_path, bool secure_cookies,
                          std::chrono::seconds lifetime, Site site)
-    : key_(load_or_create_key(key_path)),
-      secure_(secure_cookies),
-      lifetime_(lifetime),
-      site_(std::move(site)),
-      db_(db_path) {
-  db_.exec(kSchema);
+    : WebSessions(db::open(db_path), load_or_create_key(key_path), secure_cookies, lifetime, std::move(site)) {}
+
+WebSessions::WebSessions(std::shared_ptr<db::Database> database, Bytes key, bool secure_cookies,
+                         std::chrono::seconds lifetime, Site site)
+    : key_(std::move(key)), secure_(secure_cookies), lifetime_(lifetime), site_(std::move(site)), db_(std::move(database)) {
+  if (key_.size() != 32) throw StorageError("web sessions: the cookie key must be 32 bytes");
+  db_->migrate("web.sessions", kMigrations);
 }
 
 std::string WebSessions::sign(std::string_view text) const {
@@ -148,38 +150,28 @@ std::optional<WebUser> WebSessions::current(const xrpc::ServerRequest& req) {
   if (value.empty() || value.size() > 512) return std::nullopt;
   std::string id = verified_id(value, [&](std::string_view t) { return cookie_signature(t, req); });
   if (id.empty()) return std::nullopt;
-  std::lock_guard lock(db_mu_);
-  sqlite::Statement st(db_, "SELECT did, handle FROM web_sessions WHERE id_hash = ? AND expires_at > ?");
-  st.bind(1, id_hash(id)).bind(2, now_seconds());
-  if (!st.step()) return std::nullopt;
-  return WebUser{st.column_text(0), st.column_text(1), id};
+  auto found = db_->exec("SELECT did, handle FROM web_sessions WHERE id_hash = ? AND expires_at > ?",
+                         {id_hash(id), now_seconds()});
+  if (found.empty()) return std::nullopt;
+  return WebUser{found.front().text(0), found.front().text(1), id};
 }
 
 std::string WebSessions::start(const std::string& did, const std::string& handle, const xrpc::ServerRequest& req) {
   std::string id = base64::encode_url(random_bytes(24));
   std::int64_t now = now_seconds();
-  {
-    std::lock_guard lock(db_mu_);
-    sqlite::Statement(db_, "DELETE FROM web_sessions WHERE expires_at <= ?").bind(1, now).run();
-    sqlite::Statement st(db_,
-                         "INSERT INTO web_sessions (id_hash, did, handle, created_at, expires_at) VALUES (?, ?, ?, ?, ?)");
-    st.bind(1, id_hash(id)).bind(2, did).bind(3, handle).bind(4, now).bind(5, now + lifetime_.count());
-    st.run();
-  }
+  db_->exec("DELETE FROM web_sessions WHERE expires_at <= ?", {now});
+  db_->exec("INSERT INTO web_sessions (id_hash, did, handle, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+            {id_hash(id), did, handle, now, now + lifetime_.count()});
   return cookie(id + "." + cookie_signature(id, req), lifetime_.count());
 }
 
 std::string WebSessions::end(const xrpc::ServerRequest& req) {
-  if (auto user = current(req)) {
-    std::lock_guard lock(db_mu_);
-    sqlite::Statement(db_, "DELETE FROM web_sessions WHERE id_hash = ?").bind(1, id_hash(user->session_id)).run();
-  }
+  if (auto user = current(req)) db_->exec("DELETE FROM web_sessions WHERE id_hash = ?", {id_hash(user->session_id)});
   return cookie("", 0);
 }
 
 void WebSessions::end_all(const std::string& did) {
-  std::lock_guard lock(db_mu_);
-  sqlite::Statement(db_, "DELETE FROM web_sessions WHERE did = ?").bind(1, did).run();
+  db_->exec("DELETE FROM web_sessions WHERE did = ?", {did});
 }
 
 std::string WebSessions::csrf_token(const WebUser& user) const { return sign("csrf:" + user.session_id); }

@@ -26,7 +26,7 @@
 
 #include "atcr/bytes.h"
 #include "atcr/xrpc/server.h"
-#include "util/sqlite.h"
+#include "atcr/db/database.h"
 
 namespace atcr::web {
 
@@ -63,6 +63,10 @@ class WebSessions {
  public:
   WebSessions(const std::string& db_path, const std::filesystem::path& key_path, bool secure_cookies,
               std::chrono::seconds lifetime, Site site = {});
+  // The same over a database opened already (several instances sharing it
+  // share their sessions) and a 32-byte cookie key (the same on each).
+  WebSessions(std::shared_ptr<db::Database> database, Bytes key, bool secure_cookies, std::chrono::seconds lifetime,
+              Site site = {});
 
   const Site& site() const { return site_; }
 
@@ -114,8 +118,7 @@ class WebSessions {
   bool secure_;
   std::chrono::seconds lifetime_;
   Site site_;
-  std::mutex db_mu_;
-  sqlite::Database db_;
+  std::shared_ptr<db::Database> db_;
 };
 
 // &, <, >, " and ' escaped: safe in element content and quoted attributes.

@@ -22,6 +22,7 @@
 //   [index]    relays, pdses, backfill
 //   [install]  helper_binary
 //   [log]      level
+//   [database] url
 #pragma once
 
 #include <chrono>
@@ -109,6 +110,14 @@ struct AppviewConfig {
   struct Log {
     std::string level = "info";
   } log;
+
+  // Where the AppView keeps its state (sessions, device secrets, uploads in
+  // progress, keys): "" for data_dir/appview.sqlite (one instance), or a
+  // postgres:// URL that several instances behind a load balancer share
+  // (docs/scale-out.md).
+  struct Database {
+    std::string url;
+  } database;
 
   using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
 

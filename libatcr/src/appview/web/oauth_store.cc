@@ -8,8 +8,8 @@ namespace atcr::appview::web {
 
 namespace {
 
-constexpr const char* kSchema = R"(
-PRAGMA journal_mode = WAL;
+// Version 1 is the schema of the releases before migrations were numbered.
+constexpr const char* kSchemaV1 = R"(
 CREATE TABLE IF NOT EXISTS oauth_sessions (
   did TEXT PRIMARY KEY,
   handle TEXT NOT NULL,
@@ -20,33 +20,34 @@ CREATE TABLE IF NOT EXISTS oauth_sessions (
   access_token TEXT NOT NULL,
   refresh_token TEXT NOT NULL,
   dpop_key TEXT NOT NULL,
-  expires_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL
+  expires_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
 );
 )";
+constexpr db::Migration kMigrations[] = {{1, kSchemaV1}};
 
 }  // namespace
 
 OAuthStore::OAuthStore(const std::string& db_path, std::unique_ptr<oauth::Client> client,
                        std::shared_ptr<const net::HttpClient> http)
-    : client_(std::move(client)), http_(std::move(http)), db_(db_path) {
-  db_.exec(kSchema);
+    : OAuthStore(db::open(db_path), std::move(client), std::move(http)) {}
+
+OAuthStore::OAuthStore(std::shared_ptr<db::Database> database, std::unique_ptr<oauth::Client> client,
+                       std::shared_ptr<const net::HttpClient> http)
+    : client_(std::move(client)), http_(std::move(http)), db_(std::move(database)) {
+  db_->migrate("appview.oauth", kMigrations);
 }
 
 void OAuthStore::save(const oauth::TokenSet& t, const PrivateKey& dpop_key) {
-  std::lock_guard lock(db_mu_);
-  sqlite::Statement st(
-      db_,
+  db_->exec(
       "INSERT INTO oauth_sessions (did, handle, pds_url, issuer, token_endpoint, scope, access_token, "
       "refresh_token, dpop_key, expires_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
       "ON CONFLICT (did) DO UPDATE SET handle = excluded.handle, pds_url = excluded.pds_url, "
       "issuer = excluded.issuer, token_endpoint = excluded.token_endpoint, scope = excluded.scope, "
       "access_token = excluded.access_token, refresh_token = excluded.refresh_token, "
-      "dpop_key = excluded.dpop_key, expires_at = excluded.expires_at, updated_at = excluded.updated_at");
-  st.bind(1, t.did).bind(2, t.handle).bind(3, t.pds_url).bind(4, t.issuer).bind(5, t.token_endpoint);
-  st.bind(6, t.scope).bind(7, t.access_token).bind(8, t.refresh_token).bind(9, hex::encode(dpop_key.secret()));
-  st.bind(10, t.expires_at).bind(11, xrpc::unix_now());
-  st.run();
+      "dpop_key = excluded.dpop_key, expires_at = excluded.expires_at, updated_at = excluded.updated_at",
+      {t.did, t.handle, t.pds_url, t.issuer, t.token_endpoint, t.scope, t.access_token, t.refresh_token,
+       hex::encode(dpop_key.secret()), t.expires_at, xrpc::unix_now()});
 }
 
 OAuthStore::Live OAuthStore::install(const oauth::TokenSet& t, const PrivateKey& dpop_key) {
@@ -85,10 +86,7 @@ void OAuthStore::ended(const std::string& did, const std::shared_ptr<oauth::Sess
     if (it == live_.end() || it->second.oauth != session) return;
     live_.erase(it);
   }
-  {
-    std::lock_guard lock(db_mu_);
-    sqlite::Statement(db_, "DELETE FROM oauth_sessions WHERE did = ?").bind(1, did).run();
-  }
+  db_->exec("DELETE FROM oauth_sessions WHERE did = ?", {did});
   if (on_end_) on_end_(did);
 }
 
@@ -142,26 +140,14 @@ std::optional<OAuthStore::Live> OAuthStore::live(const std::string& did) {
     std::lock_guard lock(mu_);
     if (auto it = live_.find(did); it != live_.end()) return it->second;
   }
-  oauth::TokenSet t;
-  std::string key_hex;
-  {
-    std::lock_guard lock(db_mu_);
-    sqlite::Statement st(db_,
-                         "SELECT handle, pds_url, issuer, token_endpoint, scope, access_token, refresh_token, "
-                         "dpop_key, expires_at FROM oauth_sessions WHERE did = ?");
-    st.bind(1, did);
-    if (!st.step()) return std::nullopt;
-    t = oauth::TokenSet{did,
-                        st.column_text(0),
-                        st.column_text(1),
-                        st.column_text(2),
-                        st.column_text(3),
-                        st.column_text(4),
-                        st.column_text(5),
-                        st.column_text(6),
-                        st.column_int(8)};
-    key_hex = st.column_text(7);
-  }
+  auto found = db_->exec(
+      "SELECT handle, pds_url, issuer, token_endpoint, scope, access_token, refresh_token, "
+      "dpop_key, expires_at FROM oauth_sessions WHERE did = ?",
+      {did});
+  if (found.empty()) return std::nullopt;
+  const db::Row& r = found.front();
+  oauth::TokenSet t{did, r.text(0), r.text(1), r.text(2), r.text(3), r.text(4), r.text(5), r.text(6), r.integer(8)};
+  std::string key_hex = r.text(7);
   try {
     return install(t, PrivateKey::from_bytes(KeyType::kP256, hex::decode(key_hex)));
   } catch (const ParseError& e) {
@@ -176,8 +162,7 @@ void OAuthStore::drop(const std::string& did) {
     std::lock_guard lock(mu_);
     live_.erase(did);
   }
-  std::lock_guard lock(db_mu_);
-  sqlite::Statement(db_, "DELETE FROM oauth_sessions WHERE did = ?").bind(1, did).run();
+  db_->exec("DELETE FROM oauth_sessions WHERE did = ?", {did});
 }
 
 }  // namespace atcr::appview::web

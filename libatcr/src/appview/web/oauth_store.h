@@ -1,6 +1,7 @@
 // Internal: the AppView's OAuth state.
 //   - authorizations in flight (start -> callback): web::PendingLogins;
-//   - users' OAuth sessions, in the oauth_sessions table of appview.sqlite
+//   - users' OAuth sessions, in the oauth_sessions table of the AppView's
+//     database (appview.sqlite, or database.url's)
 //     (DID, handle, PDS, authorization server, tokens, DPoP key, expiry),
 //     saved again after every refresh, deleted when the grant ends.
 // Thread-safe.
@@ -17,7 +18,7 @@
 #include "atcr/oauth/client.h"
 #include "atcr/oauth/session.h"
 #include "atcr/xrpc/session.h"
-#include "util/sqlite.h"
+#include "atcr/db/database.h"
 #include "web/oauth_login.h"
 
 namespace atcr::appview::web {
@@ -25,6 +26,8 @@ namespace atcr::appview::web {
 class OAuthStore {
  public:
   OAuthStore(const std::string& db_path, std::unique_ptr<oauth::Client> client,
+             std::shared_ptr<const net::HttpClient> http);
+  OAuthStore(std::shared_ptr<db::Database> database, std::unique_ptr<oauth::Client> client,
              std::shared_ptr<const net::HttpClient> http);
 
   const oauth::Client& client() const { return *client_; }
@@ -76,8 +79,7 @@ class OAuthStore {
   std::unique_ptr<oauth::Client> client_;
   std::shared_ptr<const net::HttpClient> http_;
   std::function<void(const std::string&)> on_end_;
-  std::mutex db_mu_;
-  sqlite::Database db_;
+  std::shared_ptr<db::Database> db_;
   std::mutex mu_;
   std::map<std::string, Live> live_;
   atcr::web::PendingLogins pending_;
