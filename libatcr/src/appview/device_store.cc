@@ -12,59 +12,20 @@ namespace atcr::appview {
 namespace {
 
 // Version 1 is the schema of the releases before migrations were numbered
-// (IF NOT EXISTS: their databases have it already).
-constexpr const char* kSchemaV1 = R"(
-CREATE TABLE IF NOT EXISTS device_codes (
-  device_code_hash TEXT PRIMARY KEY,
-  user_code TEXT NOT NULL UNIQUE,
-  device_name TEXT NOT NULL,
-  host TEXT NOT NULL,
-  ip TEXT NOT NULL,
-  created_at BIGINT NOT NULL,
-  expires_at BIGINT NOT NULL,
-  "interval" BIGINT NOT NULL,
-  last_poll BIGINT NOT NULL DEFAULT 0,
-  state TEXT NOT NULL DEFAULT 'pending',  -- pending | approved | denied
-  did TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS devices (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  did TEXT NOT NULL,
-  secret_hash TEXT NOT NULL UNIQUE,
-  name TEXT NOT NULL,
-  host TEXT NOT NULL,
-  ip TEXT NOT NULL,
-  created_at BIGINT NOT NULL,
-  last_used BIGINT NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS devices_did ON devices (did);
-)";
-constexpr const char* kSchemaV1Postgres = R"(
-CREATE TABLE IF NOT EXISTS device_codes (
-  device_code_hash TEXT PRIMARY KEY,
-  user_code TEXT NOT NULL UNIQUE,
-  device_name TEXT NOT NULL,
-  host TEXT NOT NULL,
-  ip TEXT NOT NULL,
-  created_at BIGINT NOT NULL,
-  expires_at BIGINT NOT NULL,
-  "interval" BIGINT NOT NULL,
-  last_poll BIGINT NOT NULL DEFAULT 0,
-  state TEXT NOT NULL DEFAULT 'pending',
-  did TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS devices (
-  id BIGSERIAL PRIMARY KEY,
-  did TEXT NOT NULL,
-  secret_hash TEXT NOT NULL UNIQUE,
-  name TEXT NOT NULL,
-  host TEXT NOT NULL,
-  ip TEXT NOT NULL,
-  created_at BIGINT NOT NULL,
-  last_used BIGINT NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS devices_did ON devices (did);
-)";
+// (IF NOT EXISTS: their databases have it already). The dialects differ in
+// the devices' auto-increment id only.
+#define ATCR_DEVICE_SCHEMA(ID_COLUMN) \
+  "CREATE TABLE IF NOT EXISTS device_codes (device_code_hash TEXT PRIMARY KEY, user_code TEXT NOT NULL UNIQUE, " \
+  "device_name TEXT NOT NULL, host TEXT NOT NULL, ip TEXT NOT NULL, created_at BIGINT NOT NULL, " \
+  "expires_at BIGINT NOT NULL, \"interval\" BIGINT NOT NULL, last_poll BIGINT NOT NULL DEFAULT 0, " \
+  "state TEXT NOT NULL DEFAULT 'pending', /* pending | approved | denied */ did TEXT NOT NULL DEFAULT ''); " \
+  "CREATE TABLE IF NOT EXISTS devices (" ID_COLUMN ", did TEXT NOT NULL, secret_hash TEXT NOT NULL UNIQUE, " \
+  "name TEXT NOT NULL, host TEXT NOT NULL, ip TEXT NOT NULL, created_at BIGINT NOT NULL, " \
+  "last_used BIGINT NOT NULL DEFAULT 0); " \
+  "CREATE INDEX IF NOT EXISTS devices_did ON devices (did);"
+constexpr const char* kSchemaV1 = ATCR_DEVICE_SCHEMA("id INTEGER PRIMARY KEY AUTOINCREMENT");
+constexpr const char* kSchemaV1Postgres = ATCR_DEVICE_SCHEMA("id BIGSERIAL PRIMARY KEY");
+#undef ATCR_DEVICE_SCHEMA
 constexpr db::Migration kMigrations[] = {{1, kSchemaV1, kSchemaV1Postgres}};
 
 constexpr std::size_t kUserCodeLetters = 8;
