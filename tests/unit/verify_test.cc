@@ -4,6 +4,7 @@
 // (The whole flow against a real PDS and AppView: tests/e2e/verify_test.sh.)
 #include <doctest/doctest.h>
 
+#include <functional>
 #include <string>
 
 #include "atcr/data/cid.h"
@@ -13,8 +14,10 @@
 #include "atcr/oci/errors.h"
 #include "atcr/oci/manifest.h"
 #include "atcr/oci/records.h"
+#include "atcr/oci/registry_login.h"
 #include "atcr/repo/repository.h"
 #include "atcr/verify/verify.h"
+#include "loopback_server.h"
 
 using namespace atcr;
 using namespace atcr::verify;
@@ -232,4 +235,104 @@ TEST_CASE("check_served_manifest: the sha256 of the bytes served") {
   CHECK(why.find(oci::Digest::of(other).str()) != std::string::npos);
   CHECK_THROWS_AS(check_served_manifest(f.manifest_bytes, oci::Digest::parse("sha512:" + std::string(128, 'a'))),
                   VerifyError);
+}
+
+// ---- the registry client verify uses (oci::fetch_manifest, fetch_blob) ------
+// A registry double on loopback: the registry is the party verify does not
+// trust, so a hostile one is what these need.
+
+namespace {
+
+const std::string kToken = "registry-token";
+
+struct Registry {
+  test::LoopbackServer s;
+  std::string seen_realm_auth;    // Authorization sent to the token realm
+  std::string seen_storage_auth;  // ... and to the blob's storage
+  std::string manifest = manifest_json("20");
+
+  Registry() {
+    s.server.Get("/auth/token", [this](const httplib::Request& req, httplib::Response& res) {
+      seen_realm_auth = req.get_header_value("Authorization");
+      if (req.get_param_value("scope") != "repository:alice.test/app:pull") return res.status = 400, void();
+      if (seen_realm_auth == "Basic " + std::string("YWxpY2UudGVzdDp3cm9uZw==")) {  // alice.test:wrong
+        res.status = 401;
+        res.set_content(R"({"errors":[{"code":"UNAUTHORIZED","message":"bad password"}]})", "application/json");
+        return;
+      }
+      res.set_content(R"({"token":")" + kToken + R"("})", "application/json");
+    });
+    s.server.Get(R"(/v2/alice.test/app/(manifests|blobs)/(.+))", [this](const httplib::Request& req,
+                                                                        httplib::Response& res) {
+      if (req.get_header_value("Authorization") != "Bearer " + kToken) {
+        res.status = 401;
+        res.set_header("WWW-Authenticate", "Bearer realm=\"" + s.url() + "/auth/token\",service=\"test\"");
+        return;
+      }
+      std::string ref = req.matches[2];
+      if (req.matches[1] == "blobs") {
+        if (ref == kD1) return res.set_redirect("/storage/ok"), void();
+        if (ref == "sha256:" + std::string(64, '2')) return res.set_redirect("/storage/other"), void();
+        return res.set_redirect("/storage/loop"), void();
+      }
+      if (ref == "v1") return res.set_content(manifest, "application/vnd.oci.image.manifest.v1+json");
+      if (ref == "huge") return res.set_content(std::string(5 * 1024 * 1024, ' '), "application/json");
+      if (ref == "html") return res.status = 500, res.set_content("<html>oops</html>", "text/html");
+      res.status = 404;
+      res.set_content(R"({"errors":[{"code":"MANIFEST_UNKNOWN","message":"no such tag"}]})", "application/json");
+    });
+    s.server.Get("/v2/bob.test/app/manifests/v1", [](const httplib::Request&, httplib::Response& res) {
+      res.status = 401;  // no challenge
+    });
+    s.server.Get("/storage/(ok|other|loop)", [this](const httplib::Request& req, httplib::Response& res) {
+      seen_storage_auth = req.get_header_value("Authorization");
+      if (req.matches[1] == "loop") return res.set_redirect("/storage/loop"), void();
+      // A blob whose digest is kD1 cannot be served (its preimage is
+      // unknown): "ok" serves bytes for the caller to check against kD1.
+      res.set_content(req.matches[1] == "ok" ? "bytes" : "other bytes", "application/octet-stream");
+    });
+    s.start();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("fetch_manifest: the token challenge, anonymous or with credentials; refusals") {
+  Registry r;
+  net::HttpClient http;
+  oci::ServedManifest m = oci::fetch_manifest(http, r.s.url(), "alice.test/app", "v1");
+  CHECK(to_string(m.body) == r.manifest);
+  CHECK(m.media_type == "application/vnd.oci.image.manifest.v1+json");
+  CHECK(r.seen_realm_auth.empty());  // anonymous
+  oci::fetch_manifest(http, r.s.url(), "alice.test/app", "v1", "alice.test", "secret");
+  CHECK(r.seen_realm_auth == "Basic YWxpY2UudGVzdDpzZWNyZXQ=");
+  CHECK(what_of([&] { oci::fetch_manifest(http, r.s.url(), "alice.test/app", "v1", "alice.test", "wrong"); })
+            .find("bad password") != std::string::npos);
+  try {
+    oci::fetch_manifest(http, r.s.url(), "alice.test/app", "nope");
+    FAIL("no error");
+  } catch (const oci::RegistryError& e) {
+    CHECK(e.code() == oci::ErrorCode::kManifestUnknown);
+    CHECK(e.message() == "no such tag");
+  }
+  CHECK_THROWS_AS(oci::fetch_manifest(http, r.s.url(), "alice.test/app", "html"), ParseError);
+  CHECK_THROWS_AS(oci::fetch_manifest(http, r.s.url(), "alice.test/app", "huge"), net::HttpError);
+  // A 401 that says nothing about where to get a token.
+  CHECK(what_of([&] { oci::fetch_manifest(http, r.s.url(), "bob.test/app", "v1"); })
+            .find("without a Bearer challenge") != std::string::npos);
+}
+
+TEST_CASE("fetch_blob: the storage redirect without the registry's token; bytes checked") {
+  Registry r;
+  net::HttpClient http;
+  // "bytes" is not the preimage of kD1: the check refuses it, after the
+  // redirect was followed without the token.
+  CHECK(what_of([&] { oci::fetch_blob(http, r.s.url(), "alice.test/app", oci::Digest::parse(kD1)); })
+            .find(oci::Digest::of(std::string_view("bytes")).str()) != std::string::npos);
+  CHECK(r.seen_storage_auth.empty());
+  CHECK_THROWS_AS(oci::fetch_blob(http, r.s.url(), "alice.test/app", oci::Digest::parse("sha256:" + std::string(64, '2'))),
+                  VerifyError);
+  CHECK(what_of([&] {
+          oci::fetch_blob(http, r.s.url(), "alice.test/app", oci::Digest::parse("sha256:" + std::string(64, '3')));
+        }).find("more than 3 redirects") != std::string::npos);
 }
