@@ -4,7 +4,9 @@
 #   1. one instance on SQLite (the default; scripts/registry.sh's stack),
 #   2. one instance on PostgreSQL behind haproxy,
 #   3. two instances on one PostgreSQL database behind haproxy,
-# with the ratio of each to the SQLite instance and each instance's peak RSS.
+# with the ratio of each to the SQLite instance and each instance's peak RSS
+# (and, to show what the load balancer's hop costs, instance 2 measured
+# directly too).
 # All share the reference PDS and the hold (filesystem) of the stack in 1.
 #
 #   bash bench/scale-out.sh            (DUR=10 s, CONNS=32, THREADS=2)
@@ -91,8 +93,9 @@ hwm() { awk '$1=="VmHWM:"{print $2}' "/proc/$(cat "$1")/status" 2>/dev/null || e
 log "1. one instance, SQLite"
 sqlite_rps="$(measure sqlite "$REGISTRY")"
 sqlite_rss="$(hwm "$STACK/run/appview.pid")"
-log "2. one instance, PostgreSQL, behind haproxy"
+log "2. one instance, PostgreSQL, direct, then behind haproxy"
 start_appview a "$A_PORT"
+pgd_rps="$(measure pg-direct "127.0.0.1:$A_PORT")"
 start_haproxy "$A_PORT"
 pg1_rps="$(measure pg1 "127.0.0.1:$LB_PORT")"
 log "3. two instances, PostgreSQL, behind haproxy"
@@ -107,6 +110,7 @@ ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); pri
   echo "manifest GET by tag (anonymous), wrk -t$THREADS -c$CONNS -d${DUR}s, $(nproc) cores"
   printf '%-44s %10s %8s %14s\n' "setup" "req/s" "ratio" "peak RSS (KB)"
   printf '%-44s %10s %8s %14s\n' "1 instance, SQLite (direct)" "$sqlite_rps" "1.00" "$sqlite_rss"
+  printf '%-44s %10s %8s %14s\n' "1 instance, PostgreSQL (direct)" "$pgd_rps" "$(ratio "$pgd_rps" "$sqlite_rps")" "-"
   printf '%-44s %10s %8s %14s\n' "1 instance, PostgreSQL, haproxy" "$pg1_rps" "$(ratio "$pg1_rps" "$sqlite_rps")" "$a_rss"
   printf '%-44s %10s %8s %14s\n' "2 instances, PostgreSQL, haproxy" "$pg2_rps" "$(ratio "$pg2_rps" "$sqlite_rps")" \
     "$a_rss + $b_rss"

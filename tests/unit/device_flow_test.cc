@@ -12,7 +12,7 @@
 #include "atcr/crypto/sha256.h"
 #include "atcr/encoding/hex.h"
 #include "temp_dir.h"
-#include "util/sqlite.h"
+#include "test_database.h"
 
 using namespace atcr;
 using namespace atcr::appview;
@@ -25,7 +25,7 @@ constexpr const char* kBob = "did:plc:bbbbbbbbbbbbbbbbbbbbbbbb";
 struct Fixture {
   test::TempDir dir{"atcr-device"};
   std::int64_t now = 1'700'000'000;
-  std::string db = (dir / "appview.sqlite").string();
+  std::string db = test::database_url(dir.path());  // SQLite, or PostgreSQL in the integration suite
   std::unique_ptr<DeviceStore> store = open();
 
   std::unique_ptr<DeviceStore> open() {
@@ -72,10 +72,9 @@ TEST_CASE("device secrets: kept only as a hash, checked per DID, revocable") {
 
   // Neither the secret nor the device code is in the database, only hashes.
   {
-    sqlite::Database db(f.db);
-    sqlite::Statement st(db, "SELECT secret_hash FROM devices");
-    REQUIRE(st.step());
-    CHECK(st.column_text(0) == hash_device_secret(r.secret));
+    auto rows = db::open(f.db)->exec("SELECT secret_hash FROM devices");
+    REQUIRE(rows.rows.size() == 1);
+    CHECK(rows.front().text(0) == hash_device_secret(r.secret));
   }
   std::string dump;
   for (auto& entry : std::filesystem::directory_iterator(f.dir.path())) {

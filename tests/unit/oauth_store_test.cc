@@ -8,7 +8,7 @@
 #include <doctest/doctest.h>
 
 #include "fake_oauth_server.h"
-#include "util/sqlite.h"
+#include "test_database.h"
 #include "temp_dir.h"
 
 using namespace atcr;
@@ -20,7 +20,7 @@ struct Fixture {
   test::FakeOAuthServer as;
   test::PdsResolver resolver;
   test::TempDir dir{"atcr-oauth-store"};
-  std::string db = (dir / "appview.sqlite").string();
+  std::string db = test::database_url(dir.path());  // SQLite, or PostgreSQL in the integration suite
   Fixture() { resolver.pds[test::kDid] = as.base; }
   std::unique_ptr<OAuthStore> open() {
     return std::make_unique<OAuthStore>(
@@ -105,8 +105,7 @@ TEST_CASE("alive(): a session about to expire is refreshed first; a grant revoke
 
   // Its access token expired: alive() refreshes and still finds it standing.
   {
-    sqlite::Database db(f.db);
-    sqlite::Statement(db, "UPDATE oauth_sessions SET expires_at = 0").run();
+    db::open(f.db)->exec("UPDATE oauth_sessions SET expires_at = 0");
   }
   auto restarted = f.open();
   CHECK(restarted->alive(test::kDid));
@@ -116,8 +115,7 @@ TEST_CASE("alive(): a session about to expire is refreshed first; a grant revoke
   // out at the next expiry.
   f.as.revoked = true;
   {
-    sqlite::Database db(f.db);
-    sqlite::Statement(db, "UPDATE oauth_sessions SET expires_at = 0").run();
+    db::open(f.db)->exec("UPDATE oauth_sessions SET expires_at = 0");
   }
   auto again = f.open();
   CHECK(!again->alive(test::kDid));
