@@ -233,7 +233,14 @@ void SessionStore::drop_if_current(const std::string& did, const xrpc::PdsSessio
     std::lock_guard lock(mu_);
     auto it = live_.find(did);
     if (it == live_.end() || it->second.get() != session) return;  // a newer login replaced it
+    live_.erase(it);
   }
+  // With a shared database another instance may have refreshed the session
+  // (refresh tokens are single-use) or logged the user in again since this
+  // one loaded it: the token refused here is then spent, not revoked. The
+  // saved session stands; the next use resumes it.
+  auto saved = db_->exec("SELECT refresh_jwt FROM sessions WHERE did = ?", {did});
+  if (!saved.empty() && saved.front().text(0) != session->tokens().refresh_jwt) return;
   drop(did);
 }
 

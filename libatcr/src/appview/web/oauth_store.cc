@@ -86,6 +86,11 @@ void OAuthStore::ended(const std::string& did, const std::shared_ptr<oauth::Sess
     if (it == live_.end() || it->second.oauth != session) return;
     live_.erase(it);
   }
+  // With a shared database another instance may have refreshed the grant
+  // (refresh tokens are single-use) or signed the user in again since this
+  // one loaded it: the saved session then stands, and the next use resumes it.
+  auto saved = db_->exec("SELECT refresh_token FROM oauth_sessions WHERE did = ?", {did});
+  if (session && !saved.empty() && saved.front().text(0) != session->tokens().refresh_token) return;
   db_->exec("DELETE FROM oauth_sessions WHERE did = ?", {did});
   if (on_end_) on_end_(did);
 }
