@@ -3,7 +3,9 @@
 
 #include <doctest/doctest.h>
 
+#include <set>
 #include <string>
+#include <vector>
 
 #include "atcr/oci/digest.h"
 #include "atcr_test_records.h"
@@ -50,7 +52,7 @@ TEST_CASE("index: migrations are numbered, applied once, and a newer schema is r
     sqlite::Database db(path.string());
     sqlite::Statement st(db, "PRAGMA user_version");
     st.step();
-    CHECK(st.column_int(0) == 1);
+    CHECK(st.column_int(0) == 2);
   }
   { auto again = Index::open(path); }  // nothing left to apply
   {
@@ -174,6 +176,79 @@ TEST_CASE("index: search by handle, repository, description and README, paginate
     CHECK_NOTHROW(index->search(hostile, {}));
   CHECK(index->search("", {}).items.empty());
   CHECK(index->search(std::string(100000, 'a'), {}).items.empty());
+}
+
+// A word thousands of repositories share: names, handles and descriptions
+// that match come before README-only matches; each tier's newest matches
+// are ranked (a stronger match first), the rest follow; every match once.
+TEST_CASE("index: search with many matches: tiers, a ranked head, every match once over the pages") {
+  auto index = Index::open(":memory:");
+  index->set_identity(kBob, "bob.test", "");
+  auto readme = [&](const std::string& repository, const std::string& text) {
+    REQUIRE(index->apply(put(kBob, "io.atcr.repo.page", repository,
+                             Value(Value::Map{{"repository", Value(repository)}, {"description", Value(text)},
+                                              {"createdAt", Value("2026-01-02T00:00:00Z")},
+                                              {"updatedAt", Value("2026-01-02T00:00:00Z")}}))));
+  };
+  auto rkey = [](int i) { return "3kg" + std::to_string(100000 + i); };
+  const int kReadmeOnly = 400, kNamed = 300;
+  for (int i = 0; i < kReadmeOnly; ++i) {
+    push(*index, kBob, "thing" + std::to_string(i), "latest", rkey(i), "2026-01-03T00:00:00Z");
+    readme("thing" + std::to_string(i), "# Thing\n\nA gizmo, not a gadget.");
+  }
+  for (int i = 0; i < kNamed; ++i) {
+    std::string name = i == kNamed - 100 ? "gadget-gadget-gadget" : "gadget-" + std::to_string(i);
+    push(*index, kBob, name, "latest", rkey(kReadmeOnly + i), "2026-01-03T00:00:00Z");
+  }
+  auto first = index->search("gadget", {.limit = 25, .offset = 0});
+  CHECK(first.total == kReadmeOnly + kNamed);
+  REQUIRE(first.items.size() == 25);
+  CHECK(first.items[0].repository == "gadget-gadget-gadget");  // ranked above newer, weaker matches
+  std::set<std::string> seen;
+  std::vector<std::string> order;
+  for (std::int64_t offset = 0; offset < first.total + 100; offset += 100) {
+    auto page = index->search("gadget", {.limit = 100, .offset = offset});
+    CHECK(page.total == first.total);
+    for (const auto& item : page.items) {
+      CHECK_MESSAGE(seen.insert(item.repository).second, item.repository << " twice");
+      order.push_back(item.repository);
+    }
+  }
+  REQUIRE(order.size() == static_cast<std::size_t>(kReadmeOnly + kNamed));
+  for (int i = 0; i < kNamed; ++i) CHECK(order[i].starts_with("gadget-"));
+  for (int i = kNamed; i < kNamed + kReadmeOnly; ++i) CHECK(order[i].starts_with("thing"));
+  CHECK(order[kNamed] == "thing" + std::to_string(kReadmeOnly - 1));  // the newest first
+  // Past the ranked head, most recently added first.
+  CHECK(order[kNamed - 1] == "gadget-0");
+  CHECK(order.back() == "thing0");
+
+  // A hidden account is out of search and its counts, until active again.
+  index->set_account_status(kBob, false, "takendown");
+  CHECK(index->search("gadget", {}).total == 0);
+  CHECK(index->search("gadget", {}).items.empty());
+  index->set_account_status(kBob, true, "");
+  CHECK(index->search("gadget", {}).total == kReadmeOnly + kNamed);
+}
+
+TEST_CASE("index: migration 2 takes hidden accounts' repositories out of search") {
+  test::TempDir dir("index-migrate2");
+  auto path = dir / "index.sqlite";
+  {
+    auto index = Index::open(path);
+    index->set_identity(kAlice, "alice.test", "");
+    push(*index, kAlice, "webserver", "latest", "3kaaaaaaaaaa2", "2026-01-01T00:00:00Z", "nginx");
+  }
+  {  // as a schema-1 index left it: the account hidden, its entry still searchable
+    sqlite::Database db(path.string());
+    db.exec("UPDATE users SET active = 0, status = 'takendown'; PRAGMA user_version = 1");
+    sqlite::Statement st(db, "SELECT COUNT(*) FROM repo_search");
+    st.step();
+    CHECK(st.column_int(0) == 1);
+  }
+  auto index = Index::open(path);
+  CHECK(index->search("nginx", {}).total == 0);
+  index->set_account_status(kAlice, true, "");
+  CHECK(index->search("nginx", {}).total == 1);
 }
 
 TEST_CASE("index: stars count once per active account; the viewer's star is known") {

@@ -174,6 +174,12 @@ CREATE TABLE repo_state (
 -- Ingestion progress: firehose cursors ("cursor <url>"), backfill position.
 CREATE TABLE markers (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 )sql",
+    // 2: search holds the repositories of active accounts only (counts
+    // need no join); hidden accounts' entries return when they are active.
+    R"sql(
+DELETE FROM repo_search WHERE rowid IN
+  (SELECT r.id FROM repositories r JOIN users u ON u.did = r.did WHERE u.active = 0);
+)sql",
 };
 
 int user_version(sqlite::Database& db) {

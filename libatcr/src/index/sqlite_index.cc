@@ -10,6 +10,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <map>
 #include <mutex>
 #include <set>
 
@@ -31,6 +32,8 @@ constexpr std::string_view kCrewCollection = "io.atcr.hold.crew";
 constexpr std::string_view kStatsCollection = "io.atcr.hold.stats";
 constexpr std::string_view kDescriptionAnnotation = "org.opencontainers.image.description";
 constexpr std::size_t kMaxQueryBytes = 256;
+// Matches ranked by bm25 per search tier (see search()).
+constexpr std::int64_t kRankedHits = 250;
 
 std::int64_t clamp_limit(std::int64_t limit) { return std::clamp<std::int64_t>(limit, 1, 100); }
 
@@ -188,6 +191,7 @@ class SqliteIndex final : public Index {
     st.bind(1, did).bind(2, std::int64_t{active}).bind(3, active ? std::string_view("") : status);
     st.run();
     if (!active && status == "deleted") remove_repo_locked(did);
+    refresh_search_of_user(did);  // search holds active accounts' repositories only
     tx.commit();
   }
 
@@ -295,31 +299,29 @@ class SqliteIndex final : public Index {
                      [&](sqlite::Statement& st) { st.bind(1, clamp_limit(limit)); });
   }
 
+  // Two tiers: matches in the handle, name or description, then matches
+  // only in the README. Each tier's kRankedHits most recently added
+  // matches are ranked by bm25, the rest follow most recently added first
+  // (FTS5's rowid order, which needs no sort): ranking every match of a
+  // word 10k READMEs share took 0.1 s. Only active accounts' repositories
+  // are in repo_search, so counts need no join.
   SearchResult search(std::string_view query, Page page) override {
     SearchResult result;
     std::string match = fts_query(query);
     if (match.empty()) return result;
+    std::string names = fmt::format("{{handle repository description}} : ({})", match);
+    std::string readme_only = fmt::format("({}) NOT {}", match, names);
+    std::int64_t offset = std::max<std::int64_t>(page.offset, 0), limit = clamp_limit(page.limit);
     std::lock_guard lock(mu_);
-    {
-      sqlite::Statement count(db_,
-                              "SELECT COUNT(*) FROM repo_search JOIN repositories r ON r.id = repo_search.rowid "
-                              "JOIN users u ON u.did = r.did AND u.active = 1 WHERE repo_search MATCH ?1");
-      count.bind(1, match);
-      count.step();
-      result.total = count.column_int(0);
+    result.total = fts_count(match);
+    std::int64_t name_hits = fts_count(names);
+    std::vector<std::int64_t> ids = tier_hits(names, offset, limit);
+    if (static_cast<std::int64_t>(ids.size()) < limit) {
+      std::int64_t from = std::max<std::int64_t>(offset - name_hits, 0);
+      for (std::int64_t id : tier_hits(readme_only, from, limit - static_cast<std::int64_t>(ids.size())))
+        ids.push_back(id);
     }
-    // Ranked and cut to the page first, so the summary columns (subqueries
-    // each) are computed for the page's rows only, not for every match.
-    std::string sql = fmt::format(
-        "SELECT {} FROM (SELECT r.id AS id, bm25(repo_search, 5.0, 10.0, 2.0, 1.0) AS rank, r.last_push AS pushed "
-        "FROM repo_search JOIN repositories r ON r.id = repo_search.rowid "
-        "JOIN users u ON u.did = r.did AND u.active = 1 WHERE repo_search MATCH ?1 "
-        "ORDER BY rank, pushed DESC LIMIT ?2 OFFSET ?3) hit "
-        "JOIN repositories r ON r.id = hit.id JOIN users u ON u.did = r.did ORDER BY hit.rank, hit.pushed DESC",
-        kSummaryColumns);
-    sqlite::Statement st(db_, sql.c_str());
-    st.bind(1, match).bind(2, clamp_limit(page.limit)).bind(3, std::max<std::int64_t>(page.offset, 0));
-    while (st.step()) result.items.push_back(summary_row(st));
+    result.items = summaries_of(ids);
     return result;
   }
 
@@ -818,7 +820,7 @@ class SqliteIndex final : public Index {
     }
     sqlite::Statement st(db_,
                          "INSERT INTO repo_search (rowid, handle, repository, description, readme) "
-                         "VALUES (?1, (SELECT handle FROM users WHERE did = ?2), ?3, ?4, ?5)");
+                         "SELECT ?1, handle, ?3, ?4, ?5 FROM users WHERE did = ?2 AND active = 1");
     st.bind(1, *id).bind(2, did).bind(3, repository).bind(4, description).bind(5, readme);
     st.run();
   }
@@ -834,6 +836,54 @@ class SqliteIndex final : public Index {
   }
 
   // ---- read helpers, under mu_ -------------------------------------------------
+
+  std::int64_t fts_count(const std::string& match) {
+    sqlite::Statement st(db_, "SELECT COUNT(*) FROM repo_search WHERE repo_search MATCH ?1");
+    st.bind(1, match);
+    st.step();
+    return st.column_int(0);
+  }
+
+  // Positions [offset, offset + limit) of one search tier: its
+  // kRankedHits most recently added matches by bm25, then the rest most
+  // recently added first (positions past kRankedHits are rowid order).
+  std::vector<std::int64_t> tier_hits(const std::string& match, std::int64_t offset, std::int64_t limit) {
+    std::vector<std::int64_t> ids;
+    if (offset < kRankedHits) {
+      sqlite::Statement st(db_,
+                           "SELECT id FROM (SELECT rowid AS id, bm25(repo_search, 5.0, 10.0, 2.0, 1.0) AS rank "
+                           "FROM repo_search WHERE repo_search MATCH ?1 ORDER BY rowid DESC LIMIT ?2) "
+                           "ORDER BY rank, id DESC LIMIT ?3 OFFSET ?4");
+      st.bind(1, match).bind(2, kRankedHits).bind(3, std::min(limit, kRankedHits - offset)).bind(4, offset);
+      while (st.step()) ids.push_back(st.column_int(0));
+    }
+    std::int64_t next = offset + static_cast<std::int64_t>(ids.size());
+    if (static_cast<std::int64_t>(ids.size()) < limit && next >= kRankedHits) {
+      sqlite::Statement st(db_,
+                           "SELECT rowid FROM repo_search WHERE repo_search MATCH ?1 ORDER BY rowid DESC "
+                           "LIMIT ?2 OFFSET ?3");
+      st.bind(1, match).bind(2, limit - static_cast<std::int64_t>(ids.size())).bind(3, next);
+      while (st.step()) ids.push_back(st.column_int(0));
+    }
+    return ids;
+  }
+
+  // The summaries of repositories by id, in the order given (hidden ones left out).
+  std::vector<RepositorySummary> summaries_of(const std::vector<std::int64_t>& ids) {
+    if (ids.empty()) return {};
+    std::string list;
+    for (std::int64_t id : ids) list += fmt::format("{}{}", list.empty() ? "" : ",", id);
+    std::string sql = fmt::format("SELECT {}, r.id FROM repositories r JOIN users u ON u.did = r.did AND u.active = 1 "
+                                  "WHERE r.id IN ({})",
+                                  kSummaryColumns, list);
+    std::map<std::int64_t, RepositorySummary> by_id;
+    sqlite::Statement st(db_, sql.c_str());
+    while (st.step()) by_id.emplace(st.column_int(10), summary_row(st));
+    std::vector<RepositorySummary> out;
+    for (std::int64_t id : ids)
+      if (auto it = by_id.find(id); it != by_id.end()) out.push_back(std::move(it->second));
+    return out;
+  }
 
   template <class Bind>
   std::vector<RepositorySummary> summaries(const std::string& sql, Bind&& bind) {

@@ -231,8 +231,13 @@ class Index {
   virtual std::vector<RepositorySummary> recent_pushes(std::int64_t limit) = 0;
   // Repositories by star count, then newest push.
   virtual std::vector<RepositorySummary> most_starred(std::int64_t limit) = 0;
-  // Words matched against handle, repository, description and README;
-  // best match first. An empty query finds nothing.
+  // Words matched against handle, repository, description and README
+  // (all words, the last one as a prefix). Order: repositories whose
+  // handle, name or description match, then those matching only in their
+  // README; within each, the 250 most recently added matches ranked best
+  // first (bm25), then the rest most recently added first (ranking every
+  // match of a common word costs ~10 us each). Every match appears once
+  // over the pages. An empty query finds nothing.
   virtual SearchResult search(std::string_view query, Page page) = 0;
   // `owner` is a DID or a handle. nullopt for an unknown (or hidden)
   // repository. `viewer_did` ("" anonymous) fills viewer_starred.
