@@ -6,6 +6,8 @@
 #     page within 5 s (the AppView indexes what it writes), and so does one
 #     pushed through a second AppView with an index of its own: that one
 #     only the firehose consumer (of the reference PDS) can bring;
+#   * a repository page record with an avatar, written straight to the PDS:
+#     its avatar shows (served byte for byte, checked); an SVG never is;
 #   * signed in through the PDS's real OAuth pages: star and unstar (the
 #     io.atcr.sailor.star record checked in the PDS with getRecord), the
 #     README written in the page editor (HTML and javascript: links do not
@@ -111,6 +113,38 @@ def value(name):
 print(value("atcr_index_firehose_lag_seconds"), value("atcr_index_firehose_seq"))
 assert value("atcr_index_firehose_connected") == 1 and value("atcr_index_firehose_seq") > 0
 assert -1 < value("atcr_index_firehose_lag_seconds") < 5' "$AV" "$PDS_URL"
+
+# --- avatars: an io.atcr.repo.page written straight to the PDS --------------------
+# Served from this origin after the checks (the CID's bytes, an image by its
+# own bytes): a PNG is shown; an SVG declared image/png is never served.
+readarray -t png < <(python3 "$REPO_ROOT/tests/e2e/put-repo-page.py" "$PDS_URL" "$DEMO_HANDLE" "$DEMO_PASSWORD" "$FH_REPO" png)
+avatar_shown() {
+  local deadline=$((SECONDS + 5))
+  until curl -sf "$AV/r/$DEMO_HANDLE/$FH_REPO" -o "$W/fh.html" && grep -q "/-/avatar?cid=${png[0]}\"" "$W/fh.html"; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.2
+  done
+  grep -q "property=\"og:image\" content=\"$AV/r/$DEMO_HANDLE/$FH_REPO/-/avatar?cid=${png[0]}\"" "$W/fh.html" &&
+    curl -sf -D "$W/avatar.h" -o "$W/avatar.png" "$AV/r/$DEMO_HANDLE/$FH_REPO/-/avatar?cid=${png[0]}" &&
+    cmp "$W/avatar.png" "${png[1]}" && grep -qi '^content-type: image/png' "$W/avatar.h" &&
+    grep -qi '^cache-control: public, max-age=31536000, immutable' "$W/avatar.h" &&
+    grep -qi '^x-content-type-options: nosniff' "$W/avatar.h" &&
+    curl -sf "$AV/" | grep -q "/r/$DEMO_HANDLE/$FH_REPO/-/avatar?cid=${png[0]}"
+}
+t "avatar: the repository page and / show it within 5 s; served byte for byte as image/png" avatar_shown
+readarray -t svg < <(python3 "$REPO_ROOT/tests/e2e/put-repo-page.py" "$PDS_URL" "$DEMO_HANDLE" "$DEMO_PASSWORD" "$FH_REPO" svg)
+svg_refused() {
+  local deadline=$((SECONDS + 5))
+  until curl -sf "$AV/r/$DEMO_HANDLE/$FH_REPO" | grep -q "/-/avatar?cid=${svg[0]}\""; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.2
+  done
+  [ "$(curl -s -o "$W/svg.out" -w '%{http_code} %{redirect_url}' "$AV/r/$DEMO_HANDLE/$FH_REPO/-/avatar?cid=${svg[0]}")" = "303 $AV/favicon.ico" ] &&
+    ! grep -q '<svg' "$W/svg.out" &&
+    [ "$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$AV/r/$DEMO_HANDLE/$FH_REPO/-/avatar?cid=${png[0]}")" = "303 $AV/favicon.ico" ]
+}
+t "  an SVG declared image/png: never served (the site's icon instead); nor is the old avatar" svg_refused
+rm -f "${png[1]:-}" "${svg[1]:-}"
 status() { curl -s -o "$W/body" -w '%{http_code}' --max-time 20 "$AV$1"; }
 t "unknown user: a 404 page" bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' '$AV/u/nobody-$RANDOM.test')\" = 404 ]"
 t "unknown repository: a 404 page" bash -c "[ \"\$(curl -s -o '$W/404' -w '%{http_code}' '$AV/r/$DEMO_HANDLE/nope$RANDOM')\" = 404 ] && grep -q 'id=\"error\"' '$W/404'"

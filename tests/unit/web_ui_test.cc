@@ -6,13 +6,16 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <map>
 #include <regex>
 
+#include "appview/web/avatars.h"
 #include "appview/web/static_assets.h"
 #include "appview/web/views.h"
 #include "appview/web/web_session.h"
 #include "atcr/appview/appview.h"
 #include "atcr/crypto/keys.h"
+#include "atcr/data/cid.h"
 #include "atcr/net/http_client.h"
 #include "atcr/xrpc/server.h"
 #include "memory_resolver.h"
@@ -132,6 +135,71 @@ TEST_CASE("views: sizes, ages, pull commands, summaries, paths") {
   CHECK(repo_path("did:plc:abc", "team/app") == "/r/did%3Aplc%3Aabc/team/app");
 }
 
+TEST_CASE("avatars: image types by their bytes; links and OpenGraph escape the CID") {
+  using namespace std::string_view_literals;
+  auto bytes = [](std::string_view s) { return Bytes(s.begin(), s.end()); };
+  CHECK(image_type(bytes("\x89PNG\r\n\x1a\n....")) == "image/png");
+  CHECK(image_type(bytes("\xff\xd8\xff\xe0")) == "image/jpeg");
+  CHECK(image_type(bytes("RIFF\x10\0\0\0WEBPVP8 "sv)) == "image/webp");
+  for (std::string_view not_image : {""sv, "<svg onload=alert(1)>"sv, "<html>"sv, "GIF89a"sv, "RIFF\0\0\0\0WAVE"sv, "\x89PNG"sv})
+    CHECK(image_type(bytes(not_image)).empty());
+
+  RepoPage page;
+  page.repo = {.did = "did:plc:alice7fhzbvaiqzgqg2fd6a", .handle = "alice.test", .repository = "team/app",
+               .avatar_cid = "bafkrei\"><script>x"};
+  CHECK(avatar_href(page.repo) == "/r/alice.test/team/app/-/avatar?cid=bafkrei%22%3E%3Cscript%3Ex");
+  for (const std::string& html : {repo_page_body(page, ""), repo_cards({page.repo}, ""), repo_meta(page, "https://r.example")}) {
+    CAPTURE(html);
+    CHECK(!has(html, "<script>x"));
+    CHECK(has(html, "/r/alice.test/team/app/-/avatar?cid=bafkrei%22%3E%3Cscript%3Ex"));
+  }
+  CHECK(has(repo_meta(page, "https://r.example"), R"(<meta property="og:image" content="https://r.example/r/alice.test/team/app/-/avatar?cid=)"));
+  page.repo.avatar_cid.clear();
+  CHECK(!has(repo_page_body(page, ""), "class=\"avatar\""));
+  CHECK(!has(repo_meta(page, "https://r.example"), "og:image"));
+}
+
+// What a PDS answers for getBlob is checked before it is served from the
+// AppView's origin: the CID's bytes, an image, within the size limit.
+TEST_CASE("avatars: a PDS's wrong bytes, non-images, oversize blobs and errors are refused") {
+  Bytes png{0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 1, 2, 3};
+  Bytes svg{'<', 's', 'v', 'g', '>'};
+  Bytes big(kMaxAvatarBytes + 1, 0xff);
+  big[0] = 0xff, big[1] = 0xd8, big[2] = 0xff;
+  std::map<std::string, Bytes> blobs;  // what the "PDS" serves, by the CID asked for
+  std::string png_cid = Cid::compute(Codec::kRaw, png).to_string();
+  std::string svg_cid = Cid::compute(Codec::kRaw, svg).to_string();
+  std::string big_cid = Cid::compute(Codec::kRaw, big).to_string();
+  std::string swapped_cid = Cid::compute(Codec::kRaw, Bytes{1, 2, 3}).to_string();
+  blobs[png_cid] = png, blobs[svg_cid] = svg, blobs[big_cid] = big, blobs[swapped_cid] = png;
+  int requests = 0;
+  xrpc::XrpcServer pds;
+  pds.query("com.atproto.sync.getBlob", [&](const xrpc::ServerRequest& req) {
+    ++requests;
+    auto it = blobs.find(req.param("cid").value_or(""));
+    if (it == blobs.end()) return xrpc::ServerResponse::text("{\"error\":\"BlobNotFound\"}", "application/json", 400);
+    return xrpc::ServerResponse::bytes(it->second, "image/png");  // the PDS's type is not believed
+  });
+  pds.start();
+  std::string url = "http://127.0.0.1:" + std::to_string(pds.port());
+  AvatarCache cache(std::make_shared<net::HttpClient>());
+  auto ok = cache.get(url, "did:plc:alice7fhzbvaiqzgqg2fd6a", png_cid);
+  REQUIRE(ok);
+  CHECK(ok->content_type == "image/png");
+  CHECK(ok->bytes == png);
+  CHECK(cache.get(url, "did:plc:alice7fhzbvaiqzgqg2fd6a", png_cid) == ok);  // cached
+  CHECK(requests == 1);
+  for (const std::string& cid : {svg_cid, big_cid, swapped_cid, Cid::compute(Codec::kRaw, Bytes{9}).to_string(),
+                                 std::string("not-a-cid")}) {
+    CAPTURE(cid);
+    CHECK(cache.get(url, "did:plc:alice7fhzbvaiqzgqg2fd6a", cid) == nullptr);
+  }
+  int before = requests;
+  CHECK(cache.get(url, "did:plc:alice7fhzbvaiqzgqg2fd6a", svg_cid) == nullptr);  // the failure is remembered
+  CHECK(requests == before);
+  pds.stop();
+}
+
 TEST_CASE("web UI over HTTP: status codes, CSRF, bad input, caching") {
   WebFixture f;
   SUBCASE("pages") {
@@ -154,6 +222,9 @@ TEST_CASE("web UI over HTTP: status codes, CSRF, bad input, caching") {
     CHECK(f.get("/settings").status == 303);
     CHECK(f.get("/settings").header("location") == "/login?return_to=%2Fsettings");
     CHECK(f.get("/r/alice.test/app/-/edit").status == 303);
+    // No avatar for unknown repositories (a plain 404, not an image).
+    CHECK(f.get("/r/did:plc:alice7fhzbvaiqzgqg2fd6a/app/-/avatar").status == 404);
+    CHECK(f.get("/r/nobody.invalid/app/-/avatar?cid=x").status == 404);
   }
   SUBCASE("static assets: versioned, cached for a year; other paths 404") {
     auto css = f.get(stylesheet_path());

@@ -184,6 +184,7 @@ Appview::Impl::Impl(AppviewConfig c, AppviewOptions options)
   oauth_sessions =
       std::make_unique<web::OAuthStore>(database, make_oauth_client(config, *resolver, http, *database), http);
   hold_health = std::make_unique<web::HoldHealth>();
+  avatars = std::make_unique<web::AvatarCache>(http);
   oauth_sessions->on_end([this](const std::string& did) { web_sessions->end_all(did); });
   if (options.follow_network && (!config.index.relays.empty() || !config.index.pdses.empty())) {
     auto make_feed = [this] { return std::make_unique<IndexFeed>(config, *network_index, *resolver, http); };

@@ -17,6 +17,7 @@
 #include "appview/session_store.h"
 #include "atcr/index/index.h"
 #include "appview/ttl_cache.h"
+#include "appview/web/avatars.h"
 #include "appview/web/hold_health.h"
 #include "appview/web/oauth_store.h"
 #include "appview/web/views.h"
@@ -247,6 +248,7 @@ struct Appview::Impl {
 
   // ---- the web UI (web/repo_pages.cc, web/settings_pages.cc, web/browse_pages.cc) ----
   std::unique_ptr<web::HoldHealth> hold_health;
+  std::unique_ptr<web::AvatarCache> avatars;  // repository avatars from owners' PDSes
   void register_repo_pages(xrpc::XrpcServer& server);
   void register_browse_pages(xrpc::XrpcServer& server);
   // From the network index: cards newest push first / most stars first;
@@ -260,6 +262,7 @@ struct Appview::Impl {
   xrpc::ServerResponse repo_editor(const xrpc::ServerRequest& req);     // GET /r/<id>/<repo>/-/edit
   xrpc::ServerResponse save_repo_page(const xrpc::ServerRequest& req);  // POST /r/<id>/<repo>/-/edit
   xrpc::ServerResponse user_page(const xrpc::ServerRequest& req);       // GET /u/<id>
+  xrpc::ServerResponse repo_avatar(const xrpc::ServerRequest& req);     // GET /r/<id>/<repo>/-/avatar
   xrpc::ServerResponse settings_page(const xrpc::ServerRequest& req);   // GET /settings
   xrpc::ServerResponse save_settings(const xrpc::ServerRequest& req);   // POST /settings
   xrpc::ServerResponse search_page(const xrpc::ServerRequest& req);     // GET /search

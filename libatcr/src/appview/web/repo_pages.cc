@@ -3,6 +3,7 @@
 //   POST /r/<handle>/<repo>/-/star    (CSRF) star=true|false: io.atcr.sailor.star in the viewer's PDS
 //   GET  /r/<handle>/<repo>/-/edit    the owner's editor of io.atcr.repo.page
 //   POST /r/<handle>/<repo>/-/edit    (CSRF) writes it through the owner's OAuth session
+//   GET  /r/<handle>/<repo>/-/avatar  the repository page's avatar (checked image bytes; see web/avatars.h)
 //   GET  /u/<handle>                  a user's repositories and stars
 // Records are read from the owner's PDS (the truth); counts from the index.
 #include <fmt/core.h>
@@ -47,6 +48,13 @@ std::uint64_t image_size(const oci::ManifestRecord& m) {
   std::uint64_t size = m.config ? static_cast<std::uint64_t>(m.config->size) : 0;
   for (const auto& l : m.layers) size += static_cast<std::uint64_t>(std::max<std::int64_t>(l.size, 0));
   return size;
+}
+
+// The CID of a record's blob field `key` ({ref: {$link}}), "" if none.
+std::string blob_cid(const Value& record, std::string_view key) {
+  const Value* blob = record.find(key);
+  const Value* ref = blob && blob->is_map() ? blob->find("ref") : nullptr;
+  return ref && ref->is_link() ? ref->as_link().to_string() : std::string();
 }
 
 // An io.atcr.hold.scan record read from the hold (a page the index has not seen).
@@ -209,6 +217,7 @@ std::optional<web::RepoPage> Appview::Impl::pds_repo_page(const WebOwner& owner,
     page.readme = string_field(*record, "description");
     page.repo.description = web::summary_line(page.readme);
     page.repo.updated_at = string_field(*record, "updatedAt");
+    page.repo.avatar_cid = blob_cid(*record, "avatar");
   }
   load_tags(t, page);
   if (!record && page.tags.empty()) return std::nullopt;
@@ -264,6 +273,42 @@ xrpc::ServerResponse Appview::Impl::repo_page(const xrpc::ServerRequest& req) {
   std::string csrf = viewer ? web_sessions->csrf_field(*viewer) : std::string();
   return web_sessions->page(viewer, web::repo_ref(page->repo), web::repo_page_body(*page, csrf), 200,
                             web::repo_meta(*page, config.server.public_url));
+}
+
+// The avatar the repository's page names now (the index's, else the PDS
+// record's), from its owner's PDS through the checks and cache of
+// web::AvatarCache. No such repository or avatar: 404. An avatar that
+// fails the checks, or a ?cid= that is no longer the avatar: a redirect to
+// the site's icon (pages show a placeholder, not a broken image).
+xrpc::ServerResponse Appview::Impl::repo_avatar(const xrpc::ServerRequest& req) {
+  auto missing = [] {
+    auto r = xrpc::ServerResponse::text("no such avatar\n", "text/plain; charset=utf-8", 404);
+    r.header("Cache-Control", "public, max-age=60");
+    return r;
+  };
+  const std::string& repository = req.path_params[1];
+  auto owner = oci::is_valid_repository(repository) ? web_owner(req.path_params[0]) : std::nullopt;
+  if (!owner) return missing();
+  std::string cid;
+  if (auto detail = network_index->repository(owner->did, repository)) {
+    cid = detail->summary.avatar_cid;
+  } else if (auto record = get_record(owner->target(repository), kRepoPageCollection, repo_page_rkey(repository))) {
+    cid = blob_cid(*record, "avatar");
+  }
+  if (cid.empty()) return missing();
+  std::string asked = req.param("cid").value_or("");
+  auto avatar = asked.empty() || asked == cid ? avatars->get(owner->pds_url, owner->did, cid) : nullptr;
+  if (!avatar) {
+    auto r = xrpc::ServerResponse::empty(303);
+    r.header("Location", "/favicon.ico").header("Cache-Control", "public, max-age=60");
+    return r;
+  }
+  auto r = xrpc::ServerResponse::bytes(avatar->bytes, avatar->content_type);
+  // The URL names the CID: its bytes never change.
+  r.header("Cache-Control", asked.empty() ? "public, max-age=300" : "public, max-age=31536000, immutable");
+  r.header("X-Content-Type-Options", "nosniff");
+  r.header("Content-Security-Policy", "default-src 'none'; sandbox");
+  return r;
 }
 
 xrpc::ServerResponse Appview::Impl::stale_form(const xrpc::ServerRequest& req, std::string_view title) {
@@ -408,6 +453,7 @@ void Appview::Impl::register_repo_pages(xrpc::XrpcServer& server) {
   server.route("POST", "/r/([^/]+)/(.+)/-/star", page(&Impl::star_repo));
   server.route("GET", "/r/([^/]+)/(.+)/-/edit", page(&Impl::repo_editor));
   server.route("POST", "/r/([^/]+)/(.+)/-/edit", page(&Impl::save_repo_page));
+  server.route("GET", "/r/([^/]+)/(.+)/-/avatar", page(&Impl::repo_avatar));
   server.route("GET", "/r/([^/]+)/(.+)", page(&Impl::repo_page));
   server.route("GET", "/u/([^/]+)", page(&Impl::user_page));
 }

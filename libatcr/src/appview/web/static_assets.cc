@@ -39,6 +39,7 @@ pre{background:#f4f5f8;padding:.6rem;overflow-x:auto;border-radius:4px}
 .stats{display:flex;gap:1rem;align-items:center;flex-wrap:wrap}
 .readme{border-top:1px solid #dde;margin-top:1rem}
 .readme img{max-width:100%}
+.avatar{border-radius:6px;vertical-align:middle;margin-right:.5rem;object-fit:cover}
 .pager{display:flex;gap:1rem;margin-top:1rem}
 )css";
 

@@ -91,7 +91,7 @@ std::string format_age(std::string_view datetime, std::chrono::system_clock::tim
 
 RepoCard card_of(const index::RepositorySummary& s) {
   return {.did = s.owner.did, .handle = s.owner.handle, .repository = s.repository, .description = s.description,
-          .updated_at = s.last_push, .stars = s.star_count, .pulls = s.pull_count};
+          .updated_at = s.last_push, .stars = s.star_count, .pulls = s.pull_count, .avatar_cid = s.avatar_cid};
 }
 
 std::vector<RepoCard> cards_of(const std::vector<index::RepositorySummary>& summaries) {
@@ -166,16 +166,31 @@ std::string pull_command(std::string_view oci_client, std::string_view reference
   return fmt::format("docker pull {}", reference);
 }
 
+std::string avatar_href(const RepoCard& repo) {
+  if (repo.avatar_cid.empty()) return {};
+  return repo_path(repo_ref_identity(repo), repo.repository) + "/-/avatar?cid=" + net::url_encode(repo.avatar_cid);
+}
+
+namespace {
+// The avatar as an <img> of `px` square, "" without one.
+std::string avatar_img(const RepoCard& repo, int px) {
+  std::string href = avatar_href(repo);
+  if (href.empty()) return {};
+  return fmt::format(R"(<img class="avatar" src="{}" alt="" width="{}" height="{}">)", html_escape(href), px, px);
+}
+}  // namespace
+
 std::string repo_cards(const std::vector<RepoCard>& repos, std::string_view empty_message) {
   if (repos.empty()) return fmt::format(R"(<p class="muted empty">{}</p>)", html_escape(empty_message));
   std::string out = "<ul class=\"cards\">";
   auto now = std::chrono::system_clock::now();
   for (const RepoCard& r : repos) {
     out += fmt::format(
-        R"(<li class="card repo"><div class="name"><a href="{user}">{owner}</a> / <a class="repo-link" href="{href}">{repo}</a></div>)"
+        R"(<li class="card repo"><div class="name">{avatar}<a href="{user}">{owner}</a> / <a class="repo-link" href="{href}">{repo}</a></div>)"
         R"(<p class="description">{description}</p><p class="muted">&#9733; <span class="stars">{stars}</span> &middot; )"
         R"({pulls} pulls{age}</p></li>)",
-        fmt::arg("user", user_href(r)), fmt::arg("owner", html_escape(r.handle.empty() ? r.did : r.handle)),
+        fmt::arg("avatar", avatar_img(r, 24)), fmt::arg("user", user_href(r)),
+        fmt::arg("owner", html_escape(r.handle.empty() ? r.did : r.handle)),
         fmt::arg("href", repo_href(r)), fmt::arg("repo", html_escape(r.repository)),
         fmt::arg("description", html_escape(r.description.substr(0, 200))), fmt::arg("stars", r.stars),
         fmt::arg("pulls", r.pulls),
@@ -198,13 +213,13 @@ std::string repo_page_body(const RepoPage& page, std::string_view csrf_field) {
                          : "<table id=\"tags\"><tr><th>Tag</th><th>Digest</th><th>Size</th><th>Pushed</th>"
                            "<th>Platforms</th><th>Scan</th><th>Pull</th></tr>" + tag_rows(page) + "</table>";
   return fmt::format(
-      R"(<p class="owner">by <a href="{user}">{owner}</a>{edit}</p>)"
+      R"(<p class="owner">{avatar}by <a href="{user}">{owner}</a>{edit}</p>)"
       R"(<div class="stats">{star}<span>&#9733; <b id="star-count">{stars}</b> stars</span>)"
       R"(<span><b id="pull-count">{pulls}</b> pulls</span>{hold}</div>)"
       R"(<h2>Pull this image</h2><div class="pull"><pre id="pull-command">{pull}</pre>)"
       R"(<button type="button" data-copy="pull-command" hidden>Copy</button></div>)"
       R"(<h2>Tags</h2>{tags}<section class="readme" id="readme">{readme}</section>)",
-      fmt::arg("user", user_href(page.repo)),
+      fmt::arg("avatar", avatar_img(page.repo, 64)), fmt::arg("user", user_href(page.repo)),
       fmt::arg("owner", html_escape(page.repo.handle.empty() ? page.repo.did : page.repo.handle)),
       fmt::arg("edit", edit), fmt::arg("star", star_form(page, csrf_field)), fmt::arg("stars", page.repo.stars),
       fmt::arg("pulls", page.repo.pulls), fmt::arg("hold", hold_status(page)),
@@ -220,9 +235,13 @@ std::string repo_meta(const RepoPage& page, std::string_view public_url) {
       R"(<meta property="og:type" content="website"><meta property="og:site_name" content="ATCR">)"
       R"(<meta property="og:title" content="{title}"><meta property="og:description" content="{description}">)"
       R"(<meta property="og:url" content="{url}"><meta name="twitter:card" content="summary">)"
-      R"(<meta name="description" content="{description}">)",
+      R"(<meta name="description" content="{description}">{image})",
       fmt::arg("title", html_escape(title)), fmt::arg("description", html_escape(description.substr(0, 300))),
-      fmt::arg("url", html_escape(url)));
+      fmt::arg("url", html_escape(url)),
+      fmt::arg("image", page.repo.avatar_cid.empty()
+                            ? std::string()
+                            : fmt::format(R"(<meta property="og:image" content="{}">)",
+                                          html_escape(std::string(public_url) + avatar_href(page.repo)))));
 }
 
 std::string pager(std::string_view base_query, int page, bool has_next) {

@@ -25,6 +25,7 @@ struct RepoCard {
   std::string updated_at;   // atproto datetime, "" if unknown
   std::int64_t stars = 0;
   std::int64_t pulls = 0;
+  std::string avatar_cid;  // io.atcr.repo.page's avatar blob, "" if none
 };
 
 // One tag on a repository page.
@@ -77,6 +78,10 @@ std::string repo_ref(const RepoCard& repo);
 std::string pull_command(std::string_view oci_client, std::string_view reference);
 // The OCI clients io.atcr.sailor.profile's ociClient knows.
 const std::vector<std::string>& oci_clients();
+
+// Where a repository's avatar is served from this origin (the CID in the
+// query: a new avatar is a new URL), "" when it has none.
+std::string avatar_href(const RepoCard& repo);
 
 std::string repo_cards(const std::vector<RepoCard>& repos, std::string_view empty_message);
 // The body of /r/<handle>/<repo>. `csrf_field` is the viewer's form field
