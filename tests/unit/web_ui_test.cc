@@ -117,6 +117,33 @@ TEST_CASE("views: everything users wrote is escaped") {
   CHECK(has(pager("q=a&b", 2, true), "?q=a&amp;b&amp;page=3"));
 }
 
+// The hold's reachability and the tags' scan records as the page shows them.
+TEST_CASE("views: hold state and scan badges") {
+  RepoPage page;
+  page.repo = {.did = "did:plc:alice7fhzbvaiqzgqg2fd6a", .handle = "alice.test", .repository = "app"};
+  page.hold_did = "did:web:hold.example.com";
+  CHECK(!has(repo_page_body(page, ""), "hold-state"));  // not checked
+  page.hold_up = false;
+  CHECK(has(repo_page_body(page, ""), R"(<span class="badge bad" id="hold-state">unreachable</span>)"));
+  page.hold_up = true;
+  CHECK(has(repo_page_body(page, ""), R"(<span class="badge ok" id="hold-state">reachable</span>)"));
+
+  CHECK(scan_summary({.status = "ok", .critical = 3, .high = 1}) == std::pair<std::string, bool>{"3 critical, 1 high", false});
+  CHECK(scan_summary({.status = "ok"}) == std::pair<std::string, bool>{"no known vulnerabilities", true});
+  CHECK(scan_summary({.status = "failed"}).first == "scan failed");
+  index::TagInfo tag{.tag = "v1", .digest = "sha256:" + std::string(64, 'a')};
+  CHECK(tag_row_of(tag).scan.empty());
+  tag.scan = index::ScanInfo{.status = "ok", .low = 2};
+  page.tags.push_back(tag_row_of(tag));
+  tag.scan = index::ScanInfo{.status = "ok"};
+  page.tags.push_back(tag_row_of(tag));
+  page.tags.push_back(tag_row_of({.tag = "v0", .digest = "sha256:" + std::string(64, 'b')}));
+  std::string body = repo_page_body(page, "");
+  CHECK(has(body, R"(<span class="badge scan bad">2 low</span>)"));
+  CHECK(has(body, R"(<span class="badge scan ok">no known vulnerabilities</span>)"));
+  CHECK(has(body, R"(<span class="muted">not scanned</span>)"));
+}
+
 TEST_CASE("views: sizes, ages, pull commands, summaries, paths") {
   CHECK(format_size(999) == "999 B");
   CHECK(format_size(1'500'000) == "1.5 MB");
