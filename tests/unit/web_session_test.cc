@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "temp_dir.h"
+#include "test_database.h"
 
 using namespace atcr;
 using namespace atcr::appview::web;
@@ -26,7 +27,8 @@ xrpc::ServerRequest with_cookie(const std::string& cookie) {
 
 TEST_CASE("browser sessions: signed cookies, looked up server-side, ended by logout") {
   test::TempDir dir{"atcr-web"};
-  WebSessions web((dir / "db.sqlite").string(), dir / "web.key", false, std::chrono::hours(1));
+  std::string db = test::database_url(dir.path(), "db.sqlite");  // SQLite, or PostgreSQL in the integration suite
+  WebSessions web(db, dir / "web.key", false, std::chrono::hours(1));
   std::string set_cookie = web.start("did:plc:alice7fhzbvaiqzgqg2fd6a", "alice.test");
   CHECK(set_cookie.find("HttpOnly") != std::string::npos);
   CHECK(set_cookie.find("SameSite=Lax") != std::string::npos);
@@ -50,7 +52,7 @@ TEST_CASE("browser sessions: signed cookies, looked up server-side, ended by log
     CHECK(!web.current(xrpc::ServerRequest{}));
     // The same id signed by another key (another AppView's data dir).
     test::TempDir other{"atcr-web"};
-    WebSessions stranger((other / "db.sqlite").string(), other / "web.key", false, std::chrono::hours(1));
+    WebSessions stranger(test::database_url(other.path(), "db.sqlite"), other / "web.key", false, std::chrono::hours(1));
     CHECK(!stranger.current(req));
   }
   SUBCASE("CSRF tokens belong to one browser session") {
@@ -75,7 +77,7 @@ TEST_CASE("browser sessions: signed cookies, looked up server-side, ended by log
     CHECK(!web.current(req));
   }
   SUBCASE("https public URLs get Secure cookies") {
-    WebSessions secure((dir / "db.sqlite").string(), dir / "web.key", true, std::chrono::hours(1));
+    WebSessions secure(db, dir / "web.key", true, std::chrono::hours(1));
     CHECK(secure.start("did:plc:alice7fhzbvaiqzgqg2fd6a", "").find("; Secure") != std::string::npos);
     CHECK(secure.current(req));  // same key, same table
   }
