@@ -114,6 +114,15 @@ print(value("atcr_index_firehose_lag_seconds"), value("atcr_index_firehose_seq")
 assert value("atcr_index_firehose_connected") == 1 and value("atcr_index_firehose_seq") > 0
 assert -1 < value("atcr_index_firehose_lag_seconds") < 5' "$AV" "$PDS_URL"
 
+# --- atcr-appview backfill: the PDS's repos into a fresh index, with progress lines ---
+t "atcr-appview backfill: progress lines, done, this user's repositories indexed" bash -c "
+  env ATCR_SERVER_DATA_DIR='$W/backfill' ATCR_SERVER_DEFAULT_HOLD_DID='$HOLD_DID' ATCR_IDENTITY_PLC_URL='$PLC_URL' \
+    ATCR_IDENTITY_HANDLE_RESOLVER='$PDS_URL' ATCR_IDENTITY_DEVELOPMENT=true ATCR_INDEX_PDSES='$PDS_URL' \
+    '$BUILD/apps/atcr-appview' backfill >'$W/backfill.out' 2>'$W/backfill.err' &&
+  grep -E '^backfill $PDS_URL: [0-9]+ repos listed, [0-9]+ indexed, [0-9]+ skipped, [0-9]+ records \(done\)' '$W/backfill.err' &&
+  grep -E '^backfilled [1-9][0-9]* repos, [0-9]+ records; [0-9]+ repositories indexed' '$W/backfill.out' &&
+  python3 -c 'import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); got = {r[0] for r in db.execute(\"SELECT repository FROM repositories WHERE did = ?\", (sys.argv[2],))}; print(got); assert set(sys.argv[3:]) <= got' '$W/backfill/index.sqlite' '$DEMO_DID' '$FH_REPO' '$REPO'"
+
 # --- avatars: an io.atcr.repo.page written straight to the PDS --------------------
 # Served from this origin after the checks (the CID's bytes, an image by its
 # own bytes): a PNG is shown; an SVG declared image/png is never served.
