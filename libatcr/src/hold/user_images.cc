@@ -22,25 +22,12 @@ constexpr std::size_t kMaxPages = 1000;
 std::vector<std::pair<std::string, Value>> list_all(const xrpc::XrpcClient& pds, const std::string& did,
                                                     std::string_view collection) {
   std::vector<std::pair<std::string, Value>> out;
-  std::string cursor;
-  for (std::size_t page = 0; page < kMaxPages; ++page) {
-    xrpc::Params params{{"repo", did}, {"collection", std::string(collection)}, {"limit", "100"}};
-    if (!cursor.empty()) params.add("cursor", cursor);
-    Value r = pds.query("com.atproto.repo.listRecords", params);
-    const Value* records = r.find("records");
-    if (!records || !records->is_array()) throw ParseError("listRecords answered without records");
-    for (const Value& rec : records->as_array()) {
-      const Value* uri = rec.find("uri");
-      const Value* value = rec.find("value");
-      if (!uri || !uri->is_string() || !value) continue;
-      const std::string& u = uri->as_string();
-      out.emplace_back(u.substr(u.rfind('/') + 1), *value);
-    }
-    const Value* next = r.find("cursor");
-    if (records->as_array().empty() || !next || !next->is_string() || next->as_string() == cursor) return out;
-    cursor = next->as_string();
-  }
-  throw Error(fmt::format("{} has more than {} pages of {}", did, kMaxPages, collection));
+  bool complete = xrpc::for_each_listed_record(pds, did, collection, kMaxPages, [&](const std::string& rkey, const Value& v) {
+    out.emplace_back(rkey, v);
+    return true;
+  });
+  if (!complete) throw Error(fmt::format("{} has more than {} pages of {}", did, kMaxPages, collection));
+  return out;
 }
 
 struct ManifestEntry {

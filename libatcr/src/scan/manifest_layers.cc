@@ -33,23 +33,14 @@ std::optional<Value> record_by_uri(const xrpc::XrpcClient& pds, const ScanJob& j
 
 // The first of the user's manifest records for `digest`.
 std::optional<Value> record_by_digest(const xrpc::XrpcClient& pds, const ScanJob& job) {
-  std::string cursor;
-  for (std::size_t page = 0; page < kMaxPages; ++page) {
-    xrpc::Params params{{"repo", job.user_did}, {"collection", std::string(oci::kManifestCollection)}, {"limit", "100"}};
-    if (!cursor.empty()) params.add("cursor", cursor);
-    Value r = pds.query("com.atproto.repo.listRecords", params);
-    const Value* records = r.find("records");
-    if (!records || !records->is_array()) throw ParseError("listRecords answered without records");
-    for (const Value& rec : records->as_array()) {
-      const Value* value = rec.find("value");
-      const Value* digest = value ? value->find("digest") : nullptr;
-      if (digest && digest->is_string() && digest->as_string() == job.digest) return *value;
-    }
-    const Value* next = r.find("cursor");
-    if (records->as_array().empty() || !next || !next->is_string() || next->as_string() == cursor) break;
-    cursor = next->as_string();
-  }
-  return std::nullopt;
+  std::optional<Value> found;
+  xrpc::for_each_listed_record(pds, job.user_did, oci::kManifestCollection, kMaxPages,
+                               [&](const std::string&, const Value& value) {
+                                 const Value* digest = value.find("digest");
+                                 if (digest && digest->is_string() && digest->as_string() == job.digest) found = value;
+                                 return !found;
+                               });
+  return found;
 }
 
 }  // namespace

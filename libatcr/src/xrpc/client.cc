@@ -184,4 +184,30 @@ Value XrpcClient::procedure(std::string_view nsid, BytesView body, std::string_v
                     fmt::format("POST {}", nsid));
 }
 
+bool for_each_listed_record(const XrpcClient& pds, std::string_view repo, std::string_view collection,
+                            std::size_t max_pages,
+                            const std::function<bool(const std::string& rkey, const Value& value)>& visit) {
+  std::string cursor;
+  for (std::size_t page = 0; page < max_pages; ++page) {
+    Params params{{"repo", std::string(repo)}, {"collection", std::string(collection)}, {"limit", "100"}};
+    if (!cursor.empty()) params.add("cursor", cursor);
+    Value r = pds.query("com.atproto.repo.listRecords", params);
+    const Value* records = r.find("records");
+    if (!records || !records->is_array()) throw ParseError("listRecords answered without records");
+    for (const Value& rec : records->as_array()) {
+      const Value* uri = rec.find("uri");
+      const Value* value = rec.find("value");
+      if (!uri || !uri->is_string() || !value) continue;
+      const std::string& u = uri->as_string();
+      if (!visit(u.substr(u.rfind('/') + 1), *value)) return true;
+    }
+    const Value* next = r.find("cursor");
+    if (records->as_array().empty() || !next || !next->is_string() || next->as_string().empty() ||
+        next->as_string() == cursor)
+      return true;
+    cursor = next->as_string();
+  }
+  return false;
+}
+
 }  // namespace atcr::xrpc

@@ -141,4 +141,14 @@ class XrpcClient {
   AuthProvider auth_;
 };
 
+// Every record of `collection` in `repo` (a DID) on the PDS `pds` talks
+// to, page by page (com.atproto.repo.listRecords, 100 a page):
+// visit(rkey, value) for each, until it returns false. Returns false when
+// `max_pages` pages were read and the server offered more (the listing is
+// incomplete), true otherwise. Throws what the client throws, and
+// ParseError for a page without a records list.
+bool for_each_listed_record(const XrpcClient& pds, std::string_view repo, std::string_view collection,
+                            std::size_t max_pages,
+                            const std::function<bool(const std::string& rkey, const Value& value)>& visit);
+
 }  // namespace atcr::xrpc
