@@ -131,6 +131,7 @@ if (mode === 'owner') {
     result.settingsSaved = (await page.locator('#saved').count()) === 1
     result.defaultHold = await page.inputValue('#defaultHold')
     result.holds = await page.locator('#holds tr.hold').count()
+    result.storedOnHolds = await page.locator('#holds tr.hold td.used').evaluateAll((tds) => tds.map((td) => td.textContent.trim()))
     await shot('settings')
     await page.goto(`${appview}${repoPath}`)
     result.pullAfter = await text('#pull-command')

@@ -192,6 +192,10 @@ t "home page lists it" bash -c "grep -q '/r/$DEMO_HANDLE/$REPO' <<<\"$(o 'v["hom
 t "settings: default hold and OCI client saved" bash -c "
   [ '$(o 'v["settingsSaved"]')' = True ] && [ '$(o 'v["defaultHold"]')' = '$HOLD2_DID' ] &&
   grep -q '^podman pull ' <<<'$(o 'v["pullAfter"]')'"
+t "  the crews and storage used (getQuota) of each hold" python3 -c '
+import json, re, sys
+v = json.loads(sys.argv[1]); print(v.get("holds"), v.get("storedOnHolds"))
+assert v["holds"] == 2 and any(re.fullmatch(r"[0-9.]+ [KMG]?B in [1-9][0-9]* blobs", s) for s in v["storedOnHolds"])' "$out"
 t "  the profile record in the PDS says so" bash -c "curl -sf '$PDS_URL/xrpc/com.atproto.repo.getRecord?repo=$DEMO_DID&collection=io.atcr.sailor.profile&rkey=self' |
   python3 -c 'import json,sys; v=json.load(sys.stdin)[\"value\"]; assert v[\"defaultHold\"] == \"$HOLD2_DID\" and v[\"ociClient\"] == \"podman\", v'"
 t "user page lists the repository" bash -c "grep -q '/r/$DEMO_HANDLE/$REPO' <<<\"$(o 'v["userRepos"]')\""

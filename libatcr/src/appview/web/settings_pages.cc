@@ -44,7 +44,10 @@ std::string Appview::Impl::hold_usage_row(const std::string& hold_did, const std
       Target t{.name = {}, .did = hold_did, .pds_url = hold.hold().url};
       for (const RecordEntry& e : list_record_entries(t, kCrewCollection, kCrewPages))
         if (text_of(e.value.find("member")) == did) role = text_of(e.value.find("role"));
-      Value quota = xrpc::XrpcClient(hold.hold().url, http).query("io.atcr.hold.getQuota", {{"userDid", did}});
+      // Your own usage needs your service token (the hold refuses anyone else).
+      std::string token = service_token(did, hold_did, "io.atcr.hold.getQuota");
+      Value quota = xrpc::XrpcClient(hold.hold().url, http)
+                        .query("io.atcr.hold.getQuota", {{"userDid", did}}, {.bearer = token});
       const Value* total = quota.find("totalSize");
       const Value* blobs = quota.find("uniqueBlobs");
       if (total && total->is_integer())
