@@ -16,6 +16,7 @@
 #include "atcr/oci/records.h"
 #include "atcr/xrpc/client.h"
 #include "atcr/xrpc/error.h"
+#include "util/text.h"
 
 namespace atcr::appview {
 
@@ -389,9 +390,7 @@ xrpc::StreamHandler Appview::Impl::guard_stream(std::string scope_actions, xrpc:
 std::optional<RegistryClaims> Appview::Impl::claims_of(const xrpc::ServerRequest& req) {
   std::string auth = req.header("authorization");
   if (auth.empty()) return std::nullopt;
-  if (auth.size() < 7 || !std::equal(auth.begin(), auth.begin() + 7, "Bearer ", [](char a, char b) {
-        return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
-      })) {
+  if (!util::iequals_ascii(std::string_view(auth).substr(0, 7), "Bearer ")) {
     // Basic credentials belong at the token realm, not here.
     throw registry_error(oci::ErrorCode::kUnauthorized, "use a Bearer token from the realm in WWW-Authenticate");
   }
@@ -449,8 +448,7 @@ std::pair<std::string, std::string> Appview::Impl::resolve_identity(const std::s
   }
   auto pds = id.document.pds_endpoint();
   if (!pds) throw registry_error(oci::ErrorCode::kNameUnknown, fmt::format("{} has no PDS", identity));
-  std::string pds_url = *pds;
-  while (!pds_url.empty() && pds_url.back() == '/') pds_url.pop_back();
+  std::string pds_url(util::strip_trailing_slashes(*pds));
   names.put(identity, id.did + " " + pds_url);
   return {id.did, pds_url};
 }
@@ -499,8 +497,7 @@ HoldClient Appview::Impl::hold_client(const std::string& hold_did) {
     url = s->endpoint;
   if (!url) url = doc.pds_endpoint();
   if (!url) throw registry_error(oci::ErrorCode::kUnavailable, fmt::format("hold {} names no endpoint", hold_did));
-  while (!url->empty() && url->back() == '/') url->pop_back();
-  HoldRef ref{hold_did, *url};
+  HoldRef ref{hold_did, std::string(util::strip_trailing_slashes(*url))};
   return HoldClient(ref, http_for(ref));
 }
 

@@ -16,7 +16,6 @@
 #include "appview/index_feed.h"
 #include "appview/session_store.h"
 #include "atcr/index/index.h"
-#include "appview/ttl_cache.h"
 #include "appview/web/avatars.h"
 #include "appview/web/hold_health.h"
 #include "appview/web/oauth_store.h"
@@ -33,8 +32,11 @@
 #include "atcr/oci/reference.h"
 #include "atcr/xrpc/server.h"
 #include "atcr/xrpc/session.h"
+#include "util/ttl_cache.h"
 
 namespace atcr::appview {
+
+using util::TtlCache;
 
 // A resolved "<identity>/<repository>".
 struct Target {

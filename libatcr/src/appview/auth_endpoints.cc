@@ -23,6 +23,7 @@
 #include "atcr/encoding/hex.h"
 #include "atcr/log.h"
 #include "atcr/xrpc/error.h"
+#include "util/text.h"
 
 namespace atcr::appview {
 
@@ -36,9 +37,7 @@ struct BasicCredentials {
 std::optional<BasicCredentials> basic_credentials(const xrpc::ServerRequest& req) {
   std::string auth = req.header("authorization");
   if (auth.size() < 6) return std::nullopt;
-  std::string scheme = auth.substr(0, 6);
-  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (scheme != "basic ") return std::nullopt;
+  if (!util::iequals_ascii(std::string_view(auth).substr(0, 6), "Basic ")) return std::nullopt;
   std::string decoded;
   try {
     decoded = to_string(base64::decode(std::string_view(auth).substr(6)));

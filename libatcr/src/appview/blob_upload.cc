@@ -11,6 +11,7 @@
 
 #include "atcr/error.h"
 #include "atcr/oci/errors.h"
+#include "util/text.h"
 
 namespace atcr::appview {
 
@@ -90,8 +91,7 @@ class FileSpill : public Spill {
 std::unique_ptr<Spill> file_spill(std::filesystem::path path) { return std::make_unique<FileSpill>(std::move(path)); }
 
 std::optional<ChunkRange> parse_content_range(std::string_view header) {
-  while (!header.empty() && header.front() == ' ') header.remove_prefix(1);
-  while (!header.empty() && header.back() == ' ') header.remove_suffix(1);
+  header = util::trim(header, " ");
   if (header.starts_with("bytes ") || header.starts_with("bytes=")) header.remove_prefix(6);
   // "bytes 0-99/100" (RFC 9110 form): the total is not ours to check.
   if (auto slash = header.find('/'); slash != std::string_view::npos) header = header.substr(0, slash);

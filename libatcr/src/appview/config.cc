@@ -7,6 +7,7 @@
 #include "atcr/data/syntax.h"
 #include "atcr/db/database.h"
 #include "util/settings.h"
+#include "util/text.h"
 
 namespace atcr::appview {
 
@@ -160,8 +161,7 @@ std::vector<std::string> origin_list(const settings::Settings& s, const std::str
   for (std::string_view rest = s.str(key); !rest.empty();) {
     std::string_view item = rest.substr(0, rest.find(','));
     rest.remove_prefix(std::min(rest.size(), item.size() + 1));
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    while (!item.empty() && (item.back() == ' ' || item.back() == '/')) item.remove_suffix(1);
+    item = util::strip_trailing_slashes(util::trim(item));
     if (item.empty()) continue;
     if (!(item.starts_with("http://") || item.starts_with("https://")) ||
         item.find_first_of("/?#@", item.find("://") + 3) != std::string_view::npos)

@@ -9,6 +9,7 @@
 #include "atcr/oci/errors.h"
 #include "atcr/xrpc/client.h"
 #include "atcr/xrpc/error.h"
+#include "util/text.h"
 
 namespace atcr::appview {
 
@@ -39,8 +40,7 @@ net::HttpOptions part_options(const net::HttpOptions& base) {
 // "scheme://host[:port]" of a URL, lowercased; "" when it has userinfo or
 // is not http(s).
 std::string origin_of(std::string_view url) {
-  std::string lower(url.substr(0, std::min(url.size(), url.find_first_of("/?#", url.find("://") + 3))));
-  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string lower = util::ascii_lower(url.substr(0, std::min(url.size(), url.find_first_of("/?#", url.find("://") + 3))));
   if (!(lower.starts_with("http://") || lower.starts_with("https://"))) return {};
   if (lower.find('@') != std::string::npos || lower.ends_with("://")) return {};
   return lower;
@@ -49,8 +49,7 @@ std::string origin_of(std::string_view url) {
 // The hold's headers a part PUT may carry: what S3 presigning can require
 // of the request body, nothing that authenticates or routes.
 bool forwardable(std::string_view name) {
-  std::string n(name);
-  for (char& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string n = util::ascii_lower(name);
   return n == "content-type" || n == "content-md5" || n.starts_with("x-amz-checksum-") ||
          n == "x-amz-sdk-checksum-algorithm";
 }

@@ -29,6 +29,7 @@
 #include "atcr/encoding/hex.h"
 #include "atcr/encoding/varint.h"
 #include "atcr/error.h"
+#include "util/private_file.h"
 
 namespace atcr {
 
@@ -456,67 +457,6 @@ struct Wipe {
   ~Wipe() { OPENSSL_cleanse(s.data(), s.size()); }
 };
 
-void write_all(int fd, const std::string& data, const std::string& path) {
-  std::size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw StorageError("keys: writing " + path + ": " + errno_text(errno));
-    done += static_cast<std::size_t>(n);
-  }
-}
-
-// Best effort to make a new directory entry durable. Some filesystems do
-// not support fsync on directories (EINVAL); nothing more can be done there.
-void fsync_parent_dir(const std::string& path) {
-  std::filesystem::path dir = std::filesystem::path(path).parent_path();
-  if (dir.empty()) dir = ".";
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) throw StorageError("keys: opening directory " + dir.string() + ": " +
-                                 errno_text(errno));
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0 && err != EINVAL)
-    throw StorageError("keys: fsync of directory " + dir.string() + ": " + errno_text(err));
-}
-
-// Writes `content` to a new file at `path`, mode 0600, atomically. Returns
-// false, leaving everything as it was, if `path` already exists.
-bool create_key_file(const std::string& path, const std::string& content) {
-  std::string tmp = path + ".tmp-XXXXXX";
-  int fd = ::mkostemp(tmp.data(), O_CLOEXEC);  // mode 0600
-  if (fd < 0) throw StorageError("keys: creating a temporary file for " + path + ": " +
-                                 errno_text(errno));
-  try {
-    // mkostemp already uses 0600; be explicit in case of an odd libc.
-    if (::fchmod(fd, S_IRUSR | S_IWUSR) != 0)
-      throw StorageError("keys: chmod " + tmp + ": " + errno_text(errno));
-    write_all(fd, content, tmp);
-    if (::fsync(fd) != 0) throw StorageError("keys: fsync " + tmp + ": " + errno_text(errno));
-    int rc = ::close(fd);
-    fd = -1;
-    if (rc != 0) throw StorageError("keys: close " + tmp + ": " + errno_text(errno));
-    // link(), unlike rename(), never replaces an existing file. That is
-    // what makes save() safe and lets load_or_generate() racers agree.
-    if (::link(tmp.c_str(), path.c_str()) != 0) {
-      int err = errno;
-      if (err == EEXIST) {
-        ::unlink(tmp.c_str());
-        return false;
-      }
-      throw StorageError("keys: link " + tmp + " to " + path + ": " + errno_text(err));
-    }
-  } catch (...) {
-    if (fd >= 0) ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  ::unlink(tmp.c_str());
-  fsync_parent_dir(path);
-  return true;
-}
-
 // "<type> <64 hex>\n", built in place so no stray copy of the secret is
 // left in a discarded temporary.
 std::string key_file_content(KeyType type, const std::array<std::uint8_t, kSecretSize>& secret) {
@@ -576,7 +516,7 @@ PrivateKey parse_key_file(std::string_view text, const std::string& path) {
 void PrivateKey::save(const std::string& path) const {
   std::string content = key_file_content(impl_->type, impl_->secret);
   Wipe wipe{content};
-  if (!create_key_file(path, content))
+  if (!util::create_private_file(path, content))
     throw StorageError("keys: " + path + " already exists; refusing to overwrite a key");
 }
 
@@ -628,7 +568,7 @@ PrivateKey PrivateKey::load_or_generate(const std::string& path, KeyType type) {
   PrivateKey key = generate(type);
   std::string content = key_file_content(type, key.impl_->secret);
   Wipe wipe{content};
-  if (create_key_file(path, content)) return key;
+  if (util::create_private_file(path, content)) return key;
   return load(path);  // another process created it first; use theirs
 }
 

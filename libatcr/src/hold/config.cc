@@ -5,8 +5,8 @@
 #include <vector>
 
 #include "atcr/data/syntax.h"
-#include "atcr/text.h"
 #include "hold/bluesky.h"
+#include "util/text.h"
 #include "util/settings.h"
 
 namespace atcr::hold {
@@ -267,7 +267,7 @@ HoldConfig HoldConfig::load(const std::optional<std::filesystem::path>& file, En
   c.scanner.secret = s.str("scanner.secret");
   for (std::string_view rest = s.str("scanner.scan_on_push"); !rest.empty();) {
     std::size_t comma = rest.find(',');
-    std::string_view tier = trim_whitespace(rest.substr(0, comma));
+    std::string_view tier = util::trim(rest.substr(0, comma));
     if (!tier.empty()) c.scanner.scan_on_push.insert(std::string(tier));
     rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
   }

@@ -4,7 +4,7 @@
 
 #include "atcr/data/syntax.h"
 #include "atcr/net/dns.h"
-#include "ttl_cache.h"
+#include "identity/loading_cache.h"
 
 namespace atcr::identity {
 
@@ -25,8 +25,8 @@ struct DirectoryResolver::Impl {
   const ResolverOptions options;
   const std::shared_ptr<const net::HttpClient> http;
   const PlcClient plc;
-  detail::TtlCache<DidDocument> documents;
-  detail::TtlCache<std::string> handles;
+  detail::LoadingCache<DidDocument> documents;
+  detail::LoadingCache<std::string> handles;
 };
 
 DirectoryResolver::DirectoryResolver(ResolverOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}

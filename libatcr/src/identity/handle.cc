@@ -1,4 +1,3 @@
-#include "atcr/text.h"
 #include "atcr/identity/handle.h"
 
 #include <fmt/format.h>
@@ -8,6 +7,7 @@
 #include "atcr/identity/resolver.h"
 #include "atcr/net/dns.h"
 #include "http_util.h"
+#include "util/text.h"
 
 namespace atcr::identity {
 
@@ -17,13 +17,12 @@ constexpr std::size_t kMaxResolverAnswer = 4096;
 
 bool is_test_handle(std::string_view handle) { return handle.ends_with(".test"); }
 
-
 // com.atproto.identity.resolveHandle on the configured service; nullopt
 // when it says it cannot resolve the handle.
 std::optional<std::string> resolve_with_service(const net::HttpClient& http, const std::string& handle,
                                                 const std::string& service) {
   std::string base = service;
-  while (!base.empty() && base.back() == '/') base.pop_back();
+  base = std::string(util::strip_trailing_slashes(base));
   net::HttpRequest request;
   request.url = fmt::format("{}/xrpc/com.atproto.identity.resolveHandle?handle={}", base, net::url_encode(handle));
   net::HttpResponse response = http.send(request, detail::bounded(http, kMaxResolverAnswer, 0));
@@ -76,7 +75,7 @@ std::optional<std::string> resolve_handle_https(const net::HttpClient& http, std
   net::HttpResponse response = http.send(request, detail::bounded(http, kMaxAtprotoDidBytes, kHandleMaxRedirects));
   if (!response.ok()) return std::nullopt;
   std::string body = response.text();
-  std::string_view did = trim_whitespace(body);
+  std::string_view did = util::trim(body);
   if (!syntax::is_valid_did(did)) return std::nullopt;
   return std::string(did);
 }

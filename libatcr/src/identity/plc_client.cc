@@ -5,6 +5,7 @@
 #include "atcr/data/json.h"
 #include "http_util.h"
 #include "plc_internal.h"
+#include "util/text.h"
 
 namespace atcr::identity {
 
@@ -21,18 +22,13 @@ void check_did(std::string_view did) {
   if (!is_plc_did(did)) throw ParseError(fmt::format("PLC: \"{}\" is not a did:plc", did.substr(0, 80)));
 }
 
-std::string trimmed(std::string url) {
-  while (!url.empty() && url.back() == '/') url.pop_back();
-  return url;
-}
-
 }  // namespace
 
 PlcClient::PlcClient(std::shared_ptr<const net::HttpClient> http, std::string directory)
-    : http_(std::move(http)), directory_(trimmed(std::move(directory))) {}
+    : http_(std::move(http)), directory_(util::strip_trailing_slashes(directory)) {}
 
 PlcClient::PlcClient(std::string directory, net::HttpOptions http)
-    : http_(std::make_shared<net::HttpClient>(std::move(http))), directory_(trimmed(std::move(directory))) {}
+    : http_(std::make_shared<net::HttpClient>(std::move(http))), directory_(util::strip_trailing_slashes(directory)) {}
 
 void PlcClient::submit(std::string_view did, const PlcOperation& op) const {
   check_did(did);

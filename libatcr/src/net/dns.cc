@@ -1,4 +1,5 @@
 #include "atcr/net/dns.h"
+#include "util/text.h"
 
 #include <arpa/nameser.h>
 #include <netdb.h>
@@ -24,13 +25,6 @@ bool is_name_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
 }
 
-std::string lowercase(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
-
 // `name` lowercased without its trailing dot, after checking that it is a
 // hostname we are willing to query. ParseError otherwise.
 std::string checked_name(std::string_view name) {
@@ -50,14 +44,14 @@ std::string checked_name(std::string_view name) {
     if (end - start > kMaxLabelLength) throw invalid("label longer than 63 characters");
     start = end + 1;
   }
-  return lowercase(rest);
+  return util::ascii_lower(rest);
 }
 
 // Names as ns_parserr and dn_expand print them, for comparison.
 std::string comparable(const char* presentation) {
   std::string_view s(presentation);
   if (s.ends_with('.')) s.remove_suffix(1);
-  return lowercase(s);
+  return util::ascii_lower(s);
 }
 
 const char* rcode_name(int rcode) {

@@ -1,5 +1,5 @@
-#include "atcr/text.h"
 #include "atcr/net/http_client.h"
+#include "util/text.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -55,19 +55,6 @@ bool is_token_char(char c) {
 bool is_token(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c != '\0' && is_token_char(c); });
 }
-
-std::string lowercase(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
-           return std::tolower(x) == std::tolower(y);
-         });
-}
-
 
 // The code in a status line ("HTTP/1.1 404 Not Found", "HTTP/2 200"), or 0.
 int status_of(std::string_view line) {
@@ -285,8 +272,8 @@ Slist Transfer::header_list() const {
     list.reset(grown);
   };
   for (const auto& [name, value] : request_.headers) {
-    has_content_type |= iequals(name, "content-type");
-    has_expect |= iequals(name, "expect");
+    has_content_type |= util::iequals_ascii(name, "content-type");
+    has_expect |= util::iequals_ascii(name, "expect");
     // "Name:" would tell curl to remove the header; "Name;" sends it empty.
     append(value.empty() ? name + ";" : name + ": " + value);
   }
@@ -440,13 +427,12 @@ bool Transfer::take_header_line(std::string_view line) {
   if (line.empty()) return true;  // end of this response's headers
   if (line.front() == ' ' || line.front() == '\t') {
     // Obsolete line folding (RFC 7230 3.2.4) continues the previous value.
-    if (!response_.headers.empty()) response_.headers.back().second += " " + std::string(trim_whitespace(line));
+    if (!response_.headers.empty()) response_.headers.back().second += " " + std::string(util::trim(line));
     return true;
   }
   auto colon = line.find(':');
   if (colon == std::string_view::npos) return true;  // not a header; curl has accepted it
-  response_.headers.emplace_back(lowercase(trim_whitespace(line.substr(0, colon))),
-                                 std::string(trim_whitespace(line.substr(colon + 1))));
+  response_.headers.emplace_back(util::ascii_lower(util::trim(line.substr(0, colon))), std::string(util::trim(line.substr(colon + 1))));
   return true;
 }
 
@@ -548,7 +534,7 @@ struct HttpClient::Impl {
 
 std::string HttpResponse::header(std::string_view name) const {
   for (const auto& [key, value] : headers)
-    if (iequals(key, name)) return value;
+    if (util::iequals_ascii(key, name)) return value;
   return "";
 }
 

@@ -1,4 +1,5 @@
 #include "atcr/net/http_range.h"
+#include "util/text.h"
 
 #include <fmt/core.h>
 
@@ -7,12 +8,6 @@
 namespace atcr::net {
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // All-digit text as a number; nullopt for anything else, including "".
 std::optional<std::uint64_t> number(std::string_view s) {
@@ -33,17 +28,17 @@ std::string HttpRange::content_range() const {
 }
 
 std::optional<HttpRange> parse_range(std::string_view header, std::uint64_t total) {
-  header = trim(header);
+  header = util::trim(header);
   constexpr std::string_view kUnit = "bytes=";
   if (header.size() < kUnit.size()) return std::nullopt;
   for (std::size_t i = 0; i < kUnit.size(); ++i)
     if ((header[i] | 0x20) != kUnit[i] && header[i] != kUnit[i]) return std::nullopt;
-  std::string_view spec = trim(header.substr(kUnit.size()));
+  std::string_view spec = util::trim(header.substr(kUnit.size()));
   if (spec.find(',') != std::string_view::npos) return std::nullopt;  // several ranges: send it all
   auto dash = spec.find('-');
   if (dash == std::string_view::npos) return std::nullopt;
-  auto first = trim(spec.substr(0, dash));
-  auto last = trim(spec.substr(dash + 1));
+  auto first = util::trim(spec.substr(0, dash));
+  auto last = util::trim(spec.substr(dash + 1));
 
   if (first.empty()) {  // suffix: the last N bytes
     auto n = number(last);

@@ -14,6 +14,7 @@
 #include "atcr/oauth/jose.h"
 #include "atcr/xrpc/client.h"
 #include "atcr/xrpc/service_auth.h"
+#include "util/text.h"
 
 namespace atcr::oauth {
 
@@ -22,11 +23,6 @@ namespace {
 constexpr std::string_view kAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 constexpr std::int64_t kDefaultTokenLifetime = 3600;
 constexpr std::size_t kMaxNonces = 10000;
-
-std::string without_trailing_slash(std::string_view url) {
-  while (!url.empty() && url.back() == '/') url.remove_suffix(1);
-  return std::string(url);
-}
 
 bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
@@ -99,7 +95,7 @@ std::string url_origin(std::string_view url) {
 
 Client::Client(ClientOptions options, identity::Resolver& resolver, std::shared_ptr<const net::HttpClient> http)
     : options_(std::move(options)), resolver_(resolver), http_(std::move(http)) {
-  options_.base_url = without_trailing_slash(options_.base_url);
+  options_.base_url = std::string(util::strip_trailing_slashes(options_.base_url));
   if (!http_) http_ = std::make_shared<const net::HttpClient>();
   if (!scope_has(options_.scope, "atproto"))
     throw ParseError(fmt::format("oauth: scope \"{}\" lacks \"atproto\"", options_.scope));
@@ -173,13 +169,13 @@ AuthServer Client::server_of_pds(const std::string& pds_url) const {
   if (servers == nullptr || !servers->is_array() || servers->as_array().empty() ||
       !servers->as_array()[0].is_string())
     throw OAuthError("invalid_metadata", fmt::format("the PDS {} names no authorization server", pds_url));
-  return server_metadata(without_trailing_slash(servers->as_array()[0].as_string()));
+  return server_metadata(std::string(util::strip_trailing_slashes(servers->as_array()[0].as_string())));
 }
 
 AuthServer Client::server_metadata(const std::string& issuer) const {
   check_url(issuer, "authorization server");
   Value meta = get_json(issuer + "/.well-known/oauth-authorization-server", "the authorization server's metadata");
-  if (without_trailing_slash(string_field(meta, "issuer")) != issuer)
+  if (util::strip_trailing_slashes(string_field(meta, "issuer")) != issuer)
     throw OAuthError("issuer_mismatch", fmt::format("the authorization server {} calls itself \"{}\"", issuer,
                                                     string_field(meta, "issuer")));
   AuthServer s{issuer, string_field(meta, "pushed_authorization_request_endpoint"),
@@ -201,7 +197,7 @@ AuthServer Client::server_metadata(const std::string& issuer) const {
 Discovery Client::discover(std::string_view input) const {
   Discovery d;
   if (starts_with(input, "https://") || starts_with(input, "http://")) {
-    d.pds_url = without_trailing_slash(input);
+    d.pds_url = std::string(util::strip_trailing_slashes(input));
     // A URL typed by anyone is fetched from here: outside development,
     // never an address on this host or network.
     std::string_view host = host_of(authority_of(d.pds_url));
@@ -215,7 +211,7 @@ Discovery Client::discover(std::string_view input) const {
     d.handle = id.handle.value_or("");
     auto pds = id.document.pds_endpoint();
     if (!pds) throw OAuthError("invalid_identity", fmt::format("{} names no PDS", id.did));
-    d.pds_url = without_trailing_slash(*pds);
+    d.pds_url = std::string(util::strip_trailing_slashes(*pds));
   }
   d.server = server_of_pds(d.pds_url);
   return d;
@@ -322,7 +318,7 @@ TokenSet Client::token_request(const xrpc::Params& form, const Discovery& expect
   t.scope = string_field(v, "scope");
   t.did = string_field(v, "sub");
   std::string type = string_field(v, "token_type");
-  std::transform(type.begin(), type.end(), type.begin(), [](unsigned char c) { return std::tolower(c); });
+  type = util::ascii_lower(type);
   if (t.access_token.empty() || type != "dpop")
     throw OAuthError("invalid_token_response", "the token response has no DPoP-bound access_token");
   if (!scope_has(t.scope, "atproto"))
@@ -346,7 +342,7 @@ TokenSet Client::token_request(const xrpc::Params& form, const Discovery& expect
   identity::Identity id = resolver_.resolve(t.did);
   auto pds = id.document.pds_endpoint();
   if (!pds) throw OAuthError("subject_mismatch", fmt::format("{} names no PDS", t.did));
-  t.pds_url = without_trailing_slash(*pds);
+  t.pds_url = std::string(util::strip_trailing_slashes(*pds));
   t.handle = id.handle.value_or("");
   std::string issuer = t.pds_url == expected.pds_url ? expected.server.issuer : server_of_pds(t.pds_url).issuer;
   if (t.pds_url != expected.pds_url && issuer != expected.server.issuer)

@@ -10,6 +10,7 @@
 #include "atcr/data/syntax.h"
 #include "atcr/oci/errors.h"
 #include "atcr/oci/media_types.h"
+#include "util/text.h"
 
 namespace atcr::oci {
 
@@ -227,13 +228,7 @@ std::string_view kind_media_type(ManifestKind kind) noexcept {
 }
 
 std::string content_type_media_type(std::string_view content_type) {
-  std::string_view type = content_type.substr(0, content_type.find(';'));
-  while (!type.empty() && (type.front() == ' ' || type.front() == '\t')) type.remove_prefix(1);
-  while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
-  std::string out(type);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
+  return util::ascii_lower(util::trim(content_type.substr(0, content_type.find(';')), " \t"));
 }
 
 Manifest Manifest::parse(BytesView raw, std::string_view content_type) {

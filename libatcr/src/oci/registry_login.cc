@@ -11,30 +11,28 @@
 #include "atcr/oci/digest.h"
 #include "atcr/oci/errors.h"
 #include "atcr/oci/media_types.h"
+#include "util/text.h"
 
 namespace atcr::oci {
 
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == ',')) s.remove_prefix(1);
-  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
-  return s;
-}
+// Between a challenge's parameters: spaces and commas.
+constexpr std::string_view kSeparators = " ,";
 
 }  // namespace
 
 std::optional<BearerChallenge> parse_bearer_challenge(std::string_view header) {
-  header = trim(header);
+  header = util::trim(header, kSeparators);
   if (header.size() < 7 || (header.substr(0, 6) != "Bearer" && header.substr(0, 6) != "bearer") ||
       header[6] != ' ')
     return std::nullopt;
   std::string_view rest = header.substr(7);
   BearerChallenge c;
-  while (!(rest = trim(rest)).empty()) {
+  while (!(rest = util::trim(rest, kSeparators)).empty()) {
     auto eq = rest.find('=');
     if (eq == std::string_view::npos) break;
-    std::string_view key = trim(rest.substr(0, eq));
+    std::string_view key = util::trim(rest.substr(0, eq), kSeparators);
     rest.remove_prefix(eq + 1);
     std::string value;
     if (!rest.empty() && rest.front() == '"') {
@@ -46,7 +44,7 @@ std::optional<BearerChallenge> parse_bearer_challenge(std::string_view header) {
       rest.remove_prefix(std::min(rest.size(), i + 1));
     } else {
       auto comma = rest.find(',');
-      value = std::string(trim(rest.substr(0, comma)));
+      value = std::string(util::trim(rest.substr(0, comma), kSeparators));
       rest.remove_prefix(comma == std::string_view::npos ? rest.size() : comma);
     }
     if (key == "realm") c.realm = value;
@@ -95,9 +93,7 @@ std::string request_token(const net::HttpClient& http, std::string_view base, co
 }
 
 std::string base_of(std::string_view registry_url) {
-  std::string base(registry_url);
-  while (!base.empty() && base.back() == '/') base.pop_back();
-  return base;
+  return std::string(util::strip_trailing_slashes(registry_url));
 }
 
 }  // namespace

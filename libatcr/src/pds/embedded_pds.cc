@@ -13,6 +13,7 @@
 #include "atcr/repo/sqlite_store.h"
 #include "pds/plc_identity.h"
 #include "pds/pds_state.h"
+#include "util/text.h"
 
 namespace atcr::pds {
 
@@ -41,7 +42,7 @@ Origin parse_origin(std::string_view url) {
   } else {
     throw bad("must start with http:// or https://");
   }
-  if (rest.ends_with('/')) rest.remove_suffix(1);
+  rest = util::strip_trailing_slashes(rest);
   if (rest.empty()) throw bad("has no host");
   if (rest.find_first_of("/?#@[]") != std::string_view::npos)
     throw bad("must be scheme://host[:port] without path, query, user or IPv6 literal");
@@ -53,7 +54,7 @@ Origin parse_origin(std::string_view url) {
         !std::all_of(o.port.begin(), o.port.end(), [](unsigned char c) { return std::isdigit(c); }))
       throw bad("has an invalid port");
   }
-  for (char& c : o.host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  o.host = util::ascii_lower(o.host);
   if (o.host.empty() || o.host.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-") != std::string::npos)
     throw bad("has an invalid host");
   return o;
@@ -161,7 +162,7 @@ std::unique_ptr<EmbeddedPds> EmbeddedPds::open(PdsConfig config) {
   p.public_url = origin_string(origin);
   // A handle has no port: "localhost:8080" would not be one.
   p.handle = p.config.handle.empty() ? origin.host : p.config.handle;
-  for (char& c : p.handle) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  p.handle = util::ascii_lower(p.handle);
 
   if (p.config.did_method == DidMethod::kWeb) {
     p.did = did_web_for(p.public_url);

@@ -8,6 +8,7 @@
 #include "atcr/error.h"
 #include "atcr/pds/event_stream.h"
 #include "atcr/xrpc/error.h"
+#include "util/text.h"
 
 namespace atcr::pds {
 
@@ -18,11 +19,6 @@ using xrpc::ServerResponse;
 
 constexpr std::string_view kCarType = "application/vnd.ipld.car";
 constexpr std::int64_t kMaxSeq = (std::int64_t{1} << 53) - 1;
-
-std::string lowercase(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 // Whether `given` names our DID. A did:web with a port carries "%3A"
 // ("did:web:localhost%3A8080"), which a query string unescapes when the
@@ -40,7 +36,7 @@ bool is_our_did(const EmbeddedPds& pds, std::string_view given) {
 
 // `repo` may be our DID or our handle (repo.* methods take an at-identifier).
 void require_repo(const EmbeddedPds& pds, const std::string& repo) {
-  if (is_our_did(pds, repo) || lowercase(repo) == pds.handle()) return;
+  if (is_our_did(pds, repo) || util::ascii_lower(repo) == pds.handle()) return;
   throw xrpc::invalid_request("Could not find repo: " + repo, "RepoNotFound");
 }
 
@@ -194,7 +190,7 @@ void register_identity(xrpc::XrpcServer& server, EmbeddedPds& pds) {
                                                  {"inviteCodeRequired", Value(true)}}));
   });
   server.query("com.atproto.identity.resolveHandle", [&pds](const ServerRequest& req) {
-    std::string handle = lowercase(req.required_param("handle"));
+    std::string handle = util::ascii_lower(req.required_param("handle"));
     if (handle != pds.handle()) throw xrpc::invalid_request("Unable to resolve handle", "HandleNotFound");
     return ServerResponse::json(Value(Value::Map{{"did", Value(pds.did())}}));
   });

@@ -11,6 +11,7 @@
 #include "atcr/data/json.h"
 #include "atcr/data/value.h"
 #include "atcr/error.h"
+#include "util/private_file.h"
 
 namespace atcr::pds {
 
@@ -58,28 +59,7 @@ void PdsState::save(const std::filesystem::path& path) const {
   if (!plc_genesis.empty()) m.emplace("plcGenesis", Value(plc_genesis));
   std::string text = json::serialize(Value(std::move(m))) + "\n";
 
-  std::filesystem::path tmp = path;
-  tmp += ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) fail("cannot create", tmp);
-  std::size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      ::close(fd);
-      fail("cannot write", tmp);
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  // fsync before rename so a crash never leaves an empty or partial file
-  // under the real name.
-  if (::fsync(fd) != 0) {
-    ::close(fd);
-    fail("cannot fsync", tmp);
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) fail("cannot rename into place", path);
+  util::write_private_file(path, text);
 }
 
 }  // namespace atcr::pds

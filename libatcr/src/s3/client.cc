@@ -11,6 +11,7 @@
 #include "atcr/crypto/sha256.h"
 #include "atcr/encoding/hex.h"
 #include "s3/xml.h"
+#include "util/text.h"
 
 namespace atcr::s3 {
 
@@ -105,13 +106,6 @@ struct Endpoint {
   bool ip_literal = false;
 };
 
-std::string lowercase(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
-
 // Parses "scheme://host[:port][/]". The port is dropped when it is the
 // scheme's default because curl then leaves it out of the Host header, and
 // the signed host must match that header exactly.
@@ -120,10 +114,10 @@ Endpoint parse_endpoint(std::string_view url, std::string_view what) {
   Endpoint ep;
   auto sep = url.find("://");
   if (sep == std::string_view::npos) bad("expected http:// or https://");
-  ep.scheme = lowercase(url.substr(0, sep));
+  ep.scheme = util::ascii_lower(url.substr(0, sep));
   if (ep.scheme != "http" && ep.scheme != "https") bad("expected http:// or https://");
   std::string_view rest = url.substr(sep + 3);
-  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  rest = util::strip_trailing_slashes(rest);
   if (rest.find_first_of("/?#@ ") != std::string_view::npos) bad("only scheme, host and port are allowed");
 
   std::string_view name = rest, port;
@@ -151,7 +145,7 @@ Endpoint parse_endpoint(std::string_view url, std::string_view what) {
       bad("bad port");
   }
   ep.ip_literal = ep.ip_literal || looks_like_ipv4(name);
-  ep.host = lowercase(name);
+  ep.host = util::ascii_lower(name);
   bool default_port = port_number == 0 || (ep.scheme == "http" && port_number == 80) ||
                       (ep.scheme == "https" && port_number == 443);
   if (!default_port) ep.host += fmt::format(":{}", port_number);

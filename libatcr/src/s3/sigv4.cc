@@ -8,18 +8,13 @@
 #include "atcr/encoding/hex.h"
 #include "atcr/error.h"
 #include "atcr/net/http_client.h"
+#include "util/text.h"
 
 namespace atcr::s3 {
 
 namespace {
 
 constexpr std::string_view kAlgorithm = "AWS4-HMAC-SHA256";
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
 
 // Header values: trimmed, inner runs of spaces folded to one.
 std::string canonical_value(std::string_view v) {
@@ -56,8 +51,8 @@ struct HeaderBlock {
 
 HeaderBlock canonical_headers(const CanonicalRequest& r, const Params& extra) {
   Params all{{"host", r.host}};
-  for (const auto& [k, v] : r.headers) all.emplace_back(lower(k), canonical_value(v));
-  for (const auto& [k, v] : extra) all.emplace_back(lower(k), canonical_value(v));
+  for (const auto& [k, v] : r.headers) all.emplace_back(util::ascii_lower(k), canonical_value(v));
+  for (const auto& [k, v] : extra) all.emplace_back(util::ascii_lower(k), canonical_value(v));
   std::sort(all.begin(), all.end());
   HeaderBlock out;
   for (const auto& [k, v] : all) {

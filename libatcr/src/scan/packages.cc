@@ -11,7 +11,7 @@
 #include <tuple>
 
 #include "atcr/net/http_client.h"
-#include "atcr/text.h"
+#include "util/text.h"
 
 namespace atcr::scan {
 
@@ -97,11 +97,11 @@ std::vector<Package> parse_dpkg_status(std::string_view text, std::string_view l
     installed.reset();
   };
   for_each_line(text, [&](std::string_view line) {
-    if (trim_whitespace(line).empty()) return flush();
+    if (util::trim(line).empty()) return flush();
     if (line.front() == ' ' || line.front() == '\t') return;  // a continuation
     std::size_t colon = line.find(':');
     if (colon == std::string_view::npos) return;
-    std::string_view key = line.substr(0, colon), value = trim_whitespace(line.substr(colon + 1));
+    std::string_view key = line.substr(0, colon), value = util::trim(line.substr(colon + 1));
     if (key == "Package") {
       p.name = value;
     } else if (key == "Version") {
@@ -114,11 +114,11 @@ std::vector<Package> parse_dpkg_status(std::string_view text, std::string_view l
     } else if (key == "Source") {
       // "Source: name" or "Source: name (version)" when it differs.
       std::size_t paren = value.find('(');
-      p.source_name = trim_whitespace(value.substr(0, paren));
+      p.source_name = util::trim(value.substr(0, paren));
       if (paren != std::string_view::npos) {
         std::size_t close = value.find(')', paren);
         if (close != std::string_view::npos)
-          p.source_version = trim_whitespace(value.substr(paren + 1, close - paren - 1));
+          p.source_version = util::trim(value.substr(paren + 1, close - paren - 1));
       }
     }
   });
@@ -136,7 +136,7 @@ std::vector<Package> parse_apk_installed(std::string_view text, std::string_view
     p = Package{};
   };
   for_each_line(text, [&](std::string_view line) {
-    line = trim_whitespace(line);
+    line = util::trim(line);
     if (line.empty()) return flush();
     if (line.size() < 2 || line[1] != ':') return;
     std::string_view value = line.substr(2);
@@ -171,13 +171,13 @@ std::optional<Package> parse_python_metadata(std::string_view text, std::string_
   bool done = false;
   for_each_line(text, [&](std::string_view line) {
     if (done) return;
-    if (trim_whitespace(line).empty()) {
+    if (util::trim(line).empty()) {
       done = true;  // the headers end; the description follows
       return;
     }
     std::size_t colon = line.find(':');
     if (colon == std::string_view::npos || line.front() == ' ' || line.front() == '\t') return;
-    std::string_view key = line.substr(0, colon), value = trim_whitespace(line.substr(colon + 1));
+    std::string_view key = line.substr(0, colon), value = util::trim(line.substr(colon + 1));
     if (ascii_iequals(key, "Name") && p.name.empty())
       p.name = value;
     else if (ascii_iequals(key, "Version") && p.version.empty())

@@ -1,4 +1,6 @@
-// Internal: replacing a file that holds secrets, atomically and privately.
+// Internal: writing a file that holds secrets or state, atomically and
+// privately. The one writer every layer uses (keys, credentials, the
+// embedded PDS's state, cookie and URL-signing keys).
 #pragma once
 
 #include <filesystem>
@@ -8,9 +10,16 @@ namespace atcr::util {
 
 // Writes `content` to `path` with mode 0600 (creating parent directories
 // 0700): a temporary file in the same directory, fsync'd, then renamed over
-// `path`, so a reader sees the old content or the new, never a mix, and the
-// secret is never world-readable. Throws StorageError.
+// `path`, and the directory fsync'd, so a reader sees the old content or the
+// new, never a mix, the new content survives a crash once this returns, and
+// the file is never world-readable. Throws StorageError.
 void write_private_file(const std::filesystem::path& path, std::string_view content);
+
+// The same, but only if `path` does not exist yet (link(2), which never
+// replaces a file): returns false, leaving everything as it was, when it
+// does. Concurrent creators agree on one winner. The directory must exist
+// (a key file in a missing directory is a mistake, not a thing to create).
+bool create_private_file(const std::filesystem::path& path, std::string_view content);
 
 // Throws StorageError if `path` is readable or writable by group or others.
 void check_private_file(const std::filesystem::path& path);

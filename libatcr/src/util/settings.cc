@@ -1,4 +1,5 @@
 #include "util/settings.h"
+#include "util/text.h"
 
 #include <fmt/core.h>
 
@@ -30,25 +31,14 @@ std::vector<std::string> option_env_names(std::string_view prefix, const Option&
   return names;
 }
 
-std::string trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return std::string(s);
-}
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 // Splits "15m" into 15 and "m"; throws when there is no leading number.
 std::pair<std::uint64_t, std::string> number_and_unit(std::string_view text, std::string_view what) {
-  std::string t = trim(text);
+  std::string t(util::trim(text));
   std::uint64_t n = 0;
   auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), n);
   if (ec != std::errc() || end == t.data())
     throw ParseError(fmt::format("'{}' is not a {}", text, what));
-  return {n, lower(trim(std::string_view(end, t.data() + t.size() - end)))};
+  return {n, util::ascii_lower(util::trim(std::string_view(end, t.data() + t.size() - end)))};
 }
 
 std::uint64_t checked_multiply(std::uint64_t n, std::uint64_t unit, std::string_view text) {
@@ -62,13 +52,13 @@ Value parse_text(const Option& option, const std::string& text) {
     case Kind::kString:
       return text;
     case Kind::kBool: {
-      std::string t = lower(trim(text));
+      std::string t = util::ascii_lower(util::trim(text));
       if (t == "true" || t == "1" || t == "yes") return true;
       if (t == "false" || t == "0" || t == "no" || t.empty()) return false;
       throw ParseError(fmt::format("'{}' is not a boolean (true or false)", text));
     }
     case Kind::kInt: {
-      std::string t = trim(text);
+      std::string t(util::trim(text));
       std::int64_t n = 0;
       auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), n);
       if (ec != std::errc() || end != t.data() + t.size() || t.empty())
@@ -271,7 +261,7 @@ void invalid(const std::string& key, const std::string& message) {
 }
 
 std::string base_url(const std::string& key, std::string url, std::string* authority) {
-  while (!url.empty() && url.back() == '/') url.pop_back();
+  url = std::string(util::strip_trailing_slashes(url));
   if (url.empty()) return url;
   auto scheme_end = url.find("://");
   if (scheme_end == std::string::npos) invalid(key, fmt::format("'{}' is not an http(s) URL", url));

@@ -16,6 +16,7 @@
 #include "atcr/net/http_client.h"
 #include "atcr/oauth/client.h"
 #include "util/private_file.h"
+#include "util/text.h"
 
 namespace atcr::web {
 
@@ -60,7 +61,7 @@ std::string cookie_value(std::string_view header, std::string_view name) {
   while (!header.empty()) {
     auto semi = header.find(';');
     std::string_view part = header.substr(0, semi);
-    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+    part = util::trim(part, " ");
     if (part.size() > name.size() && part.substr(0, name.size()) == name && part[name.size()] == '=')
       return std::string(part.substr(name.size() + 1));
     if (semi == std::string_view::npos) break;

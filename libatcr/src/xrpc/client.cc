@@ -6,6 +6,7 @@
 
 #include "atcr/data/json.h"
 #include "atcr/data/syntax.h"
+#include "util/text.h"
 
 namespace atcr::xrpc {
 
@@ -114,7 +115,7 @@ Value XrpcResponse::json() const {
 
 XrpcClient::XrpcClient(std::string service_url, std::shared_ptr<const net::HttpClient> http)
     : service_url_(std::move(service_url)), http_(std::move(http)) {
-  while (service_url_.ends_with('/')) service_url_.pop_back();
+  service_url_ = std::string(util::strip_trailing_slashes(service_url_));
   std::string_view rest = service_url_;
   if (rest.starts_with("https://"))
     rest.remove_prefix(8);

@@ -31,6 +31,7 @@
 #include "xrpc/stop_relay.h"
 #include "xrpc/sync_stream.h"
 #include "xrpc/websocket_session.h"
+#include "util/text.h"
 
 namespace atcr::xrpc {
 
@@ -48,15 +49,6 @@ constexpr std::size_t kLingerBytes = 1024 * 1024;
 // than its free capacity at a time, so a small buffer means many small
 // reads (512 bytes after a short header).
 constexpr std::size_t kBodyReadBuffer = 64 * 1024;
-
-std::string lowercase(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-  return out;
-}
-
-bool iequals_ascii(std::string_view a, std::string_view b) { return lowercase(a) == lowercase(b); }
 
 // Read errors that just mean the peer left or went quiet: no answer is due.
 bool is_disconnect(const error_code& ec) {
@@ -241,7 +233,7 @@ bool HttpConnection::Impl::serve_one() {
   x.req.method = std::string(msg.method_string());
   x.req.remote_addr = remote_addr;
   for (const auto& field : msg)
-    x.req.headers.emplace_back(lowercase(field.name_string()), std::string(field.value()));
+    x.req.headers.emplace_back(util::ascii_lower(field.name_string()), std::string(field.value()));
   x.body_pending = !x.header.is_done();
   // Read now: the header parser is moved into a body parser later.
   const unsigned version = msg.version();
@@ -360,7 +352,7 @@ ServerResponse HttpConnection::Impl::run_stream_handler(Exchange& x,
 bool HttpConnection::Impl::wants_continue(const Exchange& x) const {
   const auto& msg = x.header.get();
   return msg.version() >= 11 && x.body_pending &&
-         iequals_ascii(msg[http::field::expect], "100-continue");
+         util::iequals_ascii(msg[http::field::expect], "100-continue");
 }
 
 void HttpConnection::Impl::send_continue(unsigned version) {

@@ -8,6 +8,7 @@
 #include "atcr/data/json.h"
 #include "atcr/xrpc/server.h"
 #include "xrpc/request_target.h"
+#include "util/text.h"
 
 namespace atcr::xrpc {
 
@@ -20,12 +21,6 @@ bool iequals(std::string_view a, std::string_view b) {
                     [](char x, char y) { return lower(x) == lower(y); });
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 }  // namespace
 
 std::string ServerRequest::header(std::string_view name) const {
@@ -36,7 +31,7 @@ std::string ServerRequest::header(std::string_view name) const {
 
 std::string ServerRequest::content_type() const {
   std::string value = header("content-type");
-  std::string_view media = trim(std::string_view(value).substr(0, value.find(';')));
+  std::string_view media = util::trim(std::string_view(value).substr(0, value.find(';')));
   std::string out(media);
   std::transform(out.begin(), out.end(), out.begin(), lower);
   return out;
@@ -99,11 +94,11 @@ Value ServerRequest::json() const {
 std::string ServerRequest::bearer_token() const {
   std::string value = header("authorization");
   if (value.empty()) return {};
-  std::string_view v = trim(value);
+  std::string_view v = util::trim(value);
   constexpr std::string_view kScheme = "bearer ";
   if (v.size() <= kScheme.size() || !iequals(v.substr(0, kScheme.size()), kScheme))
     throw auth_required("Authorization must use the Bearer scheme");
-  std::string_view token = trim(v.substr(kScheme.size()));
+  std::string_view token = util::trim(v.substr(kScheme.size()));
   if (token.empty()) throw auth_required("Bearer token is empty");
   return std::string(token);
 }

@@ -13,7 +13,7 @@
 #include <memory>
 #include <string>
 
-#include "appview/ttl_cache.h"
+#include "util/ttl_cache.h"
 #include "atcr/bytes.h"
 #include "atcr/net/http_client.h"
 
@@ -43,7 +43,7 @@ class AvatarCache {
   std::shared_ptr<const Avatar> fetch(const std::string& pds_url, const std::string& did, const std::string& cid);
 
   std::shared_ptr<const net::HttpClient> http_;
-  TtlCache<std::shared_ptr<const Avatar>> cache_;
+  util::TtlCache<std::shared_ptr<const Avatar>> cache_;
 };
 
 }  // namespace atcr::appview::web
