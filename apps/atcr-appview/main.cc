@@ -19,6 +19,7 @@
 #include "atcr/error.h"
 #include "atcr/log.h"
 #include "atcr/xrpc/server.h"
+#include "atcr/version.h"
 #include "service_cli.h"
 
 namespace {
@@ -27,7 +28,6 @@ using atcr::appview::Appview;
 using atcr::appview::AppviewConfig;
 using atcr::cli::Args;
 
-constexpr const char* kVersion = ATCR_VERSION;
 
 const char* const kUsage = R"(usage: atcr-appview <command> [options]
 
@@ -56,7 +56,7 @@ int serve(const Args& args) {
   atcr::xrpc::ServerOptions options;
   options.host = config.server.host;
   options.port = config.server.port;
-  options.version = kVersion;
+  options.version = ATCR_VERSION;
   options.max_body_bytes = 5 * 1024 * 1024;  // manifests (4 MiB); blobs stream
   atcr::xrpc::Metrics metrics;
   atcr::cli::instrument(options, metrics, config.metrics.enabled);
@@ -108,7 +108,7 @@ int run(int argc, char** argv) {
   std::string command = argc > 1 ? argv[1] : "";
   std::string sub = argc > 2 ? argv[2] : "";
   if (command == "version" || command == "--version") {
-    std::printf("atcr-appview %s\n", kVersion);
+    std::printf("atcr-appview %s\n", ATCR_VERSION);
     return 0;
   }
   if (command == "serve") return serve(atcr::cli::parse_args(argc, argv, 2));

@@ -22,6 +22,7 @@
 #include "atcr/hold/hold.h"
 #include "atcr/log.h"
 #include "atcr/xrpc/server.h"
+#include "atcr/version.h"
 #include "service_cli.h"
 
 namespace {
@@ -30,7 +31,6 @@ using atcr::cli::Args;
 using atcr::hold::Hold;
 using atcr::hold::HoldConfig;
 
-constexpr const char* kVersion = ATCR_VERSION;
 
 const char* const kUsage = R"(usage: atcr-hold <command> [options]
 
@@ -65,7 +65,7 @@ int serve(const Args& args) {
   atcr::xrpc::ServerOptions options;
   options.host = config.server.host;
   options.port = config.server.port;
-  options.version = kVersion;
+  options.version = ATCR_VERSION;
   options.max_body_bytes = 4 * 1024 * 1024;  // JSON bodies; blob parts stream
   atcr::xrpc::Metrics metrics;
   atcr::cli::instrument(options, metrics, config.metrics.enabled);
@@ -136,7 +136,7 @@ int run(int argc, char** argv) {
   std::string command = argc > 1 ? argv[1] : "";
   std::string sub = argc > 2 ? argv[2] : "";
   if (command == "version" || command == "--version") {
-    std::printf("atcr-hold %s\n", kVersion);
+    std::printf("atcr-hold %s\n", ATCR_VERSION);
     return 0;
   }
   if (command == "serve") return serve(atcr::cli::parse_args(argc, argv, 2));

@@ -29,6 +29,7 @@
 #include "atcr/net/http_client.h"
 #include "atcr/oci/errors.h"
 #include "atcr/verify/verify.h"
+#include "atcr/version.h"
 #include "atcr/xrpc/error.h"
 
 namespace {

@@ -33,6 +33,7 @@
 #include "atcr/oci/credential_store.h"
 #include "atcr/oci/errors.h"
 #include "atcr/oci/registry_login.h"
+#include "atcr/version.h"
 
 extern char** environ;
 

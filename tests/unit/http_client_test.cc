@@ -20,6 +20,7 @@
 
 #include "atcr/crypto/sha256.h"
 #include "atcr/encoding/hex.h"
+#include "atcr/version.h"
 
 using namespace atcr;
 using namespace atcr::net;
@@ -300,7 +301,7 @@ TEST_CASE("request methods, headers and bodies reach the server") {
     CHECK(head.find("\r\nX-Empty:\r\n") != std::string::npos);
     CHECK(head.find("\r\nX-Full: full\r\n") != std::string::npos);
     CHECK(head.find("\r\nContent-Length: 0\r\n") != std::string::npos);
-    CHECK(head.find("\r\nUser-Agent: atcr/0.1\r\n") != std::string::npos);
+    CHECK(head.find("\r\nUser-Agent: atcr/" ATCR_VERSION "\r\n") != std::string::npos);
     CHECK(head.find("Content-Type") == std::string::npos);
     CHECK(head.find("Expect") == std::string::npos);
   }

@@ -16,6 +16,7 @@
 #include "atcr/oci/records.h"
 #include "atcr/xrpc/client.h"
 #include "atcr/xrpc/error.h"
+#include "atcr/version.h"
 #include "util/text.h"
 
 namespace atcr::appview {
@@ -29,7 +30,7 @@ std::shared_ptr<const net::HttpClient> default_http() {
   net::HttpOptions o;
   o.timeout = std::chrono::seconds(30);
   o.connect_timeout = std::chrono::seconds(5);
-  o.user_agent = "atcr-appview/0.1";
+  o.user_agent = "atcr-appview/" ATCR_VERSION;
   return std::make_shared<const net::HttpClient>(o);
 }
 
@@ -51,7 +52,7 @@ std::shared_ptr<const PartDestinations> make_part_destinations(const AppviewConf
   net::HttpOptions o;
   o.timeout = std::chrono::seconds(30);
   o.connect_timeout = std::chrono::seconds(5);
-  o.user_agent = "atcr-appview/0.1";
+  o.user_agent = "atcr-appview/" ATCR_VERSION;
   o.addresses = net::AddressPolicy::kPublic;
   auto d = std::make_shared<PartDestinations>();
   d->http = std::make_shared<const net::HttpClient>(o);

@@ -24,6 +24,7 @@
 
 #include "atcr/bytes.h"
 #include "atcr/error.h"
+#include "atcr/version.h"
 
 namespace atcr::net {
 
@@ -69,7 +70,7 @@ struct HttpOptions {
   // send requests for one host:port to another address, keeping the Host
   // header and TLS name. Tests use it to reach loopback services by name.
   std::vector<std::string> connect_to{};
-  std::string user_agent = "atcr/0.1";
+  std::string user_agent = "atcr/" ATCR_VERSION;
   // A refused connection fails the request with an HttpError naming the
   // address.
   AddressPolicy addresses = AddressPolicy::kAny;

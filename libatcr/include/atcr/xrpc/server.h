@@ -53,6 +53,7 @@
 #include "atcr/data/value.h"
 #include "atcr/net/http_client.h"
 #include "atcr/xrpc/error.h"
+#include "atcr/version.h"
 
 namespace atcr::xrpc {
 
@@ -251,7 +252,7 @@ struct ServerOptions {
   // connections at once.
   std::chrono::seconds idle_timeout{5};
   // Reported by /xrpc/_health.
-  std::string version = "0.1.0";
+  std::string version = ATCR_VERSION;
   Logger logger = stderr_logger();  // nullptr: no logging
 };
 

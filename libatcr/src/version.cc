@@ -1,0 +1,7 @@
+#include "atcr/version.h"
+
+namespace atcr {
+
+const char* library_version() { return ATCR_VERSION; }
+
+}  // namespace atcr
