@@ -87,7 +87,7 @@ void print_latency(const std::string& name, std::vector<double> micros) {
     c.server.port = port;
     c.server.data_dir = dir / "data";
     c.registration.owner_did = kOwner;
-    c.storage.driver = "filesystem";
+    c.storage.driver = hold::HoldConfig::Driver::kFilesystem;
     c.storage.path = dir / "blobs";
     c.storage.presign = false;
     hold::Hold hold(c, hold::HoldOptions{&resolver});

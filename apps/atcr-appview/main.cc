@@ -49,7 +49,7 @@ Only server.default_hold_did (ATCR_DEFAULT_HOLD_DID) is required.
 int serve(const Args& args) {
   atcr::cli::block_signals();
   AppviewConfig config = AppviewConfig::load(args.config);
-  atcr::cli::apply_log_level(config.log.level);
+  atcr::log::set_level(config.log.level);
   for (const auto& warning : config.warnings) atcr::log::warn("config", "{}", warning);
 
   Appview appview(config);

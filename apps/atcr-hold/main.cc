@@ -53,7 +53,7 @@ Settings come from FILE, then HOLD_* environment variables (see config init).
 
 HoldConfig load(const Args& args) {
   HoldConfig config = HoldConfig::load(args.config);
-  atcr::cli::apply_log_level(config.log.level);
+  atcr::log::set_level(config.log.level);
   for (const auto& warning : config.warnings) atcr::log::warn("config", "{}", warning);
   return config;
 }

@@ -108,10 +108,6 @@ void block_signals() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
-void apply_log_level(std::string_view level) {
-  if (auto l = log::parse_level(level)) log::set_level(*l);
-}
-
 void serve(xrpc::XrpcServer& server, const ServeOptions& options) {
   raise_open_file_limit();
   sigset_t signals = handled();

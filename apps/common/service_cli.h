@@ -36,8 +36,6 @@ int config_init(std::string_view program, const Args& args, const std::string& d
 // program's serve command, before any thread exists.
 void block_signals();
 
-// Sets the level from config ("debug", "info", ...); unknown names keep it.
-void apply_log_level(std::string_view level);
 
 struct ServeOptions {
   std::string_view program;  // for log lines: "hold", "appview"

@@ -128,7 +128,7 @@ struct World {
     c.server.data_dir = dir / (name + "-data");
     c.registration.owner_did = owner;
     c.registration.allow_all_crew = allow_all;
-    c.storage.driver = "filesystem";
+    c.storage.driver = hold::HoldConfig::Driver::kFilesystem;
     c.storage.path = dir / (name + "-blobs");
     c.storage.presign = false;
     c.identity.plc_url = plc_url();

@@ -59,17 +59,68 @@ TEST_CASE("hold config: the minimal settings from the environment load with defa
   CHECK(c.server.port == 8080);
   CHECK_FALSE(c.server.is_public);
   CHECK(c.registration.owner_did == "did:plc:ewvi7nxzyoun6zhxrhs64oiz");
-  CHECK(c.storage.driver == "s3");
+  CHECK(c.storage.driver == HoldConfig::Driver::kS3);
   CHECK(c.storage.s3.bucket == "blobs");
   CHECK(c.storage.s3.endpoint == "http://127.0.0.1:7480");
   CHECK(c.storage.s3.credentials.access_key_id == "AKID");
   CHECK(c.storage.presign);
   CHECK(c.storage.presign_expiry == std::chrono::minutes(15));
-  CHECK(c.storage.path == std::filesystem::path("/var/lib/atcr-hold/blobs"));
+  CHECK(c.blob_root() == std::filesystem::path("/var/lib/atcr-hold/blobs"));
   CHECK_FALSE(c.quota.enabled);
   CHECK(c.quota.tiers.at("deckhand") == 5'000'000'000ULL);
   CHECK(c.quota.tiers.at("bosun") == 50'000'000'000ULL);
   CHECK(c.quota.tiers.at("quartermaster") == 100'000'000'000ULL);
+}
+
+TEST_CASE("hold config: one source of defaults; validate() holds a config built in code to the file's rules") {
+  // Loaded with only the required settings, a config equals one built in
+  // code with the same settings: every default comes from HoldConfig's own.
+  HoldConfig loaded = HoldConfig::load(std::nullopt, env_of(kMinimalS3));
+  HoldConfig built;
+  built.server.public_url = "https://hold.example.com";
+  built.registration.owner_did = "did:plc:ewvi7nxzyoun6zhxrhs64oiz";
+  built.storage.s3.endpoint = loaded.storage.s3.endpoint;
+  built.storage.s3.bucket = loaded.storage.s3.bucket;
+  built.storage.s3.credentials = loaded.storage.s3.credentials;
+  CHECK(built.storage.s3.path_style == loaded.storage.s3.path_style);
+  CHECK(built.storage.s3.region == loaded.storage.s3.region);
+  CHECK(built.quota.tiers == loaded.quota.tiers);
+  CHECK(built.quota.default_tier == loaded.quota.default_tier);
+  CHECK(built.storage.path == loaded.storage.path);
+  CHECK(built.blob_root() == loaded.blob_root());
+  CHECK(built.storage.presign == loaded.storage.presign);
+  CHECK(built.storage.presign_expiry == loaded.storage.presign_expiry);
+  CHECK(built.uploads.session_ttl == loaded.uploads.session_ttl);
+  CHECK(built.uploads.max_part_bytes == loaded.uploads.max_part_bytes);
+  CHECK(built.server.shutdown_grace == loaded.server.shutdown_grace);
+  CHECK(built.identity.did_method == loaded.identity.did_method);
+  CHECK(built.identity.plc_url == loaded.identity.plc_url);
+  CHECK(built.log.level == loaded.log.level);
+  CHECK_NOTHROW(built.validate());
+
+  auto key_of = [](const HoldConfig& c) {
+    try {
+      c.validate();
+    } catch (const ConfigError& e) {
+      return e.key();
+    }
+    return std::string("(valid)");
+  };
+  HoldConfig bad = built;
+  bad.registration.owner_did = "alice";
+  CHECK(key_of(bad) == "registration.owner_did");
+  bad = built;
+  bad.storage.s3.bucket.clear();
+  CHECK(key_of(bad) == "storage.bucket");
+  bad.storage.driver = HoldConfig::Driver::kFilesystem;  // needs no bucket
+  CHECK(key_of(bad) == "(valid)");
+  bad = built;
+  bad.server.public_url = "https://hold.example.com/path";
+  CHECK(key_of(bad) == "server.public_url");
+  bad = built;
+  bad.quota.enabled = true;
+  bad.quota.default_tier = "admiral";
+  CHECK(key_of(bad) == "quota.default_tier");
 }
 
 TEST_CASE("hold config: the template lists every option and loads once the required ones are set") {
@@ -111,7 +162,7 @@ default_tier = "small"
   CHECK(c.server.public_url == "https://from-file.example");
   CHECK(c.server.port == 9100);
   CHECK(c.server.is_public);
-  CHECK(c.storage.driver == "filesystem");
+  CHECK(c.storage.driver == HoldConfig::Driver::kFilesystem);
   CHECK(c.storage.path == std::filesystem::path("/srv/blobs"));
   CHECK_FALSE(c.storage.presign);  // the filesystem cannot presign
   CHECK(c.quota.enabled);

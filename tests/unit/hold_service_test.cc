@@ -66,7 +66,7 @@ class HoldFixture {
     c.server.data_dir = dir_ / "data";
     c.registration.owner_did = options.owner ? options.owner->did : owner.did;
     c.registration.allow_all_crew = options.allow_all_crew;
-    c.storage.driver = "filesystem";
+    c.storage.driver = hold::HoldConfig::Driver::kFilesystem;
     c.storage.path = dir_ / "blobs";
     c.storage.presign = false;
     c.storage.presign_expiry = options.presign_expiry;
@@ -176,6 +176,22 @@ std::string random_text(std::size_t n) {
 }
 
 }  // namespace
+
+TEST_CASE("hold service: the constructor validates a config built in code (nothing is created for a bad one)") {
+  test::TempDir dir("hold-validate");
+  hold::HoldConfig c;
+  c.server.public_url = "http://127.0.0.1:1";
+  c.server.data_dir = dir.path() / "data";
+  c.registration.owner_did = "not a did";
+  c.storage.driver = hold::HoldConfig::Driver::kFilesystem;
+  try {
+    hold::Hold h(c);
+    FAIL("a bad owner DID was accepted");
+  } catch (const ConfigError& e) {
+    CHECK(e.key() == "registration.owner_did");
+  }
+  CHECK_FALSE(std::filesystem::exists(dir.path() / "data"));
+}
 
 TEST_CASE("hold service: first boot writes the captain and the owner's crew record") {
   HoldFixture f;

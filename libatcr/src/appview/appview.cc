@@ -127,8 +127,19 @@ oci::RegistryError from_upstream(const xrpc::XrpcError& e) {
                         fmt::format("upstream answered {}: {}", e.status(), upstream_message(e)), 502);
 }
 
+namespace {
+
+// The config as the AppView runs it: validated, its derived defaults filled.
+AppviewConfig checked(AppviewConfig c) {
+  c.validate();
+  c.server.service = c.service_name();
+  return c;
+}
+
+}  // namespace
+
 Appview::Impl::Impl(AppviewConfig c, AppviewOptions options)
-    : config(std::move(c)),
+    : config(checked(std::move(c))),
       resolver(options.resolver),
       http(options.http ? options.http : default_http()),
       part_destinations(make_part_destinations(config)),

@@ -31,7 +31,7 @@ pds::PdsConfig pds_config(const HoldConfig& config) {
   pds::PdsConfig p;
   p.data_dir = config.server.data_dir / "pds";
   p.public_url = config.server.public_url;
-  p.did_method = config.identity.did_method == "plc" ? pds::DidMethod::kPlc : pds::DidMethod::kWeb;
+  p.did_method = config.identity.did_method;
   p.handle = config.identity.handle;
   p.plc_url = config.identity.plc_url;
   p.plc_did = config.identity.did;
@@ -73,8 +73,8 @@ std::string storage_root(const HoldConfig& config, const std::string& did) {
 }
 
 std::unique_ptr<storage::BlobStore> open_store(const HoldConfig& config, const std::string& did) {
-  if (config.storage.driver == "filesystem")
-    return std::make_unique<storage::FilesystemStore>(config.storage.path);
+  if (config.storage.driver == HoldConfig::Driver::kFilesystem)
+    return std::make_unique<storage::FilesystemStore>(config.blob_root());
   storage::S3StoreOptions options;
   options.presign = config.storage.presign;
   options.root = storage_root(config, did);
@@ -132,6 +132,7 @@ CrewMember owner_crew(const std::string& owner) {
 
 Hold::Hold(HoldConfig config, HoldOptions options) : impl_(std::make_unique<Impl>()) {
   Impl& h = *impl_;
+  config.validate();
   h.config = std::move(config);
   std::filesystem::create_directories(h.config.server.data_dir);
   std::filesystem::permissions(h.config.server.data_dir, std::filesystem::perms::owner_all,
@@ -186,7 +187,8 @@ Hold::Hold(HoldConfig config, HoldOptions options) : impl_(std::make_unique<Impl
   h.bootstrap();
   h.access.ensure_current(*h.pds);
   if (h.config.admin.enabled) h.admin = std::make_unique<AdminPanel>(h);
-  log::info("hold", "opened {} ({} storage{})", h.pds->did(), h.config.storage.driver,
+  log::info("hold", "opened {} ({} storage{})", h.pds->did(),
+            h.config.storage.driver == HoldConfig::Driver::kS3 ? "s3" : "filesystem",
             h.config.storage.presign ? ", presigned URLs" : "");
 }
 

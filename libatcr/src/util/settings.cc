@@ -277,11 +277,12 @@ std::string base_url(const std::string& key, std::string url, std::string* autho
 }
 
 std::vector<Option> with_metrics(std::vector<Option> options) {
+  static const MetricsSettings defaults;
   static const std::vector<Option> metrics = {
-      {"metrics.enabled", Kind::kBool, "true",
+      {"metrics.enabled", Kind::kBool, format_bool(defaults.enabled),
        "Serve Prometheus metrics at GET /metrics (requests by route and status,\n"
        "latencies, bytes in and out, uploads in flight, ...)."},
-      {"metrics.addr", Kind::kString, "",
+      {"metrics.addr", Kind::kString, defaults.addr,
        "Serve /metrics on this host:port of its own (e.g. \"127.0.0.1:9100\")\n"
        "instead of the main listener, to keep it off the public address."},
   };
@@ -291,8 +292,12 @@ std::vector<Option> with_metrics(std::vector<Option> options) {
 
 MetricsSettings metrics_settings(const Settings& settings) {
   MetricsSettings m{settings.boolean("metrics.enabled"), settings.str("metrics.addr")};
-  if (!m.addr.empty() && m.addr.rfind(':') == std::string::npos) invalid("metrics.addr", "must be host:port");
+  check_metrics_addr(m.addr);
   return m;
+}
+
+void check_metrics_addr(const std::string& addr) {
+  if (!addr.empty() && addr.rfind(':') == std::string::npos) invalid("metrics.addr", "must be host:port");
 }
 
 int port(const Settings& settings, const std::string& key) {
@@ -312,6 +317,29 @@ std::uint64_t parse_bytes(std::string_view text) {
   for (const auto& [name, factor] : kUnits)
     if (unit == name) return checked_multiply(n, factor, text);
   throw ParseError(fmt::format("'{}': unknown size unit '{}' (B, KB, MB, GB, TB, PB, KiB, MiB, GiB, TiB)", text, unit));
+}
+
+std::string format_bytes(std::uint64_t bytes) {
+  static const std::pair<const char*, std::uint64_t> kUnits[] = {
+      {"TiB", 1ULL << 40}, {"TB", 1000ULL * 1000 * 1000 * 1000}, {"GiB", 1ULL << 30}, {"GB", 1000ULL * 1000 * 1000},
+      {"MiB", 1ULL << 20}, {"MB", 1000ULL * 1000},  {"KiB", 1ULL << 10}, {"KB", 1000ULL},
+  };
+  for (const auto& [name, factor] : kUnits)
+    if (bytes != 0 && bytes % factor == 0) return fmt::format("{}{}", bytes / factor, name);
+  return std::to_string(bytes);
+}
+
+std::string format_duration(std::chrono::seconds duration) {
+  std::int64_t s = duration.count();
+  if (s != 0 && s % 3600 == 0) return fmt::format("{}h", s / 3600);
+  if (s != 0 && s % 60 == 0) return fmt::format("{}m", s / 60);
+  return fmt::format("{}s", s);
+}
+
+std::string format_size_map(const std::map<std::string, std::uint64_t>& sizes) {
+  std::string out;
+  for (const auto& [name, bytes] : sizes) out += fmt::format("{}{} = \"{}\"", out.empty() ? "" : ", ", name, format_bytes(bytes));
+  return out;
 }
 
 std::chrono::seconds parse_duration(std::string_view text) {

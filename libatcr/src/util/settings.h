@@ -162,6 +162,13 @@ struct MetricsSettings {
 };
 // Throws ConfigError for an addr that is not host:port.
 MetricsSettings metrics_settings(const Settings& settings);
+void check_metrics_addr(const std::string& addr);
+// Defaults as a schema writes them, from the config struct's own values (the
+// one source of truth): "16MiB", "5GB", "15m", "deckhand = \"5GB\", ...".
+std::string format_bytes(std::uint64_t bytes);
+std::string format_duration(std::chrono::seconds duration);
+std::string format_size_map(const std::map<std::string, std::uint64_t>& sizes);
+inline std::string format_bool(bool b) { return b ? "true" : "false"; }
 
 // Parsers behind kBytes and kDuration (exposed for tests).
 std::uint64_t parse_bytes(std::string_view text);           // throws ParseError

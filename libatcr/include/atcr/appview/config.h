@@ -34,9 +34,12 @@
 #include <vector>
 
 #include "atcr/error.h"
+#include "atcr/log.h"
 
 namespace atcr::appview {
 
+// The defaults are this struct's initializers: an AppviewConfig built in
+// code and one loaded from an empty file agree (config init writes them).
 struct AppviewConfig {
   struct Server {
     std::string host = "127.0.0.1";
@@ -108,7 +111,7 @@ struct AppviewConfig {
   } metrics;
 
   struct Log {
-    std::string level = "info";
+    log::Level level = log::Level::kInfo;
   } log;
 
   // Where the AppView keeps its state (sessions, device secrets, uploads in
@@ -117,7 +120,16 @@ struct AppviewConfig {
   // (docs/scale-out.md).
   struct Database {
     std::string url;
+    bool operator==(const Database&) const = default;
   } database;
+
+  // server.service, or (when "") public_url's host[:port].
+  std::string service_name() const;
+
+  // Throws atcr::ConfigError naming the key for anything missing or
+  // invalid (load() and the Appview's constructor both call it, so a config
+  // built in code is held to the same rules as a file).
+  void validate() const;
 
   using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
 

@@ -3,7 +3,9 @@
 // usual AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, S3_BUCKET and
 // S3_ENDPOINT).
 //
-// Only three things must be set: where blobs go (storage credentials and
+// The defaults are this struct's initializers: a HoldConfig built in code
+// and one loaded from an empty file agree (config init writes them). Only
+// three things must be set: where blobs go (storage credentials and
 // bucket, or driver = "filesystem"), server.public_url and
 // registration.owner_did. Everything else has a default a small hold can run
 // with. `atcr-hold config init` writes template() to a file: every option,
@@ -22,6 +24,8 @@
 #include <vector>
 
 #include "atcr/error.h"
+#include "atcr/log.h"
+#include "atcr/pds/embedded_pds.h"
 #include "atcr/s3/client.h"
 
 namespace atcr::hold {
@@ -60,7 +64,7 @@ struct HoldConfig {
   } admin;
 
   struct Identity {
-    std::string did_method = "web";  // "web" | "plc"
+    pds::DidMethod did_method = pds::DidMethod::kWeb;
     std::string did;                 // adopt an existing did:plc
     std::string plc_url = "https://plc.directory";
     std::string handle;  // default: public_url's host
@@ -68,10 +72,15 @@ struct HoldConfig {
     bool development = false;  // resolve did:web on loopback (over http)
   } identity;
 
+  enum class Driver { kS3, kFilesystem };
   struct Storage {
-    std::string driver = "s3";  // "s3" | "filesystem"
-    std::filesystem::path path;  // filesystem root; default <data_dir>/blobs
-    s3::S3Config s3;
+    Driver driver = Driver::kS3;
+    std::filesystem::path path;  // filesystem root; "" = blob_root()'s default
+    s3::S3Config s3 = [] {
+      s3::S3Config c;
+      c.path_style = true;  // <endpoint>/<bucket>: what S3-compatible servers expect
+      return c;
+    }();
     // s3: every key under it (ending in '/'; "/" the bucket root); the hold
     // owns all of it. "": the hold's own, chosen at its first start.
     std::string prefix;
@@ -86,7 +95,8 @@ struct HoldConfig {
 
   struct Quota {
     bool enabled = false;
-    std::map<std::string, std::uint64_t> tiers;  // name -> bytes
+    std::map<std::string, std::uint64_t> tiers = {  // name -> bytes
+        {"deckhand", 5'000'000'000}, {"bosun", 50'000'000'000}, {"quartermaster", 100'000'000'000}};
     std::string default_tier = "deckhand";
   } quota;
 
@@ -112,8 +122,16 @@ struct HoldConfig {
   } metrics;
 
   struct Log {
-    std::string level = "info";  // "debug" | "info" | "warn" | "error"
+    log::Level level = log::Level::kInfo;
   } log;
+
+  // The filesystem driver's root: storage.path, or <data_dir>/blobs.
+  std::filesystem::path blob_root() const;
+
+  // Throws atcr::ConfigError naming the key for anything missing or
+  // invalid (load() and the Hold's constructor both call it, so a config
+  // built in code is held to the same rules as a file).
+  void validate() const;
 
   // Reads an environment variable; nullopt when unset.
   using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;

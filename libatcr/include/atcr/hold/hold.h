@@ -52,8 +52,9 @@ class Hold {
   // the captain record and the owner's crew record) on first boot. Settings
   // the captain mirrors (public, allowAllCrew, ...) are synced from config
   // on every boot, except those the owner changed in the admin panel since
-  // (until the config's value changes). Throws atcr::Error subclasses
-  // naming what failed.
+  // (until the config's value changes). Throws atcr::ConfigError if
+  // config.validate() does, and other atcr::Error subclasses naming what
+  // failed.
   explicit Hold(HoldConfig config, HoldOptions options = {});
   ~Hold();
   Hold(const Hold&) = delete;
