@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-#include "appview/ttl_cache.h"
+#include "util/ttl_cache.h"
 #include "atcr/net/http_client.h"
 
 namespace atcr::appview::web {
@@ -20,7 +20,7 @@ class HoldHealth {
 
  private:
   std::unique_ptr<net::HttpClient> http_;
-  TtlCache<bool> known_;
+  util::TtlCache<bool> known_;
 };
 
 }  // namespace atcr::appview::web
