@@ -32,6 +32,8 @@ PACKAGES=(
   # tests and tooling: python3 runs test drivers; node/npm bootstrap
   # scripts/node-tools.sh (which fetches Node 22 from the npm registry)
   python3 nodejs npm curl ca-certificates iproute2
+  # the Python bindings' tests and their pip install (bindings/python)
+  python3-pytest python3-setuptools python3-wheel python3-pip python3-venv
   # the OAuth tests' CA and certificates (scripts/pds.sh, tests/e2e/oauth_test.sh)
   openssl
   # real OCI clients for the e2e suite and the quickstart
