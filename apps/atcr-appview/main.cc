@@ -73,7 +73,7 @@ int serve(const Args& args) {
 
 int backfill(const Args& args) {
   AppviewConfig config = AppviewConfig::load(args.config);
-  atcr::cli::apply_log_level(config.log.level);
+  atcr::log::set_level(config.log.level);
   if (config.index.relays.empty() && config.index.pdses.empty()) {
     std::fputs("atcr-appview: no index sources: set index.relays or index.pdses\n", stderr);
     return 78;
