@@ -34,7 +34,8 @@ esac
 
 # The Python package, installed with pip into a venv of Debian's python3.
 /usr/bin/python3 -m venv --system-site-packages "$dest/venv"
-"$dest/venv/bin/pip" install --quiet --no-index --no-build-isolation "$src/bindings/python" >/dev/null
+cp -r "$src/bindings/python" "$dest/pkg"  # pip builds in place: keep the source tree clean
+"$dest/venv/bin/pip" install --quiet --no-index --no-build-isolation "$dest/pkg" >/dev/null
 cd "$work"  # not the source tree: import the installed package
 py=$(ATCR_LIBRARY=$libdir/libatcr.so "$dest/venv/bin/python" -c '
 import atcr
