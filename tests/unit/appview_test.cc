@@ -403,6 +403,26 @@ TEST_CASE("configuration: defaults, the one required key, env over file") {
   CHECK(tmpl.find("ATCR_DEFAULT_HOLD_DID") != std::string::npos);
 }
 
+TEST_CASE("appview config: one source of defaults (a config built in code equals one loaded from an empty file)") {
+  test::TempDir dir("atcr-appview-config");
+  std::string file = (dir / "appview.toml").string();
+  std::fclose(std::fopen(file.c_str(), "w"));
+  auto lookup = [](const std::string& name) -> std::optional<std::string> {
+    if (name == "ATCR_DEFAULT_HOLD_DID") return "did:web:hold.example.com";
+    return std::nullopt;
+  };
+  AppviewConfig built;
+  built.server.default_hold_did = "did:web:hold.example.com";
+  built.server.service = built.service_name();  // load() and the Appview fill it in
+  // Every setting, the keys added since included (operator== compares them all).
+  CHECK(built == AppviewConfig::load(file, lookup));
+  CHECK(built == AppviewConfig::load(std::nullopt, lookup));
+  CHECK_NOTHROW(built.validate());
+  AppviewConfig bad = built;
+  bad.metrics.addr = "9100";
+  CHECK_THROWS_AS(bad.validate(), ConfigError);
+}
+
 namespace {
 
 AppviewConfig load_env_only(const std::map<std::string, std::string>& env,

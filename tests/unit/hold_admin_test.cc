@@ -38,7 +38,7 @@ class AdminFixture {
     c.server.is_public = is_public;
     c.server.data_dir = dir_ / "data";
     c.registration.owner_did = kOwner;
-    c.storage.driver = "filesystem";
+    c.storage.driver = hold::HoldConfig::Driver::kFilesystem;
     c.storage.path = dir_ / "blobs";
     c.storage.presign = false;
     c.quota.tiers = {{"deckhand", 1000}, {"bosun", 1'000'000}};

@@ -82,20 +82,11 @@ TEST_CASE("hold config: one source of defaults; validate() holds a config built 
   built.storage.s3.endpoint = loaded.storage.s3.endpoint;
   built.storage.s3.bucket = loaded.storage.s3.bucket;
   built.storage.s3.credentials = loaded.storage.s3.credentials;
-  CHECK(built.storage.s3.path_style == loaded.storage.s3.path_style);
-  CHECK(built.storage.s3.region == loaded.storage.s3.region);
-  CHECK(built.quota.tiers == loaded.quota.tiers);
-  CHECK(built.quota.default_tier == loaded.quota.default_tier);
-  CHECK(built.storage.path == loaded.storage.path);
-  CHECK(built.blob_root() == loaded.blob_root());
-  CHECK(built.storage.presign == loaded.storage.presign);
-  CHECK(built.storage.presign_expiry == loaded.storage.presign_expiry);
-  CHECK(built.uploads.session_ttl == loaded.uploads.session_ttl);
-  CHECK(built.uploads.max_part_bytes == loaded.uploads.max_part_bytes);
-  CHECK(built.server.shutdown_grace == loaded.server.shutdown_grace);
-  CHECK(built.identity.did_method == loaded.identity.did_method);
-  CHECK(built.identity.plc_url == loaded.identity.plc_url);
-  CHECK(built.log.level == loaded.log.level);
+  // Every setting, the keys added since included (operator== compares them all).
+  CHECK(built == loaded);
+  // The same from an empty file.
+  atcr::test::TempDir dir("atcr-hold-config");
+  CHECK(built == HoldConfig::load(write(dir, ""), env_of(kMinimalS3)));
   CHECK_NOTHROW(built.validate());
 
   auto key_of = [](const HoldConfig& c) {
@@ -121,6 +112,25 @@ TEST_CASE("hold config: one source of defaults; validate() holds a config built 
   bad.quota.enabled = true;
   bad.quota.default_tier = "admiral";
   CHECK(key_of(bad) == "quota.default_tier");
+  // The rules of the keys added with the admin panel, scanning, GC and metrics.
+  bad = built;
+  bad.storage.prefix = "hold-a";
+  CHECK(key_of(bad) == "storage.prefix");
+  bad = built;
+  bad.registration.appview_did = "appview";
+  CHECK(key_of(bad) == "registration.appview_did");
+  bad = built;
+  bad.admin.session_lifetime = std::chrono::seconds(30);
+  CHECK(key_of(bad) == "admin.session_lifetime");
+  bad = built;
+  bad.scanner.job_timeout = std::chrono::seconds(0);
+  CHECK(key_of(bad) == "scanner.job_timeout");
+  bad = built;
+  bad.gc.interval = std::chrono::seconds(0);
+  CHECK(key_of(bad) == "gc.interval");
+  bad = built;
+  bad.metrics.addr = "9100";
+  CHECK(key_of(bad) == "metrics.addr");
 }
 
 TEST_CASE("hold config: the template lists every option and loads once the required ones are set") {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 #include <thread>
+#include <tuple>
 
 #include "atcr/crypto/random.h"
 #include "atcr/crypto/sha256.h"
@@ -558,6 +559,15 @@ struct S3Client::Impl {
     return base + uri_encode(path(call.key), true) + "?" + query;
   }
 };
+
+bool S3Config::operator==(const S3Config& o) const {
+  auto settings = [](const S3Config& c) {
+    return std::tie(c.endpoint, c.bucket, c.region, c.credentials, c.path_style, c.pull_zone, c.timeout,
+                    c.stream_timeout, c.stall_timeout, c.max_buffered_bytes, c.max_retries, c.retry_delay,
+                    c.max_single_copy_bytes, c.copy_part_bytes);
+  };
+  return settings(*this) == settings(o);
+}
 
 S3Client::S3Client(S3Config config) : impl_(std::make_unique<Impl>(std::move(config))) {}
 S3Client::~S3Client() = default;

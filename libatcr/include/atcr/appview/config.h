@@ -53,12 +53,14 @@ struct AppviewConfig {
     std::string service;  // default: public_url's host[:port]
     // DELETE of blobs; false answers 405 UNSUPPORTED.
     bool blob_delete = true;
+    bool operator==(const Server&) const = default;
   } server;
 
   struct Identity {
     std::string plc_url = "https://plc.directory";
     std::string handle_resolver;  // a resolveHandle service, asked last
     bool development = false;     // .test handles, http did:web on loopback
+    bool operator==(const Identity&) const = default;
   } identity;
 
   struct Auth {
@@ -69,6 +71,7 @@ struct AppviewConfig {
     std::chrono::seconds device_poll_interval{5};
     std::string oauth_scope = "atproto transition:generic";
     std::chrono::seconds web_session_lifetime{30 * 24 * 3600};
+    bool operator==(const Auth&) const = default;
   } auth;
 
   struct Cache {
@@ -76,6 +79,7 @@ struct AppviewConfig {
     std::chrono::seconds tag_ttl{30};            // tag -> digest (our own writes invalidate)
     std::size_t manifest_entries = 1000;         // manifests by digest (immutable)
     std::chrono::seconds hold_ttl{5 * 60};       // repo -> hold, hold -> public?, crew approvals
+    bool operator==(const Cache&) const = default;
   } cache;
 
   struct Uploads {
@@ -88,6 +92,7 @@ struct AppviewConfig {
     // Origins ("http://127.0.0.1:7480") a hold's part URLs may name besides
     // the hold's own; anything else must be https on a public address.
     std::vector<std::string> storage_origins;
+    bool operator==(const Uploads&) const = default;
   } uploads;
 
   // The network index's sources (index/ingest.h): firehoses followed and
@@ -96,6 +101,7 @@ struct AppviewConfig {
     std::vector<std::string> relays;  // origins
     std::vector<std::string> pdses;   // origins of PDSes and holds
     bool backfill = true;             // on first start
+    bool operator==(const NetworkIndex&) const = default;
   } index;
 
   struct Install {
@@ -103,15 +109,18 @@ struct AppviewConfig {
     // this host (served at /install/docker-credential-atcr) or an http(s)
     // URL. "" : /install says the operator has not set it up.
     std::string helper_binary;
+    bool operator==(const Install&) const = default;
   } install;
 
   struct Metrics {
     bool enabled = true;
     std::string addr;  // "host:port" of a listener of its own; "" = the main one
+    bool operator==(const Metrics&) const = default;
   } metrics;
 
   struct Log {
     log::Level level = log::Level::kInfo;
+    bool operator==(const Log&) const = default;
   } log;
 
   // Where the AppView keeps its state (sessions, device secrets, uploads in
@@ -146,6 +155,8 @@ struct AppviewConfig {
   std::vector<std::string> warnings;
   // The commented TOML written by `atcr-appview config init`.
   static std::string template_toml();
+  // Equal settings (tests compare a config built in code with a loaded one).
+  bool operator==(const AppviewConfig&) const = default;
 };
 
 }  // namespace atcr::appview

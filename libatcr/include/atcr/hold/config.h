@@ -38,6 +38,7 @@ struct HoldConfig {
     bool is_public = false;  // [server] public: anyone may pull
     std::filesystem::path data_dir = "/var/lib/atcr-hold";
     std::chrono::seconds shutdown_grace{30};
+    bool operator==(const Server&) const = default;
   } server;
 
   struct Registration {
@@ -56,11 +57,13 @@ struct HoldConfig {
     // anyone. Empty: no avatar.
     std::filesystem::path profile_avatar;
     std::string appview_url = "https://atcr.io";
+    bool operator==(const Registration&) const = default;
   } registration;
 
   struct Admin {
     bool enabled = true;  // the owner's web panel at /admin
     std::chrono::seconds session_lifetime{12 * 3600};
+    bool operator==(const Admin&) const = default;
   } admin;
 
   struct Identity {
@@ -70,6 +73,7 @@ struct HoldConfig {
     std::string handle;  // default: public_url's host
     std::string handle_resolver;  // a resolveHandle service for handles DNS does not know
     bool development = false;  // resolve did:web on loopback (over http)
+    bool operator==(const Identity&) const = default;
   } identity;
 
   enum class Driver { kS3, kFilesystem };
@@ -86,11 +90,13 @@ struct HoldConfig {
     std::string prefix;
     bool presign = true;  // false: blob bytes go through the hold
     std::chrono::seconds presign_expiry{15 * 60};
+    bool operator==(const Storage&) const = default;
   } storage;
 
   struct Uploads {
     std::chrono::seconds session_ttl{24 * 3600};
     std::uint64_t max_part_bytes = 5ULL << 30;  // a proxied uploadPart body
+    bool operator==(const Uploads&) const = default;
   } uploads;
 
   struct Quota {
@@ -98,6 +104,7 @@ struct HoldConfig {
     std::map<std::string, std::uint64_t> tiers = {  // name -> bytes
         {"deckhand", 5'000'000'000}, {"bosun", 50'000'000'000}, {"quartermaster", 100'000'000'000}};
     std::string default_tier = "deckhand";
+    bool operator==(const Quota&) const = default;
   } quota;
 
   struct Scanner {
@@ -108,21 +115,25 @@ struct HoldConfig {
     bool scans(std::string_view tier) const {
       return !secret.empty() && (scan_on_push.contains("*") || (!tier.empty() && scan_on_push.contains(std::string(tier))));
     }
+    bool operator==(const Scanner&) const = default;
   } scanner;
   struct Gc {
     bool enabled = false;  // scheduled runs; Hold::gc() works either way
     std::chrono::seconds interval{24 * 3600};
     // How long a blob must stay unreferenced (across runs) before it goes.
     std::chrono::seconds grace_period{24 * 3600};
+    bool operator==(const Gc&) const = default;
   } gc;
 
   struct Metrics {
     bool enabled = true;
     std::string addr;  // "host:port" of a listener of its own; "" = the main one
+    bool operator==(const Metrics&) const = default;
   } metrics;
 
   struct Log {
     log::Level level = log::Level::kInfo;
+    bool operator==(const Log&) const = default;
   } log;
 
   // The filesystem driver's root: storage.path, or <data_dir>/blobs.
@@ -149,6 +160,8 @@ struct HoldConfig {
   std::vector<std::string> warnings;
   // The commented TOML written by `atcr-hold config init`.
   static std::string template_toml();
+  // Equal settings (tests compare a config built in code with a loaded one).
+  bool operator==(const HoldConfig&) const = default;
 };
 
 }  // namespace atcr::hold

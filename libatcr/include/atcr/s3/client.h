@@ -63,6 +63,9 @@ struct S3Config {
   std::uint64_t copy_part_bytes = 1ULL << 30;
   // The signing time; tests fix it. Default: the system clock.
   std::function<TimePoint()> clock;
+
+  // Equal settings; `clock` (a test hook) is not compared.
+  bool operator==(const S3Config& other) const;
 };
 
 // An error answer from S3, e.g. 404 NoSuchKey. Bodiless answers (HEAD) get

@@ -17,6 +17,7 @@ struct Credentials {
   std::string access_key_id;
   std::string secret_access_key;
   std::string session_token;  // optional (temporary credentials)
+  bool operator==(const Credentials&) const = default;
 };
 
 using Params = std::vector<std::pair<std::string, std::string>>;
