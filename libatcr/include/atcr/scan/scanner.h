@@ -35,11 +35,12 @@
 #include "atcr/scan/layer.h"
 #include "atcr/scan/osv.h"
 #include "atcr/scan/protocol.h"
+#include "atcr/version.h"
 #include "atcr/xrpc/websocket_client.h"
 
 namespace atcr::scan {
 
-inline constexpr std::string_view kScannerVersion = "atcr-scanner-0.1.0";
+inline constexpr std::string_view kScannerVersion = "atcr-scanner-" ATCR_VERSION;
 
 struct ScannerOptions {
   std::string hold_url;  // http(s)://host[:port]
