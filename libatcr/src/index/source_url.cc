@@ -1,18 +1,12 @@
 #include "index/source_url.h"
 
-#include <algorithm>
-#include <cctype>
 #include <optional>
+
+#include "util/text.h"
 
 namespace atcr::index {
 
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
 
 struct Split {
   std::string scheme;  // http or https
@@ -22,12 +16,12 @@ struct Split {
 std::optional<Split> split(std::string_view url) {
   auto end = url.find("://");
   if (end == std::string_view::npos) return std::nullopt;
-  std::string scheme = lower(url.substr(0, end));
+  std::string scheme = util::ascii_lower(url.substr(0, end));
   if (scheme == "ws") scheme = "http";
   if (scheme == "wss") scheme = "https";
   if (scheme != "http" && scheme != "https") return std::nullopt;
   std::string_view rest = url.substr(end + 3);
-  std::string authority = lower(rest.substr(0, rest.find_first_of("/?#")));
+  std::string authority = util::ascii_lower(rest.substr(0, rest.find_first_of("/?#")));
   if (authority.empty() || authority.find('@') != std::string::npos) return std::nullopt;
   std::string default_port = scheme == "https" ? ":443" : ":80";
   if (authority.ends_with(default_port)) authority.resize(authority.size() - default_port.size());

@@ -28,12 +28,6 @@ void for_each_line(std::string_view text, Visit visit) {
   }
 }
 
-bool ascii_iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return (x | 0x20) == (y | 0x20) && ((x >= 'A' && x <= 'Z') || (x >= 'a' && x <= 'z') || x == y);
-         });
-}
-
 // Names and versions go into SBOMs and reports: no control characters,
 // and a sane length.
 bool plausible(std::string_view s) {
@@ -178,11 +172,11 @@ std::optional<Package> parse_python_metadata(std::string_view text, std::string_
     std::size_t colon = line.find(':');
     if (colon == std::string_view::npos || line.front() == ' ' || line.front() == '\t') return;
     std::string_view key = line.substr(0, colon), value = util::trim(line.substr(colon + 1));
-    if (ascii_iequals(key, "Name") && p.name.empty())
+    if (util::iequals_ascii(key, "Name") && p.name.empty())
       p.name = value;
-    else if (ascii_iequals(key, "Version") && p.version.empty())
+    else if (util::iequals_ascii(key, "Version") && p.version.empty())
       p.version = value;
-    else if (ascii_iequals(key, "License") && p.license.empty())
+    else if (util::iequals_ascii(key, "License") && p.license.empty())
       p.license = value;
   });
   if (!plausible(p.name) || !plausible(p.version)) return std::nullopt;

@@ -10,6 +10,7 @@
 #include "atcr/log.h"
 #include "atcr/oci/digest.h"
 #include "atcr/xrpc/websocket_client.h"
+#include "util/text.h"
 
 namespace atcr::scan {
 
@@ -72,7 +73,7 @@ Scanner::Scanner(ScannerOptions options, OsvDatabase db)
         h.user_agent = std::string(kScannerVersion);
         return h;
       }()) {
-  while (!options_.hold_url.empty() && options_.hold_url.back() == '/') options_.hold_url.pop_back();
+  options_.hold_url = std::string(util::strip_trailing_slashes(options_.hold_url));
 }
 
 Scanner::~Scanner() = default;

@@ -15,12 +15,6 @@ namespace {
 // How much of a non-XRPC error body goes into the message.
 constexpr std::size_t kExcerptBytes = 200;
 
-bool iequals(std::string_view a, std::string_view b) {
-  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
-                    [&](char x, char y) { return lower(x) == lower(y); });
-}
-
 // A printable, bounded excerpt of an arbitrary body for an error message:
 // control bytes become spaces, and the cut never splits a UTF-8 sequence.
 std::string excerpt(BytesView body) {
@@ -95,7 +89,7 @@ std::string Params::encode() const {
 
 std::string XrpcResponse::header(std::string_view name) const {
   for (const auto& [key, value] : headers)
-    if (iequals(key, name)) return value;
+    if (util::iequals_ascii(key, name)) return value;
   return {};
 }
 

@@ -5,6 +5,7 @@
 // A file body goes from the page cache to the socket with sendfile(2), so
 // its bytes are never copied through this process.
 #include "xrpc/response_writer.h"
+#include "util/text.h"
 
 #include <fmt/core.h>
 #include <sys/sendfile.h>
@@ -31,22 +32,16 @@ namespace {
 // Pieces of a file response are read this large.
 constexpr std::size_t kFileChunk = 256 * 1024;
 
-bool iequals_ascii(std::string_view a, std::string_view b) {
-  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
-                    [&](char x, char y) { return lower(x) == lower(y); });
-}
-
 // Framing fields are the transport's: a handler's copy would contradict
 // the body actually sent.
 bool is_framing_field(std::string_view name) {
-  return iequals_ascii(name, "content-length") || iequals_ascii(name, "transfer-encoding") ||
-         iequals_ascii(name, "connection");
+  return util::iequals_ascii(name, "content-length") || util::iequals_ascii(name, "transfer-encoding") ||
+         util::iequals_ascii(name, "connection");
 }
 
 std::optional<std::string> handler_content_length(const ServerResponse& res) {
   for (const auto& [name, value] : res.headers)
-    if (iequals_ascii(name, "content-length")) return value;
+    if (util::iequals_ascii(name, "content-length")) return value;
   return std::nullopt;
 }
 

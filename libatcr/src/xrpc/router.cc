@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "atcr/data/syntax.h"
+#include "util/text.h"
 
 namespace atcr::xrpc {
 
@@ -21,12 +22,6 @@ bool method_matches(std::string_view registered, std::string_view actual) {
   return registered == actual || (registered == "GET" && actual == "HEAD");
 }
 
-bool iequals_ascii(std::string_view a, std::string_view b) {
-  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
-                    [&](char x, char y) { return lower(x) == lower(y); });
-}
-
 ServerResponse from_xrpc_error(const XrpcError& e, std::string& internal_error) {
   if (e.status() < 400 || e.status() > 599) {
     internal_error = fmt::format("XrpcError with non-error status: {}", e.what());
@@ -37,7 +32,7 @@ ServerResponse from_xrpc_error(const XrpcError& e, std::string& internal_error) 
   // RFC 9110: a 401 names the scheme to authenticate with.
   if (e.status() == 401 &&
       std::none_of(res.headers.begin(), res.headers.end(),
-                   [](const auto& h) { return iequals_ascii(h.first, "www-authenticate"); }))
+                   [](const auto& h) { return util::iequals_ascii(h.first, "www-authenticate"); }))
     res.header("WWW-Authenticate", "Bearer");
   return res;
 }

@@ -12,29 +12,16 @@
 
 namespace atcr::xrpc {
 
-namespace {
-
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
-                    [](char x, char y) { return lower(x) == lower(y); });
-}
-
-}  // namespace
-
 std::string ServerRequest::header(std::string_view name) const {
   for (const auto& [key, value] : headers)
-    if (iequals(key, name)) return value;
+    if (util::iequals_ascii(key, name)) return value;
   return {};
 }
 
 std::string ServerRequest::content_type() const {
   std::string value = header("content-type");
   std::string_view media = util::trim(std::string_view(value).substr(0, value.find(';')));
-  std::string out(media);
-  std::transform(out.begin(), out.end(), out.begin(), lower);
-  return out;
+  return util::ascii_lower(media);
 }
 
 std::optional<std::string> ServerRequest::param(std::string_view name) const {
@@ -96,7 +83,7 @@ std::string ServerRequest::bearer_token() const {
   if (value.empty()) return {};
   std::string_view v = util::trim(value);
   constexpr std::string_view kScheme = "bearer ";
-  if (v.size() <= kScheme.size() || !iequals(v.substr(0, kScheme.size()), kScheme))
+  if (v.size() <= kScheme.size() || !util::iequals_ascii(v.substr(0, kScheme.size()), kScheme))
     throw auth_required("Authorization must use the Bearer scheme");
   std::string_view token = util::trim(v.substr(kScheme.size()));
   if (token.empty()) throw auth_required("Bearer token is empty");

@@ -11,6 +11,7 @@
 #include "atcr/encoding/base64.h"
 #include "atcr/xrpc/service_auth.h"
 #include "xrpc/replay_cache.h"
+#include "util/text.h"
 
 namespace atcr::xrpc {
 
@@ -28,13 +29,6 @@ constexpr std::int64_t kMaxTime = 253402300799;
 
 [[noreturn]] void fail(Failure reason, std::string message) {
   throw ServiceAuthError(reason, std::move(message));
-}
-
-// RFC 7519 compares "typ" case-insensitively.
-bool iequals(std::string_view a, std::string_view b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    return (x >= 'A' && x <= 'Z' ? x + 32 : x) == (y >= 'A' && y <= 'Z' ? y + 32 : y);
-  });
 }
 
 Value decode_segment(std::string_view segment, std::string_view what) {
@@ -137,7 +131,7 @@ ServiceAuthClaims ServiceAuthVerifier::verify(std::string_view token,
     fail(Failure::kUnsupportedAlgorithm,
          fmt::format("alg \"{}\" is not ES256 or ES256K", alg->as_string()));
   }
-  if (const std::string* typ = string_claim(header, "typ", "header"); typ && !iequals(*typ, "JWT"))
+  if (const std::string* typ = string_claim(header, "typ", "header"); typ && !util::iequals_ascii(*typ, "JWT"))
     // Notably at+jwt, refresh+jwt and dpop+jwt: access, refresh and DPoP
     // tokens signed by the same key must not pass as service tokens.
     fail(Failure::kBadType, fmt::format("typ \"{}\" is not JWT", *typ));
