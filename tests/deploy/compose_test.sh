@@ -42,7 +42,6 @@ for tool in dockerd docker docker-compose caddy skopeo python3 curl; do
   command -v "$tool" >/dev/null || die "$tool is missing (scripts/setup-deps.sh installs it)"
 done
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 APPVIEW_PORT="$(free_port)" HOLD_PORT="$(free_port)" REG_TLS="$(free_port)" HOLD_TLS="$(free_port)" HTTP_PORT="$(free_port)"
 REG="localhost:$REG_TLS"
 

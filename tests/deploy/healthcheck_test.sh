@@ -20,7 +20,6 @@ trap cleanup EXIT
 LOGF="$W/checks.log"
 pass=0
 fail=0
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 HOLD_PORT="$(free_port)"
 APPVIEW_PORT="$(free_port)"
 B="$ATCR_BUILD/apps"

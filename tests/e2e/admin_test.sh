@@ -53,7 +53,6 @@ open(sys.argv[1], "wb").write(png)
 PY
 export HOLD_REGISTRATION_PROFILE_AVATAR="$W/avatar.png"
 # /metrics on addresses of their own (metrics.addr), the hold's and the AppView's.
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 HOLD_METRICS_PORT="$(free_port)" AV_METRICS_PORT="$(free_port)"
 export HOLD_METRICS_ADDR="127.0.0.1:$HOLD_METRICS_PORT" ATCR_METRICS_ADDR="127.0.0.1:$AV_METRICS_PORT"
 # A short GC grace period: the panel's GC page runs collections that delete.

@@ -23,7 +23,6 @@ e2e_stack "-scaleout"
 W="$(mktemp -d /tmp/atcr-scaleout-work.XXXXXX)"
 LOGF="$W/scaleout.log"
 DIR="$ATCR_REGISTRY_DIR"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cleanup() {
   stop_daemon "$DIR" appview-a atcr-appview
   stop_daemon "$DIR" appview-b atcr-appview
