@@ -190,6 +190,10 @@ struct Appview::Impl {
   // ---- endpoints (one file each) ----
   void register_auth(xrpc::XrpcServer& server);
   void register_manifests(xrpc::XrpcServer& server);
+  // /v2/<name>/manifests/<reference> (manifest_endpoints.cc).
+  xrpc::ServerResponse get_manifest(const xrpc::ServerRequest& req);
+  xrpc::ServerResponse put_manifest(const xrpc::ServerRequest& req, xrpc::BodyReader& reader);
+  xrpc::ServerResponse delete_manifest(const xrpc::ServerRequest& req);
   void register_blobs(xrpc::XrpcServer& server);
   void register_uploads(xrpc::XrpcServer& server);
   void register_lists(xrpc::XrpcServer& server);
@@ -353,6 +357,19 @@ struct Appview::Impl {
   // notifyManifest (quota, layer records); maps its refusals to OCI codes.
   void notify_hold(const oci::Manifest& m, const Target& t, const oci::Reference& ref, const HoldClient& hold,
                    const std::string& manifest_uri);
+  // MANIFEST_BLOB_UNKNOWN unless every manifest an index names is in t.
+  void check_referenced_manifests(const oci::Manifest& m, const Target& t);
+  // One applyWrites commit; if the PDS refuses it (a record changed since
+  // the lookup), the records one by one, in order.
+  void commit_records(xrpc::PdsSession& session, const Target& t, const std::vector<xrpc::WriteOp>& writes);
+  // The caches and the index learn a push the user's PDS has committed.
+  void remember_push(const Target& t, const oci::Reference& ref, const oci::Manifest& m, std::string body,
+                     const std::string& manifest_rkey, const std::string& hold_did,
+                     const std::vector<xrpc::WriteOp>& writes);
+  // Deletes every manifest record of `digest` in t and the tags naming it
+  // (MANIFEST_UNKNOWN if there is none); returns the index's changes.
+  std::vector<index::RecordChange> delete_manifest_records(const Target& t, const oci::Digest& digest,
+                                                           xrpc::PdsSession& session);
 
   // ---- records in the user's PDS (public reads) ----
   std::optional<Value> get_record(const Target& t, std::string_view collection, const std::string& rkey);

@@ -169,179 +169,204 @@ void Appview::Impl::count_pull(const xrpc::ServerRequest& req, const Caller& cal
   network_index->count_pull(t.did, t.name.repository);
 }
 
-void Appview::Impl::register_manifests(xrpc::XrpcServer& server) {
-  server.route("GET", kManifestPath, guard("pull", [this](const xrpc::ServerRequest& req) {
-    Target t = resolve_name(req.path_params[0]);
-    Caller caller = authorize(req, t, "pull");
-    oci::Reference ref = pulled_reference(t, req.path_params[1]);
-    std::optional<oci::Digest> digest = ref.is_digest() ? std::optional(ref.digest_value())
-                                                        : resolve_tag(t, ref.tag_name());
-    if (!digest)
-      throw registry_error(oci::ErrorCode::kManifestUnknown, fmt::format("{}:{} is not a tag", t.str(), ref.str()));
-    auto m = fetch_manifest(t, *digest);
-    if (!m)
-      throw registry_error(oci::ErrorCode::kManifestUnknown,
-                           fmt::format("{}@{} is not in the repository", t.str(), digest->str()));
-    if (req.method == "GET") count_pull(req, caller, t);
-    auto response = xrpc::ServerResponse::text(m->bytes, m->media_type);
-    response.header("Docker-Content-Digest", digest->str());
-    return response;
-  }));
+xrpc::ServerResponse Appview::Impl::get_manifest(const xrpc::ServerRequest& req) {
+  Target t = resolve_name(req.path_params[0]);
+  Caller caller = authorize(req, t, "pull");
+  oci::Reference ref = pulled_reference(t, req.path_params[1]);
+  std::optional<oci::Digest> digest = ref.is_digest() ? std::optional(ref.digest_value())
+                                                      : resolve_tag(t, ref.tag_name());
+  if (!digest)
+    throw registry_error(oci::ErrorCode::kManifestUnknown, fmt::format("{}:{} is not a tag", t.str(), ref.str()));
+  auto m = fetch_manifest(t, *digest);
+  if (!m)
+    throw registry_error(oci::ErrorCode::kManifestUnknown,
+                         fmt::format("{}@{} is not in the repository", t.str(), digest->str()));
+  if (req.method == "GET") count_pull(req, caller, t);
+  auto response = xrpc::ServerResponse::text(m->bytes, m->media_type);
+  response.header("Docker-Content-Digest", digest->str());
+  return response;
+}
 
-  server.stream_route("PUT", kManifestPath, guard_stream("pull,push", [this](const xrpc::ServerRequest& req,
-                                                                             xrpc::BodyReader& reader) {
-    std::string body = read_manifest_body(reader);
-    Target t = resolve_name(req.path_params[0]);
-    Caller caller = authorize(req, t, "push");
-    oci::Reference ref = oci::Reference::parse(req.path_params[1]);
-    if (ref.is_digest()) pushed_digest(ref.str());
-    oci::Manifest m = oci::Manifest::parse(body, req.header("content-type"));
-    refuse_unstorable_digests(m);
-    if (ref.is_digest() && ref.digest_value() != m.digest)
-      throw registry_error(oci::ErrorCode::kDigestInvalid,
-                           fmt::format("the manifest hashes to {}, not {}", m.digest.str(), ref.digest_value().str()));
+void Appview::Impl::check_referenced_manifests(const oci::Manifest& m, const Target& t) {
+  for (const oci::Descriptor& d : m.referenced_manifests()) {
+    if (!find_manifest_record(t, d.digest, true))
+      throw oci::RegistryError(oci::ErrorCode::kManifestBlobUnknown,
+                               fmt::format("manifest {} is not in {}", d.digest.str(), t.str()),
+                               Value(Value::Map{{"digest", Value(d.digest.str())}}));
+  }
+}
 
-    auto session = session_of(t.did);
-    std::string hold_did = push_hold(t.did, t.pds_url);
-    HoldClient hold = hold_client(hold_did);
-    const std::string tag_rkey = ref.is_tag() ? oci::tag_rkey(t.name.repository, ref.tag_name()) : std::string();
+void Appview::Impl::commit_records(xrpc::PdsSession& session, const Target& t,
+                                   const std::vector<xrpc::WriteOp>& writes) {
+  try {
+    session.apply_writes(writes);
+  } catch (const xrpc::XrpcError& e) {
+    if (e.status() != 400) throw;
+    // Someone wrote or deleted one of the records since the lookup:
+    // put them one by one, the manifest first so a tag never points at
+    // a record that is not there.
+    log::info("appview", "applyWrites for {} refused ({}); writing the records one by one", t.str(), e.message());
+    for (const xrpc::WriteOp& w : writes) session.put_record(w.collection, w.rkey, w.value);
+  }
+}
 
-    // What does not depend on the checks runs beside them, each its own
-    // round trip: the manifest bytes go up to the PDS as a blob
-    // (unreferenced, it is garbage if the push is refused), this digest's
-    // record (a re-push updates it) and the tag's record are looked up, and
-    // the notifyManifest token is fetched. One applyWrites commit then
-    // writes both records: a push costs two PDS round trips in a row (the
-    // slowest of these, then the commit), not four.
-    const auto started = std::chrono::steady_clock::now();
-    auto blob_ref =
-        std::async(std::launch::async, [&] { return upload_manifest_blob(*session, body, m.media_type); });
-    // A re-push updates the record it finds without a scan (its key
-    // remembered, or a legacy key); otherwise the record gets a new TID.
-    auto existing = std::async(std::launch::async, [&] {
-      auto found = find_manifest_record(t, m.digest, false);
-      return found ? std::optional(found->rkey) : std::nullopt;
-    });
-    auto tag_exists = std::async(std::launch::async, [&] {
-      return ref.is_tag() && get_record(t, oci::kTagCollection, tag_rkey).has_value();
-    });
-    auto notify_token = std::async(std::launch::async, [&] {
-      prefetch_service_tokens(t.did, hold_did, {"io.atcr.hold.notifyManifest"});
-    });
-    // (A std::async future waits for its task when destroyed, so all end
-    // before what they capture goes away, also when a check below throws.)
+void Appview::Impl::remember_push(const Target& t, const oci::Reference& ref, const oci::Manifest& m,
+                                  std::string body, const std::string& manifest_rkey, const std::string& hold_did,
+                                  const std::vector<xrpc::WriteOp>& writes) {
+  if (ref.is_tag()) {
+    tags.put(t.did + "/" + t.name.repository + ":" + ref.tag_name(), m.digest.str());
+    tag_lists.erase(t.did + "/" + t.name.repository);
+  }
+  CachedManifest cached{m.media_type, std::move(body), m.subject ? m.subject->digest.str() : ""};
+  manifests.put(manifest_cache_key(t.did, t.name.repository, m.digest), cached);
+  remember_manifest_key(t.did, t.name.repository, m.digest, manifest_rkey);
+  repo_holds.put(t.did + "/" + t.name.repository, hold_did);
+  store->add_repository(t.str(), t.did, t.name.repository, hold_did);
+  std::vector<index::RecordChange> changes;
+  for (const xrpc::WriteOp& w : writes)
+    changes.push_back({t.did, w.collection, w.rkey, index::RecordAction::kCreate, w.value, ""});
+  index_own_records(t, changes);
+}
 
-    check_blobs_on_hold(m, t, hold);
-    for (const oci::Descriptor& d : m.referenced_manifests()) {
-      if (!find_manifest_record(t, d.digest, true))
-        throw oci::RegistryError(oci::ErrorCode::kManifestBlobUnknown,
-                                 fmt::format("manifest {} is not in {}", d.digest.str(), t.str()),
-                                 Value(Value::Map{{"digest", Value(d.digest.str())}}));
-    }
-    const double checked = ms_since(started);
-    std::optional<std::string> existing_rkey = existing.get();
-    const std::string manifest_rkey = existing_rkey ? *existing_rkey : tids.next().to_string();
-    const std::string uri = oci::manifest_uri(t.did, manifest_rkey);
-    notify_token.get();
-    const double looked_up = ms_since(started);
-    notify_hold(m, t, ref, hold, uri);
-    const double notified = ms_since(started);
+xrpc::ServerResponse Appview::Impl::put_manifest(const xrpc::ServerRequest& req, xrpc::BodyReader& reader) {
+  std::string body = read_manifest_body(reader);
+  Target t = resolve_name(req.path_params[0]);
+  Caller caller = authorize(req, t, "push");
+  oci::Reference ref = oci::Reference::parse(req.path_params[1]);
+  if (ref.is_digest()) pushed_digest(ref.str());
+  oci::Manifest m = oci::Manifest::parse(body, req.header("content-type"));
+  refuse_unstorable_digests(m);
+  if (ref.is_digest() && ref.digest_value() != m.digest)
+    throw registry_error(oci::ErrorCode::kDigestInvalid,
+                         fmt::format("the manifest hashes to {}, not {}", m.digest.str(), ref.digest_value().str()));
 
-    Value blob = blob_ref.get();
-    const bool tag_there = tag_exists.get();
-    const double uploaded = ms_since(started);
-    std::string created = now_datetime();
-    std::vector<xrpc::WriteOp> writes;
-    writes.push_back(upsert(oci::kManifestCollection, manifest_rkey, existing_rkey.has_value(),
-                            oci::manifest_record(m, t.name.repository, m.digest, hold_did, blob, created)));
-    if (ref.is_tag()) {
-      writes.push_back(upsert(oci::kTagCollection, tag_rkey, tag_there,
-                              oci::tag_record(t.name.repository, ref.tag_name(), uri, m.digest, created, created)));
-    }
+  auto session = session_of(t.did);
+  std::string hold_did = push_hold(t.did, t.pds_url);
+  HoldClient hold = hold_client(hold_did);
+  const std::string tag_rkey = ref.is_tag() ? oci::tag_rkey(t.name.repository, ref.tag_name()) : std::string();
+
+  // What does not depend on the checks runs beside them, each its own
+  // round trip: the manifest bytes go up to the PDS as a blob
+  // (unreferenced, it is garbage if the push is refused), this digest's
+  // record (a re-push updates it) and the tag's record are looked up, and
+  // the notifyManifest token is fetched. One applyWrites commit then
+  // writes both records: a push costs two PDS round trips in a row (the
+  // slowest of these, then the commit), not four.
+  const auto started = std::chrono::steady_clock::now();
+  auto blob_ref = std::async(std::launch::async, [&] { return upload_manifest_blob(*session, body, m.media_type); });
+  // A re-push updates the record it finds without a scan (its key
+  // remembered, or a legacy key); otherwise the record gets a new TID.
+  auto existing = std::async(std::launch::async, [&] {
+    auto found = find_manifest_record(t, m.digest, false);
+    return found ? std::optional(found->rkey) : std::nullopt;
+  });
+  auto tag_exists = std::async(std::launch::async, [&] {
+    return ref.is_tag() && get_record(t, oci::kTagCollection, tag_rkey).has_value();
+  });
+  auto notify_token = std::async(std::launch::async, [&] {
+    prefetch_service_tokens(t.did, hold_did, {"io.atcr.hold.notifyManifest"});
+  });
+  // (A std::async future waits for its task when destroyed, so all end
+  // before what they capture goes away, also when a check below throws.)
+
+  check_blobs_on_hold(m, t, hold);
+  check_referenced_manifests(m, t);
+  const double checked = ms_since(started);
+  std::optional<std::string> existing_rkey = existing.get();
+  const std::string manifest_rkey = existing_rkey ? *existing_rkey : tids.next().to_string();
+  const std::string uri = oci::manifest_uri(t.did, manifest_rkey);
+  notify_token.get();
+  const double looked_up = ms_since(started);
+  notify_hold(m, t, ref, hold, uri);
+  const double notified = ms_since(started);
+
+  Value blob = blob_ref.get();
+  const bool tag_there = tag_exists.get();
+  const double uploaded = ms_since(started);
+  std::string created = now_datetime();
+  std::vector<xrpc::WriteOp> writes;
+  writes.push_back(upsert(oci::kManifestCollection, manifest_rkey, existing_rkey.has_value(),
+                          oci::manifest_record(m, t.name.repository, m.digest, hold_did, blob, created)));
+  if (ref.is_tag()) {
+    writes.push_back(upsert(oci::kTagCollection, tag_rkey, tag_there,
+                            oci::tag_record(t.name.repository, ref.tag_name(), uri, m.digest, created, created)));
+  }
+  commit_records(*session, t, writes);
+  remember_push(t, ref, m, std::move(body), manifest_rkey, hold_did, writes);
+  log::info("appview", "{} pushed {}:{} ({})", caller.did(), t.str(), ref.str(), m.digest.str());
+  log::debug("appview",
+             "manifest PUT {}: checked at {:.1f} ms, looked up at {:.1f}, hold notified at {:.1f}, blob stored at "
+             "{:.1f}, records written at {:.1f}",
+             m.digest.str(), checked, looked_up, notified, uploaded, ms_since(started));
+
+  auto response = xrpc::ServerResponse::empty(201);
+  response.header("Location", manifest_location(t, m.digest)).header("Docker-Content-Digest", m.digest.str());
+  if (m.subject) response.header("OCI-Subject", m.subject->digest.str());
+  return response;
+}
+
+std::vector<index::RecordChange> Appview::Impl::delete_manifest_records(const Target& t, const oci::Digest& digest,
+                                                                        xrpc::PdsSession& session) {
+  // Every record of it (a restarted AppView may have written a second).
+  std::vector<std::string> rkeys;
+  for (const RecordEntry& e : list_record_entries(t, oci::kManifestCollection)) {
     try {
-      session->apply_writes(writes);
-    } catch (const xrpc::XrpcError& e) {
-      if (e.status() != 400) throw;
-      // Someone wrote or deleted one of the records since the lookup:
-      // put them one by one, the manifest first so a tag never points at
-      // a record that is not there.
-      log::info("appview", "applyWrites for {} refused ({}); writing the records one by one", t.str(), e.message());
-      for (const xrpc::WriteOp& w : writes) session->put_record(w.collection, w.rkey, w.value);
+      oci::ManifestRecord r = oci::ManifestRecord::from_value(e.value);
+      if (r.repository == t.name.repository && r.digest == digest) rkeys.push_back(e.rkey);
+    } catch (const ParseError&) {
     }
-    if (ref.is_tag()) {
-      tags.put(t.did + "/" + t.name.repository + ":" + ref.tag_name(), m.digest.str());
-      tag_lists.erase(t.did + "/" + t.name.repository);
+  }
+  if (rkeys.empty())
+    throw registry_error(oci::ErrorCode::kManifestUnknown,
+                         fmt::format("{}@{} is not in the repository", t.str(), digest.str()));
+  // Tags pointing at it go too, as in distribution: no dangling tags.
+  std::vector<index::RecordChange> deleted;
+  for (const Value& v : list_records(t, oci::kTagCollection)) {
+    oci::TagRecord tag;
+    try {
+      tag = oci::TagRecord::from_value(v);
+    } catch (const ParseError&) {
+      continue;  // someone else's malformed record is not ours to fix
     }
-    CachedManifest cached{m.media_type, std::move(body), m.subject ? m.subject->digest.str() : ""};
-    manifests.put(manifest_cache_key(t.did, t.name.repository, m.digest), cached);
-    remember_manifest_key(t.did, t.name.repository, m.digest, manifest_rkey);
-    repo_holds.put(t.did + "/" + t.name.repository, hold_did);
-    store->add_repository(t.str(), t.did, t.name.repository, hold_did);
-    std::vector<index::RecordChange> changes;
-    for (const xrpc::WriteOp& w : writes)
-      changes.push_back({t.did, w.collection, w.rkey, index::RecordAction::kCreate, w.value, ""});
-    index_own_records(t, changes);
-    log::info("appview", "{} pushed {}:{} ({})", caller.did(), t.str(), ref.str(), m.digest.str());
-    log::debug("appview",
-               "manifest PUT {}: checked at {:.1f} ms, looked up at {:.1f}, hold notified at {:.1f}, blob stored at "
-               "{:.1f}, records written at {:.1f}",
-               m.digest.str(), checked, looked_up, notified, uploaded, ms_since(started));
+    if (tag.repository == t.name.repository && tag.digest() == digest) {
+      std::string rkey = oci::tag_rkey(tag.repository, tag.tag);
+      session.delete_record(oci::kTagCollection, rkey);
+      deleted.push_back(deletion(t, oci::kTagCollection, rkey));
+    }
+  }
+  for (const std::string& rkey : rkeys) {
+    session.delete_record(oci::kManifestCollection, rkey);
+    deleted.push_back(deletion(t, oci::kManifestCollection, rkey));
+  }
+  return deleted;
+}
 
-    auto response = xrpc::ServerResponse::empty(201);
-    response.header("Location", manifest_location(t, m.digest)).header("Docker-Content-Digest", m.digest.str());
-    if (m.subject) response.header("OCI-Subject", m.subject->digest.str());
-    return response;
-  }));
+xrpc::ServerResponse Appview::Impl::delete_manifest(const xrpc::ServerRequest& req) {
+  Target t = resolve_name(req.path_params[0]);
+  authorize(req, t, "delete");
+  oci::Reference ref = oci::Reference::parse(req.path_params[1]);
+  auto session = session_of(t.did);
+  if (ref.is_tag()) {
+    if (!resolve_tag(t, ref.tag_name()))
+      throw registry_error(oci::ErrorCode::kManifestUnknown, fmt::format("{}:{} is not a tag", t.str(), ref.str()));
+    std::string rkey = oci::tag_rkey(t.name.repository, ref.tag_name());
+    session->delete_record(oci::kTagCollection, rkey);
+    index_own_records(t, {deletion(t, oci::kTagCollection, rkey)});
+  } else {
+    index_own_records(t, delete_manifest_records(t, ref.digest_value(), *session));
+  }
+  forget_repo_caches(t);
+  return xrpc::ServerResponse::empty(202);
+}
 
-  server.route("DELETE", kManifestPath, guard("delete", [this](const xrpc::ServerRequest& req) {
-    Target t = resolve_name(req.path_params[0]);
-    authorize(req, t, "delete");
-    oci::Reference ref = oci::Reference::parse(req.path_params[1]);
-    auto session = session_of(t.did);
-    if (ref.is_tag()) {
-      if (!resolve_tag(t, ref.tag_name()))
-        throw registry_error(oci::ErrorCode::kManifestUnknown, fmt::format("{}:{} is not a tag", t.str(), ref.str()));
-      std::string rkey = oci::tag_rkey(t.name.repository, ref.tag_name());
-      session->delete_record(oci::kTagCollection, rkey);
-      index_own_records(t, {deletion(t, oci::kTagCollection, rkey)});
-    } else {
-      const oci::Digest& digest = ref.digest_value();
-      // Every record of it (a restarted AppView may have written a second).
-      std::vector<std::string> rkeys;
-      for (const RecordEntry& e : list_record_entries(t, oci::kManifestCollection)) {
-        try {
-          oci::ManifestRecord r = oci::ManifestRecord::from_value(e.value);
-          if (r.repository == t.name.repository && r.digest == digest) rkeys.push_back(e.rkey);
-        } catch (const ParseError&) {
-        }
-      }
-      if (rkeys.empty())
-        throw registry_error(oci::ErrorCode::kManifestUnknown,
-                             fmt::format("{}@{} is not in the repository", t.str(), digest.str()));
-      // Tags pointing at it go too, as in distribution: no dangling tags.
-      std::vector<index::RecordChange> deleted;
-      for (const Value& v : list_records(t, oci::kTagCollection)) {
-        oci::TagRecord tag;
-        try {
-          tag = oci::TagRecord::from_value(v);
-        } catch (const ParseError&) {
-          continue;  // someone else's malformed record is not ours to fix
-        }
-        if (tag.repository == t.name.repository && tag.digest() == digest) {
-          std::string rkey = oci::tag_rkey(tag.repository, tag.tag);
-          session->delete_record(oci::kTagCollection, rkey);
-          deleted.push_back(deletion(t, oci::kTagCollection, rkey));
-        }
-      }
-      for (const std::string& rkey : rkeys) {
-        session->delete_record(oci::kManifestCollection, rkey);
-        deleted.push_back(deletion(t, oci::kManifestCollection, rkey));
-      }
-      index_own_records(t, deleted);
-    }
-    forget_repo_caches(t);
-    return xrpc::ServerResponse::empty(202);
-  }));
+void Appview::Impl::register_manifests(xrpc::XrpcServer& server) {
+  server.route("GET", kManifestPath, guard("pull", [this](const xrpc::ServerRequest& req) { return get_manifest(req); }));
+  server.stream_route("PUT", kManifestPath,
+                      guard_stream("pull,push", [this](const xrpc::ServerRequest& req, xrpc::BodyReader& reader) {
+                        return put_manifest(req, reader);
+                      }));
+  server.route("DELETE", kManifestPath,
+               guard("delete", [this](const xrpc::ServerRequest& req) { return delete_manifest(req); }));
 }
 
 }  // namespace atcr::appview
