@@ -93,6 +93,16 @@ class AccessState {
 };
 
 // The captain's settings the owner may change at runtime (the admin panel).
+// An io.atcr.hold.notifyManifest's fields, checked (manifest_endpoints.cc).
+struct Notification {
+  bool push = true;
+  std::string operation;  // "push" or "pull"
+  std::string user;
+  std::string repository;
+  oci::Digest manifest_digest;
+  std::optional<std::string> tag;
+};
+
 struct CaptainSettings {
   bool is_public = false;
   bool allow_all_crew = false;
@@ -169,6 +179,16 @@ struct Hold::Impl {
   void register_upload_endpoints(xrpc::XrpcServer& server);
   void register_blob_endpoints(xrpc::XrpcServer& server);
   void register_manifest_endpoints(xrpc::XrpcServer& server);
+  // notifyManifest, getQuota, listTiers (manifest_endpoints.cc). A push
+  // is planned (layer records, quota, post) under records_mu, then
+  // committed with the stats record in one commit.
+  struct PushWrites;
+  xrpc::ServerResponse notify_manifest(const xrpc::ServerRequest& req);
+  void plan_push(const Value& in, const Notification& n, PushWrites& plan);
+  void record_layers(const Notification& n, const oci::ManifestInfo& info, PushWrites& plan);
+  void check_push_quota(const std::string& user, const PushWrites& plan);
+  xrpc::ServerResponse get_quota(const xrpc::ServerRequest& req);
+  xrpc::ServerResponse list_tiers() const;
   // Stores `data` as a blob of the hold's own records (a scan's SBOM, the
   // profile's avatar: raw sha256 CIDs, kept by GC while a record names
   // them) and returns its blob ref {$type: blob, ref, mimeType, size}.
