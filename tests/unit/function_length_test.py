@@ -1,0 +1,319 @@
+#!/usr/bin/env python3
+"""Functions stay short: none longer than 60 lines (issue 14).
+
+Measures every function defined in libatcr/src, libatcr/include, apps/ and
+bindings/c (C and C++ sources): from the line naming the function to its
+closing brace. Lambdas and local classes count toward the function that holds
+them; namespaces, extern "C" blocks and class bodies are scopes, not functions
+(their member functions are measured one by one); brace-initialised data
+(tables at namespace scope, member initialisers) is not a function. A lambda
+stored in a variable at namespace or class scope is a function named after
+the variable.
+
+Comments, string and character literals (raw strings too) and preprocessor
+lines are blanked before braces are matched, so a brace in any of them does
+not count.
+
+usage: function_length_test.py <source root>
+       function_length_test.py <source root> --list   (every function, longest first)
+"""
+import pathlib
+import re
+import sys
+
+LIMIT = 60
+DIRS = ("libatcr/src", "libatcr/include", "apps", "bindings/c")
+SUFFIXES = {".h", ".hh", ".hpp", ".c", ".cc", ".cpp", ".cxx"}
+
+# Today's offenders: (file, function, current length). This list only
+# shrinks: a function on it may not grow, and once it is 60 lines or fewer its
+# entry must go (the test fails until it does). Never add to it; split the
+# function into named pieces instead.
+ALLOWED = [
+    ("libatcr/src/appview/appview.cc", "Appview::Impl::Impl", 70),
+    ("libatcr/src/appview/blob_endpoints.cc", "Appview::Impl::register_blobs", 100),
+    ("libatcr/src/appview/config.cc", "schema", 103),
+    ("libatcr/src/appview/list_endpoints.cc", "Appview::Impl::register_lists", 87),
+    ("libatcr/src/appview/manifest_endpoints.cc", "Appview::Impl::put_manifest", 76),
+    ("libatcr/src/appview/upload_endpoints.cc", "Appview::Impl::register_uploads", 87),
+    ("libatcr/src/hold/blob_endpoints.cc", "Hold::Impl::delete_blob", 65),
+    ("libatcr/src/hold/blob_endpoints.cc", "Hold::Impl::register_blob_endpoints", 64),
+    ("libatcr/src/hold/config.cc", "HoldConfig::load", 75),
+    ("libatcr/src/hold/config.cc", "schema", 136),
+    ("libatcr/src/hold/hold.cc", "Hold::Hold", 61),
+    ("libatcr/src/hold/upload_endpoints.cc", "Hold::Impl::register_upload_endpoints", 83),
+    ("libatcr/src/hold/user_endpoints.cc", "Hold::Impl::register_user_endpoints", 79),
+    ("libatcr/src/index/firehose_consumer.cc", "FirehoseConsumer::follow", 92),
+    ("libatcr/src/index/sqlite_index.cc", "SqliteIndex::refresh_repository", 72),
+    ("libatcr/src/index/verify.cc", "verify_commit", 68),
+    ("libatcr/src/pds/embedded_pds.cc", "EmbeddedPds::open", 66),
+    ("libatcr/src/pds/endpoints.cc", "register_repo", 70),
+    ("libatcr/src/repo/mst.cc", "Tree::diff", 61),
+    ("libatcr/src/scan/layer.cc", "walk", 76),
+    ("libatcr/src/storage/uploads.cc", "Uploads::complete", 63),
+    ("libatcr/src/storage/uploads.cc", "Uploads::expire", 90),
+    ("libatcr/src/util/settings.cc", "load", 160),
+    ("libatcr/src/util/settings.cc", "render_template", 67),
+    ("libatcr/src/xrpc/http_connection.cc", "HttpConnection::Impl::serve_one", 66),
+    ("libatcr/src/xrpc/service_auth_verifier.cc", "ServiceAuthVerifier::verify", 181),
+]
+
+IDENT = r"[A-Za-z_]\w*"
+KEYWORDS = {"if", "for", "while", "switch", "catch", "return", "sizeof", "alignof", "alignas",
+            "decltype", "noexcept", "static_assert", "requires", "__attribute__", "typeid",
+            "throw", "new", "delete"}
+# What may follow a function's parameter list before its body.
+SUFFIX_OK = re.compile(
+    r"^(\s*(const|volatile|&&|&|noexcept(\s*\(.*\))?|override|final|mutable|try|"
+    r"\[\[[^\]]*\]\]|__attribute__\s*\(\(.*\)\)|throw\s*\([^)]*\)))*"
+    r"\s*((->|:|requires\b).*)?$", re.S)
+NAME_BEFORE_PAREN = re.compile(
+    r"((?:" + IDENT + r"(?:\s*<[^<>;{}]*>)?\s*::\s*)*"
+    r"(?:operator\s*(?:\(\s*\)|\[\s*\]|[^\w\s(]+|" + IDENT + r")|~?\s*" + IDENT + r"))"
+    r"\s*(?:<[^<>;{}()]*>)?\s*$")
+
+
+def blank(text: str) -> str:
+    """Replaces comments, literals and preprocessor lines with spaces, keeping newlines."""
+    out = []
+    i, n = 0, len(text)
+    line_start = True
+    while i < n:
+        c = text[i]
+        if line_start and c in " \t":
+            out.append(c)
+            i += 1
+            continue
+        if line_start and c == "#":
+            j = i
+            while j < n:
+                if text[j] == "\n" and text[j - 1] != "\\":
+                    break
+                # a comment may hide the directive's end; good enough for directives
+                j += 1
+            out.append(re.sub(r"[^\n]", " ", text[i:j]))
+            i = j
+            continue
+        line_start = c == "\n"
+        if text.startswith("//", i):
+            j = text.find("\n", i)
+            j = n if j < 0 else j
+            out.append(" " * (j - i))
+            i = j
+            continue
+        if text.startswith("/*", i):
+            j = text.find("*/", i + 2)
+            j = n if j < 0 else j + 2
+            out.append(re.sub(r"[^\n]", " ", text[i:j]))
+            i = j
+            continue
+        m = re.match(r'(?:u8|u|U|L)?R"([^()\\\s]{0,16})\(', text[i:i + 24])
+        if m and not (i > 0 and (text[i - 1].isalnum() or text[i - 1] == "_")):
+            end = text.find(")" + m.group(1) + '"', i + m.end())
+            j = n if end < 0 else end + len(m.group(1)) + 2
+            out.append('"' + re.sub(r"[^\n]", " ", text[i + 1:j - 1]) + '"')
+            i = j
+            continue
+        if c == "'":
+            k = i - 1
+            while k >= 0 and (text[k].isalnum() or text[k] in "_'."):
+                k -= 1
+            if k + 1 < i and text[k + 1].isdigit():  # digit separator: 1'000'000
+                out.append(c)
+                i += 1
+                continue
+        if c in "\"'":
+            j = i + 1
+            while j < n and text[j] != c and text[j] != "\n":
+                j += 2 if text[j] == "\\" else 1
+            j = min(j + 1, n)
+            out.append(c + " " * (j - i - 2) + c if j - i >= 2 else c)
+            i = j
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def matching(code: str, i: int, open_c: str, close_c: str) -> int:
+    """Index of the bracket closing the one at i (len(code) when unbalanced)."""
+    depth = 0
+    for j in range(i, len(code)):
+        if code[j] == open_c:
+            depth += 1
+        elif code[j] == close_c:
+            depth -= 1
+            if depth == 0:
+                return j
+    return len(code)
+
+
+def top_level_groups(head: str):
+    """(start, end) of each parenthesised group at the head's top level."""
+    groups, i = [], 0
+    while i < len(head):
+        if head[i] == "(":
+            j = matching(head, i, "(", ")")
+            groups.append((i, j))
+            i = j + 1
+        else:
+            i += 1
+    return groups
+
+
+def strip_template_prefix(head: str) -> str:
+    head = head.strip()
+    while True:
+        m = re.match(r"template\s*<", head)
+        if not m:
+            return head
+        depth, j = 0, m.end() - 1
+        while j < len(head):
+            depth += {"<": 1, ">": -1}.get(head[j], 0)
+            if depth == 0:
+                break
+            j += 1
+        head = head[j + 1:].strip()
+
+
+def outside_parens(head: str) -> str:
+    """The head with every parenthesised group's contents blanked."""
+    out, depth = [], 0
+    for c in head:
+        if c == "(":
+            depth += 1
+        out.append(c if depth == 0 or c in "()" else " ")
+        if c == ")":
+            depth = max(depth - 1, 0)
+    return "".join(out)
+
+
+def classify(head: str):
+    """('namespace'|'function'|'class'|'data', name) for a brace opening after head."""
+    head = re.sub(r"\s+", " ", strip_template_prefix(head))
+    head = re.sub(r"^((public|private|protected)\s*:\s*)+", "", head)
+    if re.match(r"^(inline\s+)?namespace\b", head) or re.match(r'^extern\s*"\s*"\s*$', head):
+        return "namespace", None
+    for start, end in top_level_groups(head):
+        m = NAME_BEFORE_PAREN.search(head[:start])
+        if not m or m.group(1).split("::")[-1].strip() in KEYWORDS:
+            continue
+        suffix = head[end + 1:]
+        if SUFFIX_OK.match(suffix):
+            if re.match(r"\s*:", suffix) and re.search(r"(\w|>)\s*$", suffix):
+                return "data", None  # a member's braced initialiser in a constructor's list
+            return "function", re.sub(r"\s+", "", m.group(1))
+    flat = outside_parens(head)
+    eq = re.search(r"(?<![=!<>+\-*/%&|^])=(?!=)", flat)
+    if eq and not re.search(r"operator\s*$", flat[:eq.start()]):
+        if head[eq.end():].lstrip().startswith("["):
+            names = re.findall(IDENT, flat[:eq.start()])
+            return "function", names[-1] if names else "lambda"
+        return "data", None
+    m = re.search(r"\b(class|struct|union|enum)\b\s*(class\b|struct\b)?\s*(\[\[[^\]]*\]\]\s*)?(" +
+                  IDENT + r")?", flat)
+    if m:
+        return "class", m.group(4) or "<anonymous>"
+    return "data", None
+
+
+def functions(text: str):
+    """Yields (line, name, length) for every function defined in text."""
+    code = blank(text)
+    line_of = [0] * (len(code) + 1)
+    line = 1
+    for i, c in enumerate(code):
+        line_of[i] = line
+        if c == "\n":
+            line += 1
+    line_of[len(code)] = line
+
+    def scope(begin: int, end: int, classes):
+        """Walks a namespace or class body code[begin:end]."""
+        head_start, i, parens = begin, begin, 0
+        while i < end:
+            c = code[i]
+            if c == "(":
+                parens += 1
+            elif c == ")":
+                parens = max(parens - 1, 0)
+            elif c == ";" and parens == 0:
+                head_start = i + 1
+            elif c == "{":
+                close = matching(code, i, "{", "}")
+                if close == len(code):
+                    raise ValueError(f"line {line_of[i]}: '{{' is never closed")
+                if parens > 0:  # a braced initialiser inside a declaration's parentheses
+                    i = close + 1
+                    continue
+                kind, name = classify(code[head_start:i])
+                if kind == "function":
+                    m = re.search(re.escape(name.split("::")[-1].lstrip("~")) if name else "$",
+                                  code[head_start:i])
+                    first = line_of[head_start + m.start()] if m else line_of[i]
+                    yield first, "::".join(classes + [name]), line_of[close] - first + 1
+                    head_start = close + 1
+                elif kind in ("namespace", "class"):
+                    inner = classes + [name] if kind == "class" else classes
+                    yield from scope(i + 1, close, inner)
+                    head_start = close + 1
+                i = close + 1  # data: the head goes on to its ';'
+                continue
+            elif c == "}":
+                raise ValueError(f"line {line_of[i]}: '}}' closes nothing")
+            i += 1
+
+    yield from scope(0, len(code), [])
+
+
+def measure(root: pathlib.Path):
+    for d in DIRS:
+        for path in sorted((root / d).rglob("*")):
+            if path.suffix in SUFFIXES and path.is_file():
+                rel = str(path.relative_to(root))
+                try:
+                    found = list(functions(path.read_text(errors="replace")))
+                except ValueError as e:  # measure nothing rather than the wrong thing
+                    found = [(0, f"<unparsed: {e}>", LIMIT + 1)]
+                for line, name, length in found:
+                    yield rel, line, name, length
+
+
+def main() -> int:
+    root = pathlib.Path(sys.argv[1])
+    measured = list(measure(root))
+    if "--list" in sys.argv[2:]:
+        for rel, line, name, length in sorted(measured, key=lambda f: -f[3]):
+            print(f"{length:5d} {rel}:{line} {name}")
+        return 0
+    allowed = {}
+    for rel, name, length in ALLOWED:
+        allowed.setdefault((rel, name), []).append(length)
+    problems, seen = [], set()
+    for rel, line, name, length in measured:
+        limits = allowed.get((rel, name))
+        if limits is None:
+            if length > LIMIT:
+                problems.append(f"{rel}:{line}: {name} is {length} lines (limit {LIMIT}): "
+                                "split it into named functions")
+            continue
+        seen.add((rel, name))
+        if length <= LIMIT:
+            problems.append(f"{rel}:{line}: {name} is {length} lines now: "
+                            "remove its entry from ALLOWED")
+        elif length > max(limits):
+            problems.append(f"{rel}:{line}: {name} grew to {length} lines (allowed "
+                            f"{max(limits)}): shorten it, do not raise its entry")
+        elif length < max(limits):
+            print(f"note: {rel}:{line}: {name} is {length} lines; lower its entry "
+                  f"from {max(limits)}")
+    for rel, name in sorted(set(allowed) - seen):
+        problems.append(f"{rel}: {name} is in ALLOWED but no longer exists: remove its entry")
+    for p in problems:
+        print(p)
+    print(f"function length: {len(measured)} functions, {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
