@@ -7,6 +7,10 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "fake_oauth_server.h"
 #include "test_database.h"
 #include "temp_dir.h"
@@ -178,4 +182,62 @@ TEST_CASE("instances sharing a database: one's refresh does not end the other's 
   }
   CHECK(again->query("com.atproto.server.getSession").is_map());
   CHECK(ended.empty());
+}
+
+TEST_CASE("instances sharing a database: a sign-in started on one completes on the other, once") {
+  Fixture f;
+  auto a = f.open(), b = f.open();
+  oauth::PendingAuthorization p = a->client().start("alice.test");
+  std::string state = p.state, url = p.authorization_url;
+  Bytes dpop_secret = p.dpop_key.secret();
+  a->put_pending({p, "/settings"});
+  auto pending = b->take_pending(state);  // the callback reaches b
+  REQUIRE(pending);
+  CHECK(pending->return_to == "/settings");
+  CHECK(pending->authorization.code_verifier == p.code_verifier);
+  CHECK(pending->authorization.discovery.server.token_endpoint == p.discovery.server.token_endpoint);
+  CHECK(pending->authorization.dpop_key.secret() == dpop_secret);
+  // A replay, on either instance, finds nothing.
+  CHECK(!a->take_pending(state));
+  CHECK(!b->take_pending(state));
+  oauth::TokenSet t = b->client().finish(
+      pending->authorization, {f.as.code_for(url), state, pending->authorization.discovery.server.issuer, "", ""});
+  auto pds = b->adopt(t, pending->authorization.dpop_key);
+  CHECK(pds->query("com.atproto.server.getSession").find("did")->as_string() == test::kDid);
+  CHECK(a->get(test::kDid));
+}
+
+TEST_CASE("a sign-in in flight is kept by a hash of its state and taken by one of racing callbacks") {
+  Fixture f;
+  auto store = f.open();
+  oauth::PendingAuthorization p = store->client().start("alice.test");
+  std::string state = p.state;
+  store->put_pending({p, "/"});
+  auto database = db::open(f.db);
+  CHECK(database->exec("SELECT state_hash FROM oauth_pending").front().text(0) != state);
+  CHECK(database->exec("SELECT COUNT(*) FROM oauth_pending WHERE state_hash = ?", {state}).front().integer(0) == 0);
+  std::vector<std::unique_ptr<OAuthStore>> instances;
+  for (int i = 0; i < 4; ++i) instances.push_back(f.open());
+  std::atomic<int> taken{0};
+  {
+    std::vector<std::jthread> callbacks;
+    for (auto& instance : instances)
+      callbacks.emplace_back([&taken, &state, &instance] {
+        if (instance->take_pending(state)) ++taken;
+      });
+  }
+  CHECK(taken == 1);
+  CHECK(database->exec("SELECT COUNT(*) FROM oauth_pending").front().integer(0) == 0);
+}
+
+TEST_CASE("expired sign-ins are pruned when another starts") {
+  Fixture f;
+  auto store = f.open();
+  oauth::PendingAuthorization old = store->client().start("alice.test");
+  old.created_at -= 3600;
+  store->put_pending({old, "/"});
+  oauth::PendingAuthorization fresh = store->client().start("alice.test");
+  store->put_pending({fresh, "/"});
+  CHECK(db::open(f.db)->exec("SELECT COUNT(*) FROM oauth_pending").front().integer(0) == 1);
+  CHECK(store->take_pending(fresh.state));
 }

@@ -3,6 +3,9 @@
 
 #include <fmt/core.h>
 
+#include "atcr/crypto/sha256.h"
+#include "atcr/encoding/hex.h"
+#include "atcr/log.h"
 #include "atcr/xrpc/service_auth.h"
 #include "web/web_session.h"
 
@@ -11,29 +14,82 @@ namespace atcr::web {
 namespace {
 
 constexpr std::int64_t kPendingTtl = 10 * 60;  // seconds
-constexpr std::size_t kMaxPending = 10000;
+constexpr std::int64_t kMaxPending = 10000;
 constexpr std::size_t kMaxAccountInput = 2048;
+
+constexpr const char* kSchemaV1 = R"(
+CREATE TABLE IF NOT EXISTS oauth_pending (
+  state_hash TEXT PRIMARY KEY,
+  did TEXT NOT NULL,
+  handle TEXT NOT NULL,
+  pds_url TEXT NOT NULL,
+  issuer TEXT NOT NULL,
+  par_endpoint TEXT NOT NULL,
+  authorization_endpoint TEXT NOT NULL,
+  token_endpoint TEXT NOT NULL,
+  revocation_endpoint TEXT NOT NULL,
+  code_verifier TEXT NOT NULL,
+  dpop_key TEXT NOT NULL,
+  return_to TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS oauth_pending_expires ON oauth_pending (expires_at);
+)";
+constexpr db::Migration kMigrations[] = {{1, kSchemaV1}};
+
+constexpr std::string_view kPendingColumns =
+    "did, handle, pds_url, issuer, par_endpoint, authorization_endpoint, token_endpoint, revocation_endpoint, "
+    "code_verifier, dpop_key, return_to, created_at, expires_at";
+
+std::string state_hash(std::string_view state) { return hex::encode(sha256(as_bytes(state))); }
+
+// A row of kPendingColumns (after state_hash) as the sign-in it keeps.
+PendingLogin pending_of(const db::Row& r, std::string state) {
+  oauth::Discovery d{r.text(0), r.text(1), r.text(2), {r.text(3), r.text(4), r.text(5), r.text(6), r.text(7)}};
+  PrivateKey key = PrivateKey::from_bytes(KeyType::kP256, hex::decode(r.text(9)));
+  return {oauth::PendingAuthorization{std::move(state), std::move(d), r.text(8), std::move(key), {}, r.integer(11)},
+          r.text(10)};
+}
+
+// Makes room: expired sign-ins go, then the oldest beyond kMaxPending - 1.
+void prune(db::Executor& db, std::int64_t now) {
+  db.exec("DELETE FROM oauth_pending WHERE expires_at <= ?", {now});
+  std::int64_t excess = db.exec("SELECT COUNT(*) FROM oauth_pending").front().integer(0) - (kMaxPending - 1);
+  if (excess > 0)
+    db.exec("DELETE FROM oauth_pending WHERE state_hash IN "
+            "(SELECT state_hash FROM oauth_pending ORDER BY created_at LIMIT ?)",
+            {excess});
+}
 
 }  // namespace
 
-void PendingLogins::put(PendingLogin pending) {
-  std::int64_t now = xrpc::unix_now();
-  std::lock_guard lock(mu_);
-  for (auto it = pending_.begin(); it != pending_.end();)
-    it = now - it->second.authorization.created_at > kPendingTtl ? pending_.erase(it) : std::next(it);
-  if (pending_.size() >= kMaxPending) pending_.erase(pending_.begin());
-  std::string state = pending.authorization.state;
-  pending_.insert_or_assign(std::move(state), std::move(pending));
+PendingLogins::PendingLogins(std::shared_ptr<db::Database> database) : db_(std::move(database)) {
+  db_->migrate("web.oauth_pending", kMigrations);
+}
+
+void PendingLogins::put(const PendingLogin& pending) {
+  const oauth::PendingAuthorization& a = pending.authorization;
+  const oauth::Discovery& d = a.discovery;
+  prune(*db_, xrpc::unix_now());
+  db_->exec(fmt::format("INSERT INTO oauth_pending (state_hash, {}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        kPendingColumns),
+            {state_hash(a.state), d.did, d.handle, d.pds_url, d.server.issuer, d.server.par_endpoint,
+             d.server.authorization_endpoint, d.server.token_endpoint, d.server.revocation_endpoint, a.code_verifier,
+             hex::encode(a.dpop_key.secret()), pending.return_to, a.created_at, a.created_at + kPendingTtl});
 }
 
 std::optional<PendingLogin> PendingLogins::take(const std::string& state) {
-  std::lock_guard lock(mu_);
-  auto it = pending_.find(state);
-  if (it == pending_.end()) return std::nullopt;
-  PendingLogin p = std::move(it->second);
-  pending_.erase(it);
-  if (xrpc::unix_now() - p.authorization.created_at > kPendingTtl) return std::nullopt;
-  return p;
+  if (state.empty()) return std::nullopt;
+  auto found = db_->exec(fmt::format("DELETE FROM oauth_pending WHERE state_hash = ? RETURNING {}", kPendingColumns),
+                         {state_hash(state)});
+  if (found.empty() || found.front().integer(12) <= xrpc::unix_now()) return std::nullopt;
+  try {
+    return pending_of(found.front(), state);
+  } catch (const ParseError& e) {
+    log::error("web", "a stored sign-in in flight is unusable: {}", e.what());
+    return std::nullopt;
+  }
 }
 
 std::string safe_return_to(const std::string& path, const std::string& fallback) {

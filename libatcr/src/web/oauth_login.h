@@ -1,20 +1,22 @@
 // Internal: the parts of an ATProto OAuth web sign-in every service with
 // pages shares (the AppView's /login, the hold's /admin/auth/login):
 //
-//   - authorizations in flight (start -> callback), in memory by `state`,
-//     each usable once and for 10 minutes (a restart forgets them: the user
-//     clicks "sign in" again), at most 10000;
+//   - authorizations in flight (start -> callback), in the oauth_pending
+//     table of the service's database, so the callback may reach another
+//     instance than the one that started the sign-in (AppViews sharing a
+//     PostgreSQL database) or the same one after a restart; each usable once
+//     and for 10 minutes, at most 10000 (the oldest go first);
 //   - the handle form, what was typed into it, the callback's parameters,
 //     and where to land afterwards (local paths only: never an open
 //     redirect).
 #pragma once
 
-#include <map>
-#include <mutex>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "atcr/db/database.h"
 #include "atcr/oauth/client.h"
 #include "atcr/xrpc/server.h"
 
@@ -25,17 +27,23 @@ struct PendingLogin {
   std::string return_to;  // a local path to land on after sign-in
 };
 
-// Thread-safe.
+// Sign-ins in flight, by state. Rows hold the state's SHA-256 (not the
+// state), the PKCE verifier and the DPoP private key (hex): the database is
+// as sensitive as the OAuth sessions it also keeps. Thread-safe; the
+// database may be shared by several processes. Throws StorageError when
+// the database fails.
 class PendingLogins {
  public:
-  void put(PendingLogin pending);
+  explicit PendingLogins(std::shared_ptr<db::Database> database);
+  // Keeps `pending` until its authorization's created_at + 10 minutes.
+  void put(const PendingLogin& pending);
   // Removes and returns the authorization of `state` (nullopt if unknown,
-  // used or expired).
+  // used or expired). Atomic (one DELETE ... RETURNING): of two callbacks
+  // with the same state, on any instances, one gets it.
   std::optional<PendingLogin> take(const std::string& state);
 
  private:
-  std::mutex mu_;
-  std::map<std::string, PendingLogin> pending_;
+  std::shared_ptr<db::Database> db_;
 };
 
 // `path` if it is a local path ("/x", not "//host" or "/\host", no CR/LF),

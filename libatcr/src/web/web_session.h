@@ -69,6 +69,9 @@ class WebSessions {
               Site site = {});
 
   const Site& site() const { return site_; }
+  // The database the sessions live in (the service's other web state, e.g.
+  // PendingLogins, goes in it too).
+  const std::shared_ptr<db::Database>& database() const { return db_; }
 
   // The signed-in user of a request, or nullopt (no cookie, bad signature,
   // logged out, expired).

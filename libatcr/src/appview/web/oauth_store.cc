@@ -34,7 +34,7 @@ OAuthStore::OAuthStore(const std::string& db_path, std::unique_ptr<oauth::Client
 
 OAuthStore::OAuthStore(std::shared_ptr<db::Database> database, std::unique_ptr<oauth::Client> client,
                        std::shared_ptr<const net::HttpClient> http)
-    : client_(std::move(client)), http_(std::move(http)), db_(std::move(database)) {
+    : client_(std::move(client)), http_(std::move(http)), db_(std::move(database)), pending_(db_) {
   db_->migrate("appview.oauth", kMigrations);
 }
 

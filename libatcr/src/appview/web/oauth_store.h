@@ -1,5 +1,6 @@
 // Internal: the AppView's OAuth state.
-//   - authorizations in flight (start -> callback): web::PendingLogins;
+//   - authorizations in flight (start -> callback): web::PendingLogins, in
+//     the same database (any instance sharing it may take the callback);
 //   - users' OAuth sessions, in the oauth_sessions table of the AppView's
 //     database (appview.sqlite, or database.url's)
 //     (DID, handle, PDS, authorization server, tokens, DPoP key, expiry),
@@ -33,9 +34,9 @@ class OAuthStore {
   const oauth::Client& client() const { return *client_; }
 
   using Pending = atcr::web::PendingLogin;
-  void put_pending(Pending pending) { pending_.put(std::move(pending)); }
+  void put_pending(const Pending& pending) { pending_.put(pending); }
   // Removes and returns the authorization of `state` (nullopt if unknown,
-  // used or expired).
+  // used or expired; atomic across instances).
   std::optional<Pending> take_pending(const std::string& state) { return pending_.take(state); }
 
   // Keeps a fresh grant and returns its PDS session. The DID's older grant

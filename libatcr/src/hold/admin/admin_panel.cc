@@ -54,7 +54,8 @@ AdminPanel::AdminPanel(Hold::Impl& hold)
       client_(client_options(hold.config), *hold.resolver, http_),
       sessions_((hold.config.server.data_dir / "admin.sqlite").string(), hold.config.server.data_dir / "admin-session.key",
                 hold.config.server.public_url.starts_with("https://"), hold.config.admin.session_lifetime,
-                admin_site()) {}
+                admin_site()),
+      pending_(sessions_.database()) {}
 
 bool AdminPanel::is_owner(const std::string& did) {
   hold_.access.ensure_current(*hold_.pds);
