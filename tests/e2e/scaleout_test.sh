@@ -6,6 +6,9 @@
 #     push's token, POST, PATCHes and PUT land on both: the token key, the
 #     app-password session and the upload sessions (with the part being
 #     filled) must be shared;
+#   - a web OAuth sign-in begun on one instance completes with its callback on
+#     the other (the sign-in in flight is in the database); a replayed
+#     callback is an HTML error page on both;
 #   - skopeo pushes a 5-layer image while the instance that leads the
 #     firehose consumer is killed with SIGKILL mid-push; the push completes
 #     (skopeo retries) and the image pulls byte for byte;
@@ -14,7 +17,8 @@
 #     the PDS).
 #
 # Env: ATCR_BUILD (set by meson), the ATCR_E2E_* ports and dir, ATCR_PG_PORT
-# and ATCR_PG_DIR (scripts/postgres.sh).
+# and ATCR_PG_DIR (scripts/postgres.sh); OAUTH_ARTIFACTS: where the browser's
+# failure screenshots stay (default: the work dir, removed at exit).
 set -uo pipefail
 LOG_TAG=scaleout
 . "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
@@ -31,7 +35,7 @@ cleanup() {
   rm -rf "$W"
 }
 trap cleanup EXIT
-for tool in skopeo python3 curl haproxy; do command -v "$tool" >/dev/null || die "$tool is missing (scripts/setup-deps.sh)"; done
+for tool in skopeo python3 curl haproxy /usr/bin/chromium; do command -v "$tool" >/dev/null || die "$tool is missing (scripts/setup-deps.sh)"; done
 
 pass=0
 fail=0
@@ -164,6 +168,25 @@ except urllib.error.HTTPError as e:
 assert hashlib.sha256(got).hexdigest() == digest.split(":")[1], "pulled bytes differ"
 print("ok", digest)
 PY
+
+# --- a web sign-in begun on one instance, finished on the other -------------
+# (chromium through the PDS's own authorization UI; tests/e2e/scaleout-signin.mjs)
+eval "$(bash "$REPO_ROOT/scripts/node-tools.sh")" || die "scripts/node-tools.sh failed"
+signin_started=$SECONDS
+signin="$(OAUTH_ARTIFACTS="${OAUTH_ARTIFACTS:-$W}" "$ATCR_NODE" "$REPO_ROOT/tests/e2e/scaleout-signin.mjs" "http://127.0.0.1:$PORT_A" \
+  "http://127.0.0.1:$PORT_B" "http://$R" "$DEMO_HANDLE" "$DEMO_PASSWORD" 2>>"$LOGF")"
+echo "sign-in ($((SECONDS - signin_started)) s): $signin" >>"$LOGF"
+signin_field() { python3 -c 'import json,sys; print(json.loads(sys.argv[2] or "{}").get(sys.argv[1], ""))' "$1" "$signin"; }
+t "an OAuth sign-in begun on instance A ends signed in with its callback on B" \
+  test "$(signin_field signedIn)/$(signin_field landedOn)" = "True/http://127.0.0.1:$PORT_B"
+t "  A began it, B finished it (their logs)" bash -c "grep -q 'GET /auth/oauth/authorize 303' '$DIR/log/appview-a.log' &&
+  grep -q 'signed in with OAuth' '$DIR/log/appview-b.log' && ! grep -q 'signed in with OAuth' '$DIR/log/appview-a.log'"
+CALLBACK="$(signin_field callback)"
+for port in "$PORT_A" "$PORT_B"; do
+  t "  the callback replayed to 127.0.0.1:$port is refused with an HTML page" bash -c "
+    [ -n '$CALLBACK' ] && [ \"\$(curl -s -o '$W/replay.html' -w '%{http_code} %{content_type}' --max-time 20 \
+      '${CALLBACK/$R/127.0.0.1:$port}')\" = '400 text/html; charset=utf-8' ] && grep -q 'already used' '$W/replay.html'"
+done
 
 # --- the push while the leader dies -----------------------------------------
 leader_pid="$(cat "$DIR/run/appview-$LEADER.pid")"
