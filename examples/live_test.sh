@@ -11,23 +11,13 @@ LOG_TAG=examples
 
 e2e_stack "-examples"
 export ATCR_DEMO_HANDLE="$(fresh_handle ex)"
-W="$(mktemp -d /tmp/atcr-examples-work.XXXXXX)"
-LOGF="$W/examples.log"
-cleanup() { bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true; rm -rf "$W"; }
-trap cleanup EXIT
-for tool in skopeo python3; do command -v "$tool" >/dev/null || die "$tool is missing"; done
-
-bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true
-env_lines="$(bash "$REPO_ROOT/scripts/registry.sh" start)" || die "scripts/registry.sh start failed"
-eval "$env_lines"
+e2e_workdir examples skopeo python3
+e2e_start_stack
 export ATCR_IDENTITY_PLC_URL="$PLC_URL" ATCR_IDENTITY_HANDLE_RESOLVER="$PDS_URL" ATCR_IDENTITY_DEVELOPMENT=true
 R="$REGISTRY/$DEMO_HANDLE"
 SKD=(--dest-tls-verify=false --dest-creds "$DEMO_HANDLE:$DEMO_PASSWORD")
 X="$ATCR_BUILD/examples"
 
-pass=0
-fail=0
-t() { check "$@"; }
 # has FILE TEXT...: FILE contains every TEXT (fixed strings).
 has() {
   local file="$1" text
@@ -65,5 +55,4 @@ t "  our pushes, signatures ok" bash -c "has $W/firehose '$DEMO_DID rev' 'create
 t "watch_firehose (the hold, 2 events)" run hold-firehose "$X/watch_firehose" "$HOLD_URL" 2 10
 t "  the captain, bounded"  has "$W/hold-firehose" "create io.atcr.hold.captain/self" "2 io.atcr.* events"
 
-echo "examples: $pass passed, $fail failed"
-[ "$fail" -eq 0 ] || { echo "--- log"; cat "$LOGF"; exit 1; }
+check_summary examples

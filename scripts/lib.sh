@@ -101,6 +101,67 @@ check() {
   fi
 }
 
+# t: check, as the tests spell it.
+t() { check "$@"; }
+
+# check_summary WHAT [FILE...]: prints "WHAT: N passed, M failed"; when a
+# check failed, the tail of $LOGF and of each FILE (daemon logs) too.
+# Returns non-zero when a check failed: a test's last line.
+check_summary() {
+  local what="$1" f
+  shift
+  echo "$what: $pass passed, $fail failed"
+  ((fail == 0)) && return 0
+  echo "--- $LOGF (tail)"
+  tail -n 80 "$LOGF"
+  for f in "$@"; do
+    echo "--- $f (tail)"
+    tail -n 40 "$f" 2>/dev/null
+  done
+  return 1
+}
+
+# ---- the frame of a test script: a fresh work dir W (/tmp/atcr-NAME.XXXXXX),
+# its check log LOGF (W/NAME.log), pass=0 and fail=0, the TOOLs it needs
+# (dies naming a missing one), and an EXIT trap (e2e_cleanup).
+#   e2e_workdir NAME [TOOL...]
+e2e_workdir() {
+  local name="$1" tool
+  shift
+  W="$(mktemp -d "/tmp/atcr-$name.XXXXXX")" || die "no work dir under /tmp"
+  LOGF="$W/$name.log"
+  pass=0 fail=0
+  trap e2e_cleanup EXIT
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || die "$tool is missing (scripts/setup-deps.sh installs it)"
+  done
+}
+
+# On exit: the test's own e2e_stop (when it defines one: the daemons it
+# started itself), the stack when e2e_start_stack started one, then W,
+# which is kept (and named) when a check failed or KEEP is set.
+e2e_cleanup() {
+  declare -F e2e_stop >/dev/null && e2e_stop
+  [ -n "${E2E_STACK:-}" ] && { bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true; }
+  if [ "${fail:-0}" = 0 ] && [ -z "${KEEP:-}" ]; then
+    rm -rf "$W" 2>/dev/null || true
+  else
+    echo "[${LOG_TAG:-atcr}] logs kept in $W" >&2
+  fi
+}
+
+# e2e_start_stack [--fresh]: the stack (scripts/registry.sh) from a clean
+# stop (--fresh: its state dir ATCR_REGISTRY_DIR emptied too), its
+# variables (REGISTRY, DEMO_HANDLE, DEMO_PASSWORD, PDS_URL, ...) set here.
+e2e_start_stack() {
+  local env_lines
+  E2E_STACK=1
+  bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true
+  [ "${1:-}" != --fresh ] || rm -rf "$ATCR_REGISTRY_DIR"
+  env_lines="$(bash "$REPO_ROOT/scripts/registry.sh" start)" || die "scripts/registry.sh start failed"
+  eval "$env_lines"
+}
+
 # The e2e tests' stack (scripts/registry.sh) where the ATCR_E2E_* knobs say:
 # its state dir (ATCR_E2E_DIR, then SUFFIX, "" for none) and its ports.
 #   e2e_stack -oauth

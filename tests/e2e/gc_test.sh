@@ -19,20 +19,9 @@ LOG_TAG=gc
 . "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 
 e2e_stack "-gc"
-W="$(mktemp -d /tmp/atcr-gc-work.XXXXXX)"
-LOGF="$W/gc.log"
+e2e_workdir gc skopeo python3 curl
 pusher=""
-cleanup() {
-  [ -n "$pusher" ] && kill "$pusher" 2>/dev/null
-  bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true
-  rm -rf "$W"
-}
-trap cleanup EXIT
-for tool in skopeo python3 curl; do command -v "$tool" >/dev/null || die "$tool is missing"; done
-
-pass=0
-fail=0
-t() { check "$@"; }
+e2e_stop() { [ -z "$pusher" ] || kill "$pusher" 2>/dev/null; }
 same() { [ "$1" = "$2" ] || { echo "mismatch: '$1' != '$2'"; return 1; }; }
 mk() { python3 "$REPO_ROOT/tests/e2e/mkimage.py" "$W/$1" --tag v1 "${@:2}" >/dev/null; }
 # The blobs (config and layers, every platform) of an OCI layout: "digest size" lines.
@@ -88,8 +77,6 @@ for i in 1 2 3 4 5 6; do mk "bg$i" --layers 64K; done
 
 for storage in filesystem s3; do
   echo "--- hold storage: $storage"
-  bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true
-  rm -rf "$ATCR_REGISTRY_DIR"
   # A short grace period, and a pause per deleted blob so the kill below
   # lands in the middle of a sweep.
   export ATCR_HOLD_STORAGE="$storage" ATCR_DEMO_HANDLE="$(fresh_handle gc "${storage:0:2}")"
@@ -98,8 +85,7 @@ for storage in filesystem s3; do
   # of its own (garbage collection owns everything under it).
   export HOLD_GC_GRACE_PERIOD=3s ATCR_HOLD_GC_DELETE_DELAY_MS=400 HOLD_IDENTITY_DEVELOPMENT=true
   export HOLD_STORAGE_PREFIX="gc-test-$$-$(date +%s)/"
-  env_lines="$(bash "$REPO_ROOT/scripts/registry.sh" start)" || die "scripts/registry.sh start failed"
-  eval "$env_lines"
+  e2e_start_stack --fresh
   CREDS="$DEMO_HANDLE:$DEMO_PASSWORD"
   R="$REGISTRY/$DEMO_HANDLE"
   SKD=(--dest-tls-verify=false --dest-creds "$CREDS")
@@ -165,12 +151,9 @@ for storage in filesystem s3; do
   t "  and requests by route"   bash -c "curl -s $HOLD_URL/metrics | grep -q 'atcr_http_requests_total{route=\"/xrpc/io.atcr.hold.notifyManifest\"'"
   t "the AppView's /metrics"     bash -c "curl -s http://$REGISTRY/metrics | grep -q 'atcr_http_requests_total{route='"
   if ((fail)); then
-    echo "--- checks"; tail -n 60 "$LOGF"
-    echo "--- hold log (tail)"; tail -n 40 "$ATCR_REGISTRY_DIR/log/hold.log" 2>/dev/null
     for f in "$W"/run*.json "$W"/dry*.json "$W/run2.err"; do echo "--- $f"; cat "$f" 2>/dev/null | head -c 3000; echo; done
     break
   fi
 done
 
-echo "e2e gc: $pass passed, $fail failed"
-((fail == 0))
+check_summary "e2e gc" "$ATCR_REGISTRY_DIR/log/hold.log"

@@ -20,28 +20,15 @@ LOG_TAG=verify
 
 e2e_stack "-verify"
 export ATCR_DEMO_HANDLE="$(fresh_handle vf)"
-W="$(mktemp -d /tmp/atcr-verify-work.XXXXXX)"
-LOGF="$W/verify.log"
+e2e_workdir verify skopeo python3 curl
 proxy=""
-cleanup() {
-  [ -n "$proxy" ] && kill "$proxy" 2>/dev/null
-  bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true
-  rm -rf "$W"
-}
-trap cleanup EXIT
-for tool in skopeo python3 curl; do command -v "$tool" >/dev/null || die "$tool is missing"; done
-
-bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true
-env_lines="$(bash "$REPO_ROOT/scripts/registry.sh" start)" || die "scripts/registry.sh start failed"
-eval "$env_lines"
+e2e_stop() { [ -z "$proxy" ] || kill "$proxy" 2>/dev/null; }
+e2e_start_stack
 CREDS="$DEMO_HANDLE:$DEMO_PASSWORD"
 R="$REGISTRY/$DEMO_HANDLE"
 SKD=(--dest-tls-verify=false --dest-creds "$CREDS")
 ATCR=("$ATCR_BUILD/apps/atcr" --dev --plc "$PLC_URL" --handle-resolver "$PDS_URL")
 
-pass=0
-fail=0
-t() { check "$@"; }
 mk() { python3 "$REPO_ROOT/tests/e2e/mkimage.py" "$W/$1" --tag v1 "${@:2}" >/dev/null; }
 served() { skopeo inspect --raw --tls-verify=false "docker://$1" | sha256sum | cut -d' ' -f1; }
 # expect_fail STATUS TEXT CMD...: CMD exits with STATUS and its stderr says TEXT.
@@ -125,5 +112,4 @@ t "verify fails"                     expect_fail 1 "but its manifest record at:/
 t "tamper: the tag points at other's manifest" tamper io.atcr.tag app:v1 "record['manifest'] = '$OTHER_URI'; record.pop('manifestDigest', None)"
 t "verify fails"                     expect_fail 1 "is for repository other, not app" "${ATCR[@]}" verify "$R/app:v1"
 
-echo "verify: $pass passed, $fail failed"
-[ "$fail" -eq 0 ] || { echo "--- log"; cat "$LOGF"; exit 1; }
+check_summary verify
