@@ -54,5 +54,21 @@ t "  our pushes, signatures ok" bash -c "has $W/firehose '$DEMO_DID rev' 'create
                                           ! grep -q 'BAD SIGNATURE' $W/firehose"
 t "watch_firehose (the hold, 2 events)" run hold-firehose "$X/watch_firehose" "$HOLD_URL" 2 10
 t "  the captain, bounded"  has "$W/hold-firehose" "create io.atcr.hold.captain/self" "2 io.atcr.* events"
+# The C interface's registry client (through the Python bindings): a pull
+# token, then the tag and the manifest through the AppView.
+t "the bindings' registry client (login, tag, manifest)" run py-registry env ATCR_LIBRARY="$ATCR_BUILD/libatcr/libatcr.so" \
+  PYTHONPATH="$REPO_ROOT/bindings/python" python3 -c '
+import atcr, sys
+registry, name, user, password, want = sys.argv[1:]
+token = atcr.registry_login(registry, user, password, "repository:%s:pull" % name)
+assert atcr.registry_resolve_tag(registry, name, "v1", token) == want
+m = atcr.registry_get_manifest(registry, name, "v1", token)
+assert m.digest == want and atcr.registry_get_manifest(registry, name, want, token).digest == want, m.digest
+try:
+    atcr.registry_get_manifest(registry, name, "nope", token)
+    sys.exit("a missing tag was found")
+except atcr.Error as e:
+    assert "MANIFEST_UNKNOWN" in str(e) or "unknown" in str(e).lower(), e
+print("ok", m.digest, m.media_type)' "$REGISTRY" "$DEMO_HANDLE/app" "$DEMO_HANDLE" "$DEMO_PASSWORD" "$APP"
 
 check_summary examples

@@ -156,7 +156,8 @@ char* atcr_s3_presign(const char* endpoint, const char* bucket, const char* regi
  * *content_type (owned) gets the media type when non-NULL. */
 unsigned char* atcr_registry_get_manifest(const char* registry_url, const char* name, const char* reference,
                                           const char* token, size_t* len, char** content_type, char** errptr);
-/* The digest a tag points to (HEAD), owned. */
+/* The digest a tag points to: that of the manifest bytes served (GET,
+ * checked as atcr_registry_get_manifest does), owned. */
 char* atcr_registry_resolve_tag(const char* registry_url, const char* name, const char* tag, const char* token,
                                 char** errptr);
 /* A registry token for `name` with `scope` ("repository:<name>:pull") from

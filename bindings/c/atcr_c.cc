@@ -330,24 +330,19 @@ char* atcr_s3_presign(const char* endpoint, const char* bucket, const char* regi
 
 namespace {
 
-const char* kManifestAccept =
-    "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, "
-    "application/vnd.docker.distribution.manifest.v2+json, "
-    "application/vnd.docker.distribution.manifest.list.v2+json";
-
-net::HttpResponse registry_request(const char* registry_url, const char* name, const char* reference,
-                                   const char* token, bool head) {
-  net::HttpClient http;
-  net::HttpRequest req;
-  req.method = head ? "HEAD" : "GET";
-  req.url = oci::registry_base_url(str(registry_url)) + "/v2/" + str(name) + "/manifests/" + str(reference);
-  req.headers.emplace_back("Accept", kManifestAccept);
-  if (token && *token) req.headers.emplace_back("Authorization", std::string("Bearer ") + token);
-  net::HttpResponse res = http.send(req);
-  if (!res.ok())
-    throw NotFoundError("GET " + req.url + " answered " + std::to_string(res.status) + ": " +
-                        res.text().substr(0, 300));
-  return res;
+// oci::fetch_manifest with the caller's token; the bytes must hash to the
+// digest the registry names, and to `reference` when it is a digest.
+oci::ServedManifest fetch_checked(const char* registry_url, const char* name, const char* reference,
+                                  const char* token) {
+  oci::ServedManifest m = oci::fetch_manifest(net::HttpClient(), oci::registry_base_url(str(registry_url)), str(name),
+                                              str(reference), oci::PullAuth{{}, {}, str(token)});
+  std::string actual = oci::Digest::of(BytesView(m.body)).str();
+  if (!m.digest.empty() && m.digest != actual)
+    throw VerifyError("the registry names digest " + m.digest + " but the bytes hash to " + actual);
+  if (oci::Digest::valid(str(reference)) && str(reference) != actual)
+    throw VerifyError("asked for " + str(reference) + " but the bytes hash to " + actual);
+  m.digest = actual;
+  return m;
 }
 
 }  // namespace
@@ -355,28 +350,19 @@ net::HttpResponse registry_request(const char* registry_url, const char* name, c
 unsigned char* atcr_registry_get_manifest(const char* registry_url, const char* name, const char* reference,
                                           const char* token, size_t* len, char** content_type, char** errptr) {
   return guarded(errptr, static_cast<unsigned char*>(nullptr), [&] {
-    net::HttpResponse res = registry_request(registry_url, name, reference, token, false);
-    oci::Digest actual = oci::Digest::of(BytesView(res.body));
-    std::string named = res.header("docker-content-digest");
-    if (!named.empty() && named != actual.str())
-      throw VerifyError("the registry names digest " + named + " but the bytes hash to " + actual.str());
-    if (oci::Digest::valid(str(reference)) && str(reference) != actual.str())
-      throw VerifyError("asked for " + str(reference) + " but the bytes hash to " + actual.str());
+    oci::ServedManifest m = fetch_checked(registry_url, name, reference, token);
     if (content_type) {
       std::free(*content_type);
-      *content_type = copy(oci::content_type_media_type(res.header("content-type")));
+      *content_type = copy(oci::content_type_media_type(m.media_type));
     }
-    return copy_bytes(res.body, len);
+    return copy_bytes(m.body, len);
   });
 }
 
 char* atcr_registry_resolve_tag(const char* registry_url, const char* name, const char* tag, const char* token,
                                 char** errptr) {
-  return guarded(errptr, static_cast<char*>(nullptr), [&] {
-    net::HttpResponse res = registry_request(registry_url, name, tag, token, true);
-    std::string digest = res.header("docker-content-digest");
-    return copy(oci::Digest::parse(digest).str());
-  });
+  return guarded(errptr, static_cast<char*>(nullptr),
+                 [&] { return copy(fetch_checked(registry_url, name, tag, token).digest); });
 }
 
 char* atcr_registry_login(const char* registry_url, const char* username, const char* password, const char* scope,

@@ -123,23 +123,24 @@ namespace {
   throw RegistryError(*known, first_error_message(r), {}, r.status);
 }
 
-// GET <base><path> as a puller: a 401's Bearer challenge answered with a
-// pull token (anonymous or Basic), then the GET again; a redirect (a
-// blob's storage) followed without the token, at most 3 times. Returns a
-// 2xx response.
+// GET <base><path> as a puller (PullAuth): the caller's token, or a 401's
+// Bearer challenge answered with a pull token (anonymous or Basic), then
+// the GET again; a redirect (a blob's storage) followed without the token,
+// at most 3 times. Returns a 2xx response.
 net::HttpResponse registry_get(const net::HttpClient& http, const std::string& base, std::string_view name,
                                const std::string& path, net::Headers headers, std::size_t max_bytes,
-                               std::string_view username, std::string_view password) {
+                               const PullAuth& auth) {
   net::HttpRequest req{"GET", base + path, std::move(headers), {}};
+  if (!auth.token.empty()) req.headers.emplace_back("Authorization", "Bearer " + auth.token);
   net::HttpOptions options = http.options();
   options.max_response_bytes = max_bytes;
   options.max_redirects = 0;
   net::HttpResponse r = http.send(req, options);
-  if (r.status == 401) {
+  if (r.status == 401 && auth.token.empty()) {
     auto challenge = parse_bearer_challenge(r.header("www-authenticate"));
     if (!challenge) throw ParseError(fmt::format("GET {} answered 401 without a Bearer challenge", req.url));
-    std::string token = request_token(http, base, *challenge, fmt::format("repository:{}:pull", name), username,
-                                      password);
+    std::string token = request_token(http, base, *challenge, fmt::format("repository:{}:pull", name),
+                                      auth.username, auth.password);
     req.headers.emplace_back("Authorization", "Bearer " + token);
     r = http.send(req, options);
   }
@@ -158,20 +159,20 @@ net::HttpResponse registry_get(const net::HttpClient& http, const std::string& b
 }  // namespace
 
 ServedManifest fetch_manifest(const net::HttpClient& http, std::string_view registry_url, std::string_view name,
-                              std::string_view reference, std::string_view username, std::string_view password) {
+                              std::string_view reference, const PullAuth& auth) {
   net::Headers accept{{"Accept", fmt::format("{}, {}, {}, {}", media_type::kImageManifest, media_type::kImageIndex,
                                              media_type::kDockerManifest, media_type::kDockerManifestList)}};
   net::HttpResponse r = registry_get(http, base_of(registry_url), name,
                                      fmt::format("/v2/{}/manifests/{}", name, reference), std::move(accept),
-                                     kMaxFetchedManifestBytes, username, password);
+                                     kMaxFetchedManifestBytes, auth);
   return ServedManifest{std::move(r.body), r.header("content-type"), r.header("docker-content-digest")};
 }
 
 Bytes fetch_blob(const net::HttpClient& http, std::string_view registry_url, std::string_view name,
                  const Digest& digest, std::size_t max_bytes, std::string_view username, std::string_view password) {
   net::HttpResponse r = registry_get(http, base_of(registry_url), name,
-                                     fmt::format("/v2/{}/blobs/{}", name, digest.str()), {}, max_bytes, username,
-                                     password);
+                                     fmt::format("/v2/{}/blobs/{}", name, digest.str()), {}, max_bytes,
+                                     PullAuth{std::string(username), std::string(password), {}});
   if (digest.algorithm() == "sha256" && Digest::of(r.body) != digest)
     throw VerifyError(fmt::format("the registry's blob {} hashes to {}", digest.str(), Digest::of(r.body).str()));
   return std::move(r.body);

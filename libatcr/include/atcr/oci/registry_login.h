@@ -44,18 +44,34 @@ struct ServedManifest {
 // registries refuse manifests over 4 MiB).
 inline constexpr std::size_t kMaxFetchedManifestBytes = 4 * 1024 * 1024;
 
+// Who a pull is made as. With a `token` (a registry Bearer token the caller
+// already holds, as registry_login() gives) it is sent from the first
+// request, and a 401 is final. Without one, a 401 with a Bearer challenge
+// is followed as docker pull does: a token for "repository:<name>:pull"
+// from the realm, anonymously when `username` is empty, else with Basic
+// credentials; then the request again.
+struct PullAuth {
+  std::string username;
+  std::string password;
+  std::string token;
+};
+
 // GET <registry_url>/v2/<name>/manifests/<reference>, accepting every
-// manifest and index type. A 401 with a Bearer challenge is followed as
-// docker pull does: a token for "repository:<name>:pull" from the realm,
-// anonymously when `username` is empty, else with Basic credentials; then
-// the GET again. Nothing in the answer is trusted: check the bytes'
-// digest yourself. Throws RegistryError with the registry's error code
-// (MANIFEST_UNKNOWN, NAME_UNKNOWN, UNAUTHORIZED...) and message for a
-// refusal, net::HttpError when it cannot be reached, ParseError for
-// answers outside the protocol (a body over kMaxFetchedManifestBytes too).
+// manifest and index type, as `auth` says. Nothing in the answer is
+// trusted: check the bytes' digest yourself. Throws RegistryError with the
+// registry's error code (MANIFEST_UNKNOWN, NAME_UNKNOWN, UNAUTHORIZED...)
+// and message for a refusal, net::HttpError when it cannot be reached,
+// ParseError for answers outside the protocol (a body over
+// kMaxFetchedManifestBytes too).
 ServedManifest fetch_manifest(const net::HttpClient& http, std::string_view registry_url, std::string_view name,
-                              std::string_view reference, std::string_view username = {},
-                              std::string_view password = {});
+                              std::string_view reference, const PullAuth& auth);
+// The same as `username` (anonymously when empty) with `password`.
+inline ServedManifest fetch_manifest(const net::HttpClient& http, std::string_view registry_url,
+                                     std::string_view name, std::string_view reference,
+                                     std::string_view username = {}, std::string_view password = {}) {
+  return fetch_manifest(http, registry_url, name, reference,
+                        PullAuth{std::string(username), std::string(password), {}});
+}
 
 // GET <registry_url>/v2/<name>/blobs/<digest>, as fetch_manifest() does
 // (the token challenge), following the registry's redirect to its storage
