@@ -32,6 +32,7 @@
 #include "atcr/log.h"
 #include "atcr/scan/scanner.h"
 #include "service_cli.h"
+#include "util/text.h"
 
 using namespace atcr;
 
@@ -109,7 +110,7 @@ Flags parse(int argc, char** argv) {
     else
       f.files.push_back(a);
   }
-  while (!f.secret.empty() && (f.secret.back() == '\n' || f.secret.back() == '\r')) f.secret.pop_back();
+  f.secret = std::string(util::trim(f.secret, "\r\n"));
   if (f.db.empty()) throw ConfigError("SCANNER_OSV_DB", "set SCANNER_OSV_DB or --db to an OSV database");
   return f;
 }

@@ -11,6 +11,7 @@
 
 #include "atcr/error.h"
 #include "atcr/net/http_client.h"
+#include "util/text.h"
 
 namespace atcr::cli {
 
@@ -181,8 +182,7 @@ int healthcheck(std::string_view program, const Args& args, const std::string& h
       throw ConfigError("", fmt::format("healthcheck: unexpected argument '{}' (--url URL)", pos[i]));
     }
   }
-  while (!base.empty() && base.back() == '/') base.pop_back();
-  std::string url = base + "/xrpc/_health";
+  std::string url = std::string(util::strip_trailing_slashes(base)) + "/xrpc/_health";
   net::HttpOptions options;
   options.timeout = std::chrono::seconds(5);
   options.connect_timeout = std::chrono::seconds(2);

@@ -34,6 +34,7 @@
 #include "atcr/oci/errors.h"
 #include "atcr/oci/registry_login.h"
 #include "atcr/version.h"
+#include "util/text.h"
 
 extern char** environ;
 
@@ -82,8 +83,7 @@ std::string env(const char* name) {
 
 std::string read_stdin() {
   std::string s(std::istreambuf_iterator<char>(std::cin), {});
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  return s;
+  return std::string(atcr::util::trim(s));
 }
 
 std::string field(const Value& v, const char* key) {
