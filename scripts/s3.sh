@@ -6,7 +6,8 @@
 #
 #   scripts/s3.sh start   start it (or reuse the one running), print its env
 #   scripts/s3.sh env     print the env of the running one (fails if none)
-#   scripts/s3.sh stop    stop the daemons this script started (by pid)
+#   scripts/s3.sh stop    stop the daemons this script started (by pid),
+#                         and any other Ceph daemon on this dir's config
 #
 # The env printed, one per line, for `eval` or `export`:
 #   S3_ENDPOINT S3_REGION S3_ACCESS_KEY S3_SECRET_KEY S3_BUCKET S3_VHOST_DOMAIN
@@ -78,13 +79,45 @@ stop_daemon() {
   stopped+=("$1")
 }
 
+# The pids of Ceph daemons running on this dir's config ($CEPH_CONF) that
+# no pid file names any more: a run killed mid-start, or a dir wiped under
+# running daemons, leaves them holding the ports. Ours name the config on
+# their command line (-c); ones started before that, in their environment.
+stray_pids() {
+  local p
+  for p in /proc/[0-9]*; do
+    case "$(cat "$p/comm" 2>/dev/null)" in ceph-mon | ceph-osd | radosgw) ;; *) continue ;; esac
+    if tr '\0' '\n' <"$p/cmdline" 2>/dev/null | grep -qxF -- "$CEPH_CONF" ||
+      tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -qxF -- "CEPH_CONF=$CEPH_CONF"; then
+      echo "${p#/proc/}"
+    fi
+  done
+}
+
+# Stops the strays (SIGTERM, SIGKILL after 10 s), never a daemon of
+# another dir.
+reap_strays() {
+  local pids
+  pids="$(stray_pids | tr '\n' ' ')"
+  [ -n "$pids" ] || return 0
+  log "stopping Ceph daemons an earlier run left on $CEPH_CONF: pids $pids"
+  kill -TERM $pids 2>/dev/null || true
+  for _ in $(seq 100); do
+    kill -0 $pids 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -KILL $pids 2>/dev/null || true
+}
+
 # One after the other, clients first: an OSD whose monitor is gone waits
-# seconds for it before exiting, and so does radosgw for both.
+# seconds for it before exiting, and so does radosgw for both. Then the
+# strays.
 stop_all() {
   local d stopped=()
   rm -f "$DIR/env"
   for d in "${DAEMONS[@]}"; do stop_daemon "${d%%:*}" "${d#*:}"; done
   ((${#stopped[@]} == 0)) || log "stopped ${stopped[*]}"
+  reap_strays
 }
 
 # fail MESSAGE: show the daemons' last log lines, stop what we started, exit.
@@ -211,21 +244,21 @@ start_fresh() {
   write_config "$fsid"
 
   monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$MON_PORT]" "$DIR/monmap" >/dev/null
-  ceph-mon --id a --mkfs --monmap "$DIR/monmap" --keyring /dev/null >"$DIR/log/mon-mkfs.out" 2>&1 \
+  ceph-mon -c "$CEPH_CONF" --id a --mkfs --monmap "$DIR/monmap" --keyring /dev/null >"$DIR/log/mon-mkfs.out" 2>&1 \
     || fail "ceph-mon --mkfs failed"
-  spawn mon ceph-mon --id a -f
+  spawn mon ceph-mon -c "$CEPH_CONF" --id a -f
   wait_for 30 "monitor quorum" mon ceph_cli mon stat
   phase mon
 
   local osd_id
   osd_id="$(ceph_cli osd create)" || fail "ceph osd create failed"
   mkdir -p "$DIR/osd/$osd_id"
-  ceph-osd --id "$osd_id" --mkfs >"$DIR/log/osd-mkfs.out" 2>&1 || fail "ceph-osd --mkfs failed"
-  spawn osd ceph-osd --id "$osd_id" -f
+  ceph-osd -c "$CEPH_CONF" --id "$osd_id" --mkfs >"$DIR/log/osd-mkfs.out" 2>&1 || fail "ceph-osd --mkfs failed"
+  spawn osd ceph-osd -c "$CEPH_CONF" --id "$osd_id" -f
   wait_for 60 "OSD up" osd osd_up
   phase osd
 
-  spawn rgw radosgw -n client.rgw.a -f
+  spawn rgw radosgw -c "$CEPH_CONF" -n client.rgw.a -f
   wait_for 90 "radosgw answering on $ENDPOINT" rgw answering
   phase radosgw
   timeout 60 radosgw-admin user create --uid=atcr --display-name=atcr \
