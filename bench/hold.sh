@@ -16,6 +16,7 @@
 set -euo pipefail
 LOG_TAG=bench-hold
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+. "$REPO_ROOT/bench/lib.sh"
 cd "$REPO_ROOT"
 
 BUILD="${BUILD:-build-bench}"
@@ -26,8 +27,7 @@ quick=""
 for a in "$@"; do [ "$a" = --quick ] && quick=--quick; done
 
 if [ ! -x "$HOLD_BENCH" ]; then
-  [ -f "$BUILD/meson-private/coredata.dat" ] || meson_setup "$BUILD" --buildtype=release -Dbench=true -Dtests=false
-  meson compile -C "$BUILD" -j "${JOBS:-2}" bench/hold_bench || die "compile of $HOLD_BENCH failed"
+  bench_compile "$BUILD" bench/hold_bench
 fi
 command -v nginx >/dev/null || die "nginx is missing (apt-get install nginx-light)"
 mkdir -p "$OUT"

@@ -9,14 +9,14 @@
 set -euo pipefail
 LOG_TAG=bench-index
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+. "$REPO_ROOT/bench/lib.sh"
 cd "$REPO_ROOT"
 
 BUILD="${BUILD:-build-bench}"
 BIN="$BUILD/bench/index_bench"
 ACCOUNTS="${1:-50}" COMMITS="${2:-10}"
 if [ ! -x "$BIN" ]; then
-  [ -f "$BUILD/meson-private/coredata.dat" ] || meson_setup "$BUILD" --buildtype=release -Dbench=true -Dtests=false
-  meson compile -C "$BUILD" -j "${JOBS:-2}" bench/index_bench || die "compile of $BIN failed"
+  bench_compile "$BUILD" bench/index_bench
 fi
 env_out="$(bash scripts/pds.sh start)" || die "scripts/pds.sh start failed"
 PDS_URL="$(sed -n 's/^PDS_URL=//p' <<<"$env_out")"

@@ -33,10 +33,9 @@
 set -euo pipefail
 LOG_TAG=bench-registry
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+. "$REPO_ROOT/bench/lib.sh"
 cd "$REPO_ROOT"
 
-BUILD="${ATCR_BUILD:-build-bench}"
-WORK="${ATCR_BENCH_DIR:-/tmp/atcr-bench-registry-$(id -u)}"
 DIST_PORT="${ATCR_BENCH_DIST_PORT:-5010}"
 ATCR_PORT="${ATCR_APPVIEW_PORT:-5011}"
 HOLD_PORT="${ATCR_HOLD_PORT:-8091}"
@@ -55,19 +54,13 @@ for p in docker-registry skopeo wrk ab; do
     break
   }
 done
-# Always compiled (a no-op when up to date): a stale binary would measure old code.
-[ -f "$BUILD/meson-private/coredata.dat" ] || meson_setup "$BUILD" --buildtype=release -Dbench=true -Dtests=false
-meson compile -C "$BUILD" -j "${JOBS:-2}" apps/atcr-appview apps/atcr-hold >&2 || die "compile of $BUILD failed"
-
-rm -rf "$WORK"
-mkdir -p "$WORK"/{distribution,distribution-s3,log,run}
+bench_stack_setup registry docker-registry skopeo wrk ab
+mkdir -p "$WORK"/{distribution,distribution-s3}
 cleanup() {
   stop_daemon "$WORK" floor floor-registry.py
   stop_daemon "$WORK" distribution docker-registry
   stop_daemon "$WORK" distribution-s3 docker-registry
-  for stack in atcr atcr-s3; do
-    ATCR_REGISTRY_DIR="$WORK/$stack" ATCR_BUILD="$REPO_ROOT/$BUILD" bash scripts/registry.sh stop >/dev/null 2>&1 || true
-  done
+  bench_stack_stop atcr atcr-s3
 }
 trap cleanup EXIT
 
@@ -85,13 +78,7 @@ start_distribution() {
 start_distribution distribution "$DIST_PORT" "  filesystem: {rootdirectory: $WORK/distribution/data}"
 
 # --- atcr ---------------------------------------------------------------------
-# start_atcr DIR APPVIEW-PORT HOLD-PORT DRIVER: prints the stack's env (REGISTRY, DEMO_*, ...)
-start_atcr() {
-  ATCR_REGISTRY_DIR="$WORK/$1" ATCR_BUILD="$REPO_ROOT/$BUILD" ATCR_APPVIEW_PORT="$2" \
-    ATCR_HOLD_PORT="$3" ATCR_HOLD_STORAGE="$4" ATCR_HOLD_PUBLIC=true bash scripts/registry.sh start ||
-    die "scripts/registry.sh start ($4) failed"
-}
-env_lines="$(start_atcr atcr "$ATCR_PORT" "$HOLD_PORT" filesystem)"
+env_lines="$(bench_stack atcr "$ATCR_PORT" "$HOLD_PORT" filesystem)"
 eval "$env_lines"
 
 # --- the client's floor -------------------------------------------------------
@@ -131,7 +118,7 @@ if [[ " $DRIVERS " == *" s3 "* ]]; then
     secure: false
     v4auth: true
   redirect: {disable: false}"
-  s3_lines="$(start_atcr atcr-s3 "$S3_APPVIEW_PORT" "$S3_HOLD_PORT" s3)"
+  s3_lines="$(bench_stack atcr-s3 "$S3_APPVIEW_PORT" "$S3_HOLD_PORT" s3)"
   s3_registry="$(sed -n 's/^REGISTRY=//p' <<<"$s3_lines")"
   s3_handle="$(sed -n 's/^DEMO_HANDLE=//p' <<<"$s3_lines")"
   s3_password="$(sed -n 's/^DEMO_PASSWORD=//p' <<<"$s3_lines")"

@@ -19,10 +19,9 @@
 set -euo pipefail
 LOG_TAG=bench-scale-out
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+. "$REPO_ROOT/bench/lib.sh"
 cd "$REPO_ROOT"
 
-BUILD="${ATCR_BUILD:-build-bench}"
-WORK="${ATCR_BENCH_DIR:-/tmp/atcr-bench-scale-out-$(id -u)}"
 APPVIEW_PORT="${ATCR_APPVIEW_PORT:-5021}"
 HOLD_PORT="${ATCR_HOLD_PORT:-8093}"
 LB_PORT="${ATCR_BENCH_LB_PORT:-5022}"
@@ -32,22 +31,15 @@ DUR="${DUR:-10}"
 CONNS="${CONNS:-32}"
 THREADS="${THREADS:-2}"
 
-for p in wrk skopeo haproxy; do command -v "$p" >/dev/null || die "$p is missing (scripts/setup-deps.sh)"; done
-[ -f "$BUILD/meson-private/coredata.dat" ] || meson_setup "$BUILD" --buildtype=release -Dbench=true -Dtests=false
-meson compile -C "$BUILD" -j "${JOBS:-2}" apps/atcr-appview apps/atcr-hold >&2 || die "compile of $BUILD failed"
-case "$BUILD" in /*) ;; *) BUILD="$REPO_ROOT/$BUILD" ;; esac
-
-rm -rf "$WORK"
-mkdir -p "$WORK"/{log,run}
+bench_stack_setup scale-out wrk skopeo haproxy
 STACK="$WORK/stack"
 cleanup() {
   for d in haproxy appview-a appview-b; do stop_daemon "$WORK" "$d" "${d%%-*}"; done
-  ATCR_REGISTRY_DIR="$STACK" ATCR_BUILD="$BUILD" bash scripts/registry.sh stop >/dev/null 2>&1 || true
+  bench_stack_stop stack
 }
 trap cleanup EXIT
 
-env_lines="$(ATCR_REGISTRY_DIR="$STACK" ATCR_BUILD="$BUILD" ATCR_APPVIEW_PORT="$APPVIEW_PORT" \
-  ATCR_HOLD_PORT="$HOLD_PORT" ATCR_HOLD_PUBLIC=true bash scripts/registry.sh start)" || die "registry.sh start failed"
+env_lines="$(bench_stack stack "$APPVIEW_PORT" "$HOLD_PORT")"
 eval "$env_lines"
 bash scripts/postgres.sh start >/dev/null || die "scripts/postgres.sh start failed"
 DB_URL="$(bash scripts/postgres.sh database atcr_bench_scale_out | tail -1)"

@@ -13,6 +13,7 @@
 set -euo pipefail
 LOG_TAG=bench-webui
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+. "$REPO_ROOT/bench/lib.sh"
 cd "$REPO_ROOT"
 
 BUILD="${BUILD:-build-bench}"
@@ -20,8 +21,7 @@ BIN="$BUILD/bench/webui_bench"
 USERS="${USERS:-1000}" DUR="${DUR:-10}" CONNS="${CONNS:-32}" THREADS="${THREADS:-2}"
 for tool in wrk nginx curl python3; do command -v "$tool" >/dev/null || die "$tool is missing"; done
 if [ ! -x "$BIN" ]; then
-  [ -f "$BUILD/meson-private/coredata.dat" ] || meson_setup "$BUILD" --buildtype=release -Dbench=true -Dtests=false
-  meson compile -C "$BUILD" -j "${JOBS:-2}" bench/webui_bench || die "compile of $BIN failed"
+  bench_compile "$BUILD" bench/webui_bench
 fi
 OUT="$BUILD/bench-results"
 WORK="$(mktemp -d /tmp/atcr-webui-bench.XXXXXX)"
