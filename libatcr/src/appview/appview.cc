@@ -157,8 +157,7 @@ Appview::Impl::Impl(AppviewConfig c, AppviewOptions options)
       crew(config.cache.hold_ttl, kCacheEntries),
       service_tokens(kServiceTokenReuse, kCacheEntries),
       logins(std::chrono::minutes(5), kCacheEntries),
-      hold_blobs(config.cache.hold_ttl, kCacheEntries),
-      recent_pulls(kPullWindow, 100000) {
+      hold_blobs(config.cache.hold_ttl, kCacheEntries) {
   if (!resolver) {
     own_resolver = std::make_unique<identity::DirectoryResolver>(resolver_options(config));
     resolver = own_resolver.get();
@@ -181,6 +180,7 @@ Appview::Impl::Impl(AppviewConfig c, AppviewOptions options)
                                           DeviceStore::Options{.code_ttl = config.auth.device_code_ttl,
                                                                .interval = config.auth.device_poll_interval,
                                                                .clock = {}});
+  pulls = std::make_unique<PullWindow>(database->shared() ? database : nullptr, kPullWindow);
   spill_dir = config.server.data_dir / "uploads";
   std::filesystem::create_directories(spill_dir);
   realm = config.server.public_url + std::string(kTokenPath);
@@ -291,11 +291,15 @@ void Appview::housekeeping() {
   impl_->logins.expire();
   impl_->hold_blobs.expire();
   impl_->missing_manifests.expire();
-  impl_->recent_pulls.expire();
   try {
     impl_->devices->expire();
   } catch (const StorageError& e) {
     log::warn("appview", "forgetting expired device codes: {}", e.what());
+  }
+  try {
+    impl_->pulls->expire();
+  } catch (const StorageError& e) {
+    log::warn("appview", "forgetting expired pulls: {}", e.what());
   }
 }
 

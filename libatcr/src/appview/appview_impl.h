@@ -14,6 +14,7 @@
 #include "appview/device_store.h"
 #include "appview/hold_client.h"
 #include "appview/index_feed.h"
+#include "appview/pull_window.h"
 #include "appview/session_store.h"
 #include "atcr/index/index.h"
 #include "appview/web/avatars.h"
@@ -156,6 +157,7 @@ struct Appview::Impl {
   // PostgreSQL database shared with other instances.
   std::shared_ptr<db::Database> database;
   std::unique_ptr<DeviceStore> devices;  // the device flow, devices' secrets
+  std::unique_ptr<PullWindow> pulls;     // which pulls count (across instances)
   std::string realm;  // <public_url>/auth/token
   std::unique_ptr<web::WebSessions> web_sessions;  // browser sessions, CSRF, page layout
   std::unique_ptr<web::OAuthStore> oauth_sessions;  // OAuth client, sign-ins in flight, OAuth sessions
@@ -174,7 +176,6 @@ struct Appview::Impl {
   TtlCache<std::string> service_tokens; // did hold lxm -> JWT
   TtlCache<RememberedLogin> logins;    // sha256(user:password) -> the login it made
   TtlCache<std::uint64_t> hold_blobs;   // hold_blob_key() -> size: seen on the hold (uploaded or HEADed)
-  TtlCache<bool> recent_pulls;          // pull_key() -> counted within kPullWindow
 
   TidClock tids;  // manifest record keys
 

@@ -164,8 +164,12 @@ void Appview::Impl::notify_hold(const oci::Manifest& m, const Target& t, const o
 void Appview::Impl::count_pull(const xrpc::ServerRequest& req, const Caller& caller, const Target& t) {
   std::string client = caller.anonymous() ? "ip " + req.remote_addr : caller.did();
   std::string key = client + " " + t.did + "/" + t.name.repository;
-  if (recent_pulls.get(key)) return;
-  recent_pulls.put(key, true);
+  try {
+    if (!pulls->first(key)) return;
+  } catch (const StorageError& e) {  // a pull count is not worth failing the pull for
+    log::warn("appview", "counting a pull of {}: {}", t.str(), e.what());
+    return;
+  }
   network_index->count_pull(t.did, t.name.repository);
 }
 
