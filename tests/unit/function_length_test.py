@@ -17,6 +17,7 @@ not count.
 usage: function_length_test.py <source root>
        function_length_test.py <source root> --list   (every function, longest first)
 """
+import bisect
 import pathlib
 import re
 import sys
@@ -36,13 +37,6 @@ ALLOWED = [
     ("libatcr/src/appview/list_endpoints.cc", "Appview::Impl::register_lists", 87),
     ("libatcr/src/appview/manifest_endpoints.cc", "Appview::Impl::put_manifest", 76),
     ("libatcr/src/appview/upload_endpoints.cc", "Appview::Impl::register_uploads", 87),
-    ("libatcr/src/hold/blob_endpoints.cc", "Hold::Impl::delete_blob", 65),
-    ("libatcr/src/hold/blob_endpoints.cc", "Hold::Impl::register_blob_endpoints", 64),
-    ("libatcr/src/hold/config.cc", "HoldConfig::load", 75),
-    ("libatcr/src/hold/config.cc", "schema", 136),
-    ("libatcr/src/hold/hold.cc", "Hold::Hold", 61),
-    ("libatcr/src/hold/upload_endpoints.cc", "Hold::Impl::register_upload_endpoints", 83),
-    ("libatcr/src/hold/user_endpoints.cc", "Hold::Impl::register_user_endpoints", 79),
     ("libatcr/src/index/firehose_consumer.cc", "FirehoseConsumer::follow", 92),
     ("libatcr/src/index/sqlite_index.cc", "SqliteIndex::refresh_repository", 72),
     ("libatcr/src/index/verify.cc", "verify_commit", 68),
@@ -73,78 +67,42 @@ NAME_BEFORE_PAREN = re.compile(
     r"\s*(?:<[^<>;{}()]*>)?\s*$")
 
 
+TOKENS = re.compile(
+    r"(?P<comment>//[^\n]*|/\*.*?(?:\*/|\Z))"
+    r"|(?P<raw>(?<!\w)(?:u8|u|U|L)?R\"(?P<delim>[^()\\\s]{0,16})\(.*?(?:\)(?P=delim)\"|\Z))"
+    r"|(?P<string>\"(?:\\.|[^\"\\\n])*\"?)"
+    r"|(?P<number>\b\d[\w.']*)"  # a digit separator is no quote: 1'000'000
+    r"|(?P<char>'(?:\\.|[^'\\\n])*'?)"
+    r"|(?P<directive>^[ \t]*#(?:[^\n]*\\\n)*[^\n]*)",
+    re.S | re.M)
+
+
 def blank(text: str) -> str:
     """Replaces comments, literals and preprocessor lines with spaces, keeping newlines."""
-    out = []
-    i, n = 0, len(text)
-    line_start = True
-    while i < n:
-        c = text[i]
-        if line_start and c in " \t":
-            out.append(c)
-            i += 1
-            continue
-        if line_start and c == "#":
-            j = i
-            while j < n:
-                if text[j] == "\n" and text[j - 1] != "\\":
-                    break
-                # a comment may hide the directive's end; good enough for directives
-                j += 1
-            out.append(re.sub(r"[^\n]", " ", text[i:j]))
-            i = j
-            continue
-        line_start = c == "\n"
-        if text.startswith("//", i):
-            j = text.find("\n", i)
-            j = n if j < 0 else j
-            out.append(" " * (j - i))
-            i = j
-            continue
-        if text.startswith("/*", i):
-            j = text.find("*/", i + 2)
-            j = n if j < 0 else j + 2
-            out.append(re.sub(r"[^\n]", " ", text[i:j]))
-            i = j
-            continue
-        m = re.match(r'(?:u8|u|U|L)?R"([^()\\\s]{0,16})\(', text[i:i + 24])
-        if m and not (i > 0 and (text[i - 1].isalnum() or text[i - 1] == "_")):
-            end = text.find(")" + m.group(1) + '"', i + m.end())
-            j = n if end < 0 else end + len(m.group(1)) + 2
-            out.append('"' + re.sub(r"[^\n]", " ", text[i + 1:j - 1]) + '"')
-            i = j
-            continue
-        if c == "'":
-            k = i - 1
-            while k >= 0 and (text[k].isalnum() or text[k] in "_'."):
-                k -= 1
-            if k + 1 < i and text[k + 1].isdigit():  # digit separator: 1'000'000
-                out.append(c)
-                i += 1
-                continue
-        if c in "\"'":
-            j = i + 1
-            while j < n and text[j] != c and text[j] != "\n":
-                j += 2 if text[j] == "\\" else 1
-            j = min(j + 1, n)
-            out.append(c + " " * (j - i - 2) + c if j - i >= 2 else c)
-            i = j
-            continue
-        out.append(c)
-        i += 1
-    return "".join(out)
+
+    def spaces(m):
+        kind, token = m.lastgroup, m.group()
+        if kind == "number":
+            return token
+        inner = re.sub(r"[^\n]", " ", token) if "\n" in token else " " * len(token)
+        if kind in ("string", "char", "raw") and len(token) >= 2:
+            return token[0] + inner[1:-1] + token[-1]
+        return inner
+
+    return TOKENS.sub(spaces, text)
+
+
+PUNCT = re.compile(r"[(){};]")
+BRACKETS = {"{": re.compile(r"[{}]"), "(": re.compile(r"[()]"), "<": re.compile(r"[<>]")}
 
 
 def matching(code: str, i: int, open_c: str, close_c: str) -> int:
     """Index of the bracket closing the one at i (len(code) when unbalanced)."""
     depth = 0
-    for j in range(i, len(code)):
-        if code[j] == open_c:
-            depth += 1
-        elif code[j] == close_c:
-            depth -= 1
-            if depth == 0:
-                return j
+    for m in BRACKETS[open_c].finditer(code, i):
+        depth += 1 if m.group() == open_c else -1
+        if depth == 0:
+            return m.start()
     return len(code)
 
 
@@ -220,19 +178,16 @@ def classify(head: str):
 def functions(text: str):
     """Yields (line, name, length) for every function defined in text."""
     code = blank(text)
-    line_of = [0] * (len(code) + 1)
-    line = 1
-    for i, c in enumerate(code):
-        line_of[i] = line
-        if c == "\n":
-            line += 1
-    line_of[len(code)] = line
+    newlines = [m.start() for m in re.finditer("\n", code)]
+
+    def line_of(i: int) -> int:
+        return bisect.bisect_left(newlines, i) + 1
 
     def scope(begin: int, end: int, classes):
         """Walks a namespace or class body code[begin:end]."""
         head_start, i, parens = begin, begin, 0
-        while i < end:
-            c = code[i]
+        while (punct := PUNCT.search(code, i, end)) is not None:
+            i, c = punct.start(), punct.group()
             if c == "(":
                 parens += 1
             elif c == ")":
@@ -242,7 +197,7 @@ def functions(text: str):
             elif c == "{":
                 close = matching(code, i, "{", "}")
                 if close == len(code):
-                    raise ValueError(f"line {line_of[i]}: '{{' is never closed")
+                    raise ValueError(f"line {line_of(i)}: '{{' is never closed")
                 if parens > 0:  # a braced initialiser inside a declaration's parentheses
                     i = close + 1
                     continue
@@ -250,8 +205,8 @@ def functions(text: str):
                 if kind == "function":
                     m = re.search(re.escape(name.split("::")[-1].lstrip("~")) if name else "$",
                                   code[head_start:i])
-                    first = line_of[head_start + m.start()] if m else line_of[i]
-                    yield first, "::".join(classes + [name]), line_of[close] - first + 1
+                    first = line_of(head_start + m.start()) if m else line_of(i)
+                    yield first, "::".join(classes + [name]), line_of(close) - first + 1
                     head_start = close + 1
                 elif kind in ("namespace", "class"):
                     inner = classes + [name] if kind == "class" else classes
@@ -260,7 +215,7 @@ def functions(text: str):
                 i = close + 1  # data: the head goes on to its ';'
                 continue
             elif c == "}":
-                raise ValueError(f"line {line_of[i]}: '}}' closes nothing")
+                raise ValueError(f"line {line_of(i)}: '}}' closes nothing")
             i += 1
 
     yield from scope(0, len(code), [])

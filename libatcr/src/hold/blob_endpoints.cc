@@ -65,6 +65,37 @@ oci::Digest digest_param(const xrpc::ServerRequest& req) {
   return oci::Digest::parse(cid);
 }
 
+// The layer records naming a digest: the caller's from `repository` (to
+// remove) and how many others there are.
+struct LayerReferences {
+  std::vector<RecordWrite> removals;
+  std::size_t others = 0;
+};
+
+LayerReferences layer_references(const pds::EmbeddedPds& pds, const std::string& user, const std::string& repository,
+                                 const oci::Digest& digest) {
+  LayerReferences refs;
+  for_each_record(pds, oci::kLayerCollection, [&](const pds::ListedRecord& r) {
+    std::optional<oci::LayerRecord> parsed;
+    try {
+      parsed = oci::LayerRecord::from_value(r.value);
+    } catch (const ParseError&) {
+      return;  // not a reference anyone can rely on
+    }
+    const oci::LayerRecord& layer = *parsed;
+    if (layer.digest != digest) return;
+    // Records of the newer lexicon name no repository: the user's own.
+    bool mine = layer.user_did == user && (layer.repository.empty() || layer.repository == repository);
+    if (!mine) {
+      ++refs.others;
+      return;
+    }
+    std::string rkey = r.uri.substr(r.uri.rfind('/') + 1);
+    refs.removals.push_back(RecordWrite::remove(std::string(oci::kLayerCollection), rkey));
+  });
+  return refs;
+}
+
 }  // namespace
 
 Value Hold::Impl::store_record_blob(const Bytes& data, std::string_view mime_type) {
@@ -123,134 +154,121 @@ std::size_t Hold::Impl::KeptImages::others_using(const std::string& digest, cons
 }
 
 Value Hold::Impl::delete_blob(const std::string& user, const std::string& repository, const oci::Digest& digest) {
-  std::vector<RecordWrite> removals;
-  std::size_t others = 0;
-  // The layer records naming the digest: the caller's from `repository`
-  // (to remove) and the others.
-  auto scan = [&] {
-    removals.clear();
-    others = 0;
-    for_each_record(*pds, oci::kLayerCollection, [&](const pds::ListedRecord& r) {
-      std::optional<oci::LayerRecord> parsed;
-      try {
-        parsed = oci::LayerRecord::from_value(r.value);
-      } catch (const ParseError&) {
-        return;  // not a reference anyone can rely on
-      }
-      const oci::LayerRecord& layer = *parsed;
-      if (layer.digest != digest) return;
-      // Records of the newer lexicon name no repository: the user's own.
-      bool mine = layer.user_did == user && (layer.repository.empty() || layer.repository == repository);
-      if (!mine) {
-        ++others;
-        return;
-      }
-      removals.push_back(RecordWrite::remove(std::string(oci::kLayerCollection), r.uri.substr(r.uri.rfind('/') + 1)));
-    });
-  };
   std::unique_lock lock(records_mu);
-  scan();
+  LayerReferences refs = layer_references(*pds, user, repository, digest);
   bool present = blobs->stat(digest).has_value();
-  if (present && removals.empty() && others == 0) {
+  if (present && refs.removals.empty() && refs.others == 0) {
     // No layer record names it: uploaded and in no image yet, or the
     // config of an image pushed before configs got records. Users' PDSes
     // say which (read without the lock; a push meanwhile is seen below).
     lock.unlock();
-    std::shared_ptr<const KeptImages> kept = kept_images();
-    others = kept->others_using(digest.str(), user, repository);
-    if (others == 0 && !kept->unreachable.empty())
-      throw xrpc::XrpcError(503, "Unavailable",
-                            fmt::format("cannot tell whether other images use {}: {} user(s)' records could not be "
-                                        "read; try again later",
-                                        digest.str(), kept->unreachable.size()));
+    const std::size_t in_images = kept_images_using(user, repository, digest);
     lock.lock();
-    const std::size_t in_images = others;
-    scan();
-    others += in_images;
+    refs = layer_references(*pds, user, repository, digest);
+    refs.others += in_images;
     present = blobs->stat(digest).has_value();
   }
   // Nothing of the caller's to delete: the blob is not here, or it is
   // (only) in others' images.
-  if (removals.empty() && (!present || others > 0)) throw blob_not_found(digest);
-  if (!removals.empty()) {
-    commit(removals);
+  if (refs.removals.empty() && (!present || refs.others > 0)) throw blob_not_found(digest);
+  if (!refs.removals.empty()) {
+    commit(refs.removals);
     access.invalidate();  // usage changed: the next reader rebuilds it
   }
   bool deleted = false;
-  if (present && others == 0) {
+  if (present && refs.others == 0) {
     blobs->remove(digest);
     deleted = true;
   }
   log::info("hold", "{} deleted {} from {}: {} references removed, {} left, bytes {}", user, digest.str(), repository,
-            removals.size(), others, deleted ? "deleted" : "kept");
+            refs.removals.size(), refs.others, deleted ? "deleted" : "kept");
   return Value(Value::Map{{"digest", Value(digest.str())},
-                          {"referencesRemoved", Value(static_cast<std::int64_t>(removals.size()))},
+                          {"referencesRemoved", Value(static_cast<std::int64_t>(refs.removals.size()))},
                           {"blobDeleted", Value(deleted)}});
 }
 
+std::size_t Hold::Impl::kept_images_using(const std::string& user, const std::string& repository,
+                                          const oci::Digest& digest) {
+  std::shared_ptr<const KeptImages> kept = kept_images();
+  std::size_t others = kept->others_using(digest.str(), user, repository);
+  if (others == 0 && !kept->unreachable.empty())
+    throw xrpc::XrpcError(503, "Unavailable",
+                          fmt::format("cannot tell whether other images use {}: {} user(s)' records could not be "
+                                      "read; try again later",
+                                      digest.str(), kept->unreachable.size()));
+  return others;
+}
+
+xrpc::ServerResponse Hold::Impl::delete_blob(const xrpc::ServerRequest& req) {
+  Value in = req.json();
+  std::string who = require(req, kDeleteBlob, Access::kWrite);
+  std::string digest_text = input::required_string(in, "digest", 256);
+  if (!oci::Digest::valid(digest_text)) input::invalid("digest is not a digest");
+  std::string repository = input::required_string(in, "repository", oci::kMaxRepositoryLength);
+  if (!oci::is_valid_repository(repository)) input::invalid("repository is not a repository name");
+  return xrpc::ServerResponse::json(delete_blob(who, repository, oci::Digest::parse(digest_text)));
+}
+
+xrpc::ServerResponse Hold::Impl::get_blob(const xrpc::ServerRequest& req) {
+  std::string did = req.required_param("did");
+  if (did != pds->did())
+    throw xrpc::XrpcError(404, "RepoNotFound", fmt::format("this hold is {}, not {}", pds->did(), did));
+  oci::Digest digest = digest_param(req);
+  // The profile's avatar is anyone's to see; the scanner reads images
+  // with the hold's shared secret.
+  const bool avatar = !avatar_digest.empty() && digest.str() == avatar_digest;
+  if (!avatar && !scanner_authorized(req)) require(req, kGetBlob, Access::kRead);
+  const std::string content_type(avatar ? avatar_mime_type : kOctetStream);
+  // A client that finds a blob here may push a manifest using it next.
+  touched.touch(digest.str());
+
+  auto stat = blobs->stat(digest);
+  if (!stat) throw blob_not_found(digest);
+  const std::uint64_t size = stat->size;
+
+  if (req.method == "HEAD") {
+    return xrpc::ServerResponse::empty(200)
+        .header("Content-Length", std::to_string(size))
+        .header("Content-Type", content_type)
+        .header("Docker-Content-Digest", digest.str())
+        .header("Accept-Ranges", "bytes");
+  }
+  if (auto url = blobs->presign_get(digest)) {
+    return xrpc::ServerResponse::empty(307).header("Location", *url).header("Docker-Content-Digest", digest.str());
+  }
+  return blob_bytes(req, digest, size, content_type);
+}
+
+xrpc::ServerResponse Hold::Impl::blob_bytes(const xrpc::ServerRequest& req, const oci::Digest& digest,
+                                            std::uint64_t size, const std::string& content_type) {
+  auto range = net::parse_range(req.header("range"), size);
+  if (range && !range->satisfiable) {
+    return xrpc::ServerResponse::error(416, "InvalidRange", "the range starts past the end of the blob")
+        .header("Content-Range", range->content_range());
+  }
+  std::uint64_t offset = range ? range->offset : 0;
+  std::uint64_t length = range ? range->length : size;
+  int status = range ? 206 : 200;
+
+  xrpc::ServerResponse response;
+  if (auto path = blobs->local_path(digest)) {
+    response = xrpc::ServerResponse::file(path->string(), offset, length, content_type, status);
+  } else {
+    response = xrpc::ServerResponse::streamed(
+        length, content_type,
+        [this, digest, offset, length](const std::function<bool(BytesView)>& write) {
+          blobs->read(digest, storage::ByteRange{offset, length}, write);
+        },
+        status);
+  }
+  response.header("Docker-Content-Digest", digest.str()).header("Accept-Ranges", "bytes");
+  if (range) response.header("Content-Range", range->content_range());
+  return response;
+}
+
 void Hold::Impl::register_blob_endpoints(xrpc::XrpcServer& server) {
-  server.procedure(kDeleteBlob, [this](const xrpc::ServerRequest& req) {
-    Value in = req.json();
-    std::string who = require(req, kDeleteBlob, Access::kWrite);
-    std::string digest_text = input::required_string(in, "digest", 256);
-    if (!oci::Digest::valid(digest_text)) input::invalid("digest is not a digest");
-    std::string repository = input::required_string(in, "repository", oci::kMaxRepositoryLength);
-    if (!oci::is_valid_repository(repository)) input::invalid("repository is not a repository name");
-    return xrpc::ServerResponse::json(delete_blob(who, repository, oci::Digest::parse(digest_text)));
-  });
-
-  server.query(kGetBlob, [this](const xrpc::ServerRequest& req) {
-    std::string did = req.required_param("did");
-    if (did != pds->did())
-      throw xrpc::XrpcError(404, "RepoNotFound", fmt::format("this hold is {}, not {}", pds->did(), did));
-    oci::Digest digest = digest_param(req);
-    // The profile's avatar is anyone's to see; the scanner reads images
-    // with the hold's shared secret.
-    const bool avatar = !avatar_digest.empty() && digest.str() == avatar_digest;
-    if (!avatar && !scanner_authorized(req)) require(req, kGetBlob, Access::kRead);
-    const std::string content_type(avatar ? avatar_mime_type : kOctetStream);
-    // A client that finds a blob here may push a manifest using it next.
-    touched.touch(digest.str());
-
-    auto stat = blobs->stat(digest);
-    if (!stat) throw blob_not_found(digest);
-    const std::uint64_t size = stat->size;
-
-    if (req.method == "HEAD") {
-      return xrpc::ServerResponse::empty(200)
-          .header("Content-Length", std::to_string(size))
-          .header("Content-Type", content_type)
-          .header("Docker-Content-Digest", digest.str())
-          .header("Accept-Ranges", "bytes");
-    }
-    if (auto url = blobs->presign_get(digest)) {
-      return xrpc::ServerResponse::empty(307).header("Location", *url).header("Docker-Content-Digest", digest.str());
-    }
-
-    auto range = net::parse_range(req.header("range"), size);
-    if (range && !range->satisfiable) {
-      return xrpc::ServerResponse::error(416, "InvalidRange", "the range starts past the end of the blob")
-          .header("Content-Range", range->content_range());
-    }
-    std::uint64_t offset = range ? range->offset : 0;
-    std::uint64_t length = range ? range->length : size;
-    int status = range ? 206 : 200;
-
-    xrpc::ServerResponse response;
-    if (auto path = blobs->local_path(digest)) {
-      response = xrpc::ServerResponse::file(path->string(), offset, length, content_type, status);
-    } else {
-      response = xrpc::ServerResponse::streamed(
-          length, content_type,
-          [this, digest, offset, length](const std::function<bool(BytesView)>& write) {
-            blobs->read(digest, storage::ByteRange{offset, length}, write);
-          },
-          status);
-    }
-    response.header("Docker-Content-Digest", digest.str()).header("Accept-Ranges", "bytes");
-    if (range) response.header("Content-Range", range->content_range());
-    return response;
-  });
+  server.procedure(kDeleteBlob, [this](const xrpc::ServerRequest& req) { return delete_blob(req); });
+  server.query(kGetBlob, [this](const xrpc::ServerRequest& req) { return get_blob(req); });
 }
 
 }  // namespace atcr::hold

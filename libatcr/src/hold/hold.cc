@@ -128,6 +128,32 @@ CrewMember owner_crew(const std::string& owner) {
   return m;
 }
 
+// The hold's own resolver. Any request's token names an issuer to resolve:
+// short timeouts, and an issuer that cannot be reached is remembered for a
+// while, so a stream of such tokens costs one timeout per period (each is a
+// 401).
+identity::ResolverOptions resolver_options(const HoldConfig& config) {
+  identity::ResolverOptions r;
+  r.plc_directory = config.identity.plc_url;
+  r.did_web.allow_http_localhost = config.identity.development;
+  r.handles.resolver_service = config.identity.handle_resolver;
+  r.handles.allow_test_handles = config.identity.development;
+  r.http.connect_timeout = std::chrono::seconds(2);
+  r.http.timeout = std::chrono::seconds(4);
+  r.unreachable_ttl = std::chrono::seconds(30);
+  return r;
+}
+
+// Users name their PDS (garbage collection reads it): a public address, or
+// loopback too in development.
+net::HttpOptions user_http_options(const HoldConfig& config) {
+  net::HttpOptions o;
+  o.timeout = std::chrono::seconds(20);
+  o.connect_timeout = std::chrono::seconds(4);
+  o.addresses = config.identity.development ? net::AddressPolicy::kPublicOrLoopback : net::AddressPolicy::kPublic;
+  return o;
+}
+
 }  // namespace
 
 Hold::Hold(HoldConfig config, HoldOptions options) : impl_(std::make_unique<Impl>()) {
@@ -141,29 +167,17 @@ Hold::Hold(HoldConfig config, HoldOptions options) : impl_(std::make_unique<Impl
   if (options.resolver) {
     h.resolver = options.resolver;
   } else {
-    // Any request's token names an issuer to resolve: short timeouts, and
-    // an issuer that cannot be reached is remembered for a while, so a
-    // stream of such tokens costs one timeout per period (each is a 401).
-    identity::ResolverOptions r;
-    r.plc_directory = h.config.identity.plc_url;
-    r.did_web.allow_http_localhost = h.config.identity.development;
-    r.handles.resolver_service = h.config.identity.handle_resolver;
-    r.handles.allow_test_handles = h.config.identity.development;
-    r.http.connect_timeout = std::chrono::seconds(2);
-    r.http.timeout = std::chrono::seconds(4);
-    r.unreachable_ttl = std::chrono::seconds(30);
-    h.own_resolver = std::make_unique<identity::DirectoryResolver>(r);
+    h.own_resolver = std::make_unique<identity::DirectoryResolver>(resolver_options(h.config));
     h.resolver = h.own_resolver.get();
   }
 
   h.pds = pds::EmbeddedPds::open(pds_config(h.config));
   h.store = open_store(h.config, h.pds->did());
   h.blobs = std::make_unique<storage::Blobs>(*h.store, h.config.storage.presign_expiry);
-  storage::UploadOptions upload_options;
-  upload_options.presign_expiry = h.config.storage.presign_expiry;
-  upload_options.max_part_bytes = h.config.uploads.max_part_bytes;
-  h.uploads = std::make_unique<storage::Uploads>(*h.store, h.config.server.data_dir / "uploads.sqlite",
-                                                 upload_options);
+  storage::UploadOptions uploads;
+  uploads.presign_expiry = h.config.storage.presign_expiry;
+  uploads.max_part_bytes = h.config.uploads.max_part_bytes;
+  h.uploads = std::make_unique<storage::Uploads>(*h.store, h.config.server.data_dir / "uploads.sqlite", uploads);
 
   xrpc::ServiceAuthOptions auth;
   // ATCR's AppView asks PDSes for tokens without lxm and reuses one token
@@ -175,14 +189,7 @@ Hold::Hold(HoldConfig config, HoldOptions options) : impl_(std::make_unique<Impl
   h.posts = std::make_unique<PostLog>(h.config.server.data_dir / "posts.sqlite");
   h.gc_state = std::make_unique<GcState>(h.config.server.data_dir / "gc.sqlite");
   h.control_secret = load_or_create_secret(control_secret_path(h.config));
-  // Users name their PDS (garbage collection reads it): a public address,
-  // or loopback too in development.
-  net::HttpOptions user_http;
-  user_http.timeout = std::chrono::seconds(20);
-  user_http.connect_timeout = std::chrono::seconds(4);
-  user_http.addresses =
-      h.config.identity.development ? net::AddressPolicy::kPublicOrLoopback : net::AddressPolicy::kPublic;
-  h.user_http = std::make_unique<net::HttpClient>(user_http);
+  h.user_http = std::make_unique<net::HttpClient>(user_http_options(h.config));
 
   h.bootstrap();
   h.access.ensure_current(*h.pds);

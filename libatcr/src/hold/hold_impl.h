@@ -155,6 +155,11 @@ struct Hold::Impl {
   void require_operator(const xrpc::ServerRequest& req, std::string_view lxm);
   void register_gc_endpoints(xrpc::XrpcServer& server, Hold& hold);
   void register_user_endpoints(xrpc::XrpcServer& server);
+  // getLayersForManifest, exportUserData, updateCrewTier (user_endpoints.cc).
+  xrpc::ServerResponse get_layers_for_manifest(const xrpc::ServerRequest& req);
+  xrpc::ServerResponse export_user_data(const xrpc::ServerRequest& req);
+  xrpc::ServerResponse update_crew_tier(const xrpc::ServerRequest& req);
+  std::string tier_at_rank(std::int64_t rank) const;
 
   // A fresh record key for "tid"-keyed collections (layer records).
   std::string next_tid();
@@ -177,6 +182,13 @@ struct Hold::Impl {
   // the URL's signature when getPartUploadUrl handed out a signed URL.
   std::string part_uploader(const xrpc::ServerRequest& req, const std::string& upload_id, int part);
   void register_upload_endpoints(xrpc::XrpcServer& server);
+  // initiateUpload, getPartUploadUrl, uploadPart, completeUpload,
+  // abortUpload (upload_endpoints.cc).
+  xrpc::ServerResponse initiate_upload(const xrpc::ServerRequest& req);
+  xrpc::ServerResponse get_part_upload_url(const xrpc::ServerRequest& req);
+  xrpc::ServerResponse upload_part(const xrpc::ServerRequest& req, xrpc::BodyReader& body);
+  xrpc::ServerResponse complete_upload(const xrpc::ServerRequest& req);
+  xrpc::ServerResponse abort_upload(const xrpc::ServerRequest& req);
   void register_blob_endpoints(xrpc::XrpcServer& server);
   void register_manifest_endpoints(xrpc::XrpcServer& server);
   // notifyManifest, getQuota, listTiers (manifest_endpoints.cc). A push
@@ -213,8 +225,15 @@ struct Hold::Impl {
   std::shared_ptr<const KeptImages> kept_images();
   std::mutex kept_images_mu;
   std::shared_ptr<const KeptImages> kept_images_cache;
-  // io.atcr.hold.deleteBlob for `user` (see blob_endpoints.cc).
+  // io.atcr.hold.deleteBlob for `user` (see blob_endpoints.cc), and its
+  // route; 503 when a user's images cannot be read.
   Value delete_blob(const std::string& user, const std::string& repository, const oci::Digest& digest);
+  std::size_t kept_images_using(const std::string& user, const std::string& repository, const oci::Digest& digest);
+  xrpc::ServerResponse delete_blob(const xrpc::ServerRequest& req);
+  // com.atproto.sync.getBlob, and the bytes it serves itself (a range).
+  xrpc::ServerResponse get_blob(const xrpc::ServerRequest& req);
+  xrpc::ServerResponse blob_bytes(const xrpc::ServerRequest& req, const oci::Digest& digest, std::uint64_t size,
+                                  const std::string& content_type);
   void register_crew_endpoints(xrpc::XrpcServer& server);
 
   // The owner's changes (crew_admin.cc). Crew records and members as

@@ -66,6 +66,20 @@ storage::Reader body_reader(xrpc::BodyReader& body) {
   return [&body](std::span<std::uint8_t> buffer) { return body.read(buffer); };
 }
 
+// completeUpload's parts: [{partNumber, etag}], at most kMaxPartNumber.
+std::vector<storage::UploadedPart> completed_parts(const Value& in) {
+  const Value* parts_in = input::field(in, "parts");
+  if (!parts_in || !parts_in->is_array()) input::invalid("parts must be an array");
+  if (parts_in->as_array().size() > static_cast<std::size_t>(storage::kMaxPartNumber))
+    input::invalid("too many parts");
+  std::vector<storage::UploadedPart> parts;
+  for (const Value& p : parts_in->as_array()) {
+    parts.push_back({static_cast<int>(input::required_integer(p, "partNumber", 1, storage::kMaxPartNumber)),
+                     input::required_string(p, "etag", 256)});
+  }
+  return parts;
+}
+
 }  // namespace
 
 std::string Hold::Impl::part_uploader(const xrpc::ServerRequest& req, const std::string& upload_id, int part) {
@@ -91,88 +105,86 @@ std::string Hold::Impl::part_uploader(const xrpc::ServerRequest& req, const std:
   return did;
 }
 
+xrpc::ServerResponse Hold::Impl::initiate_upload(const xrpc::ServerRequest& req) {
+  std::string who = require(req, kInitiate, Access::kWrite);
+  Value in = req.json();
+  // Optional: a chunked OCI upload learns its digest only at the end.
+  std::string digest = input::optional_string(in, "digest", kMaxDigest).value_or("");
+  std::string id = upload_call([&] { return uploads->initiate(who, digest); });
+  return xrpc::ServerResponse::json(Value(Value::Map{{"uploadId", Value(id)}}));
+}
+
+xrpc::ServerResponse Hold::Impl::get_part_upload_url(const xrpc::ServerRequest& req) {
+  std::string who = require(req, kPartUrl, Access::kWrite);
+  Value in = req.json();
+  std::string id = input::required_string(in, "uploadId", kMaxUploadId);
+  int part = static_cast<int>(input::required_integer(in, "partNumber", 1, storage::kMaxPartNumber));
+  auto target = upload_call([&] { return uploads->part_target(id, who, part); });
+  if (!target) {
+    // No presigning: the bytes come through us, to uploadPart.
+    std::int64_t expires = xrpc::unix_now() + config.storage.presign_expiry.count();
+    target = storage::PartTarget{fmt::format("{}/xrpc/{}?{}", config.server.public_url, kUploadPart,
+                                             part_urls->query(id, part, who, expires)),
+                                 "PUT",
+                                 {}};
+  }
+  return xrpc::ServerResponse::json(Value(Value::Map{
+      {"url", Value(target->url)},
+      {"method", Value(target->method)},
+      {"headers", headers_object(target->headers)},
+  }));
+}
+
+xrpc::ServerResponse Hold::Impl::upload_part(const xrpc::ServerRequest& req, xrpc::BodyReader& body) {
+  std::string id = req.required_param("uploadId");
+  auto part = req.int_param("partNumber", 1, storage::kMaxPartNumber);
+  if (!part) input::invalid("partNumber is required");
+  std::string who = part_uploader(req, id, static_cast<int>(*part));
+  auto length = body.content_length();
+  if (length && *length > config.uploads.max_part_bytes)
+    throw xrpc::XrpcError(413, "PartTooLarge",
+                          fmt::format("a part may be at most {} bytes", config.uploads.max_part_bytes));
+  std::string etag =
+      upload_call([&] { return uploads->write_part(id, who, static_cast<int>(*part), body_reader(body), length); });
+  return xrpc::ServerResponse::json(Value(Value::Map{{"etag", Value(etag)}})).header("ETag", "\"" + etag + "\"");
+}
+
+xrpc::ServerResponse Hold::Impl::complete_upload(const xrpc::ServerRequest& req) {
+  std::string who = require(req, kComplete, Access::kWrite);
+  Value in = req.json();
+  std::string id = input::required_string(in, "uploadId", kMaxUploadId);
+  std::string digest = input::required_string(in, "digest", kMaxDigest);
+  std::vector<storage::UploadedPart> parts = completed_parts(in);
+  // Touched before and after: the blob may already be here (the upload
+  // is then dropped), and the manifest that needs it comes later.
+  touched.touch(digest);
+  storage::CompletedBlob blob = upload_call([&] { return uploads->complete(id, who, digest, parts); });
+  touched.touch(blob.digest.str());
+  return xrpc::ServerResponse::json(Value(Value::Map{
+      {"status", Value("completed")},
+      {"digest", Value(blob.digest.str())},
+      {"size", Value(static_cast<std::int64_t>(blob.size))},
+  }));
+}
+
+xrpc::ServerResponse Hold::Impl::abort_upload(const xrpc::ServerRequest& req) {
+  std::string who = require(req, kAbort, Access::kWrite);
+  Value in = req.json();
+  std::string id = input::required_string(in, "uploadId", kMaxUploadId);
+  upload_call([&] {
+    uploads->abort(id, who);
+    return 0;
+  });
+  return xrpc::ServerResponse::json(Value(Value::Map{{"status", Value("aborted")}}));
+}
+
 void Hold::Impl::register_upload_endpoints(xrpc::XrpcServer& server) {
-  server.procedure(kInitiate, [this](const xrpc::ServerRequest& req) {
-    std::string who = require(req, kInitiate, Access::kWrite);
-    Value in = req.json();
-    // Optional: a chunked OCI upload learns its digest only at the end.
-    std::string digest = input::optional_string(in, "digest", kMaxDigest).value_or("");
-    std::string id = upload_call([&] { return uploads->initiate(who, digest); });
-    return xrpc::ServerResponse::json(Value(Value::Map{{"uploadId", Value(id)}}));
-  });
-
-  server.procedure(kPartUrl, [this](const xrpc::ServerRequest& req) {
-    std::string who = require(req, kPartUrl, Access::kWrite);
-    Value in = req.json();
-    std::string id = input::required_string(in, "uploadId", kMaxUploadId);
-    int part = static_cast<int>(input::required_integer(in, "partNumber", 1, storage::kMaxPartNumber));
-    auto target = upload_call([&] { return uploads->part_target(id, who, part); });
-    if (!target) {
-      // No presigning: the bytes come through us, to uploadPart.
-      std::int64_t expires = xrpc::unix_now() + config.storage.presign_expiry.count();
-      target = storage::PartTarget{fmt::format("{}/xrpc/{}?{}", config.server.public_url, kUploadPart,
-                                               part_urls->query(id, part, who, expires)),
-                                   "PUT",
-                                   {}};
-    }
-    return xrpc::ServerResponse::json(Value(Value::Map{
-        {"url", Value(target->url)},
-        {"method", Value(target->method)},
-        {"headers", headers_object(target->headers)},
-    }));
-  });
-
-  server.stream_method("PUT", kUploadPart, [this](const xrpc::ServerRequest& req, xrpc::BodyReader& body) {
-    std::string id = req.required_param("uploadId");
-    auto part = req.int_param("partNumber", 1, storage::kMaxPartNumber);
-    if (!part) input::invalid("partNumber is required");
-    std::string who = part_uploader(req, id, static_cast<int>(*part));
-    auto length = body.content_length();
-    if (length && *length > config.uploads.max_part_bytes)
-      throw xrpc::XrpcError(413, "PartTooLarge",
-                            fmt::format("a part may be at most {} bytes", config.uploads.max_part_bytes));
-    std::string etag = upload_call(
-        [&] { return uploads->write_part(id, who, static_cast<int>(*part), body_reader(body), length); });
-    return xrpc::ServerResponse::json(Value(Value::Map{{"etag", Value(etag)}}))
-        .header("ETag", "\"" + etag + "\"");
-  });
-
-  server.procedure(kComplete, [this](const xrpc::ServerRequest& req) {
-    std::string who = require(req, kComplete, Access::kWrite);
-    Value in = req.json();
-    std::string id = input::required_string(in, "uploadId", kMaxUploadId);
-    std::string digest = input::required_string(in, "digest", kMaxDigest);
-    const Value* parts_in = input::field(in, "parts");
-    if (!parts_in || !parts_in->is_array()) input::invalid("parts must be an array");
-    if (parts_in->as_array().size() > static_cast<std::size_t>(storage::kMaxPartNumber))
-      input::invalid("too many parts");
-    std::vector<storage::UploadedPart> parts;
-    for (const Value& p : parts_in->as_array()) {
-      parts.push_back({static_cast<int>(input::required_integer(p, "partNumber", 1, storage::kMaxPartNumber)),
-                       input::required_string(p, "etag", 256)});
-    }
-    // Touched before and after: the blob may already be here (the upload
-    // is then dropped), and the manifest that needs it comes later.
-    touched.touch(digest);
-    storage::CompletedBlob blob = upload_call([&] { return uploads->complete(id, who, digest, parts); });
-    touched.touch(blob.digest.str());
-    return xrpc::ServerResponse::json(Value(Value::Map{
-        {"status", Value("completed")},
-        {"digest", Value(blob.digest.str())},
-        {"size", Value(static_cast<std::int64_t>(blob.size))},
-    }));
-  });
-
-  server.procedure(kAbort, [this](const xrpc::ServerRequest& req) {
-    std::string who = require(req, kAbort, Access::kWrite);
-    Value in = req.json();
-    std::string id = input::required_string(in, "uploadId", kMaxUploadId);
-    upload_call([&] {
-      uploads->abort(id, who);
-      return 0;
-    });
-    return xrpc::ServerResponse::json(Value(Value::Map{{"status", Value("aborted")}}));
-  });
+  server.procedure(kInitiate, [this](const xrpc::ServerRequest& req) { return initiate_upload(req); });
+  server.procedure(kPartUrl, [this](const xrpc::ServerRequest& req) { return get_part_upload_url(req); });
+  server.stream_method("PUT", kUploadPart,
+                       [this](const xrpc::ServerRequest& req, xrpc::BodyReader& body) { return upload_part(req, body); });
+  server.procedure(kComplete, [this](const xrpc::ServerRequest& req) { return complete_upload(req); });
+  server.procedure(kAbort, [this](const xrpc::ServerRequest& req) { return abort_upload(req); });
 }
 
 }  // namespace atcr::hold

@@ -55,6 +55,17 @@ bool links_to(const Value& post, const std::string& who) {
   return false;
 }
 
+// The caller's crew record as the export shows it.
+Value crew_export(const CrewMember& crew) {
+  Value::Array permissions;
+  for (const auto& p : crew.permissions) permissions.emplace_back(p);
+  Value::Map c{{"role", Value(crew.role)},
+               {"addedAt", Value(crew.added_at)},
+               {"permissions", Value(std::move(permissions))}};
+  if (!crew.tier.empty()) c["tier"] = Value(crew.tier);
+  return Value(std::move(c));
+}
+
 }  // namespace
 
 Value::Array Hold::Impl::posts_about(const std::string& user) {
@@ -77,84 +88,84 @@ Value::Array Hold::Impl::posts_about(const std::string& user) {
   return out;
 }
 
+xrpc::ServerResponse Hold::Impl::get_layers_for_manifest(const xrpc::ServerRequest& req) {
+  std::string manifest = req.required_param("manifest");
+  if (!syntax::is_valid_at_uri(manifest)) input::invalid("manifest must be an at:// URI");
+  require(req, kGetLayers, Access::kRead);
+  Value::Array layers;
+  for_each_record(*pds, oci::kLayerCollection, [&](const pds::ListedRecord& r) {
+    if (record_string(r.value, "manifest") == manifest) layers.push_back(r.value);
+  });
+  return xrpc::ServerResponse::json(Value(Value::Map{{"layers", Value(std::move(layers))}}));
+}
+
+xrpc::ServerResponse Hold::Impl::export_user_data(const xrpc::ServerRequest& req) {
+  std::string who = caller(req, kExport);
+  if (who.empty()) throw xrpc::XrpcError(401, "AuthRequired", "exportUserData needs a service token");
+  access.ensure_current(*pds);
+  Value::Map out{
+      {"exportedAt", Value(now_datetime())},
+      {"holdDid", Value(pds->did())},
+      {"userDid", Value(who)},
+      {"isCaptain", Value(access.captain().owner == who)},
+  };
+  if (auto crew = access.crew(who)) out["crewRecord"] = crew_export(*crew);
+  Value::Array layers, stats;
+  for_each_record(*pds, oci::kLayerCollection, [&](const pds::ListedRecord& r) {
+    if (record_string(r.value, "userDid") == who)
+      layers.push_back(pick(r.value, {"size", "digest", "manifest", "createdAt", "mediaType"}));
+  });
+  for_each_record(*pds, oci::kStatsCollection, [&](const pds::ListedRecord& r) {
+    if (record_string(r.value, "ownerDid") == who)
+      stats.push_back(pick(r.value, {"repository", "pullCount", "pushCount", "lastPull", "lastPush", "updatedAt"}));
+  });
+  out["layerRecords"] = Value(std::move(layers));
+  out["statsRecords"] = Value(std::move(stats));
+  out["blueskyPosts"] = Value(posts_about(who));
+  return xrpc::ServerResponse::json(Value(std::move(out)));
+}
+
+// updateCrewTier's tier: the name of listTiers' `tierRank`th tier.
+std::string Hold::Impl::tier_at_rank(std::int64_t rank) const {
+  auto tiers = ranked_tiers(config.quota);
+  if (!config.quota.enabled || rank >= static_cast<std::int64_t>(tiers.size()))
+    input::invalid(fmt::format("tierRank {} is not one of this hold's {} tiers (listTiers)", rank,
+                               config.quota.enabled ? tiers.size() : 0));
+  return tiers[static_cast<std::size_t>(rank)].first;
+}
+
+xrpc::ServerResponse Hold::Impl::update_crew_tier(const xrpc::ServerRequest& req) {
+  std::string who = caller(req, kUpdateTier);
+  if (who.empty()) throw xrpc::XrpcError(401, "AuthRequired", "updateCrewTier needs a service token");
+  if (who != config.registration.appview_did || who.empty()) require(req, kUpdateTier, Access::kAdmin);
+  Value in = req.json();
+  std::string user = input::required_string(in, "userDid", 2048);
+  if (!syntax::is_valid_did(user)) input::invalid("userDid is not a DID");
+  const std::string tier = tier_at_rank(input::required_integer(in, "tierRank", 0, 1000));
+
+  std::lock_guard lock(records_mu);
+  std::optional<std::pair<std::string, CrewMember>> found;
+  for_each_record(*pds, kCrewCollection, [&](const pds::ListedRecord& r) {
+    if (found || record_string(r.value, "member") != user) return;
+    try {
+      found.emplace(r.uri.substr(r.uri.rfind('/') + 1), CrewMember::from_record(r.value));
+    } catch (const ParseError&) {
+    }
+  });
+  if (!found) throw xrpc::XrpcError(404, "UserNotFound", fmt::format("{} is not in this hold's crew", user));
+  auto& [rkey, member] = *found;
+  if (member.tier != tier) {
+    member.tier = tier;
+    commit({RecordWrite::update(std::string(kCrewCollection), rkey, member.to_record())});
+    access.invalidate();  // a changed crew record, not an added one
+  }
+  return xrpc::ServerResponse::json(Value(Value::Map{{"tierName", Value(tier)}}));
+}
+
 void Hold::Impl::register_user_endpoints(xrpc::XrpcServer& server) {
-  server.query(kGetLayers, [this](const xrpc::ServerRequest& req) {
-    std::string manifest = req.required_param("manifest");
-    if (!syntax::is_valid_at_uri(manifest)) input::invalid("manifest must be an at:// URI");
-    require(req, kGetLayers, Access::kRead);
-    Value::Array layers;
-    for_each_record(*pds, oci::kLayerCollection, [&](const pds::ListedRecord& r) {
-      if (record_string(r.value, "manifest") == manifest) layers.push_back(r.value);
-    });
-    return xrpc::ServerResponse::json(Value(Value::Map{{"layers", Value(std::move(layers))}}));
-  });
-
-  server.query(kExport, [this](const xrpc::ServerRequest& req) {
-    std::string who = caller(req, kExport);
-    if (who.empty()) throw xrpc::XrpcError(401, "AuthRequired", "exportUserData needs a service token");
-    access.ensure_current(*pds);
-    Value::Map out{
-        {"exportedAt", Value(now_datetime())},
-        {"holdDid", Value(pds->did())},
-        {"userDid", Value(who)},
-        {"isCaptain", Value(access.captain().owner == who)},
-    };
-    if (auto crew = access.crew(who)) {
-      Value::Array permissions;
-      for (const auto& p : crew->permissions) permissions.emplace_back(p);
-      Value::Map c{{"role", Value(crew->role)},
-                   {"addedAt", Value(crew->added_at)},
-                   {"permissions", Value(std::move(permissions))}};
-      if (!crew->tier.empty()) c["tier"] = Value(crew->tier);
-      out["crewRecord"] = Value(std::move(c));
-    }
-    Value::Array layers, stats;
-    for_each_record(*pds, oci::kLayerCollection, [&](const pds::ListedRecord& r) {
-      if (record_string(r.value, "userDid") == who)
-        layers.push_back(pick(r.value, {"size", "digest", "manifest", "createdAt", "mediaType"}));
-    });
-    for_each_record(*pds, oci::kStatsCollection, [&](const pds::ListedRecord& r) {
-      if (record_string(r.value, "ownerDid") == who)
-        stats.push_back(pick(r.value, {"repository", "pullCount", "pushCount", "lastPull", "lastPush", "updatedAt"}));
-    });
-    out["layerRecords"] = Value(std::move(layers));
-    out["statsRecords"] = Value(std::move(stats));
-    out["blueskyPosts"] = Value(posts_about(who));
-    return xrpc::ServerResponse::json(Value(std::move(out)));
-  });
-
-  server.procedure(kUpdateTier, [this](const xrpc::ServerRequest& req) {
-    std::string who = caller(req, kUpdateTier);
-    if (who.empty()) throw xrpc::XrpcError(401, "AuthRequired", "updateCrewTier needs a service token");
-    if (who != config.registration.appview_did || who.empty()) require(req, kUpdateTier, Access::kAdmin);
-    Value in = req.json();
-    std::string user = input::required_string(in, "userDid", 2048);
-    if (!syntax::is_valid_did(user)) input::invalid("userDid is not a DID");
-    auto tiers = ranked_tiers(config.quota);
-    std::int64_t rank = input::required_integer(in, "tierRank", 0, 1000);
-    if (!config.quota.enabled || rank >= static_cast<std::int64_t>(tiers.size()))
-      input::invalid(fmt::format("tierRank {} is not one of this hold's {} tiers (listTiers)", rank,
-                                 config.quota.enabled ? tiers.size() : 0));
-    const std::string& tier = tiers[static_cast<std::size_t>(rank)].first;
-
-    std::lock_guard lock(records_mu);
-    std::optional<std::pair<std::string, CrewMember>> found;
-    for_each_record(*pds, kCrewCollection, [&](const pds::ListedRecord& r) {
-      if (found || record_string(r.value, "member") != user) return;
-      try {
-        found.emplace(r.uri.substr(r.uri.rfind('/') + 1), CrewMember::from_record(r.value));
-      } catch (const ParseError&) {
-      }
-    });
-    if (!found) throw xrpc::XrpcError(404, "UserNotFound", fmt::format("{} is not in this hold's crew", user));
-    auto& [rkey, member] = *found;
-    if (member.tier != tier) {
-      member.tier = tier;
-      commit({RecordWrite::update(std::string(kCrewCollection), rkey, member.to_record())});
-      access.invalidate();  // a changed crew record, not an added one
-    }
-    return xrpc::ServerResponse::json(Value(Value::Map{{"tierName", Value(tier)}}));
-  });
+  server.query(kGetLayers, [this](const xrpc::ServerRequest& req) { return get_layers_for_manifest(req); });
+  server.query(kExport, [this](const xrpc::ServerRequest& req) { return export_user_data(req); });
+  server.procedure(kUpdateTier, [this](const xrpc::ServerRequest& req) { return update_crew_tier(req); });
 }
 
 }  // namespace atcr::hold
