@@ -130,6 +130,67 @@ struct EmbeddedPds::Impl {
     sequence_commit(initial);
   }
 
+  // open(), step by step. The DID: did:web from the public URL (a data dir
+  // that belongs to another is refused) or did:plc, created or adopted;
+  // saved before anything refers to it.
+  void settle_did(PdsState& state, const std::filesystem::path& dir) {
+    if (config.did_method == DidMethod::kWeb) {
+      did = did_web_for(public_url);
+      if (!state.did.empty() && state.did != did)
+        throw ConfigError("public_url", "pds: data dir " + dir.string() + " belongs to " + state.did +
+                                            " but public_url gives " + did);
+    } else {
+      PlcIdentity plc(config, dir / "rotation.key");
+      // document() needs no DID for what ensure() reads (key, handle, services).
+      did = plc.ensure(state, dir / "identity.json", document());
+    }
+    state.did = did;
+    state.save(dir / "identity.json");
+  }
+
+  // The repo and event log, the repo created when new (then true).
+  bool open_repo(const std::filesystem::path& dir) {
+    storage = std::make_unique<SqliteRepoStorage>((dir / "repo.sqlite").string());
+    sequencer = std::make_unique<Sequencer>((dir / "events.sqlite").string(), config.sequencer);
+    for (const std::string& other : storage->list_repos())
+      if (other != did)
+        throw ConfigError("data_dir", "pds: " + (dir / "repo.sqlite").string() + " holds the repo of " + other +
+                                          ", not " + did);
+    bool created = false;
+    if (storage->head(did)) {
+      repo = std::make_unique<Repository>(Repository::open(*storage, did));
+    } else {
+      repo = std::make_unique<Repository>(Repository::create(*storage, did, signing_key));
+      created = true;
+    }
+    // A replaced signing key: the head commit no longer verifies against the
+    // key the DID document announces, so re-sign it (sequenced as #sync by announce).
+    if (!repo->commit().verify(signing_key.public_key())) repo->resign(signing_key);
+    return created;
+  }
+
+  // Events for what changed since the last start: #identity (handle or
+  // key), #account (once), and the head as #commit (a new repo) or #sync.
+  void announce(PdsState& state, bool created) {
+    std::string key_did = signing_key.public_key().did_key();
+    if (state.announced_handle != handle || state.announced_key != key_did) {
+      sequencer->append("#identity", identity_body(did, handle, now_datetime()));
+      state.announced_handle = handle;
+      state.announced_key = key_did;
+    }
+    if (!state.account_announced) {
+      sequencer->append("#account", account_body(did, true, std::nullopt, now_datetime()));
+      state.account_announced = true;
+    }
+    auto last = sequencer->last_of({"#commit", "#sync"});
+    if (!last || commit_of_event(*last) != repo->head().to_string()) {
+      if (created && !last)
+        sequence_initial_commit();
+      else
+        sequence_sync();  // the head moved without an event (crash, or the re-sign in open_repo)
+    }
+  }
+
   void maybe_collect_garbage() {
     if (config.gc_every_commits == 0 || ++commits_since_gc < config.gc_every_commits) return;
     commits_since_gc = 0;
@@ -164,54 +225,9 @@ std::unique_ptr<EmbeddedPds> EmbeddedPds::open(PdsConfig config) {
   p.handle = p.config.handle.empty() ? origin.host : p.config.handle;
   p.handle = util::ascii_lower(p.handle);
 
-  if (p.config.did_method == DidMethod::kWeb) {
-    p.did = did_web_for(p.public_url);
-    if (!state.did.empty() && state.did != p.did)
-      throw ConfigError("public_url", "pds: data dir " + dir.string() + " belongs to " + state.did +
-                                          " but public_url gives " + p.did);
-  } else {
-    PlcIdentity plc(p.config, dir / "rotation.key");
-    // document() needs no DID for what ensure() reads (key, handle, services).
-    p.did = plc.ensure(state, dir / "identity.json", p.document());
-  }
-  state.did = p.did;
-  state.save(dir / "identity.json");  // the DID is settled before anything refers to it
-
-  p.storage = std::make_unique<SqliteRepoStorage>((dir / "repo.sqlite").string());
-  p.sequencer = std::make_unique<Sequencer>((dir / "events.sqlite").string(), p.config.sequencer);
-  for (const std::string& other : p.storage->list_repos())
-    if (other != p.did)
-      throw ConfigError("data_dir", "pds: " + (dir / "repo.sqlite").string() + " holds the repo of " + other +
-                                        ", not " + p.did);
-
-  bool created = false;
-  if (p.storage->head(p.did)) {
-    p.repo = std::make_unique<Repository>(Repository::open(*p.storage, p.did));
-  } else {
-    p.repo = std::make_unique<Repository>(Repository::create(*p.storage, p.did, p.signing_key));
-    created = true;
-  }
-  // A replaced signing key: the head commit no longer verifies against the
-  // key the DID document announces, so re-sign it (sequenced as #sync below).
-  if (!p.repo->commit().verify(p.signing_key.public_key())) p.repo->resign(p.signing_key);
-
-  std::string key_did = p.signing_key.public_key().did_key();
-  if (state.announced_handle != p.handle || state.announced_key != key_did) {
-    p.sequencer->append("#identity", identity_body(p.did, p.handle, now_datetime()));
-    state.announced_handle = p.handle;
-    state.announced_key = key_did;
-  }
-  if (!state.account_announced) {
-    p.sequencer->append("#account", account_body(p.did, true, std::nullopt, now_datetime()));
-    state.account_announced = true;
-  }
-  auto last = p.sequencer->last_of({"#commit", "#sync"});
-  if (!last || commit_of_event(*last) != p.repo->head().to_string()) {
-    if (created && !last)
-      p.sequence_initial_commit();
-    else
-      p.sequence_sync();  // the head moved without an event (crash, or the re-sign above)
-  }
+  p.settle_did(state, dir);
+  bool created = p.open_repo(dir);
+  p.announce(state, created);
   state.save(dir / "identity.json");
   return std::unique_ptr<EmbeddedPds>(new EmbeddedPds(std::move(impl)));
 }

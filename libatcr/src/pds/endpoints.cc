@@ -112,74 +112,85 @@ void register_sync(xrpc::XrpcServer& server, EmbeddedPds& pds) {
   });
 }
 
+ServerResponse describe_repo(EmbeddedPds& pds, const ServerRequest& req) {
+  require_repo(pds, req.required_param("repo"));
+  RepoDescription d = pds.describe_repo();
+  Value::Array collections;
+  for (std::string& c : d.collections) collections.push_back(Value(std::move(c)));
+  return ServerResponse::json(Value(Value::Map{{"handle", Value(d.handle)},
+                                               {"did", Value(d.did)},
+                                               {"didDoc", std::move(d.did_document)},
+                                               {"collections", Value(std::move(collections))},
+                                               {"handleIsCorrect", Value(true)}}));
+}
+
+ServerResponse get_record(EmbeddedPds& pds, const ServerRequest& req) {
+  require_repo(pds, req.required_param("repo"));
+  std::string collection = required_nsid(req, "collection");
+  std::string rkey = required_rkey(req);
+  std::string uri = "at://" + pds.did() + "/" + collection + "/" + rkey;
+  auto record = pds.get_record(collection, rkey);
+  auto want = req.param("cid");
+  if (!record || (want && *want != record->cid.to_string()))
+    throw xrpc::invalid_request("Could not locate record: " + uri, "RecordNotFound");
+  return ServerResponse::json(Value(Value::Map{
+      {"uri", Value(uri)}, {"cid", Value(record->cid.to_string())}, {"value", std::move(record->value)}}));
+}
+
+ServerResponse list_records(EmbeddedPds& pds, const ServerRequest& req) {
+  require_repo(pds, req.required_param("repo"));
+  std::string collection = required_nsid(req, "collection");
+  auto limit = req.int_param("limit", 1, 100).value_or(50);
+  std::string cursor = req.param("cursor").value_or("");
+  if (!cursor.empty() && !syntax::is_valid_record_key(cursor))
+    throw xrpc::invalid_request("cursor must be a record key: " + cursor);
+  bool reverse = req.bool_param("reverse", false);
+  RecordPage page = pds.list_records(collection, static_cast<std::size_t>(limit), cursor, reverse);
+  Value::Array records;
+  for (ListedRecord& r : page.records)
+    records.push_back(Value(Value::Map{
+        {"uri", Value(r.uri)}, {"cid", Value(r.cid.to_string())}, {"value", std::move(r.value)}}));
+  Value::Map out{{"records", Value(std::move(records))}};
+  if (page.cursor) out.emplace("cursor", Value(*page.cursor));
+  return ServerResponse::json(Value(std::move(out)));
+}
+
+// deleteRecord, once authorize_write let the caller through.
+ServerResponse delete_record(EmbeddedPds& pds, const ServerRequest& req) {
+  Value body = req.json();
+  require_repo(pds, body_string(body, "repo", true));
+  std::string collection = body_string(body, "collection", true);
+  std::string rkey = body_string(body, "rkey", true);
+  if (!syntax::is_valid_nsid(collection)) throw xrpc::invalid_request("collection must be a valid NSID");
+  if (!syntax::is_valid_record_key(rkey)) throw xrpc::invalid_request("rkey must be a valid record key");
+  std::string swap_commit = body_string(body, "swapCommit", false);
+  std::string swap_record = body_string(body, "swapRecord", false);
+  if (!swap_commit.empty() && swap_commit != pds.head().to_string())
+    throw xrpc::invalid_request("Commit was at " + pds.head().to_string(), "InvalidSwap");
+  auto current = pds.get_record(collection, rkey);
+  if (!swap_record.empty() && (!current || current->cid.to_string() != swap_record))
+    throw xrpc::invalid_request("Record was at " + (current ? current->cid.to_string() : "null"), "InvalidSwap");
+  // Deleting a missing record is a successful no-op, as in the reference.
+  if (!current) return ServerResponse::json(Value(Value::Map{}));
+  std::optional<CommitResult> result;
+  try {
+    result = pds.apply_writes({RecordWrite::remove(collection, rkey)});
+  } catch (const ParseError& e) {
+    // A concurrent delete won the race; report it as the client's problem.
+    throw xrpc::invalid_request(e.what());
+  }
+  return ServerResponse::json(Value(Value::Map{{"commit", commit_meta(result->commit, result->rev)}}));
+}
+
 void register_repo(xrpc::XrpcServer& server, EmbeddedPds& pds, const EndpointOptions& options) {
-  server.query("com.atproto.repo.describeRepo", [&pds](const ServerRequest& req) {
-    require_repo(pds, req.required_param("repo"));
-    RepoDescription d = pds.describe_repo();
-    Value::Array collections;
-    for (std::string& c : d.collections) collections.push_back(Value(std::move(c)));
-    return ServerResponse::json(Value(Value::Map{{"handle", Value(d.handle)},
-                                                 {"did", Value(d.did)},
-                                                 {"didDoc", std::move(d.did_document)},
-                                                 {"collections", Value(std::move(collections))},
-                                                 {"handleIsCorrect", Value(true)}}));
-  });
-  server.query("com.atproto.repo.getRecord", [&pds](const ServerRequest& req) {
-    require_repo(pds, req.required_param("repo"));
-    std::string collection = required_nsid(req, "collection");
-    std::string rkey = required_rkey(req);
-    std::string uri = "at://" + pds.did() + "/" + collection + "/" + rkey;
-    auto record = pds.get_record(collection, rkey);
-    auto want = req.param("cid");
-    if (!record || (want && *want != record->cid.to_string()))
-      throw xrpc::invalid_request("Could not locate record: " + uri, "RecordNotFound");
-    return ServerResponse::json(Value(Value::Map{
-        {"uri", Value(uri)}, {"cid", Value(record->cid.to_string())}, {"value", std::move(record->value)}}));
-  });
-  server.query("com.atproto.repo.listRecords", [&pds](const ServerRequest& req) {
-    require_repo(pds, req.required_param("repo"));
-    std::string collection = required_nsid(req, "collection");
-    auto limit = req.int_param("limit", 1, 100).value_or(50);
-    std::string cursor = req.param("cursor").value_or("");
-    if (!cursor.empty() && !syntax::is_valid_record_key(cursor))
-      throw xrpc::invalid_request("cursor must be a record key: " + cursor);
-    bool reverse = req.bool_param("reverse", false);
-    RecordPage page = pds.list_records(collection, static_cast<std::size_t>(limit), cursor, reverse);
-    Value::Array records;
-    for (ListedRecord& r : page.records)
-      records.push_back(Value(Value::Map{
-          {"uri", Value(r.uri)}, {"cid", Value(r.cid.to_string())}, {"value", std::move(r.value)}}));
-    Value::Map out{{"records", Value(std::move(records))}};
-    if (page.cursor) out.emplace("cursor", Value(*page.cursor));
-    return ServerResponse::json(Value(std::move(out)));
-  });
+  server.query("com.atproto.repo.describeRepo", [&pds](const ServerRequest& req) { return describe_repo(pds, req); });
+  server.query("com.atproto.repo.getRecord", [&pds](const ServerRequest& req) { return get_record(pds, req); });
+  server.query("com.atproto.repo.listRecords", [&pds](const ServerRequest& req) { return list_records(pds, req); });
   auto authorize = options.authorize_write;
   server.procedure("com.atproto.repo.deleteRecord", [&pds, authorize](const ServerRequest& req) {
     if (!authorize) throw xrpc::auth_required("This PDS accepts no writes over XRPC");
     authorize(req);
-    Value body = req.json();
-    require_repo(pds, body_string(body, "repo", true));
-    std::string collection = body_string(body, "collection", true);
-    std::string rkey = body_string(body, "rkey", true);
-    if (!syntax::is_valid_nsid(collection)) throw xrpc::invalid_request("collection must be a valid NSID");
-    if (!syntax::is_valid_record_key(rkey)) throw xrpc::invalid_request("rkey must be a valid record key");
-    std::string swap_commit = body_string(body, "swapCommit", false);
-    std::string swap_record = body_string(body, "swapRecord", false);
-    if (!swap_commit.empty() && swap_commit != pds.head().to_string())
-      throw xrpc::invalid_request("Commit was at " + pds.head().to_string(), "InvalidSwap");
-    auto current = pds.get_record(collection, rkey);
-    if (!swap_record.empty() && (!current || current->cid.to_string() != swap_record))
-      throw xrpc::invalid_request("Record was at " + (current ? current->cid.to_string() : "null"), "InvalidSwap");
-    // Deleting a missing record is a successful no-op, as in the reference.
-    if (!current) return ServerResponse::json(Value(Value::Map{}));
-    std::optional<CommitResult> result;
-    try {
-      result = pds.apply_writes({RecordWrite::remove(collection, rkey)});
-    } catch (const ParseError& e) {
-      // A concurrent delete won the race; report it as the client's problem.
-      throw xrpc::invalid_request(e.what());
-    }
-    return ServerResponse::json(Value(Value::Map{{"commit", commit_meta(result->commit, result->rev)}}));
+    return delete_record(pds, req);
   });
 }
 
