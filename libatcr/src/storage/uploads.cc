@@ -83,6 +83,49 @@ struct Session {
   std::string state;
 };
 
+// expire(): an open session past its age, to end.
+struct StaleSession {
+  std::string id;
+  Session session;
+};
+
+// expire()'s count of what it removed, and of its failures (what failed is
+// kept for the next round; the first failure is reported).
+struct ExpireTally {
+  std::size_t removed = 0;
+  std::size_t failures = 0;
+  std::string first_failure;
+
+  // Runs `remove`, which returns how many things it removed.
+  template <typename Remove>
+  void attempt(Remove&& remove) {
+    try {
+      removed += static_cast<std::size_t>(remove());
+    } catch (const Error& e) {
+      if (failures++ == 0) first_failure = e.what();
+    }
+  }
+};
+
+// Everything under the uploads prefix, with its age.
+std::vector<ListedKey> list_upload_data(BlobStore& store) {
+  std::vector<ListedKey> keys;
+  std::string token;
+  do {
+    ListPage page = store.list(kUploadsPrefix, token);
+    for (auto& k : page.keys) keys.push_back(std::move(k));
+    token = page.continuation;
+  } while (!token.empty());
+  return keys;
+}
+
+// Whose data a key under the uploads prefix is: the upload id (or, for a
+// driver's own scratch, a backend upload id).
+std::string_view upload_owner(std::string_view key) {
+  std::string_view rest = key.substr(kUploadsPrefix.size());
+  return rest.substr(0, rest.find('/'));
+}
+
 }  // namespace
 
 struct Uploads::Impl {
@@ -168,6 +211,44 @@ struct Uploads::Impl {
     try {
       store.remove(key);
     } catch (const Error&) {
+    }
+  }
+
+  // expire()'s snapshot of the sessions: the open ones created at or before
+  // `cutoff_ms`, returned; the ids and backend ids of all others, in `live`.
+  std::vector<StaleSession> stale_sessions(std::int64_t cutoff_ms, std::set<std::string, std::less<>>& live) const {
+    std::vector<StaleSession> stale;
+    std::lock_guard lock(mu);
+    sqlite::Statement q(db, "SELECT id, backend_id, state, created_ms FROM upload_sessions");
+    while (q.step()) {
+      std::string id = q.column_text(0);
+      std::string backend = q.column_is_null(1) ? "" : q.column_text(1);
+      if (q.column_int(3) <= cutoff_ms && q.column_text(2) == "open") {
+        stale.push_back({id, Session{backend, "open"}});
+      } else {
+        live.insert(id);
+        if (!backend.empty()) live.insert(backend);
+      }
+    }
+    return stale;
+  }
+
+  // complete()'s first step: the parts assembled at the upload's key. A
+  // missing part leaves the session open for a retry.
+  FinishResult assemble(std::string_view id, const Session& s, const std::vector<UploadedPart>& sorted) {
+    try {
+      return store.finish(upload_key(id), s.backend_id, sorted);
+    } catch (const InvalidPart& e) {
+      set_open(id);  // the client may send the part and retry
+      throw UploadError(Kind::MissingParts, fmt::format("uploads: {}", e.what()));
+    } catch (const NotFound& e) {
+      discard(id, s, false);
+      forget(id);
+      throw UploadError(Kind::CompletionFailed, fmt::format("uploads: the backend upload is gone: {}", e.what()));
+    } catch (const Error& e) {
+      // State unknown: keep the session so abort() or expire() can clean up.
+      set_open(id);
+      throw UploadError(Kind::CompletionFailed, fmt::format("uploads: assembling the blob failed: {}", e.what()));
     }
   }
 
@@ -258,21 +339,7 @@ CompletedBlob Uploads::complete(std::string_view upload_id, std::string_view own
   const std::string temp = upload_key(upload_id);
 
   // 1. Assemble at the temp key.
-  FinishResult assembled;
-  try {
-    assembled = impl_->store.finish(temp, s.backend_id, sorted);
-  } catch (const InvalidPart& e) {
-    impl_->set_open(upload_id);  // the client may send the part and retry
-    throw UploadError(Kind::MissingParts, fmt::format("uploads: {}", e.what()));
-  } catch (const NotFound& e) {
-    impl_->discard(upload_id, s, false);
-    impl_->forget(upload_id);
-    throw UploadError(Kind::CompletionFailed, fmt::format("uploads: the backend upload is gone: {}", e.what()));
-  } catch (const Error& e) {
-    // State unknown: keep the session so abort() or expire() can clean up.
-    impl_->set_open(upload_id);
-    throw UploadError(Kind::CompletionFailed, fmt::format("uploads: assembling the blob failed: {}", e.what()));
-  }
+  FinishResult assembled = impl_->assemble(upload_id, s, sorted);
 
   // 2. Verify. From here on the backend upload is consumed, so any
   // failure ends the session.
@@ -329,90 +396,50 @@ std::size_t Uploads::expire(std::chrono::seconds max_age) {
   // Data first, sessions second: data whose session is not in the second
   // snapshot cannot belong to an upload in progress (its row is written
   // before any of its data).
-  std::vector<std::pair<std::string, std::optional<std::chrono::system_clock::time_point>>> keys;
-  std::string token;
-  do {
-    ListPage page = store.list(kUploadsPrefix, token);
-    for (auto& k : page.keys) keys.emplace_back(std::move(k.key), k.modified);
-    token = page.continuation;
-  } while (!token.empty());
-
-  struct Stale {
-    std::string id;
-    Session session;
-  };
-  std::vector<Stale> stale;
+  std::vector<ListedKey> keys = list_upload_data(store);
   std::set<std::string, std::less<>> live;
-  {
-    std::lock_guard lock(impl_->mu);
-    const std::int64_t cutoff = now_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(max_age).count();
-    sqlite::Statement q(impl_->db, "SELECT id, backend_id, state, created_ms FROM upload_sessions");
-    while (q.step()) {
-      std::string id = q.column_text(0);
-      std::string backend = q.column_is_null(1) ? "" : q.column_text(1);
-      if (q.column_int(3) <= cutoff && q.column_text(2) == "open") {
-        stale.push_back({id, Session{backend, "open"}});
-      } else {
-        live.insert(id);
-        if (!backend.empty()) live.insert(backend);
-      }
-    }
-  }
+  std::vector<StaleSession> stale =
+      impl_->stale_sessions(now_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(max_age).count(), live);
 
-  std::size_t removed = 0, failures = 0;
-  std::string first_failure;
+  ExpireTally tally;
   for (const auto& st : stale) {
     // Its data is handled here (or kept, on failure), not as a stray below.
     live.insert(st.id);
     live.insert(st.session.backend_id);
-    try {
+    tally.attempt([&] {
       if (!st.session.backend_id.empty()) store.abort(upload_key(st.id), st.session.backend_id);
       store.remove(upload_key(st.id));
       impl_->forget(st.id);
-      ++removed;
-    } catch (const Error& e) {
-      // Kept for the next round.
-      if (failures++ == 0) first_failure = e.what();
-    }
+      return 1;
+    });
   }
   // A stray counts only past max_age too: a bucket may be shared, and
   // another hold's upload in progress is a stray to this one.
   const auto stray_cutoff = std::chrono::system_clock::now() - max_age;
-  for (const auto& [key, modified] : keys) {
-    std::string_view rest = std::string_view(key).substr(kUploadsPrefix.size());
-    std::string_view owner = rest.substr(0, rest.find('/'));
-    if (live.count(owner) != 0 || !modified || *modified > stray_cutoff) continue;
-    try {
-      store.remove(key);
-      ++removed;
-    } catch (const Error& e) {
-      if (failures++ == 0) first_failure = e.what();
-    }
+  for (const ListedKey& k : keys) {
+    if (live.count(upload_owner(k.key)) != 0 || !k.modified || *k.modified > stray_cutoff) continue;
+    tally.attempt([&] {
+      store.remove(k.key);
+      return 1;
+    });
   }
   // Multipart uploads that lost their session row (a crash between the
   // backend's begin and the row's update, or a database restored from a
   // backup): invisible to list(), they keep their parts until aborted.
   for (const PendingUpload& u : store.pending_uploads(kUploadsPrefix)) {
-    std::string_view rest = std::string_view(u.key).substr(kUploadsPrefix.size());
-    std::string_view owner = rest.substr(0, rest.find('/'));
-    if (live.count(owner) != 0 || live.count(u.upload_id) != 0 || !u.initiated || *u.initiated > stray_cutoff)
+    if (live.count(upload_owner(u.key)) != 0 || live.count(u.upload_id) != 0 || !u.initiated ||
+        *u.initiated > stray_cutoff)
       continue;
-    try {
+    tally.attempt([&] {
       store.abort(u.key, u.upload_id);
-      ++removed;
-    } catch (const Error& e) {
-      if (failures++ == 0) first_failure = e.what();
-    }
+      return 1;
+    });
   }
-  try {
-    removed += store.sweep_scratch(max_age);
-  } catch (const Error& e) {
-    if (failures++ == 0) first_failure = e.what();
-  }
-  if (failures > 0)
-    throw BackendError(fmt::format("uploads: expire removed {} but failed {} times; first: {}", removed, failures,
-                                   first_failure));
-  return removed;
+  tally.attempt([&] { return store.sweep_scratch(max_age); });
+  if (tally.failures > 0)
+    throw BackendError(fmt::format("uploads: expire removed {} but failed {} times; first: {}", tally.removed,
+                                   tally.failures, tally.first_failure));
+  return tally.removed;
 }
 
 std::vector<std::string> Uploads::announced_digests() const {
