@@ -687,6 +687,61 @@ struct Tree::Impl {
     Impl& tree_;
     std::vector<Step> steps_;  // next step last
   };
+
+  // diff's steps. The rest of one side, the other being exhausted: an
+  // entry is a change (added, or removed), a subtree is opened.
+  static void drain_step(Cursor& rest, bool added, std::vector<Change>& changes) {
+    const Step& s = rest.top();
+    if (s.node) {
+      rest.open();
+      return;
+    }
+    if (added) {
+      changes.push_back(Change{s.entry->key, std::nullopt, s.entry->value});
+    } else {
+      changes.push_back(Change{s.entry->key, s.entry->value, std::nullopt});
+    }
+    rest.pop();
+  }
+
+  // Both sides at a step, one at least a subtree: identical subtrees are
+  // skipped; otherwise the higher subtree opens first, so both sides
+  // descend in step and shared subtrees further down line up again.
+  static void descend(Cursor& a, Cursor& b) {
+    const Step& sa = a.top();
+    const Step& sb = b.top();
+    if (!sa.node || !sb.node) {
+      (sa.node ? a : b).open();
+      return;
+    }
+    if (a.cid(sa) == b.cid(sb)) {
+      a.pop();
+      b.pop();
+      return;
+    }
+    int la = sa.node->layer;
+    int lb = sb.node->layer;
+    if (la >= lb) a.open();
+    if (lb >= la) b.open();
+  }
+
+  // Both sides at an entry: the lower key is removed or added; one key on
+  // both sides changed if its values differ.
+  static void compare_entries(Cursor& a, Cursor& b, std::vector<Change>& changes) {
+    const Node::Item& ea = *a.top().entry;
+    const Node::Item& eb = *b.top().entry;
+    if (ea.key < eb.key) {
+      changes.push_back(Change{ea.key, ea.value, std::nullopt});
+      a.pop();
+    } else if (eb.key < ea.key) {
+      changes.push_back(Change{eb.key, std::nullopt, eb.value});
+      b.pop();
+    } else {
+      if (ea.value != eb.value) changes.push_back(Change{ea.key, ea.value, eb.value});
+      a.pop();
+      b.pop();
+    }
+  }
 };
 
 // ---------------------------------------------------------------------------
@@ -868,58 +923,13 @@ std::vector<Change> Tree::diff(const Tree& from, const Tree& to) {
   Impl::Cursor a(*from.impl_);
   Impl::Cursor b(*to.impl_);
   while (!a.done() || !b.done()) {
-    // One side exhausted: whatever is left on the other is all new or gone.
     if (a.done() || b.done()) {
-      Impl::Cursor& rest = a.done() ? b : a;
-      const Step& s = rest.top();
-      if (s.node) {
-        rest.open();
-        continue;
-      }
-      if (a.done()) {
-        changes.push_back(Change{s.entry->key, std::nullopt, s.entry->value});
-      } else {
-        changes.push_back(Change{s.entry->key, s.entry->value, std::nullopt});
-      }
-      rest.pop();
-      continue;
-    }
-    const Step& sa = a.top();
-    const Step& sb = b.top();
-    if (sa.node && sb.node) {
-      if (a.cid(sa) == b.cid(sb)) {  // identical subtrees: nothing to see
-        a.pop();
-        b.pop();
-        continue;
-      }
-      // Open the higher subtree first so both sides descend in step and
-      // shared subtrees further down line up again.
-      int la = sa.node->layer;
-      int lb = sb.node->layer;
-      if (la >= lb) a.open();
-      if (lb >= la) b.open();
-      continue;
-    }
-    if (sa.node) {
-      a.open();
-      continue;
-    }
-    if (sb.node) {
-      b.open();
-      continue;
-    }
-    const Node::Item& ea = *sa.entry;
-    const Node::Item& eb = *sb.entry;
-    if (ea.key < eb.key) {
-      changes.push_back(Change{ea.key, ea.value, std::nullopt});
-      a.pop();
-    } else if (eb.key < ea.key) {
-      changes.push_back(Change{eb.key, std::nullopt, eb.value});
-      b.pop();
+      // One side exhausted: whatever is left on the other is all new or gone.
+      Impl::drain_step(a.done() ? b : a, /*added=*/a.done(), changes);
+    } else if (a.top().node || b.top().node) {
+      Impl::descend(a, b);
     } else {
-      if (ea.value != eb.value) changes.push_back(Change{ea.key, ea.value, eb.value});
-      a.pop();
-      b.pop();
+      Impl::compare_entries(a, b, changes);
     }
   }
   return changes;
