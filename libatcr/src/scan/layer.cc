@@ -51,84 +51,122 @@ struct Entry {
   std::int64_t size = 0;
 };
 
-// Walks the archive: for each entry, keep(entry) says whether its data is
-// wanted (a regular file within max_file_bytes); got(entry, data) then
-// receives it. Every entry's data is read and counted either way.
-void walk(const ReadFn& read, Format format, const LayerLimits& limits, const std::function<bool(const Entry&)>& keep,
-          const std::function<void(const Entry&, std::string)>& got, std::vector<std::string>* notes) {
+// A new reader for `format` with the built-in decoders only: a filter
+// libarchive would run as an external program (when built without its
+// library) reports ARCHIVE_WARN and is not enabled at all.
+std::unique_ptr<archive, ArchiveDeleter> new_reader(Format format) {
   std::unique_ptr<archive, ArchiveDeleter> a(archive_read_new());
   if (!a) throw Error("libarchive: out of memory");
-  // Built-in decoders only: a filter libarchive would run as an external
-  // program (when built without its library) reports ARCHIVE_WARN and is
-  // not enabled at all.
   for (auto support : {archive_read_support_filter_gzip, archive_read_support_filter_zstd,
                        archive_read_support_filter_xz, archive_read_support_filter_bzip2}) {
     std::unique_ptr<archive, ArchiveDeleter> probe(archive_read_new());
     if (support(probe.get()) == ARCHIVE_OK) support(a.get());
   }
-  if (format == Format::kTar) {
-    archive_read_support_format_tar(a.get());
-  } else {
-    archive_read_support_format_tar(a.get());
-    archive_read_support_format_zip_streamable(a.get());
-  }
-  Source source;
-  source.read = &read;
-  auto fail = [&](std::string_view what) {
-    if (source.error) std::rethrow_exception(source.error);
-    const char* why = archive_error_string(a.get());
-    throw ParseError(fmt::format("{}: {}", what, why ? why : "malformed archive"));
-  };
-  if (archive_read_open(a.get(), &source, nullptr, &Source::callback, nullptr) != ARCHIVE_OK)
-    fail("opening the archive");
+  archive_read_support_format_tar(a.get());
+  if (format == Format::kAny) archive_read_support_format_zip_streamable(a.get());
+  return a;
+}
 
-  std::uint64_t entries = 0, unpacked = 0;
-  std::vector<char> chunk(kChunk);
-  for (;;) {
+// One pass over an archive, entry by entry, within the limits: every
+// entry's data is read and counted, kept only when wanted.
+class ArchiveWalk {
+ public:
+  ArchiveWalk(const ReadFn& read, Format format, const LayerLimits& limits, std::vector<std::string>* notes)
+      : limits_(limits), notes_(notes), a_(new_reader(format)) {
+    source_.read = &read;
+    if (archive_read_open(a_.get(), &source_, nullptr, &Source::callback, nullptr) != ARCHIVE_OK)
+      fail("opening the archive");
+  }
+
+  // The next entry's header; nullopt at the end.
+  std::optional<Entry> next() {
     archive_entry* e = nullptr;
-    int r = archive_read_next_header(a.get(), &e);
-    if (r == ARCHIVE_EOF) break;
+    int r = archive_read_next_header(a_.get(), &e);
+    if (r == ARCHIVE_EOF) return std::nullopt;
     if (r < ARCHIVE_WARN) fail("reading an entry header");
-    if (++entries > limits.max_entries) throw LimitError(fmt::format("more than {} entries", limits.max_entries));
+    if (++entries_ > limits_.max_entries) throw LimitError(fmt::format("more than {} entries", limits_.max_entries));
     Entry entry;
     const char* path = archive_entry_pathname(e);
     entry.raw_path = path ? path : "";
     entry.regular = archive_entry_filetype(e) == AE_IFREG && archive_entry_hardlink(e) == nullptr;
     entry.size = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
-    bool wanted = keep(entry);
-    if (wanted && (entry.size < 0 || static_cast<std::uint64_t>(entry.size) > limits.max_file_bytes)) {
-      if (notes)
-        notes->push_back(fmt::format("{}: {} bytes, over the {}-byte limit", clean_path(entry.raw_path).value_or("?"),
-                                     entry.size, limits.max_file_bytes));
-      wanted = false;
-    }
+    return entry;
+  }
+
+  // Whether the entry's declared size is within max_file_bytes (noted when not).
+  bool fits(const Entry& entry) {
+    if (entry.size >= 0 && static_cast<std::uint64_t>(entry.size) <= limits_.max_file_bytes) return true;
+    note(fmt::format("{}: {} bytes, over the {}-byte limit", clean_path(entry.raw_path).value_or("?"), entry.size,
+                     limits_.max_file_bytes));
+    return false;
+  }
+
+  // The current entry's data, read whole; returned only when `wanted` and
+  // within max_file_bytes, whatever the header declared.
+  std::optional<std::string> data(const Entry& entry, bool wanted) {
     std::string data;
     for (;;) {
-      la_ssize_t n = archive_read_data(a.get(), chunk.data(), chunk.size());
+      la_ssize_t n = archive_read_data(a_.get(), chunk_.data(), chunk_.size());
       if (n == 0) break;
       if (n < 0) {
         if (n == ARCHIVE_WARN) continue;
         fail("reading an entry's data");
       }
-      unpacked += static_cast<std::uint64_t>(n);
-      if (unpacked > limits.max_unpacked_bytes)
-        throw LimitError(fmt::format("more than {} bytes unpacked", limits.max_unpacked_bytes));
+      unpacked_ += static_cast<std::uint64_t>(n);
+      if (unpacked_ > limits_.max_unpacked_bytes)
+        throw LimitError(fmt::format("more than {} bytes unpacked", limits_.max_unpacked_bytes));
       if (!wanted) continue;
-      if (data.size() + static_cast<std::size_t>(n) > limits.max_file_bytes) {
+      if (data.size() + static_cast<std::size_t>(n) > limits_.max_file_bytes) {
         // The header under-declared the size.
-        if (notes)
-          notes->push_back(fmt::format("{}: over the {}-byte limit", clean_path(entry.raw_path).value_or("?"),
-                                       limits.max_file_bytes));
+        note(fmt::format("{}: over the {}-byte limit", clean_path(entry.raw_path).value_or("?"),
+                         limits_.max_file_bytes));
         wanted = false;
         data.clear();
         data.shrink_to_fit();
         continue;
       }
-      data.append(chunk.data(), static_cast<std::size_t>(n));
+      data.append(chunk_.data(), static_cast<std::size_t>(n));
     }
-    if (wanted) got(entry, std::move(data));
+    if (!wanted) return std::nullopt;
+    return data;
   }
-  if (source.error) std::rethrow_exception(source.error);
+
+  // A failure of the source's read surfaces here at the latest.
+  void finish() const {
+    if (source_.error) std::rethrow_exception(source_.error);
+  }
+
+ private:
+  [[noreturn]] void fail(std::string_view what) const {
+    finish();
+    const char* why = archive_error_string(a_.get());
+    throw ParseError(fmt::format("{}: {}", what, why ? why : "malformed archive"));
+  }
+
+  void note(std::string text) {
+    if (notes_) notes_->push_back(std::move(text));
+  }
+
+  const LayerLimits& limits_;
+  std::vector<std::string>* notes_;
+  Source source_;  // outlives the reader that calls it
+  std::unique_ptr<archive, ArchiveDeleter> a_;
+  std::uint64_t entries_ = 0;
+  std::uint64_t unpacked_ = 0;
+  std::vector<char> chunk_ = std::vector<char>(kChunk);
+};
+
+// Walks the archive: for each entry, keep(entry) says whether its data is
+// wanted (a regular file within max_file_bytes); got(entry, data) then
+// receives it. Every entry's data is read and counted either way.
+void walk(const ReadFn& read, Format format, const LayerLimits& limits, const std::function<bool(const Entry&)>& keep,
+          const std::function<void(const Entry&, std::string)>& got, std::vector<std::string>* notes) {
+  ArchiveWalk archive(read, format, limits, notes);
+  while (std::optional<Entry> entry = archive.next()) {
+    bool wanted = keep(*entry) && archive.fits(*entry);
+    if (std::optional<std::string> data = archive.data(*entry, wanted)) got(*entry, std::move(*data));
+  }
+  archive.finish();
 }
 
 }  // namespace
