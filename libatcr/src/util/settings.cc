@@ -375,171 +375,229 @@ const std::map<std::string, std::uint64_t>& Settings::size_map(std::string_view 
 }
 const std::string& Settings::source(std::string_view key) const { return entry(key).source; }
 
-Settings load(const std::vector<Option>& schema, std::string_view env_prefix,
-              const std::optional<std::filesystem::path>& file, const EnvLookup& env, const Compat& compat,
-              const std::vector<std::string>& env_names) {
-  Settings settings;
-  std::set<std::string> warned;
-  auto warn = [&](std::string message) {
-    if (warned.insert(message).second) settings.warnings_.push_back(std::move(message));
-  };
-  auto set_text = [&](const Option& option, const auto& parse, const std::string& source) {
+// load(), layer by layer: defaults, the file, the environment (our names,
+// then ATCR's), then unknown variables and required options are checked.
+class Loader {
+ public:
+  Loader(const std::vector<Option>& schema, std::string_view env_prefix, const EnvLookup& env, const Compat& compat)
+      : schema_(schema), env_prefix_(env_prefix), env_(env), compat_(compat) {}
+
+  void defaults() {
+    for (const auto& option : schema_) {
+      if (option.kind == Kind::kSizeMap) {
+        set(option,
+            [&] { return parse_node(option, *toml::parse("x = { " + option.default_value + " }")["x"].node()); },
+            "default");
+      } else {
+        set(option, [&] { return parse_text(option, option.default_value); }, "default");
+      }
+    }
+  }
+
+  // The file's keys, then ATCR's spellings in it (ours win).
+  void file(const std::filesystem::path& path) {
+    toml::table table;
     try {
-      Value value = parse();
+      table = toml::parse_file(path.string());
+    } catch (const toml::parse_error& e) {
+      const auto& where = e.source().begin;
+      throw ConfigError("", fmt::format("{}:{}:{}: {}", path.string(), where.line, where.column, e.description()));
+    }
+    std::map<std::string, std::string> own;
+    std::vector<std::pair<const Alias*, std::string>> aliased;  // applied after our own keys
+    flatten(
+        table, "", schema_,
+        [&](const Option& option, const toml::node& node) {
+          own[option.key] = option.key;
+          set(option, [&] { return parse_node(option, node); }, "file " + path.string());
+        },
+        [&](const std::string& key, const toml::node& node) { return file_alias(path, key, node, aliased); }, path);
+    for (const auto& [alias, text] : aliased)
+      set_alias(*alias, alias->name, text, fmt::format("file {} (ATCR key {})", path.string(), alias->name), own);
+  }
+
+  // Our variables (one per option; a second name set is reported), then
+  // ATCR's (ours win).
+  void environment() {
+    std::map<std::string, std::string> own;
+    for (const auto& option : schema_) {
+      if (option.kind == Kind::kSizeMap) continue;
+      std::string used;
+      for (const auto& name : option_env_names(env_prefix_, option)) {
+        auto value = env_(name);
+        if (!value) continue;
+        if (!used.empty()) {
+          warn(fmt::format("environment: both {} and {} are set; using {}", used, name, used));
+          continue;
+        }
+        used = name;
+        own[option.key] = name;
+        set(option, [&] { return parse_text(option, *value); }, "env " + name);
+      }
+    }
+    for (const auto& alias : compat_.aliases) {
+      std::string name = alias_env(env_prefix_, alias);
+      if (name.empty()) continue;
+      auto value = env_(name);
+      if (!value) continue;
+      if (alias.key.empty()) warn(not_used_yet("$" + name));
+      else set_alias(alias, name, *value, "env " + name, own);
+    }
+  }
+
+  // <PREFIX>* variables set that nothing reads: reported (with the nearest
+  // known name), unless they are the project's tooling's or a section of
+  // ATCR's not used yet.
+  void unknown_environment(const std::vector<std::string>& env_names) {
+    const std::set<std::string> known = known_env_names();
+    for (const auto& name : env_names) {
+      if (!name.starts_with(env_prefix_) || known.contains(name)) continue;
+      auto tooling = [&](const std::string& p) { return name.starts_with(p); };
+      if (std::any_of(compat_.tooling_prefixes.begin(), compat_.tooling_prefixes.end(), tooling)) continue;
+      const Alias* section = nullptr;
+      for (const auto& alias : compat_.aliases) {
+        std::string p = env_section_prefix(env_prefix_, alias);
+        if (!p.empty() && name.starts_with(p)) section = &alias;
+      }
+      if (section) {
+        warn(not_used_yet("$" + name + " (" + section->name + ")"));
+        continue;
+      }
+      std::string nearest = nearest_name(name, known);
+      warn(nearest.empty() ? fmt::format("unknown environment variable {} (ignored)", name)
+                           : fmt::format("unknown environment variable {} (ignored); did you mean {}?", name, nearest));
+    }
+  }
+
+  Settings finish() {
+    for (const auto& option : schema_) {
+      if (option.required && is_empty(settings_.entries_[option.key].value))
+        throw ConfigError(option.key, fmt::format("{} must be set (in the config file, or ${})", option.key,
+                                                  env_name(env_prefix_, option.key)));
+    }
+    return std::move(settings_);
+  }
+
+ private:
+  void warn(std::string message) {
+    if (warned_.insert(message).second) settings_.warnings_.push_back(std::move(message));
+  }
+
+  template <typename Parse>
+  void set(const Option& option, const Parse& parse, const std::string& source) {
+    try {
+      settings::Value value = parse();
       check_choices(option, value);
-      settings.entries_[option.key] = Settings::Entry{std::move(value), source};
+      settings_.entries_[option.key] = Settings::Entry{std::move(value), source};
     } catch (const ParseError& e) {
       throw ConfigError(option.key, fmt::format("{} (from {}): {}", option.key, source, e.what()));
     }
-  };
-  auto& set = set_text;
+  }
+
+  // An ATCR key in the file: collected in `aliased` (as text), or reported
+  // when not used yet; false when it is no ATCR key either.
+  bool file_alias(const std::filesystem::path& path, const std::string& key, const toml::node& node,
+                  std::vector<std::pair<const Alias*, std::string>>& aliased) {
+    const Alias* alias = find_file_alias(compat_, key);
+    if (!alias) return false;
+    if (alias->key.empty()) {
+      warn(not_used_yet(fmt::format("{}: {}", path.string(), alias->name)));
+    } else if (auto text = node.value<std::string>(); text && node.is_string()) {
+      aliased.emplace_back(alias, *text);
+    } else if (auto b = node.as_boolean()) {
+      aliased.emplace_back(alias, b->get() ? "true" : "false");
+    } else if (auto i = node.as_integer()) {
+      aliased.emplace_back(alias, std::to_string(i->get()));
+    } else {
+      throw ConfigError(alias->key,
+                        fmt::format("{}: {}: expected a string, boolean or integer", path.string(), key));
+    }
+    return true;
+  }
+
   // Sets an alias's value (text) on its option(s), unless our own spelling
   // in the same layer (`own`) already set them.
-  auto set_alias = [&](const Alias& alias, const std::string& spelling, const std::string& text,
-                       const std::string& source, const std::map<std::string, std::string>& own) {
-    std::vector<std::pair<std::string, std::string>> targets;
-    if (alias.port_key.empty()) {
-      targets = {{alias.key, text}};
-    } else {
-      std::pair<std::string, std::string> address;
-      try {
-        address = split_address(text);
-      } catch (const ParseError& e) {
-        throw ConfigError(alias.key, fmt::format("{} (from {}): {}", alias.name, source, e.what()));
-      }
-      if (address.first.empty())
-        warn(fmt::format("{} '{}' names no host: listening on {} ({} unless set); write 0.0.0.0{} to listen "
-                         "on every interface",
-                         source, text, alias.key, find_option(schema, alias.key)->default_value, text));
-      else targets.emplace_back(alias.key, address.first);
-      targets.emplace_back(alias.port_key, address.second);
-    }
-    for (const auto& target : targets) {
-      const std::string& key = target.first;
-      const std::string& value = target.second;  // a named reference: clang 14 cannot capture bindings
-      const Option* option = find_option(schema, key);
+  void set_alias(const Alias& alias, const std::string& spelling, const std::string& text, const std::string& source,
+                 const std::map<std::string, std::string>& own) {
+    for (const auto& [key, value] : alias_targets(alias, text, source)) {
+      const Option* option = find_option(schema_, key);
       if (!option) throw std::logic_error(fmt::format("settings: alias {} of no option '{}'", alias.name, key));
       if (auto it = own.find(key); it != own.end()) {
         warn(fmt::format("both {} and ATCR's {} are set; using {}", it->second, spelling, it->second));
         continue;
       }
-      set(*option, [&] { return parse_text(*option, value); }, source);
-    }
-  };
-
-  for (const auto& option : schema) {
-    if (option.kind == Kind::kSizeMap) {
-      set(option, [&] { return parse_node(option, *toml::parse("x = { " + option.default_value + " }")["x"].node()); },
-          "default");
-    } else {
-      set(option, [&] { return parse_text(option, option.default_value); }, "default");
+      const std::string& text_value = value;  // a named reference: clang 14 cannot capture bindings
+      set(*option, [&] { return parse_text(*option, text_value); }, source);
     }
   }
 
-  if (file) {
-    toml::table table;
+  // (option key, text) pairs an alias's value sets: itself, or a Go
+  // listen address's host and port (no host: the option's own default).
+  std::vector<std::pair<std::string, std::string>> alias_targets(const Alias& alias, const std::string& text,
+                                                                 const std::string& source) {
+    if (alias.port_key.empty()) return {{alias.key, text}};
+    std::pair<std::string, std::string> address;
     try {
-      table = toml::parse_file(file->string());
-    } catch (const toml::parse_error& e) {
-      const auto& where = e.source().begin;
-      throw ConfigError("", fmt::format("{}:{}:{}: {}", file->string(), where.line, where.column, e.description()));
+      address = split_address(text);
+    } catch (const ParseError& e) {
+      throw ConfigError(alias.key, fmt::format("{} (from {}): {}", alias.name, source, e.what()));
     }
-    std::map<std::string, std::string> own;
-    std::vector<std::pair<const Alias*, std::string>> aliased;  // applied after our own keys
-    flatten(
-        table, "", schema,
-        [&](const Option& option, const toml::node& node) {
-          own[option.key] = option.key;
-          set(option, [&] { return parse_node(option, node); }, "file " + file->string());
-        },
-        [&](const std::string& key, const toml::node& node) {
-          const Alias* alias = find_file_alias(compat, key);
-          if (!alias) return false;
-          if (alias->key.empty()) {
-            warn(not_used_yet(fmt::format("{}: {}", file->string(), alias->name)));
-          } else if (auto text = node.value<std::string>(); text && node.is_string()) {
-            aliased.emplace_back(alias, *text);
-          } else if (auto b = node.as_boolean()) {
-            aliased.emplace_back(alias, b->get() ? "true" : "false");
-          } else if (auto i = node.as_integer()) {
-            aliased.emplace_back(alias, std::to_string(i->get()));
-          } else {
-            throw ConfigError(alias->key, fmt::format("{}: {}: expected a string, boolean or integer",
-                                                      file->string(), key));
-          }
-          return true;
-        },
-        *file);
-    for (const auto& [alias, text] : aliased)
-      set_alias(*alias, alias->name, text, fmt::format("file {} (ATCR key {})", file->string(), alias->name), own);
+    std::vector<std::pair<std::string, std::string>> targets;
+    if (address.first.empty())
+      warn(fmt::format("{} '{}' names no host: listening on {} ({} unless set); write 0.0.0.0{} to listen "
+                       "on every interface",
+                       source, text, alias.key, find_option(schema_, alias.key)->default_value, text));
+    else targets.emplace_back(alias.key, address.first);
+    targets.emplace_back(alias.port_key, address.second);
+    return targets;
   }
 
-  std::map<std::string, std::string> own_env;
-  for (const auto& option : schema) {
-    if (option.kind == Kind::kSizeMap) continue;
-    std::string used;
-    for (const auto& name : option_env_names(env_prefix, option)) {
-      auto value = env(name);
-      if (!value) continue;
-      if (!used.empty()) {
-        warn(fmt::format("environment: both {} and {} are set; using {}", used, name, used));
-        continue;
-      }
-      used = name;
-      own_env[option.key] = name;
-      set(option, [&] { return parse_text(option, *value); }, "env " + name);
+  std::set<std::string> known_env_names() const {
+    std::set<std::string> known;
+    for (const auto& option : schema_) {
+      known.insert(env_name(env_prefix_, option.key));
+      known.insert(option.env_aliases.begin(), option.env_aliases.end());
     }
-  }
-  std::set<std::string> known_env;
-  for (const auto& option : schema) {
-    known_env.insert(env_name(env_prefix, option.key));
-    known_env.insert(option.env_aliases.begin(), option.env_aliases.end());
-  }
-  for (const auto& alias : compat.aliases) {
-    std::string name = alias_env(env_prefix, alias);
-    if (name.empty()) continue;
-    known_env.insert(name);
-    auto value = env(name);
-    if (!value) continue;
-    if (alias.key.empty()) warn(not_used_yet("$" + name));
-    else set_alias(alias, name, *value, "env " + name, own_env);
+    for (const auto& alias : compat_.aliases)
+      if (std::string name = alias_env(env_prefix_, alias); !name.empty()) known.insert(name);
+    return known;
   }
 
-  for (const auto& name : env_names) {
-    if (!name.starts_with(env_prefix) || known_env.contains(name)) continue;
-    auto tooling = [&](const std::string& p) { return name.starts_with(p); };
-    if (std::any_of(compat.tooling_prefixes.begin(), compat.tooling_prefixes.end(), tooling)) continue;
-    const Alias* section = nullptr;
-    for (const auto& alias : compat.aliases) {
-      std::string p = env_section_prefix(env_prefix, alias);
-      if (!p.empty() && name.starts_with(p)) section = &alias;
-    }
-    if (section) {
-      warn(not_used_yet("$" + name + " (" + section->name + ")"));
-      continue;
-    }
+  // The known name a few edits away from `name`, if any.
+  static std::string nearest_name(const std::string& name, const std::set<std::string>& known) {
     std::string nearest;
     std::size_t best = 4;  // suggest only names a few edits away
-    for (const auto& known : known_env) {
-      std::size_t d = edit_distance(name, known);
-      if (d < best) best = d, nearest = known;
+    for (const auto& k : known) {
+      std::size_t d = edit_distance(name, k);
+      if (d < best) best = d, nearest = k;
     }
-    warn(nearest.empty() ? fmt::format("unknown environment variable {} (ignored)", name)
-                         : fmt::format("unknown environment variable {} (ignored); did you mean {}?", name, nearest));
+    return nearest;
   }
 
-  for (const auto& option : schema) {
-    if (option.required && is_empty(settings.entries_[option.key].value))
-      throw ConfigError(option.key, fmt::format("{} must be set (in the config file, or ${})", option.key,
-                                                env_name(env_prefix, option.key)));
-  }
-  return settings;
+  const std::vector<Option>& schema_;
+  std::string_view env_prefix_;
+  const EnvLookup& env_;
+  const Compat& compat_;
+  Settings settings_;
+  std::set<std::string> warned_;
+};
+
+Settings load(const std::vector<Option>& schema, std::string_view env_prefix,
+              const std::optional<std::filesystem::path>& file, const EnvLookup& env, const Compat& compat,
+              const std::vector<std::string>& env_names) {
+  Loader loader(schema, env_prefix, env, compat);
+  loader.defaults();
+  if (file) loader.file(*file);
+  loader.environment();
+  loader.unknown_environment(env_names);
+  return loader.finish();
 }
 
-std::string render_template(const std::vector<Option>& schema, std::string_view env_prefix,
-                            std::string_view title, const Compat& compat) {
-  std::string out;
-  for (std::string_view line : {title}) out += fmt::format("# {}\n", line);
+namespace {
+
+// The template's opening comment: what it is and how values resolve.
+std::string template_header(std::string_view env_prefix, std::string_view title, const Compat& compat) {
+  std::string out = fmt::format("# {}\n", title);
   out +=
       "#\n# Every setting is shown at its default. Values resolve in layers:\n"
       "# built-in defaults, then this file, then environment variables.\n";
@@ -555,6 +613,58 @@ std::string render_template(const std::vector<Option>& schema, std::string_view 
     for (const auto& p : compat.tooling_prefixes) tooling += (tooling.empty() ? "" : " ") + p + "*";
     out += ", except the project's script variables:\n# " + tooling + "\n";
   }
+  return out;
+}
+
+// ATCR's spellings of an option: "name / $ENV", or "$ENV" for an
+// environment-only one.
+std::string atcr_spellings(const Option& option, std::string_view env_prefix, const Compat& compat) {
+  std::string atcr;
+  for (const auto& alias : compat.aliases) {
+    if (alias.key != option.key && alias.port_key != option.key) continue;
+    std::string env = alias_env(env_prefix, alias);
+    std::string spelling = alias.name.find('.') == std::string::npos ? "$" + env : alias.name + " / $" + env;
+    if (!alias.port_key.empty()) spelling += " (host:port)";
+    atcr += (atcr.empty() ? "" : ", ") + spelling;
+  }
+  return atcr;
+}
+
+// One option as the template writes it: its help, choices, variables and
+// ATCR spellings as comments, then `name = default` (commented out when
+// required).
+std::string template_option(const Option& option, const std::string& name, std::string_view env_prefix,
+                            const Compat& compat) {
+  std::string out = "\n";
+  std::string_view help = option.help;
+  while (!help.empty()) {
+    auto nl = help.find('\n');
+    out += fmt::format("# {}\n", help.substr(0, nl));
+    help = nl == std::string_view::npos ? std::string_view{} : help.substr(nl + 1);
+  }
+  if (!option.choices.empty()) {
+    std::string allowed;
+    for (const auto& c : option.choices) allowed += (allowed.empty() ? "" : ", ") + c;
+    out += fmt::format("# One of: {}.\n", allowed);
+  }
+  if (option.kind != Kind::kSizeMap) {
+    std::string vars;
+    for (const auto& env : option_env_names(env_prefix, option)) vars += (vars.empty() ? "" : ", ") + env;
+    out += fmt::format("# Environment: {}\n", vars);
+  }
+  if (std::string atcr = atcr_spellings(option, env_prefix, compat); !atcr.empty())
+    out += fmt::format("# ATCR spelling (also accepted): {}\n", atcr);
+  std::string value = toml_default(option);
+  if (option.required) out += fmt::format("# REQUIRED\n#{} = {}\n", name, value);
+  else out += fmt::format("{} = {}\n", name, value);
+  return out;
+}
+
+}  // namespace
+
+std::string render_template(const std::vector<Option>& schema, std::string_view env_prefix,
+                            std::string_view title, const Compat& compat) {
+  std::string out = template_header(env_prefix, title, compat);
   std::string section;
   for (const auto& option : schema) {
     auto dot = option.key.rfind('.');
@@ -564,35 +674,7 @@ std::string render_template(const std::vector<Option>& schema, std::string_view 
       section = opt_section;
       out += fmt::format("\n[{}]\n", section);
     }
-    out += "\n";
-    std::string_view help = option.help;
-    while (!help.empty()) {
-      auto nl = help.find('\n');
-      out += fmt::format("# {}\n", help.substr(0, nl));
-      help = nl == std::string_view::npos ? std::string_view{} : help.substr(nl + 1);
-    }
-    if (!option.choices.empty()) {
-      std::string allowed;
-      for (const auto& c : option.choices) allowed += (allowed.empty() ? "" : ", ") + c;
-      out += fmt::format("# One of: {}.\n", allowed);
-    }
-    if (option.kind != Kind::kSizeMap) {
-      std::string vars;
-      for (const auto& name : option_env_names(env_prefix, option)) vars += (vars.empty() ? "" : ", ") + name;
-      out += fmt::format("# Environment: {}\n", vars);
-    }
-    std::string atcr;
-    for (const auto& alias : compat.aliases) {
-      if (alias.key != option.key && alias.port_key != option.key) continue;
-      std::string env = alias_env(env_prefix, alias);
-      std::string spelling = alias.name.find('.') == std::string::npos ? "$" + env : alias.name + " / $" + env;
-      if (!alias.port_key.empty()) spelling += " (host:port)";
-      atcr += (atcr.empty() ? "" : ", ") + spelling;
-    }
-    if (!atcr.empty()) out += fmt::format("# ATCR spelling (also accepted): {}\n", atcr);
-    std::string value = toml_default(option);
-    if (option.required) out += fmt::format("# REQUIRED\n#{} = {}\n", name, value);
-    else out += fmt::format("{} = {}\n", name, value);
+    out += template_option(option, name, env_prefix, compat);
   }
   std::string unused;
   for (const auto& alias : compat.aliases)

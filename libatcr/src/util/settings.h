@@ -114,9 +114,7 @@ class Settings {
   const std::vector<std::string>& warnings() const { return warnings_; }
 
  private:
-  friend Settings load(const std::vector<Option>&, std::string_view,
-                       const std::optional<std::filesystem::path>&, const EnvLookup&, const Compat&,
-                       const std::vector<std::string>&);
+  friend class Loader;  // load()'s layers (settings.cc)
   struct Entry {
     Value value;
     std::string source;
