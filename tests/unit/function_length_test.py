@@ -213,6 +213,34 @@ def functions(text: str):
     yield from scope(0, len(code), [])
 
 
+# The measurer on cases it must get right, checked on every run: (source,
+# the functions it holds as (line, name, length)).
+SELF_CHECKS = [
+    ('namespace a {\nnamespace {\nint f() {\n  auto l = [] { return 1; };\n  return l();\n}\n}  // namespace\n}\n',
+     [(3, "f", 4)]),
+    ('const char* s = R"x( { )x";\nvoid g() { char c = \'{\'; int n = 1\'000; /* } */ }\n// {\n',
+     [(2, "g", 1)]),
+    ('struct S : B<decltype(f())> {\n  S() : v_{4} {\n  }\n  int v_{3};\n  void m() const noexcept {}\n};\n',
+     [(2, "S::S", 2), (5, "S::m", 1)]),
+    ('X::X(int a)\n    : a_(a), b_{a} {\n}\n', [(1, "X::X", 3)]),
+    ('static const Entry kTable[] = {\n  {1, 2},\n  {3, 4},\n};\nextern "C" {\nint c_f(void) {\n  return 0;\n}\n}\n',
+     [(6, "c_f", 3)]),
+    ('const auto handler = [](int x) {\n  return x;\n};\n', [(1, "handler", 3)]),
+    ('std::function<void(int)> make(int) {\n  return {};\n}\nbool operator==(const A&, const A&) { return true; }\n',
+     [(1, "make", 3), (4, "operator==", 1)]),
+]
+
+
+def self_check():
+    """The measurer's mistakes on SELF_CHECKS, as messages."""
+    problems = []
+    for source, expected in SELF_CHECKS:
+        got = list(functions(source))
+        if got != expected:
+            problems.append(f"measurer: {source!r} gave {got}, expected {expected}")
+    return problems
+
+
 def measure(root: pathlib.Path):
     for d in DIRS:
         for path in sorted((root / d).rglob("*")):
@@ -236,7 +264,7 @@ def main() -> int:
     allowed = {}
     for rel, name, length in ALLOWED:
         allowed.setdefault((rel, name), []).append(length)
-    problems, seen = [], set()
+    problems, seen = self_check(), set()
     for rel, line, name, length in measured:
         limits = allowed.get((rel, name))
         if limits is None:
