@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "atcr/xrpc/service_auth.h"
 #include "fake_oauth_server.h"
 #include "test_database.h"
 #include "temp_dir.h"
@@ -240,4 +241,20 @@ TEST_CASE("expired sign-ins are pruned when another starts") {
   store->put_pending({fresh, "/"});
   CHECK(db::open(f.db)->exec("SELECT COUNT(*) FROM oauth_pending").front().integer(0) == 1);
   CHECK(store->take_pending(fresh.state));
+}
+
+TEST_CASE("at most 10000 sign-ins in flight: the oldest go first") {
+  Fixture f;
+  auto store = f.open();
+  auto database = db::open(f.db);
+  database->exec(
+      "INSERT INTO oauth_pending (state_hash, did, handle, pds_url, issuer, par_endpoint, authorization_endpoint, "
+      "token_endpoint, revocation_endpoint, code_verifier, dpop_key, return_to, created_at, expires_at) "
+      "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000) "
+      "SELECT 'h' || i, '', '', '', '', '', '', '', '', '', '', '/', ?, ? FROM n",
+      {xrpc::unix_now() - 60, xrpc::unix_now() + 540});
+  oauth::PendingAuthorization p = store->client().start("alice.test");
+  store->put_pending({p, "/"});
+  CHECK(database->exec("SELECT COUNT(*) FROM oauth_pending").front().integer(0) == 10000);
+  CHECK(store->take_pending(p.state));  // the newest stays
 }
