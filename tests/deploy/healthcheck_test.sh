@@ -10,16 +10,11 @@ set -uo pipefail
 LOG_TAG=healthcheck
 . "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 
-W="$(mktemp -d /tmp/atcr-hc.XXXXXX)"
-cleanup() {
+e2e_workdir hc
+e2e_stop() {
   stop_daemon "$W" hold atcr-hold
   stop_daemon "$W" appview atcr-appview
-  rm -rf "$W"
 }
-trap cleanup EXIT
-LOGF="$W/checks.log"
-pass=0
-fail=0
 HOLD_PORT="$(free_port)"
 APPVIEW_PORT="$(free_port)"
 B="$ATCR_BUILD/apps"
@@ -50,5 +45,4 @@ for prog in hold appview; do
 done
 check "serve did warn about HOLD_SERVER_PROT" grep -q "HOLD_SERVER_PROT" "$W/log/hold.log"
 
-echo "healthcheck: $pass passed, $fail failed"
-((fail == 0)) || { cat "$LOGF"; exit 1; }
+check_summary healthcheck "$W/log/hold.log" "$W/log/appview.log"

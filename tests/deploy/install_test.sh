@@ -10,11 +10,8 @@ set -uo pipefail
 LOG_TAG=install-programs
 . "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 build="$(realpath "$1")"
-dest="$(mktemp -d /tmp/atcr-pinstall.XXXXXX)"
-trap 'rm -rf "$dest"' EXIT
-LOGF="$dest/checks.log"
-pass=0
-fail=0
+e2e_workdir pinstall
+dest="$W"
 
 meson install -C "$build" --no-rebuild --destdir "$dest" --quiet >"$dest/install.log" 2>&1 ||
   { cat "$dest/install.log"; die "meson install failed"; }
@@ -51,5 +48,4 @@ check "compose templates and docs/deploy.md under doc/atcr" bash -c "
   test -f '$dest$prefix/share/doc/atcr/deploy.md' && test -f '$dest$prefix/share/doc/atcr/deploy/docker-compose.yml' &&
   test -f '$dest$prefix/share/doc/atcr/deploy/.env.hold.example'"
 
-echo "installed programs: $pass passed, $fail failed"
-((fail == 0)) || { cat "$LOGF"; exit 1; }
+check_summary "installed programs"

@@ -13,13 +13,7 @@
 set -uo pipefail
 LOG_TAG=systemd-units
 . "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
-command -v systemd-analyze >/dev/null || die "systemd-analyze is missing (package systemd)"
-
-W="$(mktemp -d /tmp/atcr-units.XXXXXX)"
-trap 'rm -rf "$W"' EXIT
-LOGF="$W/log"
-pass=0
-fail=0
+e2e_workdir units systemd-analyze
 
 units=(atcr-hold atcr-appview atcr-scanner)
 mkdir -p "$W/bin"
@@ -56,5 +50,4 @@ for u in "${units[@]}"; do
 done
 check "a misspelt key is caught" bad_unit_fails
 
-echo "systemd units: $pass passed, $fail failed"
-((fail == 0)) || { cat "$LOGF"; exit 1; }
+check_summary "systemd units"

@@ -25,18 +25,7 @@ e2e_stack "-admin"
 export ATCR_HOLD_STORAGE=filesystem ATCR_HOLD_PUBLIC=true ATCR_HOLD_ALLOW_ALL_CREW=false
 export ATCR_DEMO_HANDLE="$(fresh_handle admin)"
 
-W="$(mktemp -d /tmp/atcr-admin-e2e.XXXXXX)"
-LOGF="$W/admin.log"
-fail=0
-cleanup() {
-  bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true
-  [ "$fail" = 0 ] && rm -rf "$W" || echo "admin e2e: logs and screenshots kept in $W"
-}
-trap cleanup EXIT
-
-for tool in skopeo python3 curl /usr/bin/chromium; do
-  command -v "$tool" >/dev/null || die "$tool is missing (scripts/setup-deps.sh installs it)"
-done
+e2e_workdir admin skopeo python3 curl /usr/bin/chromium
 eval "$(bash "$REPO_ROOT/scripts/node-tools.sh")" || die "scripts/node-tools.sh failed"
 # The PDS first: the hold resolves .test handles through it.
 eval "$(bash "$REPO_ROOT/scripts/pds.sh" start)" || die "scripts/pds.sh start failed"
@@ -60,13 +49,10 @@ export HOLD_IDENTITY_DEVELOPMENT=true HOLD_IDENTITY_HANDLE_RESOLVER="$PDS_URL" H
   HOLD_REGISTRATION_APPVIEW_URL="http://127.0.0.1:$ATCR_APPVIEW_PORT" \
   HOLD_REGISTRATION_PROFILE_DISPLAY_NAME="Admin e2e hold" \
   HOLD_REGISTRATION_PROFILE_DESCRIPTION=$'Blobs for the crew \u2693, announced on Bluesky.'
-env_lines="$(bash "$REPO_ROOT/scripts/registry.sh" start)" || die "scripts/registry.sh start failed"
-eval "$env_lines"
+e2e_start_stack
 export OAUTH_ARTIFACTS="$W"
 HOLD="http://127.0.0.1:$ATCR_HOLD_PORT"
 
-pass=0
-t() { check "$@"; }
 json() { python3 -c 'import json,sys; v=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
 crew_of() {  # crew_of DID: the hold's crew record for DID, or nothing
   curl -sf "$HOLD/xrpc/com.atproto.repo.listRecords?repo=$HOLD_DID&collection=io.atcr.hold.crew&limit=100" |
@@ -165,6 +151,4 @@ t "/metrics on the AppView's metrics.addr (and not on its main port)" bash -c "
   [ \"\$(curl -s -o /dev/null -w '%{http_code}' http://$REGISTRY/metrics)\" = 404 ]"
 t "no post for the refused push" bash -c "! curl -sf '$HOLD/xrpc/com.atproto.repo.listRecords?repo=$HOLD_DID&collection=app.bsky.feed.post' | grep -q 'admin:refused'"
 
-echo "admin e2e: $pass passed, $fail failed"
-[ "$fail" = 0 ] || { echo "--- log ($LOGF) ---"; tail -n 60 "$LOGF"; }
-[ "$fail" = 0 ]
+check_summary "admin e2e"

@@ -13,24 +13,12 @@ e2e_stack ""
 export ATCR_HOLD_STORAGE=s3 ATCR_HOLD_PUBLIC=false ATCR_HOLD_ALLOW_ALL_CREW=false
 export ATCR_DEMO_HANDLE="$(fresh_handle e2e)"
 
-W="$(mktemp -d /tmp/atcr-e2e-work.XXXXXX)"
-LOGF="$W/clients.log"
-cleanup() { bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true; rm -rf "$W"; }
-trap cleanup EXIT
-
-for tool in skopeo podman buildah python3 curl; do
-  command -v "$tool" >/dev/null || die "$tool is missing (scripts/setup-deps.sh installs it)"
-done
-bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true
-env_lines="$(bash "$REPO_ROOT/scripts/registry.sh" start)" || die "scripts/registry.sh start failed"
-eval "$env_lines"
+e2e_workdir clients skopeo podman buildah python3 curl
+e2e_start_stack
 H="$REGISTRY"
 CREDS="$DEMO_HANDLE:$DEMO_PASSWORD"
 R="$H/$DEMO_HANDLE"
 
-pass=0
-fail=0
-t() { check "$@"; }
 same() { [ "$1" = "$2" ] || { echo "mismatch: '$1' != '$2'"; return 1; }; }
 # The digest of the manifest the registry serves, by hashing its bytes.
 served() { skopeo inspect --raw --tls-verify=false --creds "$CREDS" "docker://$1" | sha256sum | cut -d' ' -f1; }
@@ -122,13 +110,4 @@ t "  tampered manifest is refused"   bash -c "! skopeo inspect --raw --tls-verif
 # The appview answers 502 MANIFEST_INVALID (the PDS served bytes that do not hash to the digest).
 t "    because its bytes do not match" bash -c "cat $W/tampered.err; grep -qiE 'manifest invalid|hashes to|502' $W/tampered.err"
 
-echo "e2e clients: $pass passed, $fail failed (log: kept in this output on failure)"
-if ((fail > 0)); then
-  echo "--- $LOGF (tail)"
-  tail -n 60 "$LOGF"
-  echo "--- appview log (tail)"
-  tail -n 40 "$ATCR_REGISTRY_DIR/log/appview.log" 2>/dev/null
-  echo "--- hold log (tail)"
-  tail -n 40 "$ATCR_REGISTRY_DIR/log/hold.log" 2>/dev/null
-  exit 1
-fi
+check_summary "e2e clients" "$ATCR_REGISTRY_DIR/log/appview.log" "$ATCR_REGISTRY_DIR/log/hold.log"

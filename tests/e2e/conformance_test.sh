@@ -13,17 +13,13 @@ LOG_TAG=conformance
 . "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 
 e2e_stack "-conformance"
-cleanup() { bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true; }
-trap cleanup EXIT
+e2e_workdir conformance python3
 
 failed=0
 for storage in filesystem s3; do
   echo "--- hold storage: $storage"
-  bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true
-  rm -rf "$ATCR_REGISTRY_DIR"
   export ATCR_HOLD_STORAGE="$storage" ATCR_DEMO_HANDLE="$(fresh_handle conf "${storage:0:2}")"
-  env_lines="$(bash "$REPO_ROOT/scripts/registry.sh" start)" || die "scripts/registry.sh start failed"
-  eval "$env_lines"
+  e2e_start_stack --fresh
   python3 "$REPO_ROOT/tests/e2e/conformance.py" --registry "$REGISTRY" --user "$DEMO_HANDLE" \
     --password "$DEMO_PASSWORD" --pds "$PDS_URL" || failed=1
   if ((!failed)) && [ "$storage" = filesystem ]; then

@@ -30,23 +30,11 @@ export ATCR_DEMO_HANDLE="$(fresh_handle dk)"
 export ATCR_INSTALL_HELPER_BINARY="$ATCR_BUILD/apps/docker-credential-atcr"
 export ATCR_AUTH_DEVICE_POLL_INTERVAL=1s ATCR_AUTH_DEVICE_CODE_TTL=20s
 
-W="$(mktemp -d /tmp/atcr-dk.XXXXXX)"  # short: dockerd's socket path must fit sun_path
-LOGF="$W/docker.log"
-cleanup() {
-  stop_daemon "$W" dockerd dockerd
-  bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true
-  [ -n "${KEEP:-}" ] || rm -rf "$W" 2>/dev/null || true
-}
-trap cleanup EXIT
-
-for tool in dockerd docker podman python3 curl /usr/bin/chromium; do
-  command -v "$tool" >/dev/null || die "$tool is missing (scripts/setup-deps.sh installs it)"
-done
+e2e_workdir dk dockerd docker podman python3 curl /usr/bin/chromium  # short: dockerd's socket path must fit sun_path
+e2e_stop() { stop_daemon "$W" dockerd dockerd; }
 eval "$(bash "$REPO_ROOT/scripts/node-tools.sh")" || die "scripts/node-tools.sh failed"
 export OAUTH_ARTIFACTS="$W"
-bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true
-env_lines="$(bash "$REPO_ROOT/scripts/registry.sh" start)" || die "scripts/registry.sh start failed"
-eval "$env_lines"
+e2e_start_stack
 H="$REGISTRY"
 
 # --- a dockerd of our own ------------------------------------------------------
@@ -68,9 +56,6 @@ export PATH="$W/bin:$PATH"
 HELPER="$W/bin/docker-credential-atcr"
 DEVICE_NAME="$USER@$(hostname)"  # what the helper calls this machine
 
-pass=0
-fail=0
-t() { check "$@"; }  # (scripts/lib.sh)
 same() { [ "$1" = "$2" ] || { echo "mismatch: '$1' != '$2'"; return 1; }; }
 has() { grep -q -- "$2" "$1" || { echo "no '$2' in $1:"; cat "$1"; return 1; }; }
 
@@ -162,11 +147,4 @@ until_expired() {
 }
 t "an unapproved code expires"            until_expired
 
-echo "e2e docker: $pass passed, $fail failed"
-if ((fail > 0)); then
-  echo "--- $LOGF (tail)"
-  tail -n 80 "$LOGF"
-  echo "--- appview log (tail)"
-  tail -n 40 "$ATCR_REGISTRY_DIR/log/appview.log" 2>/dev/null
-  exit 1
-fi
+check_summary "e2e docker" "$ATCR_REGISTRY_DIR/log/appview.log"

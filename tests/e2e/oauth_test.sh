@@ -23,28 +23,15 @@ export ATCR_DEMO_HANDLE="$(fresh_handle oauth)"
 PDS_DIR="${ATCR_PDS_DIR:-/tmp/atcr-pds-$(id -u)}"
 PDS_LOG="$PDS_DIR/log/pds.log"
 
-W="$(mktemp -d /tmp/atcr-oauth-e2e.XXXXXX)"
-LOGF="$W/oauth.log"
-cleanup() {
-  bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true
-  [ "$fail" = 0 ] && rm -rf "$W" || echo "oauth e2e: logs and screenshots kept in $W"
-}
-fail=0
-trap cleanup EXIT
-
-for tool in skopeo python3 curl /usr/bin/chromium; do
-  command -v "$tool" >/dev/null || die "$tool is missing (scripts/setup-deps.sh installs it)"
-done
+e2e_workdir oauth skopeo python3 curl /usr/bin/chromium
+proxy_pid=""
+e2e_stop() { [ -z "$proxy_pid" ] || kill "$proxy_pid" 2>/dev/null; }
 eval "$(bash "$REPO_ROOT/scripts/node-tools.sh")" || die "scripts/node-tools.sh failed"
-bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true
-env_lines="$(bash "$REPO_ROOT/scripts/registry.sh" start)" || die "scripts/registry.sh start failed"
-eval "$env_lines"
+e2e_start_stack
 eval "$(bash "$REPO_ROOT/scripts/pds.sh" env)"  # PDS_TEST_CA, PDS_TEST_HTTPS_NAME
 AV="http://$REGISTRY"
 export OAUTH_ARTIFACTS="$W"
 
-pass=0
-t() { check "$@"; }
 json() { python3 -c 'import json,sys; v=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
 browser() { "$ATCR_NODE" "$REPO_ROOT/tests/e2e/oauth-browser.mjs" "$AV" "$DEMO_HANDLE" "$DEMO_PASSWORD" "$@"; }
 # status URL: the HTTP status of a GET (no redirects followed).
@@ -215,8 +202,6 @@ openssl x509 -req -in "$W/tls.csr" -CA "$PDS_TEST_CA" -CAkey "$PDS_TEST_CA_KEY" 
   -extfile <(printf 'subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth\n' "$NAME") 2>>"$LOGF"
 export ATCR_REGISTRY_PUBLIC_URL="https://$NAME:$TLS_PORT" ATCR_REGISTRY_DIR="$ATCR_REGISTRY_DIR-https"
 export ATCR_DEMO_HANDLE="$(fresh_handle conf)"
-stop_proxy() { [ -n "${proxy_pid:-}" ] && kill "$proxy_pid" 2>/dev/null; true; }
-trap 'stop_proxy; cleanup' EXIT
 if env_lines="$(bash "$REPO_ROOT/scripts/registry.sh" start 2>>"$LOGF")"; then
   eval "$env_lines"
   "$ATCR_NODE" "$REPO_ROOT/tests/e2e/tls-proxy.mjs" "$TLS_PORT" "$W/tls.pem" "$W/tls.key" "http://$REGISTRY" \
@@ -248,6 +233,4 @@ else
   t "confidential stack started" false
 fi
 
-echo "oauth e2e: $pass passed, $fail failed"
-[ "$fail" = 0 ] || { echo "--- log ($LOGF) ---"; tail -n 60 "$LOGF"; }
-[ "$fail" = 0 ]
+check_summary "oauth e2e"

@@ -27,19 +27,8 @@ export HOLD_SCANNER_SECRET="$SECRET" HOLD_SCANNER_SCAN_ON_PUSH="*"
 BUILD="${ATCR_BUILD:-$REPO_ROOT/build}"
 FIXTURES="$REPO_ROOT/tests/fixtures/scanner"
 
-W="$(mktemp -d /tmp/atcr-scanner-e2e.XXXXXX)"
-LOGF="$W/scanner.log"
-cleanup() { bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true; rm -rf "$W"; }
-trap cleanup EXIT
-
-bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true
-rm -rf "$ATCR_REGISTRY_DIR"
-env_lines="$(bash "$REPO_ROOT/scripts/registry.sh" start)" || die "scripts/registry.sh start failed"
-eval "$env_lines"
-
-pass=0
-fail=0
-t() { check "$@"; }
+e2e_workdir scanner
+e2e_start_stack --fresh
 
 # The image: one small layer with var/lib/dpkg/status.
 python3 "$REPO_ROOT/tests/e2e/mkimage.py" "$W/img" --tag v1 --layers 4K \
@@ -135,9 +124,4 @@ python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); j["userDid"]="did:p
 t "... and a user with no such record: the scan fails, saying why" bash -c \
   "! timeout 60 '$BUILD/apps/atcr-scanner' job --hold '$HOLD_URL' --secret-file '$W/secret' --db '$W/osv.zip' \
      --plc '$PLC_URL' --development '$W/unknown-job.json' 2>'$W/unknown-job.log' && grep -qi 'scan failed' '$W/unknown-job.log'"
-echo "scanner e2e: $pass passed, $fail failed"
-if ((fail)); then
-  echo "--- checks (tail)"; tail -n 60 "$LOGF"
-  echo "--- hold log (tail)"; tail -n 40 "$ATCR_REGISTRY_DIR/log/hold.log" 2>/dev/null
-  exit 1
-fi
+check_summary "scanner e2e" "$ATCR_REGISTRY_DIR/log/hold.log"

@@ -31,27 +31,15 @@ export ATCR_DEMO_HANDLE="$(fresh_handle web)"
 BUILD="${ATCR_BUILD:-$REPO_ROOT/build}"
 export SCREENSHOTS="$BUILD/screenshots"
 
-W="$(mktemp -d /tmp/atcr-webui-e2e.XXXXXX)"
-LOGF="$W/webui.log"
-fail=0
-pass=0
-cleanup() {
+e2e_workdir webui skopeo python3 curl /usr/bin/chromium
+e2e_stop() {
   stop_daemon "$W" appview2 atcr-appview
   stop_daemon "$W" hold2 atcr-hold
-  bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true
-  [ "$fail" = 0 ] && rm -rf "$W" || echo "webui e2e: logs kept in $W"
 }
-trap cleanup EXIT
-t() { check "$@"; }
 json() { python3 -c 'import json,sys; v=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
 
-for tool in skopeo python3 curl /usr/bin/chromium; do
-  command -v "$tool" >/dev/null || die "$tool is missing (scripts/setup-deps.sh installs it)"
-done
 eval "$(bash "$REPO_ROOT/scripts/node-tools.sh")" || die "scripts/node-tools.sh failed"
-bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true
-env_lines="$(bash "$REPO_ROOT/scripts/registry.sh" start)" || die "scripts/registry.sh start failed"
-eval "$env_lines"
+e2e_start_stack
 AV="http://$REGISTRY"
 export OAUTH_ARTIFACTS="$W"
 rm -rf "$SCREENSHOTS"
@@ -239,6 +227,4 @@ t "  and its repository page (tags, README; not editable)" bash -c "
 t "  no console errors" no_console_errors "$out"
 t "screenshots of every page saved" bash -c "ls '$SCREENSHOTS' && [ \$(ls '$SCREENSHOTS'/*.png | wc -l) -ge 10 ]"
 
-echo "webui e2e: $pass passed, $fail failed"
-[ "$fail" = 0 ] || { echo "--- log ($LOGF) ---"; tail -n 60 "$LOGF"; }
-[ "$fail" = 0 ]
+check_summary "webui e2e"
