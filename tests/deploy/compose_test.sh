@@ -22,25 +22,18 @@ set -uo pipefail
 LOG_TAG=e2e-compose
 . "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 
-W="$(mktemp -d /tmp/atcr-cp.XXXXXX)"  # short: dockerd's socket path must fit sun_path
-LOGF="$W/checks.log"
+e2e_workdir cp dockerd docker docker-compose caddy skopeo python3 curl  # short: dockerd's socket path must fit sun_path
 P=atcrdeploy$$
 compose() { (cd "$W/deploy" && docker-compose -p "$P" "$@"); }
-cleanup() {
+e2e_stop() {
   if [ -S "$W/d/sock" ]; then
     compose logs --no-color >"$W/compose.log" 2>&1 || true
-    [ "${fail:-1}" = 0 ] || tail -n 60 "$W/compose.log"
+    [ "$fail" = 0 ] || tail -n 60 "$W/compose.log"
     compose down -v --remove-orphans >/dev/null 2>&1 || true
   fi
   stop_daemon "$W" dockerd dockerd
   umount "$W"/d/exec/netns/* 2>/dev/null  # dockerd leaves its netns mounted
-  [ -n "${KEEP:-}" ] || rm -rf "$W" 2>/dev/null || true
 }
-trap cleanup EXIT
-
-for tool in dockerd docker docker-compose caddy skopeo python3 curl; do
-  command -v "$tool" >/dev/null || die "$tool is missing (scripts/setup-deps.sh installs it)"
-done
 
 APPVIEW_PORT="$(free_port)" HOLD_PORT="$(free_port)" REG_TLS="$(free_port)" HOLD_TLS="$(free_port)" HTTP_PORT="$(free_port)"
 REG="localhost:$REG_TLS"
@@ -61,9 +54,6 @@ spawn_daemon "$W" dockerd dockerd --iptables=false --bridge=none --storage-drive
 export DOCKER_HOST="unix://$W/d/sock"
 wait_until 60 "dockerd" "$W" dockerd docker version
 
-pass=0
-fail=0
-t() { check "$@"; }
 same() { [ "$1" = "$2" ] || { echo "mismatch: '$1' != '$2'"; return 1; }; }
 
 t0=$SECONDS
@@ -219,9 +209,4 @@ t "the ATCR-named templates start without a config warning" bash -c "
   grep -E 'warn|unknown|both' $W/programs.log; ! grep -qiE 'warn config|unknown environment|both .* are set' $W/programs.log"
 t "compose down -v" compose down -v --remove-orphans
 
-echo "e2e compose: $pass passed, $fail failed ($((SECONDS - t0))s)"
-if ((fail > 0)); then
-  echo "--- $LOGF (tail)"
-  tail -n 80 "$LOGF"
-  exit 1
-fi
+check_summary "e2e compose ($((SECONDS - t0))s)"
