@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "atcr/error.h"
+#include "util/text.h"
 
 namespace atcr::syntax {
 
@@ -107,18 +108,10 @@ constexpr bool is_lower(char c) { return c >= 'a' && c <= 'z'; }
 constexpr bool is_upper(char c) { return c >= 'A' && c <= 'Z'; }
 constexpr bool is_alpha(char c) { return is_lower(c) || is_upper(c); }
 constexpr bool is_alnum(char c) { return is_alpha(c) || is_digit(c); }
-constexpr char to_lower(char c) { return is_upper(c) ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool all_of(std::string_view s, bool (*pred)(char)) {
   for (char c : s)
     if (!pred(c)) return false;
-  return true;
-}
-
-bool equals_ignoring_case(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (to_lower(a[i]) != to_lower(b[i])) return false;
   return true;
 }
 
@@ -494,7 +487,7 @@ Outcome check_private_use(SubtagCursor& cur) {
   return kOk;
 }
 
-int singleton_index(char c) { return is_digit(c) ? c - '0' : 10 + (to_lower(c) - 'a'); }
+int singleton_index(char c) { return is_digit(c) ? c - '0' : 10 + (util::ascii_lower(c) - 'a'); }
 
 // Extensions: singleton 1*("-" 2*8alphanum), each singleton at most once.
 Outcome check_extensions(SubtagCursor& cur) {
@@ -554,7 +547,7 @@ Outcome check_langtag(std::string_view s) {
       stage = kVariant;
     } else if (is_variant(t)) {
       for (std::size_t i = 0; i < variant_count; ++i)
-        if (equals_ignoring_case(variants[i], t))
+        if (util::iequals_ascii(variants[i], t))
           return fail_at("repeated variant subtag", cur.offset());
       if (variant_count == variants.size()) return fail_at("too many variant subtags", cur.offset());
       variants[variant_count++] = t;
@@ -574,7 +567,7 @@ Outcome check_language(std::string_view s) {
   if (is_private_use_singleton(cur.peek())) return check_private_use(cur);
   if (is_upper(s[0])) return fail_at("primary language subtag must be lowercase", 0);
   for (std::string_view g : kIrregularGrandfathered)
-    if (equals_ignoring_case(s, g)) return kOk;
+    if (util::iequals_ascii(s, g)) return kOk;
   return check_langtag(s);
 }
 
@@ -611,9 +604,7 @@ bool is_valid_handle(std::string_view s) noexcept { return !check_handle(s); }
 
 std::string normalize_handle(std::string_view s) {
   validate_handle(s);
-  std::string out(s);
-  for (char& c : out) c = to_lower(c);
-  return out;
+  return util::ascii_lower(s);
 }
 
 bool is_disallowed_tld_handle(std::string_view handle) noexcept {
@@ -622,7 +613,7 @@ bool is_disallowed_tld_handle(std::string_view handle) noexcept {
   std::size_t dot = handle.rfind('.');
   std::string_view tld = dot == std::string_view::npos ? handle : handle.substr(dot + 1);
   for (std::string_view d : kDisallowed)
-    if (equals_ignoring_case(tld, d)) return true;
+    if (util::iequals_ascii(tld, d)) return true;
   return false;
 }
 

@@ -14,6 +14,7 @@
 #include "atcr/oci/errors.h"
 #include "atcr/oci/reference.h"
 #include "util/private_file.h"
+#include "util/text.h"
 
 namespace atcr::oci {
 
@@ -104,10 +105,7 @@ std::string registry_host(std::string_view server) {
   std::string_view s = server;
   if (auto scheme = s.find("://"); scheme != std::string_view::npos) s.remove_prefix(scheme + 3);
   if (auto slash = s.find('/'); slash != std::string_view::npos) s = s.substr(0, slash);
-  std::string host(s);
-  for (char& c : host)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-  return host;
+  return util::ascii_lower(s);
 }
 
 std::map<std::string, RegistryAccounts> CredentialStore::read() const {

@@ -213,7 +213,7 @@ std::string normalize_pypi_name(std::string_view name) {
     }
     if (pending_dash) out += '-';
     pending_dash = false;
-    out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    out += util::ascii_lower(c);
   }
   return out;
 }

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstdint>
+
+#include "util/text.h"
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,7 +17,6 @@ namespace {
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 int sign(int v) { return (v > 0) - (v < 0); }
 
@@ -211,7 +212,7 @@ class Pep440Parser {
 
  private:
   static bool is_sep(char c) { return c == '.' || c == '-' || c == '_'; }
-  char peek(std::size_t ahead = 0) const { return i_ + ahead < s_.size() ? lower(s_[i_ + ahead]) : '\0'; }
+  char peek(std::size_t ahead = 0) const { return i_ + ahead < s_.size() ? util::ascii_lower(s_[i_ + ahead]) : '\0'; }
 
   // Matches one of `words` (case-insensitively) after an optional
   // separator; returns its index, leaving i_ after it, or -1.
@@ -221,7 +222,7 @@ class Pep440Parser {
     int index = 0;
     for (std::string_view w : words) {
       bool ok = i_ + w.size() <= s_.size();
-      for (std::size_t k = 0; ok && k < w.size(); ++k) ok = lower(s_[i_ + k]) == w[k];
+      for (std::size_t k = 0; ok && k < w.size(); ++k) ok = util::ascii_lower(s_[i_ + k]) == w[k];
       // The longest spelling first in `words`, so "alpha" is not read as "a".
       if (ok && !(i_ + w.size() < s_.size() && is_alpha(s_[i_ + w.size()]))) {
         i_ += w.size();
@@ -285,10 +286,7 @@ int compare_local(const std::vector<std::string_view>& a, const std::vector<std:
       if (int c = compare_digits(a[k], b[k])) return c;
       continue;
     }
-    std::string la(a[k]), lb(b[k]);
-    std::transform(la.begin(), la.end(), la.begin(), lower);
-    std::transform(lb.begin(), lb.end(), lb.begin(), lower);
-    if (int c = sign(la.compare(lb))) return c;
+    if (int c = sign(util::ascii_lower(a[k]).compare(util::ascii_lower(b[k])))) return c;
   }
   return a.size() == b.size() ? 0 : (a.size() < b.size() ? -1 : 1);
 }

@@ -95,11 +95,7 @@ std::string XrpcResponse::header(std::string_view name) const {
 
 std::string XrpcResponse::content_type() const {
   std::string type = header("content-type");
-  type = type.substr(0, type.find(';'));
-  while (!type.empty() && type.back() == ' ') type.pop_back();
-  std::transform(type.begin(), type.end(), type.begin(),
-                 [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; });
-  return type;
+  return util::ascii_lower(util::trim(std::string_view(type).substr(0, type.find(';'))));
 }
 
 Value XrpcResponse::json() const {
