@@ -208,10 +208,15 @@ TEST_CASE("resolve_handle: DNS first, then HTTPS, then the resolver service") {
   SUBCASE("the resolver service as the last resort") {
     o.resolver_service = hosts.url() + "/";
     CHECK(resolve_handle(http, "service.test", o) == kBob);
-    CHECK(resolve_handle(http, "alice.test", o) == kAlice);  // not asked when HTTPS answers
+    CHECK(resolve_handle(http, "alice.test", o) == kAlice);  // the service knows no alice: HTTPS answers
     CHECK_THROWS_AS(resolve_handle(http, "none.test", o), ResolutionError);
     o.resolver_service = "http://127.0.0.1:1";  // nothing listens there
     CHECK_THROWS_AS(resolve_handle(http, "none.test", o), net::HttpError);
+  }
+  SUBCASE("a .test handle asks the service first: no public DNS answers under .test") {
+    dns.records["_atproto.service.test"] = {"did=" + kAlice};
+    o.resolver_service = hosts.url();
+    CHECK(resolve_handle(http, "service.test", o) == kBob);
   }
   SUBCASE("bad input") {
     CHECK_THROWS_AS(resolve_handle(http, "no spaces allowed", o), ParseError);

@@ -5,9 +5,13 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <fstream>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "atcr/data/car.h"
 #include "atcr/data/cbor.h"
@@ -23,6 +27,7 @@
 #include "atcr/xrpc/server.h"
 #include "atcr_test_records.h"
 #include "free_port.h"
+#include "index/identity_refresher.h"
 #include "memory_resolver.h"
 #include "temp_dir.h"
 
@@ -285,4 +290,34 @@ TEST_CASE("ingest: backfill lists the PDS's repos and indexes each; resumable an
   CHECK(backfill(ingester, host).repos_indexed == 0);  // done: nothing again
   BackfillProgress again = backfill(ingester, host, {.restart = true});
   CHECK(again.repos_skipped == 1);  // current already
+}
+
+TEST_CASE("identity refreshes run beside the events, once per DID, and settle") {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  std::vector<std::pair<std::string, bool>> done;
+  IdentityRefresher refresher([&](const std::string& did, bool fresh) {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return release; });  // a handle lookup that hangs
+    done.emplace_back(did, fresh);
+  });
+  auto started = std::chrono::steady_clock::now();
+  refresher.enqueue("did:plc:a", false);  // taken by the worker, which hangs
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  refresher.enqueue("did:plc:b", false);
+  refresher.enqueue("did:plc:b", true);   // already waiting: upgraded to fresh, not queued twice
+  refresher.enqueue("did:plc:c", false);
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(1));  // the caller never waits
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  refresher.settle();
+  std::lock_guard lock(mu);
+  REQUIRE(done.size() == 3);
+  CHECK(done[0] == std::pair<std::string, bool>{"did:plc:a", false});
+  CHECK(done[1] == std::pair<std::string, bool>{"did:plc:b", true});
+  CHECK(done[2] == std::pair<std::string, bool>{"did:plc:c", false});
 }

@@ -120,6 +120,7 @@ BackfillProgress backfill(Ingester& ingester, std::string_view host, const Backf
     cursor = page.cursor;
     index.set_marker(name, std::string(kCursorPrefix) + cursor);
   }
+  ingester.settle();  // done means the handles are in too
   index.set_marker(name, kDone);
   progress.done = true;
   report();

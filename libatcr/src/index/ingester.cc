@@ -13,6 +13,7 @@
 #include "atcr/pds/event_stream.h"
 #include "atcr/repo/repository.h"
 #include "atcr/xrpc/client.h"
+#include "index/identity_refresher.h"
 #include "index/verify.h"
 #include "index/source_url.h"
 
@@ -155,7 +156,7 @@ struct Ingester::Impl {
                          op.cid ? op.cid->to_string() : ""});
     }
     index.apply_commit(did, changes, {v.commit.rev, v.commit_cid.to_string(), v.commit.data.to_string()});
-    if (!state) refresh_identity(did, false);  // newly followed: its #identity may have gone by
+    if (!state) identities.enqueue(did, false);  // newly followed: its #identity may have gone by
     count(did, Outcome::kApplied, changes.size());
     return Outcome::kApplied;
   }
@@ -184,7 +185,7 @@ struct Ingester::Impl {
       count(did, Outcome::kIgnored);
       return Outcome::kIgnored;
     }
-    refresh_identity(did, true);
+    identities.enqueue(did, true);
     count(did, Outcome::kApplied);
     return Outcome::kApplied;
   }
@@ -256,9 +257,12 @@ struct Ingester::Impl {
     }
     if (changes.empty() && !index.known(did)) return 0;  // nothing of ATCR's: not tracked
     index.replace_repo(did, changes, {repo.commit.rev, repo.commit_cid.to_string(), repo.commit.data.to_string()});
-    refresh_identity(did, false);
+    identities.enqueue(did, false);
     return changes.size();
   }
+
+  // Last, so it stops first: its worker uses everything above.
+  IdentityRefresher identities{[this](const std::string& did, bool fresh) { refresh_identity(did, fresh); }};
 };
 
 Ingester::Ingester(Index& index, identity::Resolver& resolver, std::shared_ptr<const net::HttpClient> http)
@@ -306,6 +310,8 @@ std::size_t Ingester::resync(std::string_view did, std::string_view pds_url) {
   std::lock_guard did_lock(impl_->lock_for(did));
   return impl_->fetch_and_replace(did, pds_url);
 }
+
+void Ingester::settle() { impl_->identities.settle(); }
 
 IngestStats Ingester::stats() const {
   std::lock_guard lock(impl_->stats_mu);

@@ -104,6 +104,12 @@ class Ingester {
   // verification: nothing is changed then).
   std::size_t resync(std::string_view did, std::string_view pds_url = {});
 
+  // The handles and PDSes of DIDs it starts to follow (or that re-sync or
+  // announce an #identity) are resolved on a thread of the Ingester's own,
+  // not while an event waits: a handle's lookups can take seconds. This
+  // waits until every refresh queued so far is done; backfill() ends with it.
+  void settle();
+
   IngestStats stats() const;
 
   // Called after each event with its repo's DID ("" when it has none), its
