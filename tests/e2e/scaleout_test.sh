@@ -18,35 +18,24 @@
 #
 # Env: ATCR_BUILD (set by meson), the ATCR_E2E_* ports and dir, ATCR_PG_PORT
 # and ATCR_PG_DIR (scripts/postgres.sh); OAUTH_ARTIFACTS: where the browser's
-# failure screenshots stay (default: the work dir, removed at exit).
+# failure screenshots stay (default: the work dir, kept when a check failed).
 set -uo pipefail
 LOG_TAG=scaleout
 . "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 
 e2e_stack "-scaleout"
-W="$(mktemp -d /tmp/atcr-scaleout-work.XXXXXX)"
-LOGF="$W/scaleout.log"
+e2e_workdir scaleout skopeo python3 curl haproxy /usr/bin/chromium
 DIR="$ATCR_REGISTRY_DIR"
-cleanup() {
+e2e_stop() {
   stop_daemon "$DIR" appview-a atcr-appview
   stop_daemon "$DIR" appview-b atcr-appview
   stop_daemon "$DIR" haproxy haproxy
-  bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true
-  rm -rf "$W"
 }
-trap cleanup EXIT
-for tool in skopeo python3 curl haproxy /usr/bin/chromium; do command -v "$tool" >/dev/null || die "$tool is missing (scripts/setup-deps.sh)"; done
-
-pass=0
-fail=0
-t() { check "$@"; }
 
 # --- the shared pieces: PDS, hold on radosgw, PostgreSQL ------------------
-rm -rf "$DIR"
 export ATCR_HOLD_STORAGE=s3 ATCR_DEMO_HANDLE="$(fresh_handle scale)"
 # registry.sh's own AppView (SQLite) is replaced below by the two instances.
-env_lines="$(bash "$REPO_ROOT/scripts/registry.sh" start)" || die "scripts/registry.sh start failed"
-eval "$env_lines"
+e2e_start_stack --fresh
 stop_daemon "$DIR" appview atcr-appview
 bash "$REPO_ROOT/scripts/postgres.sh" start >/dev/null || die "scripts/postgres.sh start failed"
 DB_URL="$(bash "$REPO_ROOT/scripts/postgres.sh" database atcr_e2e_scaleout | tail -1)" || die "no database"
@@ -272,10 +261,4 @@ done
 t "the survivor's web index gets the firehose's records (/search)" test -n "$seen"
 t "  and the pushed image's page (/r/)" bash -c "curl -s http://127.0.0.1:$SURVIVOR_PORT/r/$DEMO_HANDLE/scaled | grep 'v1' >/dev/null"
 
-if ((fail)); then
-  echo "--- checks"; tail -n 80 "$LOGF"
-  for n in a b; do echo "--- appview $n (tail)"; tail -n 30 "$DIR/log/appview-$n.log" 2>/dev/null; done
-  echo "--- haproxy (tail)"; tail -n 20 "$DIR/log/haproxy.log" 2>/dev/null
-fi
-echo "e2e scaleout: $pass passed, $fail failed"
-((fail == 0))
+check_summary "e2e scaleout" "$DIR/log/appview-a.log" "$DIR/log/appview-b.log" "$DIR/log/haproxy.log"
