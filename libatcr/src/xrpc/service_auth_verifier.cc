@@ -75,15 +75,231 @@ bool contains(const std::vector<std::string>& list, std::string_view item) {
   return std::find(list.begin(), list.end(), item) != list.end();
 }
 
+// A token's parts: header.payload.signature, and what the signature signs.
+struct Segments {
+  std::string_view header, payload, signature, signing_input;
+};
+
+Segments split_token(std::string_view token) {
+  if (token.empty()) fail(Failure::kMalformed, "empty token");
+  if (token.size() > kMaxTokenLength)
+    fail(Failure::kMalformed, fmt::format("token of {} bytes is over the {}-byte limit",
+                                          token.size(), kMaxTokenLength));
+  auto dot1 = token.find('.');
+  auto dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
+  if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos)
+    fail(Failure::kMalformed, "a JWT has exactly three dot-separated parts");
+  return {token.substr(0, dot1), token.substr(dot1 + 1, dot2 - dot1 - 1), token.substr(dot2 + 1),
+          token.substr(0, dot2)};
+}
+
+// What the header says: the algorithm, the verification method's fragment,
+// and the DID `kid` names ("" without a kid).
+struct Header {
+  KeyType alg{};
+  std::string key_id = "atproto";
+  std::string kid_did;
+};
+
+KeyType header_alg(const Value& header) {
+  const Value* alg = header.find("alg");
+  if (alg == nullptr) fail(Failure::kUnsupportedAlgorithm, "header has no \"alg\"");
+  if (!alg->is_string()) fail(Failure::kUnsupportedAlgorithm, "header \"alg\" is not a string");
+  try {
+    return key_type_from_jwt_alg(alg->as_string());
+  } catch (const ParseError&) {
+    fail(Failure::kUnsupportedAlgorithm,
+         fmt::format("alg \"{}\" is not ES256 or ES256K", alg->as_string()));
+  }
+}
+
+// Only ES256/ES256K, and a plain JWT.
+Header read_header(std::string_view segment, const ServiceAuthOptions& options) {
+  Value header = decode_segment(segment, "header");
+  Header h;
+  h.alg = header_alg(header);
+  if (const std::string* typ = string_claim(header, "typ", "header"); typ && !util::iequals_ascii(*typ, "JWT"))
+    // Notably at+jwt, refresh+jwt and dpop+jwt: access, refresh and DPoP
+    // tokens signed by the same key must not pass as service tokens.
+    fail(Failure::kBadType, fmt::format("typ \"{}\" is not JWT", *typ));
+  // RFC 7515 4.1.11: an extension we do not understand must be refused.
+  if (header.find("crit") != nullptr) fail(Failure::kMalformed, "header has \"crit\"");
+  if (const std::string* kid = string_claim(header, "kid", "header")) {
+    auto frag = fragment(*kid);
+    if (!frag || frag->empty() || !contains(options.key_ids, *frag))
+      fail(Failure::kBadKeyId, fmt::format("kid \"{}\" names no accepted key", *kid));
+    h.key_id = std::string(*frag);
+    h.kid_did = std::string(before_hash(*kid));
+  }
+  return h;
+}
+
+// The payload's claims, each checked for its type and the required ones
+// for presence; `iss` as written (claims.iss has its fragment removed).
+struct Payload {
+  ServiceAuthClaims claims;
+  std::string iss;
+  std::optional<std::int64_t> nbf;
+  bool has_lxm = false;
+};
+
+Payload read_payload(std::string_view segment, const ServiceAuthOptions& options) {
+  Value payload = decode_segment(segment, "payload");
+  const std::string* iss = string_claim(payload, "iss", "claim");
+  const std::string* aud = string_claim(payload, "aud", "claim");
+  std::optional<std::int64_t> exp = time_claim(payload, "exp");
+  std::optional<std::int64_t> iat = time_claim(payload, "iat");
+  std::optional<std::int64_t> nbf = time_claim(payload, "nbf");
+  const std::string* lxm = string_claim(payload, "lxm", "claim");
+  const std::string* jti = string_claim(payload, "jti", "claim");
+  if (!iss) fail(Failure::kMissingClaim, "no \"iss\" claim");
+  if (!aud) fail(Failure::kMissingClaim, "no \"aud\" claim");
+  if (!exp) fail(Failure::kMissingClaim, "no \"exp\" claim");
+  if (jti && jti->size() > kMaxJtiLength)
+    fail(Failure::kMalformed, fmt::format("jti of {} bytes is too long", jti->size()));
+  if (options.replay_protection && (!jti || jti->empty()))
+    fail(Failure::kMissingClaim, "no \"jti\" claim (required for replay protection)");
+  Payload p{{}, *iss, nbf, lxm != nullptr};
+  p.claims.aud = *aud;
+  p.claims.exp = *exp;
+  p.claims.iat = iat;
+  if (lxm) p.claims.lxm = *lxm;
+  if (jti) p.claims.jti = *jti;
+  // A "#fragment" on iss (e.g. "#atproto_labeler") names a service of the
+  // account; the signing account is the DID before it.
+  p.claims.iss = std::string(before_hash(*iss));
+  return p;
+}
+
+Bytes decode_signature(std::string_view segment) {
+  Bytes signature;
+  try {
+    signature = base64::decode_url(segment);
+  } catch (const ParseError& e) {
+    fail(Failure::kMalformed, fmt::format("signature: {}", e.what()));
+  }
+  if (signature.size() != 64)
+    fail(Failure::kMalformed,
+         fmt::format("signature has {} bytes, not 64 (r||s)", signature.size()));
+  return signature;
+}
+
+void check_issuer(const Payload& p, const Header& h) {
+  if (!syntax::is_valid_did(p.claims.iss))
+    fail(Failure::kBadIssuer, fmt::format("iss \"{}\" is not a DID", p.iss));
+  if (!h.kid_did.empty() && h.kid_did != p.claims.iss)
+    fail(Failure::kBadKeyId, fmt::format("kid names a key of another DID than iss \"{}\"",
+                                         p.claims.iss));
+}
+
+void check_times(const Payload& p, std::int64_t now, const ServiceAuthOptions& options) {
+  const std::int64_t skew = options.clock_skew.count();
+  const std::int64_t exp = p.claims.exp;
+  const std::optional<std::int64_t>& iat = p.claims.iat;
+  if (now - skew > exp)
+    fail(Failure::kExpired, fmt::format("expired at {}, now {}", exp, now));
+  if (iat && *iat > now + skew)
+    fail(Failure::kNotYetValid, fmt::format("issued at {}, in the future (now {})", *iat, now));
+  if (p.nbf && *p.nbf > now + skew)
+    fail(Failure::kNotYetValid, fmt::format("not valid before {} (now {})", *p.nbf, now));
+  if (iat && exp < *iat)
+    fail(Failure::kLifetimeTooLong, fmt::format("exp {} precedes iat {}", exp, *iat));
+  std::int64_t lifetime = exp - iat.value_or(now);
+  if (lifetime > options.max_lifetime.count())
+    fail(Failure::kLifetimeTooLong, fmt::format("lifetime {}s exceeds the {}s limit", lifetime,
+                                                options.max_lifetime.count()));
+}
+
+// Our DID, bare or with an accepted service fragment.
+void check_audience(const std::string& aud, std::string_view service_did, const ServiceAuthOptions& options) {
+  if (before_hash(aud) != service_did)
+    fail(Failure::kBadAudience,
+         fmt::format("aud \"{}\" is not this service ({})", aud, service_did));
+  if (auto frag = fragment(aud)) {
+    if (frag->empty() || (!options.service_ids.empty() && !contains(options.service_ids, *frag)))
+      fail(Failure::kBadAudience,
+           fmt::format("aud \"{}\" names a service id this service does not accept", aud));
+  } else if (!options.allow_bare_audience) {
+    fail(Failure::kBadAudience,
+         fmt::format("aud \"{}\" lacks a #service_id fragment", aud));
+  }
+}
+
+// The endpoint the token is bound to (none expected: any).
+void check_lxm(const Payload& p, std::string_view expected_lxm, const ServiceAuthOptions& options) {
+  if (expected_lxm.empty()) return;
+  if (!p.has_lxm && options.require_lxm)
+    fail(Failure::kBadLexiconMethod, fmt::format("no \"lxm\" claim; expected {}", expected_lxm));
+  if (p.has_lxm && p.claims.lxm != expected_lxm)
+    fail(Failure::kBadLexiconMethod,
+         fmt::format("lxm \"{}\" does not match {}", p.claims.lxm, expected_lxm));
+}
+
+// The issuer's DID document; any failure to get it is kUnknownIssuer.
+identity::DidDocument resolve_issuer(identity::Resolver& resolver, const std::string& iss, bool fresh) {
+  identity::DidDocument doc;
+  try {
+    doc = resolver.resolve_did(iss, fresh);
+  } catch (const identity::ResolutionError& e) {
+    fail(Failure::kUnknownIssuer, fmt::format("issuer {}: {}", iss, e.what()));
+  } catch (const ParseError& e) {
+    // A document that does not parse is the issuer's fault, not a
+    // transient failure of ours.
+    fail(Failure::kUnknownIssuer, fmt::format("issuer {}: {}", iss, e.what()));
+  } catch (const Error& e) {
+    // Unreachable now (HTTP, DNS, the PLC directory): still a token we
+    // cannot verify, so 401, never a 500 for whoever named the issuer.
+    fail(Failure::kUnknownIssuer, fmt::format("issuer {} cannot be resolved now: {}", iss, e.what()));
+  }
+  if (doc.id != iss)
+    fail(Failure::kUnknownIssuer,
+         fmt::format("resolving {} returned the document of {}", iss, doc.id));
+  return doc;
+}
+
 // The result of checking the signature against one DID document.
 enum class KeyCheck { kValid, kNoKey, kWrongCurve, kBadSignature };
 
-struct Token {
-  KeyType alg;
-  std::string key_id;  // verification-method fragment
+// What the signature is checked with, and against.
+struct Signed {
+  const Header& header;
   std::string_view signing_input;
-  Bytes signature;
+  const Bytes& signature;
+  bool lenient;
+
+  KeyCheck check(const std::optional<PublicKey>& key) const {
+    if (!key) return KeyCheck::kNoKey;
+    if (key->type() != header.alg) return KeyCheck::kWrongCurve;
+    BytesView message = as_bytes(signing_input);
+    bool ok = lenient ? key->verify_lenient(message, signature) : key->verify(message, signature);
+    return ok ? KeyCheck::kValid : KeyCheck::kBadSignature;
+  }
 };
+
+// Against the issuer's current key; on failure once more with a freshly
+// resolved document, in case the key was just rotated.
+void check_signature(identity::Resolver& resolver, const std::string& iss, const Signed& token) {
+  const std::string& key_id = token.header.key_id;
+  std::optional<PublicKey> key = resolve_issuer(resolver, iss, false).key(key_id);
+  KeyCheck result = token.check(key);
+  if (result != KeyCheck::kValid) {
+    std::optional<PublicKey> fresh_key = resolve_issuer(resolver, iss, true).key(key_id);
+    // The same key again would fail the same way; skip the second verify.
+    if (fresh_key != key) result = token.check(fresh_key);
+  }
+  switch (result) {
+    case KeyCheck::kValid: break;
+    case KeyCheck::kNoKey:
+      fail(Failure::kNoSigningKey,
+           fmt::format("DID document of {} has no #{} key", iss, key_id));
+    case KeyCheck::kWrongCurve:
+      fail(Failure::kKeyTypeMismatch,
+           fmt::format("token alg {} does not match the #{} key of {}", jwt_alg(token.header.alg), key_id, iss));
+    case KeyCheck::kBadSignature:
+      fail(Failure::kBadSignature,
+           fmt::format("signature does not verify with the #{} key of {}", key_id, iss));
+  }
+}
 
 }  // namespace
 
@@ -108,184 +324,31 @@ ServiceAuthVerifier::~ServiceAuthVerifier() = default;
 
 ServiceAuthClaims ServiceAuthVerifier::verify(std::string_view token,
                                               std::string_view expected_lxm) const {
-  if (token.empty()) fail(Failure::kMalformed, "empty token");
-  if (token.size() > kMaxTokenLength)
-    fail(Failure::kMalformed, fmt::format("token of {} bytes is over the {}-byte limit",
-                                          token.size(), kMaxTokenLength));
-  auto dot1 = token.find('.');
-  auto dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
-  if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos)
-    fail(Failure::kMalformed, "a JWT has exactly three dot-separated parts");
-
-  Token t;
-  t.signing_input = token.substr(0, dot2);
-
-  // Header: only ES256/ES256K, and a plain JWT.
-  Value header = decode_segment(token.substr(0, dot1), "header");
-  const Value* alg = header.find("alg");
-  if (alg == nullptr) fail(Failure::kUnsupportedAlgorithm, "header has no \"alg\"");
-  if (!alg->is_string()) fail(Failure::kUnsupportedAlgorithm, "header \"alg\" is not a string");
-  try {
-    t.alg = key_type_from_jwt_alg(alg->as_string());
-  } catch (const ParseError&) {
-    fail(Failure::kUnsupportedAlgorithm,
-         fmt::format("alg \"{}\" is not ES256 or ES256K", alg->as_string()));
-  }
-  if (const std::string* typ = string_claim(header, "typ", "header"); typ && !util::iequals_ascii(*typ, "JWT"))
-    // Notably at+jwt, refresh+jwt and dpop+jwt: access, refresh and DPoP
-    // tokens signed by the same key must not pass as service tokens.
-    fail(Failure::kBadType, fmt::format("typ \"{}\" is not JWT", *typ));
-  // RFC 7515 4.1.11: an extension we do not understand must be refused.
-  if (header.find("crit") != nullptr) fail(Failure::kMalformed, "header has \"crit\"");
-  t.key_id = "atproto";
-  std::string_view kid_did;
-  if (const std::string* kid = string_claim(header, "kid", "header")) {
-    auto frag = fragment(*kid);
-    if (!frag || frag->empty() || !contains(options_.key_ids, *frag))
-      fail(Failure::kBadKeyId, fmt::format("kid \"{}\" names no accepted key", *kid));
-    t.key_id = std::string(*frag);
-    kid_did = before_hash(*kid);
-  }
-
-  // Payload: claim types first, then their values.
-  Value payload = decode_segment(token.substr(dot1 + 1, dot2 - dot1 - 1), "payload");
-  const std::string* iss = string_claim(payload, "iss", "claim");
-  const std::string* aud = string_claim(payload, "aud", "claim");
-  std::optional<std::int64_t> exp = time_claim(payload, "exp");
-  std::optional<std::int64_t> iat = time_claim(payload, "iat");
-  std::optional<std::int64_t> nbf = time_claim(payload, "nbf");
-  const std::string* lxm = string_claim(payload, "lxm", "claim");
-  const std::string* jti = string_claim(payload, "jti", "claim");
-  if (!iss) fail(Failure::kMissingClaim, "no \"iss\" claim");
-  if (!aud) fail(Failure::kMissingClaim, "no \"aud\" claim");
-  if (!exp) fail(Failure::kMissingClaim, "no \"exp\" claim");
-  if (jti && jti->size() > kMaxJtiLength)
-    fail(Failure::kMalformed, fmt::format("jti of {} bytes is too long", jti->size()));
-  if (options_.replay_protection && (!jti || jti->empty()))
-    fail(Failure::kMissingClaim, "no \"jti\" claim (required for replay protection)");
-
-  try {
-    t.signature = base64::decode_url(token.substr(dot2 + 1));
-  } catch (const ParseError& e) {
-    fail(Failure::kMalformed, fmt::format("signature: {}", e.what()));
-  }
-  if (t.signature.size() != 64)
-    fail(Failure::kMalformed,
-         fmt::format("signature has {} bytes, not 64 (r||s)", t.signature.size()));
-
-  ServiceAuthClaims claims;
-  claims.alg = t.alg;
-  claims.aud = *aud;
-  claims.exp = *exp;
-  claims.iat = iat;
-  if (lxm) claims.lxm = *lxm;
-  if (jti) claims.jti = *jti;
-  // A "#fragment" on iss (e.g. "#atproto_labeler") names a service of the
-  // account; the signing account is the DID before it.
-  claims.iss = std::string(before_hash(*iss));
-  if (!syntax::is_valid_did(claims.iss))
-    fail(Failure::kBadIssuer, fmt::format("iss \"{}\" is not a DID", *iss));
-  if (!kid_did.empty() && kid_did != claims.iss)
-    fail(Failure::kBadKeyId, fmt::format("kid names a key of another DID than iss \"{}\"",
-                                         claims.iss));
-
-  // Time.
+  // Local checks first, in order: the token's form, the header, the
+  // payload's claims, the signature's encoding.
+  Segments segments = split_token(token);
+  Header header = read_header(segments.header, options_);
+  Payload payload = read_payload(segments.payload, options_);
+  Bytes signature = decode_signature(segments.signature);
+  check_issuer(payload, header);
   const std::int64_t now = options_.now();
-  const std::int64_t skew = options_.clock_skew.count();
-  if (now - skew > *exp)
-    fail(Failure::kExpired, fmt::format("expired at {}, now {}", *exp, now));
-  if (iat && *iat > now + skew)
-    fail(Failure::kNotYetValid, fmt::format("issued at {}, in the future (now {})", *iat, now));
-  if (nbf && *nbf > now + skew)
-    fail(Failure::kNotYetValid, fmt::format("not valid before {} (now {})", *nbf, now));
-  if (iat && *exp < *iat)
-    fail(Failure::kLifetimeTooLong, fmt::format("exp {} precedes iat {}", *exp, *iat));
-  std::int64_t lifetime = *exp - iat.value_or(now);
-  if (lifetime > options_.max_lifetime.count())
-    fail(Failure::kLifetimeTooLong, fmt::format("lifetime {}s exceeds the {}s limit", lifetime,
-                                                options_.max_lifetime.count()));
-
-  // Audience: our DID, bare or with an accepted service fragment.
-  if (before_hash(claims.aud) != service_did_)
-    fail(Failure::kBadAudience,
-         fmt::format("aud \"{}\" is not this service ({})", claims.aud, service_did_));
-  if (auto frag = fragment(claims.aud)) {
-    if (frag->empty() || (!options_.service_ids.empty() && !contains(options_.service_ids, *frag)))
-      fail(Failure::kBadAudience,
-           fmt::format("aud \"{}\" names a service id this service does not accept", claims.aud));
-  } else if (!options_.allow_bare_audience) {
-    fail(Failure::kBadAudience,
-         fmt::format("aud \"{}\" lacks a #service_id fragment", claims.aud));
-  }
-
-  // Endpoint.
-  if (!expected_lxm.empty()) {
-    if (!lxm && options_.require_lxm)
-      fail(Failure::kBadLexiconMethod, fmt::format("no \"lxm\" claim; expected {}", expected_lxm));
-    if (lxm && *lxm != expected_lxm)
-      fail(Failure::kBadLexiconMethod,
-           fmt::format("lxm \"{}\" does not match {}", *lxm, expected_lxm));
-  }
-
-  // Signature, against the issuer's current key; on failure once more with
-  // a freshly resolved document, in case the key was just rotated.
-  auto resolve = [&](bool fresh) {
-    identity::DidDocument doc;
-    try {
-      doc = resolver_.resolve_did(claims.iss, fresh);
-    } catch (const identity::ResolutionError& e) {
-      fail(Failure::kUnknownIssuer, fmt::format("issuer {}: {}", claims.iss, e.what()));
-    } catch (const ParseError& e) {
-      // A document that does not parse is the issuer's fault, not a
-      // transient failure of ours.
-      fail(Failure::kUnknownIssuer, fmt::format("issuer {}: {}", claims.iss, e.what()));
-    } catch (const Error& e) {
-      // Unreachable now (HTTP, DNS, the PLC directory): still a token we
-      // cannot verify, so 401, never a 500 for whoever named the issuer.
-      fail(Failure::kUnknownIssuer, fmt::format("issuer {} cannot be resolved now: {}", claims.iss, e.what()));
-    }
-    if (doc.id != claims.iss)
-      fail(Failure::kUnknownIssuer,
-           fmt::format("resolving {} returned the document of {}", claims.iss, doc.id));
-    return doc;
-  };
-  auto check = [&](const std::optional<PublicKey>& key) {
-    if (!key) return KeyCheck::kNoKey;
-    if (key->type() != t.alg) return KeyCheck::kWrongCurve;
-    BytesView message = as_bytes(t.signing_input);
-    bool ok = options_.lenient_signatures ? key->verify_lenient(message, t.signature)
-                                          : key->verify(message, t.signature);
-    return ok ? KeyCheck::kValid : KeyCheck::kBadSignature;
-  };
-
-  std::optional<PublicKey> key = resolve(false).key(t.key_id);
-  KeyCheck result = check(key);
-  if (result != KeyCheck::kValid) {
-    std::optional<PublicKey> fresh_key = resolve(true).key(t.key_id);
-    // The same key again would fail the same way; skip the second verify.
-    if (fresh_key != key) result = check(fresh_key);
-  }
-  switch (result) {
-    case KeyCheck::kValid: break;
-    case KeyCheck::kNoKey:
-      fail(Failure::kNoSigningKey,
-           fmt::format("DID document of {} has no #{} key", claims.iss, t.key_id));
-    case KeyCheck::kWrongCurve:
-      fail(Failure::kKeyTypeMismatch,
-           fmt::format("token alg {} does not match the #{} key of {}", jwt_alg(t.alg), t.key_id,
-                       claims.iss));
-    case KeyCheck::kBadSignature:
-      fail(Failure::kBadSignature,
-           fmt::format("signature does not verify with the #{} key of {}", t.key_id, claims.iss));
-  }
+  check_times(payload, now, options_);
+  check_audience(payload.claims.aud, service_did_, options_);
+  check_lxm(payload, expected_lxm, options_);
+  // Then the network: the issuer's key.
+  check_signature(resolver_, payload.claims.iss,
+                  Signed{header, segments.signing_input, signature, options_.lenient_signatures});
 
   // Only a token that verified may take a place in the replay cache, so
   // forged tokens cannot flush it.
+  const ServiceAuthClaims& claims = payload.claims;
   if (options_.replay_protection &&
-      !replay_->insert(claims.iss + " " + claims.jti, claims.exp + skew, now))
+      !replay_->insert(claims.iss + " " + claims.jti, claims.exp + options_.clock_skew.count(), now))
     fail(Failure::kReplayed, fmt::format("jti \"{}\" of {} was already used", claims.jti,
                                          claims.iss));
-  return claims;
+  ServiceAuthClaims result = std::move(payload.claims);
+  result.alg = header.alg;
+  return result;
 }
 
 }  // namespace atcr::xrpc
