@@ -2,6 +2,8 @@
 
 #include <fmt/core.h>
 
+#include <tuple>
+
 #include "atcr/data/car.h"
 #include "atcr/error.h"
 #include "atcr/data/cbor.h"
@@ -50,6 +52,70 @@ std::string required_did(const Value& body, std::string_view field) {
   return did;
 }
 
+// How to undo a commit's ops (sync v1.1): each path's previous CID (none:
+// it was absent), in op order. Not invertible when an update or delete
+// omits its `prev`.
+struct Inverse {
+  bool invertible = true;
+  std::vector<std::pair<std::string, std::optional<Cid>>> steps;
+};
+
+// The op's "collection/rkey" path, split.
+std::pair<std::string, std::string> op_path(const std::string& path) {
+  auto slash = path.find('/');
+  if (slash == std::string::npos || !mst::is_valid_key(path))
+    throw ParseError(fmt::format("firehose: op path '{}' is not collection/rkey", log::escape(path.substr(0, 80))));
+  return {path.substr(0, slash), path.substr(slash + 1)};
+}
+
+// One op, checked against the commit's MST: a create or update must put
+// its cid there (and its record be in the CAR), a delete must leave none.
+VerifiedOp verify_op(const Value& op, const mst::Tree& tree, const BlockMap& blocks, Inverse& inverse) {
+  VerifiedOp out;
+  out.action = op.at("action").as_string();
+  const std::string& path = op.at("path").as_string();
+  std::tie(out.collection, out.rkey) = op_path(path);
+  const Value* cid = op.find("cid");
+  std::optional<Cid> prev;
+  if (const Value* p = op.find("prev"); p && !p->is_null()) prev = p->as_link();
+  std::optional<Cid> in_tree = tree.get(path);
+  if (out.action == "create" || out.action == "update") {
+    if (!cid || !cid->is_link()) throw ParseError(fmt::format("firehose: {} of {} has no cid", out.action, path));
+    out.cid = cid->as_link();
+    if (in_tree != out.cid) throw VerifyError(fmt::format("firehose: {} of {} does not match the MST", out.action, path));
+    const Bytes* record = blocks.find(*out.cid);
+    if (!record) throw VerifyError(fmt::format("firehose: the record of {} is missing from the CAR", path));
+    out.record = cbor::decode(*record);
+    if (out.action == "update" && !prev) inverse.invertible = false;
+    inverse.steps.emplace_back(path, out.action == "update" ? prev : std::nullopt);
+  } else if (out.action == "delete") {
+    if (in_tree) throw VerifyError(fmt::format("firehose: delete of {} but the MST still has it", path));
+    if (!prev) inverse.invertible = false;
+    inverse.steps.emplace_back(path, prev);
+  } else {
+    throw ParseError(fmt::format("firehose: unknown op action '{}'", log::escape(out.action.substr(0, 40))));
+  }
+  return out;
+}
+
+// sync v1.1: undo the ops; the tree must come back to prevData. Nodes
+// missing from the CAR make this throw NotFoundError: the slice was
+// incomplete, which is as bad as a wrong one.
+void check_inverse(mst::Tree& tree, const Inverse& inverse, const VerifiedCommit& v, const std::string& rev) {
+  try {
+    for (const auto& [path, previous] : inverse.steps) {
+      if (previous)
+        tree.put(path, *previous);
+      else
+        tree.remove(path);
+    }
+  } catch (const NotFoundError& e) {
+    throw VerifyError(fmt::format("firehose: the CAR slice cannot invert the commit: {}", e.what()));
+  }
+  if (tree.root() != *v.prev_data)
+    throw VerifyError(fmt::format("firehose: inverting {}'s commit {} does not give prevData", v.did, rev));
+}
+
 }  // namespace
 
 bool commit_signed_by(const Value& body, const PublicKey& key) {
@@ -74,56 +140,10 @@ VerifiedCommit verify_commit(const Value& body, const PublicKey& key) {
   VerifiedCommit v{did, r.commit, r.commit_cid, since, prev_data, {}};
 
   mst::Tree tree(r.contents.blocks, r.commit.data);
-  bool invertible = v.prev_data.has_value();
-  std::vector<std::pair<std::string, std::optional<Cid>>> inverse;  // path -> previous CID (none: was absent)
-  for (const Value& op : ops) {
-    VerifiedOp out;
-    out.action = op.at("action").as_string();
-    const std::string& path = op.at("path").as_string();
-    auto slash = path.find('/');
-    if (slash == std::string::npos || !mst::is_valid_key(path))
-      throw ParseError(fmt::format("firehose: op path '{}' is not collection/rkey", log::escape(path.substr(0, 80))));
-    out.collection = path.substr(0, slash);
-    out.rkey = path.substr(slash + 1);
-    const Value* cid = op.find("cid");
-    std::optional<Cid> prev;
-    if (const Value* p = op.find("prev"); p && !p->is_null()) prev = p->as_link();
-    std::optional<Cid> in_tree = tree.get(path);
-    if (out.action == "create" || out.action == "update") {
-      if (!cid || !cid->is_link()) throw ParseError(fmt::format("firehose: {} of {} has no cid", out.action, path));
-      out.cid = cid->as_link();
-      if (in_tree != out.cid) throw VerifyError(fmt::format("firehose: {} of {} does not match the MST", out.action, path));
-      const Bytes* record = r.contents.blocks.find(*out.cid);
-      if (!record) throw VerifyError(fmt::format("firehose: the record of {} is missing from the CAR", path));
-      out.record = cbor::decode(*record);
-      if (out.action == "update" && !prev) invertible = false;
-      inverse.emplace_back(path, out.action == "update" ? prev : std::nullopt);
-    } else if (out.action == "delete") {
-      if (in_tree) throw VerifyError(fmt::format("firehose: delete of {} but the MST still has it", path));
-      if (!prev) invertible = false;
-      inverse.emplace_back(path, prev);
-    } else {
-      throw ParseError(fmt::format("firehose: unknown op action '{}'", log::escape(out.action.substr(0, 40))));
-    }
-    v.ops.push_back(std::move(out));
-  }
-  if (invertible) {
-    // sync v1.1: undo the ops; the tree must come back to prevData. Nodes
-    // missing from the CAR make this throw NotFoundError: the slice was
-    // incomplete, which is as bad as a wrong one.
-    try {
-      for (const auto& [path, previous] : inverse) {
-        if (previous)
-          tree.put(path, *previous);
-        else
-          tree.remove(path);
-      }
-    } catch (const NotFoundError& e) {
-      throw VerifyError(fmt::format("firehose: the CAR slice cannot invert the commit: {}", e.what()));
-    }
-    if (tree.root() != *v.prev_data)
-      throw VerifyError(fmt::format("firehose: inverting {}'s commit {} does not give prevData", v.did, rev));
-  }
+  Inverse inverse;
+  inverse.invertible = v.prev_data.has_value();
+  for (const Value& op : ops) v.ops.push_back(verify_op(op, tree, r.contents.blocks, inverse));
+  if (inverse.invertible) check_inverse(tree, inverse, v, rev);
   return v;
 }
 
