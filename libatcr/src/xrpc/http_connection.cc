@@ -169,6 +169,13 @@ struct HttpConnection::Impl {
     std::optional<BufferedParser> body_parser;
   };
 
+  // The request's header, within idle_timeout; false (answered or not, as
+  // is due) when there is none to serve.
+  bool read_header(Exchange& x);
+  // x.req's method, address and headers, from the header read.
+  void take_request(Exchange& x);
+  // Writes the response and logs it; false when the connection is done.
+  bool send_response(Exchange& x, ServerResponse& res, ResponseFraming framing, Clock::time_point start);
   ServerResponse dispatch(Exchange& x);
   void read_buffered_body(Exchange& x);
   ServerResponse run_stream_handler(Exchange& x, const StreamHandler& handler);
@@ -204,6 +211,27 @@ void HttpConnection::Impl::serve() {
 bool HttpConnection::Impl::serve_one() {
   if (server.stopping) return false;
   Exchange x;
+  if (!read_header(x)) return false;
+  Clock::time_point start = Clock::now();
+  // Read now: the header parser is moved into a body parser later.
+  const auto& msg = x.header.get();
+  const unsigned version = msg.version();
+  const bool client_keep_alive = msg.keep_alive();
+  const bool head = msg.method() == http::verb::head;
+  take_request(x);
+
+  ServerResponse res = respond_or_error([&] { return dispatch(x); }, x.internal_error);
+  if (x.upgraded || x.broken) {
+    log(x, x.upgraded ? x.upgrade_status : res.status, start);
+    return false;
+  }
+  // HTTP/1.0 always closes: it has no chunked framing and rarely asks for
+  // keep-alive; one request per connection keeps it simple and correct.
+  bool keep_alive = version >= 11 && client_keep_alive && !x.body_pending && !server.stopping;
+  return send_response(x, res, ResponseFraming{head, version, keep_alive}, start);
+}
+
+bool HttpConnection::Impl::read_header(Exchange& x) {
   x.header.header_limit(kMaxHeaderBytes);
   // Body sizes are checked once the route is known (streaming routes have
   // no limit), not by the header parser.
@@ -227,45 +255,30 @@ bool HttpConnection::Impl::serve_one() {
       answer_and_close(400, fmt::format("malformed request: {}", ec.message()));
     return false;
   }
+  return true;
+}
 
-  Clock::time_point start = Clock::now();
+void HttpConnection::Impl::take_request(Exchange& x) {
   const auto& msg = x.header.get();
   x.req.method = std::string(msg.method_string());
   x.req.remote_addr = remote_addr;
   for (const auto& field : msg)
     x.req.headers.emplace_back(util::ascii_lower(field.name_string()), std::string(field.value()));
   x.body_pending = !x.header.is_done();
-  // Read now: the header parser is moved into a body parser later.
-  const unsigned version = msg.version();
-  const bool client_keep_alive = msg.keep_alive();
-  const bool head = msg.method() == http::verb::head;
+}
 
-  ServerResponse res = respond_or_error([&] { return dispatch(x); }, x.internal_error);
-  if (x.upgraded) {
-    log(x, x.upgrade_status, start);
-    return false;
-  }
-  if (x.broken) {
-    log(x, res.status, start);
-    return false;
-  }
-
-  // HTTP/1.0 always closes: it has no chunked framing and rarely asks for
-  // keep-alive; one request per connection keeps it simple and correct.
-  bool keep_alive = version >= 11 && client_keep_alive && !x.body_pending && !server.stopping;
-  ResponseFraming framing{head, version, keep_alive};
-  const std::uint64_t bytes_out = head ? 0 : res.stream_length.value_or(res.body.size());
+bool HttpConnection::Impl::send_response(Exchange& x, ServerResponse& res, ResponseFraming framing,
+                                         Clock::time_point start) {
+  const std::uint64_t bytes_out = framing.head ? 0 : res.stream_length.value_or(res.body.size());
   bool sent = write_response(io, options, res, framing, x.internal_error);
   log(x, res.status, start, bytes_out);
   if (!sent) return false;
-  if (!keep_alive) {
-    if (x.body_pending)
-      io.lingering_close(kLingerTime, kLingerBytes);
-    else
-      io.close();
-    return false;
-  }
-  return true;
+  if (framing.keep_alive) return true;
+  if (x.body_pending)
+    io.lingering_close(kLingerTime, kLingerBytes);
+  else
+    io.close();
+  return false;
 }
 
 ServerResponse HttpConnection::Impl::dispatch(Exchange& x) {
