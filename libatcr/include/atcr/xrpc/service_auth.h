@@ -146,9 +146,10 @@ class ServiceAuthVerifier {
   // fails, resolves again with fresh = true (the key may have rotated) and
   // retries once. An empty `expected_lxm` skips the lxm check.
   //
-  // Throws ServiceAuthError. Errors from the resolver other than
-  // identity::ResolutionError (network trouble: net::HttpError) propagate
-  // unchanged: "could not check" is not "invalid".
+  // Throws ServiceAuthError. Any failure to resolve the issuer (no such
+  // DID, a document that does not parse, network trouble: net::HttpError)
+  // is kUnknownIssuer: a token that cannot be checked now is refused (a
+  // 401 for its sender), never an error of the verifying service.
   // Safe to call from many threads if the resolver is.
   ServiceAuthClaims verify(std::string_view token, std::string_view expected_lxm) const;
 
