@@ -39,9 +39,6 @@ ALLOWED = [
     ("libatcr/src/appview/upload_endpoints.cc", "Appview::Impl::register_uploads", 87),
     ("libatcr/src/index/firehose_consumer.cc", "FirehoseConsumer::follow", 92),
     ("libatcr/src/index/sqlite_index.cc", "SqliteIndex::refresh_repository", 72),
-    ("libatcr/src/index/verify.cc", "verify_commit", 68),
-    ("libatcr/src/xrpc/http_connection.cc", "HttpConnection::Impl::serve_one", 66),
-    ("libatcr/src/xrpc/service_auth_verifier.cc", "ServiceAuthVerifier::verify", 181),
 ]
 
 IDENT = r"[A-Za-z_]\w*"
