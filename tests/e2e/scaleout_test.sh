@@ -12,9 +12,12 @@
 #   - skopeo pushes a 5-layer image while the instance that leads the
 #     firehose consumer is killed with SIGKILL mid-push; the push completes
 #     (skopeo retries) and the image pulls byte for byte;
-#   - the survivor takes the consumer over within seconds, and its web index
-#     gets what only the firehose brings (a repo page written straight to
-#     the PDS).
+#   - the network index is shared: an image pushed through the leader shows
+#     on the follower's /search, /r/ page and /v2/_catalog, and a pull
+#     through each instance counts twice in the one pulls table;
+#   - the survivor takes the consumer over within seconds (from the saved
+#     cursor), and the web index gets what only the firehose brings (a repo
+#     page written straight to the PDS).
 #
 # Env: ATCR_BUILD (set by meson), the ATCR_E2E_* ports and dir, ATCR_PG_PORT
 # and ATCR_PG_DIR (scripts/postgres.sh); OAUTH_ARTIFACTS: where the browser's
@@ -177,6 +180,44 @@ for port in "$PORT_A" "$PORT_B"; do
     [ -n '$CALLBACK' ] && [ \"\$(curl -s -o '$W/replay.html' -w '%{http_code} %{content_type}' --max-time 20 \
       '${CALLBACK/$R/127.0.0.1:$port}')\" = '400 text/html; charset=utf-8' ] && grep -q 'already used' '$W/replay.html'"
 done
+
+# --- one index for all: what one instance indexes, the other shows ----------
+# An image pushed straight to the leader: the follower (which does not
+# follow the firehose) shows it on /search, its /r/ page and /v2/_catalog,
+# because both read the index in the shared database.
+[ "$LEADER" = a ] && LEADER_PORT=$PORT_A || LEADER_PORT=$PORT_B
+IDX_NAME="sharedidx$$x$RANDOM"  # one search token
+IDX_REPO="$DEMO_HANDLE/$IDX_NAME"
+python3 "$REPO_ROOT/tests/e2e/mkimage.py" "$W/small" --tag v1 --layers 4K >/dev/null
+t "an image pushed through the leader instance" \
+  skopeo copy -q --dest-tls-verify=false --dest-creds "$CREDS" "oci:$W/small:v1" "docker://127.0.0.1:$LEADER_PORT/$IDX_REPO:v1"
+shows() {  # PATH PATTERN: the follower's answer to PATH matches, within 10 s
+  for _ in $(seq 50); do
+    curl -s "http://127.0.0.1:$SURVIVOR_PORT$1" | grep -- "$2" >/dev/null && return 0
+    sleep 0.2
+  done
+  return 1
+}
+t "  the follower's /search finds it" shows "/search?q=$IDX_NAME" "/r/$DEMO_HANDLE/$IDX_NAME"
+t "  the follower's /r/ page shows its tag" shows "/r/$DEMO_HANDLE/$IDX_NAME" "v1"
+t "  the follower's /v2/_catalog lists it" shows "/v2/_catalog?n=1000" "\"$IDX_REPO\""
+# Hostile search input is a page, not a 5xx, on PostgreSQL's search too.
+t "  hostile /search queries are answered 200" bash -c "
+  for q in '%27%22%5C' 'a%20%26%20!b%20%7C%20c%3A*' '%FF%FE%00' \"\$(python3 -c 'print(\"x\"*5000)')\"; do
+    code=\$(curl -s -o /dev/null -w '%{http_code}' 'http://127.0.0.1:$SURVIVOR_PORT/search?q='\"\$q\")
+    [ \"\$code\" = 200 ] || { echo \"\$q: \$code\"; exit 1; }
+  done"
+# One pull through each instance: the shared pulls row counts both.
+pull_via() {  # PORT
+  local tok
+  tok=$(curl -s -u "$CREDS" "http://127.0.0.1:$1/auth/token?service=$R&scope=repository:$IDX_REPO:pull" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])') &&
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $tok" \
+      -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://127.0.0.1:$1/v2/$IDX_REPO/manifests/v1")" = 200 ]
+}
+t "  a pull through each instance" bash -c "$(declare -f pull_via); CREDS='$CREDS' R='$R' IDX_REPO='$IDX_REPO'; pull_via $PORT_A && pull_via $PORT_B"
+t "  and the pull counts add up (2)" bash -c \
+  "[ \"\$(psql -X -At '$DB_URL' -c \"SELECT count FROM pulls WHERE repository = '$IDX_NAME'\")\" = 2 ]"
 
 # --- the push while the leader dies -----------------------------------------
 leader_pid="$(cat "$DIR/run/appview-$LEADER.pid")"

@@ -1,4 +1,6 @@
-// index::Index: records in, what the web UI and /v2/_catalog read out.
+// index::Index: records in, what the web UI and /v2/_catalog read out. The
+// unit suite runs it on SQLite; the integration suite's index_postgres runs
+// the same cases on PostgreSQL (test_database.h: a fresh schema each).
 #include "atcr/index/index.h"
 
 #include <doctest/doctest.h>
@@ -9,7 +11,9 @@
 
 #include "atcr/oci/digest.h"
 #include "atcr_test_records.h"
+#include "atcr/db/database.h"
 #include "temp_dir.h"
+#include "test_database.h"
 #include "util/sqlite.h"
 
 using namespace atcr;
@@ -42,28 +46,34 @@ void push(Index& index, const std::string& did, const std::string& repository, c
   REQUIRE(index.apply(put(did, "io.atcr.tag", repository + ":" + tag, tag_value(did, repository, tag, rkey, created))));
 }
 
+// A fresh, empty index on the backend under test.
+std::unique_ptr<Index> fresh_index() {
+  if (!test::on_postgres()) return Index::open(":memory:");
+  return Index::open(test::database_url({}));
+}
+
+std::int64_t schema_version(const std::string& url) {
+  return db::open(url)
+      ->exec("SELECT COALESCE(MAX(version), 0) FROM schema_migrations WHERE component = 'index'")
+      .front()
+      .integer(0);
+}
+
 }  // namespace
 
 TEST_CASE("index: migrations are numbered, applied once, and a newer schema is refused") {
   test::TempDir dir("index-migrate");
-  auto path = dir / "index.sqlite";
-  { auto index = Index::open(path); }
-  {
-    sqlite::Database db(path.string());
-    sqlite::Statement st(db, "PRAGMA user_version");
-    st.step();
-    CHECK(st.column_int(0) == 2);
-  }
-  { auto again = Index::open(path); }  // nothing left to apply
-  {
-    sqlite::Database db(path.string());
-    db.exec("PRAGMA user_version = 99");
-  }
-  CHECK_THROWS_AS(Index::open(path), StorageError);
+  std::string url = test::database_url(dir.path(), "index.sqlite");
+  { auto index = Index::open(url); }
+  CHECK(schema_version(url) == 2);
+  { auto again = Index::open(url); }  // nothing left to apply
+  CHECK(schema_version(url) == 2);
+  db::open(url)->exec("INSERT INTO schema_migrations (component, version, applied_at) VALUES ('index', 99, 0)");
+  CHECK_THROWS_AS(Index::open(url), StorageError);
 }
 
 TEST_CASE("index: a push shows in recent pushes, the repository page and the catalog") {
-  auto index = Index::open(":memory:");
+  auto index = fresh_index();
   index->set_identity(kAlice, "alice.test", "https://pds.example.com");
   push(*index, kAlice, "app", "latest", "3kaaaaaaaaaa2", "2026-12-03T07:00:00.000Z", "A tiny app");
   push(*index, kAlice, "team/tool", "v1", "3kaaaaaaaaab2", "2026-12-03T08:00:00.000Z");
@@ -101,7 +111,7 @@ TEST_CASE("index: a push shows in recent pushes, the repository page and the cat
 }
 
 TEST_CASE("index: an image index lists its platforms and sums their sizes") {
-  auto index = Index::open(":memory:");
+  auto index = fresh_index();
   std::string amd = digest_of("amd"), arm = digest_of("arm"), top = digest_of("index");
   REQUIRE(index->apply(put(kAlice, "io.atcr.manifest", "3kaaaaaaaaaa2", manifest_value("multi", "amd", "2026-01-01T00:00:00Z", 500))));
   REQUIRE(index->apply(put(kAlice, "io.atcr.manifest", "3kaaaaaaaaab2", manifest_value("multi", "arm", "2026-01-01T00:00:00Z", 700))));
@@ -138,7 +148,7 @@ TEST_CASE("index: an image index lists its platforms and sums their sizes") {
 }
 
 TEST_CASE("index: search by handle, repository, description and README, paginated; no query is an error") {
-  auto index = Index::open(":memory:");
+  auto index = fresh_index();
   index->set_identity(kAlice, "alice.test", "");
   index->set_identity(kBob, "bob.test", "");
   push(*index, kAlice, "webserver", "latest", "3kaaaaaaaaaa2", "2026-01-01T00:00:00Z", "nginx with batteries");
@@ -171,9 +181,15 @@ TEST_CASE("index: search by handle, repository, description and README, paginate
   CHECK(index->search("widget", {.limit = 0}).items.size() == 1);  // clamped to [1, 100]
   CHECK(index->search("widget", {.limit = 1000, .offset = -5}).items.size() == 30);
 
-  for (const char* hostile : {"", "   ", "\"", "*", "NEAR(a b)", "a OR b AND NOT", "'; DROP TABLE users; --",
-                              "webserver\" OR \"x", "\xff\xfe", "^col:x"})
+  // FTS5's and tsquery's syntax, quotes, backslashes, invalid UTF-8, NULs.
+  for (std::string hostile : {"", "   ", "\"", "*", "NEAR(a b)", "a OR b AND NOT", "'; DROP TABLE users; --",
+                              "webserver\" OR \"x", "\xff\xfe", "^col:x", "it's", "a & b | !c <-> d", "web:*",
+                              "\\'x", "(", "nginx\xc3", "\xe2\x82"})
     CHECK_NOTHROW(index->search(hostile, {}));
+  CHECK_NOTHROW(index->search(std::string("web\0server", 10), {}));
+  CHECK(index->search("it's webserver", {}).total == 0);  // "it" and "s" are words too
+  CHECK(index->search("NGINX batteries", {}).total == 1);  // any case, every word
+  CHECK(index->search("batteries nginx", {}).total == 1);  // any order
   CHECK(index->search("", {}).items.empty());
   CHECK(index->search(std::string(100000, 'a'), {}).items.empty());
 }
@@ -182,7 +198,7 @@ TEST_CASE("index: search by handle, repository, description and README, paginate
 // that match come before README-only matches; each tier's newest matches
 // are ranked (a stronger match first), the rest follow; every match once.
 TEST_CASE("index: search with many matches: tiers, a ranked head, every match once over the pages") {
-  auto index = Index::open(":memory:");
+  auto index = fresh_index();
   index->set_identity(kBob, "bob.test", "");
   auto readme = [&](const std::string& repository, const std::string& text) {
     REQUIRE(index->apply(put(kBob, "io.atcr.repo.page", repository,
@@ -230,7 +246,10 @@ TEST_CASE("index: search with many matches: tiers, a ranked head, every match on
   CHECK(index->search("gadget", {}).total == kReadmeOnly + kNamed);
 }
 
+// SQLite only: an index.sqlite from before the db layer (its schema in
+// PRAGMA user_version) is adopted, and the migrations it lacks applied.
 TEST_CASE("index: migration 2 takes hidden accounts' repositories out of search") {
+  if (test::on_postgres()) return;
   test::TempDir dir("index-migrate2");
   auto path = dir / "index.sqlite";
   {
@@ -240,19 +259,20 @@ TEST_CASE("index: migration 2 takes hidden accounts' repositories out of search"
   }
   {  // as a schema-1 index left it: the account hidden, its entry still searchable
     sqlite::Database db(path.string());
-    db.exec("UPDATE users SET active = 0, status = 'takendown'; PRAGMA user_version = 1");
+    db.exec("UPDATE users SET active = 0, status = 'takendown'; PRAGMA user_version = 1; DROP TABLE schema_migrations");
     sqlite::Statement st(db, "SELECT COUNT(*) FROM repo_search");
     st.step();
     CHECK(st.column_int(0) == 1);
   }
   auto index = Index::open(path);
+  CHECK(schema_version(path.string()) == 2);
   CHECK(index->search("nginx", {}).total == 0);
   index->set_account_status(kAlice, true, "");
   CHECK(index->search("nginx", {}).total == 1);
 }
 
 TEST_CASE("index: stars count once per active account; the viewer's star is known") {
-  auto index = Index::open(":memory:");
+  auto index = fresh_index();
   index->set_identity(kAlice, "alice.test", "");
   push(*index, kAlice, "app", "latest", "3kaaaaaaaaaa2", "2026-01-01T00:00:00Z");
   std::string page_uri = std::string("at://") + kAlice + "/io.atcr.repo.page/app";
@@ -290,7 +310,7 @@ TEST_CASE("index: stars count once per active account; the viewer's star is know
 }
 
 TEST_CASE("index: a taken-down account disappears everywhere until reinstated; deleted removes its rows") {
-  auto index = Index::open(":memory:");
+  auto index = fresh_index();
   index->set_identity(kAlice, "alice.test", "");
   push(*index, kAlice, "app", "latest", "3kaaaaaaaaaa2", "2026-01-01T00:00:00Z", "hello");
   index->set_account_status(kAlice, false, "takendown");
@@ -308,7 +328,7 @@ TEST_CASE("index: a taken-down account disappears everywhere until reinstated; d
 }
 
 TEST_CASE("index: a deleted tag disappears; a repository without manifests or tags is gone") {
-  auto index = Index::open(":memory:");
+  auto index = fresh_index();
   push(*index, kAlice, "app", "latest", "3kaaaaaaaaaa2", "2026-01-01T00:00:00Z");
   push(*index, kAlice, "app", "v2", "3kaaaaaaaaab2", "2026-01-02T00:00:00Z");
   CHECK(index->repository(kAlice, "app")->tags.size() == 2);
@@ -327,7 +347,7 @@ TEST_CASE("index: a deleted tag disappears; a repository without manifests or ta
 }
 
 TEST_CASE("index: hostile records are refused and replace what was there; unknown collections are ignored") {
-  auto index = Index::open(":memory:");
+  auto index = fresh_index();
   push(*index, kAlice, "app", "latest", "3kaaaaaaaaaa2", "2026-01-01T00:00:00Z");
   Value bad = manifest_value("../../etc", "x", "2026-01-01T00:00:00Z", 1);
   CHECK_FALSE(index->apply(put(kAlice, "io.atcr.manifest", "3kaaaaaaaaaa2", bad)));
@@ -342,7 +362,7 @@ TEST_CASE("index: hostile records are refused and replace what was there; unknow
 }
 
 TEST_CASE("index: pull counts, hold stats and scans count only from the repository's own hold") {
-  auto index = Index::open(":memory:");
+  auto index = fresh_index();
   push(*index, kAlice, "app", "latest", "3kaaaaaaaaaa2", "2026-01-01T00:00:00Z");
   for (int i = 0; i < 3; ++i) index->count_pull(kAlice, "app");
   CHECK(index->repository(kAlice, "app")->summary.pull_count == 3);
@@ -381,7 +401,7 @@ TEST_CASE("index: pull counts, hold stats and scans count only from the reposito
 }
 
 TEST_CASE("index: profiles, holds and crews; identity changes reach search and the catalog") {
-  auto index = Index::open(":memory:");
+  auto index = fresh_index();
   REQUIRE(index->apply(put(kAlice, "io.atcr.sailor.profile", "self",
                            Value(Value::Map{{"defaultHold", Value(kHold)},
                                             {"ociClient", Value("podman")},
@@ -420,15 +440,34 @@ TEST_CASE("index: profiles, holds and crews; identity changes reach search and t
   CHECK(index->user(kAlice)->handle.empty());
 }
 
+// Two AppView instances on one database (PostgreSQL when scaled out): what
+// one writes the other reads, and their pull counts add up.
+TEST_CASE("index: two instances on one database share records, pull counts and cursors") {
+  test::TempDir dir("index-shared");
+  std::string url = test::database_url(dir.path(), "shared.sqlite");
+  auto a = Index::open(url);
+  auto b = Index::open(url);
+  a->set_identity(kAlice, "alice.test", "");
+  push(*a, kAlice, "shared", "latest", "3kaaaaaaaaaa2", "2026-01-01T00:00:00Z", "seen everywhere");
+  CHECK(b->search("everywhere", {}).total == 1);
+  CHECK(b->catalog(10, "") == std::vector<std::string>{"alice.test/shared"});
+  for (int i = 0; i < 3; ++i) a->count_pull(kAlice, "shared");
+  for (int i = 0; i < 4; ++i) b->count_pull(kAlice, "shared");
+  CHECK(a->repository(kAlice, "shared")->summary.pull_count == 7);
+  a->set_cursor("wss://relay.example", 1234);
+  CHECK(b->cursor("wss://relay.example") == 1234);
+}
+
 TEST_CASE("index: cursors, markers and repo state persist") {
   test::TempDir dir("index-state");
+  std::string url = test::database_url(dir.path(), "i.sqlite");
   {
-    auto index = Index::open(dir / "i.sqlite");
+    auto index = Index::open(url);
     index->set_cursor("ws://a", 42);
     index->set_marker("backfill", "did:plc:x");
     index->set_repo_state(kAlice, {"3kaaaaaaaaaa2", "bafycommit", "bafydata"});
   }
-  auto index = Index::open(dir / "i.sqlite");
+  auto index = Index::open(url);
   CHECK(index->cursor("ws://a") == 42);
   CHECK_FALSE(index->cursor("ws://b"));
   CHECK(index->marker("backfill") == "did:plc:x");

@@ -175,7 +175,10 @@ Appview::Impl::Impl(AppviewConfig c, AppviewOptions options)
                                             (config.server.data_dir / "registry-token.key").string(), KeyType::kP256);
   issuer = std::make_unique<RegistryTokenIssuer>(key, config.server.public_url, config.server.service);
   store = std::make_unique<SessionStore>(database, http);
-  network_index = index::Index::open(config.server.data_dir / "index.sqlite");
+  // Instances sharing a database share the index too: followers read what
+  // the leader's firehose consumer writes, and pulls add up in one table.
+  network_index = database->shared() ? index::Index::open(database)
+                                     : index::Index::open(config.server.data_dir / "index.sqlite");
   devices = std::make_unique<DeviceStore>(database,
                                           DeviceStore::Options{.code_ttl = config.auth.device_code_ttl,
                                                                .interval = config.auth.device_poll_interval,

@@ -144,8 +144,8 @@ struct Appview::Impl {
   std::shared_ptr<const net::HttpClient> hold_http;
   std::unique_ptr<RegistryTokenIssuer> issuer;
   std::unique_ptr<SessionStore> store;
-  // Every io.atcr.* record on the network (data_dir/index.sqlite): the
-  // catalog and the web UI read it; our own pushes and deletes go in at
+  // Every io.atcr.* record on the network (data_dir/index.sqlite, or the
+  // shared database): the catalog and the web UI read it; our own pushes and deletes go in at
   // once, the firehose brings everyone else's.
   std::unique_ptr<index::Index> network_index;
   // Follows config.index's sources into network_index while we run (none

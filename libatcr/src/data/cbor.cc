@@ -5,6 +5,7 @@
 #include <string>
 
 #include "atcr/error.h"
+#include "util/text.h"
 
 namespace atcr::cbor {
 
@@ -23,57 +24,8 @@ enum Major : std::uint8_t {
 
 constexpr std::uint64_t kCidTag = 42;
 
-// Length of the UTF-8 sequence starting at s[0], or 0 if it is not a
-// well-formed, shortest-form, non-surrogate scalar value.
-std::size_t utf8_sequence_length(const std::uint8_t* s, std::size_t avail) {
-  std::uint8_t c = s[0];
-  if (c < 0x80) return 1;
-  std::size_t n;
-  std::uint32_t cp;
-  if ((c & 0xe0) == 0xc0) {
-    n = 2;
-    cp = c & 0x1f;
-  } else if ((c & 0xf0) == 0xe0) {
-    n = 3;
-    cp = c & 0x0f;
-  } else if ((c & 0xf8) == 0xf0) {
-    n = 4;
-    cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (avail < n) return 0;
-  for (std::size_t i = 1; i < n; ++i) {
-    if ((s[i] & 0xc0) != 0x80) return 0;
-    cp = cp << 6 | (s[i] & 0x3f);
-  }
-  static constexpr std::uint32_t kMinForLength[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < kMinForLength[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-  return n;
-}
+std::string_view chars_of(BytesView b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
 
-bool is_valid_utf8(BytesView b) {
-  std::size_t i = 0;
-  while (i < b.size()) {
-    // Keys, DIDs, digests and most text are ASCII: skip 8 bytes at a time
-    // while no byte has its high bit set.
-    while (i + 8 <= b.size()) {
-      std::uint64_t chunk;
-      std::memcpy(&chunk, b.data() + i, 8);
-      if (chunk & 0x8080808080808080ULL) break;
-      i += 8;
-    }
-    if (i == b.size()) break;
-    if (b[i] < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t n = utf8_sequence_length(b.data() + i, b.size() - i);
-    if (n == 0) return false;
-    i += n;
-  }
-  return true;
-}
 
 class Reader {
  public:
@@ -98,7 +50,7 @@ class Reader {
       }
       case kTextString: {
         BytesView b = take(arg, "text string");
-        if (!is_valid_utf8(b)) fail_at(start, "text string is not valid UTF-8");
+        if (!util::is_valid_utf8(chars_of(b))) fail_at(start, "text string is not valid UTF-8");
         return Value(to_string(b));
       }
       case kArray: return array(arg, depth);
@@ -173,7 +125,7 @@ class Reader {
       auto [major, len] = head();
       if (major != kTextString) fail_at(key_at, "map key is not a text string");
       BytesView kb = take(len, "map key");
-      if (!is_valid_utf8(kb)) fail_at(key_at, "map key is not valid UTF-8");
+      if (!util::is_valid_utf8(chars_of(kb))) fail_at(key_at, "map key is not valid UTF-8");
       std::string key = to_string(kb);
       if (!entries.empty() && !CanonicalKeyLess{}(std::prev(entries.end())->first, key)) {
         const std::string& previous = std::prev(entries.end())->first;

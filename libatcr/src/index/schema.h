@@ -1,13 +1,15 @@
-// Internal: the index's schema as numbered migrations.
+// Internal: the index's schema as numbered migrations, for SQLite and
+// PostgreSQL.
 #pragma once
 
-#include "util/sqlite.h"
+#include "atcr/db/database.h"
 
 namespace atcr::index {
 
-// Applies the migrations `db` has not had yet, each in a transaction,
-// recording the number in PRAGMA user_version. Throws StorageError for a
-// database from a newer schema than this build knows.
-void migrate(sqlite::Database& db);
+// Applies the migrations `db` has not had yet (db::Database::migrate:
+// recorded in schema_migrations, under PostgreSQL's advisory lock when
+// several instances start at once). Throws StorageError for a database
+// from a newer schema than this build knows.
+void migrate(db::Database& db);
 
 }  // namespace atcr::index

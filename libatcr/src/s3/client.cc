@@ -45,30 +45,10 @@ void check_bucket(std::string_view name) {
   if (looks_like_ipv4(name)) bad("formatted as an IP address");
 }
 
-bool valid_utf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<unsigned char>(s[i]);
-    std::size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (len == 0 || i + len > s.size()) return false;
-    std::uint32_t cp = len == 1 ? c : c & (0x7f >> len);
-    for (std::size_t k = 1; k < len; ++k) {
-      auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc >> 6) != 2) return false;
-      cp = (cp << 6) | (cc & 0x3f);
-    }
-    // Overlong forms, surrogates and values past U+10FFFF.
-    static constexpr std::uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[len] || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) return false;
-    i += len;
-  }
-  return true;
-}
-
 void check_key(std::string_view key) {
   if (key.empty()) throw Error("s3: empty object key");
   if (key.size() > 1024) throw Error(fmt::format("s3: object key of {} bytes (the limit is 1024)", key.size()));
-  if (!valid_utf8(key)) throw Error("s3: object key is not valid UTF-8");
+  if (!util::is_valid_utf8(key)) throw Error("s3: object key is not valid UTF-8");
   // curl, like every URL library, would resolve these segments away.
   std::size_t start = 0;
   while (start <= key.size()) {

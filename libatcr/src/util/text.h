@@ -43,4 +43,8 @@ constexpr std::string_view strip_trailing_slashes(std::string_view s) {
   return s;
 }
 
+// Whether `text` is well-formed UTF-8: shortest forms, no surrogates,
+// nothing past U+10FFFF (what atproto text and PostgreSQL's text accept).
+bool is_valid_utf8(std::string_view text);
+
 }  // namespace atcr::util

@@ -25,7 +25,8 @@
 //
 // State under server.data_dir: registry-token.key (P-256, 0600),
 // appview.sqlite (users' PDS sessions, pushed repositories, upload sessions),
-// index.sqlite (the network index: index/index.h)
+// index.sqlite (the network index: index/index.h; in the database when
+// database.url names a shared PostgreSQL one)
 // and uploads/ (each upload session's part being filled, at most
 // uploads.part_size bytes; never memory). An upload in progress survives a
 // restart: the client goes on with its next PATCH.
@@ -79,7 +80,8 @@ class Appview {
   // call from a timer thread while serving.
   void housekeeping();
 
-  // The network index the catalog and the web UI read (data_dir/index.sqlite).
+  // The network index the catalog and the web UI read (data_dir/index.sqlite,
+  // or the shared database).
   index::Index& index();
   // Backfills every configured source from its start, in the calling
   // thread (`atcr-appview backfill`); `progress` after each repo. Resumable

@@ -1,5 +1,6 @@
-// The network index: every io.atcr.* record on the network, in SQLite, for
-// the AppView's web UI, search and /v2/_catalog.
+// The network index: every io.atcr.* record on the network, in a SQL
+// database (an embedded SQLite file, or PostgreSQL shared by several AppView
+// instances), for the AppView's web UI, search and /v2/_catalog.
 //
 // The index is a cache of what users' PDSes and holds publish (they are the
 // truth): it can be deleted and rebuilt from the network at any time. The
@@ -8,6 +9,7 @@
 // read methods.
 //
 //   auto index = index::Index::open(data_dir / "index.sqlite");
+//   auto shared = index::Index::open(db::open("postgres://db.internal/atcr"));
 //   index->apply({.did = did, .collection = "io.atcr.manifest", .rkey = rkey,
 //                 .action = RecordAction::kCreate, .record = value});
 //   index->set_identity(did, "alice.example.com", "https://pds.example.com");
@@ -15,10 +17,12 @@
 //   auto found = index->search("nginx", {.limit = 25});
 //
 // Contract:
-//  - Schema: numbered migrations, applied in order when the index is
-//    opened (PRAGMA user_version is the number applied). A file from a newer
-//    atcr (user_version above what this build knows) is refused with
-//    StorageError rather than misread.
+//  - Schema: numbered migrations (component "index" of
+//    db::Database::migrate), applied in order when the index is opened, by
+//    one process at a time. A database from a newer atcr (a version above
+//    what this build knows) is refused with StorageError rather than
+//    misread. An index.sqlite that counted its schema in PRAGMA
+//    user_version (before the db layer) is adopted as it is.
 //  - Writes are idempotent: applying the same create twice, or a delete of
 //    a record that is not there, leaves the index as one application would.
 //    A create and an update are the same (the record's new value replaces
@@ -34,15 +38,20 @@
 //    also removes its rows.
 //  - Reads only show repositories of active accounts; names are returned as
 //    stored, never escaped (the pages escape what they show).
-//  - Threads: an Index may be used from many threads at once (one SQLite
-//    connection behind a mutex; reads are short). Errors from SQLite throw
-//    StorageError.
+//  - Threads: an Index may be used from many threads at once (the
+//    database's: one SQLite connection behind a mutex, or PostgreSQL's
+//    pool), and, on PostgreSQL, from many processes: every write is one
+//    transaction, pull counts add up in one row, cursors and markers are
+//    shared (so whichever instance follows the firehose continues from the
+//    saved cursor). Database errors throw StorageError.
 //  - Limits: every listing takes a limit, clamped to [1, 100]; search
-//    queries are at most 256 bytes and are matched as words (FTS5 syntax in
-//    them is quoted away, so no query is an error).
+//    queries are at most 256 bytes and are matched as words (runs of ASCII
+//    letters and digits, and of other UTF-8; FTS5 or tsquery syntax in
+//    them is quoted away and invalid UTF-8 dropped, so no query is an
+//    error).
 //
-// All SQL lives in libatcr/src/index/ (schema.cc and sqlite_index.cc), so
-// another backend means reimplementing those two files.
+// All SQL lives in libatcr/src/index/: db_index.cc (one text for both
+// backends), schema.cc and search_table.cc (where the dialects differ).
 #pragma once
 
 #include <cstdint>
@@ -55,6 +64,10 @@
 #include <vector>
 
 #include "atcr/data/value.h"
+
+namespace atcr::db {
+class Database;
+}
 
 namespace atcr::index {
 
@@ -176,8 +189,12 @@ struct CrewInfo {
 
 class Index {
  public:
-  // Opens (creating if needed) and migrates. ":memory:" for a throwaway.
+  // Opens (creating if needed) and migrates a SQLite file (":memory:" for a
+  // throwaway) or, given a postgres:// URL, that PostgreSQL database.
   static std::unique_ptr<Index> open(const std::filesystem::path& path);
+  // The index in `database` (migrated), which it shares with its other
+  // users (the AppView's sessions, other instances).
+  static std::unique_ptr<Index> open(std::shared_ptr<db::Database> database);
   virtual ~Index() = default;
 
   // ---- write side --------------------------------------------------------
@@ -235,8 +252,8 @@ class Index {
   // (all words, the last one as a prefix). Order: repositories whose
   // handle, name or description match, then those matching only in their
   // README; within each, the 250 most recently added matches ranked best
-  // first (bm25), then the rest most recently added first (ranking every
-  // match of a common word costs ~10 us each). Every match appears once
+  // first (SQLite: bm25; PostgreSQL: ts_rank), then the rest most recently
+  // added first (ranking every match of a common word costs ~10 us each). Every match appears once
   // over the pages. An empty query finds nothing.
   virtual SearchResult search(std::string_view query, Page page) = 0;
   // `owner` is a DID or a handle. nullopt for an unknown (or hidden)
