@@ -201,11 +201,12 @@ shows() {  # PATH PATTERN: the follower's answer to PATH matches, within 10 s
 t "  the follower's /search finds it" shows "/search?q=$IDX_NAME" "/r/$DEMO_HANDLE/$IDX_NAME"
 t "  the follower's /r/ page shows its tag" shows "/r/$DEMO_HANDLE/$IDX_NAME" "v1"
 t "  the follower's /v2/_catalog lists it" shows "/v2/_catalog?n=1000" "\"$IDX_REPO\""
-# Hostile search input is a page, not a 5xx, on PostgreSQL's search too.
-t "  hostile /search queries are answered 200" bash -c "
-  for q in '%27%22%5C' 'a%20%26%20!b%20%7C%20c%3A*' '%FF%FE%00' \"\$(python3 -c 'print(\"x\"*5000)')\"; do
+# Hostile search input is a page (a 4xx for an over-long query), never a
+# 5xx, on PostgreSQL's search too.
+t "  hostile /search queries are answered, not 5xx" bash -c "
+  for q in '%27%22%5C' 'a%20%26%20!b%20%7C%20c%3A*' '%FF%FE%00' 'x%3A*%20%3C-%3E%20(' \"\$(python3 -c 'print(\"x\"*900)')\" \"\$(python3 -c 'print(\"x\"*5000)')\"; do
     code=\$(curl -s -o /dev/null -w '%{http_code}' 'http://127.0.0.1:$SURVIVOR_PORT/search?q='\"\$q\")
-    [ \"\$code\" = 200 ] || { echo \"\$q: \$code\"; exit 1; }
+    [ \"\$code\" -ge 200 ] && [ \"\$code\" -lt 500 ] || { echo \"\${q:0:40}: \$code\"; exit 1; }
   done"
 # One pull through each instance: the shared pulls row counts both.
 pull_via() {  # PORT
@@ -217,7 +218,7 @@ pull_via() {  # PORT
 }
 t "  a pull through each instance" bash -c "$(declare -f pull_via); CREDS='$CREDS' R='$R' IDX_REPO='$IDX_REPO'; pull_via $PORT_A && pull_via $PORT_B"
 t "  and the pull counts add up (2)" bash -c \
-  "[ \"\$(psql -X -At '$DB_URL' -c \"SELECT count FROM pulls WHERE repository = '$IDX_NAME'\")\" = 2 ]"
+  "[ \"\$(psql -X -At '$DB_URL' -c \"SELECT count FROM index_pulls WHERE repository = '$IDX_NAME'\")\" = 2 ]"
 
 # --- the push while the leader dies -----------------------------------------
 leader_pid="$(cat "$DIR/run/appview-$LEADER.pid")"

@@ -117,7 +117,7 @@ t "atcr-appview backfill: progress lines, done, this user's repositories indexed
     '$BUILD/apps/atcr-appview' backfill >'$W/backfill.out' 2>'$W/backfill.err' &&
   grep -E '^backfill $PDS_URL: [0-9]+ repos listed, [0-9]+ indexed, [0-9]+ skipped, [0-9]+ records \(done\)' '$W/backfill.err' &&
   grep -E '^backfilled [1-9][0-9]* repos, [0-9]+ records; [0-9]+ repositories indexed' '$W/backfill.out' &&
-  python3 -c 'import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); got = {r[0] for r in db.execute(\"SELECT repository FROM repositories WHERE did = ?\", (sys.argv[2],))}; print(got); assert set(sys.argv[3:]) <= got' '$W/backfill/index.sqlite' '$DEMO_DID' '$FH_REPO' '$REPO'"
+  python3 -c 'import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); got = {r[0] for r in db.execute(\"SELECT repository FROM index_repositories WHERE did = ?\", (sys.argv[2],))}; print(got); assert set(sys.argv[3:]) <= got' '$W/backfill/index.sqlite' '$DEMO_DID' '$FH_REPO' '$REPO'"
 
 # --- avatars: an io.atcr.repo.page written straight to the PDS --------------------
 # Served from this origin after the checks (the CID's bytes, an image by its

@@ -483,7 +483,7 @@ TEST_CASE("pull counts: one client pulling a repository again within the window 
   std::string digest = oci::Digest::of(manifest).str();
   auto pulls = [&] {
     sqlite::Database db((c.w.dir / "appview" / "index.sqlite").string());
-    sqlite::Statement st(db, "SELECT count FROM pulls WHERE did = ? AND repository = ?");
+    sqlite::Statement st(db, "SELECT count FROM index_pulls WHERE did = ? AND repository = ?");
     st.bind(1, c.w.alice.account.did).bind(2, std::string("counted"));
     return st.step() ? st.column_int(0) : 0;
   };

@@ -65,9 +65,9 @@ TEST_CASE("index: migrations are numbered, applied once, and a newer schema is r
   test::TempDir dir("index-migrate");
   std::string url = test::database_url(dir.path(), "index.sqlite");
   { auto index = Index::open(url); }
-  CHECK(schema_version(url) == 2);
+  CHECK(schema_version(url) == 3);
   { auto again = Index::open(url); }  // nothing left to apply
-  CHECK(schema_version(url) == 2);
+  CHECK(schema_version(url) == 3);
   db::open(url)->exec("INSERT INTO schema_migrations (component, version, applied_at) VALUES ('index', 99, 0)");
   CHECK_THROWS_AS(Index::open(url), StorageError);
 }
@@ -247,8 +247,9 @@ TEST_CASE("index: search with many matches: tiers, a ranked head, every match on
 }
 
 // SQLite only: an index.sqlite from before the db layer (its schema in
-// PRAGMA user_version) is adopted, and the migrations it lacks applied.
-TEST_CASE("index: migration 2 takes hidden accounts' repositories out of search") {
+// PRAGMA user_version, its tables not yet named index_*) is adopted, and the
+// migrations it lacks applied.
+TEST_CASE("index: an index.sqlite at schema 1 is adopted; migration 2 takes hidden accounts out of search") {
   if (test::on_postgres()) return;
   test::TempDir dir("index-migrate2");
   auto path = dir / "index.sqlite";
@@ -259,16 +260,22 @@ TEST_CASE("index: migration 2 takes hidden accounts' repositories out of search"
   }
   {  // as a schema-1 index left it: the account hidden, its entry still searchable
     sqlite::Database db(path.string());
+    for (std::string table : {"users", "manifests", "manifest_platforms", "tags", "repo_pages", "stars", "profiles",
+                              "hold_captains", "hold_crew", "hold_stats", "hold_scans", "pulls", "repositories",
+                              "repo_state", "markers"})
+      db.exec(("ALTER TABLE index_" + table + " RENAME TO " + table).c_str());
+    db.exec("ALTER TABLE index_search RENAME TO repo_search");
     db.exec("UPDATE users SET active = 0, status = 'takendown'; PRAGMA user_version = 1; DROP TABLE schema_migrations");
     sqlite::Statement st(db, "SELECT COUNT(*) FROM repo_search");
     st.step();
     CHECK(st.column_int(0) == 1);
   }
   auto index = Index::open(path);
-  CHECK(schema_version(path.string()) == 2);
+  CHECK(schema_version(path.string()) == 3);
   CHECK(index->search("nginx", {}).total == 0);
   index->set_account_status(kAlice, true, "");
   CHECK(index->search("nginx", {}).total == 1);
+  CHECK(index->repository("alice.test", "webserver"));
 }
 
 TEST_CASE("index: stars count once per active account; the viewer's star is known") {

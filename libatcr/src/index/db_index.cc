@@ -110,22 +110,22 @@ std::optional<db::Row> first_row(db::Result r) {
   return std::move(r.rows.front());
 }
 
-// The summary columns, for every listing: FROM repositories r JOIN users u.
+// The summary columns, for every listing: FROM index_repositories r JOIN index_users u.
 // Our own pull count and the hold's are both read; the summary shows the
 // larger (not the sum: the hold counts the pulls this AppView tells it of
 // too).
 constexpr const char* kSummaryColumns = R"sql(
   r.did, u.handle, u.pds, r.repository, r.description,
-  COALESCE((SELECT p.avatar_cid FROM repo_pages p WHERE p.did = r.did AND p.repository = r.repository
+  COALESCE((SELECT p.avatar_cid FROM index_repo_pages p WHERE p.did = r.did AND p.repository = r.repository
             ORDER BY p.updated_at DESC LIMIT 1), ''),
-  (SELECT COUNT(*) FROM stars s JOIN users su ON su.did = s.did AND su.active = 1
+  (SELECT COUNT(*) FROM index_stars s JOIN index_users su ON su.did = s.did AND su.active = 1
     WHERE s.subject_did = r.did AND s.subject_repository = r.repository) AS star_count,
-  COALESCE((SELECT pl.count FROM pulls pl WHERE pl.did = r.did AND pl.repository = r.repository), 0),
-  COALESCE((SELECT SUM(h.pull_count) FROM hold_stats h WHERE h.owner_did = r.did
+  COALESCE((SELECT pl.count FROM index_pulls pl WHERE pl.did = r.did AND pl.repository = r.repository), 0),
+  COALESCE((SELECT SUM(h.pull_count) FROM index_hold_stats h WHERE h.owner_did = r.did
             AND h.repository = r.repository AND h.hold_did = r.hold_did), 0),
   r.last_push, r.latest_tag)sql";
 constexpr std::size_t kSummaryWidth = 11;  // columns after these are the query's own
-constexpr const char* kVisibleRepositories = "repositories r JOIN users u ON u.did = r.did AND u.active = 1";
+constexpr const char* kVisibleRepositories = "index_repositories r JOIN index_users u ON u.did = r.did AND u.active = 1";
 
 RepositorySummary summary_row(const db::Row& row) {
   RepositorySummary s;
@@ -199,11 +199,11 @@ class DbIndex final : public Index {
   void set_identity(std::string_view did, std::string_view handle, std::string_view pds) override {
     db_->transaction([&](db::Executor& x) {
       ensure_user(x, did);
-      x.exec("UPDATE users SET handle = CASE WHEN ? = '' THEN handle ELSE ? END, "
+      x.exec("UPDATE index_users SET handle = CASE WHEN ? = '' THEN handle ELSE ? END, "
              "pds = CASE WHEN ? = '' THEN pds ELSE ? END, updated_at = ? WHERE did = ?",
              {handle, handle, pds, pds, unix_now(), did});
       // Another DID that claimed the handle no longer has it.
-      if (!handle.empty()) x.exec("UPDATE users SET handle = '' WHERE handle = ? AND did <> ?", {handle, did});
+      if (!handle.empty()) x.exec("UPDATE index_users SET handle = '' WHERE handle = ? AND did <> ?", {handle, did});
       refresh_search_of_user(x, did);
     });
   }
@@ -211,7 +211,7 @@ class DbIndex final : public Index {
   void set_account_status(std::string_view did, bool active, std::string_view status) override {
     db_->transaction([&](db::Executor& x) {
       ensure_user(x, did);
-      x.exec("UPDATE users SET active = ?, status = ? WHERE did = ?",
+      x.exec("UPDATE index_users SET active = ?, status = ? WHERE did = ?",
              {active, active ? std::string_view() : status, did});
       if (!active && status == "deleted") remove_repo_in(x, did);
       refresh_search_of_user(x, did);  // search holds active accounts' repositories only
@@ -220,8 +220,8 @@ class DbIndex final : public Index {
 
   // Every instance sharing the database adds to the same row.
   void count_pull(std::string_view did, std::string_view repository) override {
-    db_->exec("INSERT INTO pulls (did, repository, count) VALUES (?, ?, 1) "
-              "ON CONFLICT (did, repository) DO UPDATE SET count = pulls.count + 1",
+    db_->exec("INSERT INTO index_pulls (did, repository, count) VALUES (?, ?, 1) "
+              "ON CONFLICT (did, repository) DO UPDATE SET count = index_pulls.count + 1",
               {did, repository});
   }
 
@@ -240,10 +240,10 @@ class DbIndex final : public Index {
     });
   }
 
-  bool known(std::string_view did) override { return !db_->exec("SELECT 1 FROM users WHERE did = ?", {did}).empty(); }
+  bool known(std::string_view did) override { return !db_->exec("SELECT 1 FROM index_users WHERE did = ?", {did}).empty(); }
 
   std::optional<RepoState> repo_state(std::string_view did) override {
-    auto row = first_row(db_->exec("SELECT rev, commit_cid, data_cid FROM repo_state WHERE did = ?", {did}));
+    auto row = first_row(db_->exec("SELECT rev, commit_cid, data_cid FROM index_repo_state WHERE did = ?", {did}));
     if (!row) return std::nullopt;
     return RepoState{row->text(0), row->text(1), row->text(2)};
   }
@@ -269,13 +269,13 @@ class DbIndex final : public Index {
   }
 
   std::optional<std::string> marker(std::string_view name) override {
-    auto row = first_row(db_->exec("SELECT value FROM markers WHERE name = ?", {name}));
+    auto row = first_row(db_->exec("SELECT value FROM index_markers WHERE name = ?", {name}));
     if (!row) return std::nullopt;
     return row->text(0);
   }
 
   void set_marker(std::string_view name, std::string_view value) override {
-    db_->exec(replace_sql("markers", {"name", "value"}, 1), {name, value});
+    db_->exec(replace_sql("index_markers", {"name", "value"}, 1), {name, value});
   }
 
   // ---- read side -----------------------------------------------------------
@@ -297,7 +297,7 @@ class DbIndex final : public Index {
   // matches are ranked (bm25, ts_rank), the rest follow most recently added
   // first (no sort of every match): ranking every match of a word 10k
   // READMEs share took 0.1 s. Only active accounts' repositories are in
-  // repo_search, so counts need no join.
+  // index_search, so counts need no join.
   SearchResult search(std::string_view query, Page page) override {
     SearchResult result;
     query = query.substr(0, kMaxQueryBytes);
@@ -329,18 +329,18 @@ class DbIndex final : public Index {
     RepositoryDetail detail;
     detail.summary = summary_row(*row);
     detail.hold_did = row->text(kSummaryWidth);
-    if (auto page = first_row(db_->exec("SELECT description, avatar_mime FROM repo_pages WHERE did = ? AND "
+    if (auto page = first_row(db_->exec("SELECT description, avatar_mime FROM index_repo_pages WHERE did = ? AND "
                                         "repository = ? ORDER BY updated_at DESC LIMIT 1",
                                         {did, repository}))) {
       detail.readme = page->text(0);
       detail.avatar_mime = page->text(1);
     }
     if (!viewer_did.empty())
-      detail.viewer_starred = !db_->exec("SELECT 1 FROM stars WHERE did = ? AND subject_did = ? AND "
+      detail.viewer_starred = !db_->exec("SELECT 1 FROM index_stars WHERE did = ? AND subject_did = ? AND "
                                          "subject_repository = ?",
                                          {viewer_did, did, repository})
                                    .empty();
-    if (auto newest = first_row(db_->exec("SELECT annotations FROM manifests WHERE did = ? AND repository = ? "
+    if (auto newest = first_row(db_->exec("SELECT annotations FROM index_manifests WHERE did = ? AND repository = ? "
                                           "ORDER BY created_at DESC LIMIT 1",
                                           {did, repository})))
       detail.annotations = annotations_of(newest->text(0));
@@ -355,7 +355,7 @@ class DbIndex final : public Index {
   std::optional<UserInfo> user(std::string_view did_or_handle) override {
     std::string did = did_of(did_or_handle);
     if (did.empty()) return std::nullopt;
-    auto row = first_row(db_->exec("SELECT did, handle, pds FROM users WHERE did = ? AND active = 1", {did}));
+    auto row = first_row(db_->exec("SELECT did, handle, pds FROM index_users WHERE did = ? AND active = 1", {did}));
     if (!row) return std::nullopt;
     return UserInfo{row->text(0), row->text(1), row->text(2)};
   }
@@ -368,9 +368,9 @@ class DbIndex final : public Index {
 
   std::vector<RepositorySummary> user_stars(std::string_view did, Page page) override {
     return summaries(
-        fmt::format("SELECT {} FROM stars st JOIN users me ON me.did = st.did AND me.active = 1 "
-                    "JOIN repositories r ON r.did = st.subject_did AND r.repository = st.subject_repository "
-                    "JOIN users u ON u.did = r.did AND u.active = 1 "
+        fmt::format("SELECT {} FROM index_stars st JOIN index_users me ON me.did = st.did AND me.active = 1 "
+                    "JOIN index_repositories r ON r.did = st.subject_did AND r.repository = st.subject_repository "
+                    "JOIN index_users u ON u.did = r.did AND u.active = 1 "
                     "WHERE st.did = ? ORDER BY st.created_at DESC LIMIT ? OFFSET ?",
                     kSummaryColumns),
         {did, clamp_limit(page.limit), clamp_offset(page.offset)});
@@ -378,7 +378,7 @@ class DbIndex final : public Index {
 
   std::optional<ProfileInfo> profile(std::string_view did) override {
     auto row = first_row(db_->exec("SELECT p.default_hold, p.oci_client, p.registry_domain, p.auto_remove_untagged "
-                                   "FROM profiles p JOIN users u ON u.did = p.did AND u.active = 1 WHERE p.did = ?",
+                                   "FROM index_profiles p JOIN index_users u ON u.did = p.did AND u.active = 1 WHERE p.did = ?",
                                    {did}));
     if (!row) return std::nullopt;
     return ProfileInfo{row->text(0), row->text(1), row->text(2), row->integer(3) != 0};
@@ -386,7 +386,7 @@ class DbIndex final : public Index {
 
   std::optional<HoldInfo> hold(std::string_view hold_did) override {
     auto row = first_row(db_->exec("SELECT hold_did, owner, public, allow_all_crew, region, successor "
-                                   "FROM hold_captains WHERE hold_did = ?",
+                                   "FROM index_hold_captains WHERE hold_did = ?",
                                    {hold_did}));
     if (!row) return std::nullopt;
     return HoldInfo{row->text(0), row->text(1), row->integer(2) != 0, row->integer(3) != 0, row->text(4),
@@ -395,7 +395,7 @@ class DbIndex final : public Index {
 
   std::vector<CrewInfo> crew_memberships(std::string_view member) override {
     std::vector<CrewInfo> out;
-    for (const db::Row& row : db_->exec("SELECT hold_did, member, role, permissions, tier FROM hold_crew "
+    for (const db::Row& row : db_->exec("SELECT hold_did, member, role, permissions, tier FROM index_hold_crew "
                                         "WHERE member = ? ORDER BY hold_did LIMIT 1000",
                                         {member})
                                   .rows)
@@ -464,12 +464,12 @@ class DbIndex final : public Index {
   }
 
   static void ensure_user(db::Executor& x, std::string_view did) {
-    x.exec("INSERT INTO users (did) VALUES (?) ON CONFLICT (did) DO NOTHING", {did});
+    x.exec("INSERT INTO index_users (did) VALUES (?) ON CONFLICT (did) DO NOTHING", {did});
   }
 
   static void set_repo_state_in(db::Executor& x, std::string_view did, const RepoState& state) {
     ensure_user(x, did);
-    x.exec(replace_sql("repo_state", {"did", "rev", "commit_cid", "data_cid"}, 1),
+    x.exec(replace_sql("index_repo_state", {"did", "rev", "commit_cid", "data_cid"}, 1),
            {did, state.rev, state.commit_cid, state.data_cid});
   }
 
@@ -486,38 +486,38 @@ class DbIndex final : public Index {
   void remove_record(db::Executor& x, std::string_view did, std::string_view collection, std::string_view rkey) {
     auto plain = [&](std::string_view sql) { x.exec(sql, {did, rkey}); };
     if (collection == oci::kManifestCollection) {
-      plain("DELETE FROM manifest_platforms WHERE did = ? AND rkey = ?");
-      remove_repository_record(x, "manifests", did, rkey);
+      plain("DELETE FROM index_manifest_platforms WHERE did = ? AND rkey = ?");
+      remove_repository_record(x, "index_manifests", did, rkey);
     } else if (collection == oci::kTagCollection) {
-      remove_repository_record(x, "tags", did, rkey);
+      remove_repository_record(x, "index_tags", did, rkey);
     } else if (collection == kRepoPageCollection) {
-      remove_repository_record(x, "repo_pages", did, rkey);
+      remove_repository_record(x, "index_repo_pages", did, rkey);
     } else if (collection == kStarCollection) {
-      plain("DELETE FROM stars WHERE did = ? AND rkey = ?");
+      plain("DELETE FROM index_stars WHERE did = ? AND rkey = ?");
     } else if (rkey != "self" && (collection == kProfileCollection || collection == kCaptainCollection)) {
       return;  // the only key these have
     } else if (collection == kProfileCollection) {
-      x.exec("DELETE FROM profiles WHERE did = ?", {did});
+      x.exec("DELETE FROM index_profiles WHERE did = ?", {did});
     } else if (collection == kCaptainCollection) {
-      x.exec("DELETE FROM hold_captains WHERE hold_did = ?", {did});
+      x.exec("DELETE FROM index_hold_captains WHERE hold_did = ?", {did});
     } else if (collection == kCrewCollection) {
-      plain("DELETE FROM hold_crew WHERE hold_did = ? AND rkey = ?");
+      plain("DELETE FROM index_hold_crew WHERE hold_did = ? AND rkey = ?");
     } else if (collection == kStatsCollection) {
-      plain("DELETE FROM hold_stats WHERE hold_did = ? AND rkey = ?");
+      plain("DELETE FROM index_hold_stats WHERE hold_did = ? AND rkey = ?");
     } else if (collection == kScanCollection) {
-      plain("DELETE FROM hold_scans WHERE hold_did = ? AND rkey = ?");
+      plain("DELETE FROM index_hold_scans WHERE hold_did = ? AND rkey = ?");
     }
   }
 
   void remove_repo_in(db::Executor& x, std::string_view did) {
     search_->remove_of(x, did);
     for (const char* sql : {
-             "DELETE FROM manifests WHERE did = ?", "DELETE FROM manifest_platforms WHERE did = ?",
-             "DELETE FROM tags WHERE did = ?", "DELETE FROM repo_pages WHERE did = ?",
-             "DELETE FROM stars WHERE did = ?", "DELETE FROM profiles WHERE did = ?",
-             "DELETE FROM hold_captains WHERE hold_did = ?", "DELETE FROM hold_crew WHERE hold_did = ?",
-             "DELETE FROM hold_stats WHERE hold_did = ?", "DELETE FROM hold_scans WHERE hold_did = ?",
-             "DELETE FROM repositories WHERE did = ?", "DELETE FROM repo_state WHERE did = ?"})
+             "DELETE FROM index_manifests WHERE did = ?", "DELETE FROM index_manifest_platforms WHERE did = ?",
+             "DELETE FROM index_tags WHERE did = ?", "DELETE FROM index_repo_pages WHERE did = ?",
+             "DELETE FROM index_stars WHERE did = ?", "DELETE FROM index_profiles WHERE did = ?",
+             "DELETE FROM index_hold_captains WHERE hold_did = ?", "DELETE FROM index_hold_crew WHERE hold_did = ?",
+             "DELETE FROM index_hold_stats WHERE hold_did = ?", "DELETE FROM index_hold_scans WHERE hold_did = ?",
+             "DELETE FROM index_repositories WHERE did = ?", "DELETE FROM index_repo_state WHERE did = ?"})
       x.exec(sql, {did});
   }
 
@@ -540,7 +540,7 @@ class DbIndex final : public Index {
     oci::ManifestRecord m = oci::ManifestRecord::from_value(change.record);
     if (!oci::is_valid_repository(m.repository))
       throw ParseError(fmt::format("index: '{}' is not a repository name", log::escape(m.repository.substr(0, 64))));
-    auto old = old_repository(x, "manifests", change);
+    auto old = old_repository(x, "index_manifests", change);
     db::Param size;  // NULL: unknown (an index's size is its platforms')
     if (m.config) {
       std::int64_t total = m.config->size;
@@ -549,17 +549,17 @@ class DbIndex final : public Index {
     }
     Value::Map annotations;
     for (const auto& [k, v] : m.annotations) annotations.emplace(k, Value(v));
-    x.exec(replace_sql("manifests",
+    x.exec(replace_sql("index_manifests",
                        {"did", "rkey", "repository", "digest", "media_type", "created_at", "hold_did", "size",
                         "annotations"},
                        2),
            {change.did, change.rkey, m.repository, m.digest.str(), m.media_type, m.created_at, m.hold_did, size,
             json::serialize(Value(std::move(annotations)))});
-    x.exec("DELETE FROM manifest_platforms WHERE did = ? AND rkey = ?", {change.did, change.rkey});
+    x.exec("DELETE FROM index_manifest_platforms WHERE did = ? AND rkey = ?", {change.did, change.rkey});
     std::int64_t position = 0;
     for (const auto& child : m.manifests) {
       const auto& p = child.platform;
-      x.exec("INSERT INTO manifest_platforms (did, rkey, position, digest, os, architecture, variant) "
+      x.exec("INSERT INTO index_manifest_platforms (did, rkey, position, digest, os, architecture, variant) "
              "VALUES (?, ?, ?, ?, ?, ?, ?)",
              {change.did, change.rkey, position++, child.digest.str(), p ? p->os : "", p ? p->architecture : "",
               p ? p->variant : ""});
@@ -572,11 +572,11 @@ class DbIndex final : public Index {
     if (!oci::is_valid_repository(t.repository) || !oci::is_valid_tag(t.tag))
       throw ParseError(fmt::format("index: '{}:{}' is not a repository and tag", log::escape(t.repository.substr(0, 64)),
                                    log::escape(t.tag.substr(0, 64))));
-    auto old = old_repository(x, "tags", change);
+    auto old = old_repository(x, "index_tags", change);
     std::string manifest_rkey;
     if (!t.manifest_uri.empty()) manifest_rkey = oci::manifest_rkey_of(t.manifest_uri, change.did).value_or("");
     auto digest = t.digest();
-    x.exec(replace_sql("tags", {"did", "rkey", "repository", "tag", "manifest_rkey", "digest", "updated_at"}, 2),
+    x.exec(replace_sql("index_tags", {"did", "rkey", "repository", "tag", "manifest_rkey", "digest", "updated_at"}, 2),
            {change.did, change.rkey, t.repository, t.tag, manifest_rkey, digest ? digest->str() : "",
             t.updated_at.empty() ? t.created_at : t.updated_at});
     refresh_both(x, change, old, t.repository);
@@ -591,10 +591,10 @@ class DbIndex final : public Index {
       avatar_cid = avatar->at("ref").as_link().to_string();
       avatar_mime = text_field(*avatar, "mimeType");
     }
-    auto old = old_repository(x, "repo_pages", change);
+    auto old = old_repository(x, "index_repo_pages", change);
     std::string updated = text_field(r, "updatedAt");
     if (updated.empty()) updated = text_field(r, "createdAt");
-    x.exec(replace_sql("repo_pages",
+    x.exec(replace_sql("index_repo_pages",
                        {"did", "rkey", "repository", "description", "avatar_cid", "avatar_mime", "updated_at"}, 2),
            {change.did, change.rkey, repository, text_field(r, "description"), avatar_cid, avatar_mime, updated});
     refresh_both(x, change, old, repository);
@@ -619,14 +619,14 @@ class DbIndex final : public Index {
     auto [subject_did, subject_repository] = star_subject(change.record.at("subject"));
     if (!syntax::is_valid_did(subject_did) || !oci::is_valid_repository(subject_repository))
       throw ParseError("index: a star's subject names no repository");
-    x.exec(replace_sql("stars", {"did", "rkey", "subject_did", "subject_repository", "created_at"}, 2),
+    x.exec(replace_sql("index_stars", {"did", "rkey", "subject_did", "subject_repository", "created_at"}, 2),
            {change.did, change.rkey, subject_did, subject_repository, text_field(change.record, "createdAt")});
   }
 
   static void put_profile(db::Executor& x, const RecordChange& change) {
     if (change.rkey != "self") throw ParseError("index: a sailor profile's key is not 'self'");
     const Value& r = change.record;
-    x.exec(replace_sql("profiles", {"did", "default_hold", "oci_client", "registry_domain", "auto_remove_untagged"}, 1),
+    x.exec(replace_sql("index_profiles", {"did", "default_hold", "oci_client", "registry_domain", "auto_remove_untagged"}, 1),
            {change.did, text_field(r, "defaultHold"), text_field(r, "ociClient"), text_field(r, "registryDomain"),
             bool_field(r, "autoRemoveUntagged")});
   }
@@ -634,7 +634,7 @@ class DbIndex final : public Index {
   static void put_captain(db::Executor& x, const RecordChange& change) {
     if (change.rkey != "self") throw ParseError("index: a captain record's key is not 'self'");
     const Value& r = change.record;
-    x.exec(replace_sql("hold_captains", {"hold_did", "owner", "public", "allow_all_crew", "region", "successor"}, 1),
+    x.exec(replace_sql("index_hold_captains", {"hold_did", "owner", "public", "allow_all_crew", "region", "successor"}, 1),
            {change.did, r.at("owner").as_string(), bool_field(r, "public"), bool_field(r, "allowAllCrew"),
             text_field(r, "region"), text_field(r, "successor")});
   }
@@ -644,14 +644,14 @@ class DbIndex final : public Index {
     Value::Array permissions;
     if (const Value* p = r.find("permissions"); p && !p->is_null())
       for (const Value& one : p->as_array()) permissions.emplace_back(one.as_string());
-    x.exec(replace_sql("hold_crew", {"hold_did", "rkey", "member", "role", "permissions", "tier"}, 2),
+    x.exec(replace_sql("index_hold_crew", {"hold_did", "rkey", "member", "role", "permissions", "tier"}, 2),
            {change.did, change.rkey, r.at("member").as_string(), text_field(r, "role"),
             json::serialize(Value(std::move(permissions))), text_field(r, "tier")});
   }
 
   static void put_stats(db::Executor& x, const RecordChange& change) {
     const Value& r = change.record;
-    x.exec(replace_sql("hold_stats", {"hold_did", "rkey", "owner_did", "repository", "pull_count", "push_count"}, 2),
+    x.exec(replace_sql("index_hold_stats", {"hold_did", "rkey", "owner_did", "repository", "pull_count", "push_count"}, 2),
            {change.did, change.rkey, r.at("ownerDid").as_string(), required_repository(r),
             std::max<std::int64_t>(int_field(r, "pullCount"), 0), std::max<std::int64_t>(int_field(r, "pushCount"), 0)});
   }
@@ -661,7 +661,7 @@ class DbIndex final : public Index {
     // The key is the manifest digest's hex.
     std::string digest = "sha256:" + change.rkey;
     if (!oci::Digest::valid(digest)) throw ParseError("index: a scan record's key is not a digest");
-    x.exec(replace_sql("hold_scans",
+    x.exec(replace_sql("index_hold_scans",
                        {"hold_did", "rkey", "digest", "user_did", "repository", "status", "reason", "critical", "high",
                         "medium", "low", "total", "scanner_version", "scanned_at"},
                        2),
@@ -675,7 +675,7 @@ class DbIndex final : public Index {
   // and tag, and its README.
   static RepositoryFacts facts_of(db::Executor& x, std::string_view did, std::string_view repository) {
     RepositoryFacts f;
-    if (auto m = first_row(x.exec("SELECT created_at, hold_did, annotations FROM manifests WHERE did = ? AND "
+    if (auto m = first_row(x.exec("SELECT created_at, hold_did, annotations FROM index_manifests WHERE did = ? AND "
                                   "repository = ? ORDER BY created_at DESC LIMIT 1",
                                   {did, repository}))) {
       f.exists = true;
@@ -685,14 +685,14 @@ class DbIndex final : public Index {
       if (auto it = annotations.find(std::string(kDescriptionAnnotation)); it != annotations.end())
         f.description = it->second.substr(0, 300);
     }
-    if (auto t = first_row(x.exec("SELECT tag, updated_at FROM tags WHERE did = ? AND repository = ? "
+    if (auto t = first_row(x.exec("SELECT tag, updated_at FROM index_tags WHERE did = ? AND repository = ? "
                                   "ORDER BY updated_at DESC, tag DESC LIMIT 1",
                                   {did, repository}))) {
       f.exists = true;
       f.latest_tag = t->text(0);
       f.last_push = std::max(f.last_push, t->text(1));
     }
-    if (auto p = first_row(x.exec("SELECT description FROM repo_pages WHERE did = ? AND repository = ? "
+    if (auto p = first_row(x.exec("SELECT description FROM index_repo_pages WHERE did = ? AND repository = ? "
                                   "ORDER BY updated_at DESC LIMIT 1",
                                   {did, repository})))
       f.readme = p->text(0);
@@ -705,25 +705,25 @@ class DbIndex final : public Index {
   // is active.
   void refresh_repository(db::Executor& x, std::string_view did, std::string_view repository) {
     RepositoryFacts f = facts_of(x, did, repository);
-    auto existing = first_row(x.exec("SELECT id FROM repositories WHERE did = ? AND repository = ?", {did, repository}));
+    auto existing = first_row(x.exec("SELECT id FROM index_repositories WHERE did = ? AND repository = ?", {did, repository}));
     if (existing) search_->remove(x, existing->integer(0));
     if (!f.exists) {
-      if (existing) x.exec("DELETE FROM repositories WHERE id = ?", {existing->integer(0)});
+      if (existing) x.exec("DELETE FROM index_repositories WHERE id = ?", {existing->integer(0)});
       return;
     }
-    std::int64_t id = x.exec("INSERT INTO repositories (did, repository, description, last_push, latest_tag, hold_did) "
+    std::int64_t id = x.exec("INSERT INTO index_repositories (did, repository, description, last_push, latest_tag, hold_did) "
                              "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (did, repository) DO UPDATE SET "
                              "description = excluded.description, last_push = excluded.last_push, "
                              "latest_tag = excluded.latest_tag, hold_did = excluded.hold_did RETURNING id",
                              {did, repository, f.description, f.last_push, f.latest_tag, f.hold_did})
                           .front()
                           .integer(0);
-    auto owner = first_row(x.exec("SELECT handle FROM users WHERE did = ? AND active = 1", {did}));
+    auto owner = first_row(x.exec("SELECT handle FROM index_users WHERE did = ? AND active = 1", {did}));
     if (owner) search_->put(x, id, {owner->text(0), std::string(repository), f.description, std::move(f.readme)});
   }
 
   void refresh_search_of_user(db::Executor& x, std::string_view did) {
-    for (const db::Row& row : x.exec("SELECT repository FROM repositories WHERE did = ?", {did}).rows)
+    for (const db::Row& row : x.exec("SELECT repository FROM index_repositories WHERE did = ?", {did}).rows)
       refresh_repository(x, did, row.text(0));
   }
 
@@ -768,13 +768,13 @@ class DbIndex final : public Index {
   std::string did_of(std::string_view owner) {
     if (owner.starts_with("did:")) return std::string(owner);
     auto row = first_row(
-        db_->exec("SELECT did FROM users WHERE lower(handle) = lower(?) ORDER BY updated_at DESC LIMIT 1", {owner}));
+        db_->exec("SELECT did FROM index_users WHERE lower(handle) = lower(?) ORDER BY updated_at DESC LIMIT 1", {owner}));
     return row ? row->text(0) : std::string();
   }
 
   std::vector<TagInfo> tags_of(const std::string& did, std::string_view repository) {
     std::vector<TagInfo> tags;
-    for (const db::Row& row : db_->exec("SELECT tag, manifest_rkey, digest, updated_at FROM tags WHERE did = ? AND "
+    for (const db::Row& row : db_->exec("SELECT tag, manifest_rkey, digest, updated_at FROM index_tags WHERE did = ? AND "
                                         "repository = ? ORDER BY updated_at DESC, tag LIMIT 1000",
                                         {did, repository})
                                   .rows) {
@@ -791,7 +791,7 @@ class DbIndex final : public Index {
   // The tag's manifest (by its record key, else by digest in the
   // repository): digest, type, size, platforms and scan.
   void fill_tag(const std::string& did, std::string_view repository, const std::string& manifest_rkey, TagInfo& t) {
-    constexpr const char* kColumns = "SELECT rkey, digest, media_type, created_at, size, hold_did FROM manifests ";
+    constexpr const char* kColumns = "SELECT rkey, digest, media_type, created_at, size, hold_did FROM index_manifests ";
     auto m = manifest_rkey.empty()
                  ? first_row(db_->exec(fmt::format("{} WHERE did = ? AND digest = ? AND repository = ? LIMIT 1", kColumns),
                                        {did, t.digest, repository}))
@@ -806,7 +806,7 @@ class DbIndex final : public Index {
     t.size = m->integer(4);
     fill_platforms(did, m->text(0), t);
     auto scan = first_row(db_->exec("SELECT hold_did, digest, status, reason, critical, high, medium, low, total, "
-                                    "scanner_version, scanned_at FROM hold_scans WHERE user_did = ? AND digest = ? "
+                                    "scanner_version, scanned_at FROM index_hold_scans WHERE user_did = ? AND digest = ? "
                                     "AND hold_did = ? ORDER BY scanned_at DESC LIMIT 1",
                                     {did, t.digest, m->text(5)}));
     if (scan) t.scan = scan_row(*scan);
@@ -816,8 +816,8 @@ class DbIndex final : public Index {
   void fill_platforms(const std::string& did, const std::string& rkey, TagInfo& t) {
     std::int64_t total = 0;
     for (const db::Row& row : db_->exec("SELECT p.os, p.architecture, p.variant, p.digest, "
-                                        "(SELECT m.size FROM manifests m WHERE m.did = p.did AND m.digest = p.digest "
-                                        "LIMIT 1) FROM manifest_platforms p WHERE p.did = ? AND p.rkey = ? "
+                                        "(SELECT m.size FROM index_manifests m WHERE m.did = p.did AND m.digest = p.digest "
+                                        "LIMIT 1) FROM index_manifest_platforms p WHERE p.did = ? AND p.rkey = ? "
                                         "ORDER BY p.position",
                                         {did, rkey})
                                   .rows) {

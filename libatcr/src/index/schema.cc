@@ -187,10 +187,32 @@ DELETE FROM repo_search WHERE rowid IN
   (SELECT r.id FROM repositories r JOIN users u ON u.did = r.did WHERE u.active = 0);
 )sql";
 
-// PostgreSQL: schema 1 as SQLite's 1 and 2 leave it (search holds active
-// accounts' repositories only), so its 2 has nothing to do.
+// 3: the index's tables named apart from the AppView's own (which share a
+// PostgreSQL database with them when instances scale out).
+constexpr const char* kSqlite3 = R"sql(
+ALTER TABLE users RENAME TO index_users;
+ALTER TABLE manifests RENAME TO index_manifests;
+ALTER TABLE manifest_platforms RENAME TO index_manifest_platforms;
+ALTER TABLE tags RENAME TO index_tags;
+ALTER TABLE repo_pages RENAME TO index_repo_pages;
+ALTER TABLE stars RENAME TO index_stars;
+ALTER TABLE profiles RENAME TO index_profiles;
+ALTER TABLE hold_captains RENAME TO index_hold_captains;
+ALTER TABLE hold_crew RENAME TO index_hold_crew;
+ALTER TABLE hold_stats RENAME TO index_hold_stats;
+ALTER TABLE hold_scans RENAME TO index_hold_scans;
+ALTER TABLE pulls RENAME TO index_pulls;
+ALTER TABLE repositories RENAME TO index_repositories;
+ALTER TABLE repo_search RENAME TO index_search;
+ALTER TABLE repo_state RENAME TO index_repo_state;
+ALTER TABLE markers RENAME TO index_markers;
+)sql";
+
+// PostgreSQL: schema 1 as SQLite's 1 to 3 leave it (search holds active
+// accounts' repositories only; every name starts with index_), so its 2 and
+// 3 have nothing to do.
 constexpr const char* kPostgres1 = R"sql(
-CREATE TABLE users (
+CREATE TABLE index_users (
   did TEXT COLLATE "C" PRIMARY KEY,
   handle TEXT COLLATE "C" NOT NULL DEFAULT '',
   pds TEXT COLLATE "C" NOT NULL DEFAULT '',
@@ -198,9 +220,9 @@ CREATE TABLE users (
   status TEXT COLLATE "C" NOT NULL DEFAULT '',
   updated_at BIGINT NOT NULL DEFAULT 0
 );
-CREATE INDEX users_handle ON users (lower(handle));
+CREATE INDEX index_users_handle ON index_users (lower(handle));
 
-CREATE TABLE manifests (
+CREATE TABLE index_manifests (
   did TEXT COLLATE "C" NOT NULL,
   rkey TEXT COLLATE "C" NOT NULL,
   repository TEXT COLLATE "C" NOT NULL,
@@ -212,10 +234,10 @@ CREATE TABLE manifests (
   annotations TEXT NOT NULL,
   PRIMARY KEY (did, rkey)
 );
-CREATE INDEX manifests_repo ON manifests (did, repository, created_at);
-CREATE INDEX manifests_digest ON manifests (did, digest);
+CREATE INDEX index_manifests_repo ON index_manifests (did, repository, created_at);
+CREATE INDEX index_manifests_digest ON index_manifests (did, digest);
 
-CREATE TABLE manifest_platforms (
+CREATE TABLE index_manifest_platforms (
   did TEXT COLLATE "C" NOT NULL,
   rkey TEXT COLLATE "C" NOT NULL,
   position BIGINT NOT NULL,
@@ -226,7 +248,7 @@ CREATE TABLE manifest_platforms (
   PRIMARY KEY (did, rkey, position)
 );
 
-CREATE TABLE tags (
+CREATE TABLE index_tags (
   did TEXT COLLATE "C" NOT NULL,
   rkey TEXT COLLATE "C" NOT NULL,
   repository TEXT COLLATE "C" NOT NULL,
@@ -236,9 +258,9 @@ CREATE TABLE tags (
   updated_at TEXT COLLATE "C" NOT NULL,
   PRIMARY KEY (did, rkey)
 );
-CREATE INDEX tags_repo ON tags (did, repository);
+CREATE INDEX index_tags_repo ON index_tags (did, repository);
 
-CREATE TABLE repo_pages (
+CREATE TABLE index_repo_pages (
   did TEXT COLLATE "C" NOT NULL,
   rkey TEXT COLLATE "C" NOT NULL,
   repository TEXT COLLATE "C" NOT NULL,
@@ -248,9 +270,9 @@ CREATE TABLE repo_pages (
   updated_at TEXT COLLATE "C" NOT NULL,
   PRIMARY KEY (did, rkey)
 );
-CREATE INDEX repo_pages_repo ON repo_pages (did, repository);
+CREATE INDEX index_repo_pages_repo ON index_repo_pages (did, repository);
 
-CREATE TABLE stars (
+CREATE TABLE index_stars (
   did TEXT COLLATE "C" NOT NULL,
   rkey TEXT COLLATE "C" NOT NULL,
   subject_did TEXT COLLATE "C" NOT NULL,
@@ -258,9 +280,9 @@ CREATE TABLE stars (
   created_at TEXT COLLATE "C" NOT NULL,
   PRIMARY KEY (did, rkey)
 );
-CREATE INDEX stars_subject ON stars (subject_did, subject_repository);
+CREATE INDEX index_stars_subject ON index_stars (subject_did, subject_repository);
 
-CREATE TABLE profiles (
+CREATE TABLE index_profiles (
   did TEXT COLLATE "C" PRIMARY KEY,
   default_hold TEXT NOT NULL,
   oci_client TEXT NOT NULL,
@@ -268,7 +290,7 @@ CREATE TABLE profiles (
   auto_remove_untagged SMALLINT NOT NULL
 );
 
-CREATE TABLE hold_captains (
+CREATE TABLE index_hold_captains (
   hold_did TEXT COLLATE "C" PRIMARY KEY,
   owner TEXT NOT NULL,
   public SMALLINT NOT NULL,
@@ -277,7 +299,7 @@ CREATE TABLE hold_captains (
   successor TEXT NOT NULL
 );
 
-CREATE TABLE hold_crew (
+CREATE TABLE index_hold_crew (
   hold_did TEXT COLLATE "C" NOT NULL,
   rkey TEXT COLLATE "C" NOT NULL,
   member TEXT COLLATE "C" NOT NULL,
@@ -286,9 +308,9 @@ CREATE TABLE hold_crew (
   tier TEXT NOT NULL,
   PRIMARY KEY (hold_did, rkey)
 );
-CREATE INDEX hold_crew_member ON hold_crew (member);
+CREATE INDEX index_hold_crew_member ON index_hold_crew (member);
 
-CREATE TABLE hold_stats (
+CREATE TABLE index_hold_stats (
   hold_did TEXT COLLATE "C" NOT NULL,
   rkey TEXT COLLATE "C" NOT NULL,
   owner_did TEXT COLLATE "C" NOT NULL,
@@ -297,9 +319,9 @@ CREATE TABLE hold_stats (
   push_count BIGINT NOT NULL,
   PRIMARY KEY (hold_did, rkey)
 );
-CREATE INDEX hold_stats_repo ON hold_stats (owner_did, repository);
+CREATE INDEX index_hold_stats_repo ON index_hold_stats (owner_did, repository);
 
-CREATE TABLE hold_scans (
+CREATE TABLE index_hold_scans (
   hold_did TEXT COLLATE "C" NOT NULL,
   rkey TEXT COLLATE "C" NOT NULL,
   digest TEXT COLLATE "C" NOT NULL,
@@ -316,17 +338,17 @@ CREATE TABLE hold_scans (
   scanned_at TEXT COLLATE "C" NOT NULL,
   PRIMARY KEY (hold_did, rkey)
 );
-CREATE INDEX hold_scans_digest ON hold_scans (user_did, digest);
+CREATE INDEX index_hold_scans_digest ON index_hold_scans (user_did, digest);
 
 -- Pulls every instance served (count_pull), added up here.
-CREATE TABLE pulls (
+CREATE TABLE index_pulls (
   did TEXT COLLATE "C" NOT NULL,
   repository TEXT COLLATE "C" NOT NULL,
   count BIGINT NOT NULL,
   PRIMARY KEY (did, repository)
 );
 
-CREATE TABLE repositories (
+CREATE TABLE index_repositories (
   id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
   did TEXT COLLATE "C" NOT NULL,
   repository TEXT COLLATE "C" NOT NULL,
@@ -336,30 +358,31 @@ CREATE TABLE repositories (
   hold_did TEXT COLLATE "C" NOT NULL,
   UNIQUE (did, repository)
 );
-CREATE INDEX repositories_last_push ON repositories (last_push);
+CREATE INDEX index_repositories_last_push ON index_repositories (last_push);
 
--- id = repositories.id; names: handle (B), repository (A), description (C);
+-- id = index_repositories.id; names: handle (B), repository (A), description (C);
 -- doc: names and the README (D). See search_table.cc.
-CREATE TABLE repo_search (
+CREATE TABLE index_search (
   id BIGINT PRIMARY KEY,
   names TSVECTOR NOT NULL,
   doc TSVECTOR NOT NULL
 );
-CREATE INDEX repo_search_names ON repo_search USING GIN (names);
-CREATE INDEX repo_search_doc ON repo_search USING GIN (doc);
+CREATE INDEX index_search_names ON index_search USING GIN (names);
+CREATE INDEX index_search_doc ON index_search USING GIN (doc);
 
-CREATE TABLE repo_state (
+CREATE TABLE index_repo_state (
   did TEXT COLLATE "C" PRIMARY KEY,
   rev TEXT NOT NULL,
   commit_cid TEXT NOT NULL,
   data_cid TEXT NOT NULL
 );
-CREATE TABLE markers (name TEXT COLLATE "C" PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE index_markers (name TEXT COLLATE "C" PRIMARY KEY, value TEXT NOT NULL);
 )sql";
 
-constexpr std::array<db::Migration, 2> kMigrations = {{
+constexpr std::array<db::Migration, 3> kMigrations = {{
     {1, kSqlite1, kPostgres1},
     {2, kSqlite2, "SELECT 1"},
+    {3, kSqlite3, "SELECT 1"},
 }};
 
 std::int64_t applied_version(db::Executor& db) {

@@ -26,12 +26,12 @@ class Fts5Table final : public SearchTable {
  public:
   void put(db::Executor& x, std::int64_t id, const SearchFields& f) override {
     remove(x, id);
-    x.exec("INSERT INTO repo_search (rowid, handle, repository, description, readme) VALUES (?, ?, ?, ?, ?)",
+    x.exec("INSERT INTO index_search (rowid, handle, repository, description, readme) VALUES (?, ?, ?, ?, ?)",
            {id, f.handle, f.repository, f.description, f.readme});
   }
-  void remove(db::Executor& x, std::int64_t id) override { x.exec("DELETE FROM repo_search WHERE rowid = ?", {id}); }
+  void remove(db::Executor& x, std::int64_t id) override { x.exec("DELETE FROM index_search WHERE rowid = ?", {id}); }
   void remove_of(db::Executor& x, std::string_view did) override {
-    x.exec("DELETE FROM repo_search WHERE rowid IN (SELECT id FROM repositories WHERE did = ?)", {did});
+    x.exec("DELETE FROM index_search WHERE rowid IN (SELECT id FROM index_repositories WHERE did = ?)", {did});
   }
 
   std::optional<Match> match(std::string_view query, SearchScope scope) const override {
@@ -44,13 +44,13 @@ class Fts5Table final : public SearchTable {
     std::string text = scope == SearchScope::kAll     ? all
                        : scope == SearchScope::kNames ? names
                                                       : fmt::format("({}) NOT {}", all, names);
-    return Match{"repo_search WHERE repo_search MATCH ?", {std::move(text)}};
+    return Match{"index_search WHERE index_search MATCH ?", {std::move(text)}};
   }
 
  protected:
   const char* id_column() const override { return "rowid"; }
   // The names weigh more than the README, the repository's name most.
-  const char* rank() const override { return "bm25(repo_search, 5.0, 10.0, 2.0, 1.0)"; }
+  const char* rank() const override { return "bm25(index_search, 5.0, 10.0, 2.0, 1.0)"; }
 };
 
 // tsvector: the 'simple' configuration (lowercase, no stemming, no stop
@@ -60,15 +60,15 @@ class TsvectorTable final : public SearchTable {
  public:
   void put(db::Executor& x, std::int64_t id, const SearchFields& f) override {
     x.exec(
-        "INSERT INTO repo_search (id, names, doc) SELECT ?::bigint, n, n || setweight(to_tsvector('simple', ?), 'D') "
+        "INSERT INTO index_search (id, names, doc) SELECT ?::bigint, n, n || setweight(to_tsvector('simple', ?), 'D') "
         "FROM (SELECT setweight(to_tsvector('simple', ?), 'B') || setweight(to_tsvector('simple', ?), 'A') || "
         "setweight(to_tsvector('simple', ?), 'C') AS n) s "
         "ON CONFLICT (id) DO UPDATE SET names = excluded.names, doc = excluded.doc",
         {id, words_text(f.readme), words_text(f.handle), words_text(f.repository), words_text(f.description)});
   }
-  void remove(db::Executor& x, std::int64_t id) override { x.exec("DELETE FROM repo_search WHERE id = ?", {id}); }
+  void remove(db::Executor& x, std::int64_t id) override { x.exec("DELETE FROM index_search WHERE id = ?", {id}); }
   void remove_of(db::Executor& x, std::string_view did) override {
-    x.exec("DELETE FROM repo_search WHERE id IN (SELECT id FROM repositories WHERE did = ?)", {did});
+    x.exec("DELETE FROM index_search WHERE id IN (SELECT id FROM index_repositories WHERE did = ?)", {did});
   }
 
   std::optional<Match> match(std::string_view query, SearchScope scope) const override {
@@ -80,7 +80,7 @@ class TsvectorTable final : public SearchTable {
     const char* where = scope == SearchScope::kAll     ? "doc @@ q"
                         : scope == SearchScope::kNames ? "names @@ q"
                                                        : "doc @@ q AND NOT names @@ q";
-    return Match{fmt::format("repo_search, to_tsquery('simple', ?) q WHERE {}", where), {std::move(tsquery)}};
+    return Match{fmt::format("index_search, to_tsquery('simple', ?) q WHERE {}", where), {std::move(tsquery)}};
   }
 
  protected:

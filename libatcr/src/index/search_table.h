@@ -38,11 +38,12 @@ enum class SearchScope {
 
 class SearchTable {
  public:
-  // The table of `backend`'s schema (schema.cc's repo_search).
+  // The table of `backend`'s schema (schema.cc's index_search).
   static std::unique_ptr<SearchTable> of(db::Backend backend);
   virtual ~SearchTable() = default;
 
-  // The entry of repository `id` (repositories.id) is `fields` (replaced).
+  // The entry of repository `id` (index_repositories.id) is `fields`
+  // (replaced).
   virtual void put(db::Executor& x, std::int64_t id, const SearchFields& fields) = 0;
   virtual void remove(db::Executor& x, std::int64_t id) = 0;
   // The entries of every repository of `did`.
