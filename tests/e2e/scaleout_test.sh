@@ -14,7 +14,7 @@
 #     (skopeo retries) and the image pulls byte for byte;
 #   - the network index is shared: an image pushed through the leader shows
 #     on the follower's /search, /r/ page and /v2/_catalog, and a pull
-#     through each instance counts twice in the one pulls table;
+#     through each instance counts twice in the one index_pulls table;
 #   - the survivor takes the consumer over within seconds (from the saved
 #     cursor), and the web index gets what only the firehose brings (a repo
 #     page written straight to the PDS).
