@@ -208,15 +208,17 @@ t "  hostile /search queries are answered, not 5xx" bash -c "
     code=\$(curl -s -o /dev/null -w '%{http_code}' 'http://127.0.0.1:$SURVIVOR_PORT/search?q='\"\$q\")
     [ \"\$code\" -ge 200 ] && [ \"\$code\" -lt 500 ] || { echo \"\${q:0:40}: \$code\"; exit 1; }
   done"
-# One pull through each instance: the shared pulls row counts both.
-pull_via() {  # PORT
+# Two clients' pulls, one through each instance (the user's, and an
+# anonymous one: a client's pulls count once per window across instances):
+# both add to the one index_pulls row.
+pull_via() {  # PORT [CREDENTIALS]
   local tok
-  tok=$(curl -s -u "$CREDS" "http://127.0.0.1:$1/auth/token?service=$R&scope=repository:$IDX_REPO:pull" |
+  tok=$(curl -s ${2:+-u "$2"} "http://127.0.0.1:$1/auth/token?service=$R&scope=repository:$IDX_REPO:pull" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])') &&
     [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $tok" \
       -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://127.0.0.1:$1/v2/$IDX_REPO/manifests/v1")" = 200 ]
 }
-t "  a pull through each instance" bash -c "$(declare -f pull_via); CREDS='$CREDS' R='$R' IDX_REPO='$IDX_REPO'; pull_via $PORT_A && pull_via $PORT_B"
+t "  a pull through each instance" bash -c "$(declare -f pull_via); R='$R' IDX_REPO='$IDX_REPO'; pull_via $PORT_A '$CREDS' && pull_via $PORT_B"
 t "  and the pull counts add up (2)" bash -c \
   "[ \"\$(psql -X -At '$DB_URL' -c \"SELECT count FROM index_pulls WHERE repository = '$IDX_NAME'\")\" = 2 ]"
 
