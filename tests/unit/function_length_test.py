@@ -38,7 +38,6 @@ ALLOWED = [
     ("libatcr/src/appview/manifest_endpoints.cc", "Appview::Impl::put_manifest", 76),
     ("libatcr/src/appview/upload_endpoints.cc", "Appview::Impl::register_uploads", 87),
     ("libatcr/src/index/firehose_consumer.cc", "FirehoseConsumer::follow", 92),
-    ("libatcr/src/index/sqlite_index.cc", "SqliteIndex::refresh_repository", 72),
 ]
 
 IDENT = r"[A-Za-z_]\w*"

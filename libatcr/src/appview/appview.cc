@@ -112,6 +112,12 @@ std::unique_ptr<oauth::Client> make_oauth_client(const AppviewConfig& c, identit
   return std::make_unique<oauth::Client>(std::move(o), resolver, std::move(http));
 }
 
+// Instances sharing a database share the index too: followers read what the
+// leader's firehose consumer writes, and pulls add up in one table.
+std::unique_ptr<index::Index> open_network_index(const AppviewConfig& c, const std::shared_ptr<db::Database>& database) {
+  return database->shared() ? index::Index::open(database) : index::Index::open(c.server.data_dir / "index.sqlite");
+}
+
 }  // namespace
 
 oci::RegistryError from_upstream(const xrpc::XrpcError& e) {
@@ -175,10 +181,7 @@ Appview::Impl::Impl(AppviewConfig c, AppviewOptions options)
                                             (config.server.data_dir / "registry-token.key").string(), KeyType::kP256);
   issuer = std::make_unique<RegistryTokenIssuer>(key, config.server.public_url, config.server.service);
   store = std::make_unique<SessionStore>(database, http);
-  // Instances sharing a database share the index too: followers read what
-  // the leader's firehose consumer writes, and pulls add up in one table.
-  network_index = database->shared() ? index::Index::open(database)
-                                     : index::Index::open(config.server.data_dir / "index.sqlite");
+  network_index = open_network_index(config, database);
   devices = std::make_unique<DeviceStore>(database,
                                           DeviceStore::Options{.code_ttl = config.auth.device_code_ttl,
                                                                .interval = config.auth.device_poll_interval,
