@@ -40,9 +40,8 @@ const std::vector<Option>& schema() {
        "realm is <public_url>/auth/token.",
        false, {"ATCR_BASE_URL"}},
       {"server.data_dir", Kind::kString, d.server.data_dir.string(),
-       "Where the AppView keeps its token signing key and its SQLite databases\n"
-       "(appview.sqlite: users' PDS sessions, repositories it has seen pushed;\n"
-       "index.sqlite: the network index) when database.url is empty."},
+       "Where the AppView keeps its token signing key and SQLite databases\n"
+       "(appview.sqlite: sessions, pushed repositories; index.sqlite: the index)."},
       {"server.service", Kind::kString, "",
        "The `service` of the Bearer challenge and the `aud` of registry tokens.\n"
        "Default: public_url's host[:port]."},
@@ -121,8 +120,7 @@ const std::vector<Option>& schema() {
        "Empty: the AppView keeps its state in data_dir/appview.sqlite (one\n"
        "instance). A postgres:// URL (postgres://user:password@host:5432/db):\n"
        "several instances behind a load balancer share it: sessions, device\n"
-       "secrets, uploads in progress, the token signing key, the network index\n"
-       "(search, catalog, pull counts) and its firehose cursor (docs/scale-out.md)."},
+       "secrets, uploads, the token key, the network index (docs/scale-out.md)."},
       // [log]
       {"log.level", Kind::kString, std::string(log::name(d.log.level)), "Log verbosity.", false, {}, {"debug", "info", "warn", "error"}},
   });
