@@ -498,6 +498,24 @@ TEST_CASE("pull counts: one client pulling a repository again within the window 
   // Another client (alice, signed in) is another pull; hers repeat once too.
   for (int i = 0; i < 3; ++i) REQUIRE(c.send("GET", "/v2/" + name + "/manifests/v1").status == 200);
   CHECK(pulls() == before + 2);
+
+  // The index failing (its tables gone for a moment) costs a count and an
+  // entry, never the pull or the push (the records are in the PDS; the
+  // firehose brings them to the index).
+  auto index_tables = [&](const char* from, const char* to) {
+    sqlite::Database db((c.w.dir / "appview" / "index.sqlite").string());
+    for (std::string table : {"index_pulls", "index_manifests"})
+      db.exec(("ALTER TABLE " + table + from + " RENAME TO " + table + to).c_str());
+  };
+  index_tables("", "_away");
+  Client bob;
+  bob.login(bob.w.bob, "repository:" + name + ":pull");
+  CHECK(bob.send("GET", "/v2/" + name + "/manifests/v1").status == 200);
+  std::string config2 = R"({"os":"linux","counted":2})";
+  c.push_blob(name, config2);
+  CHECK(c.put_manifest(name, "v2", image_manifest(config2, {})).status == 201);
+  index_tables("_away", "");
+  CHECK(pulls() == before + 2);
 }
 
 TEST_CASE("cross-repository mount: 201 when the pusher's hold has the blob, else an upload") {

@@ -771,8 +771,14 @@ void Appview::Impl::index_own_records(const Target& t, const std::vector<index::
   // A handle in the name resolved to this DID (and back), so it is the
   // DID's handle now.
   bool by_handle = !t.name.identity.starts_with("did:");
-  network_index->set_identity(t.did, by_handle ? t.name.identity : "", t.pds_url);
-  network_index->apply_all(changes);
+  try {
+    network_index->set_identity(t.did, by_handle ? t.name.identity : "", t.pds_url);
+    network_index->apply_all(changes);
+  } catch (const StorageError& e) {
+    // The records are in the user's repo: the request succeeded, and the
+    // firehose (or a backfill) brings them to the index.
+    log::warn("appview", "indexing {}'s records: {}", t.str(), e.what());
+  }
 }
 
 index::Index& Appview::index() { return *impl_->network_index; }

@@ -165,12 +165,10 @@ void Appview::Impl::count_pull(const xrpc::ServerRequest& req, const Caller& cal
   std::string client = caller.anonymous() ? "ip " + req.remote_addr : caller.did();
   std::string key = client + " " + t.did + "/" + t.name.repository;
   try {
-    if (!pulls->first(key)) return;
+    if (pulls->first(key)) network_index->count_pull(t.did, t.name.repository);
   } catch (const StorageError& e) {  // a pull count is not worth failing the pull for
     log::warn("appview", "counting a pull of {}: {}", t.str(), e.what());
-    return;
   }
-  network_index->count_pull(t.did, t.name.repository);
 }
 
 xrpc::ServerResponse Appview::Impl::get_manifest(const xrpc::ServerRequest& req) {
