@@ -74,7 +74,11 @@ std::string storage_root(const HoldConfig& config, const std::string& did) {
 
 std::unique_ptr<storage::BlobStore> open_store(const HoldConfig& config, const std::string& did) {
   if (config.storage.driver == HoldConfig::Driver::kFilesystem)
-    return std::make_unique<storage::FilesystemStore>(config.blob_root());
+    // A completed blob's name is synced in the background, overlapping the
+    // client's next request; notifyManifest waits for it (sync_names)
+    // before a manifest that needs the blob is committed.
+    return std::make_unique<storage::FilesystemStore>(config.blob_root(),
+                                                      storage::FilesystemStore::NameSync::kDeferred);
   storage::S3StoreOptions options;
   options.presign = config.storage.presign;
   options.root = storage_root(config, did);

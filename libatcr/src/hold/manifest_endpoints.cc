@@ -15,6 +15,7 @@
 #include "atcr/data/datetime.h"
 #include "atcr/data/syntax.h"
 #include "atcr/data/tid.h"
+#include "atcr/log.h"
 #include "atcr/oci/hold_records.h"
 #include "atcr/oci/records.h"
 #include "atcr/oci/reference.h"
@@ -182,6 +183,18 @@ xrpc::ServerResponse Hold::Impl::notify_manifest(const xrpc::ServerRequest& req)
   // name.
   if (who != n.user) throw xrpc::XrpcError(403, "UserMismatch", fmt::format("{} cannot notify as {}", who, n.user));
 
+  // The blobs this push completed are durable under their names before
+  // its records (and so the user's manifest, committed after this answer)
+  // are: their directories' fsyncs ran in the background since.
+  if (n.push) {
+    try {
+      store->sync_names();
+    } catch (const StorageError& e) {
+      log::error("hold", "{}", e.what());
+      throw xrpc::XrpcError(503, "StorageUnavailable",
+                            "the hold could not make this push's blobs durable; nothing was recorded, try again");
+    }
+  }
   PushWrites plan;
   {
     // From the blob checks to the commit: garbage collection deletes a

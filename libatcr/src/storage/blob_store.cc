@@ -16,6 +16,7 @@ std::optional<PartTarget> BlobStore::presign_part(std::string_view, std::string_
 std::optional<std::filesystem::path> BlobStore::local_path(std::string_view) const { return {}; }
 std::size_t BlobStore::sweep_scratch(std::chrono::seconds) { return 0; }
 std::vector<PendingUpload> BlobStore::pending_uploads(std::string_view) const { return {}; }
+void BlobStore::sync_names() {}
 
 std::string blob_key(const oci::Digest& digest) {
   // A Digest is validated lowercase hex of a fixed length, so it is safe

@@ -6,7 +6,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
+#include <set>
+#include <thread>
 #include <fmt/format.h>
 
 #include "atcr/crypto/random.h"
@@ -197,7 +201,82 @@ std::size_t sweep_stale_temp(const fs::path& tmp, std::chrono::seconds max_age) 
 
 }  // namespace
 
-FilesystemStore::FilesystemStore(fs::path root) {
+// The background directory fsyncs of NameSync::kDeferred: move() queues
+// the directory it renamed into, one thread syncs every queued directory
+// (a batch: after the first, the journal is usually committed already),
+// and wait() returns once everything queued before it is synced.
+class FilesystemStore::DirSyncer {
+ public:
+  DirSyncer() : worker_([this] { run(); }) {}
+  ~DirSyncer() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    worker_.join();
+  }
+  DirSyncer(const DirSyncer&) = delete;
+  DirSyncer& operator=(const DirSyncer&) = delete;
+
+  void queue(fs::path dir) {
+    {
+      std::lock_guard lock(mu_);
+      pending_.insert(std::move(dir));
+      ++queued_;
+    }
+    wake_.notify_one();
+  }
+
+  void wait() {
+    std::unique_lock lock(mu_);
+    const std::uint64_t target = queued_;
+    synced_cv_.wait(lock, [&] { return synced_ >= target; });
+    if (!error_.empty()) {
+      std::string error = std::move(error_);
+      error_.clear();
+      throw BackendError(error);
+    }
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      wake_.wait(lock, [&] { return stop_ || !pending_.empty(); });
+      if (pending_.empty()) return;  // stopping, nothing left
+      std::set<fs::path> batch = std::move(pending_);
+      pending_.clear();
+      const std::uint64_t upto = queued_;
+      lock.unlock();
+      std::string error;
+      for (const fs::path& dir : batch) {
+        try {
+          fsync_path(dir, O_RDONLY | O_DIRECTORY);
+        } catch (const StorageError& e) {
+          // Gone meanwhile (its object deleted, the directory pruned):
+          // nothing left to make durable.
+          if (fs::exists(dir) && error.empty()) error = e.what();
+        }
+      }
+      lock.lock();
+      if (!error.empty() && error_.empty()) error_ = std::move(error);
+      synced_ = upto;
+      synced_cv_.notify_all();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable wake_, synced_cv_;
+  std::set<fs::path> pending_;
+  std::uint64_t queued_ = 0, synced_ = 0;
+  std::string error_;  // the first failed sync since wait() last reported one
+  bool stop_ = false;
+  std::thread worker_;  // last: started once the rest exists
+};
+
+FilesystemStore::FilesystemStore(fs::path root, NameSync name_sync) {
+  if (name_sync == NameSync::kDeferred) dir_syncer_ = std::make_unique<DirSyncer>();
   std::error_code ec;
   fs::create_directories(root, ec);
   if (ec) throw BackendError(fmt::format("storage: cannot create root {}: {}", root.string(), ec.message()));
@@ -206,6 +285,12 @@ FilesystemStore::FilesystemStore(fs::path root) {
   fs::create_directories(root_ / kTmpDir, ec);
   if (ec) throw BackendError(fmt::format("storage: cannot create {}: {}", (root_ / kTmpDir).string(), ec.message()));
   sweep_stale_temp(root_ / kTmpDir, kStaleTemp);
+}
+
+FilesystemStore::~FilesystemStore() = default;
+
+void FilesystemStore::sync_names() {
+  if (dir_syncer_) dir_syncer_->wait();
 }
 
 std::size_t FilesystemStore::sweep_scratch(std::chrono::seconds max_age) {
@@ -305,7 +390,11 @@ void FilesystemStore::move(std::string_view from, std::string_view to) {
     if (err == ENOENT && !fs::exists(src)) throw NotFound(fmt::format("storage: no key '{}' to move", from));
     if (err != ENOENT || attempt >= 3) fail_errno("rename to " + dest.string() + " from", src, err);
   }
-  fsync_path(dest.parent_path(), O_RDONLY | O_DIRECTORY);
+  if (dir_syncer_) {
+    dir_syncer_->queue(dest.parent_path());
+  } else {
+    fsync_path(dest.parent_path(), O_RDONLY | O_DIRECTORY);
+  }
   prune_empty_dirs(src.parent_path(), root_);
 }
 

@@ -184,6 +184,12 @@ class BlobStore {
   // show (S3: ListMultipartUploads, every page). Default (drivers whose
   // parts are ordinary keys): none.
   virtual std::vector<PendingUpload> pending_uploads(std::string_view prefix) const;
+  // Makes the names of every object move()d before the call durable, for
+  // drivers that sync them in the background (FilesystemStore with
+  // NameSync::kDeferred); a no-op where move() returns durable (default,
+  // S3). A server calls it before anything that relies on those objects
+  // surviving a crash is committed. BackendError if a sync failed.
+  virtual void sync_names();
 };
 
 }  // namespace atcr::storage

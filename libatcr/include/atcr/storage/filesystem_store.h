@@ -15,11 +15,18 @@
 // synced (its directory fsynced) by write() and move(); a part's and
 // finish()'s are not: they are scratch that Uploads moves into place (a
 // crash may lose them, which fails that upload, never a stored blob).
+// With NameSync::kDeferred, move() returns once the object has its name
+// (its bytes already synced) and a background thread fsyncs the directory
+// right after, so the caller's next request overlaps that sync;
+// sync_names() waits for it. Until then an OS crash or power loss may lose
+// the name (the object is then missing, never wrong or partial): the hold
+// calls sync_names() before a manifest that needs the blob is committed.
 // Files are created 0644 and directories 0755, less the umask.
 #pragma once
 
 #include <chrono>
 #include <filesystem>
+#include <memory>
 
 #include "atcr/storage/blob_store.h"
 
@@ -29,7 +36,10 @@ class FilesystemStore : public BlobStore {
  public:
   // Creates the root if needed; removes temp files older than an hour
   // that a crash left in root/.tmp. Throws BackendError.
-  explicit FilesystemStore(std::filesystem::path root);
+  // When move() makes the new name durable (see above).
+  enum class NameSync { kInline, kDeferred };
+  explicit FilesystemStore(std::filesystem::path root, NameSync name_sync = NameSync::kInline);
+  ~FilesystemStore() override;
 
   const std::filesystem::path& root() const { return root_; }
 
@@ -51,6 +61,10 @@ class FilesystemStore : public BlobStore {
   // Partial temp files under root/.tmp (a part or blob write that never
   // finished).
   std::size_t sweep_scratch(std::chrono::seconds max_age) override;
+  // Waits until the directories of every move() before it are fsynced
+  // (kDeferred); BackendError naming the first that failed since the last
+  // call.
+  void sync_names() override;
 
  private:
   // The path of a key (validated: throws StorageError on a bad key).
@@ -59,6 +73,8 @@ class FilesystemStore : public BlobStore {
   FinishResult finish_single(const std::filesystem::path& dest, const std::filesystem::path& dir,
                              const UploadedPart& part);
   std::filesystem::path root_;
+  class DirSyncer;
+  std::unique_ptr<DirSyncer> dir_syncer_;  // kDeferred only
 };
 
 }  // namespace atcr::storage
