@@ -38,6 +38,8 @@ cleanup() {
 trap cleanup EXIT
 for tool in skopeo python3 curl; do command -v "$tool" >/dev/null || die "$tool is missing"; done
 cleanup
+# B's hold port is new each run, and a hold's state belongs to its DID.
+rm -rf "$A_DIR" "$B_DIR"
 mkdir -p "$W"
 
 HANDLE="$A_HANDLE" stack A start >"$W/a.env" 2>"$W/a.err" || { cat "$W/a.err"; die "stack A did not start"; }
