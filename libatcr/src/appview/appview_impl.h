@@ -196,8 +196,36 @@ struct Appview::Impl {
   xrpc::ServerResponse put_manifest(const xrpc::ServerRequest& req, xrpc::BodyReader& reader);
   xrpc::ServerResponse delete_manifest(const xrpc::ServerRequest& req);
   void register_blobs(xrpc::XrpcServer& server);
+  // /v2/<name>/blobs/<digest> (blob_endpoints.cc): GET and HEAD try each
+  // of blob_holds() in turn.
+  xrpc::ServerResponse get_blob(const xrpc::ServerRequest& req);
+  xrpc::ServerResponse delete_blob(const xrpc::ServerRequest& req);
+  std::vector<std::string> blob_holds(const Target& t, bool owner);
+  // The answer of one hold; nullopt if it has not the blob (get_blob_on
+  // sets `denied` when the hold refused the caller).
+  std::optional<xrpc::ServerResponse> head_blob_on(const std::string& hold_did, const HoldClient& hold,
+                                                   const std::string& token, const oci::Digest& digest);
+  std::optional<xrpc::ServerResponse> get_blob_on(const xrpc::ServerRequest& req, const HoldClient& hold,
+                                                  const std::string& token, const oci::Digest& digest, bool& denied);
+  // A private hold's bytes streamed through (Range honoured).
+  std::optional<xrpc::ServerResponse> proxy_blob(const xrpc::ServerRequest& req, const HoldClient& hold,
+                                                 const std::string& token, const oci::Digest& digest);
   void register_uploads(xrpc::XrpcServer& server);
+  // /v2/<name>/blobs/uploads/ (upload_endpoints.cc).
+  xrpc::ServerResponse post_upload(const xrpc::ServerRequest& req, xrpc::BodyReader& body);
+  xrpc::ServerResponse patch_upload(const xrpc::ServerRequest& req, xrpc::BodyReader& body);
+  xrpc::ServerResponse put_upload(const xrpc::ServerRequest& req, xrpc::BodyReader& body);
+  xrpc::ServerResponse get_upload(const xrpc::ServerRequest& req);
+  xrpc::ServerResponse delete_upload(const xrpc::ServerRequest& req);
+  // A cross-repository mount: 201 if the pusher's hold has the blob.
+  std::optional<xrpc::ServerResponse> mount_blob(const Target& t, const oci::Digest& digest);
   void register_lists(xrpc::XrpcServer& server);
+  // /v2/_catalog, /v2/<name>/tags/list, /v2/<name>/referrers/<digest> (list_endpoints.cc).
+  xrpc::ServerResponse list_catalog(const xrpc::ServerRequest& req);
+  xrpc::ServerResponse list_tags(const xrpc::ServerRequest& req);
+  xrpc::ServerResponse list_referrers(const xrpc::ServerRequest& req);
+  // The names of t's valid tags (kept cache.tag_ttl in tag_lists).
+  std::vector<std::string> tag_names(const Target& t);
   void register_device_flow(xrpc::XrpcServer& server);
   void register_install(xrpc::XrpcServer& server);
 

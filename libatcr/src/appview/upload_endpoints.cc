@@ -48,6 +48,14 @@ std::string blob_location(const std::string& name, const oci::Digest& d) {
   return fmt::format("/v2/{}/blobs/{}", name, d.str());
 }
 
+// 201: the blob is in the repository (pushed whole, completed or mounted).
+xrpc::ServerResponse blob_created(const std::string& name, const oci::Digest& d) {
+  return xrpc::ServerResponse::empty(201)
+      .header("Location", blob_location(name, d))
+      .header("Docker-Content-Digest", d.str())
+      .header("Content-Length", "0");
+}
+
 // Parts of one upload, to the hold or where it says. (`State` is
 // Appview::Impl, deduced: the type is private to Appview.)
 template <class State>
@@ -280,92 +288,93 @@ xrpc::ServerResponse Appview::Impl::upload_status(const UploadState& up, int sta
       .header("Content-Length", "0");
 }
 
+std::optional<xrpc::ServerResponse> Appview::Impl::mount_blob(const Target& t, const oci::Digest& digest) {
+  HoldClient hold = hold_client(push_hold(t.did, t.pds_url));
+  std::string token = hold_is_public(hold) ? std::string()
+                                           : service_token(t.did, hold.hold().did, "com.atproto.sync.getBlob");
+  // Blobs are per hold, not per repository: if the pusher's hold has it,
+  // it is mounted. Otherwise a plain upload starts (spec: 202).
+  if (!hold.head_blob(digest, token)) return std::nullopt;
+  return blob_created(t.str(), digest);
+}
+
+xrpc::ServerResponse Appview::Impl::post_upload(const xrpc::ServerRequest& req, xrpc::BodyReader& body) {
+  Target t = resolve_name(req.path_params[0]);
+  Caller caller = authorize(req, t, "push");
+  if (auto mount = req.param("mount")) {
+    if (auto mounted = mount_blob(t, digest_param(*mount))) return std::move(*mounted);
+  }
+  auto digest_text = req.param("digest");
+  std::optional<oci::Digest> digest;
+  if (digest_text) digest = pushed_digest(*digest_text);
+  auto up = start_upload(t, caller.did());
+  std::lock_guard lock(up->mu);
+  if (!digest) return upload_status(*up, 202);
+  // Monolithic upload: the body is the whole blob.
+  feed(*up, body);
+  finish_upload(*up, *digest);
+  return blob_created(t.str(), *digest);
+}
+
+xrpc::ServerResponse Appview::Impl::patch_upload(const xrpc::ServerRequest& req, xrpc::BodyReader& body) {
+  Target t = resolve_name(req.path_params[0]);
+  Caller caller = authorize(req, t, "push");
+  auto up = find_upload(t, req.path_params[1], caller);
+  std::lock_guard lock(up->mu);
+  if (up->dead) throw registry_error(oci::ErrorCode::kBlobUploadUnknown, "the upload has ended");
+  up->blob.check_chunk(req.header("content-range"), body.content_length());
+  feed(*up, body);
+  return upload_status(*up, 202);
+}
+
+xrpc::ServerResponse Appview::Impl::put_upload(const xrpc::ServerRequest& req, xrpc::BodyReader& body) {
+  Target t = resolve_name(req.path_params[0]);
+  Caller caller = authorize(req, t, "push");
+  auto up = find_upload(t, req.path_params[1], caller);
+  auto digest_text = req.param("digest");
+  if (!digest_text) throw registry_error(oci::ErrorCode::kDigestInvalid, "the digest parameter is required");
+  oci::Digest digest = pushed_digest(*digest_text);
+  std::lock_guard lock(up->mu);
+  if (up->dead) throw registry_error(oci::ErrorCode::kBlobUploadUnknown, "the upload has ended");
+  up->blob.check_chunk(req.header("content-range"), body.content_length());
+  feed(*up, body);
+  finish_upload(*up, digest);
+  return blob_created(t.str(), digest);
+}
+
+xrpc::ServerResponse Appview::Impl::get_upload(const xrpc::ServerRequest& req) {
+  Target t = resolve_name(req.path_params[0]);
+  Caller caller = authorize(req, t, "push");
+  auto up = find_upload(t, req.path_params[1], caller);
+  std::lock_guard lock(up->mu);
+  return upload_status(*up, 204);
+}
+
+xrpc::ServerResponse Appview::Impl::delete_upload(const xrpc::ServerRequest& req) {
+  Target t = resolve_name(req.path_params[0]);
+  Caller caller = authorize(req, t, "push");
+  auto up = find_upload(t, req.path_params[1], caller);
+  std::lock_guard lock(up->mu);
+  if (!up->dead) abort_quietly(*up);
+  drop_upload(*up);
+  return xrpc::ServerResponse::empty(204);
+}
+
 void Appview::Impl::register_uploads(xrpc::XrpcServer& server) {
-  server.stream_route("POST", kUploadsPath, guard_stream("pull,push", [this](const xrpc::ServerRequest& req,
-                                                                             xrpc::BodyReader& body) {
-    Target t = resolve_name(req.path_params[0]);
-    Caller caller = authorize(req, t, "push");
-
-    if (auto mount = req.param("mount")) {
-      oci::Digest digest = digest_param(*mount);
-      HoldClient hold = hold_client(push_hold(t.did, t.pds_url));
-      std::string token = hold_is_public(hold) ? std::string()
-                                               : service_token(t.did, hold.hold().did, "com.atproto.sync.getBlob");
-      // Blobs are per hold, not per repository: if the pusher's hold has
-      // it, it is mounted. Otherwise a plain upload starts (spec: 202).
-      if (hold.head_blob(digest, token)) {
-        return xrpc::ServerResponse::empty(201)
-            .header("Location", blob_location(t.str(), digest))
-            .header("Docker-Content-Digest", digest.str())
-            .header("Content-Length", "0");
-      }
-    }
-
-    auto digest_text = req.param("digest");
-    std::optional<oci::Digest> digest;
-    if (digest_text) digest = pushed_digest(*digest_text);
-    auto up = start_upload(t, caller.did());
-    std::lock_guard lock(up->mu);
-    if (digest) {
-      // Monolithic upload: the body is the whole blob.
-      feed(*up, body);
-      finish_upload(*up, *digest);
-      return xrpc::ServerResponse::empty(201)
-          .header("Location", blob_location(t.str(), *digest))
-          .header("Docker-Content-Digest", digest->str())
-          .header("Content-Length", "0");
-    }
-    return upload_status(*up, 202);
-  }));
-
-  server.stream_route("PATCH", kUploadPath, guard_stream("pull,push", [this](const xrpc::ServerRequest& req,
-                                                                             xrpc::BodyReader& body) {
-    Target t = resolve_name(req.path_params[0]);
-    Caller caller = authorize(req, t, "push");
-    auto up = find_upload(t, req.path_params[1], caller);
-    std::lock_guard lock(up->mu);
-    if (up->dead) throw registry_error(oci::ErrorCode::kBlobUploadUnknown, "the upload has ended");
-    up->blob.check_chunk(req.header("content-range"), body.content_length());
-    feed(*up, body);
-    return upload_status(*up, 202);
-  }));
-
-  server.stream_route("PUT", kUploadPath, guard_stream("pull,push", [this](const xrpc::ServerRequest& req,
-                                                                           xrpc::BodyReader& body) {
-    Target t = resolve_name(req.path_params[0]);
-    Caller caller = authorize(req, t, "push");
-    auto up = find_upload(t, req.path_params[1], caller);
-    auto digest_text = req.param("digest");
-    if (!digest_text) throw registry_error(oci::ErrorCode::kDigestInvalid, "the digest parameter is required");
-    oci::Digest digest = pushed_digest(*digest_text);
-    std::lock_guard lock(up->mu);
-    if (up->dead) throw registry_error(oci::ErrorCode::kBlobUploadUnknown, "the upload has ended");
-    up->blob.check_chunk(req.header("content-range"), body.content_length());
-    feed(*up, body);
-    finish_upload(*up, digest);
-    return xrpc::ServerResponse::empty(201)
-        .header("Location", blob_location(t.str(), digest))
-        .header("Docker-Content-Digest", digest.str())
-        .header("Content-Length", "0");
-  }));
-
-  server.route("GET", kUploadPath, guard("pull,push", [this](const xrpc::ServerRequest& req) {
-    Target t = resolve_name(req.path_params[0]);
-    Caller caller = authorize(req, t, "push");
-    auto up = find_upload(t, req.path_params[1], caller);
-    std::lock_guard lock(up->mu);
-    return upload_status(*up, 204);
-  }));
-
-  server.route("DELETE", kUploadPath, guard("pull,push", [this](const xrpc::ServerRequest& req) {
-    Target t = resolve_name(req.path_params[0]);
-    Caller caller = authorize(req, t, "push");
-    auto up = find_upload(t, req.path_params[1], caller);
-    std::lock_guard lock(up->mu);
-    if (!up->dead) abort_quietly(*up);
-    drop_upload(*up);
-    return xrpc::ServerResponse::empty(204);
-  }));
+  using Streamed = xrpc::ServerResponse (Impl::*)(const xrpc::ServerRequest&, xrpc::BodyReader&);
+  auto streamed = [this](Streamed handler) {
+    return guard_stream("pull,push", [this, handler](const xrpc::ServerRequest& req, xrpc::BodyReader& body) {
+      return (this->*handler)(req, body);
+    });
+  };
+  auto plain = [this](PageHandler handler) {
+    return guard("pull,push", [this, handler](const xrpc::ServerRequest& req) { return (this->*handler)(req); });
+  };
+  server.stream_route("POST", kUploadsPath, streamed(&Impl::post_upload));
+  server.stream_route("PATCH", kUploadPath, streamed(&Impl::patch_upload));
+  server.stream_route("PUT", kUploadPath, streamed(&Impl::put_upload));
+  server.route("GET", kUploadPath, plain(&Impl::get_upload));
+  server.route("DELETE", kUploadPath, plain(&Impl::delete_upload));
 }
 
 }  // namespace atcr::appview
