@@ -29,9 +29,21 @@ namespace {
 
 constexpr const char* kManifestPath = "/v2/(.+)/manifests/([^/]+)";
 
-double ms_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
+// When a manifest PUT's steps ended, in ms since its lookups started
+// (logged at debug level).
+struct PushTimes {
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  double checked = 0, looked_up = 0, notified = 0, uploaded = 0;
+  double now() const {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  }
+  void log(const oci::Digest& digest) const {
+    log::debug("appview",
+               "manifest PUT {}: checked at {:.1f} ms, looked up at {:.1f}, hold notified at {:.1f}, blob stored "
+               "at {:.1f}, records written at {:.1f}",
+               digest.str(), checked, looked_up, notified, uploaded, now());
+  }
+};
 
 index::RecordChange deletion(const Target& t, std::string_view collection, const std::string& rkey) {
   return {t.did, std::string(collection), rkey, index::RecordAction::kDelete, Value(), ""};
@@ -113,6 +125,50 @@ Value upload_manifest_blob(const xrpc::PdsSession& session, const std::string& b
                          fmt::format("your PDS refuses a {}-byte manifest as a blob: {}", body.size(), e.message()),
                          413);
   }
+}
+
+// The manifest of a PUT to `ref`, validated: a digest reference must be
+// one we can store and the one the bytes hash to.
+oci::Manifest parse_pushed_manifest(const std::string& body, const std::string& content_type,
+                                    const oci::Reference& ref) {
+  if (ref.is_digest()) pushed_digest(ref.str());
+  oci::Manifest m = oci::Manifest::parse(body, content_type);
+  refuse_unstorable_digests(m);
+  if (ref.is_digest() && ref.digest_value() != m.digest)
+    throw registry_error(oci::ErrorCode::kDigestInvalid,
+                         fmt::format("the manifest hashes to {}, not {}", m.digest.str(), ref.digest_value().str()));
+  return m;
+}
+
+// Where a push's records go, and whether each is there already.
+struct PushKeys {
+  std::string manifest_rkey;
+  bool manifest_exists = false;
+  std::string tag_rkey;  // "" unless the push is to a tag
+  bool tag_exists = false;
+};
+
+// The writes of a push: the io.atcr.manifest record (the manifest's bytes
+// as `blob`) and, for a tag, the io.atcr.tag record naming it.
+std::vector<xrpc::WriteOp> push_writes(const Target& t, const oci::Reference& ref, const oci::Manifest& m,
+                                       const PushKeys& keys, const std::string& hold_did, const Value& blob) {
+  std::string created = now_datetime();
+  std::vector<xrpc::WriteOp> writes;
+  writes.push_back(upsert(oci::kManifestCollection, keys.manifest_rkey, keys.manifest_exists,
+                          oci::manifest_record(m, t.name.repository, m.digest, hold_did, blob, created)));
+  if (ref.is_tag()) {
+    const std::string uri = oci::manifest_uri(t.did, keys.manifest_rkey);
+    writes.push_back(upsert(oci::kTagCollection, keys.tag_rkey, keys.tag_exists,
+                            oci::tag_record(t.name.repository, ref.tag_name(), uri, m.digest, created, created)));
+  }
+  return writes;
+}
+
+xrpc::ServerResponse manifest_created(const Target& t, const oci::Manifest& m) {
+  auto response = xrpc::ServerResponse::empty(201);
+  response.header("Location", manifest_location(t, m.digest)).header("Docker-Content-Digest", m.digest.str());
+  if (m.subject) response.header("OCI-Subject", m.subject->digest.str());
+  return response;
 }
 
 }  // namespace
@@ -235,17 +291,13 @@ xrpc::ServerResponse Appview::Impl::put_manifest(const xrpc::ServerRequest& req,
   Target t = resolve_name(req.path_params[0]);
   Caller caller = authorize(req, t, "push");
   oci::Reference ref = oci::Reference::parse(req.path_params[1]);
-  if (ref.is_digest()) pushed_digest(ref.str());
-  oci::Manifest m = oci::Manifest::parse(body, req.header("content-type"));
-  refuse_unstorable_digests(m);
-  if (ref.is_digest() && ref.digest_value() != m.digest)
-    throw registry_error(oci::ErrorCode::kDigestInvalid,
-                         fmt::format("the manifest hashes to {}, not {}", m.digest.str(), ref.digest_value().str()));
+  oci::Manifest m = parse_pushed_manifest(body, req.header("content-type"), ref);
 
   auto session = session_of(t.did);
   std::string hold_did = push_hold(t.did, t.pds_url);
   HoldClient hold = hold_client(hold_did);
-  const std::string tag_rkey = ref.is_tag() ? oci::tag_rkey(t.name.repository, ref.tag_name()) : std::string();
+  PushKeys keys;
+  if (ref.is_tag()) keys.tag_rkey = oci::tag_rkey(t.name.repository, ref.tag_name());
 
   // What does not depend on the checks runs beside them, each its own
   // round trip: the manifest bytes go up to the PDS as a blob
@@ -254,7 +306,7 @@ xrpc::ServerResponse Appview::Impl::put_manifest(const xrpc::ServerRequest& req,
   // the notifyManifest token is fetched. One applyWrites commit then
   // writes both records: a push costs two PDS round trips in a row (the
   // slowest of these, then the commit), not four.
-  const auto started = std::chrono::steady_clock::now();
+  PushTimes times;
   auto blob_ref = std::async(std::launch::async, [&] { return upload_manifest_blob(*session, body, m.media_type); });
   // A re-push updates the record it finds without a scan (its key
   // remembered, or a legacy key); otherwise the record gets a new TID.
@@ -263,7 +315,7 @@ xrpc::ServerResponse Appview::Impl::put_manifest(const xrpc::ServerRequest& req,
     return found ? std::optional(found->rkey) : std::nullopt;
   });
   auto tag_exists = std::async(std::launch::async, [&] {
-    return ref.is_tag() && get_record(t, oci::kTagCollection, tag_rkey).has_value();
+    return ref.is_tag() && get_record(t, oci::kTagCollection, keys.tag_rkey).has_value();
   });
   auto notify_token = std::async(std::launch::async, [&] {
     prefetch_service_tokens(t.did, hold_did, {"io.atcr.hold.notifyManifest"});
@@ -273,38 +325,24 @@ xrpc::ServerResponse Appview::Impl::put_manifest(const xrpc::ServerRequest& req,
 
   check_blobs_on_hold(m, t, hold);
   check_referenced_manifests(m, t);
-  const double checked = ms_since(started);
+  times.checked = times.now();
   std::optional<std::string> existing_rkey = existing.get();
-  const std::string manifest_rkey = existing_rkey ? *existing_rkey : tids.next().to_string();
-  const std::string uri = oci::manifest_uri(t.did, manifest_rkey);
+  keys.manifest_exists = existing_rkey.has_value();
+  keys.manifest_rkey = existing_rkey ? *existing_rkey : tids.next().to_string();
   notify_token.get();
-  const double looked_up = ms_since(started);
-  notify_hold(m, t, ref, hold, uri);
-  const double notified = ms_since(started);
+  times.looked_up = times.now();
+  notify_hold(m, t, ref, hold, oci::manifest_uri(t.did, keys.manifest_rkey));
+  times.notified = times.now();
 
   Value blob = blob_ref.get();
-  const bool tag_there = tag_exists.get();
-  const double uploaded = ms_since(started);
-  std::string created = now_datetime();
-  std::vector<xrpc::WriteOp> writes;
-  writes.push_back(upsert(oci::kManifestCollection, manifest_rkey, existing_rkey.has_value(),
-                          oci::manifest_record(m, t.name.repository, m.digest, hold_did, blob, created)));
-  if (ref.is_tag()) {
-    writes.push_back(upsert(oci::kTagCollection, tag_rkey, tag_there,
-                            oci::tag_record(t.name.repository, ref.tag_name(), uri, m.digest, created, created)));
-  }
+  keys.tag_exists = tag_exists.get();
+  times.uploaded = times.now();
+  std::vector<xrpc::WriteOp> writes = push_writes(t, ref, m, keys, hold_did, blob);
   commit_records(*session, t, writes);
-  remember_push(t, ref, m, std::move(body), manifest_rkey, hold_did, writes);
+  remember_push(t, ref, m, std::move(body), keys.manifest_rkey, hold_did, writes);
   log::info("appview", "{} pushed {}:{} ({})", caller.did(), t.str(), ref.str(), m.digest.str());
-  log::debug("appview",
-             "manifest PUT {}: checked at {:.1f} ms, looked up at {:.1f}, hold notified at {:.1f}, blob stored at "
-             "{:.1f}, records written at {:.1f}",
-             m.digest.str(), checked, looked_up, notified, uploaded, ms_since(started));
-
-  auto response = xrpc::ServerResponse::empty(201);
-  response.header("Location", manifest_location(t, m.digest)).header("Docker-Content-Digest", m.digest.str());
-  if (m.subject) response.header("OCI-Subject", m.subject->digest.str());
-  return response;
+  times.log(m.digest);
+  return manifest_created(t, m);
 }
 
 std::vector<index::RecordChange> Appview::Impl::delete_manifest_records(const Target& t, const oci::Digest& digest,
