@@ -22,108 +22,154 @@ using settings::format_bool;
 using settings::format_bytes;
 using settings::format_duration;
 
+// [server]
+std::vector<Option> server_options(const AppviewConfig& d) {
+  return {
+    {"server.default_hold_did", Kind::kString, "",
+     "The hold (did:web:hold.example.com) that stores the blobs of users whose\n"
+     "io.atcr.sailor.profile names no defaultHold. New users' profiles get it.",
+     true, {"ATCR_DEFAULT_HOLD_DID"}},
+    {"server.host", Kind::kString, d.server.host,
+     "Address to listen on. Loopback by default: put a TLS proxy in front,\n"
+     "or set 0.0.0.0 deliberately."},
+    {"server.port", Kind::kInt, std::to_string(d.server.port), "Port to listen on."},
+    {"server.public_url", Kind::kString, d.server.public_url,
+     "The URL clients reach the registry at (scheme://host[:port]). The token\n"
+     "realm is <public_url>/auth/token.",
+     false, {"ATCR_BASE_URL"}},
+    {"server.data_dir", Kind::kString, d.server.data_dir.string(),
+     "Where the AppView keeps its token signing key and SQLite databases\n"
+     "(appview.sqlite: sessions, pushed repositories; index.sqlite: the index)."},
+    {"server.service", Kind::kString, "",
+     "The `service` of the Bearer challenge and the `aud` of registry tokens.\n"
+     "Default: public_url's host[:port]."},
+    {"server.blob_delete", Kind::kBool, format_bool(d.server.blob_delete),
+     "Whether owners may DELETE blobs (/v2/<name>/blobs/<digest>): their hold\n"
+     "drops their references and the bytes once no image uses them. false\n"
+     "answers 405 UNSUPPORTED."},
+  };
+}
+
+// [identity]
+std::vector<Option> identity_options(const AppviewConfig& d) {
+  return {
+    {"identity.plc_url", Kind::kString, d.identity.plc_url, "The PLC directory that resolves did:plc."},
+    {"identity.handle_resolver", Kind::kString, "",
+     "A service answering com.atproto.identity.resolveHandle (e.g. a PDS),\n"
+     "asked when DNS and https://<handle>/.well-known/atproto-did find no DID."},
+    {"identity.development", Kind::kBool, format_bool(d.identity.development),
+     "Development on loopback: accept .test handles, and did:web holds on\n"
+     "localhost / 127.0.0.1 over plain http. Never on a public registry."},
+  };
+}
+
+// [auth]
+std::vector<Option> auth_options(const AppviewConfig& d) {
+  return {
+    {"auth.token_lifetime", Kind::kDuration, format_duration(d.auth.token_lifetime), "How long a registry token (JWT) stays valid."},
+    {"auth.device_code_ttl", Kind::kDuration, format_duration(d.auth.device_code_ttl),
+     "How long a `docker-credential-atcr login` code waits for approval in the browser."},
+    {"auth.device_poll_interval", Kind::kDuration, format_duration(d.auth.device_poll_interval),
+     "The interval the credential helper is told to poll at while it waits\n"
+     "(polling faster is answered slow_down)."},
+    {"auth.oauth_scope", Kind::kString, d.auth.oauth_scope,
+     "The OAuth scopes the AppView asks users' PDSes for (space-separated,\n"
+     "must include atproto). The client is confidential (client_id\n"
+     "<public_url>/client-metadata.json, key data_dir/oauth-client.key) when\n"
+     "public_url is https, the loopback development client when it is\n"
+     "http://127.0.0.1 or http://localhost."},
+    {"auth.web_session_lifetime", Kind::kDuration, format_duration(d.auth.web_session_lifetime), "How long a browser sign-in lasts."},
+  };
+}
+
+// [cache]
+std::vector<Option> cache_options(const AppviewConfig& d) {
+  return {
+    {"cache.identity_ttl", Kind::kDuration, format_duration(d.cache.identity_ttl), "How long handle -> DID -> PDS answers are kept."},
+    {"cache.tag_ttl", Kind::kDuration, format_duration(d.cache.tag_ttl),
+     "How long a tag -> digest resolution is kept (our own pushes update it\n"
+     "at once; this bounds how stale a tag written elsewhere may look)."},
+    {"cache.manifest_entries", Kind::kInt, std::to_string(d.cache.manifest_entries),
+     "Manifests kept in memory by digest (immutable, verified on fetch)."},
+    {"cache.hold_ttl", Kind::kDuration, format_duration(d.cache.hold_ttl),
+     "How long a repository's hold, a hold's public flag and crew approvals\n"
+     "are kept."},
+  };
+}
+
+// [uploads]
+std::vector<Option> uploads_options(const AppviewConfig& d) {
+  return {
+    {"uploads.part_size", Kind::kBytes, format_bytes(d.uploads.part_size),
+     "Blob uploads reach the hold in parts of this size (at least 5MiB)."},
+    {"uploads.session_ttl", Kind::kDuration, format_duration(d.uploads.session_ttl), "Uploads idle longer than this are aborted."},
+    {"uploads.max_sessions_per_user", Kind::kInt, std::to_string(d.uploads.max_sessions_per_user),
+     "Upload sessions one user may have in progress; past it a new upload is\n"
+     "refused (429 TOOMANYREQUESTS) until one ends or idles out."},
+    {"uploads.max_sessions", Kind::kInt, std::to_string(d.uploads.max_sessions),
+     "Upload sessions in progress in all (each may keep up to part_size bytes\n"
+     "on disk under data_dir/uploads)."},
+    {"uploads.storage_origins", Kind::kString, "",
+     "Storage endpoints a hold's part URLs may name besides the hold itself,\n"
+     "comma-separated origins (\"http://127.0.0.1:7480\"): trusted as they are,\n"
+     "loopback and private addresses included. Any other origin must be https\n"
+     "on a public address (a hold is whoever a user names; its URLs must not\n"
+     "reach this host's network)."},
+  };
+}
+
+// [index]
+std::vector<Option> index_options(const AppviewConfig& d) {
+  return {
+    {"index.relays", Kind::kString, "",
+     "Relays whose firehose (com.atproto.sync.subscribeRepos) feeds the network\n"
+     "index (the catalog and the web UI), comma-separated base URLs\n"
+     "(\"https://relay1.us-east.bsky.network\"). A relay is trusted to report\n"
+     "any account's status; commits are verified whatever their source."},
+    {"index.pdses", Kind::kString, "",
+     "PDSes and holds whose own firehoses feed the index, comma-separated base\n"
+     "URLs (\"https://pds.example.com, https://hold.example.com\"). Each is\n"
+     "followed from its first event, and believed about its own accounts only."},
+    {"index.backfill", Kind::kBool, format_bool(d.index.backfill),
+     "On first start, list every repo of each source (listRepos) and index it\n"
+     "(getRepo, verified). `atcr-appview backfill` does it again on demand."},
+  };
+}
+
+// [install]
+std::vector<Option> install_options(const AppviewConfig&) {
+  return {
+    {"install.helper_binary", Kind::kString, "",
+     "The docker-credential-atcr binary that /install.sh installs for users:\n"
+     "a path on this host (served at /install/docker-credential-atcr) or an\n"
+     "http(s) URL. Empty: /install says it is not set up."},
+  };
+}
+
+// [database]
+std::vector<Option> database_options(const AppviewConfig& d) {
+  return {
+    {"database.url", Kind::kString, d.database.url,
+     "Empty: the AppView keeps its state in data_dir/appview.sqlite (one\n"
+     "instance). A postgres:// URL (postgres://user:password@host:5432/db):\n"
+     "several instances behind a load balancer share it: sessions, device\n"
+     "secrets, uploads, the token key, the network index (docs/scale-out.md)."},
+  };
+}
+
+// [log]
+std::vector<Option> log_options(const AppviewConfig& d) {
+  return {
+    {"log.level", Kind::kString, std::string(log::name(d.log.level)), "Log verbosity.", false, {},
+     {"debug", "info", "warn", "error"}},
+  };
+}
+
 // Every default comes from a default-constructed AppviewConfig.
 const std::vector<Option>& schema() {
-  static const AppviewConfig d;
-  static const std::vector<Option> options = settings::with_metrics({
-      // [server]
-      {"server.default_hold_did", Kind::kString, "",
-       "The hold (did:web:hold.example.com) that stores the blobs of users whose\n"
-       "io.atcr.sailor.profile names no defaultHold. New users' profiles get it.",
-       true, {"ATCR_DEFAULT_HOLD_DID"}},
-      {"server.host", Kind::kString, d.server.host,
-       "Address to listen on. Loopback by default: put a TLS proxy in front,\n"
-       "or set 0.0.0.0 deliberately."},
-      {"server.port", Kind::kInt, std::to_string(d.server.port), "Port to listen on."},
-      {"server.public_url", Kind::kString, d.server.public_url,
-       "The URL clients reach the registry at (scheme://host[:port]). The token\n"
-       "realm is <public_url>/auth/token.",
-       false, {"ATCR_BASE_URL"}},
-      {"server.data_dir", Kind::kString, d.server.data_dir.string(),
-       "Where the AppView keeps its token signing key and SQLite databases\n"
-       "(appview.sqlite: sessions, pushed repositories; index.sqlite: the index)."},
-      {"server.service", Kind::kString, "",
-       "The `service` of the Bearer challenge and the `aud` of registry tokens.\n"
-       "Default: public_url's host[:port]."},
-      {"server.blob_delete", Kind::kBool, format_bool(d.server.blob_delete),
-       "Whether owners may DELETE blobs (/v2/<name>/blobs/<digest>): their hold\n"
-       "drops their references and the bytes once no image uses them. false\n"
-       "answers 405 UNSUPPORTED."},
-      // [identity]
-      {"identity.plc_url", Kind::kString, d.identity.plc_url, "The PLC directory that resolves did:plc."},
-      {"identity.handle_resolver", Kind::kString, "",
-       "A service answering com.atproto.identity.resolveHandle (e.g. a PDS),\n"
-       "asked when DNS and https://<handle>/.well-known/atproto-did find no DID."},
-      {"identity.development", Kind::kBool, format_bool(d.identity.development),
-       "Development on loopback: accept .test handles, and did:web holds on\n"
-       "localhost / 127.0.0.1 over plain http. Never on a public registry."},
-      // [auth]
-      {"auth.token_lifetime", Kind::kDuration, format_duration(d.auth.token_lifetime), "How long a registry token (JWT) stays valid."},
-      {"auth.device_code_ttl", Kind::kDuration, format_duration(d.auth.device_code_ttl),
-       "How long a `docker-credential-atcr login` code waits for approval in the browser."},
-      {"auth.device_poll_interval", Kind::kDuration, format_duration(d.auth.device_poll_interval),
-       "The interval the credential helper is told to poll at while it waits\n"
-       "(polling faster is answered slow_down)."},
-      {"auth.oauth_scope", Kind::kString, d.auth.oauth_scope,
-       "The OAuth scopes the AppView asks users' PDSes for (space-separated,\n"
-       "must include atproto). The client is confidential (client_id\n"
-       "<public_url>/client-metadata.json, key data_dir/oauth-client.key) when\n"
-       "public_url is https, the loopback development client when it is\n"
-       "http://127.0.0.1 or http://localhost."},
-      {"auth.web_session_lifetime", Kind::kDuration, format_duration(d.auth.web_session_lifetime), "How long a browser sign-in lasts."},
-      // [cache]
-      {"cache.identity_ttl", Kind::kDuration, format_duration(d.cache.identity_ttl), "How long handle -> DID -> PDS answers are kept."},
-      {"cache.tag_ttl", Kind::kDuration, format_duration(d.cache.tag_ttl),
-       "How long a tag -> digest resolution is kept (our own pushes update it\n"
-       "at once; this bounds how stale a tag written elsewhere may look)."},
-      {"cache.manifest_entries", Kind::kInt, std::to_string(d.cache.manifest_entries),
-       "Manifests kept in memory by digest (immutable, verified on fetch)."},
-      {"cache.hold_ttl", Kind::kDuration, format_duration(d.cache.hold_ttl),
-       "How long a repository's hold, a hold's public flag and crew approvals\n"
-       "are kept."},
-      // [uploads]
-      {"uploads.part_size", Kind::kBytes, format_bytes(d.uploads.part_size),
-       "Blob uploads reach the hold in parts of this size (at least 5MiB)."},
-      {"uploads.session_ttl", Kind::kDuration, format_duration(d.uploads.session_ttl), "Uploads idle longer than this are aborted."},
-      {"uploads.max_sessions_per_user", Kind::kInt, std::to_string(d.uploads.max_sessions_per_user),
-       "Upload sessions one user may have in progress; past it a new upload is\n"
-       "refused (429 TOOMANYREQUESTS) until one ends or idles out."},
-      {"uploads.max_sessions", Kind::kInt, std::to_string(d.uploads.max_sessions),
-       "Upload sessions in progress in all (each may keep up to part_size bytes\n"
-       "on disk under data_dir/uploads)."},
-      {"uploads.storage_origins", Kind::kString, "",
-       "Storage endpoints a hold's part URLs may name besides the hold itself,\n"
-       "comma-separated origins (\"http://127.0.0.1:7480\"): trusted as they are,\n"
-       "loopback and private addresses included. Any other origin must be https\n"
-       "on a public address (a hold is whoever a user names; its URLs must not\n"
-       "reach this host's network)."},
-      // [index]
-      {"index.relays", Kind::kString, "",
-       "Relays whose firehose (com.atproto.sync.subscribeRepos) feeds the network\n"
-       "index (the catalog and the web UI), comma-separated base URLs\n"
-       "(\"https://relay1.us-east.bsky.network\"). A relay is trusted to report\n"
-       "any account's status; commits are verified whatever their source."},
-      {"index.pdses", Kind::kString, "",
-       "PDSes and holds whose own firehoses feed the index, comma-separated base\n"
-       "URLs (\"https://pds.example.com, https://hold.example.com\"). Each is\n"
-       "followed from its first event, and believed about its own accounts only."},
-      {"index.backfill", Kind::kBool, format_bool(d.index.backfill),
-       "On first start, list every repo of each source (listRepos) and index it\n"
-       "(getRepo, verified). `atcr-appview backfill` does it again on demand."},
-      // [install]
-      {"install.helper_binary", Kind::kString, "",
-       "The docker-credential-atcr binary that /install.sh installs for users:\n"
-       "a path on this host (served at /install/docker-credential-atcr) or an\n"
-       "http(s) URL. Empty: /install says it is not set up."},
-      // [database]
-      {"database.url", Kind::kString, d.database.url,
-       "Empty: the AppView keeps its state in data_dir/appview.sqlite (one\n"
-       "instance). A postgres:// URL (postgres://user:password@host:5432/db):\n"
-       "several instances behind a load balancer share it: sessions, device\n"
-       "secrets, uploads, the token key, the network index (docs/scale-out.md)."},
-      // [log]
-      {"log.level", Kind::kString, std::string(log::name(d.log.level)), "Log verbosity.", false, {}, {"debug", "info", "warn", "error"}},
-  });
+  static const std::vector<Option> options = settings::with_metrics(settings::sections<AppviewConfig>(
+      AppviewConfig(), {server_options, identity_options, auth_options, cache_options, uploads_options,
+                        index_options, install_options, database_options, log_options}));
   return options;
 }
 

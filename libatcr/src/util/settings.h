@@ -29,6 +29,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <initializer_list>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <string>
@@ -150,6 +152,20 @@ std::string render_template(const std::vector<Option>& schema, std::string_view 
 std::string base_url(const std::string& key, std::string url, std::string* authority = nullptr);
 // An integer setting that must be a TCP port (0 = any free one).
 int port(const Settings& settings, const std::string& key);
+
+// A schema written as one function per [section], each given the
+// default-constructed config whose values are the defaults: their options
+// in order.
+template <class Config>
+std::vector<Option> sections(const Config& defaults,
+                             std::initializer_list<std::vector<Option> (*)(const Config&)> section_options) {
+  std::vector<Option> all;
+  for (auto options_of : section_options) {
+    std::vector<Option> some = options_of(defaults);
+    all.insert(all.end(), std::make_move_iterator(some.begin()), std::make_move_iterator(some.end()));
+  }
+  return all;
+}
 
 // The [metrics] section both servers have (metrics.enabled, metrics.addr),
 // appended to a program's options.
