@@ -142,6 +142,40 @@ AppviewConfig checked(AppviewConfig c) {
   return c;
 }
 
+// The AppView's state: data_dir (created, owner-only) /appview.sqlite, or
+// the shared database of database.url.
+std::shared_ptr<db::Database> open_state(const AppviewConfig& config) {
+  std::filesystem::create_directories(config.server.data_dir);
+  std::filesystem::permissions(config.server.data_dir, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace);
+  std::string db_path = (config.server.data_dir / "appview.sqlite").string();
+  auto database = db::open(config.database.url.empty() ? db_path : config.database.url);
+  if (database->shared()) log::info("appview", "state in {} (shared)", db::redact_url(config.database.url));
+  return database;
+}
+
+// The registry tokens' signing key. A token one instance issues must
+// verify on all: with a shared database they share the key.
+PrivateKey registry_token_key(const AppviewConfig& config, db::Database& database) {
+  if (database.shared()) return shared_key(database, "registry-token", KeyType::kP256);
+  return PrivateKey::load_or_generate((config.server.data_dir / "registry-token.key").string(), KeyType::kP256);
+}
+
+// Browser sessions, their cookie key shared with the other instances when
+// the database is.
+std::unique_ptr<web::WebSessions> make_web_sessions(const AppviewConfig& config,
+                                                    const std::shared_ptr<db::Database>& database) {
+  bool secure_cookies = config.server.public_url.rfind("https://", 0) == 0;
+  if (database->shared()) {
+    Bytes cookie_key = shared_secret(*database, "web-session", [] { return random_bytes(32); });
+    return std::make_unique<web::WebSessions>(database, std::move(cookie_key), secure_cookies,
+                                              config.auth.web_session_lifetime, web::appview_site());
+  }
+  return std::make_unique<web::WebSessions>((config.server.data_dir / "appview.sqlite").string(),
+                                            config.server.data_dir / "web-session.key", secure_cookies,
+                                            config.auth.web_session_lifetime, web::appview_site());
+}
+
 }  // namespace
 
 Appview::Impl::Impl(AppviewConfig c, AppviewOptions options)
@@ -168,18 +202,9 @@ Appview::Impl::Impl(AppviewConfig c, AppviewOptions options)
     own_resolver = std::make_unique<identity::DirectoryResolver>(resolver_options(config));
     resolver = own_resolver.get();
   }
-  std::filesystem::create_directories(config.server.data_dir);
-  std::filesystem::permissions(config.server.data_dir, std::filesystem::perms::owner_all,
-                               std::filesystem::perm_options::replace);
-  std::string db_path = (config.server.data_dir / "appview.sqlite").string();
-  database = db::open(config.database.url.empty() ? db_path : config.database.url);
-  if (database->shared()) log::info("appview", "state in {} (shared)", db::redact_url(config.database.url));
-  // A token one instance issues must verify on all: with a shared database
-  // they share the key.
-  PrivateKey key = database->shared() ? shared_key(*database, "registry-token", KeyType::kP256)
-                                      : PrivateKey::load_or_generate(
-                                            (config.server.data_dir / "registry-token.key").string(), KeyType::kP256);
-  issuer = std::make_unique<RegistryTokenIssuer>(key, config.server.public_url, config.server.service);
+  database = open_state(config);
+  issuer = std::make_unique<RegistryTokenIssuer>(registry_token_key(config, *database), config.server.public_url,
+                                                 config.server.service);
   store = std::make_unique<SessionStore>(database, http);
   network_index = open_network_index(config, database);
   devices = std::make_unique<DeviceStore>(database,
@@ -190,28 +215,22 @@ Appview::Impl::Impl(AppviewConfig c, AppviewOptions options)
   spill_dir = config.server.data_dir / "uploads";
   std::filesystem::create_directories(spill_dir);
   realm = config.server.public_url + std::string(kTokenPath);
-  bool secure_cookies = config.server.public_url.rfind("https://", 0) == 0;
-  if (database->shared()) {
-    Bytes cookie_key = shared_secret(*database, "web-session", [] { return random_bytes(32); });
-    web_sessions = std::make_unique<web::WebSessions>(database, std::move(cookie_key), secure_cookies,
-                                                      config.auth.web_session_lifetime, web::appview_site());
-  } else {
-    web_sessions = std::make_unique<web::WebSessions>(db_path, config.server.data_dir / "web-session.key",
-                                                      secure_cookies, config.auth.web_session_lifetime,
-                                                      web::appview_site());
-  }
+  web_sessions = make_web_sessions(config, database);
   oauth_sessions =
       std::make_unique<web::OAuthStore>(database, make_oauth_client(config, *resolver, http, *database), http);
   hold_health = std::make_unique<web::HoldHealth>();
   avatars = std::make_unique<web::AvatarCache>(http);
   oauth_sessions->on_end([this](const std::string& did) { web_sessions->end_all(did); });
-  if (options.follow_network && (!config.index.relays.empty() || !config.index.pdses.empty())) {
-    auto make_feed = [this] { return std::make_unique<IndexFeed>(config, *network_index, *resolver, http); };
-    if (database->shared()) {
-      feed_leader = std::make_unique<FeedLeader>(*database, make_feed);
-    } else {
-      index_feed = make_feed();
-    }
+  if (options.follow_network) follow_network();
+}
+
+void Appview::Impl::follow_network() {
+  if (config.index.relays.empty() && config.index.pdses.empty()) return;
+  auto make_feed = [this] { return std::make_unique<IndexFeed>(config, *network_index, *resolver, http); };
+  if (database->shared()) {
+    feed_leader = std::make_unique<FeedLeader>(*database, make_feed);
+  } else {
+    index_feed = make_feed();
   }
 }
 

@@ -129,6 +129,8 @@ inline constexpr int kManifestScanPages = 5;
 struct Appview::Impl {
   Impl(AppviewConfig config, AppviewOptions options);
   ~Impl();
+  // Starts feeding network_index from config.index's sources (if any).
+  void follow_network();
 
   // A route handler that is a member (web pages, the device flow).
   using PageHandler = xrpc::ServerResponse (Impl::*)(const xrpc::ServerRequest&);
