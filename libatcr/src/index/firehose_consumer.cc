@@ -16,6 +16,54 @@ namespace atcr::index {
 namespace {
 // How often a waiting receive looks at the stop flag.
 constexpr auto kPoll = std::chrono::milliseconds(500);
+
+// Where to subscribe: after the saved cursor; without one, a PDS from its
+// first event (it keeps its history: take all of it), a relay from now.
+std::string subscription_url(const Source& source, const std::optional<std::int64_t>& cursor) {
+  std::string url = subscribe_url(source.url);
+  if (url.empty()) throw Error(fmt::format("'{}' is not an http(s) or ws(s) URL", source.url));
+  if (cursor) {
+    url += fmt::format("?cursor={}", *cursor);
+  } else if (source.kind == SourceKind::kPds) {
+    url += "?cursor=0";
+  }
+  return url;
+}
+
+// A source's cursor as events are handled: saved every `every` events
+// with a seq, and when the connection ends (a failure to save then is
+// ignored: the events come again).
+class CursorSaver {
+ public:
+  CursorSaver(Index& index, const std::string& url, std::uint32_t every) : index_(index), url_(url), every_(every) {}
+  ~CursorSaver() {
+    try {
+      save();
+    } catch (...) {
+    }
+  }
+  void handled(std::int64_t seq) {
+    if (seq <= 0) return;
+    last_seq_ = seq;
+    if (++unsaved_ >= every_) save();
+  }
+  // The source was reset (FutureCursor): follow it from its beginning.
+  void restart() {
+    index_.set_cursor(url_, 0);
+    unsaved_ = 0;
+  }
+
+ private:
+  void save() {
+    if (unsaved_ > 0 && last_seq_ > 0) index_.set_cursor(url_, last_seq_);
+    unsaved_ = 0;
+  }
+  Index& index_;
+  const std::string& url_;
+  std::uint32_t every_;
+  std::uint32_t unsaved_ = 0;
+  std::int64_t last_seq_ = 0;
+};
 }  // namespace
 
 struct FirehoseConsumer::Impl {
@@ -71,57 +119,38 @@ struct FirehoseConsumer::Impl {
     }
   }
 
+  // The connection is interrupted by stop() while it is open, and the
+  // source shown disconnected once it is not.
+  struct Registration {
+    Impl* self;
+    std::size_t i;
+    xrpc::WebSocketClient* ws;
+    ~Registration() {
+      self->update(i, [](SourceStatus& s) { s.connected = false; });
+      std::lock_guard lock(self->mu);
+      std::erase(self->open, ws);
+    }
+  };
+
   // One connection, until it ends; whether it delivered any event.
   bool follow(std::size_t i) {
     const Source& source = sources[i];
-    Index& index = ingester.index();
-    std::string base = subscribe_url(source.url);
-    if (base.empty()) throw Error(fmt::format("'{}' is not an http(s) or ws(s) URL", source.url));
-    std::optional<std::int64_t> cursor = index.cursor(source.url);
-    std::string url = base;
-    if (cursor) {
-      url += fmt::format("?cursor={}", *cursor);
-    } else if (source.kind == SourceKind::kPds) {
-      url += "?cursor=0";  // a PDS keeps its history: take all of it
-    }
+    std::optional<std::int64_t> cursor = ingester.index().cursor(source.url);
     xrpc::WebSocketOptions ws_options;
     ws_options.idle_timeout = options.idle_timeout;
-    auto ws = xrpc::WebSocketClient::connect(url, ws_options);
+    auto ws = xrpc::WebSocketClient::connect(subscription_url(source, cursor), ws_options);
     {
       std::lock_guard lock(mu);
       if (stopping) return false;
       open.push_back(ws.get());
     }
-    struct Unregister {
-      Impl* self;
-      std::size_t i;
-      xrpc::WebSocketClient* ws;
-      ~Unregister() {
-        self->update(i, [](SourceStatus& s) { s.connected = false; });
-        std::lock_guard lock(self->mu);
-        std::erase(self->open, ws);
-      }
-    } unregister{this, i, ws.get()};
+    Registration registration{this, i, ws.get()};
     update(i, [](SourceStatus& s) { s.connected = true; });
     log::info("index", "firehose {}: connected{}", source.url, cursor ? fmt::format(" at cursor {}", *cursor) : "");
 
     std::string origin = source.kind == SourceKind::kPds ? origin_of(source.url) : "";
+    CursorSaver saver(ingester.index(), source.url, options.cursor_every);
     bool delivered = false;
-    std::uint32_t unsaved = 0;
-    std::int64_t last_seq = 0;
-    auto save = [&] {
-      if (unsaved > 0 && last_seq > 0) index.set_cursor(source.url, last_seq);
-      unsaved = 0;
-    };
-    struct SaveOnExit {
-      std::function<void()> f;
-      ~SaveOnExit() {
-        try {
-          f();
-        } catch (...) {
-        }
-      }
-    } save_on_exit{save};
     while (true) {
       auto message = ws->receive(kPoll);
       if (!message) break;  // closed (by the peer, or stop())
@@ -130,39 +159,41 @@ struct FirehoseConsumer::Impl {
         continue;
       }
       if (message->kind != xrpc::WebSocketMessage::kBinary) continue;
-      FrameInfo frame;
-      try {
-        ingester.handle_frame(message->data, origin, frame);
-      } catch (const ParseError& e) {
-        throw Error(fmt::format("a malformed frame: {}", e.what()));
-      } catch (const Error& e) {
-        // An error frame: FutureCursor means our cursor is from another
-        // life of the source (it was reset): start over from its beginning.
-        if (std::string_view(e.what()).find("FutureCursor") != std::string_view::npos) {
-          log::warn("index", "firehose {}: our cursor is ahead of the source; starting from its beginning", source.url);
-          index.set_cursor(source.url, 0);
-          unsaved = 0;
-        }
-        throw;
-      }
-      events.fetch_add(1, std::memory_order_relaxed);
+      handle(i, message->data, origin, saver);
       delivered = true;
-      update(i, [&](SourceStatus& s) {
-        ++s.events;
-        if (frame.seq > 0) s.seq = frame.seq;
-        if (frame.time) {
-          s.event_time = frame.time;
-          s.handled_at = std::chrono::system_clock::now();
-        }
-      });
-      if (frame.seq > 0) {
-        last_seq = frame.seq;
-        if (++unsaved >= options.cursor_every) save();
-      }
     }
     if (ws->close_code() != 0)
       log::info("index", "firehose {}: closed by the source ({})", source.url, ws->close_code());
     return delivered;
+  }
+
+  // One binary frame of source i: ingested, counted, its seq the cursor.
+  void handle(std::size_t i, BytesView data, const std::string& origin, CursorSaver& saver) {
+    FrameInfo frame;
+    try {
+      ingester.handle_frame(data, origin, frame);
+    } catch (const ParseError& e) {
+      throw Error(fmt::format("a malformed frame: {}", e.what()));
+    } catch (const Error& e) {
+      // An error frame: FutureCursor means our cursor is from another
+      // life of the source (it was reset): start over from its beginning.
+      if (std::string_view(e.what()).find("FutureCursor") != std::string_view::npos) {
+        log::warn("index", "firehose {}: our cursor is ahead of the source; starting from its beginning",
+                  sources[i].url);
+        saver.restart();
+      }
+      throw;
+    }
+    events.fetch_add(1, std::memory_order_relaxed);
+    update(i, [&](SourceStatus& s) {
+      ++s.events;
+      if (frame.seq > 0) s.seq = frame.seq;
+      if (frame.time) {
+        s.event_time = frame.time;
+        s.handled_at = std::chrono::system_clock::now();
+      }
+    });
+    saver.handled(frame.seq);
   }
 };
 
