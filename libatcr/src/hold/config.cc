@@ -218,16 +218,9 @@ std::vector<Option> log_options(const HoldConfig& d) {
 // The schema, section by section; every default comes from a
 // default-constructed HoldConfig.
 const std::vector<Option>& schema() {
-  static const std::vector<Option> options = [] {
-    const HoldConfig defaults;
-    std::vector<Option> all;
-    for (auto* section : {server_options, registration_options, admin_options, identity_options, storage_options,
-                          uploads_options, quota_options, scanner_options, gc_options, log_options}) {
-      std::vector<Option> part = section(defaults);
-      all.insert(all.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
-    }
-    return settings::with_metrics(std::move(all));
-  }();
+  static const std::vector<Option> options = settings::with_metrics(settings::sections<HoldConfig>(
+      HoldConfig(), {server_options, registration_options, admin_options, identity_options, storage_options,
+                     uploads_options, quota_options, scanner_options, gc_options, log_options}));
   return options;
 }
 
