@@ -26,33 +26,30 @@ namespace {
 constexpr auto kServiceTokenReuse = std::chrono::seconds(45);  // PDS tokens last 60 s
 constexpr std::size_t kCacheEntries = 10000;
 
-std::shared_ptr<const net::HttpClient> default_http() {
+// The AppView's outgoing calls: its timeouts and User-Agent.
+net::HttpOptions http_options() {
   net::HttpOptions o;
   o.timeout = std::chrono::seconds(30);
   o.connect_timeout = std::chrono::seconds(5);
   o.user_agent = "atcr-appview/" ATCR_VERSION;
+  return o;
+}
+
+std::shared_ptr<const net::HttpClient> default_http() { return std::make_shared<const net::HttpClient>(http_options()); }
+
+// Calls to holds users named: public addresses only (loopback too in
+// development), checked after DNS for every connection.
+std::shared_ptr<const net::HttpClient> make_hold_http(const AppviewConfig& c) {
+  net::HttpOptions o = http_options();
+  o.addresses = c.identity.development ? net::AddressPolicy::kPublicOrLoopback : net::AddressPolicy::kPublic;
   return std::make_shared<const net::HttpClient>(o);
 }
 
 // Part URLs outside a hold's own origin: https on public addresses only
 // (checked after DNS, for every connection), unless the operator listed
 // the origin.
-// Calls to holds users named: public addresses only (loopback too in
-// development), checked after DNS for every connection.
-std::shared_ptr<const net::HttpClient> make_hold_http(const AppviewConfig& c) {
-  net::HttpOptions o;
-  o.timeout = std::chrono::seconds(30);
-  o.connect_timeout = std::chrono::seconds(5);
-  o.user_agent = "atcr-appview/0.1";
-  o.addresses = c.identity.development ? net::AddressPolicy::kPublicOrLoopback : net::AddressPolicy::kPublic;
-  return std::make_shared<const net::HttpClient>(o);
-}
-
 std::shared_ptr<const PartDestinations> make_part_destinations(const AppviewConfig& c) {
-  net::HttpOptions o;
-  o.timeout = std::chrono::seconds(30);
-  o.connect_timeout = std::chrono::seconds(5);
-  o.user_agent = "atcr-appview/" ATCR_VERSION;
+  net::HttpOptions o = http_options();
   o.addresses = net::AddressPolicy::kPublic;
   auto d = std::make_shared<PartDestinations>();
   d->http = std::make_shared<const net::HttpClient>(o);

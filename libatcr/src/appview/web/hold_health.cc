@@ -1,6 +1,8 @@
 // Hold reachability with a TTL (see hold_health.h).
 #include "appview/web/hold_health.h"
 
+#include "atcr/version.h"
+
 namespace atcr::appview::web {
 
 namespace {
@@ -9,7 +11,7 @@ net::HttpOptions probe_options() {
   net::HttpOptions o;
   o.timeout = std::chrono::seconds(3);
   o.connect_timeout = std::chrono::seconds(2);
-  o.user_agent = "atcr-appview/0.1 (hold health)";
+  o.user_agent = "atcr-appview/" ATCR_VERSION " (hold health)";
   o.max_response_bytes = 64 * 1024;
   return o;
 }
