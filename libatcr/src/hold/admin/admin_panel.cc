@@ -5,6 +5,7 @@
 
 #include "atcr/crypto/keys.h"
 #include "atcr/log.h"
+#include "atcr/version.h"
 
 namespace atcr::hold {
 
@@ -16,7 +17,7 @@ std::shared_ptr<const net::HttpClient> oauth_http() {
   net::HttpOptions o;
   o.timeout = std::chrono::seconds(30);
   o.connect_timeout = std::chrono::seconds(5);
-  o.user_agent = "atcr-hold/0.1";
+  o.user_agent = "atcr-hold/" ATCR_VERSION;
   return std::make_shared<const net::HttpClient>(o);
 }
 
