@@ -16,9 +16,9 @@ namespace atcr::test {
 
 struct TarEntry {
   enum Type { kFile, kDir, kSymlink, kHardlink } type = kFile;
-  std::string path;
-  std::string content;    // kFile
-  std::string link;       // kSymlink / kHardlink target
+  std::string path{};
+  std::string content{};  // kFile
+  std::string link{};     // kSymlink / kHardlink target
   std::size_t zeros = 0;  // kFile: this many zero bytes after content (bombs)
 };
 

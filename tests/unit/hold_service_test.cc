@@ -43,7 +43,7 @@ struct Options {
   bool allow_all_crew = false;
   bool quota = false;
   std::chrono::seconds presign_expiry{15 * 60};
-  std::filesystem::path avatar;  // registration.profile_avatar
+  std::filesystem::path avatar{};  // registration.profile_avatar
   bool posts = false;            // registration.enable_bluesky_posts
   bool metrics = false;          // GET /metrics, the hold instrumented
 };

@@ -248,8 +248,14 @@ TEST_CASE("SBOM: SPDX 2.3 with purls; the report and the protocol messages") {
   CHECK(sbom.find("relationships")->as_array().size() == 2);
   CHECK(sbom.find("creationInfo")->find("creators")->as_array()[0].as_string() == "Tool: atcr-scanner-0.1.0");
 
-  ScanJob job{
-      7, image.digest, image.repository, "latest", image.user_did, "did:web:hold.example", "https://hold.example", 1};
+  ScanJob job{.seq = 7,
+              .digest = image.digest,
+              .repository = image.repository,
+              .tag = "latest",
+              .user_did = image.user_did,
+              .hold_did = "did:web:hold.example",
+              .hold_endpoint = "https://hold.example",
+              .priority = 1};
   ScanJob back = ScanJob::from_json(job.to_json());
   CHECK(back.seq == 7);
   CHECK(back.tag == "latest");

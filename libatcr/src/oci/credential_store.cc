@@ -254,11 +254,13 @@ std::string with_credential_helper(std::string_view config_json, std::string_vie
   if (!helpers.IsObject()) throw ParseError(std::string(file) + ": \"credHelpers\" is not an object; not changing it");
   std::string host = registry_host(registry);
   rapidjson::Value value(helper.data(), static_cast<rapidjson::SizeType>(helper.size()), alloc);
-  if (auto it = helpers.FindMember(host.c_str()); it != helpers.MemberEnd()) {
-    it->value = value;
-  } else {
+  // (`it == end` and not `!=`: with rapidjson 1.1's iterators, clang calls a
+  // C++20 `!=` ambiguous.)
+  if (auto it = helpers.FindMember(host.c_str()); it == helpers.MemberEnd()) {
     helpers.AddMember(rapidjson::Value(host.c_str(), static_cast<rapidjson::SizeType>(host.size()), alloc), value,
                       alloc);
+  } else {
+    it->value = value;
   }
   rapidjson::StringBuffer out;
   rapidjson::PrettyWriter<rapidjson::StringBuffer> writer(out);
@@ -277,9 +279,9 @@ bool configure_credential_helper(const std::filesystem::path& file, std::string_
     doc.Parse(before.data(), before.size());
     std::string host = registry_host(registry);
     if (doc.IsObject() && doc.HasMember("credHelpers") && doc["credHelpers"].IsObject()) {
-      auto it = doc["credHelpers"].FindMember(host.c_str());
-      if (it != doc["credHelpers"].MemberEnd() && it->value.IsString() && it->value.GetString() == helper)
-        return false;
+      const rapidjson::Value& helpers = doc["credHelpers"];
+      const char* name = host.c_str();
+      if (helpers.HasMember(name) && helpers[name].IsString() && helpers[name].GetString() == helper) return false;
     }
   }
   util::write_private_file(file, after);

@@ -32,7 +32,6 @@ namespace {
 
 constexpr std::size_t kIdBytes = 18;  // 144 bits, 24 base64url characters
 constexpr std::size_t kMaxIdLength = 256;  // the lexicon's maxLength
-constexpr std::size_t kHashChunk = 1 << 20;
 
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())

@@ -133,7 +133,7 @@ class PlcOperation {
   friend bool operator==(const PlcOperation&, const PlcOperation&) = default;
 
  private:
-  explicit PlcOperation(Value value) : value_(std::move(value)) {}
+  explicit PlcOperation(Value&& value) : value_(std::move(value)) {}
   Value value_;
 };
 

@@ -109,25 +109,25 @@ struct PlatformInfo {
 };
 
 struct ScanInfo {
-  std::string hold_did;
-  std::string digest;  // "sha256:<hex>" of the manifest scanned
-  std::string status;  // "ok", "failed", "skipped" ("" for older records)
-  std::string reason;
+  std::string hold_did{};
+  std::string digest{};  // "sha256:<hex>" of the manifest scanned
+  std::string status{};  // "ok", "failed", "skipped" ("" for older records)
+  std::string reason{};
   std::int64_t critical = 0, high = 0, medium = 0, low = 0, total = 0;
-  std::string scanner_version;
-  std::string scanned_at;
+  std::string scanner_version{};
+  std::string scanned_at{};
 };
 
 struct TagInfo {
-  std::string tag;
-  std::string digest;      // "" when the tag's manifest is not indexed
-  std::string media_type;  // the manifest's
+  std::string tag{};
+  std::string digest{};      // "" when the tag's manifest is not indexed
+  std::string media_type{};  // the manifest's
   // Config plus layers; for an index, the sum of its platforms' manifests
   // that are indexed. 0 when unknown.
   std::int64_t size = 0;
-  std::string created_at;  // the manifest's createdAt, else the tag's time
-  std::vector<PlatformInfo> platforms;  // an index's entries; empty otherwise
-  std::optional<ScanInfo> scan;
+  std::string created_at{};  // the manifest's createdAt, else the tag's time
+  std::vector<PlatformInfo> platforms{};  // an index's entries; empty otherwise
+  std::optional<ScanInfo> scan{};
 };
 
 // A line of a listing (home page, search results, a user's repositories).

@@ -194,7 +194,7 @@ struct BackfillProgress {
 
 struct BackfillOptions {
   // Called after each repo (and at the end) from the calling thread.
-  std::function<void(const BackfillProgress&)> progress;
+  std::function<void(const BackfillProgress&)> progress{};
   // Stops early when set (checked between repos); resumable later.
   const std::atomic<bool>* cancel = nullptr;
   // Start over instead of resuming from the saved position.

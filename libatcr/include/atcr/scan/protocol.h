@@ -60,15 +60,15 @@ struct LayerRef {
 
 struct ScanJob {
   std::int64_t seq = 0;
-  std::string digest;  // the manifest's
-  std::string repository;
-  std::string tag;  // may be empty
-  std::string user_did;
-  std::string hold_did;
-  std::string hold_endpoint;  // where to read blobs: <endpoint>/xrpc/com.atproto.sync.getBlob
-  std::optional<std::int64_t> priority;
-  std::string manifest_uri;
-  std::vector<LayerRef> layers;  // at most kMaxLayers
+  std::string digest{};  // the manifest's
+  std::string repository{};
+  std::string tag{};  // may be empty
+  std::string user_did{};
+  std::string hold_did{};
+  std::string hold_endpoint{};  // where to read blobs: <endpoint>/xrpc/com.atproto.sync.getBlob
+  std::optional<std::int64_t> priority{};
+  std::string manifest_uri{};
+  std::vector<LayerRef> layers{};  // at most kMaxLayers
 
   static constexpr std::size_t kMaxLayers = 1000;
 

@@ -18,26 +18,26 @@ namespace atcr::appview::web {
 
 // A repository as lists show it (home, search, user pages).
 struct RepoCard {
-  std::string did;
-  std::string handle;  // "" if unknown: the DID is shown and linked
-  std::string repository;
-  std::string description;  // the README's first paragraph-ish text (plain)
-  std::string updated_at;   // atproto datetime, "" if unknown
+  std::string did{};
+  std::string handle{};  // "" if unknown: the DID is shown and linked
+  std::string repository{};
+  std::string description{};  // the README's first paragraph-ish text (plain)
+  std::string updated_at{};   // atproto datetime, "" if unknown
   std::int64_t stars = 0;
   std::int64_t pulls = 0;
-  std::string avatar_cid;  // io.atcr.repo.page's avatar blob, "" if none
+  std::string avatar_cid{};  // io.atcr.repo.page's avatar blob, "" if none
 };
 
 // One tag on a repository page.
 struct TagRow {
-  std::string tag;
-  std::string digest;
-  std::string media_type;
+  std::string tag{};
+  std::string digest{};
+  std::string media_type{};
   std::uint64_t size = 0;  // config + layers; for an index, its children's sizes are not summed
-  std::string created_at;
-  std::vector<std::string> platforms;  // "linux/amd64", "linux/arm/v7"
+  std::string created_at{};
+  std::vector<std::string> platforms{};  // "linux/amd64", "linux/arm/v7"
   // io.atcr.hold.scan summary ("3 critical, 1 high"), "" without a scan record.
-  std::string scan;
+  std::string scan{};
   bool scan_clean = false;
 };
 
