@@ -94,6 +94,21 @@ R guarded(char** errptr, R fallback, F&& f) noexcept {
 std::string str(const char* s) { return s ? std::string(s) : std::string(); }
 BytesView view(const unsigned char* data, size_t len) { return BytesView(data, len); }
 
+// oci::fetch_manifest with the caller's token; the bytes must hash to the
+// digest the registry names, and to `reference` when it is a digest.
+oci::ServedManifest fetch_checked(const char* registry_url, const char* name, const char* reference,
+                                  const char* token) {
+  oci::ServedManifest m = oci::fetch_manifest(net::HttpClient(), oci::registry_base_url(str(registry_url)), str(name),
+                                              str(reference), oci::PullAuth{{}, {}, str(token)});
+  std::string actual = oci::Digest::of(BytesView(m.body)).str();
+  if (!m.digest.empty() && m.digest != actual)
+    throw VerifyError("the registry names digest " + m.digest + " but the bytes hash to " + actual);
+  if (oci::Digest::valid(str(reference)) && str(reference) != actual)
+    throw VerifyError("asked for " + str(reference) + " but the bytes hash to " + actual);
+  m.digest = actual;
+  return m;
+}
+
 }  // namespace
 
 extern "C" {
@@ -327,25 +342,6 @@ char* atcr_s3_presign(const char* endpoint, const char* bucket, const char* regi
     throw ParseError("method must be GET, HEAD or PUT");
   });
 }
-
-namespace {
-
-// oci::fetch_manifest with the caller's token; the bytes must hash to the
-// digest the registry names, and to `reference` when it is a digest.
-oci::ServedManifest fetch_checked(const char* registry_url, const char* name, const char* reference,
-                                  const char* token) {
-  oci::ServedManifest m = oci::fetch_manifest(net::HttpClient(), oci::registry_base_url(str(registry_url)), str(name),
-                                              str(reference), oci::PullAuth{{}, {}, str(token)});
-  std::string actual = oci::Digest::of(BytesView(m.body)).str();
-  if (!m.digest.empty() && m.digest != actual)
-    throw VerifyError("the registry names digest " + m.digest + " but the bytes hash to " + actual);
-  if (oci::Digest::valid(str(reference)) && str(reference) != actual)
-    throw VerifyError("asked for " + str(reference) + " but the bytes hash to " + actual);
-  m.digest = actual;
-  return m;
-}
-
-}  // namespace
 
 unsigned char* atcr_registry_get_manifest(const char* registry_url, const char* name, const char* reference,
                                           const char* token, size_t* len, char** content_type, char** errptr) {

@@ -254,13 +254,12 @@ std::string with_credential_helper(std::string_view config_json, std::string_vie
   if (!helpers.IsObject()) throw ParseError(std::string(file) + ": \"credHelpers\" is not an object; not changing it");
   std::string host = registry_host(registry);
   rapidjson::Value value(helper.data(), static_cast<rapidjson::SizeType>(helper.size()), alloc);
-  // (`it == end` and not `!=`: with rapidjson 1.1's iterators, clang calls a
-  // C++20 `!=` ambiguous.)
-  if (auto it = helpers.FindMember(host.c_str()); it == helpers.MemberEnd()) {
-    helpers.AddMember(rapidjson::Value(host.c_str(), static_cast<rapidjson::SizeType>(host.size()), alloc), value,
-                      alloc);
+  // (By name, not by FindMember: clang calls comparing rapidjson 1.1's
+  // iterators ambiguous in C++20.)
+  if (const char* name = host.c_str(); helpers.HasMember(name)) {
+    helpers[name] = value;
   } else {
-    it->value = value;
+    helpers.AddMember(rapidjson::Value(name, static_cast<rapidjson::SizeType>(host.size()), alloc), value, alloc);
   }
   rapidjson::StringBuffer out;
   rapidjson::PrettyWriter<rapidjson::StringBuffer> writer(out);
