@@ -64,7 +64,7 @@ if [ "${ATCR_TEST_SKIP_SAN:-0}" != 1 ]; then
   log "build: build-san/ (clang, ASan+UBSan, libFuzzer instrumentation; unit and fuzz suites)"
   CXX=clang++ meson_setup build-san -Dfuzz=true -Dbench=false -Doptimization=0 -Ddebug=false \
     -Dcpp_args=-gline-tables-only -Db_sanitize=address,undefined -Db_lundef=false \
-    -Dfuzz_seconds="${ATCR_FUZZ_SECONDS:-20}"
+    -Dfuzz_seconds="${ATCR_FUZZ_SECONDS:-20}" -Dwerror=true
   read -r -a san_targets <<<"$(test_targets build-san "unit fuzz")"
   if ((${#san_targets[@]} > 0)) && ninja -C build-san -j "$JOBS" "${san_targets[@]}"; then
     meson test -C build-san --no-rebuild --suite unit --print-errorlogs --num-processes "$JOBS" "${extra[@]}" \
