@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <exception>
+
 #include "atcr/data/json.h"
 #include "atcr/data/syntax.h"
 #include "atcr/identity/resolver.h"
@@ -80,17 +82,39 @@ std::optional<std::string> resolve_handle_https(const net::HttpClient& http, std
   return std::string(did);
 }
 
+namespace {
+
+// The resolver service's answer within one resolution, asked at most once:
+// a .test handle asks it first (no public DNS answers under .test, RFC
+// 6761, so in development the service is the authority and a DNS lookup
+// nobody answers only costs time: about a second on resolvers that
+// forward), any other handle last. An unreachable service is remembered,
+// and reported only if nothing else resolves the handle.
+struct ServiceAnswer {
+  bool asked = false;
+  std::optional<std::string> did;
+  std::exception_ptr failure;
+
+  void ask(const net::HttpClient& http, const std::string& handle, const std::string& service) {
+    if (asked) return;
+    asked = true;
+    try {
+      did = resolve_with_service(http, handle, service);
+    } catch (const net::HttpError&) {
+      failure = std::current_exception();
+    }
+  }
+};
+
+}  // namespace
+
 std::string resolve_handle(const net::HttpClient& http, std::string_view handle, const HandleOptions& options) {
   std::string h = normalize_resolvable_handle(handle, options);
-  // No public DNS answers under .test (RFC 6761): in development the
-  // configured service is the authority, and asking DNS first only costs
-  // a lookup nobody answers (about a second on resolvers that forward).
-  // (Unreachable, it is asked again last, and that failure is reported.)
-  if (is_test_handle(h) && !options.resolver_service.empty()) {
-    try {
-      if (std::optional<std::string> did = resolve_with_service(http, h, options.resolver_service)) return *did;
-    } catch (const net::HttpError&) {
-    }
+  const bool has_service = !options.resolver_service.empty();
+  ServiceAnswer service;
+  if (has_service && is_test_handle(h)) {
+    service.ask(http, h, options.resolver_service);
+    if (service.did) return *service.did;
   }
 
   std::string dns_saw;
@@ -114,9 +138,11 @@ std::string resolve_handle(const net::HttpClient& http, std::string_view handle,
   }
 
   std::string service_saw;
-  if (!options.resolver_service.empty()) {
-    if (std::optional<std::string> did = resolve_with_service(http, h, options.resolver_service)) return *did;
-    service_saw = fmt::format("; resolver service: handle not found");
+  if (has_service) {
+    service.ask(http, h, options.resolver_service);
+    if (service.failure) std::rethrow_exception(service.failure);
+    if (service.did) return *service.did;
+    service_saw = "; resolver service: handle not found";
   }
 
   std::string message =
