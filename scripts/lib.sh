@@ -85,6 +85,19 @@ wait_until() {
   done
 }
 
+# eventually SECONDS CMD...: polls CMD (its output discarded) every 0.2 s
+# until it succeeds; returns 1 when SECONDS pass first. For what shows up
+# after a while (an index fed by a firehose), not for a daemon's start
+# (wait_until, which also watches the daemon).
+eventually() {
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.2
+  done
+}
+
 # check NAME CMD...: runs one end-to-end check, its output appended to
 # $LOGF, printing "PASS  NAME" or "FAIL  NAME" and counting into $pass and
 # $fail (set both to 0 first).

@@ -86,14 +86,8 @@ t "the scan record is in the hold's repo, with the SBOM and report blobs" record
 t "the scan record's commit is on the hold's firehose" "$FIREHOSE_PROBE" "$HOLD_URL" "io.atcr.hold.scan/$RKEY" 20
 # The AppView's index follows the hold's firehose: the repository page's tag
 # row carries the scan badge.
-scan_badge() {
-  local deadline=$((SECONDS + 10))
-  until curl -sf "http://$REGISTRY/r/$DEMO_HANDLE/scanme" | grep -q '<span class="badge scan bad">1 critical</span>'; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.3
-  done
-}
-t "the AppView's repository page shows the scan badge (1 critical)" scan_badge
+scan_badge() { curl -sf "http://$REGISTRY/r/$DEMO_HANDLE/scanme" | grep -q '<span class="badge scan bad">1 critical</span>'; }
+t "the AppView's repository page shows the scan badge (1 critical)" eventually 10 scan_badge
 
 
 # A job without layers or manifest URI, as ATCR's holds send it.

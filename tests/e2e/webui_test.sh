@@ -123,12 +123,10 @@ t "atcr-appview backfill: progress lines, done, this user's repositories indexed
 # Served from this origin after the checks (the CID's bytes, an image by its
 # own bytes): a PNG is shown; an SVG declared image/png is never served.
 readarray -t png < <(python3 "$REPO_ROOT/tests/e2e/put-repo-page.py" "$PDS_URL" "$DEMO_HANDLE" "$DEMO_PASSWORD" "$FH_REPO" png)
+# fh_page_has TEXT: $FH_REPO's repository page, saved as $W/fh.html, has TEXT.
+fh_page_has() { curl -sf "$AV/r/$DEMO_HANDLE/$FH_REPO" -o "$W/fh.html" && grep -q "$1" "$W/fh.html"; }
 avatar_shown() {
-  local deadline=$((SECONDS + 5))
-  until curl -sf "$AV/r/$DEMO_HANDLE/$FH_REPO" -o "$W/fh.html" && grep -q "/-/avatar?cid=${png[0]}\"" "$W/fh.html"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.2
-  done
+  eventually 5 fh_page_has "/-/avatar?cid=${png[0]}\"" || return 1
   grep -q "property=\"og:image\" content=\"$AV/r/$DEMO_HANDLE/$FH_REPO/-/avatar?cid=${png[0]}\"" "$W/fh.html" &&
     curl -sf -D "$W/avatar.h" -o "$W/avatar.png" "$AV/r/$DEMO_HANDLE/$FH_REPO/-/avatar?cid=${png[0]}" &&
     cmp "$W/avatar.png" "${png[1]}" && grep -qi '^content-type: image/png' "$W/avatar.h" &&
@@ -139,11 +137,7 @@ avatar_shown() {
 t "avatar: the repository page and / show it within 5 s; served byte for byte as image/png" avatar_shown
 readarray -t svg < <(python3 "$REPO_ROOT/tests/e2e/put-repo-page.py" "$PDS_URL" "$DEMO_HANDLE" "$DEMO_PASSWORD" "$FH_REPO" svg)
 svg_refused() {
-  local deadline=$((SECONDS + 5))
-  until curl -sf "$AV/r/$DEMO_HANDLE/$FH_REPO" | grep -q "/-/avatar?cid=${svg[0]}\""; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.2
-  done
+  eventually 5 fh_page_has "/-/avatar?cid=${svg[0]}\"" || return 1
   [ "$(curl -s -o "$W/svg.out" -w '%{http_code} %{redirect_url}' "$AV/r/$DEMO_HANDLE/$FH_REPO/-/avatar?cid=${svg[0]}")" = "303 $AV/favicon.ico" ] &&
     ! grep -q '<svg' "$W/svg.out" &&
     [ "$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$AV/r/$DEMO_HANDLE/$FH_REPO/-/avatar?cid=${png[0]}")" = "303 $AV/favicon.ico" ]
