@@ -227,9 +227,7 @@ std::vector<std::string> origin_list(const settings::Settings& s, const std::str
 
 AppviewConfig AppviewConfig::load(const std::optional<std::filesystem::path>& file, EnvLookup env,
                                   const std::vector<std::string>& env_names) {
-  settings::Settings s =
-      settings::load(schema(), kEnvPrefix, file, env ? settings::EnvLookup(env) : settings::process_env(), compat(),
-                     env ? env_names : settings::process_env_names());
+  settings::Settings s = settings::load_program(schema(), kEnvPrefix, compat(), file, env, env_names);
   AppviewConfig c;
   c.warnings = s.warnings();
 

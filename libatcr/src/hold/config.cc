@@ -335,9 +335,7 @@ void read_policies(const settings::Settings& s, HoldConfig& c) {
 
 HoldConfig HoldConfig::load(const std::optional<std::filesystem::path>& file, EnvLookup env,
                             const std::vector<std::string>& env_names) {
-  settings::Settings s =
-      settings::load(schema(), kEnvPrefix, file, env ? settings::EnvLookup(env) : settings::process_env(), compat(),
-                     env ? env_names : settings::process_env_names());
+  settings::Settings s = settings::load_program(schema(), kEnvPrefix, compat(), file, env, env_names);
   HoldConfig c;
   c.warnings = s.warnings();
   read_server(s, c);

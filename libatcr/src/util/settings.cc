@@ -593,6 +593,13 @@ Settings load(const std::vector<Option>& schema, std::string_view env_prefix,
   return loader.finish();
 }
 
+Settings load_program(const std::vector<Option>& schema, std::string_view env_prefix, const Compat& compat,
+                      const std::optional<std::filesystem::path>& file, const EnvLookup& env,
+                      const std::vector<std::string>& env_names) {
+  if (env) return load(schema, env_prefix, file, env, compat, env_names);
+  return load(schema, env_prefix, file, process_env(), compat, process_env_names());
+}
+
 namespace {
 
 // The template's opening comment: what it is and how values resolve.

@@ -136,6 +136,13 @@ Settings load(const std::vector<Option>& schema, std::string_view env_prefix,
               const std::optional<std::filesystem::path>& file, const EnvLookup& env,
               const Compat& compat = {}, const std::vector<std::string>& env_names = {});
 
+// load() as a program's config does it: from the process's environment
+// and its variables' names, or, when `env` is given (tests), from `env`
+// and `env_names`.
+Settings load_program(const std::vector<Option>& schema, std::string_view env_prefix, const Compat& compat,
+                      const std::optional<std::filesystem::path>& file, const EnvLookup& env,
+                      const std::vector<std::string>& env_names);
+
 // A TOML file with every option at its default, each preceded by its help
 // and the environment variables that override it. Required options are
 // written commented-out so an unedited file fails loudly at load.
