@@ -7,6 +7,7 @@
 #include "atcr/encoding/hex.h"
 #include "atcr/log.h"
 #include "atcr/xrpc/service_auth.h"
+#include "util/text.h"
 #include "web/web_session.h"
 
 namespace atcr::web {
@@ -100,10 +101,9 @@ std::string safe_return_to(const std::string& path, const std::string& fallback)
 }
 
 std::string account_input(std::string typed) {
-  while (!typed.empty() && typed.front() == ' ') typed.erase(0, 1);
-  while (!typed.empty() && typed.back() == ' ') typed.pop_back();
-  if (!typed.empty() && typed[0] == '@') typed.erase(0, 1);
-  return typed.size() > kMaxAccountInput ? std::string() : typed;
+  std::string_view input = util::trim(typed, " ");
+  if (input.starts_with('@')) input.remove_prefix(1);
+  return input.size() > kMaxAccountInput ? std::string() : std::string(input);
 }
 
 std::string login_form(std::string_view action, const std::string& return_to, const std::string& handle) {
