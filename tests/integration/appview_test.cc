@@ -537,6 +537,54 @@ TEST_CASE("cross-repository mount: 201 when the pusher's hold has the blob, else
   CHECK(!fallback.header("docker-upload-uuid").empty());
 }
 
+TEST_CASE("a pusher's HEAD answers for the push hold; a puller's for the hold the manifests point at") {
+  World& w = world();
+  User dave = new_user(w.pds);
+  std::string name = name_of(dave, "moved");
+  Client c;
+  c.login(dave, "repository:" + name + ":pull,push");
+  std::string config = R"({"architecture":"amd64","os":"linux"})";
+  std::string layer = random_text(700);
+  std::string manifest = image_manifest(config, {layer});
+  c.push_blob(name, config);
+  std::string digest = c.push_blob(name, layer);
+  REQUIRE(c.put_manifest(name, "1", manifest).status == 201);  // on the default (public) hold
+
+  // Dave names another hold: his next pushes go there.
+  RunningHold second = w.start_hold("second", dave.account.did, true, true);
+  w.pds.procedure("com.atproto.repo.putRecord",
+                  Value(Value::Map{{"repo", Value(dave.account.did)},
+                                   {"collection", Value("io.atcr.sailor.profile")},
+                                   {"rkey", Value("self")},
+                                   {"record", Value(Value::Map{{"$type", Value("io.atcr.sailor.profile")},
+                                                               {"defaultHold", Value(second.did())},
+                                                               {"createdAt", Value("2025-01-01T00:00:00.000Z")}})}}),
+                  {}, {.bearer = dave.account.access_jwt});
+  w.start_appview();  // forgets the cached push hold
+
+  // Pushing: the layer is not on the push hold, so it must be uploaded;
+  // a 200 here would have the client skip it and the manifest fail.
+  c.login(dave, "repository:" + name + ":pull,push");
+  CHECK(c.send("HEAD", "/v2/" + name + "/blobs/" + digest).status == 404);
+  CHECK(Client::error_code(c.put_manifest(name, "2", manifest)) == "MANIFEST_BLOB_UNKNOWN");
+  // Pulling: the repository's manifests point at the first hold.
+  Client puller;
+  puller.login(dave, "repository:" + name + ":pull");
+  CHECK(puller.send("HEAD", "/v2/" + name + "/blobs/" + digest).status == 200);
+  Client anonymous;
+  CHECK(anonymous.send("HEAD", "/v2/" + name + "/blobs/" + digest).status == 200);
+
+  c.push_blob(name, config);
+  c.push_blob(name, layer);
+  CHECK(c.send("HEAD", "/v2/" + name + "/blobs/" + digest).status == 200);
+  CHECK(c.put_manifest(name, "2", manifest).status == 201);
+  // Pulls now follow the latest manifest to the second hold.
+  auto get = puller.send("GET", "/v2/" + name + "/blobs/" + digest);
+  REQUIRE(get.status == 307);
+  std::string port = second.server->url().substr(second.server->url().rfind(':'));
+  CHECK_MESSAGE(get.header("location").find("localhost" + port + "/") != std::string::npos, get.header("location"));
+}
+
 TEST_CASE("a private hold: its owner pulls (bytes proxied), others are refused") {
   Client c;
   std::string name = name_of(c.w.carol, "secret");
