@@ -441,10 +441,15 @@ TEST_CASE("index: profiles, holds and crews; identity changes reach search and t
   index->set_identity(kAlice, "alice2.test", "");
   CHECK(index->search("alice2", {}).total == 1);
   CHECK(index->user(kAlice)->pds == "https://pds.example.com");  // "" kept it
-  // The handle moves to Bob: Alice no longer has it.
+  // Confirmed unchanged (every push does): search stays as it was.
+  index->set_identity(kAlice, "alice2.test", "https://pds.example.com");
+  CHECK(index->search("alice2", {}).total == 1);
+  // The handle moves to Bob: Alice no longer has it, nor do her search rows.
   index->set_identity(kBob, "alice2.test", "");
   CHECK(index->user("alice2.test")->did == kBob);
   CHECK(index->user(kAlice)->handle.empty());
+  CHECK(index->search("alice2", {}).total == 0);
+  CHECK(index->search("app", {}).total == 1);
 }
 
 // Two AppView instances on one database (PostgreSQL when scaled out): what

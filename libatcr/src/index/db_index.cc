@@ -196,14 +196,24 @@ class DbIndex final : public Index {
     db_->transaction([&](db::Executor& x) { remove_repo_in(x, did); });
   }
 
+  // Search rows carry their owner's handle, so a handle that moves
+  // refreshes them: the DID's and those of a DID that held it before.
+  // Every push and #identity event confirms an identity; one that did
+  // not change costs two statements, not one per repository the DID has.
   void set_identity(std::string_view did, std::string_view handle, std::string_view pds) override {
     db_->transaction([&](db::Executor& x) {
       ensure_user(x, did);
+      auto before = first_row(x.exec("SELECT handle FROM index_users WHERE did = ?", {did}));
       x.exec("UPDATE index_users SET handle = CASE WHEN ? = '' THEN handle ELSE ? END, "
              "pds = CASE WHEN ? = '' THEN pds ELSE ? END, updated_at = ? WHERE did = ?",
              {handle, handle, pds, pds, unix_now(), did});
+      if (handle.empty() || (before && before->text(0) == handle)) return;
       // Another DID that claimed the handle no longer has it.
-      if (!handle.empty()) x.exec("UPDATE index_users SET handle = '' WHERE handle = ? AND did <> ?", {handle, did});
+      std::vector<std::string> losers;
+      for (const db::Row& row : x.exec("SELECT did FROM index_users WHERE handle = ? AND did <> ?", {handle, did}).rows)
+        losers.push_back(row.text(0));
+      x.exec("UPDATE index_users SET handle = '' WHERE handle = ? AND did <> ?", {handle, did});
+      for (const std::string& other : losers) refresh_search_of_user(x, other);
       refresh_search_of_user(x, did);
     });
   }
