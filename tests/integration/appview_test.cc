@@ -585,6 +585,59 @@ TEST_CASE("a pusher's HEAD answers for the push hold; a puller's for the hold th
   CHECK_MESSAGE(get.header("location").find("localhost" + port + "/") != std::string::npos, get.header("location"));
 }
 
+TEST_CASE("a push whose tag the index has wrong (changed at the PDS behind its back) still lands") {
+  World& w = world();
+  User fay = new_user(w.pds);
+  std::string name = name_of(fay, "stale");
+  Client c;
+  c.login(fay, "repository:" + name + ":pull,push");
+  std::string config = R"({"architecture":"arm64","os":"linux"})";
+  c.push_blob(name, config);
+  auto manifest_with = [&](const std::string& text) {
+    std::string layer = text + random_text(64);
+    c.push_blob(name, layer);
+    return image_manifest(config, {layer});
+  };
+  // The index follows Fay's repo from here on, so it answers for her tags.
+  w.appview->index().set_repo_state(fay.account.did, {"3kaaaaaaaaaa2", "bafycommit", "bafydata"});
+  REQUIRE(c.put_manifest(name, "gone", manifest_with("a")).status == 201);
+  CHECK(w.appview->index().has_tag_record(fay.account.did, oci::tag_rkey("stale", "gone")) == true);
+  auto tag_at_pds = [&](const std::string& tag) {
+    return w.pds.query("com.atproto.repo.getRecord", {{"repo", fay.account.did},
+                                                      {"collection", "io.atcr.tag"},
+                                                      {"rkey", oci::tag_rkey("stale", tag)}});
+  };
+  auto digest_of = [](const std::string& manifest) { return oci::Digest::of(manifest).str(); };
+
+  // Deleted at the PDS: the index still says "there", the push updates it.
+  w.pds.procedure("com.atproto.repo.deleteRecord",
+                  Value(Value::Map{{"repo", Value(fay.account.did)},
+                                   {"collection", Value("io.atcr.tag")},
+                                   {"rkey", Value(oci::tag_rkey("stale", "gone"))}}),
+                  {}, {.bearer = fay.account.access_jwt});
+  std::string second = manifest_with("b");
+  auto again = c.put_manifest(name, "gone", second);
+  CHECK_MESSAGE(again.status == 201, again.text());
+  CHECK(tag_at_pds("gone").at("value").at("manifestDigest").as_string() == digest_of(second));
+
+  // Made at the PDS: the index says "not there", the push creates it.
+  Value made = tag_at_pds("gone").at("value");
+  made.as_map()["tag"] = Value("made");
+  w.pds.procedure("com.atproto.repo.putRecord",
+                  Value(Value::Map{{"repo", Value(fay.account.did)},
+                                   {"collection", Value("io.atcr.tag")},
+                                   {"rkey", Value(oci::tag_rkey("stale", "made"))},
+                                   {"record", made}}),
+                  {}, {.bearer = fay.account.access_jwt});
+  CHECK(w.appview->index().has_tag_record(fay.account.did, oci::tag_rkey("stale", "made")) == false);
+  std::string third = manifest_with("c");
+  auto made_push = c.put_manifest(name, "made", third);
+  CHECK_MESSAGE(made_push.status == 201, made_push.text());
+  CHECK(tag_at_pds("made").at("value").at("manifestDigest").as_string() == digest_of(third));
+  auto pulled = c.send("GET", "/v2/" + name + "/manifests/made");
+  CHECK(pulled.header("docker-content-digest") == digest_of(third));
+}
+
 TEST_CASE("a private hold: its owner pulls (bytes proxied), others are refused") {
   Client c;
   std::string name = name_of(c.w.carol, "secret");

@@ -470,6 +470,18 @@ TEST_CASE("index: two instances on one database share records, pull counts and c
   CHECK(b->cursor("wss://relay.example") == 1234);
 }
 
+TEST_CASE("index: whether a tag record exists, once the index follows the repo") {
+  auto index = fresh_index();
+  push(*index, kAlice, "app", "latest", "3kaaaaaaaaaa2", "2026-01-01T00:00:00Z");
+  CHECK_FALSE(index->has_tag_record(kAlice, "app:latest"));  // no verified commit: cannot say
+  index->set_repo_state(kAlice, {"3kaaaaaaaaaa3", "bafycommit", "bafydata"});
+  CHECK(index->has_tag_record(kAlice, "app:latest") == true);
+  CHECK(index->has_tag_record(kAlice, "app:other") == false);
+  CHECK_FALSE(index->has_tag_record(kBob, "app:latest"));
+  REQUIRE(index->apply(del(kAlice, "io.atcr.tag", "app:latest")));
+  CHECK(index->has_tag_record(kAlice, "app:latest") == false);
+}
+
 TEST_CASE("index: cursors, markers and repo state persist") {
   test::TempDir dir("index-state");
   std::string url = test::database_url(dir.path(), "i.sqlite");

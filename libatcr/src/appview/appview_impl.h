@@ -406,6 +406,8 @@ struct Appview::Impl {
 
   // ---- records in the user's PDS (public reads) ----
   std::optional<Value> get_record(const Target& t, std::string_view collection, const std::string& rkey);
+  // Whether the owner's repo has this io.atcr.tag record (manifest_endpoints.cc).
+  bool tag_record_exists(const Target& t, const std::string& rkey);
   // The records of a collection, at most `max_pages` pages of 100.
   std::vector<RecordEntry> list_record_entries(const Target& t, std::string_view collection,
                                                int max_pages = kMaxListPages);

@@ -254,15 +254,32 @@ void Appview::Impl::check_referenced_manifests(const oci::Manifest& m, const Tar
   }
 }
 
+bool Appview::Impl::tag_record_exists(const Target& t, const std::string& rkey) {
+  // The network index answers when it follows the owner's repo (our own
+  // pushes reach it at once, others' with the firehose's lag), sparing the
+  // PDS a lookup it would serve before the manifest blob on the push's
+  // critical path. A stale answer costs a refused applyWrites and
+  // commit_records' record-by-record fallback, never a wrong record.
+  try {
+    if (auto known = network_index->has_tag_record(t.did, rkey)) return *known;
+  } catch (const StorageError& e) {
+    log::warn("appview", "the index cannot say whether {} has tag record {}: {}", t.did, rkey, e.what());
+  }
+  return get_record(t, oci::kTagCollection, rkey).has_value();
+}
+
 void Appview::Impl::commit_records(xrpc::PdsSession& session, const Target& t,
                                    const std::vector<xrpc::WriteOp>& writes) {
   try {
     session.apply_writes(writes);
   } catch (const xrpc::XrpcError& e) {
-    if (e.status() != 400) throw;
-    // Someone wrote or deleted one of the records since the lookup:
-    // put them one by one, the manifest first so a tag never points at
-    // a record that is not there.
+    // Someone wrote or deleted one of the records since the lookup (or
+    // the index's answer was stale). The reference PDS refuses a create of
+    // a record that is there with 400, but an update of one that is not
+    // with 500. Put them one by one (putRecord creates or replaces, so
+    // this is safe even if the commit went through), the manifest first
+    // so a tag never points at a record that is not there.
+    if (e.status() != 400 && e.status() != 500) throw;
     log::info("appview", "applyWrites for {} refused ({}); writing the records one by one", t.str(), e.message());
     for (const xrpc::WriteOp& w : writes) session.put_record(w.collection, w.rkey, w.value);
   }
@@ -314,9 +331,7 @@ xrpc::ServerResponse Appview::Impl::put_manifest(const xrpc::ServerRequest& req,
     auto found = find_manifest_record(t, m.digest, false);
     return found ? std::optional(found->rkey) : std::nullopt;
   });
-  auto tag_exists = std::async(std::launch::async, [&] {
-    return ref.is_tag() && get_record(t, oci::kTagCollection, keys.tag_rkey).has_value();
-  });
+  auto tag_exists = std::async(std::launch::async, [&] { return ref.is_tag() && tag_record_exists(t, keys.tag_rkey); });
   auto notify_token = std::async(std::launch::async, [&] {
     prefetch_service_tokens(t.did, hold_did, {"io.atcr.hold.notifyManifest"});
   });

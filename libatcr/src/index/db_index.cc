@@ -258,6 +258,14 @@ class DbIndex final : public Index {
     return RepoState{row->text(0), row->text(1), row->text(2)};
   }
 
+  std::optional<bool> has_tag_record(std::string_view did, std::string_view rkey) override {
+    auto row = first_row(db_->exec("SELECT (SELECT COUNT(*) FROM index_tags WHERE did = ? AND rkey = ?) "
+                                   "FROM index_repo_state WHERE did = ?",
+                                   {did, rkey, did}));
+    if (!row) return std::nullopt;
+    return row->integer(0) != 0;
+  }
+
   void set_repo_state(std::string_view did, const RepoState& state) override {
     db_->transaction([&](db::Executor& x) { set_repo_state_in(x, did, state); });
   }

@@ -234,6 +234,11 @@ class Index {
   // status), hidden or not.
   virtual bool known(std::string_view did) = 0;
   virtual std::optional<RepoState> repo_state(std::string_view did) = 0;
+  // Whether `did`'s repo has the io.atcr.tag record `rkey`, as the index
+  // last saw it; nullopt when the index has verified no commit of that
+  // repo (it does not follow it, or not yet) and so cannot say. An answer
+  // may be stale by the firehose's lag.
+  virtual std::optional<bool> has_tag_record(std::string_view did, std::string_view rkey) = 0;
   virtual void set_repo_state(std::string_view did, const RepoState& state) = 0;
   // Firehose cursors, per source URL.
   virtual std::optional<std::int64_t> cursor(std::string_view source) = 0;
