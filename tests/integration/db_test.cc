@@ -95,6 +95,32 @@ TEST_CASE("db: a transaction commits when its body returns and rolls back when i
   }
 }
 
+TEST_CASE("db: a statement used again after it failed, after a schema change, and past the cache's size") {
+  test::TempDir dir;
+  for (const Backend& b : backends(dir)) {
+    CAPTURE(b.name);
+    auto db = b.open();
+    std::string t = unique("again");
+    db->script("CREATE TABLE " + t + " (k TEXT PRIMARY KEY, n BIGINT)");
+    const std::string insert = "INSERT INTO " + t + " (k, n) VALUES (?, ?)";
+    db->exec(insert, {"a", 1});
+    CHECK_THROWS_AS(db->exec(insert, {"a", 2}), StorageError);  // unique violation mid-step
+    CHECK_THROWS_AS(db->exec(insert, {"only one"}), StorageError);  // too few parameters
+    db->exec(insert, {"b", 2});  // the same text works again, bound afresh
+    const std::string select = "SELECT k, n FROM " + t + " ORDER BY k";
+    CHECK(db->exec(select).rows.size() == 2);
+    // A statement that stopped after its first row must not keep the table
+    // locked: a write and a schema change follow.
+    CHECK(db->exec("SELECT k FROM " + t + " WHERE n > ?", {0}).rows.size() == 2);
+    db->script("ALTER TABLE " + t + " ADD COLUMN note TEXT");
+    db->exec(insert, {"c", 3});
+    REQUIRE(db->exec(select).rows.size() == 3);
+    CHECK(db->exec(select).rows[2].text(0) == "c");
+    for (int i = 0; i < 600; ++i) db->exec("SELECT " + std::to_string(i) + " FROM " + t + " WHERE k = ?", {"a"});
+    CHECK(db->exec(select).rows.size() == 3);
+  }
+}
+
 TEST_CASE("db: migrations apply once, in order, also when several processes start at once") {
   test::TempDir dir;
   for (const Backend& b : backends(dir)) {

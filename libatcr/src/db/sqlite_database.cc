@@ -4,6 +4,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "db/backends.h"
 #include "util/sqlite.h"
@@ -20,12 +21,16 @@ class SqliteExecutor : public Executor {
 
   Result exec(std::string_view sql, std::span<const Param> params) override {
     std::string text(sql);
-    // A statement prepared per call (SQLite's parse is microseconds; the
-    // PostgreSQL backend parses per call too).
-    sqlite3_stmt* raw = nullptr;
-    if (sqlite3_prepare_v2(db_.handle(), text.c_str(), static_cast<int>(text.size()), &raw, nullptr) != SQLITE_OK)
-      db_.fail("prepare \"" + text.substr(0, 200) + "\"");
-    std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)> st(raw, &sqlite3_finalize);
+    sqlite3_stmt* raw = statement(text);
+    // Reset for its next use, however this one ends (a step that failed
+    // or threw would otherwise keep its read transaction open).
+    struct Reset {
+      sqlite3_stmt* st;
+      ~Reset() {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+      }
+    } reset{raw};
     // As PostgreSQL does: a parameter left out is a mistake, not a NULL.
     if (sqlite3_bind_parameter_count(raw) != static_cast<int>(params.size()))
       throw StorageError(fmt::format("sqlite: {} parameters for {} placeholders in: {}", params.size(),
@@ -76,7 +81,26 @@ class SqliteExecutor : public Executor {
   void script(std::string_view sql) override { db_.exec(std::string(sql).c_str()); }
 
  private:
+  using Statement = std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)>;
+  // Statements are kept prepared, by their text: parsing was a third of
+  // the AppView's SQLite time on the push path. The texts are the code's
+  // own (values are bound), so few; past kMaxCached (generated column
+  // lists, say) the cache starts over rather than grow.
+  static constexpr std::size_t kMaxCached = 512;
+
+  sqlite3_stmt* statement(const std::string& text) {
+    if (auto it = cached_.find(text); it != cached_.end()) return it->second.get();
+    sqlite3_stmt* raw = nullptr;
+    if (sqlite3_prepare_v3(db_.handle(), text.c_str(), static_cast<int>(text.size()), SQLITE_PREPARE_PERSISTENT, &raw,
+                           nullptr) != SQLITE_OK)
+      db_.fail("prepare \"" + text.substr(0, 200) + "\"");
+    Statement st(raw, &sqlite3_finalize);
+    if (cached_.size() >= kMaxCached) cached_.clear();
+    return cached_.emplace(text, std::move(st)).first->second.get();
+  }
+
   sqlite::Database& db_;
+  std::unordered_map<std::string, Statement> cached_;
 };
 
 class SqliteDatabase : public Database {
