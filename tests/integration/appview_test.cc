@@ -51,6 +51,23 @@ User new_user(const xrpc::XrpcClient& pds) {
   return u;
 }
 
+// Writes (or, with a null record, deletes) a record in the user's repo
+// straight at the PDS, behind the AppView's back.
+void write_at_pds(const xrpc::XrpcClient& pds, const User& u, std::string_view collection, const std::string& rkey,
+                  std::optional<Value> record) {
+  Value::Map in{{"repo", Value(u.account.did)}, {"collection", Value(std::string(collection))}, {"rkey", Value(rkey)}};
+  if (record) in["record"] = std::move(*record);
+  pds.procedure(record ? "com.atproto.repo.putRecord" : "com.atproto.repo.deleteRecord", Value(std::move(in)), {},
+                {.bearer = u.account.access_jwt});
+}
+
+// An io.atcr.sailor.profile naming the hold the user pushes to.
+Value profile_naming(const std::string& hold_did) {
+  return Value(Value::Map{{"$type", Value("io.atcr.sailor.profile")},
+                          {"defaultHold", Value(hold_did)},
+                          {"createdAt", Value("2025-01-01T00:00:00.000Z")}});
+}
+
 struct RunningHold {
   std::unique_ptr<hold::Hold> hold;
   std::unique_ptr<xrpc::XrpcServer> server;
@@ -92,15 +109,7 @@ struct World {
 
     // Carol's blobs go to her private hold: her profile says so before her
     // first login (which would otherwise create it with the default).
-    xrpc::XrpcClient carol_pds(pds_url(), http);
-    carol_pds.procedure("com.atproto.repo.putRecord",
-                        Value(Value::Map{{"repo", Value(carol.account.did)},
-                                         {"collection", Value("io.atcr.sailor.profile")},
-                                         {"rkey", Value("self")},
-                                         {"record", Value(Value::Map{{"$type", Value("io.atcr.sailor.profile")},
-                                                                     {"defaultHold", Value(private_hold.did())},
-                                                                     {"createdAt", Value("2025-01-01T00:00:00.000Z")}})}}),
-                        {}, {.bearer = carol.account.access_jwt});
+    write_at_pds(pds, carol, "io.atcr.sailor.profile", "self", profile_naming(private_hold.did()));
   }
 
   // A new AppView process, as after a restart: same config, same data_dir.
@@ -552,14 +561,7 @@ TEST_CASE("a pusher's HEAD answers for the push hold; a puller's for the hold th
 
   // Dave names another hold: his next pushes go there.
   RunningHold second = w.start_hold("second", dave.account.did, true, true);
-  w.pds.procedure("com.atproto.repo.putRecord",
-                  Value(Value::Map{{"repo", Value(dave.account.did)},
-                                   {"collection", Value("io.atcr.sailor.profile")},
-                                   {"rkey", Value("self")},
-                                   {"record", Value(Value::Map{{"$type", Value("io.atcr.sailor.profile")},
-                                                               {"defaultHold", Value(second.did())},
-                                                               {"createdAt", Value("2025-01-01T00:00:00.000Z")}})}}),
-                  {}, {.bearer = dave.account.access_jwt});
+  write_at_pds(w.pds, dave, "io.atcr.sailor.profile", "self", profile_naming(second.did()));
   w.start_appview();  // forgets the cached push hold
 
   // Pushing: the layer is not on the push hold, so it must be uploaded;
@@ -610,11 +612,7 @@ TEST_CASE("a push whose tag the index has wrong (changed at the PDS behind its b
   auto digest_of = [](const std::string& manifest) { return oci::Digest::of(manifest).str(); };
 
   // Deleted at the PDS: the index still says "there", the push updates it.
-  w.pds.procedure("com.atproto.repo.deleteRecord",
-                  Value(Value::Map{{"repo", Value(fay.account.did)},
-                                   {"collection", Value("io.atcr.tag")},
-                                   {"rkey", Value(oci::tag_rkey("stale", "gone"))}}),
-                  {}, {.bearer = fay.account.access_jwt});
+  write_at_pds(w.pds, fay, "io.atcr.tag", oci::tag_rkey("stale", "gone"), std::nullopt);
   std::string second = manifest_with("b");
   auto again = c.put_manifest(name, "gone", second);
   CHECK_MESSAGE(again.status == 201, again.text());
@@ -623,12 +621,7 @@ TEST_CASE("a push whose tag the index has wrong (changed at the PDS behind its b
   // Made at the PDS: the index says "not there", the push creates it.
   Value made = tag_at_pds("gone").at("value");
   made.as_map()["tag"] = Value("made");
-  w.pds.procedure("com.atproto.repo.putRecord",
-                  Value(Value::Map{{"repo", Value(fay.account.did)},
-                                   {"collection", Value("io.atcr.tag")},
-                                   {"rkey", Value(oci::tag_rkey("stale", "made"))},
-                                   {"record", made}}),
-                  {}, {.bearer = fay.account.access_jwt});
+  write_at_pds(w.pds, fay, "io.atcr.tag", oci::tag_rkey("stale", "made"), made);
   CHECK(w.appview->index().has_tag_record(fay.account.did, oci::tag_rkey("stale", "made")) == false);
   std::string third = manifest_with("c");
   auto made_push = c.put_manifest(name, "made", third);
