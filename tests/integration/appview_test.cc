@@ -869,13 +869,15 @@ TEST_CASE("uploads: a chunked upload goes on after an AppView restart; its parti
   c.login(c.w.alice, "repository:" + name + ":pull,push");
   std::string big = random_text(8 << 20);
   std::string digest = oci::Digest::of(big).str();
-  // 1 MiB, then 5: one 5 MiB part goes to the hold, 1 MiB waits.
+  // 100 KiB (below the size a filesystem hold gets as a part of its own:
+  // it waits on disk), then the rest of 6 MiB: one 5 MiB part goes to the
+  // hold, 1 MiB waits.
   std::size_t first = 6 << 20;
   auto start = c.send("POST", "/v2/" + name + "/blobs/uploads/");
   REQUIRE(start.status == 202);
   std::string location = start.header("location");
   std::string uuid = start.header("docker-upload-uuid");
-  for (auto [from, to] : {std::pair<std::size_t, std::size_t>{0, 1 << 20}, {1 << 20, first}}) {
+  for (auto [from, to] : {std::pair<std::size_t, std::size_t>{0, 100 << 10}, {100 << 10, first}}) {
     auto p = c.send("PATCH", location, std::string_view(big).substr(from, to - from),
                     {{"Content-Type", "application/octet-stream"}, {"Content-Range", fmt::format("{}-{}", from, to - 1)}});
     REQUIRE_MESSAGE(p.status == 202, p.text());
@@ -904,6 +906,33 @@ TEST_CASE("uploads: a chunked upload goes on after an AppView restart; its parti
   // Ended sessions are gone for good, restart or not.
   c.w.start_appview();
   CHECK(Client::error_code(c.send("GET", location)) == "BLOB_UPLOAD_UNKNOWN");
+}
+
+TEST_CASE("uploads: a filesystem hold takes each chunk of 256 KiB or more as a part, also after a restart") {
+  Client c;
+  std::string name = name_of(c.w.alice, "direct");
+  c.login(c.w.alice, "repository:" + name + ":pull,push");
+  std::string blob = random_text(700 << 10);
+  std::string digest = oci::Digest::of(blob).str();
+  auto start = c.send("POST", "/v2/" + name + "/blobs/uploads/");
+  REQUIRE(start.status == 202);
+  std::string location = start.header("location");
+  auto spill = c.w.config.server.data_dir / "uploads" / start.header("docker-upload-uuid");
+  auto patch = [&](std::size_t from, std::size_t to) {
+    return c.send("PATCH", location, std::string_view(blob).substr(from, to - from),
+                  {{"Content-Type", "application/octet-stream"}, {"Content-Range", fmt::format("{}-{}", from, to - 1)}});
+  };
+  REQUIRE(patch(0, 300 << 10).status == 202);
+  CHECK_FALSE(std::filesystem::exists(spill));  // at the hold already, not on the AppView's disk
+  c.w.start_appview();  // the size the hold takes is part of the saved session
+  REQUIRE(patch(300 << 10, 600 << 10).status == 202);
+  CHECK_FALSE(std::filesystem::exists(spill));
+  auto done = c.send("PUT", location + "?digest=" + digest, std::string_view(blob).substr(600 << 10),
+                     {{"Content-Type", "application/octet-stream"}});
+  REQUIRE_MESSAGE(done.status == 201, done.text());
+  auto get = c.send("GET", "/v2/" + name + "/blobs/" + digest);
+  REQUIRE(get.status == 307);
+  CHECK(to_string(c.w.http->get(get.header("location")).body) == blob);
 }
 
 TEST_CASE("uploads: a user's sessions in progress are capped (429 TOOMANYREQUESTS), ending one frees a place") {

@@ -172,6 +172,43 @@ TEST_CASE("BlobUpload with a spill file: the part being filled waits on disk; re
   CHECK(BlobUpload::resume(10, spill, 10, {{1, "etag-1", 10}}).can_stream(10));
 }
 
+TEST_CASE("BlobUpload: a sink that takes small parts gets each chunk from stream_min() up as it comes") {
+  BlobUpload up(100);
+  CHECK(up.stream_min() == 100);
+  up.stream_parts_from(0);
+  CHECK(up.stream_min() == 1);  // clamped to 1..part_size
+  up.stream_parts_from(1000);
+  CHECK(up.stream_min() == 100);
+  up.stream_parts_from(4);
+  RecordingSink sink;
+  CHECK_FALSE(up.can_stream(3));  // below the floor: buffered
+  CHECK(up.can_stream(4));
+  std::string chunk = "abcde";
+  std::size_t pos = 0;
+  up.append_stream(chunk.size(), reader_of(chunk, pos), sink);  // a PATCH of its own
+  up.append(as_bytes(std::string_view("xy")), sink);           // a small one waits
+  CHECK_FALSE(up.can_stream(50));                              // something is buffered
+  up.finish(sink);
+  REQUIRE(sink.parts.size() == 2);
+  CHECK(to_string(sink.parts[0]) == "abcde");
+  CHECK(to_string(sink.parts[1]) == "xy");
+
+  // Past kMaxSmallParts parts only full parts stream, so a blob still
+  // fits in S3's 10,000.
+  BlobUpload many(100);
+  many.stream_parts_from(1);
+  RecordingSink lots;
+  std::string one = "z";
+  for (std::size_t i = 0; i < BlobUpload::kMaxSmallParts; ++i) {
+    REQUIRE(many.can_stream(1));
+    std::size_t p = 0;
+    many.append_stream(1, reader_of(one, p), lots);
+  }
+  CHECK_FALSE(many.can_stream(1));
+  CHECK_FALSE(many.can_stream(99));
+  CHECK(many.can_stream(100));
+}
+
 TEST_CASE("BlobUpload: an exact multiple of part_size sends no empty last part; an empty blob sends one") {
   {
     BlobUpload up(4);

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -103,7 +104,10 @@ std::optional<ChunkRange> parse_content_range(std::string_view header) {
   return ChunkRange{*start, *end};
 }
 
-BlobUpload::BlobUpload(std::uint64_t part_size) : part_size_(part_size == 0 ? 1 : part_size) {}
+BlobUpload::BlobUpload(std::uint64_t part_size)
+    : part_size_(part_size == 0 ? 1 : part_size), stream_min_(part_size_) {}
+
+void BlobUpload::stream_parts_from(std::uint64_t size) { stream_min_ = std::clamp<std::uint64_t>(size, 1, part_size_); }
 
 BlobUpload::BlobUpload(std::uint64_t part_size, std::filesystem::path spill_file)
     : BlobUpload(part_size, file_spill(std::move(spill_file))) {}
@@ -182,7 +186,8 @@ constexpr std::uint64_t kMaxPartBytes = 5ULL << 30;  // S3's largest part
 }
 
 bool BlobUpload::can_stream(std::uint64_t size) const {
-  return !finished_ && buffered() == 0 && size >= part_size_ && size <= kMaxPartBytes;
+  const std::uint64_t min = parts_.size() < kMaxSmallParts ? stream_min_ : part_size_;
+  return !finished_ && buffered() == 0 && size >= min && size <= kMaxPartBytes;
 }
 
 void BlobUpload::append_stream(std::uint64_t size, const PartSink::Reader& read, PartSink& sink) {

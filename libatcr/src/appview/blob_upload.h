@@ -125,11 +125,19 @@ class BlobUpload {
 
   // Whether a chunk of `size` bytes may go to the sink as one part of its
   // own, streamed, instead of through the buffer: nothing is buffered and
-  // the chunk is at least a part's size (so it may be followed by more
+  // the chunk is at least stream_min() (so it may be followed by more
   // parts) and at most S3's largest part. Clients that send a blob in one
   // PATCH with a Content-Length (skopeo, podman, buildah) take this path:
-  // no copy in memory, and a one-part upload the hold can move into place.
+  // no copy on disk or in memory, and a one-part upload the hold can move
+  // into place.
   bool can_stream(std::uint64_t size) const;
+  // Lets chunks from `size` bytes up (clamped to 1..part_size) stream as
+  // parts of their own: for a sink that takes parts that small which are
+  // not the last (a filesystem hold: any size). After kMaxSmallParts parts
+  // the floor is part_size again, so a blob still fits in S3's 10,000.
+  void stream_parts_from(std::uint64_t size);
+  std::uint64_t stream_min() const { return stream_min_; }
+  static constexpr std::size_t kMaxSmallParts = 9000;
   // Sends `size` bytes from `read` as the next part. Throws
   // oci::RegistryError (SIZE_INVALID) if `read` ends early.
   void append_stream(std::uint64_t size, const PartSink::Reader& read, PartSink& sink);
@@ -146,6 +154,7 @@ class BlobUpload {
   std::uint64_t buffered() const { return spill_ ? spilled_ : buffer_.size(); }
 
   std::uint64_t part_size_;
+  std::uint64_t stream_min_;  // part_size_ unless stream_parts_from()
   std::uint64_t offset_ = 0;
   Bytes buffer_;                  // the part being filled, without a spill
   std::unique_ptr<Spill> spill_;  // or there

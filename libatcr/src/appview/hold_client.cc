@@ -129,11 +129,14 @@ Value HoldClient::procedure(const std::string& nsid, const std::string& token, c
   return client.procedure(nsid, input, {}, bearer(token));
 }
 
-std::string HoldClient::initiate_upload(const std::string& token, const std::string& digest_hint) const {
+HoldClient::Initiated HoldClient::initiate_upload(const std::string& token, const std::string& digest_hint) const {
   Value::Map in;
   if (!digest_hint.empty()) in["digest"] = Value(digest_hint);
   Value out = procedure("io.atcr.hold.initiateUpload", token, Value(std::move(in)));
-  return string_field(out, "uploadId", "initiateUpload");
+  Initiated up{string_field(out, "uploadId", "initiateUpload")};
+  if (const Value* m = out.find("minPartSize"); m && m->is_integer() && m->as_integer() > 0)
+    up.min_part_size = static_cast<std::uint64_t>(m->as_integer());
+  return up;
 }
 
 UploadTarget HoldClient::part_target(const std::string& token, const std::string& upload_id, int part_number) const {

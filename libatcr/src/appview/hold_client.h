@@ -61,7 +61,14 @@ class HoldClient {
   net::HttpResponse stream_blob(const oci::Digest& digest, const std::string& token, const std::string& range,
                                 const net::BodySink& sink) const;
 
-  std::string initiate_upload(const std::string& token, const std::string& digest_hint) const;
+  // A multipart upload on the hold: its id, and the smallest part that
+  // need not be the last if the hold says (our holds' minPartSize, not in
+  // the lexicon; 0 when absent or malformed: assume S3's 5 MiB rule).
+  struct Initiated {
+    std::string upload_id;
+    std::uint64_t min_part_size = 0;
+  };
+  Initiated initiate_upload(const std::string& token, const std::string& digest_hint) const;
   UploadTarget part_target(const std::string& token, const std::string& upload_id, int part_number) const;
   // PUTs a part where part_target said; `uploadPart_token` is used only
   // when the target is the hold itself. Returns the ETag.

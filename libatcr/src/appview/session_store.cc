@@ -54,7 +54,10 @@ constexpr const char* kSchemaV2 =
 constexpr const char* kSchemaV2Postgres =
     "CREATE TABLE IF NOT EXISTS upload_spill (uuid TEXT NOT NULL, start BIGINT NOT NULL, data BYTEA NOT NULL, "
     "PRIMARY KEY (uuid, start))";
-constexpr db::Migration kMigrations[] = {{1, kSchemaV1}, {2, kSchemaV2, kSchemaV2Postgres}};
+// 3: the size from which an upload's chunks go to the hold as parts of
+// their own (BlobUpload::stream_min; 0: the part size).
+constexpr const char* kSchemaV3 = "ALTER TABLE uploads ADD COLUMN stream_min BIGINT NOT NULL DEFAULT 0";
+constexpr db::Migration kMigrations[] = {{1, kSchemaV1}, {2, kSchemaV2, kSchemaV2Postgres}, {3, kSchemaV3}};
 
 // parts as JSON: [{"n":1,"etag":"...","size":123}, ...]
 std::string parts_json(const std::vector<UploadedPartInfo>& parts) {
@@ -76,7 +79,7 @@ std::vector<UploadedPartInfo> parse_parts(const std::string& text) {
 }
 
 constexpr std::string_view kUploadColumns =
-    "uuid, name, did, hold_did, hold_url, hold_upload_id, part_size, \"offset\", parts, updated_at";
+    "uuid, name, did, hold_did, hold_url, hold_upload_id, part_size, \"offset\", parts, updated_at, stream_min";
 
 SavedUpload read_upload(const db::Row& r) {
   SavedUpload u;
@@ -90,6 +93,7 @@ SavedUpload read_upload(const db::Row& r) {
   u.offset = static_cast<std::uint64_t>(r.integer(7));
   u.parts = parse_parts(r.text(8));
   u.updated_at = r.integer(9);
+  u.stream_min = static_cast<std::uint64_t>(r.integer(10));
   return u;
 }
 
@@ -280,10 +284,10 @@ std::optional<std::string> SessionStore::repository_hold(const std::string& did,
 
 void SessionStore::save_upload(const SavedUpload& u) {
   db_->exec("INSERT INTO uploads (uuid, name, did, hold_did, hold_url, hold_upload_id, part_size, \"offset\", "
-            "parts, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uuid) DO UPDATE SET "
+            "parts, updated_at, stream_min) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uuid) DO UPDATE SET "
             "\"offset\" = excluded.\"offset\", parts = excluded.parts, updated_at = excluded.updated_at",
             {u.uuid, u.name, u.did, u.hold_did, u.hold_url, u.hold_upload_id, u.part_size, u.offset,
-             parts_json(u.parts), now_seconds()});
+             parts_json(u.parts), now_seconds(), u.stream_min});
 }
 
 std::optional<SavedUpload> SessionStore::load_upload(const std::string& uuid) {

@@ -37,6 +37,7 @@ struct SavedUpload {
   std::uint64_t offset = 0;
   std::vector<UploadedPartInfo> parts;
   std::int64_t updated_at = 0;  // unix seconds
+  std::uint64_t stream_min = 0;  // BlobUpload::stream_min(); 0: part_size
 };
 
 class SessionStore {

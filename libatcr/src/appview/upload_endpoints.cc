@@ -21,6 +21,8 @@
 // the AppView have a cap on them.
 #include <fmt/core.h>
 
+#include <algorithm>
+
 #include "appview/appview_impl.h"
 #include "atcr/crypto/random.h"
 #include "atcr/encoding/hex.h"
@@ -34,6 +36,9 @@ namespace {
 constexpr const char* kUploadsPath = "/v2/(.+)/blobs/uploads/?";
 constexpr const char* kUploadPath = "/v2/(.+)/blobs/uploads/([^/]+)";
 constexpr std::size_t kReadChunk = 1 << 20;
+// The smallest chunk sent to a hold as a part of its own where the hold
+// takes any size (start_upload).
+constexpr std::uint64_t kStreamedPartFloor = 256 << 10;
 
 constexpr std::string_view kPartLxm = "io.atcr.hold.getPartUploadUrl";
 constexpr std::string_view kUploadPartLxm = "io.atcr.hold.uploadPart";
@@ -115,7 +120,13 @@ std::shared_ptr<UploadState> Appview::Impl::start_upload(const Target& t, const 
   up->did = did;
   up->hold = hold.hold();
   try {
-    up->hold_upload_id = hold.initiate_upload(service_token(did, up->hold.did, "io.atcr.hold.initiateUpload"), "");
+    HoldClient::Initiated started =
+        hold.initiate_upload(service_token(did, up->hold.did, "io.atcr.hold.initiateUpload"), "");
+    up->hold_upload_id = started.upload_id;
+    // A hold that takes small parts gets each chunk as it comes (no spill
+    // to disk and back); below the floor a part of its own would cost a
+    // hold round trip and a file, more than the spill.
+    if (started.min_part_size) up->blob.stream_parts_from(std::max(started.min_part_size, kStreamedPartFloor));
   } catch (const xrpc::XrpcError& e) {
     if (e.status() == 401 || e.status() == 403)
       throw registry_error(oci::ErrorCode::kDenied,
@@ -145,6 +156,7 @@ std::shared_ptr<UploadState> Appview::Impl::load_upload(const std::string& uuid)
     store->delete_upload(uuid);
     return nullptr;
   }
+  if (saved->stream_min) up->blob.stream_parts_from(saved->stream_min);
   up->uuid = uuid;
   up->name = saved->name;
   up->did = saved->did;
@@ -175,7 +187,7 @@ std::shared_ptr<UploadState> Appview::Impl::find_upload(const Target& t, const s
 
 void Appview::Impl::save_upload(const UploadState& up) {
   store->save_upload({up.uuid, up.name, up.did, up.hold.did, up.hold.url, up.hold_upload_id,
-                      config.uploads.part_size, up.blob.offset(), up.blob.parts(), 0});
+                      config.uploads.part_size, up.blob.offset(), up.blob.parts(), 0, up.blob.stream_min()});
 }
 
 void Appview::Impl::drop_upload(UploadState& up) {

@@ -111,7 +111,14 @@ xrpc::ServerResponse Hold::Impl::initiate_upload(const xrpc::ServerRequest& req)
   // Optional: a chunked OCI upload learns its digest only at the end.
   std::string digest = input::optional_string(in, "digest", kMaxDigest).value_or("");
   std::string id = upload_call([&] { return uploads->initiate(who, digest); });
-  return xrpc::ServerResponse::json(Value(Value::Map{{"uploadId", Value(id)}}));
+  // minPartSize is ours, not the lexicon's (an open object; other
+  // AppViews ignore it): the smallest part that need not be the last. An
+  // AppView that knows it sends each chunk of at least that size as a part
+  // of its own instead of holding it until a part is full (S3: 5 MiB).
+  return xrpc::ServerResponse::json(Value(Value::Map{
+      {"uploadId", Value(id)},
+      {"minPartSize", Value(static_cast<std::int64_t>(store->min_part_size()))},
+  }));
 }
 
 xrpc::ServerResponse Hold::Impl::get_part_upload_url(const xrpc::ServerRequest& req) {

@@ -14,6 +14,7 @@ std::optional<PartTarget> BlobStore::presign_part(std::string_view, std::string_
   return {};
 }
 std::optional<std::filesystem::path> BlobStore::local_path(std::string_view) const { return {}; }
+std::uint64_t BlobStore::min_part_size() const { return std::uint64_t{5} << 20; }
 std::size_t BlobStore::sweep_scratch(std::chrono::seconds) { return 0; }
 std::vector<PendingUpload> BlobStore::pending_uploads(std::string_view) const { return {}; }
 void BlobStore::sync_names() {}

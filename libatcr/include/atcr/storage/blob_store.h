@@ -176,6 +176,10 @@ class BlobStore {
   // The file holding the key's bytes, for drivers that have one (so a
   // server can send it with sendfile). Does not check that it exists.
   virtual std::optional<std::filesystem::path> local_path(std::string_view key) const;
+  // The smallest part the driver accepts that is not an upload's last:
+  // S3's 5 MiB by default; the filesystem takes any size. (A caller that
+  // does not know a chunk is the last keeps it until it has this much.)
+  virtual std::uint64_t min_part_size() const;
   // Removes the driver's own scratch files (e.g. partial parts a crash or
   // a dropped connection left) older than `max_age`; returns how many.
   // Uploads::expire calls it on the sessions' schedule. Default: none.

@@ -58,6 +58,8 @@ class FilesystemStore : public BlobStore {
   void abort(std::string_view key, std::string_view upload_id) override;
 
   std::optional<std::filesystem::path> local_path(std::string_view key) const override;
+  // Parts are files of their own, concatenated by finish(): any size.
+  std::uint64_t min_part_size() const override { return 1; }
   // Partial temp files under root/.tmp (a part or blob write that never
   // finished).
   std::size_t sweep_scratch(std::chrono::seconds max_age) override;
