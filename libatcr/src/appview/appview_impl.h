@@ -203,8 +203,8 @@ struct Appview::Impl {
   xrpc::ServerResponse get_blob(const xrpc::ServerRequest& req);
   xrpc::ServerResponse delete_blob(const xrpc::ServerRequest& req);
   std::vector<std::string> blob_holds(const Target& t, bool owner);
-  // What a HEAD asks: blob_holds(), or only the push hold for a pusher.
-  std::vector<std::string> head_holds(const Target& t, const Caller& caller);
+  // What a GET or HEAD asks: blob_holds(), or for a pusher's HEAD only the push hold.
+  std::vector<std::string> read_holds(const xrpc::ServerRequest& req, const Target& t, const Caller& caller);
   // The answer of one hold; nullopt if it has not the blob (get_blob_on
   // sets `denied` when the hold refused the caller).
   std::optional<xrpc::ServerResponse> head_blob_on(const std::string& hold_did, const HoldClient& hold,

@@ -31,16 +31,18 @@ std::vector<std::string> Appview::Impl::blob_holds(const Target& t, bool owner) 
   return holds;
 }
 
-// A HEAD with a token that may push here is a pusher asking "must I
-// upload this?" (docker, skopeo and containerd all ask before each blob).
-// Only the push hold answers that: a blob on the repository's older hold
-// would be skipped and then refused at the manifest PUT, which checks the
-// push hold (MANIFEST_BLOB_UNKNOWN). It also spares a first push to a new
-// repository pull_hold()'s scan of every manifest the owner has.
-std::vector<std::string> Appview::Impl::head_holds(const Target& t, const Caller& caller) {
-  if (caller.claims && caller.did() == t.did && caller.claims->allows(t.str(), "push"))
-    return {push_hold(t.did, t.pds_url)};
-  return blob_holds(t, !caller.anonymous() && caller.did() == t.did);
+// The holds a GET or HEAD of a blob asks: blob_holds(). But a HEAD with a
+// token that may push here is a pusher asking "must I upload this?"
+// (docker, skopeo and containerd all ask before each blob), and only the
+// push hold answers that: a blob on the repository's older hold would be
+// skipped and then refused at the manifest PUT, which checks the push hold
+// (MANIFEST_BLOB_UNKNOWN). It also spares a first push to a new repository
+// pull_hold()'s scan of every manifest the owner has.
+std::vector<std::string> Appview::Impl::read_holds(const xrpc::ServerRequest& req, const Target& t,
+                                                   const Caller& caller) {
+  const bool owner = !caller.anonymous() && caller.did() == t.did;
+  if (owner && req.method == "HEAD" && caller.claims->allows(t.str(), "push")) return {push_hold(t.did, t.pds_url)};
+  return blob_holds(t, owner);
 }
 
 std::optional<xrpc::ServerResponse> Appview::Impl::head_blob_on(const std::string& hold_did, const HoldClient& hold,
@@ -106,8 +108,7 @@ xrpc::ServerResponse Appview::Impl::get_blob(const xrpc::ServerRequest& req) {
   Caller caller = authorize(req, t, "pull");
   oci::Digest digest = digest_param(req.path_params[1]);
   bool denied = false;
-  const bool owner = !caller.anonymous() && caller.did() == t.did;
-  for (const std::string& hold_did : req.method == "HEAD" ? head_holds(t, caller) : blob_holds(t, owner)) {
+  for (const std::string& hold_did : read_holds(req, t, caller)) {
     HoldClient hold = hold_client(hold_did);
     std::string token = read_token(hold, caller);
     std::optional<xrpc::ServerResponse> found;
