@@ -209,11 +209,9 @@ class DbIndex final : public Index {
              {handle, handle, pds, pds, unix_now(), did});
       if (handle.empty() || (before && before->text(0) == handle)) return;
       // Another DID that claimed the handle no longer has it.
-      std::vector<std::string> losers;
-      for (const db::Row& row : x.exec("SELECT did FROM index_users WHERE handle = ? AND did <> ?", {handle, did}).rows)
-        losers.push_back(row.text(0));
-      x.exec("UPDATE index_users SET handle = '' WHERE handle = ? AND did <> ?", {handle, did});
-      for (const std::string& other : losers) refresh_search_of_user(x, other);
+      for (const db::Row& row :
+           x.exec("UPDATE index_users SET handle = '' WHERE handle = ? AND did <> ? RETURNING did", {handle, did}).rows)
+        refresh_search_of_user(x, row.text(0));
       refresh_search_of_user(x, did);
     });
   }
