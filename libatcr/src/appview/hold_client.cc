@@ -7,6 +7,7 @@
 
 #include "atcr/data/json.h"
 #include "atcr/oci/errors.h"
+#include "atcr/oci/hold_records.h"
 #include "atcr/xrpc/client.h"
 #include "atcr/xrpc/error.h"
 #include "util/text.h"
@@ -253,7 +254,7 @@ std::string HoldClient::request_crew(const std::string& token) const {
 bool HoldClient::is_public() const {
   xrpc::XrpcClient client(hold_.url, http_);
   Value out = client.query("com.atproto.repo.getRecord", xrpc::Params{{"repo", hold_.did},
-                                                                        {"collection", "io.atcr.hold.captain"},
+                                                                        {"collection", std::string(oci::kCaptainCollection)},
                                                                         {"rkey", "self"}});
   const Value* value = out.find("value");
   const Value* pub = value && value->is_map() ? value->find("public") : nullptr;

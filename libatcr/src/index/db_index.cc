@@ -20,6 +20,7 @@
 #include "atcr/db/database.h"
 #include "atcr/index/index.h"
 #include "atcr/log.h"
+#include "atcr/oci/hold_records.h"
 #include "atcr/oci/records.h"
 #include "atcr/oci/reference.h"
 #include "index/schema.h"
@@ -29,9 +30,9 @@ namespace atcr::index {
 
 namespace {
 
-constexpr std::string_view kCaptainCollection = "io.atcr.hold.captain";
-constexpr std::string_view kCrewCollection = "io.atcr.hold.crew";
-constexpr std::string_view kStatsCollection = "io.atcr.hold.stats";
+using oci::kCaptainCollection;
+using oci::kCrewCollection;
+using oci::kStatsCollection;
 constexpr std::string_view kDescriptionAnnotation = "org.opencontainers.image.description";
 constexpr std::size_t kMaxQueryBytes = 256;
 // Matches ranked per search tier (see search()).

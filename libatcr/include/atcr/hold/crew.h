@@ -22,11 +22,12 @@
 #include <vector>
 
 #include "atcr/data/value.h"
+#include "atcr/oci/hold_records.h"
 
 namespace atcr::hold {
 
-inline constexpr std::string_view kCaptainCollection = "io.atcr.hold.captain";
-inline constexpr std::string_view kCrewCollection = "io.atcr.hold.crew";
+using oci::kCaptainCollection;
+using oci::kCrewCollection;
 inline constexpr std::string_view kCaptainRkey = "self";
 
 inline constexpr std::string_view kBlobRead = "blob:read";

@@ -15,6 +15,10 @@
 
 namespace atcr::oci {
 
+// The collections of a hold's repo, for the hold that writes them and the
+// AppView and index that read them.
+inline constexpr std::string_view kCaptainCollection = "io.atcr.hold.captain";
+inline constexpr std::string_view kCrewCollection = "io.atcr.hold.crew";
 inline constexpr std::string_view kLayerCollection = "io.atcr.hold.layer";
 inline constexpr std::string_view kStatsCollection = "io.atcr.hold.stats";
 

@@ -12,13 +12,14 @@
 #include "atcr/data/datetime.h"
 #include "atcr/data/syntax.h"
 #include "atcr/log.h"
+#include "atcr/oci/hold_records.h"
 #include "atcr/xrpc/client.h"
 
 namespace atcr::appview {
 
 namespace {
 
-constexpr std::string_view kCrewCollection = "io.atcr.hold.crew";
+using oci::kCrewCollection;
 constexpr int kCrewPages = 5;
 
 std::string text_of(const Value* v) { return v && v->is_string() ? v->as_string() : std::string(); }
