@@ -1,5 +1,6 @@
-# bench/lib.sh - the start-up the benchmarks share. Source it after
-# scripts/lib.sh (it uses meson_setup, die).
+# bench/lib.sh - what the benchmarks share: start-up (source it after
+# scripts/lib.sh: bench_compile uses meson_setup and die) and the images
+# and arithmetic of the skopeo push/pull measurements.
 
 # bench_compile BUILD TARGET...: the TARGETs compiled in BUILD, which is set
 # up first (release, -Dbench=true) when it is not a build dir yet. A no-op
@@ -45,3 +46,22 @@ bench_stack_stop() {
     ATCR_REGISTRY_DIR="$WORK/$dir" ATCR_BUILD="$BUILD" bash "$REPO_ROOT/scripts/registry.sh" stop >/dev/null 2>&1 || true
   done
 }
+
+# --- skopeo push/pull measurements (registry-load.sh, push-interleaved.sh) ---
+# The images, tests/e2e/mkimage.py arguments. gzip level 0 = valid gzip of
+# stored blocks: fast to generate, and skopeo pushes it as-is (an
+# uncompressed "...layer.v1.tar" layer would be gzip'd by skopeo on push,
+# changing the manifest's digest).
+SPEC_small=${SPEC_small:-"--layers 1M,1M,1M --gzip-level 0"}
+SPEC_medium=${SPEC_medium:-"--layers 20M,20M,20M,20M,20M --gzip-level 0"}
+SPEC_large=${SPEC_large:-"--layers 512M --gzip-level 0"}
+# containers/image remembers where blobs went and would cross-repo-mount
+# them instead of uploading: removed before each timed push.
+BIC=/var/lib/containers/cache/blob-info-cache-v1.boltdb
+[ "$(id -u)" = 0 ] || BIC=${XDG_DATA_HOME:-$HOME/.local/share}/containers/cache/blob-info-cache-v1.boltdb
+
+sub() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b-a}'; }  # sub T0 T1: seconds between
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{if(NR%2) print a[(NR+1)/2]; else printf "%.3f\n",(a[NR/2]+a[NR/2+1])/2}'; }
+mbps() { awk -v b="$1" -v s="$2" 'BEGIN{ if (s>0) printf "%.1f", b/1e6/s; else print "-"}'; }  # mbps BYTES SECONDS
+blob_bytes() { find "$1/blobs/sha256" -type f -printf '%s\n' | awk '{s+=$1} END{print s+0}'; }  # of an OCI layout
+top_digest() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/index.json"))["manifests"][0]["digest"])' "$1"; }

@@ -17,13 +17,11 @@
 # Pushed tags are deleted at the end.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+. "$ROOT/bench/lib.sh"  # SPEC_small, BIC, sub, median, mbps, blob_bytes, top_digest
 RUNS="${AB_RUNS:-9}"
-SPEC="${SPEC:---layers 1M,1M,1M --gzip-level 0}"
+SPEC="${SPEC:-$SPEC_small}"
 WORK="${WORK:-$(mktemp -d /tmp/atcr-push-interleaved.XXXXXX)}"
 mkdir -p "$WORK"
-# containers/image remembers where blobs went and would mount them instead.
-BIC=/var/lib/containers/cache/blob-info-cache-v1.boltdb
-[ "$(id -u)" = 0 ] || BIC=${XDG_DATA_HOME:-$HOME/.local/share}/containers/cache/blob-info-cache-v1.boltdb
 
 die() { echo "push-interleaved: $*" >&2; exit 1; }
 [ $# -ge 2 ] || die "usage: push-interleaved.sh NAME=HOST/PREFIX[=CREDS] NAME=... (two or more)"
@@ -48,20 +46,19 @@ for round in $(seq "$RUNS"); do
     # shellcheck disable=SC2086
     python3 "$ROOT/tests/e2e/mkimage.py" "$dir" --tag v1 $SPEC >/dev/null || die "mkimage failed"
     ref="docker://${targets[$s]}/ab-$stamp-$round:v1"
-    digest=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/index.json"))["manifests"][0]["digest"])' "$dir")
+    digest=$(top_digest "$dir")
     rm -f "$BIC"
     sync
     t0=$EPOCHREALTIME
     # shellcheck disable=SC2046
     skopeo copy -q --preserve-digests $(dest_flags "$s") "oci:$dir:v1" "$ref" >/dev/null || die "push to ${names[$s]} failed"
     t1=$EPOCHREALTIME
-    times[$s]+=" $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.4f", b-a}')"
+    times[$s]+=" $(sub "$t0" "$t1")"
     pushed+=("$s $ref")
     # shellcheck disable=SC2046
     got=$(skopeo inspect --raw $(one_flags "$s") "$ref" | sha256sum | cut -d' ' -f1)
     [ "sha256:$got" = "$digest" ] || die "${names[$s]}: $ref reads back as sha256:$got, not $digest"
-    bytes=$(find "$dir/blobs/sha256" -type f -printf '%s\n' | awk '{s+=$1} END{print s}')
-    echo "$bytes" >"$WORK/bytes"
+    blob_bytes "$dir" >"$WORK/bytes"
     rm -rf "$dir"
   done
 done
@@ -69,9 +66,10 @@ for entry in "${pushed[@]}"; do
   # shellcheck disable=SC2046
   skopeo delete $(one_flags "${entry%% *}") "${entry#* }" >/dev/null 2>&1 || true
 done
+# Every round's image has the same size: the spec fixes the layer sizes.
+bytes="$(cat "$WORK/bytes")"
 for s in "${!names[@]}"; do
-  # Every round's image has the same size: the spec fixes the layer sizes.
   # shellcheck disable=SC2086
-  printf '%s\n' ${times[$s]} | sort -g | awk -v name="${names[$s]}" -v bytes="$(cat "$WORK/bytes")" \
-    '{a[NR]=$1} END{m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%s %.4f %.1f\n", name, m, bytes/1e6/m}'
+  m=$(median ${times[$s]})
+  echo "${names[$s]} $m $(mbps "$bytes" "$m")"
 done

@@ -31,11 +31,8 @@ RUNS=${RUNS:-3}; IMAGES=${IMAGES:-"small medium large"}; FRESH=${FRESH:-1}
 DUR=${DUR:-10}; THREADS=${THREADS:-2}; CONNS=${CONNS:-32}; LOADS=${LOADS:-"manifest blob tags"}
 FETCHES=${FETCHES:-1500}
 CREDS=${CREDS:-}; PREFIX=${PREFIX:-bench}; CLEANUP=${CLEANUP:-1}
-# gzip level 0 = valid gzip of stored blocks: fast to generate, and skopeo pushes it as-is.
-# (An uncompressed "...layer.v1.tar" layer would be gzip'd by skopeo on push -> manifest digest changes.)
-SPEC_small=${SPEC_small:-"--layers 1M,1M,1M --gzip-level 0"}
-SPEC_medium=${SPEC_medium:-"--layers 20M,20M,20M,20M,20M --gzip-level 0"}
-SPEC_large=${SPEC_large:-"--layers 512M --gzip-level 0"}
+# The images (SPEC_small/medium/large), BIC and the arithmetic below.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 RUNID=$(date +%H%M%S)-$$
 mkdir -p "$WORK"; LOG=$WORK/bench-$RUNID.log; : >"$LOG"
 KV=${KV:-$WORK/results-$RUNID.kv}; : >"$KV"
@@ -61,10 +58,6 @@ use_token() {
     python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])') || die "no token from $TOKEN_URL"
   CURL=(curl -fsS -H "Authorization: Bearer $token"); AUTHH=(-H "Authorization: Bearer $token")
 }
-# containers/image remembers blob locations and would cross-repo-mount instead of uploading
-BIC=/var/lib/containers/cache/blob-info-cache-v1.boltdb
-[ "$(id -u)" = 0 ] || BIC=${XDG_DATA_HOME:-$HOME/.local/share}/containers/cache/blob-info-cache-v1.boltdb
-
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$H/v2/")" != 000 ] || die "registry http://$H/v2/ not reachable"
 
 # --- registry process (RSS / CPU) ---------------------------------------------------------
@@ -79,11 +72,6 @@ RSS0=$(mem_kb VmRSS)
 
 # --- helpers ------------------------------------------------------------------------------
 now() { echo "$EPOCHREALTIME"; }
-sub() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b-a}'; }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{if(NR%2) print a[(NR+1)/2]; else printf "%.3f\n",(a[NR/2]+a[NR/2+1])/2}'; }
-mbps() { awk -v b="$1" -v s="$2" 'BEGIN{ if (s>0) printf "%.1f", b/1e6/s; else print "-"}'; }
-blob_bytes() { find "$1/blobs/sha256" -type f -printf '%s\n' | awk '{s+=$1} END{print s+0}'; }
-top_digest() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/index.json"))["manifests"][0]["digest"])' "$1"; }
 spec_of() { local v="SPEC_$1"; [ -n "${!v:-}" ] || die "no SPEC_$1 defined"; echo "${!v}"; }
 make_image() { # make_image NAME DIR
   rm -rf "$2"; python3 "$MKIMAGE" "$2" --tag v1 $(spec_of "$1") >>"$LOG" || die "mkimage $1"; }
